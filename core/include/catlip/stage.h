@@ -1,0 +1,109 @@
+// catlip/stage.h - the interface a plugin author implements.
+//
+// A stage is configured once from validated parameters, then either produces
+// items (a source: no inputs) or processes items from its inputs, emitting
+// zero or more items for each; at end of stream it is flushed and closed.
+// The runtime owns threads, sockets, back-pressure and end-of-stream: a stage
+// sees only items. Stages are single-threaded from the runtime's point of
+// view: all calls come from one thread; a stage may run its own worker
+// threads internally but must call Emitter only from the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catlip/params.h"
+#include "catlip/sample.h"
+
+namespace catlip {
+
+enum class StageKind {
+  Source,     // no inputs; produce() is called until it returns false
+  Transform,  // inputs and outputs; its output must be consumed
+  Sink,       // inputs; may emit, but nobody needs to consume it
+};
+const char* stage_kind_name(StageKind k);
+
+// Where a stage sends its results. Calls may block: that is back-pressure.
+class Emitter {
+ public:
+  virtual ~Emitter() = default;
+  virtual void emit(Sample&& s) = 0;
+  virtual void emit(Batch&& b) = 0;
+};
+
+enum class LogLevel { Debug, Info, Warn, Error };
+
+// What the runtime tells a stage about itself and offers it.
+class StageContext {
+ public:
+  virtual ~StageContext() = default;
+  virtual const std::string& stage_name() const = 0;
+  virtual const std::string& stage_type() const = 0;
+  virtual int replica() const = 0;   // 0-based index of this replica
+  virtual int replicas() const = 0;  // number of replicas of this stage
+  virtual const std::string& run_dir() const = 0;  // per-run output directory
+  virtual const std::string& graph_name() const = 0;
+
+  // Named counters, e.g. count("skipped.corrupt_jpeg"). Counters whose name
+  // starts with "error" or "skipped" are shown as errors in progress output.
+  virtual void count(std::string_view name, int64_t n = 1) = 0;
+  // A gauge (last value wins), e.g. gauge("loss", 0.31).
+  virtual void gauge(std::string_view name, double value) = 0;
+  // Expected number of items this replica will emit, for progress and ETA.
+  virtual void set_total(int64_t total) = 0;
+  virtual void log(LogLevel level, std::string_view message) = 0;
+  // True once the run is being stopped (signal or failure elsewhere); long
+  // loops in produce() or process() should check it and return early.
+  virtual bool stop_requested() const = 0;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Called once before any item. Throw std::exception to fail the run with a
+  // clear message (the runtime prefixes stage name and replica).
+  virtual void configure(const Params& params, StageContext& ctx) { (void)params; (void)ctx; }
+  // Sources: emit some items; return false when there is nothing more.
+  virtual bool produce(Emitter& out) { (void)out; return false; }
+  // Transforms and sinks: handle one input item.
+  virtual void process(Sample&& in, Emitter& out) = 0;
+  // A batch arriving on an input; by default each sample is processed.
+  virtual void process(Batch&& in, Emitter& out) {
+    for (auto& s : in.samples) process(std::move(s), out);
+  }
+  // All inputs have ended: emit anything still held.
+  virtual void flush(Emitter& out) { (void)out; }
+  // Release resources; called even after a failure when possible.
+  virtual void close() {}
+};
+
+// Source stages derive from this so they need not implement process().
+class SourceStage : public Stage {
+ public:
+  void process(Sample&&, Emitter&) override {}
+};
+
+// Everything the runtime and tools need to know about a stage type.
+struct StageSchema {
+  std::string type;  // "<plugin>.<name>", e.g. "ingest.shards"
+  StageKind kind = StageKind::Transform;
+  std::string doc;
+  std::vector<ParamSpec> params;
+  // Field names read and written, for documentation (not enforced).
+  std::vector<std::string> reads, writes;
+
+  const ParamSpec* find(const std::string& name) const;
+};
+
+using StageFactory = std::unique_ptr<Stage> (*)();
+
+struct StageType {
+  StageSchema schema;
+  StageFactory create = nullptr;
+};
+
+}  // namespace catlip

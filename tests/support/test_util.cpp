@@ -1,0 +1,74 @@
+#include "test_util.h"
+
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <filesystem>
+
+namespace catlip::test {
+
+TempDir::TempDir(const std::string& tag) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base ? base : "/tmp") + "/catlip-" + tag + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back(0);
+  if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  if (std::getenv("CATLIP_KEEP_TEST_DIRS")) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+CmdResult run_cmd(const std::string& cmdline) {
+  CmdResult r;
+  std::string full = cmdline + " 2>&1";
+  FILE* p = ::popen(full.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = ::pclose(p);
+  if (WIFEXITED(st)) r.exit_code = WEXITSTATUS(st);
+  else if (WIFSIGNALED(st)) r.exit_code = 128 + WTERMSIG(st);
+  return r;
+}
+
+std::string catlip_bin() { return std::string(CATLIP_BIN_DIR) + "/catlip"; }
+std::string source_dir() { return CATLIP_SOURCE_DIR; }
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::binary);
+  f << content;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+int count_processes(const std::string& needle) {
+  int n = 0;
+  DIR* d = ::opendir("/proc");
+  if (!d) return 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string cmd = read_file(std::string("/proc/") + e->d_name + "/cmdline");
+    for (auto& c : cmd) if (c == 0) c = ' ';
+    if (cmd.find(needle) != std::string::npos && std::stoi(e->d_name) != ::getpid()) ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+}  // namespace catlip::test

@@ -1,0 +1,37 @@
+// Helpers shared by tests: temporary directories and running the CLI.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace catlip::test {
+
+// A fresh directory under $TMPDIR, removed when the object dies (unless
+// CATLIP_KEEP_TEST_DIRS is set).
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "t");
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CmdResult {
+  int exit_code = -1;  // exit status, or 128+signal
+  std::string out;     // stdout and stderr together
+};
+
+// Runs a shell command line (through /bin/sh -c), capturing output.
+CmdResult run_cmd(const std::string& cmdline);
+// Path of the built `catlip` binary.
+std::string catlip_bin();
+std::string source_dir();
+void write_file(const std::string& path, const std::string& content);
+std::string read_file(const std::string& path);
+// Count of processes whose command line contains `needle` (from /proc).
+int count_processes(const std::string& needle);
+
+}  // namespace catlip::test
