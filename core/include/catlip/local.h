@@ -1,0 +1,73 @@
+// catlip/local.h - running a stage in the current thread, without processes.
+//
+// Used by tests of stage logic and by tools that reuse a stage directly
+// (benchmarks, `catlip label`). The multi-process runtime uses the same
+// resolve_params() so a stage sees identical parameters either way.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "catlip/stage.h"
+
+namespace catlip {
+
+// Fills defaults and checks `given` against the schema. Throws
+// std::invalid_argument listing every problem (unknown parameter, wrong type,
+// out of range, missing required).
+Params resolve_params(const StageSchema& schema, const std::map<std::string, ParamValue>& given);
+
+// Keeps everything a stage emits.
+class CollectEmitter : public Emitter {
+ public:
+  void emit(Sample&& s) override { samples.push_back(std::move(s)); }
+  void emit(Batch&& b) override { batches.push_back(std::move(b)); }
+  std::vector<Sample> samples;
+  std::vector<Batch> batches;
+};
+
+// A StageContext that records counters, gauges and logs in memory.
+class LocalContext : public StageContext {
+ public:
+  explicit LocalContext(std::string name = "local", std::string type = "local", int replica = 0,
+                        int replicas = 1, std::string run_dir = ".");
+  const std::string& stage_name() const override { return name_; }
+  const std::string& stage_type() const override { return type_; }
+  int replica() const override { return replica_; }
+  int replicas() const override { return replicas_; }
+  const std::string& run_dir() const override { return run_dir_; }
+  const std::string& graph_name() const override { return graph_; }
+  void count(std::string_view name, int64_t n = 1) override;
+  void gauge(std::string_view name, double value) override;
+  void set_total(int64_t total) override { total_ = total; }
+  void log(LogLevel level, std::string_view message) override;
+  bool stop_requested() const override { return stop_; }
+
+  int64_t counter(const std::string& name) const;
+  std::map<std::string, int64_t> counters() const;
+  std::map<std::string, double> gauges() const;
+  std::vector<std::string> logs() const;
+  int64_t total() const { return total_; }
+  void request_stop() { stop_ = true; }
+  bool echo_logs = false;  // also print log lines to stderr
+
+ private:
+  std::string name_, type_;
+  int replica_, replicas_;
+  std::string run_dir_, graph_ = "local";
+  mutable std::mutex mu_;
+  std::map<std::string, int64_t> counters_;
+  std::map<std::string, double> gauges_;
+  std::vector<std::string> logs_;
+  int64_t total_ = -1;
+  bool stop_ = false;
+};
+
+// Runs a source stage to completion (produce until false, then flush).
+void run_source(Stage& stage, Emitter& out);
+// Feeds `inputs` through a transform/sink stage, then flushes.
+void run_transform(Stage& stage, std::vector<Sample> inputs, Emitter& out);
+
+}  // namespace catlip
