@@ -1,0 +1,262 @@
+#include "catlip/runtime.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "catlip/report.h"
+
+namespace catlip {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// StageContext of a replica run by the runtime. Counters are shared with the
+// reporter thread, hence the mutex; the stage thread is the only writer.
+class ReplicaContext : public StageContext {
+ public:
+  ReplicaContext(const ReplicaPlan& p, const std::atomic<bool>& stop) : plan_(p), stop_(stop) {
+    report_.stage = p.stage_name;
+    report_.replica = p.replica;
+    report_.pid = static_cast<int>(::getpid());
+  }
+  const std::string& stage_name() const override { return plan_.stage_name; }
+  const std::string& stage_type() const override { return plan_.stage_type; }
+  int replica() const override { return plan_.replica; }
+  int replicas() const override { return plan_.replicas; }
+  const std::string& run_dir() const override { return plan_.run_dir; }
+  const std::string& graph_name() const override { return plan_.graph_name; }
+  void count(std::string_view name, int64_t n) override {
+    std::lock_guard<std::mutex> l(mu_);
+    report_.counters[std::string(name)] += n;
+  }
+  void gauge(std::string_view name, double v) override {
+    std::lock_guard<std::mutex> l(mu_);
+    report_.gauges[std::string(name)] = v;
+  }
+  void set_total(int64_t total) override {
+    std::lock_guard<std::mutex> l(mu_);
+    report_.total = total;
+  }
+  void log(LogLevel level, std::string_view msg) override {
+    static const char* names[] = {"debug", "info", "warn", "error"};
+    // One write per line so lines from threads do not interleave; the
+    // supervisor adds the stage/replica prefix.
+    std::string line = std::string(names[int(level)]) + ": " + std::string(msg) + "\n";
+    ssize_t r = ::write(2, line.data(), line.size());
+    (void)r;
+  }
+  bool stop_requested() const override { return stop_.load(std::memory_order_relaxed); }
+
+  template <class F>
+  void update(F f) {
+    std::lock_guard<std::mutex> l(mu_);
+    f(report_);
+  }
+  ReplicaReport snapshot() {
+    std::lock_guard<std::mutex> l(mu_);
+    report_.elapsed_s = secs(Clock::now() - start_);
+    return report_;
+  }
+
+ private:
+  const ReplicaPlan& plan_;
+  const std::atomic<bool>& stop_;
+  std::mutex mu_;
+  ReplicaReport report_;
+  Clock::time_point start_ = Clock::now();
+};
+
+// Sends the context's snapshot to the supervisor periodically.
+class Reporter {
+ public:
+  Reporter(zmq::context_t& zctx, const ReplicaPlan& plan, ReplicaContext& ctx) : ctx_(ctx) {
+    if (plan.report_endpoint.empty()) return;
+    sock_ = std::make_unique<zmq::socket_t>(zctx, zmq::socket_type::push);
+    sock_->set(zmq::sockopt::linger, 2000);
+    sock_->set(zmq::sockopt::sndhwm, 64);
+    sock_->connect(plan.report_endpoint);
+    interval_ = plan.report_interval_s;
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Reporter() { stop(); }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (done_) return;
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (sock_) send();  // final state
+  }
+
+ private:
+  void send() {
+    std::string b = encode_report(ctx_.snapshot());
+    sock_->send(zmq::buffer(b), zmq::send_flags::dontwait);
+  }
+  void loop() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!done_) {
+      l.unlock();
+      send();
+      l.lock();
+      cv_.wait_for(l, std::chrono::duration<double>(interval_), [this] { return done_; });
+    }
+  }
+  ReplicaContext& ctx_;
+  std::unique_ptr<zmq::socket_t> sock_;
+  double interval_ = 0.5;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+class ProducerEmitter : public Emitter {
+ public:
+  ProducerEmitter(Producer* p, ReplicaContext& ctx) : p_(p), ctx_(ctx) {}
+  void emit(Sample&& s) override {
+    Message m;
+    m.kind = MsgKind::Sample;
+    m.id = {s.origin.epoch, s.origin.shard, s.origin.index};
+    m.body = std::move(s);
+    send(m);
+  }
+  void emit(Batch&& b) override {
+    Message m;
+    m.kind = MsgKind::Batch;
+    if (!b.samples.empty()) {
+      auto& o = b.samples.front().origin;
+      m.id = {o.epoch, o.shard, o.index};
+    }
+    m.body = std::move(b);
+    send(m);
+  }
+  bool stopped = false;
+
+ private:
+  void send(const Message& m) {
+    int64_t n = 0;
+    if (p_) {
+      encode(m, buf_);
+      n = static_cast<int64_t>(buf_.size());
+      if (!p_->send(std::move(buf_))) stopped = true;
+      buf_ = std::string();
+    }
+    ctx_.update([&](ReplicaReport& r) {
+      r.items_out++;
+      r.bytes_out += n;
+      if (p_) r.wait_out_s = p_->blocked_seconds();
+    });
+  }
+  Producer* p_;
+  ReplicaContext& ctx_;
+  std::string buf_;
+};
+
+}  // namespace
+
+ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& params,
+                          zmq::context_t& zctx, const std::atomic<bool>& stop) {
+  ReplicaResult res;
+  ReplicaContext ctx(plan, stop);
+  std::unique_ptr<Producer> producer;
+  std::unique_ptr<Consumer> consumer;
+  Reporter reporter(zctx, plan, ctx);
+  auto set_state = [&](ReplicaState s, const std::string& err = "") {
+    ctx.update([&](ReplicaReport& r) {
+      r.state = s;
+      if (!err.empty()) r.error = err;
+    });
+  };
+  bool configured = false;
+  try {
+    if (!plan.output_endpoint.empty())
+      producer = std::make_unique<Producer>(zctx, plan.output_endpoint, plan.consumers, &stop);
+    if (!plan.inputs.empty())
+      consumer = std::make_unique<Consumer>(zctx, plan.inputs,
+                                            plan.stage_name + "#" + std::to_string(plan.replica),
+                                            plan.prefetch, &stop, plan.max_message_bytes);
+    stage.configure(params, ctx);
+    configured = true;
+    set_state(ReplicaState::Running);
+    ProducerEmitter out(producer.get(), ctx);
+    double busy = 0;
+    auto account = [&](Clock::time_point t0) {
+      double blocked = producer ? producer->blocked_seconds() : 0;
+      busy += secs(Clock::now() - t0);
+      ctx.update([&](ReplicaReport& r) {
+        r.busy_s = busy - blocked;
+        if (consumer) {
+          r.wait_in_s = consumer->waited_seconds();
+          r.queue = static_cast<int64_t>(consumer->queued());
+        }
+      });
+    };
+    if (plan.inputs.empty()) {
+      for (;;) {
+        if (stop.load() || out.stopped) break;
+        auto t0 = Clock::now();
+        bool more = stage.produce(out);
+        account(t0);
+        if (!more) break;
+      }
+    } else {
+      Message m;
+      for (;;) {
+        auto r = consumer->next(m);
+        if (r == Consumer::Next::Stopped) break;
+        if (consumer->bad_messages())
+          ctx.update([&](ReplicaReport& rep) { rep.counters["error.bad_message"] = consumer->bad_messages(); });
+        if (r == Consumer::Next::End) break;
+        ctx.update([&](ReplicaReport& rep) { rep.items_in++; });
+        auto t0 = Clock::now();
+        if (auto* s = std::get_if<Sample>(&m.body)) stage.process(std::move(*s), out);
+        else if (auto* b = std::get_if<Batch>(&m.body)) stage.process(std::move(*b), out);
+        account(t0);
+        if (out.stopped || stop.load()) break;
+      }
+    }
+    if (stop.load() || out.stopped) {
+      res.stopped = true;
+      set_state(ReplicaState::Stopped);
+    } else {
+      auto t0 = Clock::now();
+      stage.flush(out);
+      account(t0);
+      if (producer && !producer->finish()) {
+        res.stopped = true;
+        set_state(ReplicaState::Stopped);
+      } else {
+        res.ok = true;
+        set_state(ReplicaState::Done);
+      }
+    }
+  } catch (const std::exception& e) {
+    res.ok = false;
+    res.error = std::string(configured ? "" : "configure: ") + e.what();
+    set_state(ReplicaState::Failed, res.error);
+  }
+  try {
+    stage.close();
+  } catch (const std::exception& e) {
+    if (res.ok) {
+      res.ok = false;
+      res.error = std::string("close: ") + e.what();
+      set_state(ReplicaState::Failed, res.error);
+    }
+  }
+  reporter.stop();
+  return res;
+}
+
+}  // namespace catlip

@@ -1,0 +1,252 @@
+#include "catlip/transport.h"
+
+#include <algorithm>
+
+namespace catlip {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string control_bytes(MsgKind kind, int64_t value, const std::string& text) {
+  Message m;
+  m.kind = kind;
+  m.value = value;
+  m.text = text;
+  return encode(m);
+}
+
+// Hands the string's buffer to ZeroMQ without copying.
+zmq::message_t to_zmq(std::string&& s) {
+  auto* heap = new std::string(std::move(s));
+  return zmq::message_t(heap->data(), heap->size(),
+                        [](void*, void* hint) { delete static_cast<std::string*>(hint); }, heap);
+}
+
+bool stopped(const std::atomic<bool>* s) { return s && s->load(std::memory_order_relaxed); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- Producer
+
+Producer::Producer(zmq::context_t& ctx, const std::string& endpoint, std::vector<ConsumerGroup> groups,
+                   const std::atomic<bool>* stop)
+    : sock_(ctx, zmq::socket_type::router), groups_(std::move(groups)), stop_(stop) {
+  // Unknown/disconnected peers are an error, not a silent drop.
+  sock_.set(zmq::sockopt::router_mandatory, 1);
+  sock_.set(zmq::sockopt::linger, 10000);
+  // Credits are the real bound; the HWM only guards against a buggy peer.
+  sock_.set(zmq::sockopt::sndhwm, 100000);
+  sock_.set(zmq::sockopt::rcvhwm, 100000);
+  try {
+    sock_.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw TransportError("cannot bind " + endpoint + ": " + e.what());
+  }
+  by_group_.resize(groups_.size());
+  rr_.assign(groups_.size(), 0);
+}
+
+Producer::~Producer() = default;
+
+void Producer::poll_control(int timeout_ms) {
+  zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return;
+  for (;;) {
+    zmq::message_t id, body;
+    auto r = sock_.recv(id, zmq::recv_flags::dontwait);
+    if (!r) return;
+    if (!id.more()) continue;
+    (void)sock_.recv(body);
+    while (body.more()) {  // ignore extra frames
+      zmq::message_t extra;
+      (void)sock_.recv(extra);
+      body = std::move(extra);
+    }
+    Message m;
+    if (!decode(body.data(), body.size(), m, 1 << 16).ok) continue;
+    std::string pid = id.to_string();
+    if (m.kind == MsgKind::Hello) {
+      // text = "<stage>#<replica>", value = initial credit
+      std::string stage = m.text.substr(0, m.text.rfind('#'));
+      int g = -1;
+      for (size_t i = 0; i < groups_.size(); ++i)
+        if (groups_[i].stage == stage) g = static_cast<int>(i);
+      if (g < 0) continue;  // not one of our consumers
+      auto& p = peers_[pid];
+      if (!p) {
+        p = std::make_unique<Peer>();
+        p->id = pid;
+        p->group = g;
+        by_group_[g].push_back(p.get());
+      }
+      p->credit += m.value;
+    } else if (m.kind == MsgKind::Credit) {
+      auto it = peers_.find(pid);
+      if (it != peers_.end()) it->second->credit += m.value;
+    }
+  }
+}
+
+bool Producer::send(std::string&& encoded) {
+  // Choose a consumer in every group first, then send, so that a copy is made
+  // only when several stages consume this one.
+  std::vector<Peer*> chosen(groups_.size(), nullptr);
+  auto t0 = Clock::now();
+  bool waited = false;
+  poll_control(0);
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    for (;;) {
+      Peer* best = nullptr;
+      auto& peers = by_group_[g];
+      // Most credit wins (least busy); rotate the start for ties.
+      for (size_t k = 0; k < peers.size(); ++k) {
+        Peer* p = peers[(rr_[g] + k) % peers.size()];
+        if (p->credit > 0 && (!best || p->credit > best->credit)) best = p;
+      }
+      if (best) {
+        chosen[g] = best;
+        rr_[g]++;
+        break;
+      }
+      if (stopped(stop_)) return false;
+      waited = true;
+      poll_control(50);
+    }
+  }
+  if (waited) blocked_s_ += since(t0);
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    Peer* p = chosen[g];
+    zmq::message_t body;
+    if (g + 1 == groups_.size()) body = to_zmq(std::move(encoded));
+    else body.rebuild(encoded.data(), encoded.size());
+    try {
+      sock_.send(zmq::buffer(p->id), zmq::send_flags::sndmore);
+      sock_.send(body, zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+      throw TransportError("consumer " + p->id + " of stage " + groups_[g].stage +
+                           " is gone: " + e.what());
+    }
+    p->credit--;
+  }
+  sent_++;
+  return true;
+}
+
+bool Producer::all_connected() const {
+  for (size_t g = 0; g < groups_.size(); ++g)
+    if (static_cast<int>(by_group_[g].size()) < groups_[g].replicas) return false;
+  return true;
+}
+
+bool Producer::finish() {
+  while (!all_connected()) {
+    if (stopped(stop_)) return false;
+    poll_control(50);
+  }
+  std::string eos = control_bytes(MsgKind::EndOfStream, 0, "");
+  for (auto& [id, p] : peers_) {
+    try {
+      sock_.send(zmq::buffer(id), zmq::send_flags::sndmore);
+      sock_.send(zmq::buffer(eos), zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+      throw TransportError("consumer " + id + " is gone at end of stream: " + e.what());
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- Consumer
+
+Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstreams,
+                   const std::string& identity, int prefetch, const std::atomic<bool>* stop,
+                   size_t max_message_bytes)
+    : eos_(upstreams.size(), false), stop_(stop), max_bytes_(max_message_bytes) {
+  for (auto& ep : upstreams) {
+    auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    s->set(zmq::sockopt::routing_id, identity);
+    s->set(zmq::sockopt::linger, 1000);
+    s->set(zmq::sockopt::rcvhwm, 100000);
+    try {
+      s->connect(ep);
+    } catch (const zmq::error_t& e) {
+      throw TransportError("cannot connect to " + ep + ": " + e.what());
+    }
+    // ZeroMQ queues this until the connection is up, so order is preserved.
+    std::string hello = control_bytes(MsgKind::Hello, std::max(1, prefetch), identity);
+    s->send(zmq::buffer(hello), zmq::send_flags::none);
+    socks_.push_back(std::move(s));
+  }
+}
+
+Consumer::~Consumer() = default;
+
+void Consumer::grant(size_t upstream, int64_t n) {
+  if (eos_[upstream]) return;
+  std::string c = control_bytes(MsgKind::Credit, n, "");
+  socks_[upstream]->send(zmq::buffer(c), zmq::send_flags::dontwait);
+}
+
+void Consumer::drain(int timeout_ms) {
+  std::vector<zmq::pollitem_t> items;
+  for (auto& s : socks_) items.push_back({s->handle(), 0, ZMQ_POLLIN, 0});
+  if (zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout_ms)) <= 0) return;
+  for (size_t i = 0; i < socks_.size(); ++i) {
+    if (!(items[i].revents & ZMQ_POLLIN)) continue;
+    for (;;) {
+      zmq::message_t m;
+      if (!socks_[i]->recv(m, zmq::recv_flags::dontwait)) break;
+      queue_.push_back(Pending{i, std::move(m)});
+    }
+  }
+}
+
+Consumer::Next Consumer::next(Message& out) {
+  if (owed_ >= 0) {
+    grant(static_cast<size_t>(owed_), 1);
+    owed_ = -1;
+  }
+  auto t0 = Clock::now();
+  bool waited = false;
+  for (;;) {
+    if (queue_.empty()) drain(0);
+    while (!queue_.empty()) {
+      Pending p = std::move(queue_.front());
+      queue_.pop_front();
+      Message m;
+      auto r = decode(p.msg.data(), p.msg.size(), m, max_bytes_);
+      if (!r.ok) {
+        bad_++;
+        last_error_ = r.error;
+        grant(p.upstream, 1);  // the producer spent a credit on it
+        continue;
+      }
+      if (m.kind == MsgKind::EndOfStream) {
+        if (!eos_[p.upstream]) {
+          eos_[p.upstream] = true;
+          n_eos_++;
+        }
+        continue;
+      }
+      if (m.kind != MsgKind::Sample && m.kind != MsgKind::Batch) continue;
+      received_++;
+      owed_ = static_cast<long>(p.upstream);
+      out = std::move(m);
+      if (waited) waited_s_ += since(t0);
+      return Next::Item;
+    }
+    if (n_eos_ == socks_.size()) {
+      if (waited) waited_s_ += since(t0);
+      return Next::End;
+    }
+    if (stopped(stop_)) return Next::Stopped;
+    waited = true;
+    drain(50);
+  }
+}
+
+}  // namespace catlip

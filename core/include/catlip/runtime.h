@@ -1,0 +1,43 @@
+// catlip/runtime.h - running one stage replica: the loop between the
+// transport and the stage. Used by catlip-worker (one replica per process)
+// and by in-process runs (replicas as threads sharing a zmq context).
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "catlip/codec.h"
+#include "catlip/stage.h"
+#include "catlip/transport.h"
+
+namespace catlip {
+
+// Everything a replica needs to know about its place in the graph.
+struct ReplicaPlan {
+  std::string graph_name, stage_name, stage_type;
+  int replica = 0, replicas = 1;
+  std::string run_dir;
+  std::vector<std::string> inputs;     // endpoints of all upstream producer replicas
+  std::string output_endpoint;         // where this replica binds; empty: nobody consumes
+  std::vector<ConsumerGroup> consumers;  // downstream stages
+  int prefetch = 4;                      // credits granted to each upstream replica
+  size_t max_message_bytes = kDefaultMaxMessageBytes;
+  std::string report_endpoint;  // supervisor's PULL socket; empty: no reports
+  double report_interval_s = 0.5;
+};
+
+struct ReplicaResult {
+  bool ok = false;
+  bool stopped = false;  // stopped by request, not failed
+  std::string error;
+};
+
+// Configures the stage, runs it until end of stream or `stop`, flushes and
+// closes it. Exceptions from the stage become a failed result naming it.
+ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& params,
+                          zmq::context_t& zctx, const std::atomic<bool>& stop);
+
+}  // namespace catlip

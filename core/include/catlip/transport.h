@@ -1,0 +1,125 @@
+// catlip/transport.h - moving encoded messages between stage replicas.
+//
+// Pattern: credit-based load balancing (zguide ch. 4 "load balancing", with
+// the credit flow control of ch. 7). Every producer replica binds one ROUTER
+// socket. Every consumer replica connects one DEALER to each upstream
+// producer replica, says Hello, and grants `prefetch` credits. A producer
+// sends an item only to a consumer that holds credit, picking the one with
+// the most (the least busy); a consumer returns a credit once it has
+// finished processing an item. So a busy replica gets no new work, a slow
+// consumer blocks its producers (back-pressure), and at most `prefetch`
+// items per producer wait in any consumer: memory stays bounded.
+//
+// A producer may feed several downstream stages: each stage gets every item
+// (broadcast across stages), balanced across that stage's replicas.
+// End-of-stream: a finished producer waits until every expected consumer has
+// said Hello, then sends EndOfStream to each; a consumer ends when all its
+// upstream producers have.
+//
+// Endpoints are ZeroMQ addresses: ipc:// on one host, tcp:// across hosts,
+// inproc:// when stages share a process (and a zmq context).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "catlip/codec.h"
+
+namespace catlip {
+
+struct TransportError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// One downstream stage fed by a producer.
+struct ConsumerGroup {
+  std::string stage;
+  int replicas = 1;
+};
+
+class Producer {
+ public:
+  Producer(zmq::context_t& ctx, const std::string& bind_endpoint, std::vector<ConsumerGroup> groups,
+           const std::atomic<bool>* stop);
+  ~Producer();
+
+  // Sends one encoded item to one replica of every group, blocking while no
+  // replica of a group has credit. Returns false if stopped while waiting.
+  bool send(std::string&& encoded);
+  // Sends EndOfStream to every expected consumer (waiting for all of them to
+  // connect first). Returns false if stopped while waiting.
+  bool finish();
+
+  // Seconds spent blocked in send() waiting for credit (back-pressure).
+  double blocked_seconds() const { return blocked_s_; }
+  int64_t sent() const { return sent_; }
+
+ private:
+  struct Peer {
+    std::string id;
+    int group = -1;
+    int64_t credit = 0;
+  };
+  // Reads pending Hello/Credit messages; waits up to timeout_ms for one.
+  void poll_control(int timeout_ms);
+  bool all_connected() const;
+
+  zmq::socket_t sock_;
+  std::vector<ConsumerGroup> groups_;
+  std::vector<std::vector<Peer*>> by_group_;
+  std::map<std::string, std::unique_ptr<Peer>> peers_;
+  std::vector<size_t> rr_;
+  const std::atomic<bool>* stop_;
+  double blocked_s_ = 0;
+  int64_t sent_ = 0;
+};
+
+class Consumer {
+ public:
+  // identity: "<stage>#<replica>", unique per consumer replica.
+  Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream_endpoints,
+           const std::string& identity, int prefetch, const std::atomic<bool>* stop,
+           size_t max_message_bytes = kDefaultMaxMessageBytes);
+  ~Consumer();
+
+  enum class Next { Item, End, Stopped };
+  // Returns the next Sample/Batch message. Before waiting it returns the
+  // credit for the previous item (which the caller has finished with).
+  // Undecodable messages are counted in bad_messages() and skipped.
+  Next next(Message& out);
+
+  size_t queued() const { return queue_.size(); }
+  double waited_seconds() const { return waited_s_; }
+  int64_t received() const { return received_; }
+  int64_t bad_messages() const { return bad_; }
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  void drain(int timeout_ms);
+  void grant(size_t upstream, int64_t n);
+
+  std::vector<std::unique_ptr<zmq::socket_t>> socks_;
+  std::vector<bool> eos_;
+  size_t n_eos_ = 0;
+  struct Pending {
+    size_t upstream;
+    zmq::message_t msg;
+  };
+  std::deque<Pending> queue_;
+  long owed_ = -1;  // upstream whose credit is due, -1 if none
+  const std::atomic<bool>* stop_;
+  size_t max_bytes_;
+  double waited_s_ = 0;
+  int64_t received_ = 0, bad_ = 0;
+  std::string last_error_;
+};
+
+}  // namespace catlip
