@@ -1,0 +1,407 @@
+#include "catlip/graph.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace catlip {
+
+std::string SourceLoc::str() const {
+  if (line <= 0) return file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+std::string Diagnostic::str() const {
+  std::string s = loc.str() + ": error: ";
+  if (!stage.empty()) s += "stage '" + stage + "': ";
+  return s + message;
+}
+
+const StageSpec* GraphSpec::find(const std::string& n) const {
+  for (auto& s : stages)
+    if (s.name == n) return &s;
+  return nullptr;
+}
+
+std::vector<const StageSpec*> GraphSpec::consumers_of(const std::string& n) const {
+  std::vector<const StageSpec*> out;
+  for (auto& s : stages)
+    for (auto& i : s.inputs)
+      if (i == n) {
+        out.push_back(&s);
+        break;
+      }
+  return out;
+}
+
+namespace {
+
+const std::set<std::string> kStageReserved = {"type", "inputs", "replicas", "prefetch"};
+const std::set<std::string> kGraphKeys = {"name",     "metrics_port", "transport",      "host",
+                                          "base_port", "prefetch",    "max_message_mb", "run_dir",
+                                          "report_interval_s"};
+
+SourceLoc loc_of(const toml::node& n, const std::string& file) {
+  SourceLoc l;
+  l.file = file;
+  auto& src = n.source();
+  l.line = static_cast<int>(src.begin.line);
+  l.column = static_cast<int>(src.begin.column);
+  return l;
+}
+
+// Expands ${VAR} and ${VAR:-default}; returns false naming the unset var.
+bool interpolate(std::string& s, std::string& err) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '{') {
+      size_t end = s.find('}', i + 2);
+      if (end == std::string::npos) {
+        err = "unterminated ${ in \"" + s + "\"";
+        return false;
+      }
+      std::string expr = s.substr(i + 2, end - i - 2);
+      std::string var = expr, def;
+      bool has_def = false;
+      if (auto p = expr.find(":-"); p != std::string::npos) {
+        var = expr.substr(0, p);
+        def = expr.substr(p + 2);
+        has_def = true;
+      }
+      const char* v = std::getenv(var.c_str());
+      if (v && *v) out += v;
+      else if (has_def) out += def;
+      else {
+        err = "environment variable '" + var + "' is not set (use ${" + var + ":-default} for a default)";
+        return false;
+      }
+      i = end + 1;
+    } else {
+      out += s[i++];
+    }
+  }
+  s = std::move(out);
+  return true;
+}
+
+// Converts a TOML value to a parameter value; "" on success else a message.
+std::string to_param(const toml::node& n, ParamValue& out) {
+  if (auto v = n.as_boolean()) { out = v->get(); return ""; }
+  if (auto v = n.as_integer()) { out = static_cast<int64_t>(v->get()); return ""; }
+  if (auto v = n.as_floating_point()) { out = v->get(); return ""; }
+  if (auto v = n.as_string()) { out = v->get(); return ""; }
+  if (auto a = n.as_array()) {
+    if (a->empty()) { out = std::vector<std::string>{}; return ""; }
+    bool all_str = true, all_int = true, all_num = true;
+    for (auto& e : *a) {
+      all_str &= e.is_string();
+      all_int &= e.is_integer();
+      all_num &= e.is_integer() || e.is_floating_point();
+    }
+    if (all_str) {
+      std::vector<std::string> v;
+      for (auto& e : *a) v.push_back(e.as_string()->get());
+      out = v;
+    } else if (all_int) {
+      std::vector<int64_t> v;
+      for (auto& e : *a) v.push_back(e.as_integer()->get());
+      out = v;
+    } else if (all_num) {
+      std::vector<double> v;
+      for (auto& e : *a) v.push_back(e.is_integer() ? double(e.as_integer()->get()) : e.as_floating_point()->get());
+      out = v;
+    } else {
+      return "arrays must hold only strings or only numbers";
+    }
+    return "";
+  }
+  if (n.is_table()) return "tables are not allowed as parameter values";
+  return "unsupported value type (dates and times are not parameters)";
+}
+
+void interpolate_tree(toml::node& n, const std::string& file, std::vector<Diagnostic>& diags,
+                      const std::string& stage) {
+  if (auto s = n.as_string()) {
+    std::string v = s->get(), err;
+    if (!interpolate(v, err)) diags.push_back({loc_of(n, file), stage, err});
+    else *s = v;
+  } else if (auto a = n.as_array()) {
+    for (auto& e : *a) interpolate_tree(e, file, diags, stage);
+  } else if (auto t = n.as_table()) {
+    for (auto&& [k, v] : *t) {
+      std::string st = stage;
+      if (stage.empty() && t == nullptr) st = std::string(k.str());
+      interpolate_tree(v, file, diags, st);
+    }
+  }
+}
+
+// Applies one --set override onto the parsed table.
+void apply_set(toml::table& root, const std::string& set, std::vector<Diagnostic>& diags) {
+  SourceLoc cl{"<--set " + set + ">", 0, 0};
+  auto eq = set.find('=');
+  if (eq == std::string::npos) {
+    diags.push_back({cl, "", "expected --set stage.param=value"});
+    return;
+  }
+  std::string path = set.substr(0, eq), value = set.substr(eq + 1);
+  auto dot = path.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == path.size()) {
+    diags.push_back({cl, "", "expected --set stage.param=value (or graph.key=value)"});
+    return;
+  }
+  std::string where = path.substr(0, dot), key = path.substr(dot + 1);
+  // The value is TOML (42, 1.5, true, ["a","b"], "text"); anything that does
+  // not parse as TOML is taken as a bare string.
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};
+  }
+  toml::table* target = nullptr;
+  if (where == "graph") {
+    if (!root["graph"].is_table()) root.insert_or_assign("graph", toml::table{});
+    target = root["graph"].as_table();
+  } else {
+    auto stages = root["stages"].as_table();
+    if (!stages || !(*stages)[where].is_table()) {
+      diags.push_back({cl, where, "no such stage to --set"});
+      return;
+    }
+    target = (*stages)[where].as_table();
+  }
+  target->insert_or_assign(key, *parsed["v"].node());
+}
+
+}  // namespace
+
+bool load_graph_string(const std::string& text, const std::string& path, const LoadOptions& opt,
+                       GraphSpec& g, std::vector<Diagnostic>& diags) {
+  size_t before = diags.size();
+  g = GraphSpec{};
+  g.file = path;
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    SourceLoc l{path, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column)};
+    diags.push_back({l, "", "TOML syntax error: " + std::string(e.description())});
+    return false;
+  }
+  for (auto& s : opt.sets) apply_set(root, s, diags);
+
+  for (auto&& [k, v] : root) {
+    std::string key(k.str());
+    if (key != "graph" && key != "stages")
+      diags.push_back({loc_of(v, path), "", "unknown top-level key '" + key + "' (expected [graph] and [stages.*])"});
+  }
+
+  // [graph]
+  g.name = path;
+  if (auto slash = g.name.rfind('/'); slash != std::string::npos) g.name = g.name.substr(slash + 1);
+  if (auto dot = g.name.rfind('.'); dot != std::string::npos) g.name = g.name.substr(0, dot);
+  if (auto gt = root["graph"].as_table()) {
+    if (opt.interpolate_env) interpolate_tree(*gt, path, diags, "");
+    for (auto&& [k, v] : *gt) {
+      std::string key(k.str());
+      SourceLoc l = loc_of(v, path);
+      if (!kGraphKeys.count(key)) {
+        diags.push_back({l, "", "unknown key '" + key + "' in [graph]"});
+        continue;
+      }
+      auto want_int = [&](int64_t lo, int64_t hi) -> int64_t {
+        if (!v.is_integer()) { diags.push_back({l, "", "[graph] " + key + ": expected an integer"}); return lo; }
+        int64_t x = v.as_integer()->get();
+        if (x < lo || x > hi) {
+          diags.push_back({l, "", "[graph] " + key + ": value " + std::to_string(x) + " is out of range [" +
+                                      std::to_string(lo) + ", " + std::to_string(hi) + "]"});
+          return lo;
+        }
+        return x;
+      };
+      auto want_str = [&]() -> std::string {
+        if (!v.is_string()) { diags.push_back({l, "", "[graph] " + key + ": expected a string"}); return ""; }
+        return v.as_string()->get();
+      };
+      if (key == "name") g.name = want_str();
+      else if (key == "metrics_port") g.metrics_port = int(want_int(0, 65535));
+      else if (key == "transport") {
+        g.transport = want_str();
+        if (g.transport != "ipc" && g.transport != "tcp")
+          diags.push_back({l, "", "[graph] transport: expected \"ipc\" or \"tcp\""});
+      } else if (key == "host") g.host = want_str();
+      else if (key == "base_port") g.base_port = int(want_int(0, 65000));
+      else if (key == "prefetch") g.prefetch = int(want_int(1, 1 << 20));
+      else if (key == "max_message_mb") g.max_message_mb = want_int(1, 4096);
+      else if (key == "run_dir") g.run_dir = want_str();
+      else if (key == "report_interval_s") {
+        if (!v.is_number()) diags.push_back({l, "", "[graph] report_interval_s: expected a number"});
+        else g.report_interval_s = v.value<double>().value_or(0.5);
+      }
+    }
+  } else if (root.contains("graph")) {
+    diags.push_back({loc_of(*root["graph"].node(), path), "", "[graph] must be a table"});
+  }
+
+  // [stages.*]
+  auto st = root["stages"].as_table();
+  if (!st) {
+    SourceLoc l{path, 1, 1};
+    if (root.contains("stages")) l = loc_of(*root["stages"].node(), path);
+    diags.push_back({l, "", "the graph has no [stages.<name>] tables"});
+    return false;
+  }
+  for (auto&& [k, v] : *st) {
+    std::string name(k.str());
+    StageSpec s;
+    s.name = name;
+    s.loc = loc_of(v, path);
+    auto t = v.as_table();
+    if (!t) {
+      diags.push_back({s.loc, name, "must be a table ([stages." + name + "])"});
+      continue;
+    }
+    if (name.empty() || name.find_first_of("/#. \t") != std::string::npos)
+      diags.push_back({s.loc, name, "stage names may not contain '/', '#', '.' or spaces"});
+    if (opt.interpolate_env) interpolate_tree(*t, path, diags, name);
+    for (auto&& [pk, pv] : *t) {
+      std::string key(pk.str());
+      SourceLoc l = loc_of(pv, path);
+      if (key == "type") {
+        s.type_loc = l;
+        if (!pv.is_string()) diags.push_back({l, name, "type: expected a string such as \"shards.source\""});
+        else s.type = pv.as_string()->get();
+      } else if (key == "inputs") {
+        s.inputs_loc = l;
+        auto a = pv.as_array();
+        if (!a) {
+          diags.push_back({l, name, "inputs: expected a list of stage names, e.g. inputs = [\"read\"]"});
+          continue;
+        }
+        for (auto& e : *a) {
+          if (!e.is_string()) diags.push_back({loc_of(e, path), name, "inputs: expected stage names (strings)"});
+          else s.inputs.push_back(e.as_string()->get());
+        }
+      } else if (key == "replicas") {
+        s.replicas_loc = l;
+        if (!pv.is_integer()) diags.push_back({l, name, "replicas: expected an integer"});
+        else {
+          int64_t r = pv.as_integer()->get();
+          if (r < 1 || r > 1024) diags.push_back({l, name, "replicas: " + std::to_string(r) + " is out of range [1, 1024]"});
+          else s.replicas = int(r);
+        }
+      } else if (key == "prefetch") {
+        if (!pv.is_integer() || pv.as_integer()->get() < 1)
+          diags.push_back({l, name, "prefetch: expected an integer >= 1"});
+        else s.prefetch = int(pv.as_integer()->get());
+      } else {
+        ParamValue val;
+        std::string err = to_param(pv, val);
+        if (!err.empty()) diags.push_back({l, name, "parameter '" + key + "': " + err});
+        else {
+          s.params[key] = val;
+          s.param_locs[key] = l;
+        }
+      }
+    }
+    if (s.type.empty() && !t->contains("type"))
+      diags.push_back({s.loc, name, "missing 'type' (a stage type such as \"shards.source\"; see catlip inspect)"});
+    if (s.replicas_loc.line == 0) s.replicas_loc = s.loc;
+    if (s.inputs_loc.line == 0) s.inputs_loc = s.loc;
+    if (s.type_loc.line == 0) s.type_loc = s.loc;
+    g.stages.push_back(std::move(s));
+  }
+  // toml++ iterates tables in key order; keep the file's order instead.
+  std::stable_sort(g.stages.begin(), g.stages.end(), [](const StageSpec& a, const StageSpec& b) {
+    return a.loc.line != b.loc.line ? a.loc.line < b.loc.line : a.loc.column < b.loc.column;
+  });
+  if (g.stages.empty()) diags.push_back({SourceLoc{path, 1, 1}, "", "the graph has no stages"});
+  return diags.size() == before;
+}
+
+bool load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
+                std::vector<Diagnostic>& diags) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    diags.push_back({SourceLoc{path, 0, 0}, "", "cannot read the graph file"});
+    return false;
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return load_graph_string(ss.str(), path, opt, out, diags);
+}
+
+static std::string toml_quote(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\t': o += "\\t"; break;
+      case '\r': o += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char b[8];
+          snprintf(b, sizeof b, "\\u%04x", c);
+          o += b;
+        } else o += c;
+    }
+  }
+  return o + "\"";
+}
+
+static std::string value_toml(const ParamValue& v) {
+  return std::visit([](auto& x) -> std::string {
+    using T = std::decay_t<decltype(x)>;
+    if constexpr (std::is_same_v<T, std::string>) return toml_quote(x);
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      std::string o = "[";
+      for (size_t i = 0; i < x.size(); ++i) o += (i ? ", " : "") + toml_quote(x[i]);
+      return o + "]";
+    } else return param_value_to_string(x);
+  }, v);
+}
+
+std::string graph_to_toml(const GraphSpec& g) {
+  std::ostringstream o;
+  o << "# Resolved graph (overrides and ${ENV} applied), read by the workers.\n";
+  o << "[graph]\nname = " << toml_quote(g.name) << "\nmetrics_port = " << g.metrics_port
+    << "\ntransport = " << toml_quote(g.transport) << "\nhost = " << toml_quote(g.host)
+    << "\nbase_port = " << g.base_port << "\nprefetch = " << g.prefetch
+    << "\nmax_message_mb = " << g.max_message_mb << "\nreport_interval_s = " << g.report_interval_s;
+  if (!g.run_dir.empty()) o << "\nrun_dir = " << toml_quote(g.run_dir);
+  o << "\n";
+  for (auto& s : g.stages) {
+    o << "\n[stages." << s.name << "]\ntype = " << toml_quote(s.type) << "\n";
+    if (!s.inputs.empty()) o << "inputs = " << value_toml(s.inputs) << "\n";
+    o << "replicas = " << s.replicas << "\n";
+    if (s.prefetch) o << "prefetch = " << s.prefetch << "\n";
+    for (auto& [k, v] : s.params) o << k << " = " << value_toml(v) << "\n";
+  }
+  return o.str();
+}
+
+std::vector<std::string> topo_order(const GraphSpec& g) {
+  std::vector<std::string> out;
+  std::set<std::string> done, active;
+  std::function<void(const StageSpec&)> visit = [&](const StageSpec& s) {
+    if (done.count(s.name) || active.count(s.name)) return;
+    active.insert(s.name);
+    for (auto& in : s.inputs)
+      if (auto* u = g.find(in)) visit(*u);
+    active.erase(s.name);
+    done.insert(s.name);
+    out.push_back(s.name);
+  };
+  for (auto& s : g.stages) visit(s);
+  return out;
+}
+
+}  // namespace catlip

@@ -1,0 +1,121 @@
+#include "catlip/validate.h"
+
+#include <functional>
+#include <set>
+
+#include "catlip/local.h"
+
+namespace catlip {
+
+bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
+                    std::map<std::string, Params>* resolved) {
+  size_t before = diags.size();
+  std::map<std::string, const StageType*> types;
+
+  for (auto& s : g.stages) {
+    if (s.type.empty()) continue;  // reported by the loader
+    const StageType* t = nullptr;
+    try {
+      t = loader.find_type(s.type);
+      if (!t) {
+        std::string have;
+        const LoadedPlugin& p = loader.load(PluginLoader::plugin_of(s.type));
+        for (auto* x : p.types) have += (have.empty() ? "" : ", ") + x->schema.type;
+        diags.push_back({s.type_loc, s.name, "unknown stage type '" + s.type + "' (plugin '" + p.name +
+                                                 "' has: " + (have.empty() ? "none" : have) + ")"});
+      }
+    } catch (const PluginError& e) {
+      diags.push_back({s.type_loc, s.name, "unknown stage type '" + s.type + "': " + e.what()});
+    }
+    if (!t) continue;
+    types[s.name] = t;
+    const StageSchema& sc = t->schema;
+
+    // Parameters: each checked against its declared spec.
+    Params p;
+    for (auto& [k, v] : s.params) {
+      const SourceLoc& l = s.param_locs.at(k);
+      const ParamSpec* spec = sc.find(k);
+      if (!spec) {
+        std::string known;
+        for (auto& x : sc.params) known += (known.empty() ? "" : ", ") + x.name;
+        diags.push_back({l, s.name, "unknown parameter '" + k + "' for " + sc.type +
+                                        (known.empty() ? " (it takes none)" : " (known: " + known + ")")});
+        continue;
+      }
+      if (auto e = spec->check(v); !e.empty()) {
+        diags.push_back({l, s.name, "parameter '" + k + "': " + e});
+        continue;
+      }
+      p.set(k, v);
+    }
+    for (auto& spec : sc.params) {
+      if (s.params.count(spec.name)) continue;
+      if (spec.default_value) p.set(spec.name, *spec.default_value);
+      else if (spec.required)
+        diags.push_back({s.loc, s.name, "missing required parameter '" + spec.name + "' (" + spec.doc + ")"});
+    }
+    if (resolved) (*resolved)[s.name] = p;
+
+    // Inputs by kind.
+    if (sc.kind == StageKind::Source && !s.inputs.empty())
+      diags.push_back({s.inputs_loc, s.name, sc.type + " is a source and takes no inputs"});
+    if (sc.kind != StageKind::Source && s.inputs.empty())
+      diags.push_back({s.loc, s.name, sc.type + " needs inputs = [\"<stage>\", ...]"});
+  }
+
+  // Input references.
+  for (auto& s : g.stages) {
+    std::set<std::string> seen;
+    for (auto& in : s.inputs) {
+      if (!seen.insert(in).second) diags.push_back({s.inputs_loc, s.name, "input '" + in + "' is listed twice"});
+      if (in == s.name) diags.push_back({s.inputs_loc, s.name, "a stage cannot be its own input"});
+      else if (!g.find(in)) {
+        std::string names;
+        for (auto& x : g.stages) names += (names.empty() ? "" : ", ") + x.name;
+        diags.push_back({s.inputs_loc, s.name, "unknown input '" + in + "' (stages: " + names + ")"});
+      }
+    }
+  }
+
+  // Cycles: depth-first search reporting each cycle's path once.
+  std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
+  std::vector<std::string> stack;
+  std::set<std::string> reported;
+  std::function<void(const StageSpec&)> dfs = [&](const StageSpec& s) {
+    state[s.name] = 1;
+    stack.push_back(s.name);
+    for (auto& in : s.inputs) {
+      const StageSpec* u = g.find(in);
+      if (!u || u == &s) continue;
+      if (state[u->name] == 1) {
+        std::string path;
+        auto it = std::find(stack.begin(), stack.end(), u->name);
+        for (; it != stack.end(); ++it) path += *it + " <- ";
+        path += u->name;
+        if (reported.insert(u->name).second)
+          diags.push_back({s.inputs_loc, s.name, "cycle in the graph: " + path});
+      } else if (state[u->name] == 0) {
+        dfs(*u);
+      }
+    }
+    stack.pop_back();
+    state[s.name] = 2;
+  };
+  for (auto& s : g.stages)
+    if (state[s.name] == 0) dfs(s);
+
+  // Outputs nobody consumes: an error for transforms (the work would be lost).
+  for (auto& s : g.stages) {
+    auto it = types.find(s.name);
+    if (it == types.end()) continue;
+    if (it->second->schema.kind != StageKind::Sink && g.consumers_of(s.name).empty())
+      diags.push_back({s.loc, s.name,
+                       std::string("the output of this ") + stage_kind_name(it->second->schema.kind) +
+                           " is not consumed by any stage (add \"" + s.name +
+                           "\" to another stage's inputs, or end the graph with a sink)"});
+  }
+  return diags.size() == before;
+}
+
+}  // namespace catlip

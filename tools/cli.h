@@ -43,6 +43,28 @@ struct CommandRegistrar {
 // True if argv contains -h or --help.
 bool wants_help(int argc, char** argv);
 
+// A small command-line parser: `--name value`, `--name=value`, `--flag`,
+// positionals. Options listed in `flags` take no value. Repeated options
+// keep every value (see all()).
+class Args {
+ public:
+  Args(int argc, char** argv, std::vector<std::string> flags = {});
+  bool has(const std::string& name) const;
+  std::string get(const std::string& name, const std::string& def = "") const;
+  long long get_int(const std::string& name, long long def) const;
+  double get_double(const std::string& name, double def) const;
+  std::vector<std::string> all(const std::string& name) const;
+  const std::vector<std::string>& positional() const { return pos_; }
+  // Options given but not in `known`; for "unknown option" errors.
+  std::vector<std::string> unknown(const std::vector<std::string>& known) const;
+  const std::string& error() const { return error_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> opts_;
+  std::vector<std::string> pos_;
+  std::string error_;
+};
+
 }  // namespace catlip::cli
 
 #define CATLIP_CLI_CONCAT_(a, b) a##b

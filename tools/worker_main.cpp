@@ -1,1 +1,109 @@
-int main() { return 0; }
+// catlip-worker: runs one replica of one stage, started by `catlip run`.
+// It loads only the plugin of its stage type, reads the resolved graph the
+// supervisor wrote, and exits 0 (done), 1 (failed), 2 (usage), 4 (plugin
+// error) or 5 (stopped on request).
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "catlip/graph.h"
+#include "catlip/local.h"
+#include "catlip/plugin_loader.h"
+#include "catlip/runtime.h"
+#include "catlip/supervisor.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+int usage() {
+  std::cerr << "usage: catlip-worker --graph RESOLVED.toml --stage NAME --replica N --sock-dir DIR "
+               "--run-dir DIR [--parent PID]\n(normally started by `catlip run`)\n";
+  return 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string graph, stage, sock_dir, run_dir;
+  int replica = -1;
+  long parent = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") { usage(); return 0; }
+    if (i + 1 >= argc) return usage();
+    std::string v = argv[++i];
+    if (a == "--graph") graph = v;
+    else if (a == "--stage") stage = v;
+    else if (a == "--replica") replica = std::atoi(v.c_str());
+    else if (a == "--sock-dir") sock_dir = v;
+    else if (a == "--run-dir") run_dir = v;
+    else if (a == "--parent") parent = std::atol(v.c_str());
+    else return usage();
+  }
+  if (graph.empty() || stage.empty() || replica < 0 || run_dir.empty()) return usage();
+  // Exit if the supervisor is already gone (the death signal is set in the child before exec).
+  if (parent > 0 && ::getppid() != parent) return 1;
+  std::string comm = (stage + "/" + std::to_string(replica)).substr(0, 15);
+  ::prctl(PR_SET_NAME, comm.c_str());
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  catlip::GraphSpec g;
+  std::vector<catlip::Diagnostic> diags;
+  catlip::LoadOptions lo;
+  lo.interpolate_env = false;  // already resolved by the supervisor
+  if (!catlip::load_graph(graph, lo, g, diags)) {
+    for (auto& d : diags) std::cerr << d.str() << "\n";
+    return 2;
+  }
+  const catlip::StageSpec* spec = g.find(stage);
+  if (!spec || replica >= spec->replicas) {
+    std::cerr << "error: no stage '" << stage << "' replica " << replica << " in " << graph << "\n";
+    return 2;
+  }
+  catlip::PluginLoader loader;
+  const catlip::StageType* type = nullptr;
+  try {
+    type = loader.find_type(spec->type);
+  } catch (const catlip::PluginError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 4;
+  }
+  if (!type) {
+    std::cerr << "error: unknown stage type " << spec->type << "\n";
+    return 4;
+  }
+  catlip::Params params;
+  try {
+    params = catlip::resolve_params(type->schema, spec->params);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  catlip::ReplicaPlan plan = catlip::make_plan(g, stage, replica, sock_dir, run_dir, false);
+  std::unique_ptr<catlip::Stage> st = type->create();
+  catlip::ReplicaResult res;
+  {
+    zmq::context_t zctx(1);
+    res = catlip::run_replica(plan, *st, params, zctx, g_stop);
+    st.reset();
+  }
+  if (res.stopped) return 5;
+  if (!res.ok) {
+    std::cerr << "error: " << res.error << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,73 @@
+// catlip/run_metrics.h - aggregating replica reports into per-stage figures
+// for the progress display, the Prometheus endpoint and the metrics file.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catlip/graph.h"
+#include "catlip/report.h"
+
+namespace catlip {
+
+struct StageView {
+  std::string name, type;
+  int replicas = 1, done = 0, failed = 0, running = 0;
+  int64_t items_in = 0, items_out = 0, bytes_out = 0, queue = 0, errors = 0;
+  int64_t total = -1;  // sum of replica totals when all are known
+  double in_rate = 0, out_rate = 0, mb_rate = 0;  // per second, recent window
+  double busy_pct = 0, wait_in_pct = 0, wait_out_pct = 0;  // of wall time, averaged over replicas
+  std::map<std::string, int64_t> counters;  // summed over replicas
+  std::map<std::string, double> gauges;     // replica 0's (or the latest)
+};
+
+class RunMetrics {
+ public:
+  explicit RunMetrics(const GraphSpec& g);
+  void update(const ReplicaReport& r);
+  // Recomputes rates; `now_s` is seconds since the run started. With
+  // `whole_run`, rates are averages over the whole run (for the summary).
+  void tick(double now_s, bool whole_run = false);
+  std::vector<StageView> view() const { return views_; }
+  const ReplicaReport* report(const std::string& stage, int replica) const;
+  std::string prometheus() const;
+  std::string json_line(double now_s) const;  // one JSON object, no newline
+
+ private:
+  struct Prev {
+    double t = 0;
+    int64_t in = 0, out = 0, bytes = 0;
+    double busy = 0, wait_in = 0, wait_out = 0;
+  };
+  const GraphSpec& g_;
+  std::map<std::pair<std::string, int>, ReplicaReport> latest_;
+  std::map<std::string, Prev> prev_;
+  std::vector<StageView> views_;
+};
+
+// "12.3k", "1.2M".
+std::string human_count(double v);
+// Progress text: one line per stage plus an overall line. `tty` selects the
+// compact live form (the caller redraws it in place).
+std::string render_progress(const std::vector<StageView>& v, double elapsed_s, bool tty);
+
+// A minimal HTTP server (Boost.Asio) answering every request with the text
+// the provider returns, for Prometheus scraping at /metrics.
+class MetricsServer {
+ public:
+  MetricsServer();
+  ~MetricsServer();
+  // Throws std::runtime_error if the port cannot be bound.
+  void start(int port, std::function<std::string()> provider);
+  void stop();
+  int port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace catlip

@@ -1,0 +1,170 @@
+#include "testing_stages.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+namespace catlip::testing {
+
+static double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+static void sleep_ms(double ms) {
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms));
+}
+
+StageSchema CounterSource::schema() {
+  StageSchema s;
+  s.type = "testing.counter";
+  s.kind = StageKind::Source;
+  s.doc = "Emits items 0..count-1 (split across replicas), each with an int-list field 'n' = [i] "
+          "and an optional bytes payload. For tests, demos and transport benchmarks.";
+  s.writes = {"n", "payload"};
+  s.params = {
+      Param("count", ParamType::Int).def(int64_t{1000}).at_least(0).describe("Number of items over all replicas"),
+      Param("payload_bytes", ParamType::Int).def(int64_t{0}).range(0, 1 << 30)
+          .describe("Size of the bytes field 'payload' added to each item (0: none)"),
+      Param("rate", ParamType::Float).def(0.0).at_least(0).describe("Items per second per replica (0: as fast as possible)"),
+      Param("key_prefix", ParamType::String).def(std::string("item")).describe("Prefix of item keys"),
+  };
+  return s;
+}
+
+void CounterSource::configure(const Params& p, StageContext& ctx) {
+  ctx_ = &ctx;
+  count_ = p.get_int("count");
+  payload_ = p.get_int("payload_bytes");
+  rate_ = p.get_float("rate");
+  prefix_ = p.get_string("key_prefix");
+  next_ = ctx.replica();
+  step_ = ctx.replicas();
+  int64_t mine = count_ > next_ ? (count_ - next_ + step_ - 1) / step_ : 0;
+  ctx.set_total(mine);
+  if (payload_ > 0) {
+    std::mt19937 rng(42);
+    payload_template_.resize(static_cast<size_t>(payload_));
+    for (auto& c : payload_template_) c = static_cast<char>(rng());
+  }
+  started_ = now_s();
+}
+
+bool CounterSource::produce(Emitter& out) {
+  if (next_ >= count_) return false;
+  if (rate_ > 0) {
+    double due = started_ + double(next_ / step_) / rate_;
+    double wait = due - now_s();
+    if (wait > 0) sleep_ms(wait * 1000);
+  }
+  Sample s;
+  char key[64];
+  snprintf(key, sizeof key, "%s%09lld", prefix_.c_str(), (long long)next_);
+  s.key = key;
+  s.origin = Origin{"counter", ctx_->replica(), next_, 0};
+  s.set_ints("n", {next_});
+  if (payload_ > 0) {
+    std::string p = payload_template_;
+    std::memcpy(p.data(), &next_, std::min<size_t>(sizeof next_, p.size()));
+    s.set_bytes("payload", std::move(p));
+  }
+  out.emit(std::move(s));
+  next_ += step_;
+  return next_ < count_;
+}
+
+StageSchema MapStage::schema() {
+  StageSchema s;
+  s.type = "testing.map";
+  s.kind = StageKind::Transform;
+  s.doc = "Appends op(last n) to the int-list field 'n' and '<stage>/<replica>;' to the text field "
+          "'via'; can be slowed down, made to fail or to crash, to exercise the runtime.";
+  s.reads = {"n"};
+  s.writes = {"n", "via"};
+  s.params = {
+      Param("op", ParamType::String).def(std::string("square")).one_of({"square", "identity", "add", "negate"})
+          .describe("Function applied to the last value of 'n'"),
+      Param("add", ParamType::Int).def(int64_t{1}).describe("Addend for op = \"add\""),
+      Param("sleep_ms", ParamType::Float).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow stage"),
+      Param("fail_at", ParamType::Int).def(int64_t{-1}).describe("Throw an error at this item count (-1: never)"),
+      Param("crash_at", ParamType::Int).def(int64_t{-1}).describe("abort() the process at this item count (-1: never)"),
+  };
+  return s;
+}
+
+void MapStage::configure(const Params& p, StageContext& ctx) {
+  ctx_ = &ctx;
+  op_ = p.get_string("op");
+  add_ = p.get_int("add");
+  sleep_ms_ = p.get_float("sleep_ms");
+  fail_at_ = p.get_int("fail_at");
+  crash_at_ = p.get_int("crash_at");
+  tag_ = ctx.stage_name() + "/" + std::to_string(ctx.replica()) + ";";
+}
+
+void MapStage::process(Sample&& s, Emitter& out) {
+  if (seen_ == crash_at_) std::abort();
+  if (seen_ == fail_at_)
+    throw std::runtime_error("failing on purpose at item " + std::to_string(seen_) + " (" + s.key + ")");
+  seen_++;
+  sleep_ms(sleep_ms_);
+  const IntList* n = s.ints("n");
+  if (!n || n->empty()) {
+    ctx_->count("skipped.no_n");
+    return;
+  }
+  IntList v = *n;
+  int64_t x = v.back();
+  if (op_ == "square") x = x * x;
+  else if (op_ == "add") x = x + add_;
+  else if (op_ == "negate") x = -x;
+  v.push_back(x);
+  s.set_ints("n", std::move(v));
+  const std::string* via = s.text("via");
+  s.set_text("via", (via ? *via : std::string()) + tag_);
+  out.emit(std::move(s));
+}
+
+StageSchema CollectSink::schema() {
+  StageSchema s;
+  s.type = "testing.collect";
+  s.kind = StageKind::Sink;
+  s.doc = "Writes one tab-separated line per item (key, values of 'n', 'via') to "
+          "<run_dir>/<file>.<replica>, so a test can check every item arrived exactly once.";
+  s.reads = {"n", "via"};
+  s.params = {
+      Param("file", ParamType::String).def(std::string("collected.tsv")).describe("File name in the run directory"),
+      Param("sleep_ms", ParamType::Float).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow consumer"),
+  };
+  return s;
+}
+
+void CollectSink::configure(const Params& p, StageContext& ctx) {
+  sleep_ms_ = p.get_float("sleep_ms");
+  std::string path = ctx.run_dir() + "/" + p.get_string("file") + "." + std::to_string(ctx.replica());
+  out_.open(path);
+  if (!out_) throw std::runtime_error("cannot write " + path);
+}
+
+void CollectSink::process(Sample&& s, Emitter&) {
+  sleep_ms(sleep_ms_);
+  out_ << s.key << "\t";
+  if (auto* n = s.ints("n"))
+    for (size_t i = 0; i < n->size(); ++i) out_ << (i ? "," : "") << (*n)[i];
+  out_ << "\t" << (s.text("via") ? *s.text("via") : "") << "\n";
+}
+
+void CollectSink::flush(Emitter&) { out_.flush(); }
+
+StageSchema NullSink::schema() {
+  StageSchema s;
+  s.type = "testing.null";
+  s.kind = StageKind::Sink;
+  s.doc = "Discards every item, counting them and their bytes (counter 'bytes').";
+  return s;
+}
+
+void NullSink::process(Sample&& s, Emitter&) { ctx_->count("bytes", static_cast<int64_t>(s.payload_bytes())); }
+
+}  // namespace catlip::testing
