@@ -1,0 +1,222 @@
+#include "catlip/image/decode_stage.h"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace catlip::image {
+
+struct ImageDecodeStage::Work {
+  Sample sample;
+  std::string field;  // which field held the image ("" if none)
+  DecodeOutcome outcome;
+  std::vector<uint8_t> pixels;
+  bool done = false;  // guarded by Pool::mu
+};
+
+// A fixed set of threads taking Work items; completion is signalled per item.
+struct ImageDecodeStage::Pool {
+  std::mutex mu;
+  std::condition_variable work_cv, done_cv;
+  std::deque<Work*> queue;
+  std::deque<std::unique_ptr<Work>> pending;  // submission order, owned here
+  std::vector<std::thread> threads;
+  bool stopping = false;
+
+  void start(int n, const ImageDecodeStage* stage) {
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([this, stage] {
+        for (;;) {
+          Work* w;
+          {
+            std::unique_lock lk(mu);
+            work_cv.wait(lk, [&] { return stopping || !queue.empty(); });
+            if (queue.empty()) return;
+            w = queue.front();
+            queue.pop_front();
+          }
+          stage->run(*w);
+          {
+            std::lock_guard lk(mu);
+            w->done = true;
+          }
+          done_cv.notify_all();
+        }
+      });
+  }
+  void stop() {
+    {
+      std::lock_guard lk(mu);
+      stopping = true;
+      queue.clear();
+    }
+    work_cv.notify_all();
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+};
+
+ImageDecodeStage::ImageDecodeStage() = default;
+ImageDecodeStage::~ImageDecodeStage() { close(); }
+
+StageSchema ImageDecodeStage::schema() {
+  StageSchema s;
+  s.type = "image.decode";
+  s.kind = StageKind::Transform;
+  s.doc =
+      "Decodes the sample's image (JPEG via libjpeg-turbo with DCT-scaled, region-only decode; PNG; WebP) and "
+      "applies the CatLIP/CoreNet transform: train = RandomResizedCrop + horizontal flip, eval = resize shorter "
+      "side + center crop. Output `image`: uint8 HWC [size,size,3] RGB (grayscale replicated, CMYK converted, "
+      "alpha composited on white); the encoded field is erased. Bad images are skipped and counted as "
+      "skipped.empty_image / unknown_format / too_many_pixels / decode_error / no_image.";
+  using P = ParamType;
+  s.params = {
+      Param("mode", P::String).def(std::string("train")).one_of({"train", "eval"})
+          .describe("train: RandomResizedCrop + flip; eval: Resize(resize) + CenterCrop(size)"),
+      Param("size", P::Int).def(int64_t{224}).range(1, 8192).describe("output height and width in pixels"),
+      Param("resize", P::Int).def(int64_t{0}).range(0, 16384)
+          .describe("eval: shorter side after resizing, before the center crop; 0 = round(size * 256 / 224)"),
+      Param("scale", P::FloatList).def(std::vector<double>{0.08, 1.0}).range(0.0, 1.0)
+          .describe("train: [min, max] fraction of the image area covered by the crop"),
+      Param("ratio", P::FloatList).def(std::vector<double>{3.0 / 4.0, 4.0 / 3.0}).range(0.01, 100.0)
+          .describe("train: [min, max] crop aspect ratio w/h, sampled log-uniformly"),
+      Param("flip", P::Float).def(0.5).range(0.0, 1.0).describe("train: probability of a horizontal flip"),
+      Param("max_pixels", P::Int).def(int64_t{kDefaultMaxPixels}).at_least(1)
+          .describe("images whose header declares more pixels are skipped before decoding (decompression bombs)"),
+      Param("seed", P::Int).def(int64_t{0})
+          .describe("augmentation seed; a sample's crop depends only on (seed, key, epoch)"),
+      Param("threads", P::Int).def(int64_t{1}).range(1, 256)
+          .describe("decode threads inside this replica (1 = decode in the calling thread)"),
+      Param("inflight", P::Int).def(int64_t{0}).range(0, 65536)
+          .describe("samples held in flight when threads > 1; 0 = 4 * threads"),
+      Param("scaled_decode", P::Bool).def(true)
+          .describe("let libjpeg-turbo shrink JPEGs in the DCT domain when the output needs fewer pixels"),
+      Param("fields", P::StringList).def(std::vector<std::string>{"jpg", "jpeg", "png", "webp"})
+          .describe("byte fields holding the encoded image; the first present is decoded, all are erased"),
+      Param("output", P::String).def(std::string("image")).describe("name of the output tensor field"),
+  };
+  s.reads = {"jpg", "jpeg", "png", "webp"};
+  s.writes = {"image"};
+  return s;
+}
+
+void ImageDecodeStage::configure(const Params& p, StageContext& ctx) {
+  ctx_ = &ctx;
+  spec_.mode = p.get_string("mode") == "eval" ? TransformSpec::Eval : TransformSpec::Train;
+  spec_.size = static_cast<int>(p.get_int("size"));
+  int64_t resize = p.get_int("resize");
+  spec_.resize = resize ? static_cast<int>(resize) : static_cast<int>((int64_t{spec_.size} * 256 + 112) / 224);
+  if (spec_.resize < spec_.size)
+    throw std::invalid_argument("image.decode: resize (" + std::to_string(spec_.resize) +
+                                ") must be at least size (" + std::to_string(spec_.size) + ")");
+  auto scale = p.get_floats("scale"), ratio = p.get_floats("ratio");
+  if (scale.size() != 2 || scale[0] > scale[1] || scale[1] <= 0)
+    throw std::invalid_argument("image.decode: scale must be [min, max] with 0 <= min <= max, max > 0");
+  if (ratio.size() != 2 || ratio[0] > ratio[1])
+    throw std::invalid_argument("image.decode: ratio must be [min, max] with min <= max");
+  spec_.rrc = RandomResizedCropParams{scale[0], scale[1], ratio[0], ratio[1]};
+  spec_.flip_prob = p.get_float("flip");
+  spec_.max_pixels = p.get_int("max_pixels");
+  spec_.scaled_decode = p.get_bool("scaled_decode");
+  seed_ = static_cast<uint64_t>(p.get_int("seed"));
+  threads_ = static_cast<int>(p.get_int("threads"));
+  int64_t inflight = p.get_int("inflight");
+  inflight_ = static_cast<size_t>(inflight ? inflight : 4 * threads_);
+  fields_ = p.get_strings("fields");
+  output_ = p.get_string("output");
+  if (threads_ > 1) {
+    pool_ = std::make_unique<Pool>();
+    pool_->start(threads_, this);
+  }
+}
+
+void ImageDecodeStage::run(Work& w) const {
+  for (auto& f : fields_)
+    if (auto* b = w.sample.bytes(f)) {
+      w.field = f;
+      Rng rng = Rng::for_sample(seed_, w.sample.key, w.sample.origin.epoch);
+      w.outcome = decode_transform(b->data.data(), b->data.size(), spec_, rng, w.pixels);
+      return;
+    }
+}
+
+void ImageDecodeStage::finish(Work& w, Emitter& out) {
+  std::string reason;
+  if (w.field.empty()) reason = "no_image";
+  else if (!w.outcome.ok()) reason = decode_status_reason(w.outcome.status);
+  if (!reason.empty()) {
+    ctx_->count("skipped." + reason);
+    // Every skip is counted; the first 100 and then every 1000th are logged
+    // so a shard full of garbage cannot flood the log.
+    ++skips_;
+    if (skips_logged_ < 100 || skips_ % 1000 == 0) {
+      ++skips_logged_;
+      std::string msg = "skipped sample '" + w.sample.key + "' from " +
+                        (w.sample.origin.url.empty() ? std::string("?") : w.sample.origin.url) + ": " + reason;
+      if (!w.field.empty()) msg += " (field " + w.field + "): " + w.outcome.message;
+      else msg += ": none of the image fields is present";
+      ctx_->log(LogLevel::Warn, msg);
+    }
+    return;
+  }
+  for (auto& f : fields_) w.sample.erase(f);
+  Tensor t;
+  t.dtype = DType::U8;
+  t.shape = {spec_.size, spec_.size, 3};
+  t.data.assign(reinterpret_cast<const char*>(w.pixels.data()), w.pixels.size());
+  w.sample.set(output_, std::move(t));
+  ctx_->count("decoded");
+  out.emit(std::move(w.sample));
+}
+
+void ImageDecodeStage::process(Sample&& in, Emitter& out) {
+  if (!pool_) {
+    Work w;
+    w.sample = std::move(in);
+    run(w);
+    finish(w, out);
+    return;
+  }
+  auto w = std::make_unique<Work>();
+  w->sample = std::move(in);
+  {
+    std::lock_guard lk(pool_->mu);
+    pool_->queue.push_back(w.get());
+    pool_->pending.push_back(std::move(w));
+  }
+  pool_->work_cv.notify_one();
+  drain(out, inflight_ - 1);
+}
+
+void ImageDecodeStage::drain(Emitter& out, size_t keep) {
+  for (;;) {
+    std::unique_ptr<Work> w;
+    {
+      std::unique_lock lk(pool_->mu);
+      if (pool_->pending.empty()) return;
+      auto& front = pool_->pending.front();
+      // Block only while over the limit; otherwise emit what is already done.
+      if (pool_->pending.size() > keep) pool_->done_cv.wait(lk, [&] { return front->done; });
+      else if (!front->done) return;
+      w = std::move(pool_->pending.front());
+      pool_->pending.pop_front();
+    }
+    finish(*w, out);
+  }
+}
+
+void ImageDecodeStage::flush(Emitter& out) {
+  if (pool_) drain(out, 0);
+}
+
+void ImageDecodeStage::close() {
+  if (pool_) {
+    pool_->stop();
+    pool_.reset();
+  }
+}
+
+}  // namespace catlip::image
