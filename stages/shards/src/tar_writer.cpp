@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
+#include <algorithm>
 
 namespace catlip::shards {
 namespace {
@@ -180,7 +182,7 @@ void ShardWriter::write(std::string_view key,
     need += kBlock + (name_len > 100 ? 2 * kBlock + name_len : 0) + (data.size() + kBlock - 1) / kBlock * kBlock;
   }
   bool full = !tar_.is_open() || (opts_.max_samples && shard_samples_ >= opts_.max_samples) ||
-              (opts_.max_bytes && shard_samples_ > 0 && tar_.bytes_written() + need > opts_.max_bytes);
+              (opts_.max_bytes && shard_samples_ > 0 && tar_.bytes_written() + need + 2 * kBlock > opts_.max_bytes);
   if (full) roll();
   for (auto& [ext, data] : fields) {
     std::string name(key);

@@ -65,7 +65,7 @@ class TarWriter {
 
 struct ShardWriterOptions {
   uint64_t max_samples = 10000;        // per shard; 0 = unlimited
-  uint64_t max_bytes = 1ull << 30;     // per shard (approx., tar bytes); 0 = unlimited
+  uint64_t max_bytes = 1ull << 30;     // per shard file size, end marker included; 0 = unlimited
 };
 
 class ShardWriter {

@@ -1,0 +1,68 @@
+// catlip/shards/byte_stream.h - sequential byte sources for shards.
+//
+// A shard is read front to back exactly once, so a stream only needs read()
+// and skip(). Local paths and file:// URLs read a file; http:// and https://
+// URLs are fetched with libcurl on a background thread that fills a bounded
+// ring buffer (buffer_bytes), so a shard is parsed while it arrives and never
+// held in memory whole. Transient failures (connection errors, timeouts,
+// dropped connections, HTTP 408/429/5xx) are retried with exponential
+// backoff; a retry asks for `Range: bytes=<bytes already received>-` so the
+// parser sees each byte exactly once (a server that ignores Range and answers
+// 200 has the already-seen prefix discarded). Other HTTP errors (404, 403...)
+// fail at once with a StreamError naming the URL and status.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace catlip::shards {
+
+// A shard could not be read (missing file, HTTP error, retries exhausted).
+struct StreamError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+  int http_status = 0;  // when the server answered with an error status
+};
+
+struct StreamOptions {
+  double timeout_s = 30;         // connect timeout, and max seconds without any data
+  int retries = 5;               // attempts after the first, per stall (reset on progress)
+  double backoff_s = 0.25;       // first retry delay; doubles each retry (capped at 30 s)
+  size_t buffer_bytes = 4 << 20; // HTTP ring buffer
+  std::string ca_file;           // extra CA bundle for https (e.g. a test's self-signed cert)
+  bool insecure = false;         // skip TLS verification (never the default)
+  // Called (from the fetch thread) before each retry: attempt number and why.
+  std::function<void(int attempt, const std::string& why)> on_retry;
+};
+
+class ByteStream {
+ public:
+  virtual ~ByteStream() = default;
+  // Reads up to n bytes; returns 0 only at the end of the stream. Throws
+  // StreamError when the stream fails.
+  virtual size_t read(char* dst, size_t n) = 0;
+  // Skips n bytes; returns how many were skipped (fewer only at the end).
+  virtual uint64_t skip(uint64_t n);
+  // Bytes delivered to the reader so far (read + skipped).
+  uint64_t offset() const { return offset_; }
+  // Total size when known in advance (local files), else -1.
+  virtual int64_t size_hint() const { return -1; }
+  virtual uint64_t retries_done() const { return 0; }
+
+ protected:
+  uint64_t offset_ = 0;
+};
+
+bool is_http_url(const std::string& url);
+// "file:///a/b" -> "/a/b"; other strings unchanged.
+std::string local_path(const std::string& url);
+
+// Opens a stream for a local path, file:// or http(s):// URL.
+std::unique_ptr<ByteStream> open_stream(const std::string& url, const StreamOptions& opts = {});
+
+// A stream over an in-memory string (tests, tools).
+std::unique_ptr<ByteStream> memory_stream(std::string data);
+
+}  // namespace catlip::shards

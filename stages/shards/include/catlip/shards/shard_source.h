@@ -1,0 +1,67 @@
+// catlip/shards/shard_source.h - the `shards.source` stage.
+//
+// Reads WebDataset tar shards (local, file://, http(s)://) assigned to this
+// replica (see assignment.h), optionally through a bounded shuffle buffer,
+// for a number of epochs or endlessly, and emits one Sample per key group:
+// key, origin {url, shard, index, epoch}, image fields as Bytes and text
+// fields (txt, json, cls) as text. Problems are counted per reason
+// (ctx.count) and logged with shard and key; the run goes on.
+//
+// Resuming: `resume_from` holds, per replica, the position "E:S:K" of the
+// last sample that replica delivered (format_position(sample.origin)).
+// Without a shuffle buffer the reader jumps straight to shard S and steps
+// over samples <= K. With a shuffle buffer the emission order depends on
+// every sample read since the start of the epoch, so the replica replays
+// epoch E deterministically, suppressing output until that sample has been
+// emitted; the result is exact, at the cost of re-reading up to one epoch.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "catlip/shards/assignment.h"
+#include "catlip/shards/webdataset.h"
+#include "catlip/stage.h"
+
+namespace catlip::shards {
+
+class ShardSource : public SourceStage {
+ public:
+  static StageSchema schema();
+  void configure(const Params& params, StageContext& ctx) override;
+  bool produce(Emitter& out) override;
+  void close() override;
+
+ private:
+  bool next_read(Sample& s);  // next sample of the current epoch, before shuffling
+  bool open_next_shard();
+  bool start_epoch(int64_t epoch);
+  void deliver(Sample&& s, Emitter& out);
+  void problem(const std::string& reason, const std::string& msg);
+  void compute_total();
+
+  StageContext* ctx_ = nullptr;
+  std::vector<std::string> urls_;
+  AssignOptions assign_;
+  ReadOptions read_;
+  StreamOptions stream_;
+  int64_t epochs_ = 1;  // 0 = endless
+  size_t shuffle_buffer_ = 0;
+
+  int64_t epoch_ = 0;
+  std::vector<int64_t> plan_;  // this epoch's shards for this replica
+  size_t plan_pos_ = 0;
+  std::unique_ptr<SampleReader> reader_;
+  std::vector<Sample> buffer_;
+  std::optional<Rng> rng_;
+  bool epoch_input_done_ = false, finished_ = false;
+
+  std::optional<Position> resume_;  // shuffle mode: suppress until this has been emitted
+  int64_t resume_skip_before_ = 0;  // direct mode: first shard's skip
+  std::map<std::string, int64_t> logged_;  // per-reason log lines, to cap noise
+};
+
+}  // namespace catlip::shards

@@ -1,0 +1,316 @@
+#include "catlip/shards/byte_stream.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace catlip::shards {
+
+uint64_t ByteStream::skip(uint64_t n) {
+  char buf[16384];
+  uint64_t done = 0;
+  while (done < n) {
+    size_t got = read(buf, static_cast<size_t>(std::min<uint64_t>(sizeof buf, n - done)));
+    if (got == 0) break;
+    done += got;
+  }
+  return done;  // read() already advanced offset_
+}
+
+bool is_http_url(const std::string& url) {
+  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
+std::string local_path(const std::string& url) {
+  if (url.rfind("file://", 0) == 0) return url.substr(7);
+  return url;
+}
+
+namespace {
+
+class FileStream : public ByteStream {
+ public:
+  explicit FileStream(const std::string& path) : path_(path) {
+    f_ = std::fopen(path.c_str(), "rb");
+    if (!f_) throw StreamError("cannot open " + path + ": " + std::strerror(errno));
+    if (std::fseek(f_, 0, SEEK_END) == 0) {
+      size_ = std::ftell(f_);
+      std::fseek(f_, 0, SEEK_SET);
+    }
+  }
+  ~FileStream() override { std::fclose(f_); }
+  size_t read(char* dst, size_t n) override {
+    size_t got = std::fread(dst, 1, n, f_);
+    if (got == 0 && std::ferror(f_)) throw StreamError("read error on " + path_ + ": " + std::strerror(errno));
+    offset_ += got;
+    return got;
+  }
+  uint64_t skip(uint64_t n) override {
+    // Seeking lets a reader step over members it does not want (oversized,
+    // already consumed before a resume) without reading them.
+    uint64_t left = size_ >= 0 && offset_ <= static_cast<uint64_t>(size_) ? size_ - offset_ : 0;
+    uint64_t k = std::min(n, left);
+    if (std::fseek(f_, static_cast<long>(offset_ + k), SEEK_SET) != 0) return ByteStream::skip(n);
+    offset_ += k;
+    return k;
+  }
+  int64_t size_hint() const override { return size_; }
+
+ private:
+  std::string path_;
+  FILE* f_ = nullptr;
+  int64_t size_ = -1;
+};
+
+class MemoryStream : public ByteStream {
+ public:
+  explicit MemoryStream(std::string d) : d_(std::move(d)) {}
+  size_t read(char* dst, size_t n) override {
+    size_t k = std::min<size_t>(n, d_.size() - offset_);
+    std::memcpy(dst, d_.data() + offset_, k);
+    offset_ += k;
+    return k;
+  }
+  int64_t size_hint() const override { return static_cast<int64_t>(d_.size()); }
+
+ private:
+  std::string d_;
+};
+
+void curl_init_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// libcurl on its own thread, writing into a bounded ring buffer that read()
+// drains. The fetch thread blocks when the buffer is full (back-pressure), so
+// memory per open shard is buffer_bytes no matter how large the shard is.
+class HttpStream : public ByteStream {
+ public:
+  HttpStream(std::string url, StreamOptions opts) : url_(std::move(url)), opts_(std::move(opts)) {
+    curl_init_once();
+    ring_.resize(std::max<size_t>(opts_.buffer_bytes, 64 << 10));
+    thread_ = std::thread([this] { fetch_loop(); });
+  }
+  ~HttpStream() override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      abort_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  size_t read(char* dst, size_t n) override {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return count_ > 0 || finished_; });
+    if (count_ == 0) {
+      if (!error_.empty()) {
+        StreamError e(error_);
+        e.http_status = http_status_;
+        throw e;
+      }
+      return 0;
+    }
+    size_t k = std::min(n, count_);
+    size_t first = std::min(k, ring_.size() - head_);
+    std::memcpy(dst, &ring_[head_], first);
+    std::memcpy(dst + first, &ring_[0], k - first);
+    head_ = (head_ + k) % ring_.size();
+    count_ -= k;
+    offset_ += k;
+    lk.unlock();
+    cv_.notify_all();
+    return k;
+  }
+  uint64_t retries_done() const override { return retries_.load(); }
+
+ private:
+  // Pushes body bytes into the ring, waiting for space. Returns false on abort.
+  bool push(const char* p, size_t n) {
+    while (n > 0) {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return count_ < ring_.size() || abort_; });
+      if (abort_) return false;
+      size_t tail = (head_ + count_) % ring_.size();
+      size_t k = std::min({n, ring_.size() - count_, ring_.size() - tail});
+      std::memcpy(&ring_[tail], p, k);
+      count_ += k;
+      p += k;
+      n -= k;
+      received_ += k;
+      lk.unlock();
+      cv_.notify_all();
+    }
+    return true;
+  }
+
+  struct Attempt {
+    HttpStream* self;
+    CURL* h;
+    uint64_t discard = 0;  // server ignored Range: drop what we already have
+    bool checked = false;
+    bool progressed = false;
+    bool aborted = false;
+  };
+
+  static size_t on_write(char* p, size_t sz, size_t nm, void* ud) {
+    auto* a = static_cast<Attempt*>(ud);
+    size_t n = sz * nm;
+    if (!a->checked) {
+      a->checked = true;
+      long code = 0;
+      curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &code);
+      if (a->self->received_ > 0 && code == 200) a->discard = a->self->received_;
+    }
+    size_t skip = static_cast<size_t>(std::min<uint64_t>(a->discard, n));
+    a->discard -= skip;
+    if (skip < n) {
+      a->progressed = true;
+      if (!a->self->push(p + skip, n - skip)) {
+        a->aborted = true;
+        return 0;  // makes curl stop with CURLE_WRITE_ERROR
+      }
+    }
+    return n;
+  }
+  static int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* self = static_cast<HttpStream*>(ud);
+    std::lock_guard<std::mutex> lk(self->mu_);
+    return self->abort_ ? 1 : 0;
+  }
+
+  void finish(std::string error, int status = 0) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      finished_ = true;
+      error_ = std::move(error);
+      http_status_ = status;
+    }
+    cv_.notify_all();
+  }
+
+  static bool transient_status(long code) { return code == 408 || code == 429 || code >= 500; }
+
+  void fetch_loop() {
+    CURL* h = curl_easy_init();
+    if (!h) return finish("curl_easy_init failed for " + url_);
+    int failures = 0;
+    for (;;) {
+      Attempt a{this, h};
+      char errbuf[CURL_ERROR_SIZE] = {};
+      curl_easy_reset(h);
+      curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
+      curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+      curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+      curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+      curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &HttpStream::on_write);
+      curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &HttpStream::on_progress);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, this);
+      long t = std::max(1L, static_cast<long>(opts_.timeout_s + 0.999));
+      curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, t);
+      // A stall (no bytes for timeout_s) is a timeout, but a slow steady
+      // download of a big shard is not.
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, t);
+      curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
+      if (!opts_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_.ca_file.c_str());
+      if (opts_.insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+      }
+      std::string range;
+      if (received_ > 0) {
+        range = std::to_string(received_) + "-";
+        curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
+      }
+      CURLcode rc = curl_easy_perform(h);
+      long code = 0;
+      curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (abort_ || a.aborted) break;
+      }
+      if (rc == CURLE_OK) {
+        if (a.discard > 0) {  // a 200 body shorter than what we already had
+          finish("http: " + url_ + " got shorter on retry");
+        } else {
+          finish("");
+        }
+        break;
+      }
+      std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+      bool transient;
+      if (rc == CURLE_HTTP_RETURNED_ERROR) {
+        transient = transient_status(code);
+        why = "HTTP " + std::to_string(code);
+      } else {
+        transient = rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
+                    rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+                    rc == CURLE_GOT_NOTHING || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                    rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
+      }
+      if (!transient) {
+        finish("http: " + url_ + ": " + why + (received_ ? " (after " + std::to_string(received_) + " bytes)" : ""),
+               rc == CURLE_HTTP_RETURNED_ERROR ? static_cast<int>(code) : 0);
+        break;
+      }
+      if (a.progressed) failures = 0;  // a dropped connection that made progress starts afresh
+      if (failures >= opts_.retries) {
+        finish("http: " + url_ + ": giving up after " + std::to_string(failures) + " retries: " + why,
+               rc == CURLE_HTTP_RETURNED_ERROR ? static_cast<int>(code) : 0);
+        break;
+      }
+      ++failures;
+      ++retries_;
+      if (opts_.on_retry) opts_.on_retry(failures, why);
+      double delay = std::min(30.0, opts_.backoff_s * double(1 << std::min(failures - 1, 16)));
+      std::unique_lock<std::mutex> lk(mu_);
+      if (cv_.wait_for(lk, std::chrono::duration<double>(delay), [&] { return abort_; })) break;
+    }
+    curl_easy_cleanup(h);
+    std::lock_guard<std::mutex> lk(mu_);
+    finished_ = true;
+    cv_.notify_all();
+  }
+
+  std::string url_;
+  StreamOptions opts_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<char> ring_;
+  size_t head_ = 0, count_ = 0;
+  uint64_t received_ = 0;  // body bytes pushed (touched only by the fetch thread, under mu_ in push)
+  bool finished_ = false, abort_ = false;
+  std::string error_;
+  int http_status_ = 0;
+  std::atomic<uint64_t> retries_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<ByteStream> open_stream(const std::string& url, const StreamOptions& opts) {
+  if (is_http_url(url)) return std::make_unique<HttpStream>(url, opts);
+  if (url.find("://") != std::string::npos && url.rfind("file://", 0) != 0)
+    throw StreamError("unsupported URL scheme: " + url);
+  return std::make_unique<FileStream>(local_path(url));
+}
+
+std::unique_ptr<ByteStream> memory_stream(std::string data) {
+  return std::make_unique<MemoryStream>(std::move(data));
+}
+
+}  // namespace catlip::shards

@@ -1,0 +1,266 @@
+#include "catlip/shards/shard_source.h"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <utility>
+
+#include "catlip/shards/url_expand.h"
+
+namespace catlip::shards {
+
+StageSchema ShardSource::schema() {
+  StageSchema s;
+  s.type = "shards.source";
+  s.kind = StageKind::Source;
+  s.doc =
+      "Reads WebDataset tar shards (local paths, file://, http://, https://) and emits one sample per key "
+      "group with fields named by extension (jpg/png/webp as bytes, txt/json/cls as text). Shards are "
+      "shuffled per (seed, epoch), split by rank then by replica; see stages/shards/README.md.";
+  using T = ParamType;
+  s.params = {
+      Param("urls", T::StringList).require().describe(
+          "Shard URLs or patterns: brace ranges 'shard-{000000..000012}.tar', lists '{a,b}', '@file' for a "
+          "shard-list file (one pattern per line)"),
+      Param("seed", T::Int).def(int64_t{0}).describe("Seed for the shard order and the sample shuffle buffer"),
+      Param("shuffle_shards", T::Bool).def(true).describe("Shuffle the shard list every epoch (by seed and epoch)"),
+      Param("shuffle_buffer", T::Int).def(int64_t{0}).range(0, 1e7).describe(
+          "Samples held in the shuffle buffer (0 = no sample shuffling, emit in shard order)"),
+      Param("epochs", T::Int).def(int64_t{1}).range(0, 1e9).describe(
+          "Passes over the shard list; 0 = endless resampling (a fresh shard order every pass)"),
+      Param("rank", T::Int).def(int64_t{0}).at_least(0).describe("Data-parallel rank of this job (0-based)"),
+      Param("world_size", T::Int).def(int64_t{1}).at_least(1).describe("Number of data-parallel ranks"),
+      Param("resume_from", T::StringList).def(std::vector<std::string>{}).describe(
+          "Per replica, position 'EPOCH:SHARD:SAMPLE' of the last sample delivered (empty string or empty "
+          "list = from the start); one entry per replica of this stage"),
+      Param("require", T::StringList).def(std::vector<std::string>{}).describe(
+          "Fields a sample must have, each an alternatives list such as 'jpg|png|webp'; a sample lacking one is "
+          "counted as skipped.missing_<alts> and dropped"),
+      Param("keep", T::StringList)
+          .def(std::vector<std::string>{"jpg", "png", "webp", "txt", "json", "cls"})
+          .describe("Extensions to keep (lowercase; jpeg is read as jpg); others are counted as "
+                    "skipped.unknown_extension and dropped. Empty list keeps everything"),
+      Param("text_fields", T::StringList)
+          .def(std::vector<std::string>{"txt", "json", "cls"})
+          .describe("Extensions emitted as text fields; all others are bytes"),
+      Param("max_member_bytes", T::Int).def(int64_t{64} << 20).range(1, 1e12).describe(
+          "Largest tar member read; larger ones are counted as skipped.member_too_large and skipped unread"),
+      Param("timeout_s", T::Float).def(30.0).range(0.1, 3600).describe(
+          "HTTP connect timeout and longest stall without data before a retry"),
+      Param("retries", T::Int).def(int64_t{5}).range(0, 1000).describe(
+          "HTTP retries per shard after a transient failure (reset whenever data arrives); exponential backoff"),
+      Param("buffer_bytes", T::Int).def(int64_t{4} << 20).range(65536, 1e10).describe(
+          "Bytes of an HTTP shard buffered ahead of the parser"),
+      Param("ca_file", T::String).def(std::string()).describe("Extra CA certificate bundle for https URLs"),
+      Param("count_total", T::Bool).def(true).describe(
+          "For local shards and finite epochs, count samples (tar headers only) to report a progress total"),
+  };
+  s.writes = {"jpg", "png", "webp", "txt", "json"};
+  return s;
+}
+
+void ShardSource::problem(const std::string& reason, const std::string& msg) {
+  ctx_->count(reason);
+  // The first few of each kind are logged; a counter tells the rest.
+  if (++logged_[reason] <= 20)
+    ctx_->log(reason.rfind("error", 0) == 0 ? LogLevel::Warn : LogLevel::Info, reason + ": " + msg);
+}
+
+void ShardSource::configure(const Params& p, StageContext& ctx) {
+  ctx_ = &ctx;
+  urls_ = expand_urls(p.get_strings("urls"));
+  if (urls_.empty()) throw std::invalid_argument("shards.source: 'urls' expands to no shards");
+  assign_.seed = static_cast<uint64_t>(p.get_int("seed"));
+  assign_.shuffle = p.get_bool("shuffle_shards");
+  assign_.rank = static_cast<int>(p.get_int("rank"));
+  assign_.world_size = static_cast<int>(p.get_int("world_size"));
+  if (assign_.rank >= assign_.world_size)
+    throw std::invalid_argument("shards.source: rank " + std::to_string(assign_.rank) + " >= world_size " +
+                                std::to_string(assign_.world_size));
+  assign_.replica = ctx.replica();
+  assign_.replicas = std::max(1, ctx.replicas());
+  shuffle_buffer_ = static_cast<size_t>(p.get_int("shuffle_buffer"));
+  epochs_ = p.get_int("epochs");
+  read_.max_member_bytes = static_cast<uint64_t>(p.get_int("max_member_bytes"));
+  read_.keep = p.get_strings("keep");
+  read_.text = p.get_strings("text_fields");
+  read_.require = p.get_strings("require");
+  stream_.timeout_s = p.get_float("timeout_s");
+  stream_.retries = static_cast<int>(p.get_int("retries"));
+  stream_.buffer_bytes = static_cast<size_t>(p.get_int("buffer_bytes"));
+  stream_.ca_file = p.get_string("ca_file");
+  StageContext* c = &ctx;
+  stream_.on_retry = [c](int, const std::string&) { c->count("shards.http_retries"); };
+
+  const auto& resume = p.get_strings("resume_from");
+  if (!resume.empty() && resume.size() != static_cast<size_t>(assign_.replicas) &&
+      !(resume.size() == 1 && assign_.replicas == 1))
+    throw std::invalid_argument("shards.source: resume_from has " + std::to_string(resume.size()) +
+                                " positions but the stage has " + std::to_string(assign_.replicas) + " replicas");
+  if (!resume.empty()) resume_ = parse_position(resume[assign_.replica]);
+
+  int64_t first_epoch = resume_ ? resume_->epoch : 0;
+  if (epochs_ > 0 && first_epoch >= epochs_) {
+    finished_ = true;  // the saved position is past the last epoch
+    return;
+  }
+  if (resume_) {
+    if (resume_->shard < 0 || resume_->shard >= static_cast<int64_t>(urls_.size()))
+      throw std::invalid_argument("shards.source: resume_from shard " + std::to_string(resume_->shard) +
+                                  " is outside the shard list (" + std::to_string(urls_.size()) + " shards)");
+    auto plan = assign_shards(urls_.size(), first_epoch, assign_);
+    auto it = std::find(plan.begin(), plan.end(), resume_->shard);
+    if (it == plan.end())
+      throw std::invalid_argument("shards.source: resume_from " + format_position(*resume_) +
+                                  ": shard is not assigned to replica " + std::to_string(assign_.replica) +
+                                  " (were seed, ranks or replicas changed?)");
+    if (shuffle_buffer_ == 0) {
+      // Jump straight to the shard, stepping over the samples already delivered.
+      start_epoch(first_epoch);
+      plan_pos_ = static_cast<size_t>(it - plan.begin());
+      resume_skip_before_ = resume_->sample + 1;
+      resume_.reset();
+    } else {
+      start_epoch(first_epoch);  // replay; deliver() suppresses until the position
+      ctx.log(LogLevel::Info, "resuming at " + format_position(*resume_) + " by replaying epoch " +
+                                  std::to_string(first_epoch) + " through the shuffle buffer");
+    }
+  } else {
+    start_epoch(0);
+  }
+  if (p.get_bool("count_total")) compute_total();
+}
+
+void ShardSource::compute_total() {
+  if (epochs_ == 0) return;
+  for (auto& u : urls_)
+    if (is_http_url(u)) return;  // would mean fetching every shard twice
+  std::map<int64_t, int64_t> counts;
+  int64_t total = 0;
+  for (int64_t e = epoch_; e < epochs_; ++e) {
+    for (int64_t s : assign_shards(urls_.size(), e, assign_)) {
+      auto it = counts.find(s);
+      if (it == counts.end()) it = counts.emplace(s, std::max<int64_t>(0, count_samples(urls_[s]))).first;
+      total += it->second;
+    }
+    if (counts.size() > 100000) return;
+  }
+  ctx_->set_total(total);
+}
+
+bool ShardSource::start_epoch(int64_t epoch) {
+  if (epochs_ > 0 && epoch >= epochs_) return false;
+  epoch_ = epoch;
+  plan_ = assign_shards(urls_.size(), epoch, assign_);
+  plan_pos_ = 0;
+  reader_.reset();
+  epoch_input_done_ = false;
+  rng_.emplace(derive_seed(assign_.seed, {0x53414D504C45ull /* "SAMPLE" */, static_cast<uint64_t>(epoch),
+                                          static_cast<uint64_t>(assign_.rank),
+                                          static_cast<uint64_t>(assign_.replica)}));
+  if (plan_.empty() && epoch == 0)
+    ctx_->log(LogLevel::Warn, "replica " + std::to_string(assign_.replica) + " of rank " +
+                                  std::to_string(assign_.rank) + " has no shards (" + std::to_string(urls_.size()) +
+                                  " shards for " + std::to_string(assign_.world_size * assign_.replicas) +
+                                  " readers)");
+  return true;
+}
+
+bool ShardSource::open_next_shard() {
+  while (plan_pos_ < plan_.size()) {
+    int64_t s = plan_[plan_pos_++];
+    const std::string& url = urls_[s];
+    int64_t skip = std::exchange(resume_skip_before_, 0);
+    try {
+      auto in = open_stream(url, stream_);
+      reader_ = std::make_unique<SampleReader>(
+          std::move(in), url, s, read_, [this](const std::string& r, const std::string& m) { problem(r, m); },
+          skip);
+      ctx_->count("shards.opened");
+      return true;
+    } catch (const std::exception& e) {
+      problem("error.shard_open", std::string(e.what()));
+    }
+  }
+  return false;
+}
+
+bool ShardSource::next_read(Sample& s) {
+  for (;;) {
+    if (ctx_->stop_requested()) return false;
+    if (!reader_ && !open_next_shard()) return false;
+    if (reader_->next(s)) {
+      s.origin.epoch = epoch_;
+      return true;
+    }
+    ctx_->count("shards.bytes", static_cast<int64_t>(reader_->bytes_read()));
+    if (!reader_->failed()) ctx_->count("shards.completed");
+    reader_.reset();
+  }
+}
+
+void ShardSource::deliver(Sample&& s, Emitter& out) {
+  if (resume_) {
+    // Replaying towards the saved position (shuffle-buffer mode).
+    bool at = s.origin.epoch == resume_->epoch && s.origin.shard == resume_->shard &&
+              s.origin.index == resume_->sample;
+    ctx_->count("shards.resume_replayed");
+    if (at) resume_.reset();
+    return;
+  }
+  ctx_->count("samples");
+  out.emit(std::move(s));
+}
+
+bool ShardSource::produce(Emitter& out) {
+  if (finished_) return false;
+  // One sample per call keeps stop requests and back-pressure responsive.
+  for (;;) {
+    if (!epoch_input_done_) {
+      Sample s;
+      if (next_read(s)) {
+        if (shuffle_buffer_ == 0) {
+          deliver(std::move(s), out);
+          return true;
+        }
+        buffer_.push_back(std::move(s));
+        if (buffer_.size() < shuffle_buffer_) continue;
+      } else {
+        if (ctx_->stop_requested()) {
+          finished_ = true;
+          return false;
+        }
+        epoch_input_done_ = true;
+        continue;
+      }
+    }
+    if (!buffer_.empty()) {
+      size_t i = static_cast<size_t>(rng_->below(buffer_.size()));
+      std::swap(buffer_[i], buffer_.back());
+      Sample s = std::move(buffer_.back());
+      buffer_.pop_back();
+      deliver(std::move(s), out);
+      return true;
+    }
+    // Epoch finished (the buffer drains at each epoch's end so epochs do not mix).
+    if (resume_) {
+      throw std::runtime_error("shards.source: resume_from " + format_position(*resume_) +
+                               " was never reached while replaying its epoch (did the shards change?)");
+    }
+    if (!start_epoch(epoch_ + 1)) {
+      finished_ = true;
+      return false;
+    }
+    if (plan_.empty() && epochs_ == 0) {
+      finished_ = true;  // endless mode with nothing to read would spin forever
+      return false;
+    }
+  }
+}
+
+void ShardSource::close() {
+  reader_.reset();
+  buffer_.clear();
+}
+
+}  // namespace catlip::shards

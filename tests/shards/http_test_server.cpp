@@ -1,0 +1,125 @@
+#include "http_test_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace catlip::test {
+
+HttpTestServer::HttpTestServer(std::string root) : root_(std::move(root)) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 16) != 0)
+    throw std::runtime_error("test server: bind/listen failed");
+  socklen_t len = sizeof a;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  thread_ = std::thread([this] { serve(); });
+}
+
+HttpTestServer::~HttpTestServer() {
+  stop_ = true;
+  thread_.join();
+  for (auto& t : workers_) t.join();
+  ::close(listen_fd_);
+}
+
+std::vector<HttpTestServer::Request> HttpTestServer::requests() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return requests_;
+}
+
+void HttpTestServer::serve() {
+  while (!stop_) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    int fd = ::accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) continue;
+    workers_.emplace_back([this, fd] { handle(fd); });
+  }
+}
+
+static bool send_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (k <= 0) return false;
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
+void HttpTestServer::handle(int fd) {
+  std::string req;
+  char buf[4096];
+  while (req.find("\r\n\r\n") == std::string::npos && req.size() < 65536) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 2000) <= 0) break;
+    ssize_t k = ::recv(fd, buf, sizeof buf, 0);
+    if (k <= 0) break;
+    req.append(buf, static_cast<size_t>(k));
+  }
+  Request r;
+  std::istringstream in(req);
+  std::string method, target;
+  in >> method >> target;
+  r.path = target.empty() ? "" : target.substr(1);
+  std::string lower = req;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto rp = lower.find("\r\nrange: bytes=");
+  if (rp != std::string::npos) r.range_start = std::atoll(lower.c_str() + rp + 15);
+
+  std::string body;
+  bool found = false;
+  if (r.path.find("..") == std::string::npos) {
+    std::ifstream f(root_ + "/" + r.path, std::ios::binary);
+    if (f) {
+      std::ostringstream ss;
+      ss << f.rdbuf();
+      body = ss.str();
+      found = true;
+    }
+  }
+  std::string head;
+  size_t start = 0, send_n = 0;
+  if (fail_left_.fetch_sub(1) > 0) {
+    r.status = 503;
+    head = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  } else if (!found) {
+    r.status = 404;
+    head = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found";
+  } else if (r.range_start >= 0) {
+    start = std::min<size_t>(static_cast<size_t>(r.range_start), body.size());
+    r.status = 206;
+    head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes " + std::to_string(start) + "-" +
+           std::to_string(body.size() - 1) + "/" + std::to_string(body.size()) +
+           "\r\nContent-Length: " + std::to_string(body.size() - start) + "\r\nConnection: close\r\n\r\n";
+    send_n = body.size() - start;
+  } else {
+    r.status = 200;
+    head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+    send_n = body.size();
+  }
+  if (send_n > 0 && cut_left_.fetch_sub(1) > 0) send_n = std::min(send_n, cut_bytes_.load());
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    requests_.push_back(r);
+  }
+  if (send_all(fd, head.data(), head.size())) send_all(fd, body.data() + start, send_n);
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
+}  // namespace catlip::test
