@@ -1,0 +1,6 @@
+// The trainer plugin: one of the two plugins that link LibTorch.
+#include "catlip/plugin.h"
+#include "catlip/train/train_stage.h"
+
+CATLIP_PLUGIN("train", "0.1.0", "CatLIP trainer: ViT + BCE on multi-hot synset labels (LibTorch)");
+CATLIP_REGISTER_STAGE(catlip::train::TrainStage);

@@ -1,0 +1,25 @@
+// catlip/train/schedule.h - learning rate by iteration, as CoreNet's cosine
+// scheduler with linear warmup:
+//   step < warmup:  warmup_init_lr + step * (lr - warmup_init_lr) / warmup
+//   otherwise:      min_lr + (lr - min_lr) * (1 + cos(pi * t)) / 2,
+//                   t = (step - warmup) / (total - warmup), clamped to [0, 1]
+// `step` is the 0-based index of the iteration about to run. total = 0 means
+// the length is unknown (training until the data ends): lr stays at `lr`
+// after warmup.
+#pragma once
+
+#include <cstdint>
+
+namespace catlip::train {
+
+struct LrSchedule {
+  double lr = 1e-3;
+  double min_lr = 1e-5;
+  double warmup_init_lr = 1e-6;
+  int64_t warmup = 0;
+  int64_t total = 0;
+
+  double at(int64_t step) const;
+};
+
+}  // namespace catlip::train

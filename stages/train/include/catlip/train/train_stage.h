@@ -1,0 +1,47 @@
+// catlip/train/train_stage.h - train.catlip: the trainer as a dataflow sink.
+//
+// Consumes samples with `image` (Tensor uint8 [H,W,3]) and `labels` (IntList
+// of vocabulary indices), one at a time or as Batch messages, and drives a
+// Trainer. The time between the end of one process() call and the start of
+// the next is time spent waiting for input; the trainer reports it as the
+// input-wait fraction.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "catlip/stage.h"
+
+namespace catlip::train {
+
+class Trainer;
+struct TrainOptions;
+
+class TrainStage : public Stage {
+ public:
+  TrainStage();
+  ~TrainStage() override;
+  static StageSchema schema();
+  // Maps validated parameters to trainer options (exposed for tests/tools).
+  static TrainOptions options_from(const Params& p, const std::string& run_dir);
+
+  void configure(const Params& params, StageContext& ctx) override;
+  void process(Sample&& in, Emitter& out) override;
+  void process(Batch&& in, Emitter& out) override;
+  void flush(Emitter& out) override;
+  void close() override;
+
+  Trainer* trainer() { return trainer_.get(); }
+
+ private:
+  void begin_item();
+  void take(Sample& s);
+  void end_item();
+
+  StageContext* ctx_ = nullptr;
+  std::unique_ptr<Trainer> trainer_;
+  bool have_last_ = false;
+  std::chrono::steady_clock::time_point last_return_;
+};
+
+}  // namespace catlip::train

@@ -1,0 +1,114 @@
+// catlip/train/trainer.h - the CatLIP training loop, independent of the
+// dataflow runtime (the train.catlip stage and tests drive it directly).
+//
+// Feed samples one by one with add(); each full batch runs one iteration:
+// collate uint8 HWC images, move to the device, normalise there, forward
+// (bf16 autocast where enabled), BCE loss, backward, gradient clipping,
+// AdamW with the scheduled lr, EMA update, metrics, and every
+// checkpoint_every steps an atomic checkpoint. finish() writes the final
+// checkpoint and the export. LibTorch stays behind the pimpl so that this
+// header is cheap to include.
+//
+// Data position: for each origin url the trainer remembers the largest
+// (epoch, shard, index) it has consumed (trained on). Checkpoints store this
+// map; after resume, samples at or before the stored position of their url
+// are skipped (skip_consumed), so a source restarted from the beginning
+// replays nothing twice. With one shard per url this is exact when a url's
+// samples arrive in order; when parallel decode replicas reorder samples of
+// one shard, a few samples near the stop point may be skipped or repeated.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "catlip/sample.h"
+#include "catlip/stage.h"
+#include "catlip/train/schedule.h"
+#include "catlip/train/vit_config.h"
+
+namespace catlip::train {
+
+struct TrainOptions {
+  std::string vocab_path;  // TSV vocabulary; its row count sets model.num_classes
+  ViTConfig model;
+  int64_t batch_size = 256;
+  int64_t steps = 0;           // total iterations; 0 = until the input ends
+  int64_t schedule_steps = 0;  // cosine horizon when steps = 0 (0: constant after warmup)
+  double lr = 1e-3, min_lr = 1e-5, warmup_init_lr = 1e-6;
+  int64_t warmup_steps = 0;
+  double weight_decay = 0.2;
+  double clip_grad_norm = 1.0;  // 0 = off
+  double ema_decay = 0.0;       // 0 = no EMA
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+  int threads = 0;                 // intra-op threads; 0 = leave LibTorch's setting
+  std::vector<double> mean, std;   // per-channel normalisation after /255; empty = none
+  int64_t checkpoint_every = 1000;  // 0 = only at the end
+  int keep_checkpoints = 3;
+  std::string checkpoint_dir;  // "" = <run_dir>/checkpoints
+  bool resume = false;
+  bool skip_consumed = true;
+  bool export_weights = true;
+  std::string export_dir;  // "" = <run_dir>/export
+  int64_t seed = 0;
+  int64_t log_every = 50;
+  std::string run_dir = ".";
+  bool write_metrics = true;  // <run_dir>/train_metrics.jsonl
+
+  LrSchedule schedule() const;
+};
+
+struct StepMetrics {
+  int64_t step = 0;  // iterations completed after this one
+  double loss = 0, lr = 0, grad_norm = 0;
+  double step_s = 0;             // compute time of the iteration
+  double window_s = 0;           // wall time since the previous iteration ended
+  double images_per_s = 0;       // batch / window_s
+  double input_wait_frac = 0;    // waiting for input / window_s
+  double input_wait_frac_total = 0;  // same, since the first sample
+};
+
+class Trainer {
+ public:
+  // ctx receives logs, counters and gauges (a LocalContext in tests).
+  Trainer(TrainOptions opt, StageContext& ctx);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Takes one sample (image: U8 [H,W,3]; labels: vocabulary indices). Bad
+  // input is counted (skipped.<reason>) and dropped. Returns true if the
+  // sample went into a batch.
+  bool add(const Tensor& image, const IntList& labels, const Origin& origin, const std::string& key);
+  // Seconds the caller spent blocked waiting for the next input.
+  void note_input_wait(double seconds);
+  // End of input: drop the partial batch, write the final checkpoint and
+  // the export. Idempotent.
+  void finish();
+  // Writes a checkpoint now; returns its path.
+  std::string save_checkpoint();
+
+  int64_t step() const;
+  bool done() const;  // steps reached
+  const ViTConfig& model_config() const;
+  const std::string& vocab_checksum() const;
+  const std::map<std::string, Origin>& data_position() const;
+  const StepMetrics& last_metrics() const;
+  // Weights by timm name (CPU copies); ema = true for the EMA weights.
+  std::vector<std::pair<std::string, Tensor>> weights(bool ema = false) const;
+  std::string device_name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Data position as JSON: {"<url>": [epoch, shard, index], ...}.
+std::string data_position_json(const std::map<std::string, Origin>& pos);
+std::map<std::string, Origin> parse_data_position(const std::string& json);
+
+}  // namespace catlip::train

@@ -1,0 +1,83 @@
+// catlip/train/vit.h - the Vision Transformer CatLIP trains (LibTorch).
+//
+// ViT as in CoreNet's CatLIP configs: patch embedding (a single patchify conv
+// or CoreNet's 3-conv stem), a CLS token, learned position embeddings,
+// pre-norm blocks (LayerNorm -> MHSA -> residual, LayerNorm -> GELU MLP 4x ->
+// residual), a final LayerNorm and a classifier Linear(dim, num_classes) on
+// the CLS token. No dropout (the CatLIP recipe uses none).
+//
+// Submodule and parameter names are chosen so that state_dict() keys equal
+// timm's VisionTransformer keys (cls_token, pos_embed, patch_embed.proj.*,
+// blocks.N.norm1.*, blocks.N.attn.qkv.*, blocks.N.attn.proj.*, blocks.N.norm2.*,
+// blocks.N.mlp.fc1.*, blocks.N.mlp.fc2.*, norm.*, head.*): the export is a
+// straight dump. The conv3 stem exports as patch_embed.proj.{0,1,3,4,6}.* (an
+// nn.Sequential of conv, BN, GELU, conv, BN, GELU, conv), which timm has no
+// equivalent for.
+//
+// Include only from translation units that already pay for <torch/torch.h>.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "catlip/train/vit_config.h"
+
+namespace catlip::train {
+
+struct AttentionImpl : torch::nn::Module {
+  explicit AttentionImpl(const ViTConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t heads, head_dim;
+  double scale;
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+};
+TORCH_MODULE(Attention);
+
+struct MlpImpl : torch::nn::Module {
+  explicit MlpImpl(const ViTConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+struct BlockImpl : torch::nn::Module {
+  explicit BlockImpl(const ViTConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  Attention attn{nullptr};
+  Mlp mlp{nullptr};
+};
+TORCH_MODULE(Block);
+
+struct PatchEmbedImpl : torch::nn::Module {
+  explicit PatchEmbedImpl(const ViTConfig& c);
+  // [B,3,H,W] float -> [B, num_patches, dim]
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv{nullptr};      // patchify: registered as "proj"
+  torch::nn::Sequential stem{nullptr};  // conv3: registered as "proj"
+};
+TORCH_MODULE(PatchEmbed);
+
+struct ViTImpl : torch::nn::Module {
+  explicit ViTImpl(const ViTConfig& c);
+  // images: [B,3,H,W] float (already normalised) -> logits [B, num_classes]
+  torch::Tensor forward(const torch::Tensor& images);
+  // CLS features after the final norm, before the head: [B, dim]
+  torch::Tensor features(const torch::Tensor& images);
+  // Re-initialises weights as timm does (trunc-normal 0.02 for linear
+  // weights and pos_embed, zero biases, 1e-6 normal for the CLS token).
+  void reset_weights();
+
+  ViTConfig config;
+  torch::Tensor cls_token, pos_embed;
+  PatchEmbed patch_embed{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(ViT);
+
+// Truncated normal in [-2 std, 2 std] as torch.nn.init.trunc_normal_ (the
+// inverse-CDF method), which LibTorch 1.13 lacks.
+void trunc_normal_(torch::Tensor t, double std);
+
+}  // namespace catlip::train

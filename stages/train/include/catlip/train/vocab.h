@@ -1,0 +1,26 @@
+// catlip/train/vocab.h - the synset vocabulary the labels index into.
+//
+// A TSV file whose first line is exactly the header
+//   index<TAB>wnid<TAB>lemma<TAB>count<TAB>gloss
+// followed by one row per class, index 0..N-1 in order. N is the model's
+// number of outputs. The checksum (CRC-32 of the file bytes) goes into
+// checkpoints so a run cannot silently resume against another vocabulary.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace catlip::train {
+
+struct Vocab {
+  std::string path;
+  std::vector<std::string> wnids, lemmas;
+  std::string checksum;  // "crc32:xxxxxxxx"
+  int64_t size() const { return int64_t(wnids.size()); }
+};
+
+// Throws std::runtime_error naming file and line on any malformed row.
+Vocab load_vocab(const std::string& path);
+
+}  // namespace catlip::train

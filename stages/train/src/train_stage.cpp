@@ -1,0 +1,185 @@
+#include "catlip/train/train_stage.h"
+
+#include <thread>
+
+#include "catlip/train/trainer.h"
+
+namespace catlip::train {
+
+TrainStage::TrainStage() = default;
+TrainStage::~TrainStage() = default;
+
+StageSchema TrainStage::schema() {
+  using T = ParamType;
+  StageSchema s;
+  s.type = "train.catlip";
+  s.kind = StageKind::Sink;
+  s.doc =
+      "CatLIP trainer: a ViT trained with binary cross-entropy on each image's multi-hot synset "
+      "vector (AdamW, warmup + cosine lr, gradient clipping, optional EMA). Collates samples into "
+      "batches itself (or accepts Batch messages), normalises on the device, writes "
+      "train_metrics.jsonl, checkpoints (<run_dir>/checkpoints) and a timm-named safetensors "
+      "export with the vocabulary beside it (<run_dir>/export).";
+  s.reads = {"image", "labels"};
+  s.params = {
+      Param("vocab", T::String).require().describe(
+          "Vocabulary TSV (header 'index\\twnid\\tlemma\\tcount\\tgloss', one row per class); its "
+          "row count is the number of outputs"),
+      Param("model", T::String).def(std::string("tiny"))
+          .one_of({"tiny", "small", "base", "large", "huge"})
+          .describe("ViT size: tiny 192/12/3, small 384/12/6, base 768/12/12, large 1024/24/16, "
+                    "huge 1280/32/20 (dim/depth/heads)"),
+      Param("dim", T::Int).def(int64_t{0}).at_least(0).describe("Embedding width; 0 = from model"),
+      Param("depth", T::Int).def(int64_t{0}).at_least(0).describe("Number of blocks; 0 = from model"),
+      Param("heads", T::Int).def(int64_t{0}).at_least(0).describe("Attention heads; 0 = from model"),
+      Param("mlp_ratio", T::Int).def(int64_t{4}).range(1, 16).describe("MLP hidden width / dim"),
+      Param("image_size", T::Int).def(int64_t{224}).range(16, 4096)
+          .describe("Input side in pixels; other sizes are resized (and counted as train.resized)"),
+      Param("patch_size", T::Int).def(int64_t{16}).range(1, 256).describe("Patch side in pixels"),
+      Param("stem", T::String).def(std::string("patchify")).one_of({"patchify", "conv3"})
+          .describe("Patch embedding: one patchify conv, or CoreNet's 3-conv stem (kernels/strides "
+                    "4,2,2 with BatchNorm+GELU; needs patch_size 16)"),
+      Param("batch_size", T::Int).def(int64_t{256}).range(1, 1 << 20).describe("Images per iteration"),
+      Param("steps", T::Int).def(int64_t{0}).at_least(0)
+          .describe("Total iterations; 0 = train until the input ends"),
+      Param("schedule_steps", T::Int).def(int64_t{0}).at_least(0)
+          .describe("Cosine horizon when steps = 0 (0: constant lr after warmup)"),
+      Param("lr", T::Float).def(1e-3).range(0, 10).describe("Peak learning rate"),
+      Param("min_lr", T::Float).def(1e-5).range(0, 10).describe("Learning rate at the end of the cosine"),
+      Param("warmup_init_lr", T::Float).def(1e-6).range(0, 10).describe("Learning rate at step 0"),
+      Param("warmup_steps", T::Int).def(int64_t{1000}).at_least(0)
+          .describe("Linear warmup iterations from warmup_init_lr to lr"),
+      Param("weight_decay", T::Float).def(0.2).range(0, 10)
+          .describe("AdamW decoupled weight decay on weights (not on biases, norms, pos_embed, cls_token)"),
+      Param("clip_grad_norm", T::Float).def(1.0).at_least(0).describe("Max global gradient L2 norm; 0 = off"),
+      Param("ema_decay", T::Float).def(0.0).range(0, 1)
+          .describe("EMA of weights: ema = d*ema + (1-d)*w each step; 0 = off (CoreNet: 0.9995)"),
+      Param("device", T::String).def(std::string("auto"))
+          .describe("auto (CUDA if available), cpu, cuda or cuda:N"),
+      Param("precision", T::String).def(std::string("auto")).one_of({"auto", "fp32", "bf16"})
+          .describe("auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on either"),
+      Param("threads", T::Int).def(int64_t{0}).range(0, 1024)
+          .describe("Intra-op CPU threads; 0 = one per core"),
+      Param("mean", T::FloatList).def(std::vector<double>{})
+          .describe("Per-channel mean subtracted after scaling to [0,1]; empty = none (CoreNet default)"),
+      Param("std", T::FloatList).def(std::vector<double>{})
+          .describe("Per-channel std divided by after the mean; empty = none"),
+      Param("checkpoint_every", T::Int).def(int64_t{1000}).at_least(0)
+          .describe("Checkpoint every N iterations (and always at the end); 0 = only at the end"),
+      Param("keep_checkpoints", T::Int).def(int64_t{3}).range(0, 1000000)
+          .describe("Keep the newest K checkpoints; 0 = keep all"),
+      Param("checkpoint_dir", T::String).def(std::string(""))
+          .describe("Checkpoint directory; empty = <run_dir>/checkpoints"),
+      Param("resume", T::Bool).def(false)
+          .describe("Continue from the newest valid checkpoint (corrupt ones are skipped) at its "
+                    "step, lr, optimizer state and data position"),
+      Param("skip_consumed", T::Bool).def(true)
+          .describe("After resume, skip samples at or before the checkpoint's data position of "
+                    "their url (so a restarted source replays nothing twice)"),
+      Param("export", T::Bool).def(true)
+          .describe("At the end, write timm-named safetensors + vocab.tsv + config.json"),
+      Param("export_dir", T::String).def(std::string("")).describe("Export directory; empty = <run_dir>/export"),
+      Param("seed", T::Int).def(int64_t{0}).describe("Seed for weight initialisation"),
+      Param("log_every", T::Int).def(int64_t{50}).at_least(0)
+          .describe("Log a progress line every N iterations (metrics are written every iteration)"),
+  };
+  return s;
+}
+
+TrainOptions TrainStage::options_from(const Params& p, const std::string& run_dir) {
+  TrainOptions o;
+  o.vocab_path = p.get_string("vocab");
+  ViTConfig c;
+  vit_size(p.get_string("model"), &c);
+  if (p.get_int("dim")) c.dim = p.get_int("dim");
+  if (p.get_int("depth")) c.depth = p.get_int("depth");
+  if (p.get_int("heads")) c.heads = p.get_int("heads");
+  c.mlp_ratio = p.get_int("mlp_ratio");
+  c.image_size = p.get_int("image_size");
+  c.patch_size = p.get_int("patch_size");
+  c.stem = p.get_string("stem");
+  o.model = c;
+  o.batch_size = p.get_int("batch_size");
+  o.steps = p.get_int("steps");
+  o.schedule_steps = p.get_int("schedule_steps");
+  o.lr = p.get_float("lr");
+  o.min_lr = p.get_float("min_lr");
+  o.warmup_init_lr = p.get_float("warmup_init_lr");
+  o.warmup_steps = p.get_int("warmup_steps");
+  o.weight_decay = p.get_float("weight_decay");
+  o.clip_grad_norm = p.get_float("clip_grad_norm");
+  o.ema_decay = p.get_float("ema_decay");
+  o.device = p.get_string("device");
+  o.precision = p.get_string("precision");
+  o.threads = int(p.get_int("threads"));
+  if (o.threads == 0) o.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  o.mean = p.get_floats("mean");
+  o.std = p.get_floats("std");
+  o.checkpoint_every = p.get_int("checkpoint_every");
+  o.keep_checkpoints = int(p.get_int("keep_checkpoints"));
+  o.checkpoint_dir = p.get_string("checkpoint_dir");
+  o.resume = p.get_bool("resume");
+  o.skip_consumed = p.get_bool("skip_consumed");
+  o.export_weights = p.get_bool("export");
+  o.export_dir = p.get_string("export_dir");
+  o.seed = p.get_int("seed");
+  o.log_every = p.get_int("log_every");
+  o.run_dir = run_dir;
+  return o;
+}
+
+void TrainStage::configure(const Params& params, StageContext& ctx) {
+  ctx_ = &ctx;
+  auto opt = options_from(params, ctx.run_dir());
+  if (ctx.replicas() > 1)
+    throw std::invalid_argument("train.catlip runs as a single replica (data-parallel training is "
+                                "not implemented); set replicas = 1");
+  trainer_ = std::make_unique<Trainer>(std::move(opt), ctx);
+}
+
+void TrainStage::begin_item() {
+  auto now = std::chrono::steady_clock::now();
+  if (have_last_) trainer_->note_input_wait(std::chrono::duration<double>(now - last_return_).count());
+}
+
+void TrainStage::end_item() {
+  last_return_ = std::chrono::steady_clock::now();
+  have_last_ = true;
+  // Reached `steps`: write the final checkpoint and export now rather than at
+  // end of stream, so the results exist even if upstream keeps producing.
+  if (trainer_->done()) trainer_->finish();
+}
+
+void TrainStage::take(Sample& s) {
+  const Tensor* img = s.tensor("image");
+  const IntList* labels = s.ints("labels");
+  if (!img) {
+    ctx_->count("skipped.no_image");
+    return;
+  }
+  if (!labels) {
+    ctx_->count("skipped.no_labels");
+    return;
+  }
+  trainer_->add(*img, *labels, s.origin, s.key);
+}
+
+void TrainStage::process(Sample&& in, Emitter&) {
+  begin_item();
+  take(in);
+  end_item();
+}
+
+void TrainStage::process(Batch&& in, Emitter&) {
+  begin_item();
+  for (auto& s : in.samples) take(s);
+  end_item();
+}
+
+void TrainStage::flush(Emitter&) {
+  if (trainer_) trainer_->finish();
+}
+
+void TrainStage::close() { trainer_.reset(); }
+
+}  // namespace catlip::train

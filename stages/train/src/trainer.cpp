@@ -1,0 +1,472 @@
+#include "catlip/train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "catlip/train/checkpoint_file.h"
+#include "catlip/train/loss.h"
+#include "catlip/train/mini_json.h"
+#include "catlip/train/model_io.h"
+#include "catlip/train/optim.h"
+#include "catlip/train/state_io.h"
+#include "catlip/train/vit.h"
+#include "catlip/train/vocab.h"
+
+namespace fs = std::filesystem;
+
+namespace catlip::train {
+
+using Clock = std::chrono::steady_clock;
+
+LrSchedule TrainOptions::schedule() const {
+  LrSchedule s;
+  s.lr = lr;
+  s.min_lr = min_lr;
+  s.warmup_init_lr = warmup_init_lr;
+  s.warmup = warmup_steps;
+  s.total = steps > 0 ? steps : schedule_steps;
+  return s;
+}
+
+std::string data_position_json(const std::map<std::string, Origin>& pos) {
+  std::ostringstream s;
+  s << "{";
+  bool first = true;
+  for (auto& [url, o] : pos) {
+    s << (first ? "" : ",") << json::quote(url) << ":[" << o.epoch << "," << o.shard << "," << o.index << "]";
+    first = false;
+  }
+  s << "}";
+  return s.str();
+}
+
+std::map<std::string, Origin> parse_data_position(const std::string& text) {
+  std::map<std::string, Origin> out;
+  auto v = json::parse(text);
+  for (auto& [url, e] : v.object()) {
+    auto& a = e.array();
+    if (a.size() != 3) throw std::runtime_error("data position entry for '" + url + "' needs 3 numbers");
+    Origin o;
+    o.url = url;
+    o.epoch = a[0].integer();
+    o.shard = a[1].integer();
+    o.index = a[2].integer();
+    out[url] = o;
+  }
+  return out;
+}
+
+namespace {
+bool origin_after(const Origin& a, const Origin& b) {
+  return std::tie(a.epoch, a.shard, a.index) > std::tie(b.epoch, b.shard, b.index);
+}
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Turns autocast on for one forward pass.
+class AutocastScope {
+ public:
+  AutocastScope(bool cuda_bf16, bool cpu_bf16) : cuda_(cuda_bf16), cpu_(cpu_bf16) {
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    }
+    if (cpu_) {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+  }
+  ~AutocastScope() {
+    if (cuda_) at::autocast::set_enabled(false);
+    if (cpu_) at::autocast::set_cpu_enabled(false);
+    if (cuda_ || cpu_) at::autocast::clear_cache();
+  }
+
+ private:
+  bool cuda_, cpu_;
+};
+}  // namespace
+
+struct Trainer::Impl {
+  TrainOptions opt;
+  StageContext& ctx;
+  Vocab vocab;
+  ViTConfig cfg;
+  torch::Device device = torch::kCPU;
+  bool bf16_cuda = false, bf16_cpu = false;
+  ViT model{nullptr};
+  NamedTensors state;  // parameters + buffers by timm name
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<AdamW> optim;
+  std::unique_ptr<Ema> ema;
+  LrSchedule sched;
+  int64_t step = 0;
+  int64_t last_ckpt_step = -1;
+  std::string ckpt_dir, export_dir;
+
+  // The batch being collated.
+  torch::Tensor images_u8;  // [B,H,W,3] on the CPU (pinned when training on CUDA)
+  std::vector<std::vector<int64_t>> labels;
+  int64_t fill = 0;
+  std::map<std::string, Origin> pending;   // positions of samples in the open batch
+  std::map<std::string, Origin> position;  // consumed (trained on)
+  std::map<std::string, Origin> resume_position;
+
+  // Timing of the input-wait fraction.
+  bool started = false;
+  Clock::time_point first_item, window_start;
+  double wait_window = 0, wait_total = 0;
+
+  std::ofstream metrics;
+  StepMetrics last;
+  bool finished = false;
+
+  Impl(TrainOptions o, StageContext& c) : opt(std::move(o)), ctx(c) {}
+
+  void log(LogLevel l, const std::string& m) { ctx.log(l, m); }
+
+  void setup() {
+    if (opt.threads > 0) at::set_num_threads(opt.threads);
+    vocab = load_vocab(opt.vocab_path);
+    cfg = opt.model;
+    cfg.num_classes = vocab.size();
+    if (auto e = cfg.check(); !e.empty()) throw std::invalid_argument("model: " + e);
+    if (opt.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
+    if (!opt.mean.empty() && (opt.mean.size() != 3 || opt.std.size() != 3))
+      throw std::invalid_argument("mean and std must both have 3 values (or both be empty)");
+    device = resolve_device(opt.device);
+    const bool cuda = device.is_cuda();
+    if (opt.precision == "bf16") {
+      (cuda ? bf16_cuda : bf16_cpu) = true;
+    } else if (opt.precision == "auto") {
+      bf16_cuda = cuda;  // Ampere and newer; set precision = "fp32" on older GPUs
+    } else if (opt.precision != "fp32") {
+      throw std::invalid_argument("precision must be auto, fp32 or bf16");
+    }
+    torch::manual_seed(uint64_t(opt.seed));
+    model = ViT(cfg);
+    model->to(device);
+    model->train();
+    state = named_state(*model);
+    NamedTensors named_params;
+    for (auto& kv : model->named_parameters(true)) {
+      named_params.emplace_back(kv.key(), kv.value());
+      params.push_back(kv.value());
+    }
+    AdamWOptions ao;
+    ao.weight_decay = opt.weight_decay;
+    optim = std::make_unique<AdamW>(named_params, ao);
+    if (opt.ema_decay > 0) ema = std::make_unique<Ema>(state, opt.ema_decay);
+    sched = opt.schedule();
+    ckpt_dir = opt.checkpoint_dir.empty() ? opt.run_dir + "/checkpoints" : opt.checkpoint_dir;
+    export_dir = opt.export_dir.empty() ? opt.run_dir + "/export" : opt.export_dir;
+
+    auto buf_opts = torch::TensorOptions().dtype(torch::kUInt8);
+    images_u8 = torch::empty({opt.batch_size, cfg.image_size, cfg.image_size, 3}, buf_opts);
+    if (cuda) images_u8 = images_u8.pin_memory();
+
+    if (opt.resume) resume();
+    if (opt.write_metrics) {
+      fs::create_directories(opt.run_dir);
+      metrics.open(opt.run_dir + "/train_metrics.jsonl", std::ios::app);
+    }
+    int64_t nparams = 0;
+    for (auto& p : params) nparams += p.numel();
+    std::ostringstream m;
+    m << "ViT " << cfg.to_string() << " (" << nparams << " parameters) on " << device.str()
+      << (bf16_cuda || bf16_cpu ? " bf16 autocast" : " fp32") << ", " << at::get_num_threads()
+      << " threads, batch " << opt.batch_size << ", vocabulary " << vocab.size() << " ("
+      << vocab.checksum << "), starting at step " << step;
+    log(LogLevel::Info, m.str());
+  }
+
+  // ---- checkpoints ----
+
+  std::string save_checkpoint() {
+    TensorStash st;
+    st.add_all("model.", state);
+    if (ema) st.add_all("ema.", ema->tensors());
+    for (auto& s : optim->slots()) {
+      st.add("optim.exp_avg." + s.name, s.exp_avg);
+      st.add("optim.exp_avg_sq." + s.name, s.exp_avg_sq);
+    }
+    auto gen = at::detail::getDefaultCPUGenerator();
+    {
+      std::lock_guard<std::mutex> l(gen.mutex());
+      st.add("rng.cpu", gen.get_state());
+    }
+    std::map<std::string, std::string> meta = {
+        {"catlip.format", "checkpoint/1"},
+        {"catlip.step", std::to_string(step)},
+        {"catlip.optim_steps", std::to_string(optim->steps())},
+        {"catlip.model", cfg.to_string()},
+        {"catlip.vocab_checksum", vocab.checksum},
+        {"catlip.vocab_size", std::to_string(vocab.size())},
+        {"catlip.data_position", data_position_json(position)},
+        {"catlip.ema_decay", std::to_string(opt.ema_decay)},
+        {"catlip.lr_at_step", std::to_string(sched.at(step))},
+    };
+    std::string path = write_checkpoint_file(ckpt_dir, step, meta, st.views());
+    prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
+    last_ckpt_step = step;
+    ctx.count("train.checkpoints");
+    log(LogLevel::Info, "checkpoint " + path + " (step " + std::to_string(step) + ")");
+    return path;
+  }
+
+  void resume() {
+    for (auto& path : list_checkpoints(ckpt_dir)) {
+      std::string why;
+      auto f = read_checkpoint_file(path, &why);
+      if (!f) {
+        log(LogLevel::Warn, why + "; skipped, trying an older one");
+        ctx.count("skipped.bad_checkpoint");
+        continue;
+      }
+      load(*f, path);
+      return;
+    }
+    log(LogLevel::Info, "resume: no valid checkpoint in " + ckpt_dir + "; starting from step 0");
+  }
+
+  void load(const SafeTensorsFile& f, const std::string& path) {
+    auto meta = [&](const std::string& k) -> std::string {
+      auto it = f.metadata.find(k);
+      if (it == f.metadata.end()) throw std::runtime_error(path + ": metadata '" + k + "' missing");
+      return it->second;
+    };
+    if (meta("catlip.vocab_checksum") != vocab.checksum)
+      throw std::runtime_error(path + " was trained with vocabulary " + meta("catlip.vocab_checksum") +
+                               " but " + vocab.path + " is " + vocab.checksum +
+                               "; refusing to resume with another vocabulary");
+    if (ViTConfig::parse(meta("catlip.model")) != cfg)
+      throw std::runtime_error(path + " holds model '" + meta("catlip.model") +
+                               "' but the configuration asks for '" + cfg.to_string() + "'");
+    load_into(state, f.tensors, "model.", path);
+    if (ema) {
+      if (f.tensors.count("ema.head.weight")) load_into(ema->tensors(), f.tensors, "ema.", path);
+      else ema = std::make_unique<Ema>(state, opt.ema_decay);  // EMA newly enabled: start from weights
+    }
+    NamedTensors m, v;
+    for (auto& s : optim->slots()) {
+      m.emplace_back(s.name, s.exp_avg);
+      v.emplace_back(s.name, s.exp_avg_sq);
+    }
+    load_into(m, f.tensors, "optim.exp_avg.", path);
+    load_into(v, f.tensors, "optim.exp_avg_sq.", path);
+    optim->set_steps(std::stoll(meta("catlip.optim_steps")));
+    step = std::stoll(meta("catlip.step"));
+    last_ckpt_step = step;
+    if (auto it = f.tensors.find("rng.cpu"); it != f.tensors.end()) {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> l(gen.mutex());
+      gen.set_state(to_torch(it->second));
+    }
+    resume_position = parse_data_position(meta("catlip.data_position"));
+    position = resume_position;
+    log(LogLevel::Info, "resumed from " + path + " at step " + std::to_string(step) + ", lr " +
+                            std::to_string(sched.at(step)) + ", data position " +
+                            meta("catlip.data_position"));
+    ctx.count("train.resumed");
+  }
+
+  // ---- samples and steps ----
+
+  bool add(const Tensor& image, const IntList& lab, const Origin& origin, const std::string& key) {
+    auto now = Clock::now();
+    if (!started) {
+      started = true;
+      first_item = window_start = now;
+    }
+    if (finished || (opt.steps > 0 && step >= opt.steps)) {
+      ctx.count("train.ignored_after_last_step");
+      return false;
+    }
+    if (opt.skip_consumed && !origin.url.empty()) {
+      auto it = resume_position.find(origin.url);
+      if (it != resume_position.end() && !origin_after(origin, it->second)) {
+        ctx.count("train.resume_skipped_consumed");
+        return false;
+      }
+    }
+    const auto& sh = image.shape;
+    if (image.dtype != DType::U8 || sh.size() != 3 || sh[2] != 3 || sh[0] <= 0 || sh[1] <= 0 ||
+        !image.valid()) {
+      ctx.count("skipped.bad_image");
+      log(LogLevel::Warn, "sample " + key + " (" + origin.url + " #" + std::to_string(origin.index) +
+                              "): image must be uint8 [H,W,3]; skipped");
+      return false;
+    }
+    auto slot = images_u8[fill];
+    auto src = torch::from_blob(const_cast<char*>(image.data.data()), {sh[0], sh[1], 3}, torch::kUInt8);
+    if (sh[0] == cfg.image_size && sh[1] == cfg.image_size) {
+      std::memcpy(slot.data_ptr(), image.data.data(), image.data.size());
+    } else {
+      // The decode stage should already produce image_size; resize as a fallback.
+      auto f = src.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32);
+      f = torch::nn::functional::interpolate(
+          f, torch::nn::functional::InterpolateFuncOptions()
+                 .size(std::vector<int64_t>{cfg.image_size, cfg.image_size})
+                 .mode(torch::kBilinear)
+                 .align_corners(false));
+      slot.copy_(f.squeeze(0).permute({1, 2, 0}).round().clamp(0, 255).to(torch::kUInt8));
+      ctx.count("train.resized");
+    }
+    std::vector<int64_t> ls;
+    ls.reserve(lab.size());
+    for (int64_t l : lab) {
+      if (l < 0 || l >= vocab.size()) ctx.count("skipped.label_out_of_range");
+      else ls.push_back(l);
+    }
+    if (ls.empty()) ctx.count("train.no_labels");
+    labels.push_back(std::move(ls));
+    if (!origin.url.empty()) {
+      auto it = pending.find(origin.url);
+      if (it == pending.end() || origin_after(origin, it->second)) pending[origin.url] = origin;
+    }
+    ++fill;
+    ctx.count("train.samples");
+    if (fill == opt.batch_size) run_step();
+    return true;
+  }
+
+  void run_step() {
+    auto t0 = Clock::now();
+    const double lr = sched.at(step);
+    auto x = preprocess_images(images_u8, device, opt.mean, opt.std);
+    auto target = multi_hot(labels, vocab.size(), device);
+    torch::Tensor logits;
+    {
+      AutocastScope ac(bf16_cuda, bf16_cpu);
+      logits = model->forward(x);
+    }
+    auto loss = catlip_bce_loss(logits, target);
+    optim->zero_grad();
+    loss.backward();
+    double gn = clip_grad_norm(params, opt.clip_grad_norm);
+    optim->step(lr);
+    if (ema) ema->update(state);
+    double loss_v = loss.item<double>();  // also waits for the device
+    ++step;
+    for (auto& [url, o] : pending) {
+      auto it = position.find(url);
+      if (it == position.end() || origin_after(o, it->second)) position[url] = o;
+    }
+    pending.clear();
+    labels.clear();
+    fill = 0;
+
+    auto t1 = Clock::now();
+    StepMetrics m;
+    m.step = step;
+    m.loss = loss_v;
+    m.lr = lr;
+    m.grad_norm = gn;
+    m.step_s = secs(t1 - t0);
+    m.window_s = secs(t1 - window_start);
+    m.images_per_s = m.window_s > 0 ? double(opt.batch_size) / m.window_s : 0;
+    m.input_wait_frac = m.window_s > 0 ? std::min(1.0, wait_window / m.window_s) : 0;
+    double total = secs(t1 - first_item);
+    m.input_wait_frac_total = total > 0 ? std::min(1.0, wait_total / total) : 0;
+    last = m;
+    window_start = t1;
+    wait_window = 0;
+    report(m);
+    if (!std::isfinite(loss_v)) {
+      ctx.count("error.nonfinite_loss");
+      log(LogLevel::Error, "step " + std::to_string(step) + ": loss is " + std::to_string(loss_v));
+    }
+    if (opt.checkpoint_every > 0 && step % opt.checkpoint_every == 0) save_checkpoint();
+  }
+
+  void report(const StepMetrics& m) {
+    ctx.count("train.steps");
+    ctx.gauge("train.step", double(m.step));
+    ctx.gauge("train.loss", m.loss);
+    ctx.gauge("train.lr", m.lr);
+    ctx.gauge("train.grad_norm", m.grad_norm);
+    ctx.gauge("train.step_s", m.step_s);
+    ctx.gauge("train.images_per_s", m.images_per_s);
+    ctx.gauge("train.input_wait_frac", m.input_wait_frac);
+    ctx.gauge("train.input_wait_frac_total", m.input_wait_frac_total);
+    if (metrics.is_open()) {
+      char buf[512];
+      std::snprintf(buf, sizeof buf,
+                    "{\"step\":%lld,\"time\":%.3f,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,"
+                    "\"step_s\":%.6f,\"window_s\":%.6f,\"images_per_s\":%.3f,"
+                    "\"input_wait_frac\":%.4f,\"input_wait_frac_total\":%.4f}\n",
+                    static_cast<long long>(m.step), double(std::time(nullptr)), m.loss, m.lr,
+                    m.grad_norm, m.step_s, m.window_s, m.images_per_s, m.input_wait_frac,
+                    m.input_wait_frac_total);
+      metrics << buf;
+      metrics.flush();
+    }
+    if (opt.log_every > 0 && (m.step % opt.log_every == 0 || m.step == 1)) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "step %lld loss %.4f lr %.3g grad-norm %.3g %.1f img/s step %.3fs input-wait %.1f%%",
+                    static_cast<long long>(m.step), m.loss, m.lr, m.grad_norm, m.images_per_s,
+                    m.step_s, 100.0 * m.input_wait_frac);
+      log(LogLevel::Info, buf);
+    }
+  }
+
+  void finish() {
+    if (finished) return;
+    finished = true;
+    if (fill > 0) {
+      ctx.count("train.dropped_partial_batch_samples", fill);
+      log(LogLevel::Info, "dropping the last partial batch of " + std::to_string(fill) + " samples");
+      fill = 0;
+      labels.clear();
+      pending.clear();
+    }
+    if (step > 0 && last_ckpt_step != step) save_checkpoint();
+    if (opt.export_weights && step > 0) {
+      auto p = export_model(export_dir, "model", state, cfg, vocab, step);
+      log(LogLevel::Info, "exported " + p);
+      if (ema) log(LogLevel::Info, "exported " + export_model(export_dir, "model_ema", ema->tensors(), cfg, vocab, step));
+    }
+    log(LogLevel::Info, "training finished at step " + std::to_string(step));
+  }
+};
+
+Trainer::Trainer(TrainOptions opt, StageContext& ctx) : impl_(std::make_unique<Impl>(std::move(opt), ctx)) {
+  impl_->setup();
+}
+Trainer::~Trainer() = default;
+
+bool Trainer::add(const Tensor& image, const IntList& labels, const Origin& origin, const std::string& key) {
+  return impl_->add(image, labels, origin, key);
+}
+void Trainer::note_input_wait(double seconds) {
+  if (!impl_->started || seconds <= 0) return;  // time before the first item is start-up, not waiting
+  impl_->wait_window += seconds;
+  impl_->wait_total += seconds;
+}
+void Trainer::finish() { impl_->finish(); }
+std::string Trainer::save_checkpoint() { return impl_->save_checkpoint(); }
+int64_t Trainer::step() const { return impl_->step; }
+bool Trainer::done() const { return impl_->opt.steps > 0 && impl_->step >= impl_->opt.steps; }
+const ViTConfig& Trainer::model_config() const { return impl_->cfg; }
+const std::string& Trainer::vocab_checksum() const { return impl_->vocab.checksum; }
+const std::map<std::string, Origin>& Trainer::data_position() const { return impl_->position; }
+const StepMetrics& Trainer::last_metrics() const { return impl_->last; }
+std::string Trainer::device_name() const { return impl_->device.str(); }
+
+std::vector<std::pair<std::string, Tensor>> Trainer::weights(bool ema) const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  const NamedTensors& src = ema && impl_->ema ? impl_->ema->tensors() : impl_->state;
+  for (auto& [n, t] : src) out.emplace_back(n, to_catlip(t));
+  return out;
+}
+
+}  // namespace catlip::train

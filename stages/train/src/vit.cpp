@@ -1,0 +1,124 @@
+#include "catlip/train/vit.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace catlip::train {
+
+namespace nn = torch::nn;
+
+void trunc_normal_(torch::Tensor t, double std) {
+  torch::NoGradGuard g;
+  // Sample uniformly in CDF space between the bounds and map back.
+  auto cdf = [](double x) { return (1.0 + std::erf(x / std::sqrt(2.0))) / 2.0; };
+  double l = cdf(-2.0), u = cdf(2.0);
+  t.uniform_(2 * l - 1, 2 * u - 1).erfinv_().mul_(std * std::sqrt(2.0)).clamp_(-2 * std, 2 * std);
+}
+
+AttentionImpl::AttentionImpl(const ViTConfig& c)
+    : heads(c.heads), head_dim(c.dim / c.heads), scale(1.0 / std::sqrt(double(c.dim / c.heads))) {
+  qkv = register_module("qkv", nn::Linear(nn::LinearOptions(c.dim, 3 * c.dim).bias(true)));
+  proj = register_module("proj", nn::Linear(c.dim, c.dim));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  const auto B = x.size(0), T = x.size(1), D = x.size(2);
+  // [B,T,3,H,hd] -> [3,B,H,T,hd]
+  auto qkv_ = qkv->forward(x).reshape({B, T, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
+  auto q = qkv_[0], k = qkv_[1], v = qkv_[2];
+  // The 1/sqrt(hd) scale is folded into the batched matmul (alpha) rather
+  // than applied to q as a separate elementwise pass.
+  auto attn = at::baddbmm(torch::zeros({1, 1, 1}, q.options()), q.reshape({B * heads, T, head_dim}),
+                          k.reshape({B * heads, T, head_dim}).transpose(1, 2), /*beta=*/0.0,
+                          /*alpha=*/scale);
+  attn = attn.softmax(-1);
+  auto out = at::bmm(attn, v.reshape({B * heads, T, head_dim}));
+  out = out.view({B, heads, T, head_dim}).transpose(1, 2).reshape({B, T, D});
+  return proj->forward(out);
+}
+
+MlpImpl::MlpImpl(const ViTConfig& c) {
+  fc1 = register_module("fc1", nn::Linear(c.dim, c.dim * c.mlp_ratio));
+  fc2 = register_module("fc2", nn::Linear(c.dim * c.mlp_ratio, c.dim));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return fc2->forward(torch::gelu(fc1->forward(x)));
+}
+
+BlockImpl::BlockImpl(const ViTConfig& c) {
+  auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({c.dim}).eps(c.ln_eps)); };
+  norm1 = register_module("norm1", ln());
+  attn = register_module("attn", Attention(c));
+  norm2 = register_module("norm2", ln());
+  mlp = register_module("mlp", Mlp(c));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
+  auto h = x + attn->forward(norm1->forward(x));
+  return h + mlp->forward(norm2->forward(h));
+}
+
+PatchEmbedImpl::PatchEmbedImpl(const ViTConfig& c) {
+  if (c.stem == "patchify") {
+    conv = register_module(
+        "proj", nn::Conv2d(nn::Conv2dOptions(3, c.dim, c.patch_size).stride(c.patch_size).bias(true)));
+  } else {
+    // CoreNet's conv stem: conv k4 s4 (no bias) + BN + GELU, conv k2 s2 (no
+    // bias) + BN + GELU, conv k2 s2 (bias), widths dim/4, dim/4, dim.
+    const int64_t w = c.dim / 4;
+    stem = register_module(
+        "proj", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(3, w, 4).stride(4).bias(false)),
+                               nn::BatchNorm2d(w), nn::GELU(),
+                               nn::Conv2d(nn::Conv2dOptions(w, w, 2).stride(2).bias(false)),
+                               nn::BatchNorm2d(w), nn::GELU(),
+                               nn::Conv2d(nn::Conv2dOptions(w, c.dim, 2).stride(2).bias(true))));
+  }
+}
+
+torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
+  auto y = conv ? conv->forward(x) : stem->forward(x);  // [B,D,g,g]
+  return y.flatten(2).transpose(1, 2);
+}
+
+ViTImpl::ViTImpl(const ViTConfig& c) : config(c) {
+  if (auto e = c.check(); !e.empty()) throw std::invalid_argument("ViT config: " + e);
+  // Registration order = timm's state_dict order.
+  cls_token = register_parameter("cls_token", torch::zeros({1, 1, c.dim}));
+  pos_embed = register_parameter("pos_embed", torch::zeros({1, c.num_patches() + 1, c.dim}));
+  patch_embed = register_module("patch_embed", PatchEmbed(c));
+  blocks = register_module("blocks", nn::ModuleList());
+  for (int64_t i = 0; i < c.depth; ++i) blocks->push_back(Block(c));
+  norm = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({c.dim}).eps(c.ln_eps)));
+  head = register_module("head", nn::Linear(c.dim, c.num_classes));
+  reset_weights();
+}
+
+void ViTImpl::reset_weights() {
+  torch::NoGradGuard g;
+  trunc_normal_(pos_embed, 0.02);
+  cls_token.normal_(0.0, 1e-6);
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* l = m->as<nn::Linear>()) {
+      trunc_normal_(l->weight, 0.02);
+      if (l->bias.defined()) l->bias.zero_();
+    } else if (auto* ln = m->as<nn::LayerNorm>()) {
+      ln->weight.fill_(1.0);
+      ln->bias.zero_();
+    }
+  }
+}
+
+torch::Tensor ViTImpl::features(const torch::Tensor& images) {
+  auto x = patch_embed->forward(images);  // [B,N,D]
+  x = torch::cat({cls_token.expand({x.size(0), -1, -1}), x}, 1) + pos_embed;
+  for (auto& b : *blocks) x = b->as<Block>()->forward(x);
+  // Only the CLS token feeds the head: normalise just that row.
+  return norm->forward(x.select(1, 0));
+}
+
+torch::Tensor ViTImpl::forward(const torch::Tensor& images) {
+  return head->forward(features(images));
+}
+
+}  // namespace catlip::train

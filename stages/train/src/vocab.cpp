@@ -1,0 +1,60 @@
+#include "catlip/train/vocab.h"
+
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+
+#include "catlip/train/crc32.h"
+#include "catlip/train/safetensors.h"
+
+namespace catlip::train {
+
+Vocab load_vocab(const std::string& path) {
+  Vocab v;
+  v.path = path;
+  std::string bytes = read_whole_file(path);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "crc32:%08x", crc32(bytes.data(), bytes.size()));
+  v.checksum = buf;
+  std::istringstream in(bytes);
+  std::string line;
+  int64_t lineno = 0;
+  auto fail = [&](const std::string& m) {
+    throw std::runtime_error(path + ":" + std::to_string(lineno) + ": " + m);
+  };
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (lineno == 1) {
+      if (line != "index\twnid\tlemma\tcount\tgloss")
+        fail("expected header 'index<TAB>wnid<TAB>lemma<TAB>count<TAB>gloss'");
+      continue;
+    }
+    if (line.empty()) continue;
+    std::vector<std::string> cols;
+    size_t start = 0;
+    while (true) {
+      size_t t = line.find('\t', start);
+      cols.push_back(line.substr(start, t - start));
+      if (t == std::string::npos) break;
+      start = t + 1;
+    }
+    if (cols.size() < 3) fail("expected at least index, wnid, lemma columns");
+    int64_t idx = -1;
+    try {
+      size_t used = 0;
+      idx = std::stoll(cols[0], &used);
+      if (used != cols[0].size()) idx = -1;
+    } catch (const std::exception&) {
+    }
+    if (idx != v.size())
+      fail("index '" + cols[0] + "' out of order, expected " + std::to_string(v.size()));
+    v.wnids.push_back(cols[1]);
+    v.lemmas.push_back(cols[2]);
+  }
+  if (lineno == 0) fail("empty vocabulary file");
+  if (v.wnids.empty()) fail("vocabulary has no rows");
+  return v;
+}
+
+}  // namespace catlip::train
