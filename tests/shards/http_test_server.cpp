@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -112,12 +113,28 @@ void HttpTestServer::handle(int fd) {
     head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
     send_n = body.size();
   }
+  bool stall = false;
   if (send_n > 0 && cut_left_.fetch_sub(1) > 0) send_n = std::min(send_n, cut_bytes_.load());
+  else if (send_n > 0 && stall_left_.fetch_sub(1) > 0) {
+    send_n = std::min(send_n, stall_bytes_.load());
+    stall = true;
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
     requests_.push_back(r);
   }
   if (send_all(fd, head.data(), head.size())) send_all(fd, body.data() + start, send_n);
+  if (stall) {
+    // Hold the connection open without sending; the client must time out.
+    auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(stall_s_.load());
+    while (!stop_ && std::chrono::steady_clock::now() < until) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) {
+        char junk[256];
+        if (::recv(fd, junk, sizeof junk, 0) <= 0) break;  // the client gave up and closed
+      }
+    }
+  }
   ::shutdown(fd, SHUT_RDWR);
   ::close(fd);
 }

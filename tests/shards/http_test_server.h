@@ -26,6 +26,13 @@ class HttpTestServer {
     cut_left_ = n;
     cut_bytes_ = bytes;
   }
+  // The next `n` responses with a body send `bytes` body bytes, then stall
+  // (send nothing more) for `seconds` before closing: a hung server.
+  void stall_responses(int n, size_t bytes, double seconds) {
+    stall_left_ = n;
+    stall_bytes_ = bytes;
+    stall_s_ = seconds;
+  }
   // The next `n` requests get a 503.
   void fail_responses(int n) { fail_left_ = n; }
 
@@ -44,7 +51,9 @@ class HttpTestServer {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> cut_left_{0}, fail_left_{0};
+  std::atomic<int> cut_left_{0}, fail_left_{0}, stall_left_{0};
+  std::atomic<size_t> stall_bytes_{0};
+  std::atomic<double> stall_s_{0};
   std::atomic<size_t> cut_bytes_{0};
   std::thread thread_;
   std::vector<std::thread> workers_;

@@ -59,6 +59,19 @@ TEST_CASE("a server that disconnects mid-shard is resumed with Range requests") 
   CHECK(ranged >= 3);
 }
 
+TEST_CASE("a stalled transfer times out and resumes") {
+  TempDir d("stall");
+  make_shards(d.path(), 1, 10, 5000);
+  HttpTestServer srv(d.path());
+  srv.stall_responses(1, 20000, 30);
+  auto r = run_shard_source({{"urls", SV{srv.url("shard-000000.tar")}}, {"timeout_s", 1.0}});
+  check_complete(r.samples, 10, 5000);
+  CHECK(r.counters["shards.http_retries"] == 1);
+  auto q = srv.requests();
+  REQUIRE(q.size() == 2);
+  CHECK(q[1].range_start == 20000);
+}
+
 TEST_CASE("transient 503s are retried; a 404 is a clear per-shard error") {
   TempDir d("http404");
   make_shards(d.path(), 2, 5, 1000);

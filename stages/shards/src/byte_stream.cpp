@@ -161,11 +161,14 @@ class HttpStream : public ByteStream {
     bool checked = false;
     bool progressed = false;
     bool aborted = false;
+    bool stalled = false;
+    std::chrono::steady_clock::time_point last_data = std::chrono::steady_clock::now();
   };
 
   static size_t on_write(char* p, size_t sz, size_t nm, void* ud) {
     auto* a = static_cast<Attempt*>(ud);
     size_t n = sz * nm;
+    a->last_data = std::chrono::steady_clock::now();
     if (!a->checked) {
       a->checked = true;
       long code = 0;
@@ -180,13 +183,26 @@ class HttpStream : public ByteStream {
         a->aborted = true;
         return 0;  // makes curl stop with CURLE_WRITE_ERROR
       }
+      a->last_data = std::chrono::steady_clock::now();
     }
     return n;
   }
+  // Called by curl at least once a second, also while nothing arrives.
+  // curl's own low-speed check averages over several seconds; a stall should
+  // be noticed after timeout_s. Time spent blocked on a full buffer is not a
+  // stall: on_write refreshes last_data when it returns.
   static int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    auto* self = static_cast<HttpStream*>(ud);
-    std::lock_guard<std::mutex> lk(self->mu_);
-    return self->abort_ ? 1 : 0;
+    auto* a = static_cast<Attempt*>(ud);
+    {
+      std::lock_guard<std::mutex> lk(a->self->mu_);
+      if (a->self->abort_) return 1;
+    }
+    auto idle = std::chrono::duration<double>(std::chrono::steady_clock::now() - a->last_data).count();
+    if (idle > a->self->opts_.timeout_s) {
+      a->stalled = true;
+      return 1;
+    }
+    return 0;
   }
 
   void finish(std::string error, int status = 0) {
@@ -218,13 +234,11 @@ class HttpStream : public ByteStream {
       curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
       curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
       curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &HttpStream::on_progress);
-      curl_easy_setopt(h, CURLOPT_XFERINFODATA, this);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, &a);
       long t = std::max(1L, static_cast<long>(opts_.timeout_s + 0.999));
       curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, t);
-      // A stall (no bytes for timeout_s) is a timeout, but a slow steady
-      // download of a big shard is not.
-      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-      curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, t);
+      // A stall (no bytes for timeout_s, see on_progress) is a timeout, but a
+      // slow steady download of a big shard is not: no total time limit.
       curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
       if (!opts_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_.ca_file.c_str());
       if (opts_.insecure) {
@@ -253,7 +267,12 @@ class HttpStream : public ByteStream {
       }
       std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
       bool transient;
-      if (rc == CURLE_HTTP_RETURNED_ERROR) {
+      if (a.stalled) {
+        transient = true;
+        char msg[64];
+        std::snprintf(msg, sizeof msg, "no data for %g s", opts_.timeout_s);
+        why = msg;
+      } else if (rc == CURLE_HTTP_RETURNED_ERROR) {
         transient = transient_status(code);
         why = "HTTP " + std::to_string(code);
       } else {
