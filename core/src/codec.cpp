@@ -19,7 +19,15 @@ const char* msg_kind_name(MsgKind k) {
 namespace {
 
 constexpr char kMagic[] = "CTLP";
-enum FieldTag : uint8_t { kBytes = 0, kText = 1, kInts = 2, kTensor = 3 };
+// kBytesRef / kTensorRef: the payload is attachment number N (encode_parts).
+enum FieldTag : uint8_t { kBytes = 0, kText = 1, kInts = 2, kTensor = 3, kBytesRef = 4, kTensorRef = 5 };
+
+// Where pack_sample puts large payloads; null: inline.
+struct Detach {
+  std::vector<std::string>* out = nullptr;
+  size_t min_size = 0;
+  bool take(const std::string& s) const { return out && s.size() >= min_size; }
+};
 
 // msgpack-c writes through any type with write(const char*, size_t).
 struct StringBuffer {
@@ -37,7 +45,7 @@ void pack_bin(Packer& pk, const std::string& s) {
   pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
 }
 
-void pack_sample(Packer& pk, const Sample& s) {
+void pack_sample(Packer& pk, const Sample& s, const Detach& det = {}) {
   pk.pack_array(3);
   pack_str(pk, s.key);
   pk.pack_array(4);
@@ -51,6 +59,12 @@ void pack_sample(Packer& pk, const Sample& s) {
     std::visit([&](auto& v) {
       using T = std::decay_t<decltype(v)>;
       if constexpr (std::is_same_v<T, Bytes>) {
+        if (det.take(v.data)) {
+          pk.pack_array(2); pk.pack(uint8_t{kBytesRef}); pk.pack(uint64_t(det.out->size()));
+          // The caller passed the message by rvalue: the buffer is moved, not copied.
+          det.out->push_back(std::move(const_cast<std::string&>(v.data)));
+          return;
+        }
         pk.pack_array(2); pk.pack(uint8_t{kBytes}); pack_bin(pk, v.data);
       } else if constexpr (std::is_same_v<T, std::string>) {
         pk.pack_array(2); pk.pack(uint8_t{kText}); pack_str(pk, v);
@@ -59,10 +73,16 @@ void pack_sample(Packer& pk, const Sample& s) {
         pk.pack_array(static_cast<uint32_t>(v.size()));
         for (auto x : v) pk.pack(x);
       } else {
-        pk.pack_array(4); pk.pack(uint8_t{kTensor}); pk.pack(static_cast<uint8_t>(v.dtype));
+        bool ref = det.take(v.data);
+        pk.pack_array(4); pk.pack(uint8_t{ref ? kTensorRef : kTensor}); pk.pack(static_cast<uint8_t>(v.dtype));
         pk.pack_array(static_cast<uint32_t>(v.shape.size()));
         for (auto x : v.shape) pk.pack(x);
-        pack_bin(pk, v.data);
+        if (ref) {
+          pk.pack(uint64_t(det.out->size()));
+          det.out->push_back(std::move(const_cast<std::string&>(v.data)));
+        } else {
+          pack_bin(pk, v.data);
+        }
       }
     }, f);
   }
@@ -99,7 +119,14 @@ std::string bin(const msgpack::object& o, const char* what) {
   return std::string(o.via.bin.ptr, o.via.bin.size);
 }
 
-Sample unpack_sample(const msgpack::object& o) {
+std::string attachment(const msgpack::object& o, const std::vector<Span>& att, const char* what) {
+  int64_t i = integer(o, what);
+  if (i < 0 || static_cast<size_t>(i) >= att.size())
+    throw Bad(std::string(what) + ": reference to missing attachment " + std::to_string(i));
+  return std::string(static_cast<const char*>(att[i].data), att[i].size);
+}
+
+Sample unpack_sample(const msgpack::object& o, const std::vector<Span>& att) {
   auto& a = arr(o, 3, "sample");
   Sample s;
   s.key = str(a.ptr[0], "sample key");
@@ -116,6 +143,7 @@ Sample unpack_sample(const msgpack::object& o) {
     int64_t tag = integer(fv.ptr[0], "field tag");
     switch (tag) {
       case kBytes: s.fields.insert_or_assign(name, Bytes{bin(fv.ptr[1], "bytes field")}); break;
+      case kBytesRef: s.fields.insert_or_assign(name, Bytes{attachment(fv.ptr[1], att, "bytes field")}); break;
       case kText: s.fields.insert_or_assign(name, str(fv.ptr[1], "text field")); break;
       case kInts: {
         auto& li = arr(fv.ptr[1], 0, "int list field");
@@ -124,7 +152,8 @@ Sample unpack_sample(const msgpack::object& o) {
         s.fields.insert_or_assign(name, std::move(v));
         break;
       }
-      case kTensor: {
+      case kTensor:
+      case kTensorRef: {
         arr(m.ptr[i].val, 4, "tensor field");
         Tensor t;
         int64_t dt = integer(fv.ptr[1], "tensor dtype");
@@ -137,7 +166,7 @@ Sample unpack_sample(const msgpack::object& o) {
           if (d < 0 || d > (int64_t{1} << 40)) throw Bad("tensor field: bad dimension");
           t.shape.push_back(d);
         }
-        t.data = bin(fv.ptr[3], "tensor data");
+        t.data = tag == kTensorRef ? attachment(fv.ptr[3], att, "tensor data") : bin(fv.ptr[3], "tensor data");
         // Checked with the dims bounded above, so numel cannot overflow badly;
         // compare in long double to be safe against products of big dims.
         long double n = 1;
@@ -157,10 +186,11 @@ bool reference_all(msgpack::type::object_type, std::size_t, void*) { return true
 
 }  // namespace
 
-void encode(const Message& m, std::string& out) {
+static void encode_impl(const Message& m, std::string& out, const Detach& det) {
   out.clear();
-  if (auto* s = std::get_if<Sample>(&m.body)) out.reserve(estimate(*s));
-  if (auto* b = std::get_if<Batch>(&m.body)) {
+  if (det.out) out.reserve(256);
+  else if (auto* s = std::get_if<Sample>(&m.body)) out.reserve(estimate(*s));
+  if (auto* b = std::get_if<Batch>(&m.body); b && !det.out) {
     size_t n = 64;
     for (auto& s : b->samples) n += estimate(s);
     out.reserve(n);
@@ -177,15 +207,22 @@ void encode(const Message& m, std::string& out) {
   pk.pack(m.id.shard);
   pk.pack(m.id.index);
   if (auto* s = std::get_if<Sample>(&m.body)) {
-    pack_sample(pk, *s);
+    pack_sample(pk, *s, det);
   } else if (auto* b = std::get_if<Batch>(&m.body)) {
     pk.pack_array(static_cast<uint32_t>(b->samples.size()));
-    for (auto& x : b->samples) pack_sample(pk, x);
+    for (auto& x : b->samples) pack_sample(pk, x, det);
   } else {
     pk.pack_array(2);
     pk.pack(m.value);
     pack_str(pk, m.text);
   }
+}
+
+void encode(const Message& m, std::string& out) { encode_impl(m, out, Detach{}); }
+
+void encode_parts(Message&& m, std::string& head, std::vector<std::string>& attachments, size_t min_attachment) {
+  attachments.clear();
+  encode_impl(m, head, Detach{&attachments, std::max<size_t>(min_attachment, 1)});
 }
 
 std::string encode(const Message& m) {
@@ -213,10 +250,13 @@ std::string encode_batch(const Batch& b) {
   return encode(m);
 }
 
-DecodeResult decode(const void* data, size_t size, Message& out, size_t max_bytes) {
+DecodeResult decode(const void* data, size_t size, Message& out, size_t max_bytes,
+                    const std::vector<Span>& att) {
   DecodeResult r;
-  if (size > max_bytes) {
-    r.error = "message of " + std::to_string(size) + " bytes exceeds the limit of " +
+  size_t total = size;
+  for (auto& a : att) total += a.size;
+  if (total > max_bytes) {
+    r.error = "message of " + std::to_string(total) + " bytes exceeds the limit of " +
               std::to_string(max_bytes) + " bytes";
     return r;
   }
@@ -251,12 +291,12 @@ DecodeResult decode(const void* data, size_t size, Message& out, size_t max_byte
     m.id.shard = integer(id.ptr[1], "id shard");
     m.id.index = integer(id.ptr[2], "id index");
     if (m.kind == MsgKind::Sample) {
-      m.body = unpack_sample(env.ptr[4]);
+      m.body = unpack_sample(env.ptr[4], att);
     } else if (m.kind == MsgKind::Batch) {
       auto& b = arr(env.ptr[4], 0, "batch");
       Batch batch;
       batch.samples.reserve(b.size);
-      for (uint32_t i = 0; i < b.size; ++i) batch.samples.push_back(unpack_sample(b.ptr[i]));
+      for (uint32_t i = 0; i < b.size; ++i) batch.samples.push_back(unpack_sample(b.ptr[i], att));
       m.body = std::move(batch);
     } else {
       auto& c = arr(env.ptr[4], 2, "control body");

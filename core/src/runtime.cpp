@@ -129,7 +129,7 @@ class ProducerEmitter : public Emitter {
     m.kind = MsgKind::Sample;
     m.id = {s.origin.epoch, s.origin.shard, s.origin.index};
     m.body = std::move(s);
-    send(m);
+    send(std::move(m));
   }
   void emit(Batch&& b) override {
     Message m;
@@ -139,18 +139,20 @@ class ProducerEmitter : public Emitter {
       m.id = {o.epoch, o.shard, o.index};
     }
     m.body = std::move(b);
-    send(m);
+    send(std::move(m));
   }
   bool stopped = false;
 
  private:
-  void send(const Message& m) {
+  void send(Message&& m) {
     int64_t n = 0;
     if (p_) {
-      encode(m, buf_);
-      n = static_cast<int64_t>(buf_.size());
-      if (!p_->send(std::move(buf_))) stopped = true;
-      buf_ = std::string();
+      std::string head;
+      std::vector<std::string> att;
+      encode_parts(std::move(m), head, att);
+      n = static_cast<int64_t>(head.size());
+      for (auto& a : att) n += static_cast<int64_t>(a.size());
+      if (!p_->send(std::move(head), std::move(att))) stopped = true;
     }
     ctx_.update([&](ReplicaReport& r) {
       r.items_out++;
@@ -160,7 +162,6 @@ class ProducerEmitter : public Emitter {
   }
   Producer* p_;
   ReplicaContext& ctx_;
-  std::string buf_;
 };
 
 }  // namespace

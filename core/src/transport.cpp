@@ -29,6 +29,29 @@ zmq::message_t to_zmq(std::string&& s) {
 
 bool stopped(const std::atomic<bool>* s) { return s && s->load(std::memory_order_relaxed); }
 
+// zmq::poll, with a signal (EINTR) treated as "nothing ready": the caller's
+// loop then sees the stop flag the signal handler set.
+int poll_items(zmq::pollitem_t* items, size_t n, int timeout_ms) {
+  try {
+    return zmq::poll(items, n, std::chrono::milliseconds(timeout_ms));
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return 0;
+    throw;
+  }
+}
+
+// Blocking receive of the next frame of a multipart message already queued.
+void recv_part(zmq::socket_t& s, zmq::message_t& m) {
+  for (;;) {
+    try {
+      (void)s.recv(m);
+      return;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Producer
@@ -55,16 +78,16 @@ Producer::~Producer() = default;
 
 void Producer::poll_control(int timeout_ms) {
   zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) return;
+  if (poll_items(&item, 1, timeout_ms) <= 0) return;
   for (;;) {
     zmq::message_t id, body;
     auto r = sock_.recv(id, zmq::recv_flags::dontwait);
     if (!r) return;
     if (!id.more()) continue;
-    (void)sock_.recv(body);
+    recv_part(sock_, body);
     while (body.more()) {  // ignore extra frames
       zmq::message_t extra;
-      (void)sock_.recv(extra);
+      recv_part(sock_, extra);
       body = std::move(extra);
     }
     Message m;
@@ -92,7 +115,7 @@ void Producer::poll_control(int timeout_ms) {
   }
 }
 
-bool Producer::send(std::string&& encoded) {
+bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachments) {
   // Choose a consumer in every group first, then send, so that a copy is made
   // only when several stages consume this one.
   std::vector<Peer*> chosen(groups_.size(), nullptr);
@@ -121,12 +144,20 @@ bool Producer::send(std::string&& encoded) {
   if (waited) blocked_s_ += since(t0);
   for (size_t g = 0; g < groups_.size(); ++g) {
     Peer* p = chosen[g];
-    zmq::message_t body;
-    if (g + 1 == groups_.size()) body = to_zmq(std::move(encoded));
-    else body.rebuild(encoded.data(), encoded.size());
+    bool last_group = g + 1 == groups_.size();
+    // Only the last group gets the original buffers; earlier ones get copies.
+    auto frame = [&](std::string& s) {
+      if (last_group) return to_zmq(std::move(s));
+      return zmq::message_t(s.data(), s.size());
+    };
     try {
       sock_.send(zmq::buffer(p->id), zmq::send_flags::sndmore);
-      sock_.send(body, zmq::send_flags::none);
+      zmq::message_t head = frame(encoded);
+      sock_.send(head, attachments.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+      for (size_t i = 0; i < attachments.size(); ++i) {
+        zmq::message_t a = frame(attachments[i]);
+        sock_.send(a, i + 1 == attachments.size() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+      }
     } catch (const zmq::error_t& e) {
       throw TransportError("consumer " + p->id + " of stage " + groups_[g].stage +
                            " is gone: " + e.what());
@@ -194,13 +225,23 @@ void Consumer::grant(size_t upstream, int64_t n) {
 void Consumer::drain(int timeout_ms) {
   std::vector<zmq::pollitem_t> items;
   for (auto& s : socks_) items.push_back({s->handle(), 0, ZMQ_POLLIN, 0});
-  if (zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout_ms)) <= 0) return;
+  if (poll_items(items.data(), items.size(), timeout_ms) <= 0) return;
   for (size_t i = 0; i < socks_.size(); ++i) {
     if (!(items[i].revents & ZMQ_POLLIN)) continue;
     for (;;) {
       zmq::message_t m;
       if (!socks_[i]->recv(m, zmq::recv_flags::dontwait)) break;
-      queue_.push_back(Pending{i, std::move(m)});
+      Pending p{i, {}};
+      bool more = m.more();
+      p.frames.push_back(std::move(m));
+      // The rest of a multipart message is already here (atomic delivery).
+      while (more) {
+        zmq::message_t part;
+        recv_part(*socks_[i], part);
+        more = part.more();
+        p.frames.push_back(std::move(part));
+      }
+      queue_.push_back(std::move(p));
     }
   }
 }
@@ -218,7 +259,9 @@ Consumer::Next Consumer::next(Message& out) {
       Pending p = std::move(queue_.front());
       queue_.pop_front();
       Message m;
-      auto r = decode(p.msg.data(), p.msg.size(), m, max_bytes_);
+      std::vector<Span> att;
+      for (size_t k = 1; k < p.frames.size(); ++k) att.push_back(Span{p.frames[k].data(), p.frames[k].size()});
+      auto r = decode(p.frames[0].data(), p.frames[0].size(), m, max_bytes_, att);
       if (!r.ok) {
         bad_++;
         last_error_ = r.error;

@@ -64,6 +64,7 @@ class NullSink : public Stage {
 
  private:
   StageContext* ctx_ = nullptr;
+  int64_t seen_ = 0;
 };
 
 }  // namespace catlip::testing

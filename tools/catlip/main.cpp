@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -24,6 +25,9 @@ static void usage() {
     n.resize(std::max<size_t>(n.size() + 2, 18), ' ');
     std::cout << "  " << n << c.summary << "\n";
   }
+  std::string torch = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "catlip-torch";
+  if (::access(torch.c_str(), X_OK) == 0)
+    std::cout << "  (training and evaluation commands: catlip-torch --help; `catlip <command>` forwards to it)\n";
   std::cout << "\nExit codes: 0 ok, 1 failed, 2 usage error, 3 invalid graph/config, "
                "4 plugin error, 130 interrupted.\n";
 }
@@ -46,6 +50,12 @@ int main(int argc, char** argv) {
   }
   for (auto& c : commands())
     if (c.name == argv[1]) return c.fn(argc - 1, argv + 1);
+  // Commands that need LibTorch live in catlip-torch, next to this binary.
+  std::string self = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "catlip-torch";
+  if (::access(self.c_str(), X_OK) == 0) {
+    argv[0] = self.data();
+    ::execv(self.c_str(), argv);
+  }
   std::cerr << "catlip: unknown command '" << argv[1] << "' (see catlip --help)\n";
   return kUsage;
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "catlip/sample.h"
 
@@ -53,12 +54,30 @@ std::string encode(const Message& m);
 std::string encode_sample(const Sample& s);  // kind Sample, id from origin
 std::string encode_batch(const Batch& b);
 
+// Large payloads travel out of band: encode_parts() moves every Bytes field
+// and tensor buffer of at least `min_attachment` bytes out of the message
+// (no copy) into `attachments`, leaving a reference in the msgpack head. The
+// transport sends them as extra ZeroMQ frames without copying.
+constexpr size_t kDefaultMinAttachment = 16 * 1024;
+void encode_parts(Message&& m, std::string& head, std::vector<std::string>& attachments,
+                  size_t min_attachment = kDefaultMinAttachment);
+
+// A read-only view of one attachment frame.
+struct Span {
+  const void* data;
+  size_t size;
+};
+
 struct DecodeResult {
   bool ok = false;
   std::string error;  // set when !ok, e.g. "truncated message", "message of 300 MB exceeds limit"
 };
 
+// `attachments` are the frames following the head (encode_parts); a
+// reference to a missing attachment is an error. The limit applies to the
+// head and attachments together.
 DecodeResult decode(const void* data, size_t size, Message& out,
-                    size_t max_message_bytes = kDefaultMaxMessageBytes);
+                    size_t max_message_bytes = kDefaultMaxMessageBytes,
+                    const std::vector<Span>& attachments = {});
 
 }  // namespace catlip

@@ -53,7 +53,9 @@ class Producer {
 
   // Sends one encoded item to one replica of every group, blocking while no
   // replica of a group has credit. Returns false if stopped while waiting.
-  bool send(std::string&& encoded);
+  // The head and its attachments (see encode_parts) travel as one multipart
+  // message; their buffers are handed to ZeroMQ without copying.
+  bool send(std::string&& encoded, std::vector<std::string>&& attachments = {});
   // Sends EndOfStream to every expected consumer (waiting for all of them to
   // connect first). Returns false if stopped while waiting.
   bool finish();
@@ -111,7 +113,7 @@ class Consumer {
   size_t n_eos_ = 0;
   struct Pending {
     size_t upstream;
-    zmq::message_t msg;
+    std::vector<zmq::message_t> frames;  // head, then attachments
   };
   std::deque<Pending> queue_;
   long owed_ = -1;  // upstream whose credit is due, -1 if none

@@ -54,7 +54,7 @@ struct GraphSpec {
   std::string transport = "ipc";  // ipc | tcp
   std::string host = "127.0.0.1";  // tcp: address producers are reached at
   int base_port = 0;               // tcp: first port (0: pick free ports at run time)
-  int prefetch = 4;                // credits per upstream replica
+  int prefetch = 8;                // credits per upstream replica
   int64_t max_message_mb = 256;
   std::string run_dir;             // default: runs/<name>-<timestamp>
   double report_interval_s = 0.5;

@@ -1,0 +1,149 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "catlip/graph.h"
+#include "catlip/validate.h"
+
+using namespace catlip;
+
+static bool load(const std::string& text, GraphSpec& g, std::vector<Diagnostic>& d,
+                 std::vector<std::string> sets = {}) {
+  LoadOptions o;
+  o.sets = std::move(sets);
+  return load_graph_string(text, "g.toml", o, g, d);
+}
+
+static std::string all(const std::vector<Diagnostic>& d) {
+  std::string s;
+  for (auto& x : d) s += x.str() + "\n";
+  return s;
+}
+
+TEST_CASE("graph: parse stages, inputs, replicas, params in file order") {
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  REQUIRE(load(R"(
+[graph]
+name = "demo"
+metrics_port = 9464
+[stages.z_read]
+type = "testing.counter"
+count = 5
+[stages.a_work]
+type = "testing.map"
+inputs = ["z_read"]
+replicas = 3
+sleep_ms = 1.5
+)", g, d));
+  CHECK(g.name == "demo");
+  CHECK(g.metrics_port == 9464);
+  REQUIRE(g.stages.size() == 2);
+  CHECK(g.stages[0].name == "z_read");
+  CHECK(g.stages[1].replicas == 3);
+  CHECK(std::get<double>(g.stages[1].params.at("sleep_ms")) == 1.5);
+  CHECK(g.stages[1].param_locs.at("sleep_ms").line == 12);
+  CHECK(topo_order(g) == std::vector<std::string>{"z_read", "a_work"});
+  CHECK(graph_to_dot(g).find("\"z_read\" -> \"a_work\"") != std::string::npos);
+}
+
+TEST_CASE("graph: --set overrides and ${ENV} interpolation") {
+  ::setenv("CATLIP_TEST_N", "77", 1);
+  ::setenv("CATLIP_TEST_DIR", "/data/x", 1);
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  REQUIRE(load(R"(
+[stages.read]
+type = "testing.counter"
+key_prefix = "${CATLIP_TEST_DIR}/k-${CATLIP_TEST_MISSING:-dflt}-"
+[stages.sink]
+type = "testing.null"
+inputs = ["read"]
+)", g, d, {"read.count=${CATLIP_TEST_N}", "read.rate=2.5", "graph.prefetch=3", "read.key_prefix=plain text"}) == true);
+  // --set values are TOML; an unparsable one is a plain string.
+  CHECK(std::get<std::string>(g.stages[0].params.at("key_prefix")) == "plain text");
+  CHECK(std::get<double>(g.stages[0].params.at("rate")) == 2.5);
+  CHECK(g.prefetch == 3);
+  GraphSpec g2;
+  d.clear();
+  REQUIRE(load("[stages.read]\ntype = \"testing.counter\"\nkey_prefix = \"${CATLIP_TEST_DIR}/${CATLIP_TEST_MISSING:-dflt}\"\n", g2, d));
+  CHECK(std::get<std::string>(g2.stages[0].params.at("key_prefix")) == "/data/x/dflt");
+  GraphSpec g3;
+  d.clear();
+  CHECK_FALSE(load("[stages.read]\ntype = \"testing.counter\"\nkey_prefix = \"${CATLIP_TEST_UNSET_VAR}\"\n", g3, d));
+  CHECK_THAT(all(d), Catch::Contains("g.toml:3:14") && Catch::Contains("CATLIP_TEST_UNSET_VAR"));
+}
+
+TEST_CASE("graph: validation reports every problem with file:line:column") {
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  load(R"([graph]
+name = "bad"
+[stages.read]
+type = "testing.counter"
+count = "many"
+[stages.work]
+type = "testing.map"
+inputs = ["read", "nowhere"]
+op = "cube"
+replicas = 0
+[stages.loop_a]
+type = "testing.map"
+inputs = ["loop_b"]
+[stages.loop_b]
+type = "testing.map"
+inputs = ["loop_a"]
+[stages.ghost]
+type = "nosuchplugin.thing"
+inputs = ["read"]
+[stages.typo]
+type = "testing.mapp"
+inputs = ["read"]
+[stages.sink]
+type = "testing.null"
+inputs = ["work"]
+sise = 3
+)", g, d);
+  PluginLoader loader;
+  CHECK_FALSE(validate_graph(g, loader, d));
+  std::string s = all(d);
+  INFO(s);
+  CHECK_THAT(s, Catch::Contains("g.toml:5:9: error: stage 'read': parameter 'count': expected int, got string"));
+  CHECK_THAT(s, Catch::Contains("g.toml:10:12: error: stage 'work': replicas: 0 is out of range"));
+  CHECK_THAT(s, Catch::Contains("g.toml:9:6: error: stage 'work': parameter 'op': value \"cube\" is not one of"));
+  CHECK_THAT(s, Catch::Contains("stage 'work': unknown input 'nowhere'"));
+  CHECK_THAT(s, Catch::Contains("cycle in the graph"));
+  CHECK_THAT(s, Catch::Contains("g.toml:18:8: error: stage 'ghost': unknown stage type 'nosuchplugin.thing'"));
+  CHECK_THAT(s, Catch::Contains("stage 'typo': unknown stage type 'testing.mapp' (plugin 'testing' has:"));
+  CHECK_THAT(s, Catch::Contains("g.toml:26:8: error: stage 'sink': unknown parameter 'sise'"));
+  CHECK_THAT(s, Catch::Contains("loop_a <- loop_b <- loop_a"));
+}
+
+TEST_CASE("graph: sources take no inputs, transforms need them") {
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  REQUIRE(load("[stages.a]\ntype = \"testing.counter\"\ninputs = [\"b\"]\n[stages.b]\ntype = \"testing.map\"\n", g, d));
+  PluginLoader loader;
+  CHECK_FALSE(validate_graph(g, loader, d));
+  std::string s = all(d);
+  CHECK_THAT(s, Catch::Contains("testing.counter is a source and takes no inputs"));
+  CHECK_THAT(s, Catch::Contains("testing.map needs inputs"));
+}
+
+TEST_CASE("graph: syntax errors carry their position") {
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  CHECK_FALSE(load("[stages.a]\ntype = \"testing.counter\"\ncount = = 3\n", g, d));
+  REQUIRE(d.size() == 1);
+  CHECK_THAT(d[0].str(), Catch::StartsWith("g.toml:3:") && Catch::Contains("TOML syntax error"));
+}
+
+TEST_CASE("graph: the resolved TOML round-trips") {
+  GraphSpec g, g2;
+  std::vector<Diagnostic> d;
+  REQUIRE(load("[graph]\nname=\"x\"\n[stages.a]\ntype = \"testing.counter\"\nkey_prefix = \"q\\\"uote\"\n[stages.b]\ntype=\"testing.null\"\ninputs=[\"a\"]\nreplicas=2\n", g, d));
+  REQUIRE(load(graph_to_toml(g), g2, d));
+  CHECK(g2.stages.size() == 2);
+  CHECK(std::get<std::string>(g2.stages[0].params.at("key_prefix")) == "q\"uote");
+  CHECK(g2.stages[1].replicas == 2);
+}

@@ -1,0 +1,46 @@
+#include <catch2/catch.hpp>
+
+#include "catlip/plugin_loader.h"
+#include "test_util.h"
+
+using namespace catlip;
+
+TEST_CASE("plugins: built-in plugin loads with its stage types") {
+  PluginLoader loader;
+  const StageType* t = loader.find_type("testing.map");
+  REQUIRE(t != nullptr);
+  CHECK(t->schema.kind == StageKind::Transform);
+  CHECK(t->schema.find("sleep_ms") != nullptr);
+  auto st = t->create();
+  CHECK(st != nullptr);
+  CHECK(loader.find_type("testing.nope") == nullptr);
+}
+
+TEST_CASE("plugins: an ABI mismatch is refused with a clear message") {
+  PluginLoader loader({CATLIP_BAD_PLUGIN_DIR});
+  try {
+    loader.load("badabi");
+    FAIL("loaded a plugin with the wrong ABI");
+  } catch (const PluginError& e) {
+    std::string m = e.what();
+    CHECK_THAT(m, Catch::Contains("plugin 'badabi'"));
+    CHECK_THAT(m, Catch::Contains("ABI " + std::to_string(CATLIP_PLUGIN_ABI_VERSION + 998)));
+    CHECK_THAT(m, Catch::Contains("rebuild the plugin"));
+  }
+}
+
+TEST_CASE("plugins: a .so without the descriptor symbol is refused") {
+  PluginLoader loader({CATLIP_BAD_PLUGIN_DIR});
+  CHECK_THROWS_WITH(loader.load("nosymbol"), Catch::Contains("does not export the symbol 'catlip_plugin_descriptor'"));
+  CHECK_THROWS_WITH(loader.load("absent"), Catch::Contains("no plugin named 'absent'") && Catch::Contains("CATLIP_PLUGIN_PATH"));
+}
+
+TEST_CASE("plugins: the CLI refuses a graph naming a bad plugin, before starting anything") {
+  test::TempDir dir("abi");
+  test::write_file(dir.file("g.toml"), "[stages.a]\ntype = \"badabi.src\"\n");
+  auto r = test::run_cmd("CATLIP_PLUGIN_PATH=" + std::string(CATLIP_BAD_PLUGIN_DIR) + " " + test::catlip_bin() +
+                         " run " + dir.file("g.toml") + " --run-dir " + dir.file("run"));
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.out, Catch::Contains("g.toml:2:8: error: stage 'a'") && Catch::Contains("ABI"));
+  CHECK(test::read_file(dir.file("run/graph.toml")).empty());
+}
