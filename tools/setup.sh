@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian package catlip needs (idempotent: fast when all are
+# present), then configures and builds catlip (Release) into build/.
+#
+#   bash tools/setup.sh [--no-build] [BUILD_DIR]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD=""
+NO_BUILD=0
+for a in "$@"; do
+  case "$a" in
+    --no-build) NO_BUILD=1 ;;
+    *) BUILD="$a" ;;
+  esac
+done
+BUILD="${BUILD:-$ROOT/build}"
+
+mapfile -t PKGS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tools/packages.txt" | tr -d ' \t')
+MISSING=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    MISSING+=("$p")
+  fi
+done
+if ((${#MISSING[@]})); then
+  echo "setup: installing ${#MISSING[@]} Debian packages: ${MISSING[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y --no-install-recommends "${MISSING[@]}"
+else
+  echo "setup: all ${#PKGS[@]} Debian packages present"
+fi
+
+if ((NO_BUILD)); then exit 0; fi
+JOBS="${CATLIP_JOBS:-$(nproc)}"
+if [ ! -f "$BUILD/build.ninja" ]; then
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$BUILD" -j "$JOBS"
+echo "setup: built into $BUILD (binaries in $BUILD/bin, plugins in $BUILD/plugins)"
