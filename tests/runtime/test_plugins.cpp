@@ -44,3 +44,27 @@ TEST_CASE("plugins: the CLI refuses a graph naming a bad plugin, before starting
   CHECK_THAT(r.out, Catch::Contains("g.toml:2:8: error: stage 'a'") && Catch::Contains("ABI"));
   CHECK(test::read_file(dir.file("run/graph.toml")).empty());
 }
+
+TEST_CASE("plugins: every shipped stage type documents itself and every parameter") {
+  PluginLoader loader;
+  std::vector<std::string> errors;
+  auto plugins = loader.load_all(&errors);
+  INFO("load errors: " << errors.size());
+  CHECK(errors.empty());
+  REQUIRE_FALSE(plugins.empty());
+  for (auto* p : plugins) {
+    CHECK_FALSE(p->description.empty());
+    for (auto* t : p->types) {
+      INFO(t->schema.type);
+      CHECK(t->schema.doc.size() > 10);
+      for (auto& q : t->schema.params) {
+        INFO(t->schema.type << "." << q.name);
+        CHECK(q.doc.size() > 5);
+        if (q.default_value) CHECK(q.check(*q.default_value).empty());  // defaults obey their own schema
+      }
+    }
+  }
+  auto r = test::run_cmd(test::catlip_bin() + " inspect testing.map");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("sleep_ms (float, default 0.0, range 0.0..60000.0)"));
+}

@@ -312,3 +312,34 @@ sleep_ms = 20
   CHECK(peak < 80 * 1024);
   CHECK(lines_of(read_file(dir.file("run/collected.tsv.0"))).size() == 300);
 }
+
+TEST_CASE("processes: the Prometheus endpoint serves metrics while the run lasts") {
+  TempDir dir("prom");
+  int port = 20000 + (::getpid() % 20000);
+  write_file(dir.file("g.toml"), "[graph]\nmetrics_port = " + std::to_string(port) + R"(
+[stages.numbers]
+type = "testing.counter"
+count = 100000000
+rate = 500
+[stages.sink]
+type = "testing.null"
+inputs = ["numbers"]
+)");
+  pid_t pid = start_run(dir.file("g.toml") + " --run-dir " + dir.file("run"), dir.file("log"));
+  std::string body;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto r = run_cmd("curl -s http://127.0.0.1:" + std::to_string(port) + "/metrics");
+    if (r.out.find("catlip_items_in_total{graph=\"g\",stage=\"sink\",replica=\"0\"}") != std::string::npos &&
+        r.out.find("catlip_replica_up{graph=\"g\",stage=\"numbers\",replica=\"0\"} 1") != std::string::npos) {
+      body = r.out;
+      break;
+    }
+  }
+  ::kill(pid, SIGTERM);
+  CHECK(wait_exit(pid, 10) == 130);
+  INFO(read_file(dir.file("log")));
+  CHECK_THAT(body, Catch::Contains("# TYPE catlip_items_out_total counter"));
+  CHECK_THAT(body, Catch::Contains("catlip_replica_up{graph=\"g\",stage=\"numbers\",replica=\"0\"} 1"));
+  CHECK(read_file(dir.file("run/metrics.jsonl")).find("\"numbers\"") != std::string::npos);
+}
