@@ -121,7 +121,9 @@ bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachment
   std::vector<Peer*> chosen(groups_.size(), nullptr);
   auto t0 = Clock::now();
   bool waited = false;
-  poll_control(0);
+  // Incoming credits are read only every few sends or when credit runs out:
+  // a syscall per item would cost more than the balancing gains.
+  if ((sent_ & 7) == 0) poll_control(0);
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (;;) {
       Peer* best = nullptr;
@@ -196,7 +198,11 @@ bool Producer::finish() {
 Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstreams,
                    const std::string& identity, int prefetch, const std::atomic<bool>* stop,
                    size_t max_message_bytes)
-    : eos_(upstreams.size(), false), stop_(stop), max_bytes_(max_message_bytes) {
+    : eos_(upstreams.size(), false),
+      owed_(upstreams.size(), 0),
+      credit_batch_(std::max(1, prefetch / 4)),
+      stop_(stop),
+      max_bytes_(max_message_bytes) {
   for (auto& ep : upstreams) {
     auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
     s->set(zmq::sockopt::routing_id, identity);
@@ -246,11 +252,21 @@ void Consumer::drain(int timeout_ms) {
   }
 }
 
+void Consumer::return_credit(bool all) {
+  for (size_t u = 0; u < owed_.size(); ++u)
+    if (owed_[u] > 0 && (all || owed_[u] >= credit_batch_)) {
+      grant(u, owed_[u]);
+      owed_[u] = 0;
+    }
+}
+
 Consumer::Next Consumer::next(Message& out) {
-  if (owed_ >= 0) {
-    grant(static_cast<size_t>(owed_), 1);
-    owed_ = -1;
+  if (last_ >= 0) {
+    owed_[static_cast<size_t>(last_)]++;
+    last_ = -1;
   }
+  // Credits go back in small batches, and all of them before we wait.
+  return_credit(queue_.empty());
   auto t0 = Clock::now();
   bool waited = false;
   for (;;) {
@@ -277,7 +293,7 @@ Consumer::Next Consumer::next(Message& out) {
       }
       if (m.kind != MsgKind::Sample && m.kind != MsgKind::Batch) continue;
       received_++;
-      owed_ = static_cast<long>(p.upstream);
+      last_ = static_cast<long>(p.upstream);
       out = std::move(m);
       if (waited) waited_s_ += since(t0);
       return Next::Item;
@@ -287,6 +303,7 @@ Consumer::Next Consumer::next(Message& out) {
       return Next::End;
     }
     if (stopped(stop_)) return Next::Stopped;
+    return_credit(true);
     waited = true;
     drain(50);
   }

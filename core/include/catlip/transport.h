@@ -107,6 +107,7 @@ class Consumer {
  private:
   void drain(int timeout_ms);
   void grant(size_t upstream, int64_t n);
+  void return_credit(bool all);
 
   std::vector<std::unique_ptr<zmq::socket_t>> socks_;
   std::vector<bool> eos_;
@@ -116,7 +117,9 @@ class Consumer {
     std::vector<zmq::message_t> frames;  // head, then attachments
   };
   std::deque<Pending> queue_;
-  long owed_ = -1;  // upstream whose credit is due, -1 if none
+  long last_ = -1;            // upstream of the item being processed, -1 if none
+  std::vector<int64_t> owed_;  // credits due per upstream, returned in batches
+  int64_t credit_batch_ = 1;
   const std::atomic<bool>* stop_;
   size_t max_bytes_;
   double waited_s_ = 0;
