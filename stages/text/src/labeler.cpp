@@ -1,0 +1,67 @@
+#include "catlip/text/labeler.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "catlip/text/tokenize.h"
+
+namespace catlip::text {
+
+std::vector<int64_t> Parse::unique_synsets() const {
+  std::vector<int64_t> v;
+  for (auto s : synsets)
+    if (s >= 0) v.push_back(s);
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+PosMode parse_pos_mode(const std::string& s) {
+  if (s == "nouns") return PosMode::Nouns;
+  if (s == "all") return PosMode::All;
+  throw std::invalid_argument("pos must be \"nouns\" or \"all\", got \"" + s + "\"");
+}
+
+SynsetRule parse_synset_rule(const std::string& s) {
+  if (s == "head_lemma") return SynsetRule::HeadLemma;
+  if (s == "first_sense") return SynsetRule::FirstSense;
+  throw std::invalid_argument("synset_rule must be \"head_lemma\" or \"first_sense\", got \"" + s + "\"");
+}
+
+Labeler::Labeler(const LabelerOptions& opt)
+    : opt_(opt), tagger_(Tagger::shared(opt.lexicon_dir)), wordnet_(WordNet::shared(opt.wordnet_dir)) {
+  keep_.assign(tagger_->num_tags(), opt.pos == PosMode::All);
+  for (const char* t : {"nn", "nns"})
+    if (int id = tagger_->tag_id(t); id >= 0) keep_[id] = true;
+}
+
+bool Labeler::keep_tag(int tag) const { return tag >= 0 && tag < static_cast<int>(keep_.size()) && keep_[tag]; }
+
+std::pair<std::string, int64_t> Labeler::lemma_synset(const std::string& word) {
+  if (auto it = cache_.find(word); it != cache_.end()) return it->second;
+  std::string lemma = wordnet_->lemmatize(word);
+  int64_t off = wordnet_->synset_offset(lemma, opt_.rule);
+  // Bounded: a stream of unique junk tokens must not grow memory forever.
+  if (cache_.size() > 500000) cache_.clear();
+  auto& slot = cache_[word];
+  slot = {std::move(lemma), off};
+  return slot;
+}
+
+Parse Labeler::parse(std::string_view caption) {
+  Parse p;
+  p.clean = clean_caption(caption, opt_.clean);
+  if (p.clean.rejected || p.clean.text.empty()) return p;
+  p.tokens = treebank_tokenize(p.clean.text);
+  p.tags = tagger_->tag(p.tokens);
+  for (size_t i = 0; i < p.tokens.size(); ++i) {
+    if (!keep_tag(p.tags[i])) continue;
+    auto [lemma, off] = lemma_synset(p.tokens[i]);
+    p.kept.push_back(i);
+    p.lemmas.push_back(std::move(lemma));
+    p.synsets.push_back(off);
+  }
+  return p;
+}
+
+}  // namespace catlip::text

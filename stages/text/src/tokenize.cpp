@@ -1,0 +1,262 @@
+#include "catlip/text/tokenize.h"
+
+#include <cstring>
+
+namespace catlip::text {
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_word(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || is_digit(c) || c == '_' || u >= 0x80;
+}
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+bool in(char c, const char* set) { return c != '\0' && std::strchr(set, c) != nullptr; }
+
+// Pads every character of `set` with spaces: re.sub(r"[set]", r" \g<0> ").
+std::string pad_chars(const std::string& t, const char* set) {
+  std::string o;
+  o.reserve(t.size() + 16);
+  for (char c : t) {
+    if (in(c, set)) {
+      o += ' ';
+      o += c;
+      o += ' ';
+    } else {
+      o += c;
+    }
+  }
+  return o;
+}
+
+// Non-overlapping literal replacement of `pat` by " pat ".
+std::string pad_literal(const std::string& t, std::string_view pat) {
+  std::string o;
+  o.reserve(t.size() + 16);
+  for (size_t i = 0; i < t.size();) {
+    if (t.compare(i, pat.size(), pat) == 0) {
+      o += ' ';
+      o += pat;
+      o += ' ';
+      i += pat.size();
+    } else {
+      o += t[i++];
+    }
+  }
+  return o;
+}
+
+bool word_at(const std::string& t, size_t i) { return i < t.size() && is_word(t[i]); }
+// \b at position i (between t[i-1] and t[i]).
+bool boundary(const std::string& t, size_t i) {
+  bool before = i > 0 && is_word(t[i - 1]);
+  return before != word_at(t, i);
+}
+bool iequal(const std::string& t, size_t i, std::string_view w) {
+  if (i + w.size() > t.size()) return false;
+  for (size_t k = 0; k < w.size(); ++k)
+    if (lower(t[i + k]) != w[k]) return false;
+  return true;
+}
+
+// r"(?i)\b(A)(B)\b" -> r" \1 \2 " (or (?=\s) at the end when `space_after`).
+std::string split_contraction(const std::string& t, std::string_view a, std::string_view b,
+                              bool space_after) {
+  std::string o;
+  o.reserve(t.size() + 8);
+  size_t n = a.size() + b.size();
+  for (size_t i = 0; i < t.size();) {
+    if (boundary(t, i) && iequal(t, i, a) && iequal(t, i + a.size(), b)) {
+      size_t j = i + n;
+      bool end_ok = space_after ? (j < t.size() && is_space(t[j])) : boundary(t, j);
+      if (end_ok) {
+        o += ' ';
+        o.append(t, i, a.size());
+        o += ' ';
+        o.append(t, i + a.size(), b.size());
+        o += ' ';
+        i = j;
+        continue;
+      }
+    }
+    o += t[i++];
+  }
+  return o;
+}
+
+// r"(?i) ('t)(B)\b" -> r" \1 \2 ".
+std::string split_tis(const std::string& t, std::string_view b) {
+  std::string o;
+  o.reserve(t.size() + 8);
+  for (size_t i = 0; i < t.size();) {
+    if (t[i] == ' ' && iequal(t, i + 1, "'t") && iequal(t, i + 3, b) &&
+        boundary(t, i + 3 + b.size())) {
+      o += ' ';
+      o.append(t, i + 1, 2);
+      o += ' ';
+      o.append(t, i + 3, b.size());
+      o += ' ';
+      i += 3 + b.size();
+      continue;
+    }
+    o += t[i++];
+  }
+  return o;
+}
+
+}  // namespace
+
+std::vector<std::string> treebank_tokenize(std::string_view text) {
+  std::string t(text);
+  std::string o;
+
+  // --- STARTING_QUOTES
+  if (!t.empty() && t[0] == '"') t = "``" + t.substr(1);
+  t = pad_literal(t, "``");
+  o.clear();
+  for (size_t i = 0; i < t.size();) {  // ([ \(\[{<])(\"|\'{2}) -> \1 ``
+    if (in(t[i], " ([{<") && i + 1 < t.size()) {
+      if (t[i + 1] == '"') {
+        o += t[i];
+        o += " `` ";
+        i += 2;
+        continue;
+      }
+      if (t[i + 1] == '\'' && i + 2 < t.size() && t[i + 2] == '\'') {
+        o += t[i];
+        o += " `` ";
+        i += 3;
+        continue;
+      }
+    }
+    o += t[i++];
+  }
+  t.swap(o);
+
+  // --- PUNCTUATION
+  o.clear();
+  for (size_t i = 0; i < t.size();) {  // ([:,])([^\d]) -> " \1 \2"
+    if ((t[i] == ':' || t[i] == ',') && i + 1 < t.size() && !is_digit(t[i + 1])) {
+      o += ' ';
+      o += t[i];
+      o += ' ';
+      o += t[i + 1];
+      i += 2;
+      continue;
+    }
+    o += t[i++];
+  }
+  t.swap(o);
+  {  // ([:,])$ -> " \1 "  ($ also matches before a final newline)
+    size_t n = t.size();
+    size_t p = std::string::npos;
+    if (n >= 1 && (t[n - 1] == ':' || t[n - 1] == ',')) p = n - 1;
+    else if (n >= 2 && t[n - 1] == '\n' && (t[n - 2] == ':' || t[n - 2] == ',')) p = n - 2;
+    if (p != std::string::npos) t = t.substr(0, p) + " " + t[p] + " " + t.substr(p + 1);
+  }
+  t = pad_literal(t, "...");
+  t = pad_chars(t, ";@#$%&");
+  {  // ([^\.])(\.)([\]\)}>"\']*)\s*$ -> "\1 \2\3 " : the final period
+    size_t p = t.rfind('.');
+    if (p != std::string::npos && p >= 1 && t[p - 1] != '.') {
+      size_t q = p + 1;
+      while (q < t.size() && in(t[q], "])}>\"'")) ++q;
+      size_t r = q;
+      while (r < t.size() && is_space(t[r])) ++r;
+      if (r == t.size()) t = t.substr(0, p) + " ." + t.substr(p + 1, q - p - 1) + " ";
+    }
+  }
+  t = pad_chars(t, "?!");
+  o.clear();
+  for (size_t i = 0; i < t.size();) {  // ([^'])' -> "\1 ' "
+    if (t[i] != '\'' && i + 2 < t.size() && t[i + 1] == '\'' && t[i + 2] == ' ') {
+      o += t[i];
+      o += " ' ";
+      i += 3;
+      continue;
+    }
+    o += t[i++];
+  }
+  t.swap(o);
+
+  // --- PARENS_BRACKETS, DOUBLE_DASHES
+  t = pad_chars(t, "[](){}<>");
+  t = pad_literal(t, "--");
+  t = " " + t + " ";
+
+  // --- ENDING_QUOTES
+  t = pad_literal(t, "''");
+  o.clear();
+  for (char c : t) {
+    if (c == '"') o += " '' ";
+    else o += c;
+  }
+  t.swap(o);
+  o.clear();
+  for (size_t i = 0; i < t.size();) {  // ([^' ])('[sS]|'[mM]|'[dD]|') -> "\1 \2 "
+    char c = t[i];
+    if (c != '\'' && c != ' ' && i + 1 < t.size() && t[i + 1] == '\'') {
+      if (i + 3 < t.size() && in(t[i + 2], "sSmMdD") && t[i + 3] == ' ') {
+        o += c;
+        o += ' ';
+        o.append(t, i + 1, 2);
+        o += ' ';
+        i += 4;
+        continue;
+      }
+      if (i + 2 < t.size() && t[i + 2] == ' ') {
+        o += c;
+        o += " ' ";
+        i += 3;
+        continue;
+      }
+    }
+    o += t[i++];
+  }
+  t.swap(o);
+  o.clear();
+  static const char* kClitics[] = {"'ll", "'LL", "'re", "'RE", "'ve", "'VE", "n't", "N'T"};
+  for (size_t i = 0; i < t.size();) {  // ([^' ])('ll|...|N'T) -> "\1 \2 "
+    char c = t[i];
+    if (c != '\'' && c != ' ' && i + 4 < t.size() && t[i + 4] == ' ') {
+      bool hit = false;
+      for (const char* cl : kClitics)
+        if (t.compare(i + 1, 3, cl) == 0) hit = true;
+      if (hit) {
+        o += c;
+        o += ' ';
+        o.append(t, i + 1, 3);
+        o += ' ';
+        i += 5;
+        continue;
+      }
+    }
+    o += t[i++];
+  }
+  t.swap(o);
+
+  // --- CONTRACTIONS2, CONTRACTIONS3 (MacIntyre)
+  t = split_contraction(t, "can", "not", false);
+  t = split_contraction(t, "d", "'ye", false);
+  t = split_contraction(t, "gim", "me", false);
+  t = split_contraction(t, "gon", "na", false);
+  t = split_contraction(t, "got", "ta", false);
+  t = split_contraction(t, "lem", "me", false);
+  t = split_contraction(t, "more", "'n", false);
+  t = split_contraction(t, "wan", "na", true);
+  t = split_tis(t, "is");
+  t = split_tis(t, "was");
+
+  std::vector<std::string> toks;
+  for (size_t i = 0; i < t.size();) {
+    while (i < t.size() && is_space(t[i])) ++i;
+    size_t j = i;
+    while (j < t.size() && !is_space(t[j])) ++j;
+    if (j > i) toks.emplace_back(t, i, j - i);
+    i = j;
+  }
+  return toks;
+}
+
+}  // namespace catlip::text
