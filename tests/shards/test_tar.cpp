@@ -258,3 +258,29 @@ TEST_CASE("ShardWriter rolls shards by sample count and by bytes") {
     for (auto& p : w.shard_paths()) CHECK(std::filesystem::file_size(p) <= 10000);
   }
 }
+
+TEST_CASE("tars written by GNU tar (gnu and pax formats) read back") {
+  if (catlip::test::run_cmd("tar --version").exit_code != 0) {
+    WARN("tar not found: interoperability test skipped");
+    return;
+  }
+  TempDir d("gnutar");
+  std::string sub = std::string(110, 's');
+  std::filesystem::create_directories(d.file("src/" + sub));
+  std::string base = std::string(120, 'b');
+  catlip::test::write_file(d.file("src/" + sub + "/" + base + ".jpg"), "JPEGDATA");
+  catlip::test::write_file(d.file("src/" + sub + "/" + base + ".txt"), "a caption");
+  for (std::string fmt : {"gnu", "pax"}) {
+    auto r = catlip::test::run_cmd("cd " + d.file("src") + " && tar --format=" + fmt + " -cf ../" + fmt +
+                                   ".tar " + sub);
+    REQUIRE(r.exit_code == 0);
+    Problems pr;
+    auto v = read_all(d.file(fmt + ".tar"), pr);
+    INFO(fmt);
+    REQUIRE(v.size() == 1);
+    CHECK(v[0].key == sub + "/" + base);
+    CHECK(v[0].bytes("jpg")->data == "JPEGDATA");
+    CHECK(*v[0].text("txt") == "a caption");
+    CHECK(pr.count["skipped.non_regular_member"] == 1);  // the directory entry
+  }
+}
