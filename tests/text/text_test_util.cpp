@@ -1,5 +1,7 @@
 #include "text_test_util.h"
 
+#include "catlip/text/reference.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,35 +23,7 @@ bool have_lingua() {
   return ok == 1;
 }
 
-std::string make_nltk_data(const TempDir& dir) {
-  std::string root = dir.file("nltk_data");
-  std::string wn = root + "/corpora/wordnet";
-  if (fs::exists(wn + "/lexnames")) return root;
-  fs::create_directories(wn);
-  for (auto& e : fs::directory_iterator("/usr/share/wordnet"))
-    fs::create_symlink(e.path(), wn + "/" + e.path().filename().string());
-  // lexnames(5WN): the 45 lexicographer files of WordNet 3.0, in number
-  // order, with their syntactic category (1 noun, 2 verb, 3 adj, 4 adv).
-  static const char* kLex[] = {
-      "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-      "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-      "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-      "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-      "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-      "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-      "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-      "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl"};
-  std::ofstream f(wn + "/lexnames");
-  int i = 0;
-  for (const char* n : kLex) {
-    std::string s = n;
-    int cat = s.rfind("noun", 0) == 0 ? 1 : s.rfind("verb", 0) == 0 ? 2 : s.rfind("adj", 0) == 0 ? 3 : 4;
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%02d\t%s\t%d\n", i++, n, cat);
-    f << buf;
-  }
-  return root;
-}
+std::string make_nltk_data(const TempDir& dir) { return catlip::text::make_nltk_data_dir(dir.path()); }
 
 static std::vector<std::string> read_lines(const std::string& path) {
   std::ifstream f(path);

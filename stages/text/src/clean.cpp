@@ -173,7 +173,9 @@ CleanResult clean_caption(std::string_view raw, const CleanOptions& opt) {
     raw = raw.substr(0, cut);
     r.truncated = true;
   }
-  std::string s = url_unquote(raw);
+  // Each pass runs only when its trigger character is present: most
+  // captions need none of them.
+  std::string s = raw.find('%') != std::string_view::npos ? url_unquote(raw) : std::string(raw);
   for (char& c : s)
     if (c == '+') c = ' ';
   if (!valid_utf8(s)) {
@@ -186,21 +188,24 @@ CleanResult clean_caption(std::string_view raw, const CleanOptions& opt) {
     // become a token, and an unknown token is tagged as a noun.
     drop_invalid_utf8(s);
   }
-  // Strip tags: '<' up to the next '>' on the same line (CoreNet's "<.*?>").
-  std::string notags;
-  notags.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '<') {
-      size_t j = i + 1;
-      while (j < s.size() && s[j] != '>' && s[j] != '\n') ++j;
-      if (j < s.size() && s[j] == '>') {
-        i = j;
-        continue;
+  if (s.find('<') != std::string::npos) {
+    // Strip tags: '<' up to the next '>' on the same line (CoreNet's "<.*?>").
+    std::string notags;
+    notags.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '<') {
+        size_t j = i + 1;
+        while (j < s.size() && s[j] != '>' && s[j] != '\n') ++j;
+        if (j < s.size() && s[j] == '>') {
+          i = j;
+          continue;
+        }
       }
+      notags += s[i];
     }
-    notags += s[i];
+    s.swap(notags);
   }
-  std::string dec = decode_entities(notags);
+  const std::string dec = s.find('&') != std::string::npos ? decode_entities(s) : std::move(s);
   // Newlines and other control whitespace become spaces; runs of spaces
   // collapse; ends are stripped; ASCII letters are lowercased.
   std::string& out = r.text;

@@ -1,6 +1,7 @@
 #include "catlip/text/tagger.h"
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -132,7 +133,7 @@ void Tagger::load_words(const std::string& path) {
           e.count = c;  // a later entry overrides, as in Lingua's hash
           found = true;
         }
-      if (!found) em.push_back({id, c});
+      if (!found) em.push_back({id, c, 0.0});
     }
     ++n;
   }
@@ -151,6 +152,8 @@ Tagger::Tagger(const std::string& dir) {
     if (v > 0) log_trans_[static_cast<size_t>(p) * T + c] = std::log(v);
   }
   pending_.clear();
+  for (auto& [k, em] : lex_)
+    for (auto& e : em) e.log_count1 = std::log(static_cast<double>(e.count) + 1.0);
   start_ = tag_id("pp");
   nn_ = tag_id("nn");
   sym_ = tag_id("sym");
@@ -179,6 +182,26 @@ std::string Tagger::lexicon_key(const std::string& w) const {
     lc[0] = static_cast<char>(lc[0] + 32);
     if (lookup(lc)) return lc;
   }
+  return unknown_class(w);
+}
+
+const std::vector<Tagger::Emission>* Tagger::emissions_for(const std::string& w, bool* sym) const {
+  *sym = false;
+  if (auto* e = lookup(w)) return e;
+  if (!w.empty() && is_upper(w[0])) {
+    std::string lc = w;
+    lc[0] = static_cast<char>(lc[0] + 32);
+    if (auto* e = lookup(lc)) return e;
+  }
+  const char* cls = unknown_class(w);
+  if (std::strcmp(cls, "-sym-") == 0 && sym_ >= 0) {
+    *sym = true;
+    return nullptr;
+  }
+  return lookup(cls);
+}
+
+const char* Tagger::unknown_class(const std::string& w) const {
   // Lingua::EN::Tagger::_classify_unknown_word, rule by rule.
   if (w.find_first_of("({[") != std::string::npos) return "*LRB*";
   if (w.find_first_of(")]}") != std::string::npos) return "*RRB*";
@@ -261,11 +284,12 @@ std::vector<int> Tagger::tag_greedy(const std::vector<std::string>& tokens) cons
   const int T = num_tags();
   int cur = start_;
   for (auto& tok : tokens) {
-    std::string key = lexicon_key(tok);
+    bool sym = false;
+    auto* em = emissions_for(tok, &sym);
     int best = -1;
-    if (key == "-sym-" && sym_ >= 0) {
+    if (sym) {
       best = sym_;
-    } else if (auto* em = lookup(key)) {
+    } else if (em) {
       double bs = 0;
       for (auto& e : *em) {
         double p = trans_[static_cast<size_t>(cur) * T + e.tag] * (e.count + 1.0);
@@ -288,49 +312,54 @@ std::vector<int> Tagger::tag(const std::vector<std::string>& tokens) const {
   struct State {
     int tag;
     double score;
-    int back;  // index into the previous column
+    int back;  // index into `states` of the best predecessor
   };
-  std::vector<std::vector<State>> cols;
-  cols.reserve(tokens.size());
-  std::vector<State> prev{{start_, 0.0, -1}};
+  // All columns in one array: column i is states[begin[i], begin[i + 1]).
+  std::vector<State> states;
+  std::vector<int> begin;
+  states.reserve(tokens.size() * 3 + 1);
+  begin.reserve(tokens.size() + 2);
+  states.push_back({start_, 0.0, -1});
+  begin.push_back(0);
   for (auto& tok : tokens) {
-    std::vector<State> col;
-    int argmax = 0;
-    for (size_t j = 1; j < prev.size(); ++j)
-      if (prev[j].score > prev[argmax].score) argmax = static_cast<int>(j);
-    std::string key = lexicon_key(tok);
-    if (key == "-sym-" && sym_ >= 0) {
+    const int pb = begin.back(), pe = static_cast<int>(states.size());
+    begin.push_back(pe);
+    int argmax = pb;
+    for (int j = pb + 1; j < pe; ++j)
+      if (states[j].score > states[argmax].score) argmax = j;
+    bool sym = false;
+    auto* em = emissions_for(tok, &sym);
+    if (sym) {
       // Lingua tags symbols unconditionally, whatever precedes them.
-      col.push_back({sym_, prev[argmax].score, argmax});
-    } else if (auto* em = lookup(key)) {
+      states.push_back({sym_, states[argmax].score, argmax});
+    } else if (em) {
       for (auto& e : *em) {
         double best = kNegInf;
         int bj = -1;
-        for (size_t j = 0; j < prev.size(); ++j) {
-          double lt = log_trans_[static_cast<size_t>(prev[j].tag) * T + e.tag];
+        for (int j = pb; j < pe; ++j) {
+          double lt = log_trans_[static_cast<size_t>(states[j].tag) * T + e.tag];
           if (lt == kNegInf) continue;
-          double s = prev[j].score + lt;
-          if (s > best) {
-            best = s;
-            bj = static_cast<int>(j);
+          double sc = states[j].score + lt;
+          if (sc > best) {
+            best = sc;
+            bj = j;
           }
         }
-        if (bj >= 0) col.push_back({e.tag, best + std::log(e.count + 1.0), bj});
+        if (bj >= 0) states.push_back({e.tag, best + e.log_count1, bj});
       }
     }
     // No tag reachable: Lingua falls back to 'nn'.
-    if (col.empty()) col.push_back({nn_, prev[argmax].score, argmax});
-    cols.push_back(col);
-    prev = std::move(col);
+    if (static_cast<int>(states.size()) == pe) states.push_back({nn_, states[argmax].score, argmax});
   }
   std::vector<int> out(tokens.size());
   if (tokens.empty()) return out;
-  int k = 0;
-  for (size_t j = 1; j < prev.size(); ++j)
-    if (prev[j].score > prev[k].score) k = static_cast<int>(j);
+  const int lb = begin.back();
+  int k = lb;
+  for (int j = lb + 1; j < static_cast<int>(states.size()); ++j)
+    if (states[j].score > states[k].score) k = j;
   for (size_t i = tokens.size(); i-- > 0;) {
-    out[i] = cols[i][k].tag;
-    k = cols[i][k].back;
+    out[i] = states[k].tag;
+    k = states[k].back;
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "catlip/text/tokenize.h"
 
 #include <cstring>
+#include <memory>
 
 namespace catlip::text {
 namespace {
@@ -12,14 +13,32 @@ bool is_word(char c) {
   return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || is_digit(c) || c == '_' || u >= 0x80;
 }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-bool in(char c, const char* set) { return c != '\0' && std::strchr(set, c) != nullptr; }
+// A byte set, built once per distinct literal: find_first_of/strchr would
+// call memchr for every byte of the caption.
+struct CharSet {
+  bool m[256] = {};
+  explicit CharSet(const char* s) {
+    for (; *s; ++s) m[static_cast<unsigned char>(*s)] = true;
+  }
+  bool operator()(char c) const { return m[static_cast<unsigned char>(c)]; }
+};
+const CharSet& charset(const char* set) {
+  // The sets used below are string literals: cache by pointer.
+  static thread_local std::vector<std::pair<const char*, std::unique_ptr<CharSet>>> cache;
+  for (auto& [k, v] : cache)
+    if (k == set) return *v;
+  cache.emplace_back(set, std::make_unique<CharSet>(set));
+  return *cache.back().second;
+}
+bool in(char c, const char* set) { return charset(set)(c); }
 
 // Pads every character of `set` with spaces: re.sub(r"[set]", r" \g<0> ").
-std::string pad_chars(const std::string& t, const char* set) {
+std::string pad_chars(const std::string& t, const char* set_chars) {
+  const CharSet& set = charset(set_chars);
   std::string o;
   o.reserve(t.size() + 16);
   for (char c : t) {
-    if (in(c, set)) {
+    if (set(c)) {
       o += ' ';
       o += c;
       o += ' ';
@@ -47,6 +66,14 @@ std::string pad_literal(const std::string& t, std::string_view pat) {
   return o;
 }
 
+bool has_any(const std::string& t, const char* set_chars) {
+  const CharSet& set = charset(set_chars);
+  for (char c : t)
+    if (set(c)) return true;
+  return false;
+}
+bool has(const std::string& t, std::string_view pat) { return t.find(pat) != std::string::npos; }
+
 bool word_at(const std::string& t, size_t i) { return i < t.size() && is_word(t[i]); }
 // \b at position i (between t[i-1] and t[i]).
 bool boundary(const std::string& t, size_t i) {
@@ -61,8 +88,14 @@ bool iequal(const std::string& t, size_t i, std::string_view w) {
 }
 
 // r"(?i)\b(A)(B)\b" -> r" \1 \2 " (or (?=\s) at the end when `space_after`).
-std::string split_contraction(const std::string& t, std::string_view a, std::string_view b,
-                              bool space_after) {
+bool contains_ci(const std::string& t, std::string_view a, std::string_view b = {}) {
+  for (size_t i = 0; i + a.size() + b.size() <= t.size(); ++i)
+    if (lower(t[i]) == a[0] && iequal(t, i, a) && iequal(t, i + a.size(), b)) return true;
+  return false;
+}
+
+void split_contraction(std::string& t, std::string_view a, std::string_view b, bool space_after) {
+  if (!contains_ci(t, a, b)) return;
   std::string o;
   o.reserve(t.size() + 8);
   size_t n = a.size() + b.size();
@@ -82,11 +115,12 @@ std::string split_contraction(const std::string& t, std::string_view a, std::str
     }
     o += t[i++];
   }
-  return o;
+  t.swap(o);
 }
 
 // r"(?i) ('t)(B)\b" -> r" \1 \2 ".
-std::string split_tis(const std::string& t, std::string_view b) {
+void split_tis(std::string& t, std::string_view b) {
+  if (!contains_ci(t, "'t")) return;
   std::string o;
   o.reserve(t.size() + 8);
   for (size_t i = 0; i < t.size();) {
@@ -102,7 +136,7 @@ std::string split_tis(const std::string& t, std::string_view b) {
     }
     o += t[i++];
   }
-  return o;
+  t.swap(o);
 }
 
 }  // namespace
@@ -113,9 +147,12 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
 
   // --- STARTING_QUOTES
   if (!t.empty() && t[0] == '"') t = "``" + t.substr(1);
-  t = pad_literal(t, "``");
+  // Every pass is guarded by a check for its trigger characters, so a plain
+  // caption is copied only a few times.
+  if (has(t, "``")) t = pad_literal(t, "``");
+  const bool quotes = has_any(t, "\"'");
   o.clear();
-  for (size_t i = 0; i < t.size();) {  // ([ \(\[{<])(\"|\'{2}) -> \1 ``
+  for (size_t i = 0; quotes && i < t.size();) {  // ([ \(\[{<])(\"|\'{2}) -> \1 ``
     if (in(t[i], " ([{<") && i + 1 < t.size()) {
       if (t[i + 1] == '"') {
         o += t[i];
@@ -132,11 +169,12 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     }
     o += t[i++];
   }
-  t.swap(o);
+  if (quotes) t.swap(o);
 
   // --- PUNCTUATION
+  const bool colon_comma = has_any(t, ":,");
   o.clear();
-  for (size_t i = 0; i < t.size();) {  // ([:,])([^\d]) -> " \1 \2"
+  for (size_t i = 0; colon_comma && i < t.size();) {  // ([:,])([^\d]) -> " \1 \2"
     if ((t[i] == ':' || t[i] == ',') && i + 1 < t.size() && !is_digit(t[i + 1])) {
       o += ' ';
       o += t[i];
@@ -147,7 +185,7 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     }
     o += t[i++];
   }
-  t.swap(o);
+  if (colon_comma) t.swap(o);
   {  // ([:,])$ -> " \1 "  ($ also matches before a final newline)
     size_t n = t.size();
     size_t p = std::string::npos;
@@ -155,8 +193,8 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     else if (n >= 2 && t[n - 1] == '\n' && (t[n - 2] == ':' || t[n - 2] == ',')) p = n - 2;
     if (p != std::string::npos) t = t.substr(0, p) + " " + t[p] + " " + t.substr(p + 1);
   }
-  t = pad_literal(t, "...");
-  t = pad_chars(t, ";@#$%&");
+  if (has(t, "...")) t = pad_literal(t, "...");
+  if (has_any(t, ";@#$%&")) t = pad_chars(t, ";@#$%&");
   {  // ([^\.])(\.)([\]\)}>"\']*)\s*$ -> "\1 \2\3 " : the final period
     size_t p = t.rfind('.');
     if (p != std::string::npos && p >= 1 && t[p - 1] != '.') {
@@ -167,9 +205,10 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
       if (r == t.size()) t = t.substr(0, p) + " ." + t.substr(p + 1, q - p - 1) + " ";
     }
   }
-  t = pad_chars(t, "?!");
+  if (has_any(t, "?!")) t = pad_chars(t, "?!");
+  const bool apos = has_any(t, "'");
   o.clear();
-  for (size_t i = 0; i < t.size();) {  // ([^'])' -> "\1 ' "
+  for (size_t i = 0; apos && i < t.size();) {  // ([^'])' -> "\1 ' "
     if (t[i] != '\'' && i + 2 < t.size() && t[i + 1] == '\'' && t[i + 2] == ' ') {
       o += t[i];
       o += " ' ";
@@ -178,23 +217,26 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     }
     o += t[i++];
   }
-  t.swap(o);
+  if (apos) t.swap(o);
 
   // --- PARENS_BRACKETS, DOUBLE_DASHES
-  t = pad_chars(t, "[](){}<>");
-  t = pad_literal(t, "--");
+  if (has_any(t, "[](){}<>")) t = pad_chars(t, "[](){}<>");
+  if (has(t, "--")) t = pad_literal(t, "--");
   t = " " + t + " ";
 
   // --- ENDING_QUOTES
-  t = pad_literal(t, "''");
-  o.clear();
-  for (char c : t) {
-    if (c == '"') o += " '' ";
-    else o += c;
+  if (has(t, "''")) t = pad_literal(t, "''");
+  if (has_any(t, "\"")) {
+    o.clear();
+    for (char c : t) {
+      if (c == '"') o += " '' ";
+      else o += c;
+    }
+    t.swap(o);
   }
-  t.swap(o);
+  const bool apos2 = has_any(t, "'");
   o.clear();
-  for (size_t i = 0; i < t.size();) {  // ([^' ])('[sS]|'[mM]|'[dD]|') -> "\1 \2 "
+  for (size_t i = 0; apos2 && i < t.size();) {  // ([^' ])('[sS]|'[mM]|'[dD]|') -> "\1 \2 "
     char c = t[i];
     if (c != '\'' && c != ' ' && i + 1 < t.size() && t[i + 1] == '\'') {
       if (i + 3 < t.size() && in(t[i + 2], "sSmMdD") && t[i + 3] == ' ') {
@@ -214,10 +256,10 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     }
     o += t[i++];
   }
-  t.swap(o);
+  if (apos2) t.swap(o);
   o.clear();
   static const char* kClitics[] = {"'ll", "'LL", "'re", "'RE", "'ve", "'VE", "n't", "N'T"};
-  for (size_t i = 0; i < t.size();) {  // ([^' ])('ll|...|N'T) -> "\1 \2 "
+  for (size_t i = 0; apos2 && i < t.size();) {  // ([^' ])('ll|...|N'T) -> "\1 \2 "
     char c = t[i];
     if (c != '\'' && c != ' ' && i + 4 < t.size() && t[i + 4] == ' ') {
       bool hit = false;
@@ -234,19 +276,19 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     }
     o += t[i++];
   }
-  t.swap(o);
+  if (apos2) t.swap(o);
 
   // --- CONTRACTIONS2, CONTRACTIONS3 (MacIntyre)
-  t = split_contraction(t, "can", "not", false);
-  t = split_contraction(t, "d", "'ye", false);
-  t = split_contraction(t, "gim", "me", false);
-  t = split_contraction(t, "gon", "na", false);
-  t = split_contraction(t, "got", "ta", false);
-  t = split_contraction(t, "lem", "me", false);
-  t = split_contraction(t, "more", "'n", false);
-  t = split_contraction(t, "wan", "na", true);
-  t = split_tis(t, "is");
-  t = split_tis(t, "was");
+  split_contraction(t, "can", "not", false);
+  split_contraction(t, "d", "'ye", false);
+  split_contraction(t, "gim", "me", false);
+  split_contraction(t, "gon", "na", false);
+  split_contraction(t, "got", "ta", false);
+  split_contraction(t, "lem", "me", false);
+  split_contraction(t, "more", "'n", false);
+  split_contraction(t, "wan", "na", true);
+  split_tis(t, "is");
+  split_tis(t, "was");
 
   std::vector<std::string> toks;
   for (size_t i = 0; i < t.size();) {

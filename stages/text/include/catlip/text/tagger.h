@@ -51,6 +51,7 @@ class Tagger {
   struct Emission {
     int tag;
     float count;
+    double log_count1;  // log(count + 1), Lingua's emission score
   };
   struct SvHash {
     using is_transparent = void;
@@ -62,7 +63,10 @@ class Tagger {
   void load_tags(const std::string& path);
   void load_words(const std::string& path);
   const std::vector<Emission>* lookup(std::string_view key) const;
-  const std::vector<Emission>* emissions_for(const std::string& word, std::string* key) const;
+  // Lingua's unknown-word class of a word absent from the lexicon.
+  const char* unknown_class(const std::string& word) const;
+  // The emissions a token is scored with; *sym set for Lingua's "-sym-" class.
+  const std::vector<Emission>* emissions_for(const std::string& word, bool* sym) const;
 
   std::vector<std::string> names_, penn_;
   std::vector<double> trans_;     // [prev * T + cur]: P(cur | prev), 0 = not allowed
