@@ -77,6 +77,9 @@ TEST_CASE("catlip shards pack / ls / stat") {
   INFO(st.out);
   CHECK(st.exit_code == 0);
   CHECK(st.out.find("samples 3") != std::string::npos);
+  auto missing = run_cmd(bin + " shards stat " + d.file("none.tar"));
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.out.find("error.shard_open 1") != std::string::npos);
   CHECK(run_cmd(bin + " shards pack --help").exit_code == 0);
   CHECK(run_cmd(bin + " shards pack").exit_code == 2);
 }

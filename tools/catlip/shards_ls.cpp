@@ -134,7 +134,8 @@ int cmd_shards_stat(int argc, char** argv) {
   if (a.has("help")) {
     std::cout << "usage: catlip shards stat URLS... [options]\n\n"
                  "Counts the shards, samples, fields and bytes of a shard set and the problems found,\n"
-                 "per reason (the same reasons the shards.source stage counts).\n\n"
+                 "per reason (the same reasons the shards.source stage counts). Exits 1 when a shard\n"
+                 "could not be read completely (error.* reasons).\n\n"
               << kCommonOpts;
     return kOk;
   }
@@ -167,8 +168,12 @@ int cmd_shards_stat(int argc, char** argv) {
               << " samples  " << std::setw(12) << e.second << " bytes  (" << human(static_cast<double>(e.second))
               << ")\n";
   std::cout << "problems:" << (reasons.empty() ? " none" : "") << "\n";
-  for (auto& [r, n] : reasons) std::cout << "  " << r << " " << n << "\n";
-  return kOk;
+  bool errors = false;
+  for (auto& [r, n] : reasons) {
+    std::cout << "  " << r << " " << n << "\n";
+    errors |= r.rfind("error", 0) == 0;
+  }
+  return errors ? kFailed : kOk;  // skipped samples are data issues; unreadable shards are failures
 }
 
 }  // namespace
