@@ -101,7 +101,7 @@ void HttpTestServer::handle(int fd) {
   } else if (!found) {
     r.status = 404;
     head = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found";
-  } else if (r.range_start >= 0) {
+  } else if (r.range_start >= 0 && !ignore_range_) {
     start = std::min<size_t>(static_cast<size_t>(r.range_start), body.size());
     r.status = 206;
     head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes " + std::to_string(start) + "-" +

@@ -33,6 +33,9 @@ class HttpTestServer {
     stall_bytes_ = bytes;
     stall_s_ = seconds;
   }
+  // Answer every request with 200 and the whole file, as servers without
+  // Range support do.
+  void ignore_range(bool on) { ignore_range_ = on; }
   // The next `n` requests get a 503.
   void fail_responses(int n) { fail_left_ = n; }
 
@@ -50,7 +53,7 @@ class HttpTestServer {
   std::string root_;
   int listen_fd_ = -1;
   int port_ = 0;
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> stop_{false}, ignore_range_{false};
   std::atomic<int> cut_left_{0}, fail_left_{0}, stall_left_{0};
   std::atomic<size_t> stall_bytes_{0};
   std::atomic<double> stall_s_{0};

@@ -59,6 +59,20 @@ TEST_CASE("a server that disconnects mid-shard is resumed with Range requests") 
   CHECK(ranged >= 3);
 }
 
+TEST_CASE("a server that ignores Range: the already-read prefix is discarded") {
+  TempDir d("norange");
+  make_shards(d.path(), 1, 20, 5000);
+  HttpTestServer srv(d.path());
+  srv.ignore_range(true);
+  srv.cut_responses(2, 40000);
+  auto r = run_shard_source({{"urls", SV{srv.url("shard-000000.tar")}}});
+  check_complete(r.samples, 20, 5000);
+  auto q = srv.requests();
+  REQUIRE(q.size() == 3);
+  CHECK(q[1].range_start == 40000);  // asked for a range, got the whole file
+  CHECK(q[1].status == 200);
+}
+
 TEST_CASE("a stalled transfer times out and resumes") {
   TempDir d("stall");
   make_shards(d.path(), 1, 10, 5000);
