@@ -37,7 +37,7 @@ Labeler::Labeler(const LabelerOptions& opt)
 
 bool Labeler::keep_tag(int tag) const { return tag >= 0 && tag < static_cast<int>(keep_.size()) && keep_[tag]; }
 
-std::pair<std::string, int64_t> Labeler::lemma_synset(const std::string& word) {
+const std::pair<std::string, int64_t>& Labeler::lemma_synset(const std::string& word) {
   if (auto it = cache_.find(word); it != cache_.end()) return it->second;
   std::string lemma = wordnet_->lemmatize(word);
   int64_t off = wordnet_->synset_offset(lemma, opt_.rule);
@@ -50,18 +50,29 @@ std::pair<std::string, int64_t> Labeler::lemma_synset(const std::string& word) {
 
 Parse Labeler::parse(std::string_view caption) {
   Parse p;
+  parse(caption, p);
+  return p;
+}
+
+void Labeler::parse(std::string_view caption, Parse& p) {
+  p.kept.clear();
+  p.lemmas.clear();
+  p.synsets.clear();
   p.clean = clean_caption(caption, opt_.clean);
-  if (p.clean.rejected || p.clean.text.empty()) return p;
-  p.tokens = treebank_tokenize(p.clean.text);
-  p.tags = tagger_->tag(p.tokens);
+  if (p.clean.rejected || p.clean.text.empty()) {
+    p.tokens.clear();
+    p.tags.clear();
+    return;
+  }
+  treebank_tokenize(p.clean.text, p.tokens);
+  tagger_->tag(p.tokens, p.tags);
   for (size_t i = 0; i < p.tokens.size(); ++i) {
     if (!keep_tag(p.tags[i])) continue;
-    auto [lemma, off] = lemma_synset(p.tokens[i]);
+    const auto& [lemma, off] = lemma_synset(p.tokens[i]);
     p.kept.push_back(i);
-    p.lemmas.push_back(std::move(lemma));
+    p.lemmas.push_back(lemma);
     p.synsets.push_back(off);
   }
-  return p;
 }
 
 }  // namespace catlip::text

@@ -113,7 +113,8 @@ void ParseStage::process(Sample&& in, Emitter& out) {
     ctx_->count("skipped.no_caption");
     return;
   }
-  Parse p = labeler_->parse(*cap);
+  Parse& p = parse_;
+  labeler_->parse(*cap, p);
   if (!count_clean(*ctx_, p.clean)) return;
   if (write_tokens_) {
     std::vector<std::string> tags;

@@ -307,6 +307,12 @@ std::vector<int> Tagger::tag_greedy(const std::vector<std::string>& tokens) cons
 }
 
 std::vector<int> Tagger::tag(const std::vector<std::string>& tokens) const {
+  std::vector<int> out;
+  tag(tokens, out);
+  return out;
+}
+
+void Tagger::tag(const std::vector<std::string>& tokens, std::vector<int>& out) const {
   const int T = num_tags();
   const double kNegInf = -std::numeric_limits<double>::infinity();
   struct State {
@@ -315,8 +321,11 @@ std::vector<int> Tagger::tag(const std::vector<std::string>& tokens) const {
     int back;  // index into `states` of the best predecessor
   };
   // All columns in one array: column i is states[begin[i], begin[i + 1]).
-  std::vector<State> states;
-  std::vector<int> begin;
+  // Scratch space kept per thread: no allocation per caption.
+  static thread_local std::vector<State> states;
+  static thread_local std::vector<int> begin;
+  states.clear();
+  begin.clear();
   states.reserve(tokens.size() * 3 + 1);
   begin.reserve(tokens.size() + 2);
   states.push_back({start_, 0.0, -1});
@@ -351,8 +360,8 @@ std::vector<int> Tagger::tag(const std::vector<std::string>& tokens) const {
     // No tag reachable: Lingua falls back to 'nn'.
     if (static_cast<int>(states.size()) == pe) states.push_back({nn_, states[argmax].score, argmax});
   }
-  std::vector<int> out(tokens.size());
-  if (tokens.empty()) return out;
+  out.assign(tokens.size(), 0);
+  if (tokens.empty()) return;
   const int lb = begin.back();
   int k = lb;
   for (int j = lb + 1; j < static_cast<int>(states.size()); ++j)
@@ -361,7 +370,6 @@ std::vector<int> Tagger::tag(const std::vector<std::string>& tokens) const {
     out[i] = states[k].tag;
     k = states[k].back;
   }
-  return out;
 }
 
 }  // namespace catlip::text

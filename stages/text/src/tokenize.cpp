@@ -66,12 +66,6 @@ std::string pad_literal(const std::string& t, std::string_view pat) {
   return o;
 }
 
-bool has_any(const std::string& t, const char* set_chars) {
-  const CharSet& set = charset(set_chars);
-  for (char c : t)
-    if (set(c)) return true;
-  return false;
-}
 bool has(const std::string& t, std::string_view pat) { return t.find(pat) != std::string::npos; }
 
 bool word_at(const std::string& t, size_t i) { return i < t.size() && is_word(t[i]); }
@@ -142,15 +136,31 @@ void split_tis(std::string& t, std::string_view b) {
 }  // namespace
 
 std::vector<std::string> treebank_tokenize(std::string_view text) {
+  std::vector<std::string> toks;
+  treebank_tokenize(text, toks);
+  return toks;
+}
+
+void treebank_tokenize(std::string_view text, std::vector<std::string>& toks) {
   std::string t(text);
   std::string o;
+  // Which bytes occur: passes only add spaces and quote characters, so one
+  // table (plus the quotes '"' turns into) guards every pass.
+  bool present[256] = {};
+  for (char c : t) present[static_cast<unsigned char>(c)] = true;
+  if (present['"']) present['`'] = present['\''] = true;
+  auto any = [&](const char* set) {
+    for (; *set; ++set)
+      if (present[static_cast<unsigned char>(*set)]) return true;
+    return false;
+  };
 
   // --- STARTING_QUOTES
   if (!t.empty() && t[0] == '"') t = "``" + t.substr(1);
   // Every pass is guarded by a check for its trigger characters, so a plain
   // caption is copied only a few times.
-  if (has(t, "``")) t = pad_literal(t, "``");
-  const bool quotes = has_any(t, "\"'");
+  if (present['`'] && has(t, "``")) t = pad_literal(t, "``");
+  const bool quotes = any("\"'");
   o.clear();
   for (size_t i = 0; quotes && i < t.size();) {  // ([ \(\[{<])(\"|\'{2}) -> \1 ``
     if (in(t[i], " ([{<") && i + 1 < t.size()) {
@@ -172,7 +182,7 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
   if (quotes) t.swap(o);
 
   // --- PUNCTUATION
-  const bool colon_comma = has_any(t, ":,");
+  const bool colon_comma = any(":,");
   o.clear();
   for (size_t i = 0; colon_comma && i < t.size();) {  // ([:,])([^\d]) -> " \1 \2"
     if ((t[i] == ':' || t[i] == ',') && i + 1 < t.size() && !is_digit(t[i + 1])) {
@@ -193,8 +203,8 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     else if (n >= 2 && t[n - 1] == '\n' && (t[n - 2] == ':' || t[n - 2] == ',')) p = n - 2;
     if (p != std::string::npos) t = t.substr(0, p) + " " + t[p] + " " + t.substr(p + 1);
   }
-  if (has(t, "...")) t = pad_literal(t, "...");
-  if (has_any(t, ";@#$%&")) t = pad_chars(t, ";@#$%&");
+  if (present['.'] && has(t, "...")) t = pad_literal(t, "...");
+  if (any(";@#$%&")) t = pad_chars(t, ";@#$%&");
   {  // ([^\.])(\.)([\]\)}>"\']*)\s*$ -> "\1 \2\3 " : the final period
     size_t p = t.rfind('.');
     if (p != std::string::npos && p >= 1 && t[p - 1] != '.') {
@@ -205,8 +215,8 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
       if (r == t.size()) t = t.substr(0, p) + " ." + t.substr(p + 1, q - p - 1) + " ";
     }
   }
-  if (has_any(t, "?!")) t = pad_chars(t, "?!");
-  const bool apos = has_any(t, "'");
+  if (any("?!")) t = pad_chars(t, "?!");
+  const bool apos = present['\''];
   o.clear();
   for (size_t i = 0; apos && i < t.size();) {  // ([^'])' -> "\1 ' "
     if (t[i] != '\'' && i + 2 < t.size() && t[i + 1] == '\'' && t[i + 2] == ' ') {
@@ -220,13 +230,14 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
   if (apos) t.swap(o);
 
   // --- PARENS_BRACKETS, DOUBLE_DASHES
-  if (has_any(t, "[](){}<>")) t = pad_chars(t, "[](){}<>");
-  if (has(t, "--")) t = pad_literal(t, "--");
-  t = " " + t + " ";
+  if (any("[](){}<>")) t = pad_chars(t, "[](){}<>");
+  if (present['-'] && has(t, "--")) t = pad_literal(t, "--");
+  t.insert(t.begin(), ' ');
+  t.push_back(' ');
 
   // --- ENDING_QUOTES
-  if (has(t, "''")) t = pad_literal(t, "''");
-  if (has_any(t, "\"")) {
+  if (present['\''] && has(t, "''")) t = pad_literal(t, "''");
+  if (present['"']) {
     o.clear();
     for (char c : t) {
       if (c == '"') o += " '' ";
@@ -234,7 +245,7 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
     }
     t.swap(o);
   }
-  const bool apos2 = has_any(t, "'");
+  const bool apos2 = present['\''];
   o.clear();
   for (size_t i = 0; apos2 && i < t.size();) {  // ([^' ])('[sS]|'[mM]|'[dD]|') -> "\1 \2 "
     char c = t[i];
@@ -279,26 +290,46 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
   if (apos2) t.swap(o);
 
   // --- CONTRACTIONS2, CONTRACTIONS3 (MacIntyre)
-  split_contraction(t, "can", "not", false);
-  split_contraction(t, "d", "'ye", false);
-  split_contraction(t, "gim", "me", false);
-  split_contraction(t, "gon", "na", false);
-  split_contraction(t, "got", "ta", false);
-  split_contraction(t, "lem", "me", false);
-  split_contraction(t, "more", "'n", false);
-  split_contraction(t, "wan", "na", true);
-  split_tis(t, "is");
-  split_tis(t, "was");
+  // One scan decides whether any MacIntyre contraction can occur at all.
+  bool maybe = false;
+  for (size_t i = 0; i < t.size() && !maybe; ++i) {
+    switch (lower(t[i])) {
+      case 'c': maybe = iequal(t, i, "cannot"); break;
+      case 'd': maybe = iequal(t, i, "d'ye"); break;
+      case 'g': maybe = iequal(t, i, "gimme") || iequal(t, i, "gonna") || iequal(t, i, "gotta"); break;
+      case 'l': maybe = iequal(t, i, "lemme"); break;
+      case 'm': maybe = iequal(t, i, "more'n"); break;
+      case 'w': maybe = iequal(t, i, "wanna"); break;
+      case '\'': maybe = iequal(t, i, "'t"); break;
+      default: break;
+    }
+  }
+  if (maybe) {
+    split_contraction(t, "can", "not", false);
+    split_contraction(t, "d", "'ye", false);
+    split_contraction(t, "gim", "me", false);
+    split_contraction(t, "gon", "na", false);
+    split_contraction(t, "got", "ta", false);
+    split_contraction(t, "lem", "me", false);
+    split_contraction(t, "more", "'n", false);
+    split_contraction(t, "wan", "na", true);
+    split_tis(t, "is");
+    split_tis(t, "was");
+  }
 
-  std::vector<std::string> toks;
+  size_t n = 0;
   for (size_t i = 0; i < t.size();) {
     while (i < t.size() && is_space(t[i])) ++i;
     size_t j = i;
     while (j < t.size() && !is_space(t[j])) ++j;
-    if (j > i) toks.emplace_back(t, i, j - i);
+    if (j > i) {
+      if (n < toks.size()) toks[n].assign(t, i, j - i);
+      else toks.emplace_back(t, i, j - i);
+      ++n;
+    }
     i = j;
   }
-  return toks;
+  toks.resize(n);
 }
 
 }  // namespace catlip::text

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "catlip/text/clean.h"
+#include "catlip/text/hash.h"
 #include "catlip/text/tagger.h"
 #include "catlip/text/wordnet.h"
 
@@ -48,8 +49,10 @@ class Labeler {
  public:
   explicit Labeler(const LabelerOptions& opt = {});
   Parse parse(std::string_view caption);
-  // Lemma and synset of one word (cached).
-  std::pair<std::string, int64_t> lemma_synset(const std::string& word);
+  // Same, reusing `out`'s storage (for loops over many captions).
+  void parse(std::string_view caption, Parse& out);
+  // Lemma and synset of one word (cached; valid until the next call).
+  const std::pair<std::string, int64_t>& lemma_synset(const std::string& word);
   bool keep_tag(int tag) const;
 
   const Tagger& tagger() const { return *tagger_; }
@@ -61,7 +64,7 @@ class Labeler {
   std::shared_ptr<const Tagger> tagger_;
   std::shared_ptr<const WordNet> wordnet_;
   std::vector<bool> keep_;  // per tag id
-  std::unordered_map<std::string, std::pair<std::string, int64_t>> cache_;
+  std::unordered_map<std::string, std::pair<std::string, int64_t>, WordHash, std::equal_to<>> cache_;
 };
 
 PosMode parse_pos_mode(const std::string& s);      // "nouns" | "all"

@@ -29,6 +29,7 @@ class ParseStage : public Stage {
   std::string field_;
   bool write_tokens_ = true;
   std::unique_ptr<Labeler> labeler_;
+  Parse parse_;  // reused between samples
 };
 
 class SynsetCountStage : public Stage {

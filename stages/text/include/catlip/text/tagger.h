@@ -21,6 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "catlip/text/hash.h"
+
 namespace catlip::text {
 
 inline constexpr const char* kDefaultLexiconDir = "/usr/share/perl5/Lingua/EN/Tagger";
@@ -35,6 +37,7 @@ class Tagger {
 
   // Tags tokens; returns tag ids (see tag_name/penn_tag).
   std::vector<int> tag(const std::vector<std::string>& tokens) const;
+  void tag(const std::vector<std::string>& tokens, std::vector<int>& out) const;
   // Lingua's own greedy decoder, for comparison.
   std::vector<int> tag_greedy(const std::vector<std::string>& tokens) const;
 
@@ -53,11 +56,7 @@ class Tagger {
     float count;
     double log_count1;  // log(count + 1), Lingua's emission score
   };
-  struct SvHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using Lexicon = std::unordered_map<std::string, std::vector<Emission>, SvHash, std::equal_to<>>;
+  using Lexicon = std::unordered_map<std::string, std::vector<Emission>, WordHash, std::equal_to<>>;
 
   int intern(const std::string& name);
   void load_tags(const std::string& path);

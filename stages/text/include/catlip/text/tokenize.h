@@ -15,5 +15,7 @@
 namespace catlip::text {
 
 std::vector<std::string> treebank_tokenize(std::string_view text);
+// Same, reusing the strings already in `out`.
+void treebank_tokenize(std::string_view text, std::vector<std::string>& out);
 
 }  // namespace catlip::text

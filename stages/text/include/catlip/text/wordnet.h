@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "catlip/text/hash.h"
+
 namespace catlip::text {
 
 inline constexpr const char* kDefaultWordNetDir = "/usr/share/wordnet";
@@ -68,10 +70,6 @@ class WordNet {
   static int64_t parse_wnid(std::string_view wnid);  // "n01440764" -> 1440764, -1 if malformed
 
  private:
-  struct SvHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Entry {
     int64_t first = -1;     // offset of the first noun sense
     bool head_is_lemma = false;
@@ -81,9 +79,9 @@ class WordNet {
 
   std::string dir_;
   std::string data_;  // data.noun, whole (synsets are found by offset)
-  std::unordered_map<std::string, Entry, SvHash, std::equal_to<>> index_;
+  std::unordered_map<std::string, Entry, WordHash, std::equal_to<>> index_;
   std::unordered_map<std::string, std::vector<std::string>> exc_map_;
-  std::unordered_map<std::string_view, const std::vector<std::string>*, SvHash> exc_;
+  std::unordered_map<std::string_view, const std::vector<std::string>*, WordHash> exc_;
 };
 
 }  // namespace catlip::text
