@@ -53,6 +53,19 @@ pid_t start_run(const std::string& args, const std::string& log) {
   return pid;
 }
 
+// Kills a started run (and so its workers) if a test ends early, e.g. on a
+// failed REQUIRE, so no test leaves processes behind.
+struct RunGuard {
+  pid_t pid;
+  ~RunGuard() {
+    int st;
+    if (pid > 0 && ::waitpid(pid, &st, WNOHANG) == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &st, 0);
+    }
+  }
+};
+
 int wait_exit(pid_t pid, double timeout_s, double* took = nullptr) {
   auto t0 = std::chrono::steady_clock::now();
   for (;;) {
@@ -208,6 +221,7 @@ type = "testing.null"
 inputs = ["work"]
 )");
   pid_t pid = start_run(dir.file("g.toml") + " --run-dir " + dir.file("run"), dir.file("log"));
+  RunGuard guard{pid};
   // Wait until all four replicas run.
   for (int i = 0; i < 200 && pids_with(dir.file("run/graph.toml")).size() < 4; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -233,6 +247,7 @@ type = "testing.null"
 inputs = ["numbers"]
 )");
   pid_t pid = start_run(dir.file("g.toml") + " --run-dir " + dir.file("run"), dir.file("log"));
+  RunGuard guard{pid};
   for (int i = 0; i < 200 && pids_with(dir.file("run/graph.toml")).size() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   REQUIRE(pids_with(dir.file("run/graph.toml")).size() == 2);
@@ -288,6 +303,7 @@ inputs = ["big"]
 sleep_ms = 20
 )");
   pid_t pid = start_run(dir.file("g.toml") + " --run-dir " + dir.file("run"), dir.file("log"));
+  RunGuard guard{pid};
   long peak = 0;
   int samples = 0;
   for (int i = 0; i < 600; ++i) {
@@ -326,6 +342,7 @@ type = "testing.null"
 inputs = ["numbers"]
 )");
   pid_t pid = start_run(dir.file("g.toml") + " --run-dir " + dir.file("run"), dir.file("log"));
+  RunGuard guard{pid};
   std::string body;
   for (int i = 0; i < 100; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
