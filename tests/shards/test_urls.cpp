@@ -37,9 +37,9 @@ TEST_CASE("malformed patterns are rejected with the pattern named") {
 TEST_CASE("shard-list files") {
   catlip::test::TempDir d("list");
   catlip::test::write_file(d.file("list.txt"), "# shards\n  /data/x-{0..2}.tar  \n\nhttp://h/y.tar\r\n");
-  CHECK(expand_urls({"@" + d.file("list.txt"), "z.tar"}) ==
+  CHECK(expand_urls({std::string("@") + d.file("list.txt"), "z.tar"}) ==
         V{"/data/x-0.tar", "/data/x-1.tar", "/data/x-2.tar", "http://h/y.tar", "z.tar"});
-  CHECK_THROWS_WITH(expand_urls({"@" + d.file("none.txt")}), Catch::Contains("none.txt"));
+  CHECK_THROWS_WITH(expand_urls({std::string("@") + d.file("none.txt")}), Catch::Contains("none.txt"));
   catlip::test::write_file(d.file("bad.txt"), "ok.tar\nbad{.tar\n");
-  CHECK_THROWS_WITH(expand_urls({"@" + d.file("bad.txt")}), Catch::Contains("bad.txt:2"));
+  CHECK_THROWS_WITH(expand_urls({std::string("@") + d.file("bad.txt")}), Catch::Contains("bad.txt:2"));
 }
