@@ -165,6 +165,13 @@ std::string decode_entities(std::string_view s) {
 
 CleanResult clean_caption(std::string_view raw, const CleanOptions& opt) {
   CleanResult r;
+  clean_caption(raw, opt, r);
+  return r;
+}
+
+void clean_caption(std::string_view raw, const CleanOptions& opt, CleanResult& r) {
+  r.text.clear();
+  r.invalid_utf8 = r.rejected = r.truncated = false;
   if (raw.size() > opt.max_bytes) {
     // Cut at a character boundary so that a long caption does not become an
     // invalid one.
@@ -173,8 +180,29 @@ CleanResult clean_caption(std::string_view raw, const CleanOptions& opt) {
     raw = raw.substr(0, cut);
     r.truncated = true;
   }
-  // Each pass runs only when its trigger character is present: most
-  // captions need none of them.
+  // Fast path: printable ASCII with nothing to unquote, strip or decode
+  // (most captions) is lowercased and space-collapsed in one pass.
+  {
+    bool plain = raw.size() <= opt.max_bytes;
+    for (size_t i = 0; i < raw.size() && plain; ++i) {
+      auto u = static_cast<unsigned char>(raw[i]);
+      plain = u >= 0x20 && u < 0x7F && u != '%' && u != '+' && u != '<' && u != '&';
+    }
+    if (plain) {
+      std::string& out = r.text;
+      out.reserve(raw.size());
+      for (char c : raw) {
+        if (c == ' ') {
+          if (!out.empty() && out.back() != ' ') out += ' ';
+          continue;
+        }
+        out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+      }
+      while (!out.empty() && out.back() == ' ') out.pop_back();
+      return;
+    }
+  }
+  // Each pass runs only when its trigger character is present.
   std::string s = raw.find('%') != std::string_view::npos ? url_unquote(raw) : std::string(raw);
   for (char& c : s)
     if (c == '+') c = ' ';
@@ -182,7 +210,7 @@ CleanResult clean_caption(std::string_view raw, const CleanOptions& opt) {
     r.invalid_utf8 = true;
     if (!opt.repair_utf8) {
       r.rejected = true;
-      return r;
+      return;
     }
     // Invalid bytes are dropped (Python's errors="ignore"): a U+FFFD would
     // become a token, and an unknown token is tagged as a noun.
@@ -221,7 +249,6 @@ CleanResult clean_caption(std::string_view raw, const CleanOptions& opt) {
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   // Decoding "&#xFFFD;" etc. cannot create invalid UTF-8 (append_utf8 is safe).
-  return r;
 }
 
 }  // namespace catlip::text

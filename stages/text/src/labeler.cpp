@@ -37,15 +37,22 @@ Labeler::Labeler(const LabelerOptions& opt)
 
 bool Labeler::keep_tag(int tag) const { return tag >= 0 && tag < static_cast<int>(keep_.size()) && keep_[tag]; }
 
+Labeler::WordInfo& Labeler::info(const std::string& token) {
+  if (auto it = cache_.find(token); it != cache_.end()) return it->second;
+  auto& wi = cache_[token];
+  wi.word = tagger_->resolve(token);
+  return wi;
+}
+
 const std::pair<std::string, int64_t>& Labeler::lemma_synset(const std::string& word) {
-  if (auto it = cache_.find(word); it != cache_.end()) return it->second;
-  std::string lemma = wordnet_->lemmatize(word);
-  int64_t off = wordnet_->synset_offset(lemma, opt_.rule);
-  // Bounded: a stream of unique junk tokens must not grow memory forever.
-  if (cache_.size() > 500000) cache_.clear();
-  auto& slot = cache_[word];
-  slot = {std::move(lemma), off};
-  return slot;
+  WordInfo& wi = info(word);
+  if (!wi.lemmatized) {
+    std::string lemma = wordnet_->lemmatize(word);
+    int64_t off = wordnet_->synset_offset(lemma, opt_.rule);
+    wi.lemma_synset = {std::move(lemma), off};
+    wi.lemmatized = true;
+  }
+  return wi.lemma_synset;
 }
 
 Parse Labeler::parse(std::string_view caption) {
@@ -58,17 +65,32 @@ void Labeler::parse(std::string_view caption, Parse& p) {
   p.kept.clear();
   p.lemmas.clear();
   p.synsets.clear();
-  p.clean = clean_caption(caption, opt_.clean);
+  clean_caption(caption, opt_.clean, p.clean);
   if (p.clean.rejected || p.clean.text.empty()) {
     p.tokens.clear();
     p.tags.clear();
     return;
   }
   treebank_tokenize(p.clean.text, p.tokens);
-  tagger_->tag(p.tokens, p.tags);
+  if (cache_.size() > 1000000) cache_.clear();  // bound memory on endless novel tokens
+  infos_.clear();
+  words_.clear();
+  for (auto& t : p.tokens) {
+    WordInfo& wi = info(t);  // references into an unordered_map stay valid
+    infos_.push_back(&wi);
+    words_.push_back(wi.word);
+  }
+  tagger_->tag_words(words_.data(), words_.size(), p.tags);
   for (size_t i = 0; i < p.tokens.size(); ++i) {
     if (!keep_tag(p.tags[i])) continue;
-    const auto& [lemma, off] = lemma_synset(p.tokens[i]);
+    WordInfo& wi = *infos_[i];
+    if (!wi.lemmatized) {
+      std::string lemma = wordnet_->lemmatize(p.tokens[i]);
+      int64_t off = wordnet_->synset_offset(lemma, opt_.rule);
+      wi.lemma_synset = {std::move(lemma), off};
+      wi.lemmatized = true;
+    }
+    const auto& [lemma, off] = wi.lemma_synset;
     p.kept.push_back(i);
     p.lemmas.push_back(lemma);
     p.synsets.push_back(off);

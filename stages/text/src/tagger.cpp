@@ -312,7 +312,20 @@ std::vector<int> Tagger::tag(const std::vector<std::string>& tokens) const {
   return out;
 }
 
+Tagger::Word Tagger::resolve(const std::string& token) const {
+  Word w;
+  w.emissions = emissions_for(token, &w.sym);
+  return w;
+}
+
 void Tagger::tag(const std::vector<std::string>& tokens, std::vector<int>& out) const {
+  static thread_local std::vector<Word> words;
+  words.clear();
+  for (auto& t : tokens) words.push_back(resolve(t));
+  tag_words(words.data(), words.size(), out);
+}
+
+void Tagger::tag_words(const Word* words, size_t n_words, std::vector<int>& out) const {
   const int T = num_tags();
   const double kNegInf = -std::numeric_limits<double>::infinity();
   struct State {
@@ -326,18 +339,18 @@ void Tagger::tag(const std::vector<std::string>& tokens, std::vector<int>& out) 
   static thread_local std::vector<int> begin;
   states.clear();
   begin.clear();
-  states.reserve(tokens.size() * 3 + 1);
-  begin.reserve(tokens.size() + 2);
+  states.reserve(n_words * 3 + 1);
+  begin.reserve(n_words + 2);
   states.push_back({start_, 0.0, -1});
   begin.push_back(0);
-  for (auto& tok : tokens) {
+  for (size_t wi = 0; wi < n_words; ++wi) {
     const int pb = begin.back(), pe = static_cast<int>(states.size());
     begin.push_back(pe);
     int argmax = pb;
     for (int j = pb + 1; j < pe; ++j)
       if (states[j].score > states[argmax].score) argmax = j;
-    bool sym = false;
-    auto* em = emissions_for(tok, &sym);
+    const bool sym = words[wi].sym;
+    auto* em = static_cast<const std::vector<Emission>*>(words[wi].emissions);
     if (sym) {
       // Lingua tags symbols unconditionally, whatever precedes them.
       states.push_back({sym_, states[argmax].score, argmax});
@@ -360,13 +373,13 @@ void Tagger::tag(const std::vector<std::string>& tokens, std::vector<int>& out) 
     // No tag reachable: Lingua falls back to 'nn'.
     if (static_cast<int>(states.size()) == pe) states.push_back({nn_, states[argmax].score, argmax});
   }
-  out.assign(tokens.size(), 0);
-  if (tokens.empty()) return;
+  out.assign(n_words, 0);
+  if (n_words == 0) return;
   const int lb = begin.back();
   int k = lb;
   for (int j = lb + 1; j < static_cast<int>(states.size()); ++j)
     if (states[j].score > states[k].score) k = j;
-  for (size_t i = tokens.size(); i-- > 0;) {
+  for (size_t i = n_words; i-- > 0;) {
     out[i] = states[k].tag;
     k = states[k].back;
   }

@@ -142,8 +142,9 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
 }
 
 void treebank_tokenize(std::string_view text, std::vector<std::string>& toks) {
-  std::string t(text);
-  std::string o;
+  // Per-thread scratch buffers: no allocation per caption once warm.
+  static thread_local std::string t, o;
+  t.assign(text.data(), text.size());
   // Which bytes occur: passes only add spaces and quote characters, so one
   // table (plus the quotes '"' turns into) guards every pass.
   bool present[256] = {};
@@ -290,18 +291,14 @@ void treebank_tokenize(std::string_view text, std::vector<std::string>& toks) {
   if (apos2) t.swap(o);
 
   // --- CONTRACTIONS2, CONTRACTIONS3 (MacIntyre)
-  // One scan decides whether any MacIntyre contraction can occur at all.
+  // One cheap scan decides whether any MacIntyre contraction can occur: each
+  // contains "nn", "mm", "tt" or an apostrophe before y/n/t (any case).
   bool maybe = false;
-  for (size_t i = 0; i < t.size() && !maybe; ++i) {
-    switch (lower(t[i])) {
-      case 'c': maybe = iequal(t, i, "cannot"); break;
-      case 'd': maybe = iequal(t, i, "d'ye"); break;
-      case 'g': maybe = iequal(t, i, "gimme") || iequal(t, i, "gonna") || iequal(t, i, "gotta"); break;
-      case 'l': maybe = iequal(t, i, "lemme"); break;
-      case 'm': maybe = iequal(t, i, "more'n"); break;
-      case 'w': maybe = iequal(t, i, "wanna"); break;
-      case '\'': maybe = iequal(t, i, "'t"); break;
-      default: break;
+  for (size_t i = 0; i + 1 < t.size(); ++i) {
+    const char c = static_cast<char>(t[i] | 0x20), d = static_cast<char>(t[i + 1] | 0x20);
+    if ((c == d && (c == 'n' || c == 'm' || c == 't')) || (c == '\'' && (d == 'y' || d == 'n' || d == 't'))) {
+      maybe = true;
+      break;
     }
   }
   if (maybe) {

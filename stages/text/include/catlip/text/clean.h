@@ -25,6 +25,8 @@ struct CleanResult {
 };
 
 CleanResult clean_caption(std::string_view raw, const CleanOptions& opt = {});
+// Same, reusing out.text's storage.
+void clean_caption(std::string_view raw, const CleanOptions& opt, CleanResult& out);
 
 // Replaces each maximal invalid UTF-8 subsequence by U+FFFD. Returns true if
 // anything was replaced.

@@ -63,8 +63,19 @@ class Labeler {
   LabelerOptions opt_;
   std::shared_ptr<const Tagger> tagger_;
   std::shared_ptr<const WordNet> wordnet_;
+  // What is known about a word type: its lexicon entry, and (once the word
+  // has been kept) its lemma and synset. Small and hot, unlike the tables.
+  struct WordInfo {
+    Tagger::Word word;
+    bool lemmatized = false;
+    std::pair<std::string, int64_t> lemma_synset;
+  };
+  WordInfo& info(const std::string& token);
+
   std::vector<bool> keep_;  // per tag id
-  std::unordered_map<std::string, std::pair<std::string, int64_t>, WordHash, std::equal_to<>> cache_;
+  std::unordered_map<std::string, WordInfo, WordHash, std::equal_to<>> cache_;
+  std::vector<WordInfo*> infos_;      // per token of the caption being parsed
+  std::vector<Tagger::Word> words_;
 };
 
 PosMode parse_pos_mode(const std::string& s);      // "nouns" | "all"

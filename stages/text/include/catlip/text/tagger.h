@@ -38,6 +38,15 @@ class Tagger {
   // Tags tokens; returns tag ids (see tag_name/penn_tag).
   std::vector<int> tag(const std::vector<std::string>& tokens) const;
   void tag(const std::vector<std::string>& tokens, std::vector<int>& out) const;
+  // A token resolved against the lexicon once (callers may cache it per
+  // word type: the lexicon is a large table, a cache of seen words is hot).
+  struct Word {
+    const void* emissions = nullptr;  // opaque; null: no tag applies ('nn')
+    bool sym = false;                 // Lingua's "-sym-" class
+  };
+  Word resolve(const std::string& token) const;
+  void tag_words(const Word* words, size_t n, std::vector<int>& out) const;
+
   // Lingua's own greedy decoder, for comparison.
   std::vector<int> tag_greedy(const std::vector<std::string>& tokens) const;
 
