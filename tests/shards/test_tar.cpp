@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "catlip/shards/assignment.h"
 #include "catlip/shards/tar_reader.h"
 #include "catlip/shards/webdataset.h"
 #include "shard_fixtures.h"
@@ -282,5 +283,54 @@ TEST_CASE("tars written by GNU tar (gnu and pax formats) read back") {
     CHECK(v[0].bytes("jpg")->data == "JPEGDATA");
     CHECK(*v[0].text("txt") == "a caption");
     CHECK(pr.count["skipped.non_regular_member"] == 1);  // the directory entry
+  }
+}
+
+TEST_CASE("randomly damaged shards never crash the reader") {
+  TempDir d("fuzz");
+  catlip::test::make_shards(d.path(), 1, 6, 1500);
+  {
+    TarWriter w(d.file("long.tar"));
+    w.add(std::string(200, 'x') + "/000000000.jpg", "img");
+    w.add(std::string(200, 'x') + "/000000000.txt", "cap");
+    w.close();
+  }
+  for (std::string base : {d.file("shard-000000.tar"), d.file("long.tar")}) {
+    std::string good = catlip::test::read_file(base);
+    Rng rng(42);
+    for (int iter = 0; iter < 400; ++iter) {
+      std::string bad = good;
+      int edits = 1 + static_cast<int>(rng.below(8));
+      for (int e = 0; e < edits; ++e) {
+        size_t at = rng.below(bad.size());
+        switch (rng.below(3)) {
+          case 0: bad[at] = static_cast<char>(rng.below(256)); break;
+          case 1: bad.resize(at); break;
+          default:  // corrupt a header field and fix the checksum, so it is parsed
+            size_t h = at / 512 * 512;
+            if (h + 512 <= bad.size()) {
+              bad[h + 124 + rng.below(12)] = static_cast<char>(rng.below(256));
+              bad[h + 156] = "0125Lxg7"[rng.below(8)];
+              std::memset(&bad[h + 148], ' ', 8);
+              unsigned sum = 0;
+              for (size_t i = 0; i < 512; ++i) sum += static_cast<unsigned char>(bad[h + i]);
+              char ck[8];
+              std::snprintf(ck, sizeof ck, "%06o", sum);
+              std::memcpy(&bad[h + 148], ck, 7);
+            }
+        }
+        if (bad.empty()) break;
+      }
+      Problems pr;
+      ReadOptions o;
+      o.max_member_bytes = 1 << 20;
+      SampleReader r(memory_stream(bad), "fuzz.tar", 0, o, pr.fn());
+      Sample s;
+      int n = 0;
+      REQUIRE_NOTHROW([&] {
+        while (r.next(s)) ++n;
+      }());
+      CHECK(n <= 6);
+    }
   }
 }

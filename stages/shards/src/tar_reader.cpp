@@ -1,5 +1,6 @@
 #include "catlip/shards/tar_reader.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace catlip::shards {
@@ -178,8 +179,21 @@ bool TarReader::next(TarHeader& h) {
 }
 
 void TarReader::read_data(std::string& out) {
-  out.resize(pending_data_);
-  read_exact(out.data(), pending_data_, "member data");
+  // Grow with the bytes that actually arrive, so a header that lies about
+  // its size costs no more memory than the data behind it.
+  int64_t hint = in_.size_hint();
+  if (hint >= 0 && pending_data_ > static_cast<uint64_t>(hint) - std::min<uint64_t>(in_.offset(), hint))
+    fail("truncated member data at byte " + std::to_string(in_.offset()) + " (header says " +
+             std::to_string(pending_data_) + " bytes)",
+         true);
+  constexpr uint64_t kChunk = 1 << 20;
+  out.clear();
+  while (out.size() < pending_data_) {
+    size_t have = out.size();
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, pending_data_ - have));
+    out.resize(have + n);
+    read_exact(out.data() + have, n, "member data");
+  }
   skip_exact(pending_ - pending_data_, "member padding");
   pending_ = pending_data_ = 0;
 }

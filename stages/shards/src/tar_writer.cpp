@@ -61,16 +61,16 @@ std::string TarWriter::header_block(std::string_view name, uint64_t size, char t
     base = name.substr(0, 100);  // caller emits a long-name record first
     prefix = {};
   }
-  std::memcpy(&h[0], base.data(), base.size());
+  if (!base.empty()) std::memcpy(&h[0], base.data(), base.size());
   put_octal(&h[100], 8, mode & 07777);
   put_octal(&h[108], 8, 0);
   put_octal(&h[116], 8, 0);
   if (!put_octal(&h[124], 12, size)) put_octal(&h[124], 12, 0);  // pax carries the size
   put_octal(&h[136], 12, static_cast<uint64_t>(mtime < 0 ? 0 : mtime));
   h[156] = typeflag;
-  std::memcpy(&h[157], linkname.data(), std::min<size_t>(linkname.size(), 100));
+  if (!linkname.empty()) std::memcpy(&h[157], linkname.data(), std::min<size_t>(linkname.size(), 100));
   std::memcpy(&h[257], "ustar\0" "00", 8);
-  std::memcpy(&h[345], prefix.data(), prefix.size());
+  if (!prefix.empty()) std::memcpy(&h[345], prefix.data(), prefix.size());
   std::memset(&h[148], ' ', 8);
   uint32_t sum = 0;
   for (unsigned char c : h) sum += c;
