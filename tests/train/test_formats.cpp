@@ -122,6 +122,10 @@ TEST_CASE("vocabulary: header, ordered indices, checksum") {
   test::write_file(dir.file("v2.tsv"), good + "2\tn03\tcow\t1\ta cow\n");
   CHECK(load_vocab(dir.file("v2.tsv")).checksum != v.checksum);
 
+  // text.vocab_merge's variant: the header as a comment, comment lines allowed.
+  test::write_file(dir.file("v3.tsv"), "#" + good + "# trailing comment\n");
+  CHECK(load_vocab(dir.file("v3.tsv")).size() == 2);
+
   test::write_file(dir.file("bad1.tsv"), "idx\twnid\n0\tn01\tdog\t1\tx\n");
   CHECK_THROWS_WITH(load_vocab(dir.file("bad1.tsv")), Catch::Contains("bad1.tsv:1"));
   test::write_file(dir.file("bad2.tsv"), "index\twnid\tlemma\tcount\tgloss\n0\tn01\tdog\t1\tx\n5\tn02\tcat\t1\tx\n");

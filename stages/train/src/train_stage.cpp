@@ -23,7 +23,7 @@ StageSchema TrainStage::schema() {
   s.reads = {"image", "labels"};
   s.params = {
       Param("vocab", T::String).require().describe(
-          "Vocabulary TSV (header 'index\\twnid\\tlemma\\tcount\\tgloss', one row per class); its "
+          "Vocabulary TSV (header [#]index\\twnid\\tlemma\\tcount\\tgloss, one row per class, as written by text.vocab_merge); its "
           "row count is the number of outputs"),
       Param("model", T::String).def(std::string("tiny"))
           .one_of({"tiny", "small", "base", "large", "huge"})

@@ -126,6 +126,7 @@ struct Trainer::Impl {
   double wait_window = 0, wait_total = 0;
 
   std::ofstream metrics;
+  int bad_images_logged = 0;
   StepMetrics last;
   bool finished = false;
 
@@ -301,7 +302,8 @@ struct Trainer::Impl {
     if (image.dtype != DType::U8 || sh.size() != 3 || sh[2] != 3 || sh[0] <= 0 || sh[1] <= 0 ||
         !image.valid()) {
       ctx.count("skipped.bad_image");
-      log(LogLevel::Warn, "sample " + key + " (" + origin.url + " #" + std::to_string(origin.index) +
+      if (++bad_images_logged <= 10)  // the counter keeps the total; do not flood the log
+        log(LogLevel::Warn, "sample " + key + " (" + origin.url + " #" + std::to_string(origin.index) +
                               "): image must be uint8 [H,W,3]; skipped");
       return false;
     }

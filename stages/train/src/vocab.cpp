@@ -26,11 +26,12 @@ Vocab load_vocab(const std::string& path) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (lineno == 1) {
-      if (line != "index\twnid\tlemma\tcount\tgloss")
+      // text.vocab_merge writes the header as a comment ("#index\t..."); accept both.
+      if (line != "index\twnid\tlemma\tcount\tgloss" && line != "#index\twnid\tlemma\tcount\tgloss")
         fail("expected header 'index<TAB>wnid<TAB>lemma<TAB>count<TAB>gloss'");
       continue;
     }
-    if (line.empty()) continue;
+    if (line.empty() || line[0] == '#') continue;
     std::vector<std::string> cols;
     size_t start = 0;
     while (true) {

@@ -2,7 +2,9 @@
 //
 // A TSV file whose first line is exactly the header
 //   index<TAB>wnid<TAB>lemma<TAB>count<TAB>gloss
-// followed by one row per class, index 0..N-1 in order. N is the model's
+// (optionally written as a comment, "#index<TAB>...", as text.vocab_merge
+// does) followed by one row per class, index 0..N-1 in order; other lines
+// starting with '#' are comments. N is the model's
 // number of outputs. The checksum (CRC-32 of the file bytes) goes into
 // checkpoints so a run cannot silently resume against another vocabulary.
 #pragma once
