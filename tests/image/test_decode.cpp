@@ -312,6 +312,9 @@ TEST_CASE("corrupt, empty, unknown and huge inputs fail cleanly with a reason") 
   for (int i = 0; i < 5000; ++i) random_after_soi += char((i * 7919) % 251);
   CHECK(status(random_after_soi) == DecodeStatus::Corrupt);
 
+  // A bad header must not poison later decodes on the same thread.
+  REQUIRE(decode_eval(jpg, 150, 150, out).ok());
+
   CHECK(status(png.substr(0, png.size() / 2)) == DecodeStatus::Corrupt);
   std::string bad_crc = png;
   bad_crc[png.size() / 2] ^= 0x55;

@@ -32,10 +32,11 @@ struct TjDeleter {
 };
 
 // One TurboJPEG handle per thread: creating one allocates libjpeg state.
-tjhandle thread_tj() {
+std::unique_ptr<void, TjDeleter>& thread_tj_slot() {
   thread_local std::unique_ptr<void, TjDeleter> h(tjInitDecompress());
-  return h.get();
+  return h;
 }
+tjhandle thread_tj() { return thread_tj_slot().get(); }
 
 uint32_t be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
@@ -46,8 +47,13 @@ std::string jpeg_info(const void* data, size_t n, ImageInfo& info) {
   if (!h) return "cannot create TurboJPEG handle";
   int w = 0, hgt = 0, subsamp = 0, cs = 0;
   if (tjDecompressHeader3(h, static_cast<const unsigned char*>(data), static_cast<unsigned long>(n), &w, &hgt,
-                          &subsamp, &cs) != 0)
-    return std::string("bad JPEG header: ") + tjGetErrorStr2(h);
+                          &subsamp, &cs) != 0) {
+    std::string err = std::string("bad JPEG header: ") + tjGetErrorStr2(h);
+    // TurboJPEG 2.1 leaves the handle mid-header after an error, and every
+    // later header read on it fails: replace it.
+    thread_tj_slot().reset(tjInitDecompress());
+    return err;
+  }
   info.width = w;
   info.height = hgt;
   info.gray = cs == TJCS_GRAY;

@@ -23,7 +23,10 @@ const std::vector<int>& jpeg_scale_numerators() {
       // Express as n/8; keep factors <= 1 that are exact eighths.
       if (f[i].denom <= 0 || (8 * f[i].num) % f[i].denom) continue;
       int n = 8 * f[i].num / f[i].denom;
-      if (n >= 1 && n <= 8) v.push_back(n);
+      // Only 1/8, 1/4, 1/2 and 1 have SIMD IDCTs in libjpeg-turbo; the other
+      // eighths use plain C IDCTs (chroma at 2n x 2n) and measured slower
+      // than a full-size decode, so they are not worth choosing.
+      if (n == 1 || n == 2 || n == 4 || n == 8) v.push_back(n);
     }
     if (v.empty() || std::find(v.begin(), v.end(), 8) == v.end()) v.push_back(8);
     std::sort(v.begin(), v.end());
@@ -70,6 +73,7 @@ struct Job {
   jpeg_decompress_struct cinfo;
   ErrorMgr err;
   std::vector<uint8_t> row4;  // CMYK scanline
+  std::vector<JSAMPROW> rows;
 };
 
 // Adobe/libjpeg-turbo convention: stored CMYK is inverted, so R = C*K/255.
@@ -122,15 +126,19 @@ std::string jpeg_decode_region(const uint8_t* data, size_t size, int n, int x_lo
   out.buf.resize(out.stride * out.height);
   if (cmyk) job->row4.resize(size_t(out.width) * 4);
   if (y_lo > 0) jpeg_skip_scanlines(ci, static_cast<JDIMENSION>(y_lo));
+  // RGB: hand libjpeg all row pointers at once (it then writes whole
+  // upsampled row groups in place); CMYK: one row at a time via a buffer.
+  job->rows.resize(out.height);
+  for (int r = 0; r < out.height; ++r) job->rows[r] = cmyk ? job->row4.data() : out.buf.data() + size_t(r) * out.stride;
   for (int r = 0; r < out.height;) {
-    JSAMPROW row = cmyk ? job->row4.data() : out.buf.data() + size_t(r) * out.stride;
-    JDIMENSION got = jpeg_read_scanlines(ci, &row, 1);
-    if (got != 1) {
+    JDIMENSION want = cmyk ? 1 : static_cast<JDIMENSION>(out.height - r);
+    JDIMENSION got = jpeg_read_scanlines(ci, job->rows.data() + r, want);
+    if (got == 0) {
       jpeg_destroy_decompress(ci);
       return "corrupt JPEG: decoder returned no scanline";
     }
     if (cmyk) cmyk_to_rgb(job->row4.data(), out.buf.data() + size_t(r) * out.stride, out.width);
-    ++r;
+    r += static_cast<int>(got);
   }
   const bool damaged = job->err.corrupt_warning;
   // Rows below the region are never decoded: abort instead of finishing.
