@@ -52,6 +52,8 @@ TEST_CASE("key and extension follow WebDataset rules") {
   CHECK_FALSE(split_key_ext("dir.d/noext"));
   CHECK_FALSE(split_key_ext("dir/.hidden"));
   CHECK_FALSE(split_key_ext("trailing."));
+  CHECK(normalize_ext("JPEG|Png|webp") == "jpg|png|webp");
+  CHECK(normalize_exts({"TXT", "jpeg"}) == std::vector<std::string>{"txt", "jpg"});
 }
 
 TEST_CASE("tar round trip with pax and GNU long names") {

@@ -40,8 +40,8 @@ int parse_common(const char* cmd, const Args& a, const std::vector<std::string>&
   }
   try {
     c.urls = expand_urls(a.positional());
-    c.read.require = a.all("require");
-    c.read.keep = a.all("keep");
+    c.read.require = normalize_exts(a.all("require"));
+    c.read.keep = normalize_exts(a.all("keep"));
     c.read.max_member_bytes = static_cast<uint64_t>(a.get_int("max-member-bytes", 64ll << 20));
     c.stream.timeout_s = a.get_double("timeout", 30);
     c.stream.retries = static_cast<int>(a.get_int("retries", 5));

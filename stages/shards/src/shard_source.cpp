@@ -82,9 +82,9 @@ void ShardSource::configure(const Params& p, StageContext& ctx) {
   shuffle_buffer_ = static_cast<size_t>(p.get_int("shuffle_buffer"));
   epochs_ = p.get_int("epochs");
   read_.max_member_bytes = static_cast<uint64_t>(p.get_int("max_member_bytes"));
-  read_.keep = p.get_strings("keep");
-  read_.text = p.get_strings("text_fields");
-  read_.require = p.get_strings("require");
+  read_.keep = normalize_exts(p.get_strings("keep"));
+  read_.text = normalize_exts(p.get_strings("text_fields"));
+  read_.require = normalize_exts(p.get_strings("require"));
   stream_.timeout_s = p.get_float("timeout_s");
   stream_.retries = static_cast<int>(p.get_int("retries"));
   stream_.buffer_bytes = static_cast<size_t>(p.get_int("buffer_bytes"));

@@ -15,6 +15,26 @@ std::optional<std::pair<std::string, std::string>> split_key_ext(const std::stri
   return std::make_pair(name.substr(0, dot), std::move(ext));
 }
 
+std::string normalize_ext(const std::string& ext) {
+  std::string out;
+  size_t start = 0;
+  for (;;) {
+    size_t bar = ext.find('|', start);
+    std::string part = ext.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+    for (auto& c : part) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (part == "jpeg") part = "jpg";
+    out += part;
+    if (bar == std::string::npos) return out;
+    out += '|';
+    start = bar + 1;
+  }
+}
+
+std::vector<std::string> normalize_exts(std::vector<std::string> exts) {
+  for (auto& e : exts) e = normalize_ext(e);
+  return exts;
+}
+
 SampleReader::SampleReader(std::unique_ptr<ByteStream> in, std::string url, int64_t shard,
                            ReadOptions opts, ProblemFn problem, int64_t skip_before)
     : in_(std::move(in)), tar_(*in_, url), url_(std::move(url)), shard_(shard), opts_(std::move(opts)),

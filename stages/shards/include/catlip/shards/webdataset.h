@@ -30,6 +30,11 @@ namespace catlip::shards {
 // "a/b/000001.Seg.PNG" -> {"a/b/000001", "seg.png"}; nullopt if no extension.
 std::optional<std::pair<std::string, std::string>> split_key_ext(const std::string& name);
 
+// Lowercases and maps "jpeg" to "jpg", as split_key_ext does; applied to
+// each '|' alternative. For user-given keep/require/text lists.
+std::string normalize_ext(const std::string& ext);
+std::vector<std::string> normalize_exts(std::vector<std::string> exts);
+
 struct ReadOptions {
   uint64_t max_member_bytes = 64ull << 20;
   // Extensions to keep (after lowercasing and jpeg->jpg); empty keeps all.
