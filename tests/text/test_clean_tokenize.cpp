@@ -51,7 +51,13 @@ TEST_CASE("treebank tokenizer agrees with NLTK on captions and tricky strings") 
            "don't won't shouldn't Can't CANNOT", "more'n d'ye gimme lemme gotta", "wanna", "wanna.",
            "o'clock rock'n'roll", "email me@x.com #tag @user", "a ``b'' c", "(a) [b] {c} <d>",
            "--dash-- -single- a - b", "10,000 and 3,5 and a,b", "hello world...", "what?! no!!",
-           "the 90's", "rock 'n' roll", "'twas the night", "she said 'hi' .", "caf\xc3\xa9 na\xc3\xafve"})
+           "the 90's", "rock 'n' roll", "'twas the night", "she said 'hi' .", "caf\xc3\xa9 na\xc3\xafve",
+           // the one-pass common case and its edges
+           "a,b", "3,5", "a,5 b", "x, y", "end,", "a.b.c", "hello .", "u.s.a.", "a ,b", "-a- b-", "gonna go",
+           "tennis and summer", "a,,b", "a,.", ".", ",", ", ,", "a,5.", "x.", "..", "a.. b", "cannot stop",
+           "Gotta Go", "wannabe", "dinner, lemme see", "caf\xc3\xa9, 3,000 people.", "a-b--c", "1.5, 2.5.",
+           "end.)", "end. )", "(a.b.) c", "x?.", "a:b, 10:30: c:", "$3.88 & 5% off!", "<3 you>.", "[a] {b}.",
+           "a,:b", "a:,b", "wow!. ok", "photo of a dog (2015)", "#tag @me ; ok", "a . b .", "x .)"})
     lines.push_back(c);
   for (auto& c : lines) c = clean_caption(c).text;
   auto ref = catlip::test::run_nltk(catlip::test::TempDir("tok"), "tokenize", lines);

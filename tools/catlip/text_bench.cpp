@@ -29,11 +29,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// CoreNet's per-caption path in Python. nltk.pos_tag needs the averaged
+// CoreNet's per-caption path in Python: clean, tokenize, (tag,) lemmatize
+// every token, wn.synset rule. nltk.pos_tag needs the averaged
 // perceptron model, which Debian does not package; when it is missing the
 // baseline runs without tagging (and says so), i.e. it is faster than CoreNet.
 const char* kNltkBench = R"PY(
-import sys, time
+import html, re, sys, time, urllib.parse
 import nltk
 from nltk.corpus import wordnet as wn
 from nltk.corpus.reader.wordnet import WordNetError
@@ -52,11 +53,18 @@ def synset_rule(lemma):
         return None
     return s.offset() if s.name() == lemma + ".n.01" else None
 synset_rule("dog")  # load WordNet before timing
+HTML_RE = re.compile("<.*?>")
+def clean(caption):
+    # CoreNet's caption cleaning (without ftfy, which Debian lacks here).
+    caption = urllib.parse.unquote(str(caption)).replace("+", " ")
+    caption = html.unescape(re.sub(HTML_RE, "", caption))
+    caption = caption.replace("\n", " ")
+    caption = re.sub(" +", " ", caption)
+    return caption.strip().lower()
 lines = [l.rstrip("\n") for l in open(sys.argv[1], encoding="utf-8", errors="replace")]
 t0 = time.process_time()
 for c in lines:
-    c = " ".join(c.split()).strip().lower()
-    toks = tok.tokenize(c)
+    toks = tok.tokenize(clean(c))
     if tagger:
         nltk.pos_tag(toks)
     labels = set()

@@ -181,26 +181,29 @@ void clean_caption(std::string_view raw, const CleanOptions& opt, CleanResult& r
     r.truncated = true;
   }
   // Fast path: printable ASCII with nothing to unquote, strip or decode
-  // (most captions) is lowercased and space-collapsed in one pass.
+  // (most captions) is lowercased and space-collapsed in one pass; anything
+  // else restarts on the general path below.
   {
-    bool plain = raw.size() <= opt.max_bytes;
-    for (size_t i = 0; i < raw.size() && plain; ++i) {
-      auto u = static_cast<unsigned char>(raw[i]);
-      plain = u >= 0x20 && u < 0x7F && u != '%' && u != '+' && u != '<' && u != '&';
+    std::string& out = r.text;
+    out.reserve(raw.size());
+    bool plain = true;
+    for (char c : raw) {
+      auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u >= 0x7F || u == '%' || u == '+' || u == '<' || u == '&') {
+        plain = false;
+        break;
+      }
+      if (c == ' ') {
+        if (!out.empty() && out.back() != ' ') out += ' ';
+        continue;
+      }
+      out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
     }
     if (plain) {
-      std::string& out = r.text;
-      out.reserve(raw.size());
-      for (char c : raw) {
-        if (c == ' ') {
-          if (!out.empty() && out.back() != ' ') out += ' ';
-          continue;
-        }
-        out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-      }
       while (!out.empty() && out.back() == ' ') out.pop_back();
       return;
     }
+    out.clear();
   }
   // Each pass runs only when its trigger character is present.
   std::string s = raw.find('%') != std::string_view::npos ? url_unquote(raw) : std::string(raw);

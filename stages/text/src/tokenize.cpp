@@ -1,5 +1,6 @@
 #include "catlip/text/tokenize.h"
 
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -7,7 +8,7 @@ namespace catlip::text {
 namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 bool is_word(char c) {
   auto u = static_cast<unsigned char>(c);
   return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || is_digit(c) || c == '_' || u >= 0x80;
@@ -133,6 +134,80 @@ void split_tis(std::string& t, std::string_view b) {
   t.swap(o);
 }
 
+// The common case in one pass. A caption without quotes, apostrophes,
+// "--", ".." or doubled ',' / ':' is changed by only these NLTK rules:
+// ',' and ':' not followed by a digit are split off (PUNCTUATION 1-2);
+// ; @ # $ % & ? ! and brackets are split off (PUNCTUATION 4, 6, PARENS);
+// the final '.' before closing brackets is split off (PUNCTUATION 5); and
+// the MacIntyre contractions (cannot, gonna, ...) send the caption to the
+// full path. Returns false, having written nothing, when the caption needs
+// the full path.
+bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
+  // 1: allowed; 2: split off on its own; 4: ',' or ':'; 8: closing bracket.
+  static const auto kCls = [] {
+    std::array<unsigned char, 256> a{};
+    for (int c = 'a'; c <= 'z'; ++c) a[c] = a[c - 32] = 1;
+    for (int c = '0'; c <= '9'; ++c) a[c] = 1;
+    for (int c = 0x80; c < 0x100; ++c) a[c] = 1;
+    a[' '] = a['.'] = a['-'] = 1;
+    for (unsigned char c : {';', '@', '#', '$', '%', '&', '?', '!', '(', ')', '[', ']', '{', '}', '<', '>'}) a[c] = 1 | 2;
+    a[','] = a[':'] = 1 | 4;
+    for (unsigned char c : {']', ')', '}', '>'}) a[c] |= 8;
+    return a;
+  }();
+  const auto* b = reinterpret_cast<const unsigned char*>(t.data());
+  const size_t n = t.size();
+  bool doubled = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!(kCls[b[i]] & 1)) return false;
+    if (i + 1 < n) {
+      if ((kCls[b[i]] & 4) && (kCls[b[i + 1]] & 4)) return false;  // P1 would consume the second
+      if (b[i] == b[i + 1] && (b[i] == '-' || b[i] == '.')) return false;
+      const unsigned char c = b[i] | 0x20;
+      doubled |= c == (b[i + 1] | 0x20) && (c == 'n' || c == 'm' || c == 't');
+    }
+  }
+  if (doubled) {
+    std::string s(t);
+    for (const char* w : {"cannot", "gimme", "gonna", "gotta", "lemme", "wanna"})
+      if (contains_ci(s, w)) return false;
+  }
+  // The final period: the last '.', followed only by closing brackets and
+  // spaces, preceded by something (never '.', excluded above).
+  size_t final_dot = std::string_view::npos;
+  {
+    size_t p = t.rfind('.');
+    if (p != std::string_view::npos && p >= 1) {
+      size_t q = p + 1;
+      while (q < n && (kCls[b[q]] & 8)) ++q;
+      while (q < n && b[q] == ' ') ++q;
+      if (q == n) final_dot = p;
+    }
+  }
+  size_t out = 0;
+  auto emit = [&](size_t start, size_t len) {
+    if (out < toks.size()) toks[out].assign(t.data() + start, len);
+    else toks.emplace_back(t.data() + start, len);
+    ++out;
+  };
+  size_t start = std::string_view::npos;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = b[i];
+    const bool split = c == ' ' || (kCls[c] & 2) || i == final_dot ||
+                       ((kCls[c] & 4) && !(i + 1 < n && is_digit(t[i + 1])));
+    if (split) {
+      if (start != std::string_view::npos) emit(start, i - start);
+      start = std::string_view::npos;
+      if (c != ' ') emit(i, 1);
+      continue;
+    }
+    if (start == std::string_view::npos) start = i;
+  }
+  if (start != std::string_view::npos) emit(start, n - start);
+  toks.resize(out);
+  return true;
+}
+
 }  // namespace
 
 std::vector<std::string> treebank_tokenize(std::string_view text) {
@@ -142,13 +217,37 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
 }
 
 void treebank_tokenize(std::string_view text, std::vector<std::string>& toks) {
+  if (fast_tokenize(text, toks)) return;
   // Per-thread scratch buffers: no allocation per caption once warm.
   static thread_local std::string t, o;
   t.assign(text.data(), text.size());
   // Which bytes occur: passes only add spaces and quote characters, so one
-  // table (plus the quotes '"' turns into) guards every pass.
-  bool present[256] = {};
-  for (char c : t) present[static_cast<unsigned char>(c)] = true;
+  // table (plus the quotes '"' turns into) guards every pass. The same scan
+  // decides whether any MacIntyre contraction can occur: each contains "nn",
+  // "mm", "tt" or an apostrophe before y/n/t (any case; '"' counted as an
+  // apostrophe because quote passes turn it into '' or ``).
+  // Byte classes for the contraction test, on ASCII-case-folded bytes:
+  // 1 = n/m/t (doubled), 2 = quote, 4 = y/n/t (after a quote).
+  static const auto kCls = [] {
+    std::array<unsigned char, 256> c{};
+    for (unsigned char x : {'n', 'm', 't'}) c[x] |= 1;
+    for (unsigned char x : {'\'', '"'}) c[x] |= 2;
+    for (unsigned char x : {'y', 'n', 't'}) c[x] |= 4;
+    return c;
+  }();
+  bool present[256];
+  std::memset(present, 0, sizeof present);
+  unsigned maybe_bits = 0;
+  {
+    const size_t n = t.size();
+    const auto* b = reinterpret_cast<const unsigned char*>(t.data());
+    for (size_t i = 0; i < n; ++i) present[b[i]] = true;
+    for (size_t i = 0; i + 1 < n; ++i) {
+      const unsigned char c = b[i] | 0x20, d = b[i + 1] | 0x20;
+      maybe_bits |= ((c == d) & kCls[c]) | ((kCls[c] >> 1) & (kCls[d] >> 2));
+    }
+  }
+  const bool maybe = maybe_bits & 1;
   if (present['"']) present['`'] = present['\''] = true;
   auto any = [&](const char* set) {
     for (; *set; ++set)
@@ -291,27 +390,38 @@ void treebank_tokenize(std::string_view text, std::vector<std::string>& toks) {
   if (apos2) t.swap(o);
 
   // --- CONTRACTIONS2, CONTRACTIONS3 (MacIntyre)
-  // One cheap scan decides whether any MacIntyre contraction can occur: each
-  // contains "nn", "mm", "tt" or an apostrophe before y/n/t (any case).
-  bool maybe = false;
-  for (size_t i = 0; i + 1 < t.size(); ++i) {
-    const char c = static_cast<char>(t[i] | 0x20), d = static_cast<char>(t[i + 1] | 0x20);
-    if ((c == d && (c == 'n' || c == 'm' || c == 't')) || (c == '\'' && (d == 'y' || d == 'n' || d == 't'))) {
-      maybe = true;
-      break;
-    }
-  }
   if (maybe) {
-    split_contraction(t, "can", "not", false);
-    split_contraction(t, "d", "'ye", false);
-    split_contraction(t, "gim", "me", false);
-    split_contraction(t, "gon", "na", false);
-    split_contraction(t, "got", "ta", false);
-    split_contraction(t, "lem", "me", false);
-    split_contraction(t, "more", "'n", false);
-    split_contraction(t, "wan", "na", true);
-    split_tis(t, "is");
-    split_tis(t, "was");
+    // Which patterns occur at all (one scan), then only their passes.
+    unsigned found = 0;
+    for (size_t i = 0; i < t.size(); ++i) {
+      switch (t[i] | 0x20) {
+        case 'c': if (iequal(t, i, "cannot")) found |= 1; break;
+        case 'd': if (iequal(t, i, "d'ye")) found |= 2; break;
+        case 'g':
+          if (iequal(t, i, "gimme")) found |= 4;
+          if (iequal(t, i, "gonna")) found |= 8;
+          if (iequal(t, i, "gotta")) found |= 16;
+          break;
+        case 'l': if (iequal(t, i, "lemme")) found |= 32; break;
+        case 'm': if (iequal(t, i, "more'n")) found |= 64; break;
+        case 'w': if (iequal(t, i, "wanna")) found |= 128; break;
+        case '\'':
+          if (iequal(t, i, "'tis")) found |= 256;
+          if (iequal(t, i, "'twas")) found |= 512;
+          break;
+        default: break;
+      }
+    }
+    if (found & 1) split_contraction(t, "can", "not", false);
+    if (found & 2) split_contraction(t, "d", "'ye", false);
+    if (found & 4) split_contraction(t, "gim", "me", false);
+    if (found & 8) split_contraction(t, "gon", "na", false);
+    if (found & 16) split_contraction(t, "got", "ta", false);
+    if (found & 32) split_contraction(t, "lem", "me", false);
+    if (found & 64) split_contraction(t, "more", "'n", false);
+    if (found & 128) split_contraction(t, "wan", "na", true);
+    if (found & 256) split_tis(t, "is");
+    if (found & 512) split_tis(t, "was");
   }
 
   size_t n = 0;
