@@ -185,7 +185,9 @@ void clean_caption(std::string_view raw, const CleanOptions& opt, CleanResult& r
   // else restarts on the general path below.
   {
     std::string& out = r.text;
-    out.reserve(raw.size());
+    out.resize(raw.size());
+    char* w = out.data();
+    char* const w0 = w;
     bool plain = true;
     for (char c : raw) {
       auto u = static_cast<unsigned char>(c);
@@ -194,13 +196,14 @@ void clean_caption(std::string_view raw, const CleanOptions& opt, CleanResult& r
         break;
       }
       if (c == ' ') {
-        if (!out.empty() && out.back() != ' ') out += ' ';
+        if (w != w0 && w[-1] != ' ') *w++ = ' ';
         continue;
       }
-      out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+      *w++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
     }
     if (plain) {
-      while (!out.empty() && out.back() == ' ') out.pop_back();
+      while (w != w0 && w[-1] == ' ') --w;
+      out.resize(static_cast<size_t>(w - w0));
       return;
     }
     out.clear();

@@ -359,9 +359,8 @@ void Tagger::tag_words(const Word* words, size_t n_words, std::vector<int>& out)
         double best = kNegInf;
         int bj = -1;
         for (int j = pb; j < pe; ++j) {
-          double lt = log_trans_[static_cast<size_t>(states[j].tag) * T + e.tag];
-          if (lt == kNegInf) continue;
-          double sc = states[j].score + lt;
+          // A forbidden transition is -inf and never wins.
+          double sc = states[j].score + log_trans_[static_cast<size_t>(states[j].tag) * T + e.tag];
           if (sc > best) {
             best = sc;
             bj = j;
