@@ -123,7 +123,7 @@ std::string jpeg_decode_region(const uint8_t* data, size_t size, int n, int x_lo
   out.y0 = y_lo;
   out.height = y_hi - y_lo + 1;
   out.stride = size_t(out.width) * 3;
-  out.buf.resize(out.stride * out.height);
+  if (out.buf.size() < out.stride * out.height) out.buf.resize(out.stride * out.height);  // grow only
   if (cmyk) job->row4.resize(size_t(out.width) * 4);
   if (y_lo > 0) jpeg_skip_scanlines(ci, static_cast<JDIMENSION>(y_lo));
   // RGB: hand libjpeg all row pointers at once (it then writes whole

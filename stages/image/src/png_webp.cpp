@@ -23,7 +23,7 @@ std::string png_decode(const uint8_t* data, size_t size, DecodedRegion& out) {
   out.width = static_cast<int>(img.width);
   out.height = static_cast<int>(img.height);
   out.stride = PNG_IMAGE_ROW_STRIDE(img);
-  out.buf.resize(PNG_IMAGE_SIZE(img));
+  if (out.buf.size() < PNG_IMAGE_SIZE(img)) out.buf.resize(PNG_IMAGE_SIZE(img));  // grow only
   png_color white{255, 255, 255};
   if (!png_image_finish_read(&img, &white, out.buf.data(), 0, nullptr)) {
     std::string msg = std::string("corrupt PNG: ") + img.message;
@@ -40,7 +40,7 @@ std::string webp_decode(const uint8_t* data, size_t size, DecodedRegion& out) {
   out.width = f.width;
   out.height = f.height;
   out.stride = size_t(f.width) * 3;
-  out.buf.resize(out.stride * f.height);
+  if (out.buf.size() < out.stride * f.height) out.buf.resize(out.stride * f.height);  // grow only
   if (!f.has_alpha) {
     if (!WebPDecodeRGBInto(data, size, out.buf.data(), out.buf.size(), static_cast<int>(out.stride)))
       return "corrupt WebP: decoding failed";
