@@ -32,10 +32,10 @@ TEST_CASE("resampling matches torchvision resized_crop / resize+center_crop with
     std::string py;  // torchvision call on `img` (CHW float)
   };
   std::vector<Case> cases = {
-      {"down", map_for_crop(CropRect{3, 5, 40, 50}, 23, 17, false), "F.resized_crop(img, 3, 5, 40, 50, [17, 23])"},
-      {"up", map_for_crop(CropRect{10, 7, 9, 12}, 40, 31, false), "F.resized_crop(img, 10, 7, 9, 12, [31, 40])"},
-      {"flip", map_for_crop(CropRect{0, 0, 47, 61}, 30, 30, true), "F.hflip(F.resized_crop(img, 0, 0, 47, 61, [30, 30]))"},
-      {"eval", map_for_eval(W, H, 36, 32), "F.center_crop(F.resize(img, 36), [32, 32])"},
+      {"down", map_for_crop(CropRect{3, 5, 40, 50}, 23, 17, false), "rc(img, 3, 5, 40, 50, [17, 23])"},
+      {"up", map_for_crop(CropRect{10, 7, 9, 12}, 40, 31, false), "rc(img, 10, 7, 9, 12, [31, 40])"},
+      {"flip", map_for_crop(CropRect{0, 0, 47, 61}, 30, 30, true), "F.hflip(rc(img, 0, 0, 47, 61, [30, 30]))"},
+      {"eval", map_for_eval(W, H, 36, 32), "F.center_crop(rs(img, 36), [32, 32])"},
   };
   std::string script =
       "import numpy as np, torch, torchvision.transforms.functional as F, sys\n"
@@ -51,10 +51,9 @@ TEST_CASE("resampling matches torchvision resized_crop / resize+center_crop with
   // versions warn and then change it, so it is passed explicitly there).
   script +=
       "import inspect\n"
-      "if 'antialias' in inspect.signature(F.resize).parameters:\n"
-      "    _resize, _rc = F.resize, F.resized_crop\n"
-      "    F.resize = lambda i, s: _resize(i, s, antialias=False)\n"
-      "    F.resized_crop = lambda i, t, l, h, w, s: _rc(i, t, l, h, w, s, antialias=False)\n";
+      "AA = {'antialias': False} if 'antialias' in inspect.signature(F.resize).parameters else {}\n"
+      "def rc(i, t, l, h, w, s): return F.resized_crop(i, t, l, h, w, s, **AA)\n"
+      "def rs(i, s): return F.resize(i, s, **AA)\n";
   for (auto& c : cases) script += std::string("save('") + c.name + "', " + c.py + ")\n";
   catlip::test::write_file(dir.file("ref.py"), script);
   auto r = catlip::test::run_cmd("/usr/bin/python3 " + dir.file("ref.py") + " " + dir.path() + " 2>&1");
