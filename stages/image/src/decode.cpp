@@ -92,6 +92,8 @@ DecodeOutcome decode_mapped(const void* data, size_t size, const ImageInfo& info
   if (!err.empty()) return fail(o, DecodeStatus::Corrupt, err);
   out.resize(size_t(map.out_width) * map.out_height * 3);
   resample_bilinear(RgbRegion{reg.buf.data(), reg.stride, reg.x0, reg.y0}, xt, yt, map.flip, out.data());
+  // Do not let one huge image pin its buffer in every decode thread.
+  if (reg.buf.size() > (size_t{64} << 20)) std::vector<uint8_t>().swap(reg.buf);
   o.flipped = map.flip;
   return o;
 }
