@@ -239,6 +239,11 @@ TEST_CASE("grayscale and CMYK JPEG, RGBA and gray PNG, RGBA WebP decode to RGB")
       CHECK(out[i * 3] == out[i * 3 + 2]);
       CHECK(std::abs(int(out[i * 3]) - int(g[i])) <= 3);
     }
+    TransformSpec spec;
+    spec.size = 20;
+    Rng rng(3);
+    REQUIRE(decode_transform(jpg.data(), jpg.size(), spec, rng, out).ok());
+    for (int i = 0; i < 20 * 20; ++i) CHECK(out[i * 3] == out[i * 3 + 1]);
   }
   SECTION("CMYK JPEG") {
     // Inverted (Adobe) CMYK: R = C*K/255. Left half K=255, right half K=128.
@@ -260,6 +265,14 @@ TEST_CASE("grayscale and CMYK JPEG, RGBA and gray PNG, RGBA WebP decode to RGB")
     CHECK(std::abs(at(28, 10, 0) - 100) <= 4);
     CHECK(std::abs(at(28, 10, 1) - 50) <= 4);
     CHECK(std::abs(at(28, 10, 2) - 25) <= 4);
+    // Train crops go through the cropped-scanline path too.
+    TransformSpec spec;
+    spec.size = 24;
+    for (int i = 0; i < 20; ++i) {
+      Rng rng(i);
+      REQUIRE(decode_transform(jpg.data(), jpg.size(), spec, rng, out).ok());
+      CHECK(out.size() == 24 * 24 * 3);
+    }
   }
   SECTION("RGBA PNG and WebP: alpha composited on white") {
     std::vector<uint8_t> rgba(8 * 8 * 4);
