@@ -63,7 +63,6 @@ struct V2 {
   float x, y;
 };
 V2 operator-(V2 a, V2 b) { return {a.x - b.x, a.y - b.y}; }
-V2 operator+(V2 a, V2 b) { return {a.x + b.x, a.y + b.y}; }
 V2 operator*(V2 a, float s) { return {a.x * s, a.y * s}; }
 float dot(V2 a, V2 b) { return a.x * b.x + a.y * b.y; }
 float len(V2 a) { return std::sqrt(dot(a, a)); }
