@@ -351,3 +351,36 @@ TEST_CASE("corrupt, empty, unknown and huge inputs fail cleanly with a reason") 
   CHECK(status(catlip::test::png_with_size(png, 400, 300)) == DecodeStatus::Corrupt);
   CHECK(status(catlip::test::jpeg_with_size(jpg, 400, 300)) == DecodeStatus::Corrupt);
 }
+
+TEST_CASE("randomly damaged images never crash and mostly fail cleanly") {
+  auto px = pattern_rgb(160, 120, 7);
+  std::vector<std::string> originals = {encode_jpeg(px, 160, 120, 3), encode_png(px, 160, 120, 3),
+                                        encode_webp(px, 160, 120, 3)};
+  std::vector<uint8_t> g(160 * 120);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = uint8_t(i * 7);
+  originals.push_back(encode_jpeg(g, 160, 120, 1));
+  Rng rng(99);
+  TransformSpec spec;
+  spec.size = 32;
+  int ok = 0, failed = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    std::string b = originals[iter % originals.size()];
+    int kind = int(rng.randint(0, 2));
+    if (kind == 0) b.resize(size_t(rng.randint(0, int64_t(b.size()) - 1)));  // truncate
+    else if (kind == 1)
+      for (int k = 0; k < 1 + iter % 8; ++k) b[size_t(rng.randint(0, int64_t(b.size()) - 1))] ^= char(1 + rng.randint(0, 254));
+    else b.insert(size_t(rng.randint(0, int64_t(b.size()))), std::string(size_t(rng.randint(1, 64)), char(rng.randint(0, 255))));
+    std::vector<uint8_t> out;
+    Rng r2(iter);
+    auto o = decode_transform(b.data(), b.size(), spec, r2, out);
+    if (o.ok()) {
+      ++ok;
+      CHECK(out.size() == 32 * 32 * 3);
+    } else {
+      ++failed;
+      CHECK(!o.message.empty());
+    }
+  }
+  CHECK(ok + failed == 600);
+  CHECK(failed > 200);
+}
