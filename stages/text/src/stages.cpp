@@ -42,7 +42,7 @@ void add_model_params(StageSchema& s) {
   s.params.push_back(Param("max_bytes", ParamType::Int).def(int64_t{16384}).range(16, 1 << 26)
                          .describe("Captions longer than this are cut (counted as truncated.long_caption)."));
   s.params.push_back(Param("invalid_utf8", ParamType::String).def(std::string("repair")).one_of({"repair", "reject"})
-                         .describe("Invalid UTF-8 in a caption: repair with U+FFFD (counted) or drop the sample."));
+                         .describe("Invalid UTF-8 in a caption: repair (drop the invalid bytes; counted as repaired.invalid_utf8) or drop the sample."));
 }
 
 LabelerOptions model_options(const Params& p) {
