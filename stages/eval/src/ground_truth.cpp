@@ -1,0 +1,83 @@
+#include "catlip/eval/ground_truth.h"
+
+#include <algorithm>
+
+#include "catlip/train/mini_json.h"
+
+namespace catlip::eval {
+
+namespace json = catlip::train::json;
+
+GroundTruth parse_ground_truth(const std::string& text, const EvalVocab& vocab) {
+  GroundTruth g;
+  try {
+    auto v = json::parse(text);
+    if (!v.is_object()) {
+      g.error = "json is not an object";
+      return g;
+    }
+    const auto& o = v.object();
+    auto add_list = [&](const char* key, bool by_wnid) {
+      auto it = o.find(key);
+      if (it == o.end() || !it->second.is_array()) return false;
+      g.present = true;
+      for (auto& e : it->second.array()) {
+        if (!e.is_string()) continue;
+        const std::string& s = e.string();
+        g.names.push_back(s);
+        int64_t r = by_wnid ? vocab.index_of_wnid(s) : vocab.index_of_lemma(s);
+        if (r >= 0) g.rows.push_back(r);
+        else ++g.outside;
+      }
+      return true;
+    };
+    if (!add_list("wnids", true)) add_list("objects", false);
+  } catch (const std::exception& e) {
+    g.error = e.what();
+  }
+  std::sort(g.rows.begin(), g.rows.end());
+  g.rows.erase(std::unique(g.rows.begin(), g.rows.end()), g.rows.end());
+  return g;
+}
+
+int64_t parse_class_label(const std::string* cls, const std::string* text,
+                          const std::vector<std::string>& class_wnids,
+                          const std::vector<std::string>& class_names) {
+  const int64_t n = int64_t(class_wnids.size());
+  if (cls) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(*cls, &used);
+      if (v >= 0 && v < n) return v;
+    } catch (const std::exception&) {
+    }
+  }
+  if (!text) return -1;
+  try {
+    auto v = json::parse(*text);
+    if (!v.is_object()) return -1;
+    const auto& o = v.object();
+    for (const char* k : {"class_wnid", "wnid"}) {
+      auto it = o.find(k);
+      if (it != o.end() && it->second.is_string()) {
+        auto f = std::find(class_wnids.begin(), class_wnids.end(), it->second.string());
+        if (f != class_wnids.end()) return f - class_wnids.begin();
+      }
+    }
+    auto it = o.find("class");
+    if (it != o.end() && it->second.is_string()) {
+      std::string c = it->second.string();
+      for (int64_t i = 0; i < int64_t(class_names.size()); ++i) {
+        std::string nm = class_names[size_t(i)];
+        std::replace(nm.begin(), nm.end(), '_', ' ');
+        std::string cc = c;
+        std::replace(cc.begin(), cc.end(), '_', ' ');
+        if (nm == cc) return i;
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  return -1;
+}
+
+}  // namespace catlip::eval

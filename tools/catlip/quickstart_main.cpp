@@ -1,0 +1,307 @@
+// catlip quickstart: the whole CatLIP method end to end on embedded synthetic
+// data, in one command (tools/quickstart.sh runs setup.sh, then this):
+//   1. synthetic train + held-out shards   (catlip shards synth)
+//   2. vocabulary graph                    (configs/quickstart_vocab.toml)
+//   3. training graph                      (configs/quickstart_train.toml)
+//   4. evaluation graph                    (configs/quickstart_eval.toml)
+//   5. Transfer Init                       (catlip transfer, in catlip-torch)
+//   6. HTML report                         (catlip report)
+// and prints the report path and the headline numbers. Each step is also
+// runnable alone from configs/ (see the comments at the top of each file).
+//
+// Layout of OUT: data/ (shards, vocabularies, classes.txt), vocab/, train/,
+// eval/, transfer/ (one run dir per step), report.html.
+//
+// Two vocabulary files: text.vocab_merge writes its TSV with the header
+// "#index\twnid..." (text.labels reads that), while the trainer's loader
+// requires the header "index\twnid..." exactly; until the two agree, the
+// quickstart writes vocab_model.tsv (same rows, trainer header) for the model.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <sstream>
+
+#include "catlip/eval/report.h"
+#include "catlip/graph.h"
+#include "catlip/plugin_loader.h"
+#include "catlip/supervisor.h"
+#include "catlip/synth/categories.h"
+#include "catlip/synth/generator.h"
+#include "catlip/train/mini_json.h"
+#include "catlip/validate.h"
+#include "cli.h"
+
+using namespace catlip;
+using namespace catlip::cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string exe_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
+
+std::string find_configs(const std::string& given) {
+  if (!given.empty()) return given;
+  std::vector<fs::path> cands = {fs::current_path() / "configs", fs::path(exe_dir()) / "../../configs",
+                                 fs::path(exe_dir()) / "../configs"};
+  for (auto& c : cands)
+    if (fs::is_regular_file(c / "quickstart_train.toml")) return fs::weakly_canonical(c).string();
+  throw std::runtime_error("cannot find configs/quickstart_train.toml (run from the repository root or pass --configs DIR)");
+}
+
+std::string list_toml(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::string("\"") + v[i] + "\"";
+  return s + "]";
+}
+
+// Loads, validates and runs one graph; throws on failure.
+void run_config(const std::string& file, const std::vector<std::string>& sets, const std::string& run_dir) {
+  GraphSpec g;
+  std::vector<Diagnostic> diags;
+  LoadOptions lo;
+  lo.sets = sets;
+  bool ok = load_graph(file, lo, g, diags);
+  PluginLoader loader;
+  std::map<std::string, Params> params;
+  if (ok) ok = validate_graph(g, loader, diags, &params);
+  for (auto& d : diags) std::cerr << d.str() << "\n";
+  if (!ok || !diags.empty()) throw std::runtime_error("invalid graph " + file);
+  RunOptions opt;
+  opt.run_dir = run_dir;
+  opt.progress = 0;
+  opt.plain_interval_s = 15;
+  int rc = run_graph(g, params, opt);
+  if (rc != 0) throw std::runtime_error("graph " + file + " failed (exit " + std::to_string(rc) + "); logs in " + run_dir);
+}
+
+int run_process(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    execv(argv[0], argv.data());
+    std::perror(argv[0]);
+    _exit(127);
+  }
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// text.vocab_merge's TSV with the header the trainer's loader expects.
+void write_model_vocab(const std::string& in, const std::string& out) {
+  std::ifstream f(in);
+  if (!f) throw std::runtime_error("vocabulary " + in + " was not written");
+  std::ofstream o(out);
+  std::string line;
+  int rows = 0;
+  o << "index\twnid\tlemma\tcount\tgloss\n";
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#' || line.rfind("index\t", 0) == 0) continue;
+    o << line << "\n";
+    ++rows;
+  }
+  if (rows == 0) throw std::runtime_error("vocabulary " + in + " is empty");
+}
+
+std::string fmt(double v, int p = 3) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", p, v);
+  return b;
+}
+
+const char* kHelp =
+    "usage: catlip quickstart [--out DIR] [options]\n\n"
+    "Runs CatLIP end to end on synthetic data: generates train and held-out shards, builds\n"
+    "the synset vocabulary, trains a tiny ViT (64x64, 8x8 patches) with binary cross-entropy\n"
+    "on caption synsets, evaluates it against the drawn objects, runs Transfer Init\n"
+    "(zero-shot and synsets- vs random-init fine-tuning) and writes an HTML report.\n"
+    "Prints the report path and the held-out mAP vs the label-frequency prior.\n\n"
+    "  --out DIR             output directory (default runs/quickstart)\n"
+    "  --train-samples N     synthetic training samples (default 8000)\n"
+    "  --val-samples N       held-out samples (default 1000)\n"
+    "  --epochs N            training epochs (default 6)\n"
+    "  --batch-size N        training batch (default 128)\n"
+    "  --decode-replicas N   image.decode processes (default 1)\n"
+    "  --transfer-steps N    Transfer Init fine-tuning steps (default 30)\n"
+    "  --configs DIR         where quickstart_*.toml live (default: ./configs or beside the build)\n"
+    "  --reuse-data          keep existing shards in OUT/data (skip generation)\n"
+    "  --set S.P=V           extra override for the training graph (repeatable)\n"
+    "  --no-transfer         skip Transfer Init\n";
+
+int cmd_quickstart(int argc, char** argv) {
+  Args a(argc, argv, {"help", "reuse-data", "no-transfer"});
+  if (a.has("help")) {
+    std::cout << kHelp;
+    return kOk;
+  }
+  auto bad = a.unknown({"out", "train-samples", "val-samples", "epochs", "batch-size", "decode-replicas",
+                        "transfer-steps", "configs", "reuse-data", "set", "no-transfer"});
+  if (!a.error().empty() || !bad.empty() || !a.positional().empty()) {
+    std::cerr << "catlip quickstart: " << (!a.error().empty() ? a.error() : !bad.empty() ? "unknown option " + bad[0] : std::string("unexpected argument"))
+              << " (see --help)\n";
+    return kUsage;
+  }
+  long long n_train = 0, n_val = 0, epochs = 0, batch = 0, dec = 0, tsteps = 0;
+  try {
+    n_train = a.get_int("train-samples", 8000);
+    n_val = a.get_int("val-samples", 1000);
+    epochs = a.get_int("epochs", 6);
+    batch = a.get_int("batch-size", 128);
+    dec = a.get_int("decode-replicas", 1);
+    tsteps = a.get_int("transfer-steps", 30);
+  } catch (const std::exception&) {
+    std::cerr << "catlip quickstart: numeric option expected (see --help)\n";
+    return kUsage;
+  }
+  if (n_train < 64 || n_val < 16 || epochs < 1 || batch < 1 || dec < 1 || tsteps < 0) {
+    std::cerr << "catlip quickstart: need --train-samples >= 64, --val-samples >= 16, --epochs/--batch-size/--decode-replicas >= 1\n";
+    return kUsage;
+  }
+  auto t_all = Clock::now();
+  try {
+    const std::string out = fs::absolute(a.get("out", "runs/quickstart")).lexically_normal().string();
+    const std::string configs = find_configs(a.get("configs"));
+    const std::string data = out + "/data";
+    fs::create_directories(data);
+    std::cout << "quickstart: output in " << out << "\n";
+
+    // 1. data: 8 train shards and 2 held-out shards (the configs' default patterns).
+    auto t = Clock::now();
+    std::vector<std::string> train_shards, val_shards;
+    if (a.has("reuse-data") && fs::exists(data + "/train-000000.tar") && fs::exists(data + "/val-000000.tar")) {
+      for (auto& e : fs::directory_iterator(data)) {
+        auto n = e.path().filename().string();
+        if (n.rfind("train-", 0) == 0 && e.path().extension() == ".tar") train_shards.push_back(e.path().string());
+        if (n.rfind("val-", 0) == 0 && e.path().extension() == ".tar") val_shards.push_back(e.path().string());
+      }
+      std::sort(train_shards.begin(), train_shards.end());
+      std::sort(val_shards.begin(), val_shards.end());
+      std::cout << "[1/6] reusing " << train_shards.size() << " train and " << val_shards.size() << " held-out shards\n";
+    } else {
+      synth::SynthOptions tr, va;
+      tr.size = va.size = 64;
+      tr.seed = va.seed = 0;
+      va.val = true;
+      // The two splits are independent: generate them in parallel.
+      auto fut = std::async(std::launch::async, [&] {
+        return synth::write_synth_shards(data + "/val", n_val, (n_val + 1) / 2, va);
+      });
+      auto r = synth::write_synth_shards(data + "/train", n_train, (n_train + 7) / 8, tr);
+      train_shards = r.shards;
+      val_shards = fut.get().shards;
+      std::cout << "[1/6] wrote " << n_train << " training samples (" << train_shards.size() << " shards) and " << n_val
+                << " held-out samples (" << val_shards.size() << " shards) in " << fmt(since(t), 1) << " s\n";
+    }
+    const int64_t train_n = n_train;
+    // The class list of the synthetic set: .cls = index into it.
+    {
+      std::ofstream c(data + "/classes.txt");
+      c << "# synthetic categories: line i = class i (.cls); wnid then name\n";
+      for (auto& k : synth::kCategories) c << k.wnid << "\t" << k.name << "\n";
+    }
+    const std::string vocab = data + "/vocab.tsv", model_vocab = data + "/vocab_model.tsv";
+    setenv("DATA", data.c_str(), 1);
+    setenv("VOCAB", vocab.c_str(), 1);
+    setenv("MODEL_VOCAB", model_vocab.c_str(), 1);
+    setenv("CHECKPOINT", (out + "/train").c_str(), 1);
+
+    // 2. vocabulary.
+    t = Clock::now();
+    std::cout << "[2/6] vocabulary graph (" << configs << "/quickstart_vocab.toml)\n" << std::flush;
+    run_config(configs + "/quickstart_vocab.toml", {"read.urls=" + list_toml(train_shards)}, out + "/vocab");
+    write_model_vocab(vocab, model_vocab);
+    std::cout << "[2/6] vocabulary written to " << vocab << " in " << fmt(since(t), 1) << " s\n";
+
+    // 3. training: steps = what the epochs provide, cosine over all of them.
+    t = Clock::now();
+    const int64_t steps = std::max<int64_t>(1, train_n * epochs / batch);
+    std::vector<std::string> sets = {"read.urls=" + list_toml(train_shards), "read.epochs=" + std::to_string(epochs),
+                                     "decode.replicas=" + std::to_string(dec),
+                                     "train.batch_size=" + std::to_string(batch), "train.steps=" + std::to_string(steps),
+                                     "train.schedule_steps=" + std::to_string(steps)};
+    for (auto& s : a.all("set")) sets.push_back(s);
+    std::cout << "[3/6] training graph (" << configs << "/quickstart_train.toml): " << steps << " steps of " << batch
+              << " images\n" << std::flush;
+    run_config(configs + "/quickstart_train.toml", sets, out + "/train");
+    std::cout << "[3/6] trained in " << fmt(since(t), 1) << " s\n";
+
+    // 4. evaluation.
+    t = Clock::now();
+    std::cout << "[4/6] evaluation graph (" << configs << "/quickstart_eval.toml)\n" << std::flush;
+    run_config(configs + "/quickstart_eval.toml", {"read.urls=" + list_toml(val_shards)}, out + "/eval");
+    std::cout << "[4/6] evaluated in " << fmt(since(t), 1) << " s\n";
+
+    // 5. Transfer Init on the class-labeled synthetic set (.cls).
+    if (!a.has("no-transfer")) {
+      t = Clock::now();
+      std::cout << "[5/6] Transfer Init (catlip transfer)\n" << std::flush;
+      std::vector<std::string> args = {exe_dir() + "/catlip-torch", "transfer", "--checkpoint", out + "/train",
+                                       "--vocab", model_vocab, "--classes", data + "/classes.txt",
+                                       "--out", out + "/transfer", "--steps", std::to_string(tsteps),
+                                       "--train-samples", "2000", "--test-samples", std::to_string(n_val),
+                                       "--threads", "2"};
+      for (auto& s : train_shards) args.insert(args.end(), {"--train", s});
+      for (auto& s : val_shards) args.insert(args.end(), {"--test", s});
+      for (const char* cov : {"../shared/data/imagenet_wnids.txt", "/work/shared/data/imagenet_wnids.txt"}) {
+        fs::path p = fs::path(configs) / ".." / cov;
+        if (cov[0] == '/') p = cov;
+        if (fs::is_regular_file(p)) {
+          args.insert(args.end(), {"--coverage", fs::weakly_canonical(p).string()});
+          break;
+        }
+      }
+      int rc = run_process(args);
+      if (rc != 0) throw std::runtime_error("catlip transfer failed (exit " + std::to_string(rc) + ")");
+      std::cout << "[5/6] Transfer Init in " << fmt(since(t), 1) << " s\n";
+    }
+
+    // 6. report.
+    auto info = eval::write_report(out);
+    std::cout << "[6/6] report: " << info.html_path << "\n\n";
+    std::cout << "held-out mAP vs synthetic ground truth: " << fmt(info.map_gt) << "   (label-frequency prior: "
+              << fmt(info.prior_map_gt) << ")\n";
+    std::cout << "held-out mAP vs caption labels:         " << fmt(info.map_captions) << "\n";
+    if (info.zero_shot >= 0) {
+      std::cout << "Transfer Init zero-shot accuracy:       " << fmt(info.zero_shot) << "   (chance " << fmt(info.chance)
+                << ")\n";
+      std::ifstream tj(out + "/transfer/transfer.json");
+      std::stringstream ss;
+      ss << tj.rdbuf();
+      try {
+        auto v = train::json::parse(ss.str());
+        auto& heads = v.object().at("finetune").object().at("heads").object();
+        for (auto& [name, h] : heads) {
+          auto& fa = h.object().at("final_accuracy").v;
+          double acc = std::holds_alternative<double>(fa) ? std::get<double>(fa) : double(std::get<int64_t>(fa));
+          std::cout << "fine-tune init_head=" << name << ":" << std::string(std::max<size_t>(1, 20 - name.size()), ' ')
+                    << fmt(acc) << "   (after " << tsteps << " steps)\n";
+        }
+      } catch (const std::exception&) {
+      }
+    }
+    std::cout << "total " << fmt(since(t_all), 1) << " s\nreport: " << info.html_path << "\n";
+    return kOk;
+  } catch (const std::exception& e) {
+    std::cerr << "catlip quickstart: " << e.what() << "\n";
+    return kFailed;
+  }
+}
+
+}  // namespace
+
+CATLIP_COMMAND("quickstart", "Run CatLIP end to end on synthetic data and write a report", cmd_quickstart);
