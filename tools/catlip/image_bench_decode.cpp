@@ -155,7 +155,7 @@ int cmd_bench_decode(int argc, char** argv) {
                  "      /usr/bin/python3 with torch.set_num_threads(1)\n"
                  "and the ratios a/c (target >= 2) and a/b (target >= 1).\n\n"
                  "  --count N     images in the set (default 100)\n"
-                 "  --seconds S   time per variant, split over 3 interleaved rounds, best kept (default 3)\n";
+                 "  --seconds S   time per variant, split over 6 interleaved rounds, best kept (default 3)\n";
     return kOk;
   }
   auto bad = a.unknown({"count", "seconds", "images", "no-python"});
@@ -186,7 +186,7 @@ int cmd_bench_decode(int argc, char** argv) {
   std::vector<uint8_t> full(500 * 375 * 3);
   // The variants run interleaved in rounds and each keeps its best round, so
   // load from other processes on a shared machine biases none of them.
-  const int rounds = 3;
+  const int rounds = 6;
   double a_rate = 0, a2_rate = 0, b_rate = 0;
   for (int r = 0; r < rounds; ++r) {
     a_rate = std::max(a_rate, measure(set, seconds / rounds, [&](const std::string& b, int i) {
