@@ -1,6 +1,8 @@
 // Caption cleaning and the Treebank tokenizer (against NLTK's behaviour).
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "catlip/text/captions.h"
 #include "catlip/text/clean.h"
 #include "catlip/text/tokenize.h"
@@ -112,4 +114,54 @@ TEST_CASE("caption cleaning: invalid UTF-8 repaired or rejected, long captions c
   CHECK(valid_utf8(m.text));
   // The tokenizer itself copes with a whole megabyte (no regex recursion).
   CHECK(treebank_tokenize(big).size() > 100000);
+}
+
+namespace {
+std::vector<std::string> random_strings(size_t n, const std::string& alphabet, uint64_t seed) {
+  std::mt19937_64 r(seed);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) {
+    std::string s;
+    size_t len = r() % 24;
+    for (size_t k = 0; k < len; ++k) s += alphabet[r() % alphabet.size()];
+    out.push_back(s);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("treebank tokenizer: the one-pass fast path equals the full emulation") {
+  auto strs = random_strings(200000, "abnmt CNT0123456789,.:-;@#$%&?!()[]{}<>xyz\xc3\xa9", 99);
+  for (auto& w : {"cannot", "gonna", "gotta", "gimme", "lemme", "wanna", "more", "tennis"})
+    for (int i = 0; i < 200; ++i) strs.push_back(std::string(w) + (i % 2 ? ", " : " ") + strs[i]);
+  size_t bad = 0;
+  std::vector<std::string> a, b;
+  for (auto& s : strs) {
+    treebank_tokenize(s, a);
+    treebank_tokenize_full(s, b);
+    if (a != b && bad++ < 5) {
+      INFO("input: '" << s << "'");
+      CHECK(join(a, '|') == join(b, '|'));
+    }
+  }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("treebank tokenizer agrees with NLTK on random punctuation soup") {
+  if (!catlip::test::have_nltk()) {
+    WARN("skipped: /usr/bin/python3 cannot import nltk (install python3-nltk)");
+    return;
+  }
+  auto strs = random_strings(4000, "ab tsdmnlyeo'\"`,.:-;@#$%&?!()[]{}<>19 CANT", 7);
+  auto ref = catlip::test::run_nltk(catlip::test::TempDir("soup"), "tokenize", strs);
+  REQUIRE(ref.size() == strs.size());
+  size_t bad = 0;
+  for (size_t i = 0; i < strs.size(); ++i) {
+    auto got = join(treebank_tokenize(strs[i]), '\t');
+    if (got != ref[i] && bad++ < 8) {
+      INFO("input: '" << strs[i] << "'");
+      CHECK(got == ref[i]);
+    }
+  }
+  CHECK(bad == 0);
 }

@@ -218,6 +218,10 @@ std::vector<std::string> treebank_tokenize(std::string_view text) {
 
 void treebank_tokenize(std::string_view text, std::vector<std::string>& toks) {
   if (fast_tokenize(text, toks)) return;
+  treebank_tokenize_full(text, toks);
+}
+
+void treebank_tokenize_full(std::string_view text, std::vector<std::string>& toks) {
   // Per-thread scratch buffers: no allocation per caption once warm.
   static thread_local std::string t, o;
   t.assign(text.data(), text.size());

@@ -17,5 +17,8 @@ namespace catlip::text {
 std::vector<std::string> treebank_tokenize(std::string_view text);
 // Same, reusing the strings already in `out`.
 void treebank_tokenize(std::string_view text, std::vector<std::string>& out);
+// The pass-by-pass emulation alone, without the one-pass fast path for
+// plain captions (tests check that both agree).
+void treebank_tokenize_full(std::string_view text, std::vector<std::string>& out);
 
 }  // namespace catlip::text
