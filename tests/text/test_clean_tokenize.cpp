@@ -57,7 +57,8 @@ TEST_CASE("treebank tokenizer agrees with NLTK on captions and tricky strings") 
            // the one-pass common case and its edges
            "a,b", "3,5", "a,5 b", "x, y", "end,", "a.b.c", "hello .", "u.s.a.", "a ,b", "-a- b-", "gonna go",
            "tennis and summer", "a,,b", "a,.", ".", ",", ", ,", "a,5.", "x.", "..", "a.. b", "cannot stop",
-           "Gotta Go", "wannabe", "dinner, lemme see", "caf\xc3\xa9, 3,000 people.", "a-b--c", "1.5, 2.5.",
+           "Gotta Go", "wannabe", "the dog's bone", "dogs' toys", "it's", "you'll see", "isn't it's'",
+           "a man's hat.", "end.'", "rock'n'roll", "x's, y's)", "'s", "a 's", "we'll've", "o'clock's", "dinner, lemme see", "caf\xc3\xa9, 3,000 people.", "a-b--c", "1.5, 2.5.",
            "end.)", "end. )", "(a.b.) c", "x?.", "a:b, 10:30: c:", "$3.88 & 5% off!", "<3 you>.", "[a] {b}.",
            "a,:b", "a:,b", "wow!. ok", "photo of a dog (2015)", "#tag @me ; ok", "a . b .", "x .)"})
     lines.push_back(c);
@@ -132,6 +133,8 @@ std::vector<std::string> random_strings(size_t n, const std::string& alphabet, u
 
 TEST_CASE("treebank tokenizer: the one-pass fast path equals the full emulation") {
   auto strs = random_strings(200000, "abnmt CNT0123456789,.:-;@#$%&?!()[]{}<>xyz\xc3\xa9", 99);
+  // Apostrophes and clitics.
+  for (auto& s : random_strings(200000, "a's'dmSlLrevVEnt'T ,.;:()!?iyw", 98)) strs.push_back(s);
   for (auto& w : {"cannot", "gonna", "gotta", "gimme", "lemme", "wanna", "more", "tennis"})
     for (int i = 0; i < 200; ++i) strs.push_back(std::string(w) + (i % 2 ? ", " : " ") + strs[i]);
   size_t bad = 0;

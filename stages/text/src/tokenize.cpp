@@ -134,13 +134,15 @@ void split_tis(std::string& t, std::string_view b) {
   t.swap(o);
 }
 
-// The common case in one pass. A caption without quotes, apostrophes,
-// "--", ".." or doubled ',' / ':' is changed by only these NLTK rules:
+// The common case in one pass. A caption without double quotes, backticks,
+// "''", "--", ".." or doubled ',' / ':' is changed by only these NLTK rules:
 // ',' and ':' not followed by a digit are split off (PUNCTUATION 1-2);
 // ; @ # $ % & ? ! and brackets are split off (PUNCTUATION 4, 6, PARENS);
-// the final '.' before closing brackets is split off (PUNCTUATION 5); and
-// the MacIntyre contractions (cannot, gonna, ...) send the caption to the
-// full path. Returns false, having written nothing, when the caption needs
+// the final '.' before closing brackets and quotes is split off
+// (PUNCTUATION 5); at the end of each resulting chunk, a clitic 's 'm 'd or
+// a lone ' is split off (PUNCTUATION 7, ENDING_QUOTES 3), then 'll 're 've
+// n't (ENDING_QUOTES 4); and the MacIntyre contractions (cannot, gonna,
+// 'tis, ...) send the caption to the full path. Returns false, having written nothing, when the caption needs
 // the full path.
 bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
   // 1: allowed; 2: split off on its own; 4: ',' or ':'; 8: closing bracket.
@@ -149,10 +151,10 @@ bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
     for (int c = 'a'; c <= 'z'; ++c) a[c] = a[c - 32] = 1;
     for (int c = '0'; c <= '9'; ++c) a[c] = 1;
     for (int c = 0x80; c < 0x100; ++c) a[c] = 1;
-    a[' '] = a['.'] = a['-'] = 1;
+    a[' '] = a['.'] = a['-'] = a['\''] = 1;
     for (unsigned char c : {';', '@', '#', '$', '%', '&', '?', '!', '(', ')', '[', ']', '{', '}', '<', '>'}) a[c] = 1 | 2;
     a[','] = a[':'] = 1 | 4;
-    for (unsigned char c : {']', ')', '}', '>'}) a[c] |= 8;
+    for (unsigned char c : {']', ')', '}', '>', '\''}) a[c] |= 8;
     return a;
   }();
   const auto* b = reinterpret_cast<const unsigned char*>(t.data());
@@ -162,7 +164,7 @@ bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
     if (!(kCls[b[i]] & 1)) return false;
     if (i + 1 < n) {
       if ((kCls[b[i]] & 4) && (kCls[b[i + 1]] & 4)) return false;  // P1 would consume the second
-      if (b[i] == b[i + 1] && (b[i] == '-' || b[i] == '.')) return false;
+      if (b[i] == b[i + 1] && (b[i] == '-' || b[i] == '.' || b[i] == '\'')) return false;
       const unsigned char c = b[i] | 0x20;
       doubled |= c == (b[i + 1] | 0x20) && (c == 'n' || c == 'm' || c == 't');
     }
@@ -170,6 +172,11 @@ bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
   if (doubled) {
     std::string s(t);
     for (const char* w : {"cannot", "gimme", "gonna", "gotta", "lemme", "wanna"})
+      if (contains_ci(s, w)) return false;
+  }
+  if (t.find('\'') != std::string_view::npos) {
+    std::string s(t);
+    for (const char* w : {"d'ye", "more'n", "'tis", "'twas"})
       if (contains_ci(s, w)) return false;
   }
   // The final period: the last '.', followed only by closing brackets and
@@ -190,20 +197,50 @@ bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
     else toks.emplace_back(t.data() + start, len);
     ++out;
   };
+  // A chunk between split points, with its clitics split off its end.
+  // `spaced`: a space follows the chunk already when PUNCTUATION 7 runs (an
+  // original space, or a character padded by PUNCTUATION 1-6), so a final
+  // lone ' goes first and ENDING_QUOTES 3 may then split 's; brackets and
+  // the end of the text are padded only later.
+  auto chunk = [&](size_t s0, size_t e, bool spaced) {
+    std::string_view c(t.data() + s0, e - s0);
+    size_t p7 = 0;  // PUNCTUATION 7: ([^'])' before a space
+    if (spaced && c.size() >= 2 && c.back() == '\'' && c[c.size() - 2] != '\'') {
+      p7 = 1;
+      c.remove_suffix(1);
+    }
+    size_t tail3 = 0;  // ENDING_QUOTES 3: ([^' ])('[sSmMdD]|') before a space
+    if (c.size() >= 3 && c[c.size() - 2] == '\'' && std::strchr("sSmMdD", c.back()) && c[c.size() - 3] != '\'')
+      tail3 = 2;
+    else if (c.size() >= 2 && c.back() == '\'' && c[c.size() - 2] != '\'')
+      tail3 = 1;
+    std::string_view body = c.substr(0, c.size() - tail3);
+    size_t tail4 = 0;  // ENDING_QUOTES 4: ([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) before a space
+    if (body.size() >= 4 && body[body.size() - 4] != '\'') {
+      std::string_view e3 = body.substr(body.size() - 3);
+      for (const char* cl : {"'ll", "'LL", "'re", "'RE", "'ve", "'VE", "n't", "N'T"})
+        if (e3 == cl) tail4 = 3;
+    }
+    emit(s0, body.size() - tail4);
+    if (tail4) emit(s0 + body.size() - tail4, tail4);
+    if (tail3) emit(s0 + body.size(), tail3);
+    if (p7) emit(s0 + c.size(), 1);
+  };
   size_t start = std::string_view::npos;
   for (size_t i = 0; i < n; ++i) {
     const unsigned char c = b[i];
     const bool split = c == ' ' || (kCls[c] & 2) || i == final_dot ||
                        ((kCls[c] & 4) && !(i + 1 < n && is_digit(t[i + 1])));
     if (split) {
-      if (start != std::string_view::npos) emit(start, i - start);
+      if (start != std::string_view::npos)
+        chunk(start, i, c == ' ' || i == final_dot || !(kCls[c] & 8 || c == '(' || c == '[' || c == '{' || c == '<'));
       start = std::string_view::npos;
       if (c != ' ') emit(i, 1);
       continue;
     }
     if (start == std::string_view::npos) start = i;
   }
-  if (start != std::string_view::npos) emit(start, n - start);
+  if (start != std::string_view::npos) chunk(start, n, false);
   toks.resize(out);
   return true;
 }
