@@ -62,18 +62,20 @@ def clean(caption):
     caption = re.sub(" +", " ", caption)
     return caption.strip().lower()
 lines = [l.rstrip("\n") for l in open(sys.argv[1], encoding="utf-8", errors="replace")]
-t0 = time.process_time()
-for c in lines:
-    toks = tok.tokenize(clean(c))
-    if tagger:
-        nltk.pos_tag(toks)
-    labels = set()
-    for w in toks:
-        o = synset_rule(lem.lemmatize(w))
-        if o is not None:
-            labels.add(o)
-dt = time.process_time() - t0
-print("captions_per_s %.1f" % (len(lines) / dt))
+best = 0.0
+for _ in range(int(sys.argv[2])):
+    t0 = time.process_time()
+    for c in lines:
+        toks = tok.tokenize(clean(c))
+        if tagger:
+            nltk.pos_tag(toks)
+        labels = set()
+        for w in toks:
+            o = synset_rule(lem.lemmatize(w))
+            if o is not None:
+                labels.add(o)
+    best = max(best, len(lines) / (time.process_time() - t0))
+print("captions_per_s %.1f" % best)
 print("pos_tag %s" % ("yes" if tagger else "no"))
 )PY";
 
@@ -84,12 +86,17 @@ binmode(STDIN, ':utf8');
 my $p = Lingua::EN::Tagger->new(stem => 0);
 my @lines = map { chomp; lc } <STDIN>;
 $p->add_tags("warm up");
-my @t0 = times;
-for my $c (@lines) { $p->add_tags($c) if length $c; }
-my @t1 = times;
-my $dt = ($t1[0] + $t1[1]) - ($t0[0] + $t0[1]);
-$dt = 1e-9 if $dt <= 0;
-printf "captions_per_s %.1f\n", scalar(@lines) / $dt;
+my $best = 0;
+for my $round (1 .. $ARGV[0]) {
+  my @t0 = times;
+  for my $c (@lines) { $p->add_tags($c) if length $c; }
+  my @t1 = times;
+  my $dt = ($t1[0] + $t1[1]) - ($t0[0] + $t0[1]);
+  $dt = 1e-9 if $dt <= 0;
+  my $r = scalar(@lines) / $dt;
+  $best = $r if $r > $best;
+}
+printf "captions_per_s %.1f\n", $best;
 )PL";
 
 double cpu_now() {
@@ -119,10 +126,12 @@ double field(const std::string& out, const std::string& key) {
 }
 
 void usage() {
-  std::cout << "Usage: catlip bench labels [--captions FILE] [--n N] [--no-python] [--no-perl]\n\n"
+  std::cout << "Usage: catlip bench labels [--captions FILE] [--n N] [--rounds R] [--no-python] [--no-perl]\n\n"
                "Captions/s per core (CPU time, one thread) of catlip's caption -> vocabulary-index\n"
                "path, CoreNet's NLTK path and the Perl Lingua::EN::Tagger, on the same captions\n"
-               "(FILE: one caption per line; default N=10000 generated captions).\n";
+               "(FILE: one caption per line; default N=10000 generated captions). Each path runs\n"
+               "R rounds (default 3) over the captions and reports its best round, so a busy\n"
+               "machine disturbs the figures less; caches are warm after the first round.\n";
 }
 
 int cmd_bench_labels(int argc, char** argv) {
@@ -132,11 +141,13 @@ int cmd_bench_labels(int argc, char** argv) {
   }
   std::string file;
   size_t n = 10000;
+  int rounds = 3;
   bool python = true, perl = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--captions" && i + 1 < argc) file = argv[++i];
     else if (a == "--n" && i + 1 < argc) n = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
     else if (a == "--no-python") python = false;
     else if (a == "--no-perl") perl = false;
     else {
@@ -192,10 +203,16 @@ int cmd_bench_labels(int argc, char** argv) {
   write_vocab_tsv(tmp + "/vocab.tsv", select_vocab(counts, 1, 0, lab.wordnet()));
   Vocab vocab = Vocab::load(tmp + "/vocab.tsv");
 
-  // Full path with a fresh labeler (its word cache starts cold).
+  // Full path: best of `rounds` passes (the first starts with a cold word cache).
   size_t labels = 0;
   Parse p;
   std::vector<int64_t> idx;
+  double cpp_rate = 0, tag_rate = 0;
+  size_t toks = 0;
+  std::vector<std::string> tk;
+  std::vector<int> tags;
+  for (int round = 0; round < rounds; ++round) {
+  labels = 0;
   double t0 = cpu_now();
   for (auto& c : caps) {
     lab.parse(c, p);
@@ -207,18 +224,17 @@ int cmd_bench_labels(int argc, char** argv) {
     idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
     labels += idx.size();
   }
-  double cpp_rate = caps.size() / std::max(cpu_now() - t0, 1e-9);
+  cpp_rate = std::max(cpp_rate, caps.size() / std::max(cpu_now() - t0, 1e-9));
   // Tokenize + tag only, to compare with the Perl tagger.
-  size_t toks = 0;
-  std::vector<std::string> tk;
-  std::vector<int> tags;
+  toks = 0;
   t0 = cpu_now();
   for (auto& c : caps) {
     treebank_tokenize(clean_caption(c).text, tk);
     lab.tagger().tag(tk, tags);
     toks += tags.size();
   }
-  double tag_rate = caps.size() / std::max(cpu_now() - t0, 1e-9);
+  tag_rate = std::max(tag_rate, caps.size() / std::max(cpu_now() - t0, 1e-9));
+  }
 
   double nltk_rate = -1, perl_rate = -1;
   bool nltk_tags = false;
@@ -227,7 +243,8 @@ int cmd_bench_labels(int argc, char** argv) {
     std::string data = make_nltk_data_dir(tmp, opt.wordnet_dir);
     std::ofstream(tmp + "/nltk_bench.py") << kNltkBench;
     bool ok = true;
-    std::string out = run("NLTK_DATA=" + data + " /usr/bin/python3 " + tmp + "/nltk_bench.py " + capfile + " 2>&1", ok);
+    std::string out = run("NLTK_DATA=" + data + " /usr/bin/python3 " + tmp + "/nltk_bench.py " + capfile + " " +
+                           std::to_string(rounds) + " 2>&1", ok);
     nltk_rate = ok ? field(out, "captions_per_s") : -1;
     nltk_tags = out.find("pos_tag yes") != std::string::npos;
     if (!ok || nltk_rate <= 0) nltk_note = "failed: " + out.substr(0, 300);
@@ -235,7 +252,7 @@ int cmd_bench_labels(int argc, char** argv) {
   if (perl) {
     std::ofstream(tmp + "/lingua_bench.pl") << kPerlBench;
     bool ok = true;
-    std::string out = run("perl " + tmp + "/lingua_bench.pl < " + capfile + " 2>&1", ok);
+    std::string out = run("perl " + tmp + "/lingua_bench.pl " + std::to_string(rounds) + " < " + capfile + " 2>&1", ok);
     perl_rate = ok ? field(out, "captions_per_s") : -1;
     if (!ok || perl_rate <= 0) perl_note = "failed: " + out.substr(0, 300);
   }
@@ -256,7 +273,7 @@ int cmd_bench_labels(int argc, char** argv) {
   };
   std::printf("catlip bench labels: %zu captions (%s), %zu tokens, %zu labels; model load %.2f s\n",
               caps.size(), file.empty() ? "generated" : file.c_str(), toks, labels, t_load);
-  std::printf("captions/s per core (CPU time, one thread):\n");
+  std::printf("captions/s per core (CPU time, one thread, best of %d rounds):\n", rounds);
   std::printf("  %-66s %10s  %s\n", "path", "caption/s", "vs NLTK");
   std::printf("  %-66s %10s  %s\n", "catlip: clean+tokenize+HMM tag+morphy+synset rule+vocab index",
               rate(cpp_rate).c_str(), ratio(cpp_rate, nltk_rate).c_str());
