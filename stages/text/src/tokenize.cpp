@@ -134,8 +134,10 @@ void split_tis(std::string& t, std::string_view b) {
   t.swap(o);
 }
 
-// The common case in one pass. A caption without double quotes, backticks,
-// "''", "--", ".." or doubled ',' / ':' is changed by only these NLTK rules:
+// The common case in one pass. A caption without backticks, "''", "--",
+// ".." or doubled ',' / ':' is changed by only these NLTK rules:
+// '"' becomes `` at the start or after a space or opening bracket
+// (STARTING_QUOTES), else '' (ENDING_QUOTES 2), split off either way;
 // ',' and ':' not followed by a digit are split off (PUNCTUATION 1-2);
 // ; @ # $ % & ? ! and brackets are split off (PUNCTUATION 4, 6, PARENS);
 // the final '.' before closing brackets and quotes is split off
@@ -152,9 +154,10 @@ bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
     for (int c = '0'; c <= '9'; ++c) a[c] = 1;
     for (int c = 0x80; c < 0x100; ++c) a[c] = 1;
     a[' '] = a['.'] = a['-'] = a['\''] = 1;
+    a['"'] = 1 | 2;
     for (unsigned char c : {';', '@', '#', '$', '%', '&', '?', '!', '(', ')', '[', ']', '{', '}', '<', '>'}) a[c] = 1 | 2;
     a[','] = a[':'] = 1 | 4;
-    for (unsigned char c : {']', ')', '}', '>', '\''}) a[c] |= 8;
+    for (unsigned char c : {']', ')', '}', '>', '\'', '"'}) a[c] |= 8;
     return a;
   }();
   const auto* b = reinterpret_cast<const unsigned char*>(t.data());
@@ -232,10 +235,20 @@ bool fast_tokenize(std::string_view t, std::vector<std::string>& toks) {
     const bool split = c == ' ' || (kCls[c] & 2) || i == final_dot ||
                        ((kCls[c] & 4) && !(i + 1 < n && is_digit(t[i + 1])));
     if (split) {
+      // Brackets and '"' (as '') are padded after PUNCTUATION 7 runs.
       if (start != std::string_view::npos)
         chunk(start, i, c == ' ' || i == final_dot || !(kCls[c] & 8 || c == '(' || c == '[' || c == '{' || c == '<'));
       start = std::string_view::npos;
-      if (c != ' ') emit(i, 1);
+      if (c == '"') {
+        // A '"' at 0 becomes `` padded with spaces (STARTING_QUOTES 1-2), so a
+        // second one right after it is preceded by a space too.
+        const bool opening = i == 0 || std::strchr(" ([{<", t[i - 1]) != nullptr || (i == 1 && t[0] == '"');
+        if (out < toks.size()) toks[out].assign(opening ? "``" : "''");
+        else toks.emplace_back(opening ? "``" : "''");
+        ++out;
+      } else if (c != ' ') {
+        emit(i, 1);
+      }
       continue;
     }
     if (start == std::string_view::npos) start = i;
