@@ -40,6 +40,10 @@ struct CommandRegistrar {
   }
 };
 
+// Runs the registered command named by argv[1] (or argv[1] + " " + argv[2]
+// for two-word commands). Returns -1 if there is no such command.
+int dispatch(int argc, char** argv);
+
 // True if argv contains -h or --help.
 bool wants_help(int argc, char** argv);
 

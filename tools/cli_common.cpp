@@ -2,12 +2,29 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace catlip::cli {
 
 std::vector<Command>& commands() {
   static std::vector<Command> c;
   return c;
+}
+
+int dispatch(int argc, char** argv) {
+  // Two-word commands first ("bench decode"), then one-word ones.
+  if (argc >= 3) {
+    std::string two = std::string(argv[1]) + " " + argv[2];
+    for (auto& c : commands())
+      if (c.name == two) {
+        std::string name = two;
+        argv[2] = name.data();
+        return c.fn(argc - 2, argv + 2);
+      }
+  }
+  for (auto& c : commands())
+    if (c.name == argv[1]) return c.fn(argc - 1, argv + 1);
+  return -1;
 }
 
 bool wants_help(int argc, char** argv) {

@@ -15,17 +15,7 @@ int main(int argc, char** argv) {
     for (auto& c : commands()) std::cout << "  " << c.name << "  " << c.summary << "\n";
     return argc < 2 ? kUsage : kOk;
   }
-  if (argc >= 3) {
-    std::string two = std::string(argv[1]) + " " + argv[2];
-    for (auto& c : commands())
-      if (c.name == two) {
-        std::string name = two;
-        argv[2] = name.data();
-        return c.fn(argc - 2, argv + 2);
-      }
-  }
-  for (auto& c : commands())
-    if (c.name == argv[1]) return c.fn(argc - 1, argv + 1);
+  if (int rc = dispatch(argc, argv); rc >= 0) return rc;
   std::cerr << "catlip-torch: unknown command '" << argv[1] << "'\n";
   return kUsage;
 }

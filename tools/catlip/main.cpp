@@ -38,18 +38,7 @@ int main(int argc, char** argv) {
     usage();
     return argc < 2 ? kUsage : kOk;
   }
-  // Two-word commands first ("bench decode"), then one-word ones.
-  if (argc >= 3) {
-    std::string two = std::string(argv[1]) + " " + argv[2];
-    for (auto& c : commands())
-      if (c.name == two) {
-        std::string name = two;
-        argv[2] = name.data();
-        return c.fn(argc - 2, argv + 2);
-      }
-  }
-  for (auto& c : commands())
-    if (c.name == argv[1]) return c.fn(argc - 1, argv + 1);
+  if (int rc = dispatch(argc, argv); rc >= 0) return rc;
   // Commands that need LibTorch live in catlip-torch, next to this binary.
   std::string self = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "catlip-torch";
   if (::access(self.c_str(), X_OK) == 0) {
