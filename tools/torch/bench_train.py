@@ -8,7 +8,7 @@ classes and batch / batch size, gradient-norm clipping, AdamW with weight
 decay on weights only. Run with Debian's /usr/bin/python3 (python3-torch 1.13).
 
   bench_train.py --size tiny --image 224 --batch 8 --threads 2 --steps 5
-prints one JSON line: {"step_s": [...], "median_s": ...}.
+prints one JSON line: {"step_s": [...], "median_s": ..., "min_s": ...}.
 """
 import argparse
 import json
@@ -151,7 +151,7 @@ def bench(args):
         if i >= args.warmup:
             times.append(t)
     s = sorted(times)
-    print(json.dumps({"step_s": times, "median_s": s[len(s) // 2], "loss": loss.item(),
+    print(json.dumps({"step_s": times, "median_s": s[len(s) // 2], "min_s": s[0], "loss": loss.item(),
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 

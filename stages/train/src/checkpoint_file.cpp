@@ -81,7 +81,7 @@ std::optional<SafeTensorsFile> read_checkpoint_file(const std::string& path, std
   uint32_t got = crc32(p + kCheckpointFrameBytes, len);
   if (got != want) return bad("CRC mismatch (corrupted)");
   try {
-    return safetensors_parse(bytes.substr(kCheckpointFrameBytes), path);
+    return safetensors_parse(bytes, kCheckpointFrameBytes, path);
   } catch (const std::exception& e) {
     return bad(e.what());
   }

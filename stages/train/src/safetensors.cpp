@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "catlip/train/atomic_file.h"
 #include "catlip/train/mini_json.h"
@@ -76,6 +77,12 @@ std::string safetensors_header(const std::map<std::string, std::string>& metadat
 }
 
 SafeTensorsFile safetensors_parse(const std::string& bytes, const std::string& what) {
+  return safetensors_parse(bytes, 0, what);
+}
+
+SafeTensorsFile safetensors_parse(const std::string& all, size_t base, const std::string& what) {
+  if (base > all.size()) throw std::runtime_error(what + ": offset beyond the end");
+  const std::string_view bytes(all.data() + base, all.size() - base);
   auto fail = [&](const std::string& m) -> void {
     throw std::runtime_error(what + ": not a valid safetensors file: " + m);
   };
@@ -85,7 +92,7 @@ SafeTensorsFile safetensors_parse(const std::string& bytes, const std::string& w
   if (n > bytes.size() - 8) fail("header length " + std::to_string(n) + " exceeds file size");
   json::Value root;
   try {
-    root = json::parse(bytes.substr(8, n));
+    root = json::parse(std::string(bytes.substr(8, n)));
   } catch (const std::exception& e) {
     fail(e.what());
   }

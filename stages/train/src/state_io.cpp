@@ -43,8 +43,9 @@ NamedTensors named_state(const torch::nn::Module& m) {
 }
 
 void TensorStash::add(const std::string& name, const torch::Tensor& t) {
+  // CPU tensors are not copied: writers use the views before training
+  // continues (checkpoints are written synchronously between steps).
   auto c = t.detach().to(torch::kCPU).contiguous();
-  if (c.data_ptr() == t.data_ptr()) c = c.clone();  // snapshot: training may continue
   TensorView v;
   v.name = name;
   v.dtype = catlip_dtype(c.scalar_type());

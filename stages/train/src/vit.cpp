@@ -15,6 +15,16 @@ void trunc_normal_(torch::Tensor t, double std) {
   t.uniform_(2 * l - 1, 2 * u - 1).erfinv_().mul_(std * std::sqrt(2.0)).clamp_(-2 * std, 2 * std);
 }
 
+namespace {
+// at::linear, not Linear::forward: LibTorch 1.13's C++ functional linear
+// runs a matmul plus a separate bias add for 3-D inputs, where ATen's
+// at::linear (what Python calls) folds [B,T,D] into one fused addmm. That
+// alone made the C++ step ~1.4x slower than Python's.
+inline torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) {
+  return at::linear(x, l->weight, l->bias);
+}
+}  // namespace
+
 AttentionImpl::AttentionImpl(const ViTConfig& c)
     : heads(c.heads), head_dim(c.dim / c.heads), scale(1.0 / std::sqrt(double(c.dim / c.heads))) {
   qkv = register_module("qkv", nn::Linear(nn::LinearOptions(c.dim, 3 * c.dim).bias(true)));
@@ -24,17 +34,19 @@ AttentionImpl::AttentionImpl(const ViTConfig& c)
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const auto B = x.size(0), T = x.size(1), D = x.size(2);
   // [B,T,3,H,hd] -> [3,B,H,T,hd]
-  auto qkv_ = qkv->forward(x).reshape({B, T, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
-  auto q = qkv_[0], k = qkv_[1], v = qkv_[2];
-  // The 1/sqrt(hd) scale is folded into the batched matmul (alpha) rather
-  // than applied to q as a separate elementwise pass.
-  auto attn = at::baddbmm(torch::zeros({1, 1, 1}, q.options()), q.reshape({B * heads, T, head_dim}),
-                          k.reshape({B * heads, T, head_dim}).transpose(1, 2), /*beta=*/0.0,
-                          /*alpha=*/scale);
+  // unbind, not qkv_[i]: three selects would each scatter a full-size
+  // zero tensor in backward; unbind's backward is one stack.
+  auto parts = linear(qkv, x).reshape({B, T, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).unbind(0);
+  auto &q = parts[0], &k = parts[1], &v = parts[2];
+  // Scale in place after the bmm (no extra tensor). Not baddbmm(alpha=scale):
+  // on CPU that runs a per-matrix addmm_ loop that is several times slower.
+  auto attn = at::bmm(q.reshape({B * heads, T, head_dim}),
+                      k.reshape({B * heads, T, head_dim}).transpose(1, 2));
+  attn.mul_(scale);
   attn = attn.softmax(-1);
   auto out = at::bmm(attn, v.reshape({B * heads, T, head_dim}));
   out = out.view({B, heads, T, head_dim}).transpose(1, 2).reshape({B, T, D});
-  return proj->forward(out);
+  return linear(proj, out);
 }
 
 MlpImpl::MlpImpl(const ViTConfig& c) {
@@ -43,7 +55,7 @@ MlpImpl::MlpImpl(const ViTConfig& c) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(torch::gelu(fc1->forward(x)));
+  return linear(fc2, torch::gelu(linear(fc1, x)));
 }
 
 BlockImpl::BlockImpl(const ViTConfig& c) {
@@ -118,7 +130,7 @@ torch::Tensor ViTImpl::features(const torch::Tensor& images) {
 }
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& images) {
-  return head->forward(features(images));
+  return linear(head, features(images));
 }
 
 }  // namespace catlip::train

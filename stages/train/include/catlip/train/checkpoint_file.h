@@ -14,6 +14,18 @@
 //
 // Files are "ckpt-<step, 10 digits>.catlip" in the checkpoint directory,
 // written atomically (temporary file, fsync, rename).
+//
+// The trainer's payload (see trainer.cpp) holds tensors
+//   model.<timm name>            parameters and buffers
+//   ema.<timm name>              EMA weights (when ema_decay > 0)
+//   optim.exp_avg.<name>         AdamW first moments
+//   optim.exp_avg_sq.<name>      AdamW second moments
+//   rng.cpu                      CPU generator state (uint8)
+// and metadata catlip.format, catlip.step, catlip.optim_steps, catlip.model
+// (ViTConfig string), catlip.vocab_checksum, catlip.vocab_size,
+// catlip.data_position ({"url": [epoch, shard, index]}), catlip.ema_decay,
+// catlip.lr_at_step. Being safetensors inside, a checkpoint's payload can be
+// read by any safetensors reader after skipping the 32-byte frame.
 #pragma once
 
 #include <cstdint>

@@ -59,6 +59,9 @@ struct SafeTensorsFile {
 // Parses an in-memory safetensors blob; `what` names it in error messages.
 // Throws std::runtime_error on any inconsistency.
 SafeTensorsFile safetensors_parse(const std::string& bytes, const std::string& what);
+// Same, for a blob starting at `offset` in `bytes` (avoids copying a large
+// payload out of a framed file).
+SafeTensorsFile safetensors_parse(const std::string& bytes, size_t offset, const std::string& what);
 
 // Writes atomically (temporary file, fsync, rename).
 void safetensors_save(const std::string& path, const std::map<std::string, std::string>& metadata,

@@ -22,7 +22,9 @@ torch::ScalarType torch_dtype(DType t);
 // A module's parameters then buffers, by their state_dict names.
 NamedTensors named_state(const torch::nn::Module& m);
 
-// Holds contiguous CPU copies so the TensorViews pointing into them stay valid.
+// Holds contiguous CPU tensors so the TensorViews pointing into them stay
+// valid. CPU tensors that are already contiguous are shared, not copied: use
+// the views before the tensors are modified again.
 class TensorStash {
  public:
   void add(const std::string& name, const torch::Tensor& t);
