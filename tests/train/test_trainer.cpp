@@ -418,3 +418,37 @@ TEST_CASE("train.catlip stage: schema, bad input counted, metrics and outputs") 
   CHECK(list_checkpoints(dir.path() + "/checkpoints").size() == 2);  // step 2 and final 3
   CHECK(out.samples.empty());
 }
+
+TEST_CASE("train.catlip measures the time it waits for input") {
+  test::TempDir dir("wait");
+  std::map<std::string, ParamValue> given = {
+      {"vocab", make_vocab(dir.path())}, {"dim", int64_t{32}},     {"depth", int64_t{1}},
+      {"heads", int64_t{2}},             {"image_size", int64_t{32}}, {"patch_size", int64_t{8}},
+      {"batch_size", int64_t{2}},        {"steps", int64_t{2}},      {"warmup_steps", int64_t{0}},
+      {"threads", int64_t{1}},           {"device", std::string("cpu")}, {"export", false}};
+  LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
+  TrainStage stage;
+  stage.configure(resolve_params(TrainStage::schema(), given), ctx);
+  CollectEmitter out;
+  auto items = make_items(4);
+  for (auto& it : items) {
+    Sample s;
+    s.origin = it.origin;
+    s.set("image", it.image);
+    s.set_ints("labels", it.labels);
+    // A slow upstream: the trainer sits idle between samples.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stage.process(std::move(s), out);
+  }
+  stage.flush(out);
+  auto w = stage.trainer()->last_metrics();
+  INFO("window " << w.window_s << " s, step " << w.step_s << " s, wait " << w.input_wait_frac);
+  CHECK(w.step == 2);
+  CHECK(w.input_wait_frac > 0.0);
+  CHECK(w.input_wait_frac <= 1.0);
+  // The window from step 1 to step 2 holds two 300 ms waits; waiting is the
+  // larger part unless a tiny step took longer than 600 ms.
+  CHECK(w.input_wait_frac * w.window_s >= 0.55);
+  CHECK(ctx.gauges().at("train.input_wait_frac") == Approx(w.input_wait_frac));
+  stage.close();
+}
