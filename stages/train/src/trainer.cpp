@@ -405,7 +405,9 @@ struct Trainer::Impl {
                     "{\"step\":%lld,\"time\":%.3f,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,"
                     "\"step_s\":%.6f,\"window_s\":%.6f,\"images_per_s\":%.3f,"
                     "\"input_wait_frac\":%.4f,\"input_wait_frac_total\":%.4f}\n",
-                    static_cast<long long>(m.step), double(std::time(nullptr)), m.loss, m.lr,
+                    static_cast<long long>(m.step),
+                    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+                    m.loss, m.lr,
                     m.grad_norm, m.step_s, m.window_s, m.images_per_s, m.input_wait_frac,
                     m.input_wait_frac_total);
       metrics << buf;
