@@ -134,7 +134,7 @@ const char* kHelp =
     "  --out DIR             output directory (default runs/quickstart)\n"
     "  --train-samples N     synthetic training samples (default 8000)\n"
     "  --val-samples N       held-out samples (default 1000)\n"
-    "  --epochs N            training epochs (default 5)\n"
+    "  --epochs N            training epochs (default 10)\n"
     "  --batch-size N        training batch (default 64)\n"
     "  --decode-replicas N   image.decode processes (default 1)\n"
     "  --transfer-steps N    Transfer Init fine-tuning steps (default 30)\n"
@@ -160,7 +160,7 @@ int cmd_quickstart(int argc, char** argv) {
   try {
     n_train = a.get_int("train-samples", 8000);
     n_val = a.get_int("val-samples", 1000);
-    epochs = a.get_int("epochs", 5);
+    epochs = a.get_int("epochs", 10);
     batch = a.get_int("batch-size", 64);
     dec = a.get_int("decode-replicas", 1);
     tsteps = a.get_int("transfer-steps", 30);
