@@ -177,6 +177,10 @@ int cmd_quickstart(int argc, char** argv) {
     const std::string out = fs::absolute(a.get("out", "runs/quickstart")).lexically_normal().string();
     const std::string configs = find_configs(a.get("configs"));
     const std::string data = out + "/data";
+    // Start from clean run dirs: the trainer appends to train_metrics.jsonl and
+    // the report would mix two runs.
+    for (const char* sub : {"vocab", "train", "eval", "transfer"}) fs::remove_all(out + "/" + sub);
+    fs::remove(out + "/report.html");
     fs::create_directories(data);
     std::cout << "quickstart: output in " << out << "\n";
 
