@@ -265,7 +265,13 @@ void Supervisor::pump_output(Replica& r, bool final) {
   char buf[8192];
   for (;;) {
     ssize_t n = ::read(r.out_fd, buf, sizeof buf);
-    if (n <= 0) break;
+    if (n == 0) {
+      // EOF: the child is gone; stop polling a descriptor that is always ready.
+      ::close(r.out_fd);
+      r.out_fd = -1;
+      break;
+    }
+    if (n < 0) break;
     r.partial.append(buf, static_cast<size_t>(n));
   }
   size_t pos;

@@ -111,6 +111,13 @@ void Producer::poll_control(int timeout_ms) {
     } else if (m.kind == MsgKind::Credit) {
       auto it = peers_.find(pid);
       if (it != peers_.end()) it->second->credit += m.value;
+    } else if (m.kind == MsgKind::EndOfStream) {
+      // The consumer has everything we sent, end of stream included.
+      auto it = peers_.find(pid);
+      if (it != peers_.end() && !it->second->acked) {
+        it->second->acked = true;
+        acks_++;
+      }
     }
   }
 }
@@ -189,6 +196,13 @@ bool Producer::finish() {
     } catch (const zmq::error_t& e) {
       throw TransportError("consumer " + id + " is gone at end of stream: " + e.what());
     }
+  }
+  // Wait for every consumer to acknowledge end of stream before the socket
+  // may close: with tcp, ZeroMQ can drop messages still queued when a
+  // ROUTER socket closes, linger notwithstanding (seen with libzmq 4.3.4).
+  while (acks_ < peers_.size()) {
+    if (stopped(stop_)) return false;
+    poll_control(50);
   }
   return true;
 }
@@ -286,6 +300,10 @@ Consumer::Next Consumer::next(Message& out) {
       }
       if (m.kind == MsgKind::EndOfStream) {
         if (!eos_[p.upstream]) {
+          // Outstanding credits are moot now; acknowledge the end instead.
+          owed_[p.upstream] = 0;
+          std::string ack = control_bytes(MsgKind::EndOfStream, 0, "");
+          socks_[p.upstream]->send(zmq::buffer(ack), zmq::send_flags::dontwait);
           eos_[p.upstream] = true;
           n_eos_++;
         }

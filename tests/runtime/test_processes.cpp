@@ -360,3 +360,29 @@ inputs = ["numbers"]
   CHECK_THAT(body, Catch::Contains("catlip_replica_up{graph=\"g\",stage=\"numbers\",replica=\"0\"} 1"));
   CHECK(read_file(dir.file("run/metrics.jsonl")).find("\"numbers\"") != std::string::npos);
 }
+
+TEST_CASE("processes: over tcp every item arrives, including the tail of the stream") {
+  // Regression: ZeroMQ dropped messages still queued when a producer's ROUTER
+  // closed over tcp; producers now wait for consumers to acknowledge the end.
+  TempDir dir("tcp");
+  write_file(dir.file("g.toml"), R"([graph]
+transport = "tcp"
+prefetch = 32
+[stages.numbers]
+type = "testing.counter"
+count = 4000
+payload_bytes = 150000
+[stages.collect]
+type = "testing.collect"
+inputs = ["numbers"]
+replicas = 2
+)");
+  for (int round = 0; round < 3; ++round) {
+    std::string run = dir.file("run" + std::to_string(round));
+    auto r = run_cmd("timeout 60 " + catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + run + " --quiet");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    size_t n = lines_of(read_file(run + "/collected.tsv.0")).size() + lines_of(read_file(run + "/collected.tsv.1")).size();
+    CHECK(n == 4000);
+  }
+}

@@ -13,8 +13,9 @@
 // A producer may feed several downstream stages: each stage gets every item
 // (broadcast across stages), balanced across that stage's replicas.
 // End-of-stream: a finished producer waits until every expected consumer has
-// said Hello, then sends EndOfStream to each; a consumer ends when all its
-// upstream producers have.
+// said Hello, then sends EndOfStream to each and waits for each to echo it
+// back (so nothing is still queued when its socket closes); a consumer ends
+// when all its upstream producers have.
 //
 // Endpoints are ZeroMQ addresses: ipc:// on one host, tcp:// across hosts,
 // inproc:// when stages share a process (and a zmq context).
@@ -69,6 +70,7 @@ class Producer {
     std::string id;
     int group = -1;
     int64_t credit = 0;
+    bool acked = false;  // acknowledged our end of stream
   };
   // Reads pending Hello/Credit messages; waits up to timeout_ms for one.
   void poll_control(int timeout_ms);
@@ -82,6 +84,7 @@ class Producer {
   const std::atomic<bool>* stop_;
   double blocked_s_ = 0;
   int64_t sent_ = 0;
+  size_t acks_ = 0;
 };
 
 class Consumer {
