@@ -178,6 +178,7 @@ class Supervisor {
   std::mutex prom_mu_;
   std::string prom_text_;
   std::ofstream metrics_file_;
+  std::string finished_by_;  // set when a stage called finish_run()
 };
 
 void Supervisor::setup_dirs() {
@@ -449,7 +450,11 @@ int Supervisor::run() {
       zmq::message_t m;
       if (!control_->recv(m, zmq::recv_flags::dontwait)) break;
       ReplicaReport rep;
-      if (decode_report(m.data(), m.size(), rep)) metrics_.update(rep);
+      if (decode_report(m.data(), m.size(), rep)) {
+        if (!rep.finish_run.empty() && finished_by_.empty())
+          finished_by_ = "stage '" + rep.stage + "' (replica " + std::to_string(rep.replica) + ") ended the run: " + rep.finish_run;
+        metrics_.update(rep);
+      }
     }
     for (auto& r : reps_) pump_output(*r, false);
     for (auto& r : reps_) {
@@ -467,6 +472,12 @@ int Supervisor::run() {
     metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count());
     write_files(false);
     if (!failure.empty()) break;
+    if (!finished_by_.empty()) {
+      clear_progress();
+      std::cerr << "catlip: " << finished_by_ << "; stopping the other replicas\n";
+      stop_all("finishing");
+      break;
+    }
     if (int sig = g_signal.load()) {
       clear_progress();
       std::cerr << "catlip: received " << ::strsignal(sig) << ", stopping all replicas\n";

@@ -53,7 +53,13 @@ class ReplicaContext : public StageContext {
     ssize_t r = ::write(2, line.data(), line.size());
     (void)r;
   }
-  bool stop_requested() const override { return stop_.load(std::memory_order_relaxed); }
+  bool stop_requested() const override { return stop_.load(std::memory_order_relaxed) || finishing_; }
+  void finish_run(std::string_view reason) override {
+    finishing_ = true;
+    std::lock_guard<std::mutex> l(mu_);
+    report_.finish_run = reason.empty() ? std::string("finished") : std::string(reason);
+  }
+  bool finishing() const { return finishing_; }
 
   template <class F>
   void update(F f) {
@@ -70,6 +76,7 @@ class ReplicaContext : public StageContext {
   const ReplicaPlan& plan_;
   const std::atomic<bool>& stop_;
   std::mutex mu_;
+  std::atomic<bool> finishing_{false};
   ReplicaReport report_;
   Clock::time_point start_ = Clock::now();
 };
@@ -205,7 +212,7 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
     };
     if (plan.inputs.empty()) {
       for (;;) {
-        if (stop.load() || out.stopped) break;
+        if (stop.load() || out.stopped || ctx.finishing()) break;
         auto t0 = Clock::now();
         bool more = stage.produce(out);
         account(t0);
@@ -224,12 +231,20 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
         if (auto* s = std::get_if<Sample>(&m.body)) stage.process(std::move(*s), out);
         else if (auto* b = std::get_if<Batch>(&m.body)) stage.process(std::move(*b), out);
         account(t0);
-        if (out.stopped || stop.load()) break;
+        if (out.stopped || stop.load() || ctx.finishing()) break;
       }
     }
-    if (stop.load() || out.stopped) {
+    if ((stop.load() || out.stopped) && !ctx.finishing()) {
       res.stopped = true;
       set_state(ReplicaState::Stopped);
+    } else if (ctx.finishing()) {
+      // Ending the run: flush what we hold, but do not wait for downstream
+      // end-of-stream handshakes; the supervisor stops the others.
+      auto t0 = Clock::now();
+      stage.flush(out);
+      account(t0);
+      res.ok = true;
+      set_state(ReplicaState::Done);
     } else {
       auto t0 = Clock::now();
       stage.flush(out);

@@ -140,11 +140,16 @@ StageSchema CollectSink::schema() {
   s.params = {
       Param("file", ParamType::String).def(std::string("collected.tsv")).describe("File name in the run directory"),
       Param("sleep_ms", ParamType::Float).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow consumer"),
+      Param("finish_after", ParamType::Int).def(int64_t{-1})
+          .describe("End the whole run successfully after this many items (-1: never), as a trainer "
+                    "that reached its step budget does"),
   };
   return s;
 }
 
 void CollectSink::configure(const Params& p, StageContext& ctx) {
+  ctx_ = &ctx;
+  finish_after_ = p.get_int("finish_after");
   sleep_ms_ = p.get_float("sleep_ms");
   std::string path = ctx.run_dir() + "/" + p.get_string("file") + "." + std::to_string(ctx.replica());
   out_.open(path);
@@ -157,6 +162,7 @@ void CollectSink::process(Sample&& s, Emitter&) {
   if (auto* n = s.ints("n"))
     for (size_t i = 0; i < n->size(); ++i) out_ << (i ? "," : "") << (*n)[i];
   out_ << "\t" << (s.text("via") ? *s.text("via") : "") << "\n";
+  if (++seen_ == finish_after_) ctx_->finish_run("collected " + std::to_string(seen_) + " items");
 }
 
 void CollectSink::flush(Emitter&) { out_.flush(); }

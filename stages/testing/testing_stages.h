@@ -53,6 +53,8 @@ class CollectSink : public Stage {
  private:
   std::ofstream out_;
   double sleep_ms_ = 0;
+  StageContext* ctx_ = nullptr;
+  int64_t finish_after_ = -1, seen_ = 0;
 };
 
 // Discards items (counting bytes): the end of benchmark graphs.

@@ -386,3 +386,28 @@ replicas = 2
     CHECK(n == 4000);
   }
 }
+
+TEST_CASE("processes: a stage can end the run successfully while its sources are endless") {
+  TempDir dir("finish");
+  write_file(dir.file("g.toml"), R"([stages.endless]
+type = "testing.counter"
+count = 1000000000000
+[stages.work]
+type = "testing.map"
+inputs = ["endless"]
+replicas = 2
+[stages.collect]
+type = "testing.collect"
+inputs = ["work"]
+finish_after = 2000
+)");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_cmd("timeout 60 " + catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + dir.file("run"));
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("stage 'collect' (replica 0) ended the run: collected 2000 items"));
+  CHECK(took < 30);
+  CHECK(lines_of(read_file(dir.file("run/collected.tsv.0"))).size() == 2000);
+  CHECK(pids_with(dir.file("run")).empty());
+}

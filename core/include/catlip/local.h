@@ -44,6 +44,12 @@ class LocalContext : public StageContext {
   void set_total(int64_t total) override { total_ = total; }
   void log(LogLevel level, std::string_view message) override;
   bool stop_requested() const override { return stop_; }
+  void finish_run(std::string_view reason) override {
+    finish_reason_ = std::string(reason);
+    stop_ = true;
+  }
+  // Set once the stage called finish_run().
+  const std::string& finish_reason() const { return finish_reason_; }
 
   int64_t counter(const std::string& name) const;
   std::map<std::string, int64_t> counters() const;
@@ -63,6 +69,7 @@ class LocalContext : public StageContext {
   std::vector<std::string> logs_;
   int64_t total_ = -1;
   bool stop_ = false;
+  std::string finish_reason_;
 };
 
 // Runs a source stage to completion (produce until false, then flush).

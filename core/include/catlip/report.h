@@ -29,6 +29,7 @@ struct ReplicaReport {
   std::map<std::string, int64_t> counters;
   std::map<std::string, double> gauges;
   std::string error;
+  std::string finish_run;  // non-empty: the stage ended the run (its reason)
 };
 
 std::string encode_report(const ReplicaReport& r);

@@ -30,7 +30,7 @@ struct ReplicaPlan {
 };
 
 struct ReplicaResult {
-  bool ok = false;
+  bool ok = false;  // also true when the stage ended the run (finish_run)
   bool stopped = false;  // stopped by request, not failed
   std::string error;
 };

@@ -59,6 +59,11 @@ class StageContext {
   // True once the run is being stopped (signal or failure elsewhere); long
   // loops in produce() or process() should check it and return early.
   virtual bool stop_requested() const = 0;
+  // Ends the whole run successfully from inside: e.g. a trainer that has
+  // reached its step budget while its sources are endless. The runtime stops
+  // feeding this replica, flushes and closes it; the supervisor then stops
+  // every other replica and the run exits 0, naming this stage and reason.
+  virtual void finish_run(std::string_view reason) = 0;
 };
 
 class Stage {

@@ -147,7 +147,11 @@ void TrainStage::end_item() {
   have_last_ = true;
   // Reached `steps`: write the final checkpoint and export now rather than at
   // end of stream, so the results exist even if upstream keeps producing.
-  if (trainer_->done()) trainer_->finish();
+  if (trainer_->done()) {
+    trainer_->finish();
+    // Sources may be endless (epochs = 0): training decides when the run ends.
+    ctx_->finish_run("reached the configured number of training steps");
+  }
 }
 
 void TrainStage::take(Sample& s) {
