@@ -471,6 +471,9 @@ int Supervisor::run() {
     }
     metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count());
     write_files(false);
+    // A stage ended the run: replicas that fail while it winds down (e.g.
+    // sending to the consumer that just left) do not fail the run.
+    if (!finished_by_.empty()) failure.clear();
     if (!failure.empty()) break;
     if (!finished_by_.empty()) {
       clear_progress();
