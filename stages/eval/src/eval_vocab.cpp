@@ -5,7 +5,7 @@
 
 namespace catlip::eval {
 
-static std::vector<std::string> split_tabs(const std::string& s) {
+std::vector<std::string> split_tabs(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
   while (true) {

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "catlip/eval/eval_vocab.h"
 #include "catlip/eval/png_io.h"
 #include "catlip/eval/svg_plot.h"
 #include "catlip/train/mini_json.h"
@@ -75,18 +76,6 @@ std::string fmt(double v, int prec = 3) {
   char b[32];
   std::snprintf(b, sizeof b, "%.*f", prec, v);
   return b;
-}
-
-std::vector<std::string> split_tabs(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t t = s.find('\t', start);
-    out.push_back(s.substr(start, t - start));
-    if (t == std::string::npos) break;
-    start = t + 1;
-  }
-  return out;
 }
 
 const char* kStyle = R"(

@@ -29,4 +29,7 @@ struct EvalVocab {
 // Throws std::runtime_error naming file and line.
 EvalVocab load_eval_vocab(const std::string& path);
 
+// Splits one TSV line at tabs (empty fields kept); shared by the TSV readers.
+std::vector<std::string> split_tabs(const std::string& s);
+
 }  // namespace catlip::eval
