@@ -11,6 +11,6 @@
 #    demo graph is still `build/bin/catlip run`)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/tools/setup.sh"
+bash "$ROOT/tools/setup.sh" --apps
 cd "$ROOT"
 exec "$ROOT/build/bin/catlip" quickstart "$@"

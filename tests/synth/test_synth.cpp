@@ -93,6 +93,64 @@ TEST_CASE("synth: same seed and index give identical samples, others differ") {
   CHECK(generate_sample(v, 5).jpg != a.jpg);
 }
 
+TEST_CASE("synth: difficulty knobs bound object count and size and calm the background") {
+  // Per-channel pixel variance outside every object's box: the clutter.
+  auto background_var = [](const SynthSample& s, int S) {
+    double sum[3] = {}, sq[3] = {};
+    int64_t n = 0;
+    for (int y = 0; y < S; ++y)
+      for (int x = 0; x < S; ++x) {
+        bool inside = false;
+        for (auto& ob : s.objects)
+          if (std::abs(x + 0.5f - ob.place.cx) < ob.place.half * 1.5f && std::abs(y + 0.5f - ob.place.cy) < ob.place.half * 1.5f)
+            inside = true;
+        if (inside) continue;
+        for (int c = 0; c < 3; ++c) {
+          double v = s.rgb[(size_t(y) * S + x) * 3 + c];
+          sum[c] += v, sq[c] += v * v;
+        }
+        ++n;
+      }
+    double var = 0;
+    for (int c = 0; n && c < 3; ++c) var += sq[c] / n - (sum[c] / n) * (sum[c] / n);
+    return var;
+  };
+  SynthOptions full, easy;
+  easy.size = 64;
+  easy.max_objects = 3;
+  easy.min_object = 0.2f;
+  easy.clutter = 0.3f;
+  full = easy;
+  full.clutter = 1.0f;  // the same scenes (clutter draws no random numbers), full contrast
+  std::set<size_t> counts;
+  double var_full = 0, var_easy = 0;
+  for (int i = 0; i < 300; ++i) {
+    auto e = generate_sample(easy, i);
+    counts.insert(e.objects.size());
+    REQUIRE(e.objects.size() <= 3);
+    for (auto& ob : e.objects) CHECK(ob.place.half >= 0.2f * 64 - 1e-3f);
+    var_easy += background_var(e, 64);
+    var_full += background_var(generate_sample(full, i), 64);
+  }
+  CHECK(counts == std::set<size_t>{1, 2, 3});
+  // Same scenes, a third of the background contrast.
+  CHECK(var_easy < 0.5 * var_full);
+
+  // Typical colours: at most two per category, so colour is a cue.
+  easy.typical_colors = true;
+  std::map<int, std::set<int>> colors;
+  for (int i = 0; i < 600; ++i)
+    for (auto& ob : generate_sample(easy, i).objects) colors[ob.category].insert(ob.color);
+  CHECK(colors.size() == kNumCategories);
+  size_t two = 0;
+  for (auto& [cat, cs] : colors) {
+    INFO(kCategories[cat].name);
+    CHECK(cs.size() <= 2);
+    two += cs.size() == 2;
+  }
+  CHECK(two > kNumCategories / 2);
+}
+
 TEST_CASE("synth: captions name every drawn object and no undrawn category; json holds the truth") {
   SynthOptions o;
   o.seed = 3;

@@ -168,4 +168,29 @@ TEST_CASE("ViT config: named sizes, checks, string round trip") {
   bad.patch_size = 14;
   bad.image_size = 224;
   CHECK_FALSE(bad.check().empty());
+  bad = c;
+  bad.pool = "attention";
+  CHECK_FALSE(bad.check().empty());
+
+  // Stem, pooling and input normalisation travel with the weights, so the
+  // evaluator rebuilds and feeds the model exactly as training did.
+  ViTConfig h = c;
+  h.stem = "cnn";
+  h.pool = "max";
+  h.mean = {0.485, 0.456, 0.406};
+  h.std = {0.229, 0.224, 0.225};
+  REQUIRE(h.check().empty());
+  ViTConfig back = ViTConfig::parse(h.to_string());
+  CHECK(back == h);
+  CHECK(back.pool == "max");
+  CHECK(back.mean == h.mean);
+  CHECK(back.std == h.std);
+  // A config string from before pool/mean existed still parses: CLS, no normalisation.
+  ViTConfig old = ViTConfig::parse("dim=64 depth=2 heads=2 mlp_ratio=4 image_size=32 patch_size=8 stem=patchify "
+                                   "num_classes=10 ln_eps=1e-06");
+  CHECK(old.pool == "token");
+  CHECK(old.mean.empty());
+  bad = h;
+  bad.std = {0.2, 0.2};
+  CHECK_FALSE(bad.check().empty());
 }

@@ -27,6 +27,12 @@ ViTConfig small_cfg(const std::string& stem = "patchify") {
   c.num_classes = 10;
   return c;
 }
+
+void copy_state(const torch::nn::Module& dst, const NamedTensors& src) {
+  torch::NoGradGuard g;
+  std::map<std::string, torch::Tensor> by_name(src.begin(), src.end());
+  for (auto& [n, t] : named_state(dst)) t.copy_(by_name.at(n));
+}
 }  // namespace
 
 TEST_CASE("BCE reduction equals a hand computation (sum over classes and batch / batch)") {
@@ -94,6 +100,49 @@ TEST_CASE("conv3 stem: CoreNet's kernels/strides 4,2,2 with BN+GELU") {
   CHECK(got.at("patch_embed.proj.6.weight") == std::vector<int64_t>({64, 16, 2, 2}));
   CHECK(got.at("patch_embed.proj.6.bias") == std::vector<int64_t>({64}));
   CHECK(m->forward(torch::rand({2, 3, 32, 32})).sizes() == torch::IntArrayRef({2, 10}));
+}
+
+TEST_CASE("cnn stem: log2(patch) stages of 3x3 conv + BN + GELU + 2x2 max-pool, widths doubling to dim") {
+  auto c = small_cfg();
+  c.stem = "cnn";  // patch 8: three stages, widths 16, 32, 64
+  ViT m(c);
+  std::map<std::string, std::vector<int64_t>> got;
+  for (auto& [n, t] : named_state(*m)) got[n] = t.sizes().vec();
+  CHECK(got.at("patch_embed.proj.0.weight") == std::vector<int64_t>({16, 3, 3, 3}));
+  CHECK(got.count("patch_embed.proj.0.bias") == 0);
+  CHECK(got.at("patch_embed.proj.1.running_var") == std::vector<int64_t>({16}));
+  CHECK(got.at("patch_embed.proj.4.weight") == std::vector<int64_t>({32, 16, 3, 3}));
+  CHECK(got.at("patch_embed.proj.8.weight") == std::vector<int64_t>({64, 32, 3, 3}));
+  CHECK(got.count("patch_embed.proj.12.weight") == 0);
+  // 32x32 input / 8 = a 4x4 grid: 16 tokens + CLS.
+  CHECK(got.at("pos_embed") == std::vector<int64_t>({1, 17, 64}));
+  CHECK(m->forward(torch::rand({2, 3, 32, 32})).sizes() == torch::IntArrayRef({2, 10}));
+  c.patch_size = 12;
+  c.image_size = 36;
+  CHECK(c.check().find("power-of-two") != std::string::npos);
+}
+
+TEST_CASE("pool: the head sees the CLS token, or the mean or max over patch tokens") {
+  torch::manual_seed(3);
+  auto c = small_cfg();
+  ViT tok(c);
+  c.pool = "max";
+  ViT mx(c);
+  c.pool = "avg";
+  ViT avg(c);
+  // Same weights in all three: only the pooling differs.
+  copy_state(*mx, named_state(*tok));
+  copy_state(*avg, named_state(*tok));
+  auto x = torch::rand({3, 3, 32, 32});
+  torch::NoGradGuard g;
+  auto tokens = tok->patch_embed->forward(x);
+  tokens = torch::cat({tok->cls_token.expand({3, -1, -1}), tokens}, 1) + tok->pos_embed;
+  for (auto& b : *tok->blocks) tokens = b->as<Block>()->forward(tokens);
+  auto patches = tokens.narrow(1, 1, tokens.size(1) - 1);
+  CHECK(torch::allclose(tok->features(x), tok->norm->forward(tokens.select(1, 0)), 1e-5, 1e-6));
+  CHECK(torch::allclose(mx->features(x), tok->norm->forward(std::get<0>(patches.max(1))), 1e-5, 1e-6));
+  CHECK(torch::allclose(avg->features(x), tok->norm->forward(patches.mean(1)), 1e-5, 1e-6));
+  CHECK_FALSE(torch::allclose(mx->features(x), avg->features(x), 1e-3, 1e-3));
 }
 
 TEST_CASE("no weight decay on biases, norms, pos_embed and cls_token") {

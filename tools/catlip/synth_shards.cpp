@@ -12,10 +12,12 @@ using namespace catlip::cli;
 namespace {
 
 int cmd_shards_synth(int argc, char** argv) {
-  Args a(argc, argv, {"help"});
+  Args a(argc, argv, {"help", "typical-colors"});
   if (a.has("help")) {
     std::cout << "usage: catlip shards synth OUT_PREFIX --samples N [--seed S] [--size 128]\n"
-                 "                           [--samples-per-shard K] [--split train|val] [--quality Q]\n\n"
+                 "                           [--samples-per-shard K] [--split train|val] [--quality Q]\n"
+                 "                           [--max-objects 4] [--min-object 0.1] [--clutter 1]\n"
+                 "                           [--typical-colors]\n\n"
                  "Writes a deterministic synthetic image-caption dataset as WebDataset shards\n"
                  "OUT_PREFIX-000000.tar, ...: 1-4 procedurally drawn objects per image from "
               << catlip::synth::kNumCategories
@@ -27,10 +29,14 @@ int cmd_shards_synth(int argc, char** argv) {
                  "  --size P                image width and height in pixels (default 128)\n"
                  "  --samples-per-shard K   samples per shard (default 1000)\n"
                  "  --split train|val       independent random streams for the two splits (default train)\n"
-                 "  --quality Q             JPEG quality 1-100 (default 90)\n";
+                 "  --quality Q             JPEG quality 1-100 (default 90)\n"
+                 "  --max-objects N         at most N objects per image, 1-4 (default 4)\n"
+                 "  --min-object F          smallest object half-side as a fraction of the image (default 0.1)\n"
+                 "  --clutter F             0-1: background texture contrast and pixel noise (default 1)\n"
+                 "  --typical-colors        each category in at most two typical colours (default: any)\n";
     return kOk;
   }
-  auto bad = a.unknown({"samples", "seed", "size", "samples-per-shard", "split", "quality"});
+  auto bad = a.unknown({"samples", "seed", "size", "samples-per-shard", "split", "quality", "max-objects", "min-object", "clutter", "typical-colors"});
   if (!a.error().empty() || !bad.empty() || a.positional().size() != 1 || !a.has("samples")) {
     std::cerr << "catlip shards synth: "
               << (!a.error().empty() ? a.error()
@@ -48,6 +54,10 @@ int cmd_shards_synth(int argc, char** argv) {
     o.seed = static_cast<uint64_t>(a.get_int("seed", 0));
     o.size = static_cast<int>(a.get_int("size", 128));
     o.quality = static_cast<int>(a.get_int("quality", 90));
+    o.max_objects = static_cast<int>(a.get_int("max-objects", 4));
+    o.min_object = static_cast<float>(std::stod(a.get("min-object", "0.1")));
+    o.clutter = static_cast<float>(std::stod(a.get("clutter", "1")));
+    o.typical_colors = a.has("typical-colors");
   } catch (const std::exception&) {
     std::cerr << "catlip shards synth: numeric option expected (see --help)\n";
     return kUsage;
@@ -58,9 +68,11 @@ int cmd_shards_synth(int argc, char** argv) {
     return kUsage;
   }
   o.val = split == "val";
-  if (n < 1 || per_shard < 1 || o.size < 32 || o.size > 4096 || o.quality < 1 || o.quality > 100) {
+  if (n < 1 || per_shard < 1 || o.size < 32 || o.size > 4096 || o.quality < 1 || o.quality > 100 ||
+      o.max_objects < 1 || o.max_objects > 4 || !(o.min_object >= 0.02f && o.min_object <= 0.4f) ||
+      !(o.clutter >= 0 && o.clutter <= 1)) {
     std::cerr << "catlip shards synth: need --samples >= 1, --samples-per-shard >= 1, 32 <= --size <= 4096, "
-                 "1 <= --quality <= 100\n";
+                 "1 <= --quality <= 100, 1 <= --max-objects <= 4, 0.02 <= --min-object <= 0.4, 0 <= --clutter <= 1\n";
     return kUsage;
   }
   std::string prefix = a.positional()[0];

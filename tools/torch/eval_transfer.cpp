@@ -53,7 +53,7 @@ const char* kHelp =
     "  --max-distance N       WordNet hops searched for a mapping (default 4)\n"
     "  --coverage FILE        also report how FILE's classes (e.g. ImageNet wnids) map to\n"
     "                         the vocabulary, into OUT/transfer_coverage.txt (repeatable)\n"
-    "  --mean A,B,C --std A,B,C  normalisation used in training (default none)\n"
+    "  --mean A,B,C --std A,B,C  normalisation (default: what the checkpoint records)\n"
     "  --no-ema               use the raw weights even if EMA weights exist\n"
     "  --threads N            CPU threads (default: one per core)\n"
     "  --device D             cpu (default), cuda, auto\n"

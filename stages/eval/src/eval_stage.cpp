@@ -110,8 +110,8 @@ StageSchema EvalStage::schema() {
       Param("top_k", T::IntList).def(std::vector<int64_t>{1, 5}).range(1, 1000).describe("k values for precision@k"),
       Param("device", T::String).def(std::string("cpu")).describe("cpu, cuda, cuda:N or auto"),
       Param("threads", T::Int).def(int64_t{0}).range(0, 1024).describe("Intra-op CPU threads; 0 = one per core"),
-      Param("mean", T::FloatList).def(std::vector<double>{}).describe("Per-channel mean, as in training; empty = none"),
-      Param("std", T::FloatList).def(std::vector<double>{}).describe("Per-channel std, as in training; empty = none"),
+      Param("mean", T::FloatList).def(std::vector<double>{}).describe("Per-channel mean; empty = what the checkpoint records from training"),
+      Param("std", T::FloatList).def(std::vector<double>{}).describe("Per-channel std; empty = what the checkpoint records from training"),
       Param("gt_field", T::String).def(std::string("json")).describe(
           "Text field with ground-truth objects ({\"wnids\": [...]} or {\"objects\": [lemmas]}); "
           "samples without it are scored only against captions"),
@@ -150,6 +150,7 @@ void EvalStage::configure(const Params& p, StageContext& ctx) {
   m.std = p.get_floats("std");
   if (m.mean.size() != m.std.size() || (!m.mean.empty() && m.mean.size() != 3))
     throw std::invalid_argument("mean and std must both have 3 values (or both be empty)");
+  if (m.mean.empty()) m.mean = m.model.config.mean, m.std = m.model.config.std;  // what training used
   m.gt_field = p.get_string("gt_field");
   m.max_samples = p.get_int("max_samples");
   m.keep_n = p.get_int("samples");

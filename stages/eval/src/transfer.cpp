@@ -142,7 +142,10 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
     res.majority = counts.max().item<double>() / double(res.test_n);
   }
   const auto dev = base.m.device;
-  auto prep = [&](const torch::Tensor& u8) { return train::preprocess_images(u8, dev, o.mean, o.std); };
+  // Normalisation: as given, else what training recorded in the checkpoint.
+  const auto& mean = o.mean.empty() ? base.m.config.mean : o.mean;
+  const auto& stdv = o.mean.empty() ? base.m.config.std : o.std;
+  auto prep = [&](const torch::Tensor& u8) { return train::preprocess_images(u8, dev, mean, stdv); };
 
   // ---- zero-shot: max over each class's mapped rows of the synset logits.
   {

@@ -15,18 +15,33 @@ namespace catlip::synth {
 
 namespace {
 
-int pick_color(int category, Rng& rng) {
+int pick_color(int category, bool typical, Rng& rng) {
   std::string allowed = kCategories[category].colors;
-  if (allowed.empty()) return static_cast<int>(rng.randint(0, static_cast<int64_t>(palette().size()) - 1));
+  const int64_t P = static_cast<int64_t>(palette().size());
+  if (allowed.empty()) {
+    int64_t u = rng.randint(0, P - 1);
+    // Typical colours: two per category, spread over the palette (category c
+    // gets palette entries 5c and 5c+7, mod 12), like a bus that is usually
+    // yellow or red.
+    if (typical) return static_cast<int>((category * 5 + (u % 2 ? 7 : 0)) % P);
+    return static_cast<int>(u);
+  }
   std::vector<std::string> names;
   std::istringstream in(allowed);
   for (std::string w; in >> w;) names.push_back(w);
-  return color_index(names[rng.randint(0, static_cast<int64_t>(names.size()) - 1)]);
+  int64_t k = rng.randint(0, static_cast<int64_t>(names.size()) - 1);
+  if (typical) k %= std::min<int64_t>(2, static_cast<int64_t>(names.size()));  // its first two
+  return color_index(names[size_t(k)]);
 }
 
 double color_dist(Rgb a, Rgb b) {
   double dr = a.r - b.r, dg = a.g - b.g, db = a.b - b.b;
   return std::sqrt(dr * dr + dg * dg + db * db);
+}
+
+Rgb mix(Rgb a, Rgb b, float t) {
+  auto m = [t](uint8_t x, uint8_t y) { return static_cast<uint8_t>(std::lround(x + (y - x) * t)); };
+  return Rgb{m(a.r, b.r), m(a.g, b.g), m(a.b, b.b)};
 }
 
 Rgb random_rgb(Rng& rng) {
@@ -118,9 +133,12 @@ SynthSample generate_sample(const SynthOptions& opt, int64_t index) {
   Rng rng = Rng::for_sample(opt.seed ^ (opt.val ? 0x7661'6C00'0000'0001ull : 0), s.key, 0);
 
   static const double kCountWeights[] = {0.35, 0.30, 0.20, 0.15};
-  double u = rng.uniform();
+  const int max_n = std::clamp(opt.max_objects, 1, 4);
+  double total = 0;
+  for (int i = 0; i < max_n; ++i) total += kCountWeights[i];
+  double u = rng.uniform() * total;
   int n = 1;
-  for (double acc = kCountWeights[0]; n < 4 && u > acc; acc += kCountWeights[n], ++n) {}
+  for (double acc = kCountWeights[0]; n < max_n && u > acc; acc += kCountWeights[n], ++n) {}
   static const float kMaxHalf[] = {0.40f, 0.30f, 0.25f, 0.21f};
   for (int i = 0; i < n; ++i) {
     SynthObject o;
@@ -130,9 +148,10 @@ SynthSample generate_sample(const SynthOptions& opt, int64_t index) {
       o.color = prev.color;
     } else {
       o.category = static_cast<int>(rng.randint(0, kNumCategories - 1));
-      o.color = pick_color(o.category, rng);
+      o.color = pick_color(o.category, opt.typical_colors, rng);
     }
-    float half = float(rng.uniform(0.1, kMaxHalf[n - 1])) * S;
+    const float lo = std::clamp(opt.min_object, 0.02f, 0.4f);
+    float half = float(rng.uniform(lo, std::max(lo, kMaxHalf[n - 1]))) * S;
     // Place away from earlier objects when possible.
     float cx = 0, cy = 0;
     for (int t = 0; t < 30; ++t) {
@@ -158,10 +177,12 @@ SynthSample generate_sample(const SynthOptions& opt, int64_t index) {
   s.background = static_cast<Background>(rng.randint(0, kNumBackgrounds - 1));
   Rgb a = background_color(s.objects, rng);
   Rgb b = background_color(s.objects, rng);
+  const float clutter = std::clamp(opt.clutter, 0.0f, 1.0f);
+  b = mix(a, b, clutter);  // less clutter: the second background colour moves towards the first
   Canvas canvas(S, S);
   draw_background(canvas, s.background, a, b, rng);
   for (auto& o : s.objects) draw_object(canvas, o.category, o.place, palette()[o.color].rgb, rng);
-  add_noise(canvas, static_cast<int>(rng.randint(0, 12)), rng);
+  add_noise(canvas, static_cast<int>(std::lround(rng.randint(0, 12) * clutter)), rng);
   s.rgb = std::move(canvas.px);
   s.caption = make_caption(s.objects, s.background, rng);
   s.json = make_json(s, S);

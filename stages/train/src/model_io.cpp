@@ -88,8 +88,16 @@ std::string export_model(const std::string& dir, const std::string& name, const 
      << ",\n  \"embed_dim\": " << cfg.dim << ",\n  \"depth\": " << cfg.depth
      << ",\n  \"num_heads\": " << cfg.heads << ",\n  \"mlp_ratio\": " << cfg.mlp_ratio
      << ",\n  \"img_size\": " << cfg.image_size << ",\n  \"patch_size\": " << cfg.patch_size
-     << ",\n  \"stem\": \"" << cfg.stem << "\",\n  \"global_pool\": \"token\",\n  \"class_token\": true"
-     << ",\n  \"norm_eps\": " << cfg.ln_eps << "\n}\n";
+     << ",\n  \"stem\": \"" << cfg.stem << "\",\n  \"global_pool\": \"" << cfg.pool << "\",\n  \"class_token\": true"
+     << ",\n  \"norm_eps\": " << cfg.ln_eps;
+  // timm's pretrained_cfg keys for the input normalisation.
+  auto list = [&](const std::vector<double>& v) {
+    std::string r = "[";
+    for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + std::to_string(v[i]);
+    return r + "]";
+  };
+  if (!cfg.mean.empty()) cj << ",\n  \"mean\": " << list(cfg.mean) << ",\n  \"std\": " << list(cfg.std);
+  cj << "\n}\n";
   return path;
 }
 

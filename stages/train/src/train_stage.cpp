@@ -36,9 +36,14 @@ StageSchema TrainStage::schema() {
       Param("image_size", T::Int).def(int64_t{224}).range(16, 4096)
           .describe("Input side in pixels; other sizes are resized (and counted as train.resized)"),
       Param("patch_size", T::Int).def(int64_t{16}).range(1, 256).describe("Patch side in pixels"),
-      Param("stem", T::String).def(std::string("patchify")).one_of({"patchify", "conv3"})
-          .describe("Patch embedding: one patchify conv, or CoreNet's 3-conv stem (kernels/strides "
-                    "4,2,2 with BatchNorm+GELU; needs patch_size 16)"),
+      Param("stem", T::String).def(std::string("patchify")).one_of({"patchify", "conv3", "cnn"})
+          .describe("Patch embedding: one patchify conv; CoreNet's 3-conv stem (kernels/strides "
+                    "4,2,2 with BatchNorm+GELU; needs patch_size 16); or cnn, a hybrid-ViT stem of "
+                    "log2(patch_size) stages of 3x3 conv + BatchNorm + GELU + 2x2 max-pool (learns "
+                    "fastest on small data and CPUs)"),
+      Param("pool", T::String).def(std::string("token")).one_of({"token", "avg", "max"})
+          .describe("Features for the head: the CLS token (ViT, CatLIP), or the mean or max over "
+                    "patch tokens (max suits multi-label presence of small objects)"),
       Param("batch_size", T::Int).def(int64_t{256}).range(1, 1 << 20).describe("Images per iteration"),
       Param("steps", T::Int).def(int64_t{0}).at_least(0)
           .describe("Total iterations; 0 = train until the input ends"),
@@ -98,6 +103,7 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
   c.image_size = p.get_int("image_size");
   c.patch_size = p.get_int("patch_size");
   c.stem = p.get_string("stem");
+  c.pool = p.get_string("pool");
   o.model = c;
   o.batch_size = p.get_int("batch_size");
   o.steps = p.get_int("steps");

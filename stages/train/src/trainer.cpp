@@ -139,6 +139,8 @@ struct Trainer::Impl {
     vocab = load_vocab(opt.vocab_path);
     cfg = opt.model;
     cfg.num_classes = vocab.size();
+    cfg.mean = opt.mean;  // recorded in checkpoints and exports for the evaluator
+    cfg.std = opt.std;
     if (auto e = cfg.check(); !e.empty()) throw std::invalid_argument("model: " + e);
     if (opt.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
     if (!opt.mean.empty() && (opt.mean.size() != 3 || opt.std.size() != 3))

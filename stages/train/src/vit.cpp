@@ -75,6 +75,25 @@ PatchEmbedImpl::PatchEmbedImpl(const ViTConfig& c) {
   if (c.stem == "patchify") {
     conv = register_module(
         "proj", nn::Conv2d(nn::Conv2dOptions(3, c.dim, c.patch_size).stride(c.patch_size).bias(true)));
+  } else if (c.stem == "cnn") {
+    // Hybrid ViT stem (the ViT paper's "hybrid", here a small VGG-style
+    // CNN): log2(patch) stages of 3x3 conv (no bias) + BN + GELU + 2x2
+    // max-pool, widths doubling to dim. Full-resolution 3x3 convolutions give
+    // the tokens local shape features from the first step, which a tiny ViT
+    // on little data otherwise takes very long to learn.
+    int64_t stages = 0;
+    while ((int64_t{1} << stages) < c.patch_size) ++stages;
+    nn::Sequential seq;
+    int64_t in = 3;
+    for (int64_t i = 0; i < stages; ++i) {
+      const int64_t out = c.dim >> (stages - 1 - i);
+      seq->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1).bias(false)));
+      seq->push_back(nn::BatchNorm2d(out));
+      seq->push_back(nn::GELU());
+      seq->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
+      in = out;
+    }
+    stem = register_module("proj", seq);
   } else {
     // CoreNet's conv stem: conv k4 s4 (no bias) + BN + GELU, conv k2 s2 (no
     // bias) + BN + GELU, conv k2 s2 (bias), widths dim/4, dim/4, dim.
@@ -125,7 +144,9 @@ torch::Tensor ViTImpl::features(const torch::Tensor& images) {
   auto x = patch_embed->forward(images);  // [B,N,D]
   x = torch::cat({cls_token.expand({x.size(0), -1, -1}), x}, 1) + pos_embed;
   for (auto& b : *blocks) x = b->as<Block>()->forward(x);
-  // Only the CLS token feeds the head: normalise just that row.
+  // Pool first, then normalise only the pooled row.
+  if (config.pool == "avg") return norm->forward(x.narrow(1, 1, x.size(1) - 1).mean(1));
+  if (config.pool == "max") return norm->forward(std::get<0>(x.narrow(1, 1, x.size(1) - 1).max(1)));
   return norm->forward(x.select(1, 0));
 }
 

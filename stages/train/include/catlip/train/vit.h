@@ -6,13 +6,18 @@
 // residual), a final LayerNorm and a classifier Linear(dim, num_classes) on
 // the CLS token. No dropout (the CatLIP recipe uses none).
 //
+// Two options for small models on small data (the quickstart): stem "cnn", a
+// hybrid ViT whose patch embedding is a small VGG-style CNN, and pool "max"
+// (timm's global_pool="max"): the head sees the max over patch tokens.
+//
 // Submodule and parameter names are chosen so that state_dict() keys equal
 // timm's VisionTransformer keys (cls_token, pos_embed, patch_embed.proj.*,
 // blocks.N.norm1.*, blocks.N.attn.qkv.*, blocks.N.attn.proj.*, blocks.N.norm2.*,
 // blocks.N.mlp.fc1.*, blocks.N.mlp.fc2.*, norm.*, head.*): the export is a
 // straight dump. The conv3 stem exports as patch_embed.proj.{0,1,3,4,6}.* (an
 // nn.Sequential of conv, BN, GELU, conv, BN, GELU, conv), which timm has no
-// equivalent for.
+// equivalent for; the cnn stem as patch_embed.proj.{0,1,4,5,8,9,...}.*
+// (conv, BN, GELU, max-pool per stage).
 //
 // Include only from translation units that already pay for <torch/torch.h>.
 #pragma once
@@ -53,7 +58,7 @@ struct PatchEmbedImpl : torch::nn::Module {
   // [B,3,H,W] float -> [B, num_patches, dim]
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Conv2d conv{nullptr};      // patchify: registered as "proj"
-  torch::nn::Sequential stem{nullptr};  // conv3: registered as "proj"
+  torch::nn::Sequential stem{nullptr};  // conv3 / cnn: registered as "proj"
 };
 TORCH_MODULE(PatchEmbed);
 
@@ -61,7 +66,8 @@ struct ViTImpl : torch::nn::Module {
   explicit ViTImpl(const ViTConfig& c);
   // images: [B,3,H,W] float (already normalised) -> logits [B, num_classes]
   torch::Tensor forward(const torch::Tensor& images);
-  // CLS features after the final norm, before the head: [B, dim]
+  // Pooled features (CLS token, or mean/max over patch tokens) after the
+  // final norm, before the head: [B, dim]
   torch::Tensor features(const torch::Tensor& images);
   // Re-initialises weights as timm does (trunc-normal 0.02 for linear
   // weights and pos_embed, zero biases, 1e-6 normal for the CLS token).

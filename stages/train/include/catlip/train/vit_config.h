@@ -9,14 +9,25 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace catlip::train {
 
 struct ViTConfig {
   int64_t dim = 192, depth = 12, heads = 3, mlp_ratio = 4;
   int64_t image_size = 224, patch_size = 16;
-  std::string stem = "patchify";  // "patchify" | "conv3" (CoreNet 3-conv stem)
+  // "patchify" | "conv3" (CoreNet 3-conv stem) | "cnn" (hybrid ViT: log2(patch)
+  // stages of 3x3 conv + BN + GELU + 2x2 max-pool; see vit.h)
+  std::string stem = "patchify";
+  // What the head sees: "token" (the CLS token, ViT/CatLIP), "avg" or "max"
+  // over the patch tokens (timm's global_pool). Max suits multi-label
+  // presence of small objects: one token that sees the object is enough.
+  std::string pool = "token";
   int64_t num_classes = 1000;
+  // Input normalisation the weights were trained with ((x/255 - mean)/std
+  // per channel; empty = none). Part of the config so the evaluator and
+  // Transfer Init apply what training applied without being told.
+  std::vector<double> mean, std;
   double ln_eps = 1e-6;  // timm's ViT LayerNorm eps, so exported weights match
 
   int64_t grid() const { return image_size / patch_size; }
