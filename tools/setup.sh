@@ -2,7 +2,9 @@
 # Installs every Debian package catlip needs (idempotent: fast when all are
 # present), then configures and builds catlip (Release) into build/.
 #
-#   bash tools/setup.sh [--no-build] [--apps] [BUILD_DIR]
+#   bash tools/setup.sh [--no-build] [--apps] [--test-deps] [BUILD_DIR]
+#
+# --test-deps also installs tools/packages-test.txt (what only tests need).
 #
 # --apps builds only what running catlip needs (the `catlip` target pulls in
 # catlip-worker, catlip-torch and every plugin), not the tests: about half
@@ -12,8 +14,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD=""
 NO_BUILD=0
 TARGET=()
+LISTS=("$ROOT/tools/packages.txt")
 for a in "$@"; do
   case "$a" in
+    --test-deps) LISTS+=("$ROOT/tools/packages-test.txt") ;;
     --no-build) NO_BUILD=1 ;;
     --apps) TARGET=(--target catlip) ;;
     *) BUILD="$a" ;;
@@ -21,7 +25,7 @@ for a in "$@"; do
 done
 BUILD="${BUILD:-$ROOT/build}"
 
-mapfile -t PKGS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tools/packages.txt" | tr -d ' \t')
+mapfile -t PKGS < <(cat "${LISTS[@]}" | sed -e 's/#.*//' -e '/^[[:space:]]*$/d' | tr -d ' \t')
 MISSING=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
