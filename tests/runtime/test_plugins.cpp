@@ -67,4 +67,7 @@ TEST_CASE("plugins: every shipped stage type documents itself and every paramete
   auto r = test::run_cmd(test::catlip_bin() + " inspect testing.map");
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("sleep_ms (float, default 0.0, range 0.0..60000.0)"));
+  // Integer bounds print as integers.
+  r = test::run_cmd(test::catlip_bin() + " inspect testing.counter");
+  CHECK_THAT(r.out, Catch::Contains("payload_bytes (int, default 0, range 0..1073741824)"));
 }

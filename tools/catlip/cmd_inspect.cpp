@@ -44,9 +44,13 @@ void print_type(const StageSchema& s, const LoadedPlugin& p) {
     if (q.required) std::cout << ", required";
     else if (q.default_value) std::cout << ", default " << param_value_to_string(*q.default_value);
     if (q.min || q.max) {
-      std::cout << ", range ";
-      std::cout << (q.min ? param_value_to_string(ParamValue(*q.min)) : std::string("-inf")) << "..";
-      std::cout << (q.max ? param_value_to_string(ParamValue(*q.max)) : std::string("inf"));
+      // Bounds are doubles; an int parameter's print as integers (1..1048576, not 1.0..1.04858e+06).
+      const bool ints = q.type == ParamType::Int || q.type == ParamType::IntList;
+      auto bound = [&](double v) {
+        return ints ? std::to_string(static_cast<long long>(v)) : param_value_to_string(ParamValue(v));
+      };
+      std::cout << ", range " << (q.min ? bound(*q.min) : std::string("-inf")) << ".."
+                << (q.max ? bound(*q.max) : std::string("inf"));
     }
     if (!q.choices.empty()) std::cout << ", one of: " << join(q.choices);
     std::cout << ")\n        " << wrap(q.doc.empty() ? "(undocumented)" : q.doc, 8) << "\n";
