@@ -118,7 +118,7 @@ TEST_CASE("synth: difficulty knobs bound object count and size and calm the back
   SynthOptions full, easy;
   easy.size = 64;
   easy.max_objects = 3;
-  easy.min_object = 0.2f;
+  easy.min_object = 0.2;
   easy.clutter = 0.3f;
   full = easy;
   full.clutter = 1.0f;  // the same scenes (clutter draws no random numbers), full contrast

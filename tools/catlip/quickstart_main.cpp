@@ -205,7 +205,7 @@ int cmd_quickstart(int argc, char** argv) {
       // CPU minutes the quickstart has. Same as `catlip shards synth
       // --max-objects 3 --min-object 0.2 --clutter 0.3 --typical-colors`.
       tr.max_objects = va.max_objects = 3;
-      tr.min_object = va.min_object = 0.2f;
+      tr.min_object = va.min_object = 0.2;
       tr.clutter = va.clutter = 0.3f;
       tr.typical_colors = va.typical_colors = true;
       tr.seed = va.seed = 0;

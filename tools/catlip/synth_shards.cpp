@@ -55,7 +55,7 @@ int cmd_shards_synth(int argc, char** argv) {
     o.size = static_cast<int>(a.get_int("size", 128));
     o.quality = static_cast<int>(a.get_int("quality", 90));
     o.max_objects = static_cast<int>(a.get_int("max-objects", 4));
-    o.min_object = static_cast<float>(std::stod(a.get("min-object", "0.1")));
+    o.min_object = std::stod(a.get("min-object", "0.1"));
     o.clutter = static_cast<float>(std::stod(a.get("clutter", "1")));
     o.typical_colors = a.has("typical-colors");
   } catch (const std::exception&) {
@@ -69,7 +69,7 @@ int cmd_shards_synth(int argc, char** argv) {
   }
   o.val = split == "val";
   if (n < 1 || per_shard < 1 || o.size < 32 || o.size > 4096 || o.quality < 1 || o.quality > 100 ||
-      o.max_objects < 1 || o.max_objects > 4 || !(o.min_object >= 0.02f && o.min_object <= 0.4f) ||
+      o.max_objects < 1 || o.max_objects > 4 || !(o.min_object >= 0.02 && o.min_object <= 0.4) ||
       !(o.clutter >= 0 && o.clutter <= 1)) {
     std::cerr << "catlip shards synth: need --samples >= 1, --samples-per-shard >= 1, 32 <= --size <= 4096, "
                  "1 <= --quality <= 100, 1 <= --max-objects <= 4, 0.02 <= --min-object <= 0.4, 0 <= --clutter <= 1\n";

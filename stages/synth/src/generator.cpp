@@ -134,9 +134,10 @@ SynthSample generate_sample(const SynthOptions& opt, int64_t index) {
 
   static const double kCountWeights[] = {0.35, 0.30, 0.20, 0.15};
   const int max_n = std::clamp(opt.max_objects, 1, 4);
-  double total = 0;
+  double total = 0;  // the weights of the allowed counts, renormalised
   for (int i = 0; i < max_n; ++i) total += kCountWeights[i];
-  double u = rng.uniform() * total;
+  double u = rng.uniform();
+  if (max_n < 4) u *= total;  // (not for 4: the default stays bit-identical)
   int n = 1;
   for (double acc = kCountWeights[0]; n < max_n && u > acc; acc += kCountWeights[n], ++n) {}
   static const float kMaxHalf[] = {0.40f, 0.30f, 0.25f, 0.21f};
@@ -150,8 +151,8 @@ SynthSample generate_sample(const SynthOptions& opt, int64_t index) {
       o.category = static_cast<int>(rng.randint(0, kNumCategories - 1));
       o.color = pick_color(o.category, opt.typical_colors, rng);
     }
-    const float lo = std::clamp(opt.min_object, 0.02f, 0.4f);
-    float half = float(rng.uniform(lo, std::max(lo, kMaxHalf[n - 1]))) * S;
+    const double lo = std::clamp(opt.min_object, 0.02, 0.4);
+    float half = float(rng.uniform(lo, std::max<double>(lo, kMaxHalf[n - 1]))) * S;
     // Place away from earlier objects when possible.
     float cx = 0, cy = 0;
     for (int t = 0; t < 30; ++t) {

@@ -32,7 +32,7 @@ struct SynthOptions {
   // Difficulty. The defaults are the full-variety set; the quickstart uses an
   // easier setting so a tiny model learns it in minutes on a CPU.
   int max_objects = 4;        // 1..4 objects per image
-  float min_object = 0.10f;   // smallest object half-side, as a fraction of size
+  double min_object = 0.10;   // smallest object half-side, as a fraction of size
   float clutter = 1.0f;       // 0..1: background texture contrast and pixel noise
   bool typical_colors = false;  // each category in (at most) two typical colours, not any
 };
