@@ -132,7 +132,7 @@ const char* kHelp =
     "(zero-shot and synsets- vs random-init fine-tuning) and writes an HTML report.\n"
     "Prints the report path and the held-out mAP vs the label-frequency prior.\n\n"
     "  --out DIR             output directory (default runs/quickstart)\n"
-    "  --train-samples N     synthetic training samples (default 32000)\n"
+    "  --train-samples N     synthetic training samples (default 48000)\n"
     "  --val-samples N       held-out samples (default 1000)\n"
     "  --epochs N            training epochs (default 1)\n"
     "  --batch-size N        training batch (default 32)\n"
@@ -158,7 +158,7 @@ int cmd_quickstart(int argc, char** argv) {
   }
   long long n_train = 0, n_val = 0, epochs = 0, batch = 0, dec = 0, tsteps = 0;
   try {
-    n_train = a.get_int("train-samples", 32000);
+    n_train = a.get_int("train-samples", 48000);
     n_val = a.get_int("val-samples", 1000);
     epochs = a.get_int("epochs", 1);
     batch = a.get_int("batch-size", 32);
