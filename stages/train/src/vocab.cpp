@@ -9,6 +9,18 @@
 
 namespace catlip::train {
 
+std::vector<std::string> split_tabs(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t t = s.find('\t', start);
+    out.push_back(s.substr(start, t - start));
+    if (t == std::string::npos) break;
+    start = t + 1;
+  }
+  return out;
+}
+
 Vocab load_vocab(const std::string& path) {
   Vocab v;
   v.path = path;
@@ -32,14 +44,7 @@ Vocab load_vocab(const std::string& path) {
       continue;
     }
     if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> cols;
-    size_t start = 0;
-    while (true) {
-      size_t t = line.find('\t', start);
-      cols.push_back(line.substr(start, t - start));
-      if (t == std::string::npos) break;
-      start = t + 1;
-    }
+    const std::vector<std::string> cols = split_tabs(line);
     if (cols.size() < 3) fail("expected at least index, wnid, lemma columns");
     int64_t idx = -1;
     try {
@@ -50,8 +55,16 @@ Vocab load_vocab(const std::string& path) {
     }
     if (idx != v.size())
       fail("index '" + cols[0] + "' out of order, expected " + std::to_string(v.size()));
+    int64_t count = 0;
+    if (cols.size() > 3) {
+      try {
+        count = std::stoll(cols[3]);
+      } catch (const std::exception&) {
+      }
+    }
     v.wnids.push_back(cols[1]);
     v.lemmas.push_back(cols[2]);
+    v.counts.push_back(count);
   }
   if (lineno == 0) fail("empty vocabulary file");
   if (v.wnids.empty()) fail("vocabulary has no rows");

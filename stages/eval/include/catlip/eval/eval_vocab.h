@@ -1,9 +1,7 @@
-// catlip/eval/eval_vocab.h - reading the vocabulary TSV for evaluation.
-//
-// Accepts both header spellings in use ("index\twnid..." as the trainer
-// expects and "#index\twnid..." as text.vocab_merge writes); rows are
-// index, wnid, lemma, count, gloss with index 0..N-1 in order. The count
-// column gives the label-frequency prior.
+// catlip/eval/eval_vocab.h - the vocabulary TSV with the lookups evaluation
+// needs (by wnid, by lemma). Parsed by train::load_vocab, the one reader of
+// the format (see catlip/train/vocab.h); the count column gives the
+// label-frequency prior.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +9,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "catlip/train/vocab.h"
+
 namespace catlip::eval {
+
+using train::split_tabs;
 
 struct EvalVocab {
   std::vector<std::string> wnids, lemmas;
@@ -28,8 +30,5 @@ struct EvalVocab {
 
 // Throws std::runtime_error naming file and line.
 EvalVocab load_eval_vocab(const std::string& path);
-
-// Splits one TSV line at tabs (empty fields kept); shared by the TSV readers.
-std::vector<std::string> split_tabs(const std::string& s);
 
 }  // namespace catlip::eval

@@ -18,11 +18,16 @@ namespace catlip::train {
 struct Vocab {
   std::string path;
   std::vector<std::string> wnids, lemmas;
+  std::vector<int64_t> counts;  // the count column (training samples per synset); 0 where absent
   std::string checksum;  // "crc32:xxxxxxxx"
   int64_t size() const { return int64_t(wnids.size()); }
 };
 
-// Throws std::runtime_error naming file and line on any malformed row.
+// Throws std::runtime_error naming file and line on any malformed row. The
+// one reader of this format: the evaluator and Transfer Init build on it.
 Vocab load_vocab(const std::string& path);
+
+// Splits one TSV line at tabs (empty fields kept); shared by the TSV readers.
+std::vector<std::string> split_tabs(const std::string& s);
 
 }  // namespace catlip::train
