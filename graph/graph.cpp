@@ -1,5 +1,6 @@
 #include "catlip/graph.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -40,10 +41,9 @@ std::vector<const StageSpec*> GraphSpec::consumers_of(const std::string& n) cons
 
 namespace {
 
-const std::set<std::string> kStageReserved = {"type", "inputs", "replicas", "prefetch"};
-const std::set<std::string> kGraphKeys = {"name",     "metrics_port", "transport",      "host",
-                                          "base_port", "prefetch",    "max_message_mb", "run_dir",
-                                          "report_interval_s"};
+const std::set<std::string> kGraphKeys = {"name",           "metrics_port",   "transport",         "host",
+                                          "base_port",      "prefetch",       "max_message_mb",    "run_dir",
+                                          "report_interval_s", "nodes",       "join_timeout_s",    "node_timeout_s"};
 
 SourceLoc loc_of(const toml::node& n, const std::string& file) {
   SourceLoc l;
@@ -240,9 +240,16 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
       else if (key == "prefetch") g.prefetch = int(want_int(1, 1 << 20));
       else if (key == "max_message_mb") g.max_message_mb = want_int(1, 4096);
       else if (key == "run_dir") g.run_dir = want_str();
-      else if (key == "report_interval_s") {
-        if (!v.is_number()) diags.push_back({l, "", "[graph] report_interval_s: expected a number"});
-        else g.report_interval_s = v.value<double>().value_or(0.5);
+      else if (key == "nodes") g.nodes = int(want_int(1, 100000));
+      else if (key == "report_interval_s" || key == "join_timeout_s" || key == "node_timeout_s") {
+        double lo = key == "report_interval_s" ? 0.01 : 0.5, hi = key == "report_interval_s" ? 3600 : 86400;
+        double x = v.value<double>().value_or(-1);
+        if (!v.is_number() || !(x >= lo && x <= hi)) {
+          diags.push_back({l, "", "[graph] " + key + ": expected a number of seconds in [" + param_value_to_string(lo) +
+                                      ", " + param_value_to_string(hi) + "]"});
+          continue;
+        }
+        (key == "report_interval_s" ? g.report_interval_s : key == "join_timeout_s" ? g.join_timeout_s : g.node_timeout_s) = x;
       }
     }
   } else if (root.contains("graph")) {
@@ -288,14 +295,31 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
           if (!e.is_string()) diags.push_back({loc_of(e, path), name, "inputs: expected stage names (strings)"});
           else s.inputs.push_back(e.as_string()->get());
         }
-      } else if (key == "replicas") {
+      } else if (key == "replicas" || key == "replicas_per_node") {
+        if (s.replicas_loc.line && t->contains("replicas") && t->contains("replicas_per_node")) {
+          diags.push_back({l, name, "give either replicas or replicas_per_node, not both"});
+          continue;
+        }
         s.replicas_loc = l;
-        if (!pv.is_integer()) diags.push_back({l, name, "replicas: expected an integer"});
+        s.per_node_key = key == "replicas_per_node";
+        if (!pv.is_integer()) diags.push_back({l, name, key + ": expected an integer"});
         else {
           int64_t r = pv.as_integer()->get();
-          if (r < 1 || r > 1024) diags.push_back({l, name, "replicas: " + std::to_string(r) + " is out of range [1, 1024]"});
-          else s.replicas = int(r);
+          if (r < 1 || r > 1024) diags.push_back({l, name, key + ": " + std::to_string(r) + " is out of range [1, 1024]"});
+          else s.per_node = int(r);
         }
+      } else if (key == "nodes") {
+        s.nodes_loc = l;
+        if (pv.is_string() && pv.as_string()->get() == "all") s.nodes_all = true;
+        else if (auto a = pv.as_array(); a && !a->empty()) {
+          for (auto& e : *a) {
+            if (!e.is_integer() || e.as_integer()->get() < 0 || e.as_integer()->get() > 100000) {
+              diags.push_back({loc_of(e, path), name, "nodes: expected node ranks (integers >= 0)"});
+              break;
+            }
+            s.nodes_spec.push_back(int(e.as_integer()->get()));
+          }
+        } else diags.push_back({l, name, "nodes: expected a list of node ranks such as [0, 2], or \"all\""});
       } else if (key == "prefetch") {
         if (!pv.is_integer() || pv.as_integer()->get() < 1)
           diags.push_back({l, name, "prefetch: expected an integer >= 1"});
@@ -313,6 +337,7 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
     if (s.type.empty() && !t->contains("type"))
       diags.push_back({s.loc, name, "missing 'type' (a stage type such as \"shards.source\"; see catlip inspect)"});
     if (s.replicas_loc.line == 0) s.replicas_loc = s.loc;
+    if (s.nodes_loc.line == 0) s.nodes_loc = s.loc;
     if (s.inputs_loc.line == 0) s.inputs_loc = s.loc;
     if (s.type_loc.line == 0) s.type_loc = s.loc;
     g.stages.push_back(std::move(s));
@@ -322,6 +347,47 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
     return a.loc.line != b.loc.line ? a.loc.line < b.loc.line : a.loc.column < b.loc.column;
   });
   if (g.stages.empty()) diags.push_back({SourceLoc{path, 1, 1}, "", "the graph has no stages"});
+  if (opt.nodes > 0) g.nodes = opt.nodes;
+  place_stages(g, diags);
+  return diags.size() == before;
+}
+
+std::vector<int> StageSpec::node_list() const {
+  std::vector<int> out;
+  for (int n : replica_node)
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool place_stages(GraphSpec& g, std::vector<Diagnostic>& diags) {
+  size_t before = diags.size();
+  for (auto& s : g.stages) {
+    std::vector<int> nodes;
+    if (s.nodes_all || (s.per_node_key && s.nodes_spec.empty()))
+      for (int n = 0; n < g.nodes; ++n) nodes.push_back(n);
+    else if (s.nodes_spec.empty()) nodes = {0};
+    else nodes = s.nodes_spec;
+    std::set<int> seen;
+    s.replica_node.clear();
+    for (int n : nodes) {
+      if (n >= g.nodes) {
+        diags.push_back({s.nodes_loc, s.name, "nodes: node " + std::to_string(n) + " does not exist: the graph runs on " +
+                                                  std::to_string(g.nodes) + " node" + (g.nodes == 1 ? "" : "s") +
+                                                  " (set it with --nodes N or [graph] nodes)"});
+        continue;
+      }
+      if (!seen.insert(n).second) {
+        diags.push_back({s.nodes_loc, s.name, "nodes: node " + std::to_string(n) + " is listed twice"});
+        continue;
+      }
+      for (int r = 0; r < s.per_node; ++r) s.replica_node.push_back(n);
+    }
+    // Node-major global replica order.
+    std::stable_sort(s.replica_node.begin(), s.replica_node.end());
+    s.replicas = std::max<int>(1, static_cast<int>(s.replica_node.size()));
+    if (s.replica_node.empty()) s.replica_node.assign(1, 0);
+  }
   return diags.size() == before;
 }
 
@@ -375,13 +441,17 @@ std::string graph_to_toml(const GraphSpec& g) {
   o << "[graph]\nname = " << toml_quote(g.name) << "\nmetrics_port = " << g.metrics_port
     << "\ntransport = " << toml_quote(g.transport) << "\nhost = " << toml_quote(g.host)
     << "\nbase_port = " << g.base_port << "\nprefetch = " << g.prefetch
-    << "\nmax_message_mb = " << g.max_message_mb << "\nreport_interval_s = " << g.report_interval_s;
+    << "\nmax_message_mb = " << g.max_message_mb << "\nreport_interval_s = " << g.report_interval_s
+    << "\nnodes = " << g.nodes << "\njoin_timeout_s = " << g.join_timeout_s
+    << "\nnode_timeout_s = " << g.node_timeout_s;
   if (!g.run_dir.empty()) o << "\nrun_dir = " << toml_quote(g.run_dir);
   o << "\n";
   for (auto& s : g.stages) {
     o << "\n[stages." << s.name << "]\ntype = " << toml_quote(s.type) << "\n";
     if (!s.inputs.empty()) o << "inputs = " << value_toml(s.inputs) << "\n";
-    o << "replicas = " << s.replicas << "\n";
+    o << (s.per_node_key ? "replicas_per_node = " : "replicas = ") << s.per_node << "\n";
+    if (s.nodes_all) o << "nodes = \"all\"\n";
+    else if (!s.nodes_spec.empty()) o << "nodes = " << value_toml(std::vector<int64_t>(s.nodes_spec.begin(), s.nodes_spec.end())) << "\n";
     if (s.prefetch) o << "prefetch = " << s.prefetch << "\n";
     for (auto& [k, v] : s.params) o << k << " = " << value_toml(v) << "\n";
   }

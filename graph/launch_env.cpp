@@ -31,11 +31,11 @@ struct Var {
 // Rank and node count sources after the flags, in order of precedence.
 const Var kRankVars[] = {{"CATLIP_NODE_RANK", "catlip"},         {"NODE_RANK", "torchrun"},
                          {"GROUP_RANK", "torchrun"},             {"PET_NODE_RANK", "kubernetes"},
-                         {"JOB_COMPLETION_INDEX", "kubernetes"}, {"SLURM_NODEID", "slurm"},
-                         {"OMPI_COMM_WORLD_RANK", "openmpi"}};
+                         {"JOB_COMPLETION_INDEX", "kubernetes"}, {"OMPI_COMM_WORLD_RANK", "openmpi"},
+                         {"SLURM_NODEID", "slurm"}};
 const Var kNodesVars[] = {{"CATLIP_NNODES", "catlip"},  {"NNODES", "torchrun"},
                           {"PET_NNODES", "kubernetes"}, {"GROUP_WORLD_SIZE", "torchrun"},
-                          {"SLURM_NNODES", "slurm"},    {"OMPI_COMM_WORLD_SIZE", "openmpi"}};
+                          {"OMPI_COMM_WORLD_SIZE", "openmpi"}, {"SLURM_NNODES", "slurm"}};
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 

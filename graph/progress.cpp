@@ -268,3 +268,42 @@ std::string render_progress(const std::vector<StageView>& views, double elapsed,
 }
 
 }  // namespace catlip
+
+namespace catlip {
+
+std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed) {
+  std::ostringstream o;
+  for (auto& n : nodes) {
+    char b[256];
+    std::snprintf(b, sizeof b, "  node %-3d %-16.16s %-15.15s %-8s %d/%d replicas running  out %s  %s\n", n.rank,
+                  n.host.c_str(), n.address.c_str(), n.status.c_str(), n.replicas - n.exited, n.replicas,
+                  human_count(double(n.items_out)).c_str(),
+                  n.rank == 0 ? "coordinator" : ("seen " + std::to_string(int(std::max(0.0, elapsed - n.last_seen_s))) + " s ago").c_str());
+    o << b;
+  }
+  return o.str();
+}
+
+std::string nodes_json(const std::vector<NodeView>& nodes) {
+  auto q = [](const std::string& s) {
+    std::string o = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') o += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) o += c;
+    }
+    return o + "\"";
+  };
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto& n = nodes[i];
+    o << (i ? "," : "") << "{\"rank\":" << n.rank << ",\"host\":" << q(n.host) << ",\"address\":" << q(n.address)
+      << ",\"pid\":" << n.pid << ",\"status\":" << q(n.status) << ",\"replicas\":" << n.replicas
+      << ",\"exited\":" << n.exited << ",\"failed\":" << n.failed << ",\"items_in\":" << n.items_in
+      << ",\"items_out\":" << n.items_out << ",\"bytes_out\":" << n.bytes_out << "}";
+  }
+  o << "]";
+  return o.str();
+}
+
+}  // namespace catlip

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 
@@ -17,7 +19,7 @@
 #include "catlip/local.h"
 #include "catlip/plugin_loader.h"
 #include "catlip/runtime.h"
-#include "catlip/supervisor.h"
+#include "catlip/plan.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -25,14 +27,15 @@ void on_signal(int) { g_stop.store(true); }
 
 int usage() {
   std::cerr << "usage: catlip-worker --graph RESOLVED.toml --stage NAME --replica N --sock-dir DIR "
-               "--run-dir DIR [--parent PID]\n(normally started by `catlip run`)\n";
+               "--run-dir DIR [--endpoints FILE] [--listen-fd FD] [--parent PID]\n"
+               "(normally started by `catlip run` or `catlip node`)\n";
   return 2;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string graph, stage, sock_dir, run_dir;
-  int replica = -1;
+  std::string graph, stage, sock_dir, run_dir, endpoints_file;
+  int replica = -1, listen_fd = -1;
   long parent = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -45,6 +48,8 @@ int main(int argc, char** argv) {
     else if (a == "--sock-dir") sock_dir = v;
     else if (a == "--run-dir") run_dir = v;
     else if (a == "--parent") parent = std::atol(v.c_str());
+    else if (a == "--endpoints") endpoints_file = v;
+    else if (a == "--listen-fd") listen_fd = std::atoi(v.c_str());
     else return usage();
   }
   if (graph.empty() || stage.empty() || replica < 0 || run_dir.empty()) return usage();
@@ -92,7 +97,25 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
-  catlip::ReplicaPlan plan = catlip::make_plan(g, stage, replica, sock_dir, run_dir, false);
+  catlip::EndpointTable tcp;
+  if (!endpoints_file.empty()) {
+    std::ifstream f(endpoints_file);
+    if (!f) {
+      std::cerr << "error: cannot read " << endpoints_file << "\n";
+      return 2;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    tcp = catlip::endpoints_from_text(ss.str());
+  }
+  catlip::ReplicaPlan plan;
+  try {
+    plan = catlip::make_plan(g, tcp, stage, replica, sock_dir, run_dir, false);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  plan.listen_fd = listen_fd;
   std::unique_ptr<catlip::Stage> st = type->create();
   catlip::ReplicaResult res;
   {

@@ -31,6 +31,8 @@ class ReplicaContext : public StageContext {
   const std::string& stage_type() const override { return plan_.stage_type; }
   int replica() const override { return plan_.replica; }
   int replicas() const override { return plan_.replicas; }
+  int node() const override { return plan_.node; }
+  int nodes() const override { return plan_.nodes; }
   const std::string& run_dir() const override { return plan_.run_dir; }
   const std::string& graph_name() const override { return plan_.graph_name; }
   void count(std::string_view name, int64_t n) override {
@@ -188,12 +190,17 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
   };
   bool configured = false;
   try {
-    if (!plan.output_endpoint.empty())
-      producer = std::make_unique<Producer>(zctx, plan.output_endpoint, plan.consumers, &stop);
+    if (!plan.output_endpoints.empty())
+      producer = std::make_unique<Producer>(zctx, plan.output_endpoints, plan.consumers, &stop, plan.listen_fd);
     if (!plan.inputs.empty())
       consumer = std::make_unique<Consumer>(zctx, plan.inputs,
                                             plan.stage_name + "#" + std::to_string(plan.replica),
                                             plan.prefetch, &stop, plan.max_message_bytes);
+    if (consumer)
+      consumer->on_unreachable = [&ctx](const std::string& ep) {
+        ctx.log(LogLevel::Error, "cannot reach upstream " + ep +
+                                     ": no connection after 5 s (is its node up, and is the port reachable from here?); still trying");
+      };
     stage.configure(params, ctx);
     configured = true;
     set_state(ReplicaState::Running);

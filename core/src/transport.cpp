@@ -1,6 +1,7 @@
 #include "catlip/transport.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace catlip {
 
@@ -56,8 +57,8 @@ void recv_part(zmq::socket_t& s, zmq::message_t& m) {
 
 // ---------------------------------------------------------------- Producer
 
-Producer::Producer(zmq::context_t& ctx, const std::string& endpoint, std::vector<ConsumerGroup> groups,
-                   const std::atomic<bool>* stop)
+Producer::Producer(zmq::context_t& ctx, const std::vector<std::string>& endpoints, std::vector<ConsumerGroup> groups,
+                   const std::atomic<bool>* stop, int listen_fd)
     : sock_(ctx, zmq::socket_type::router), groups_(std::move(groups)), stop_(stop) {
   // Unknown/disconnected peers are an error, not a silent drop.
   sock_.set(zmq::sockopt::router_mandatory, 1);
@@ -65,10 +66,15 @@ Producer::Producer(zmq::context_t& ctx, const std::string& endpoint, std::vector
   // Credits are the real bound; the HWM only guards against a buggy peer.
   sock_.set(zmq::sockopt::sndhwm, 100000);
   sock_.set(zmq::sockopt::rcvhwm, 100000);
-  try {
-    sock_.bind(endpoint);
-  } catch (const zmq::error_t& e) {
-    throw TransportError("cannot bind " + endpoint + ": " + e.what());
+  for (auto& endpoint : endpoints) {
+    bool use_fd = listen_fd >= 0 && endpoint.rfind("tcp://", 0) == 0;
+    try {
+      if (use_fd) sock_.set(zmq::sockopt::use_fd, listen_fd);
+      sock_.bind(endpoint);
+      if (use_fd) sock_.set(zmq::sockopt::use_fd, -1);
+    } catch (const zmq::error_t& e) {
+      throw TransportError("cannot bind " + endpoint + ": " + e.what());
+    }
   }
   by_group_.resize(groups_.size());
   rr_.assign(groups_.size(), 0);
@@ -217,11 +223,26 @@ Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream
       credit_batch_(std::max(1, prefetch / 4)),
       stop_(stop),
       max_bytes_(max_message_bytes) {
+  static std::atomic<uint64_t> monitor_seq{0};
   for (auto& ep : upstreams) {
     auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
     s->set(zmq::sockopt::routing_id, identity);
     s->set(zmq::sockopt::linger, 1000);
     s->set(zmq::sockopt::rcvhwm, 100000);
+    std::unique_ptr<zmq::socket_t> mon;
+    if (ep.rfind("tcp://", 0) == 0) {
+      // Handshake events tell a peer that is not there from one that is slow.
+      std::string addr = "inproc://catlip-mon-" + std::to_string(monitor_seq++) + "-" + identity;
+      if (zmq_socket_monitor(s->handle(), addr.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+        mon = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pair);
+        mon->set(zmq::sockopt::linger, 0);
+        mon->connect(addr);
+      }
+    }
+    monitors_.push_back(std::move(mon));
+    endpoints_.push_back(ep);
+    connected_.push_back(monitors_.back() == nullptr);
+    reported_.push_back(false);
     try {
       s->connect(ep);
     } catch (const zmq::error_t& e) {
@@ -234,7 +255,38 @@ Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream
   }
 }
 
-Consumer::~Consumer() = default;
+Consumer::~Consumer() {
+  for (size_t i = 0; i < socks_.size(); ++i)
+    if (monitors_[i]) zmq_socket_monitor(socks_[i]->handle(), nullptr, 0);
+}
+
+void Consumer::read_monitors() {
+  for (size_t i = 0; i < monitors_.size(); ++i) {
+    if (!monitors_[i] || connected_[i]) continue;
+    for (;;) {
+      zmq::message_t ev;
+      if (!monitors_[i]->recv(ev, zmq::recv_flags::dontwait)) break;
+      if (ev.size() >= 2) {
+        uint16_t event;
+        std::memcpy(&event, ev.data(), 2);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) connected_[i] = true;
+      }
+      while (ev.more()) (void)monitors_[i]->recv(ev, zmq::recv_flags::dontwait);
+    }
+  }
+}
+
+std::vector<std::string> Consumer::newly_unreachable(double after_s) {
+  std::vector<std::string> out;
+  if (since(started_) < after_s) return out;
+  read_monitors();
+  for (size_t i = 0; i < socks_.size(); ++i)
+    if (!connected_[i] && !reported_[i] && !eos_[i]) {
+      reported_[i] = true;
+      out.push_back(endpoints_[i]);
+    }
+  return out;
+}
 
 void Consumer::grant(size_t upstream, int64_t n) {
   if (eos_[upstream]) return;
@@ -323,6 +375,8 @@ Consumer::Next Consumer::next(Message& out) {
     if (stopped(stop_)) return Next::Stopped;
     return_credit(true);
     waited = true;
+    if (on_unreachable)
+      for (auto& ep : newly_unreachable(unreachable_after_s)) on_unreachable(ep);
     drain(50);
   }
 }

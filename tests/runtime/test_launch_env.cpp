@@ -165,12 +165,13 @@ TEST_CASE("launch_env: precedence, field by field", "[launch_env]") {
   CHECK((id.rank == 3 && id.nodes == 5 && id.launcher == "flags"));
   id = detect(merged(catlip, all), flags(-1, 9, "other"));
   CHECK((id.rank == 0 && id.nodes == 9 && id.coordinator_host == "other" && id.coordinator_port == 1234));
-  // torchrun over Slurm over Open MPI.
+  // torchrun over Open MPI over Slurm (the inner launcher wins: mpirun inside
+  // an sbatch job inherits SLURM_NODEID from the batch step).
   id = detect(all);
   CHECK((id.rank == 1 && id.nodes == 2 && id.launcher == "torchrun"));
   CHECK((id.coordinator_host == "10.1.0.5" && id.coordinator_port == 29500));
   id = detect(merged(kSlurm, kMpi));
-  CHECK((id.rank == 1 && id.nodes == 3 && id.launcher == "slurm" && id.coordinator_host == "gpu-07"));
+  CHECK((id.rank == 2 && id.nodes == 4 && id.launcher == "openmpi" && id.coordinator_host == "gpu-07"));
   // A field the higher source lacks comes from the next one: the rank from Slurm, the
   // count from NNODES, the host from MASTER_ADDR and the port from SLURM_JOB_ID.
   id = detect(merged({{"NNODES", "2"}, {"MASTER_ADDR", "m"}}, kSlurm));

@@ -6,7 +6,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "catlip/cluster.h"
 #include "catlip/graph.h"
+#include "catlip/launch_env.h"
+#include "catlip/plan.h"
 #include "catlip/plugin_loader.h"
 #include "catlip/supervisor.h"
 #include "catlip/validate.h"
@@ -24,11 +27,24 @@ const char* kGraphHelp =
     "                     (42, 1.5, true, [\"a\"], \"text\"); anything else is a string. Repeatable.\n"
     "  ${VAR} and ${VAR:-default} in string values are replaced from the environment.\n";
 
+// --nodes N (0 when absent); -1 after printing a usage error.
+int nodes_option(const Args& a, const char* cmd) {
+  if (!a.has("nodes")) return 0;
+  long long n = a.get_int("nodes", -1);
+  if (n < 1 || n > 100000) {
+    std::cerr << "catlip " << cmd << ": --nodes expects a node count >= 1, got '" << a.get("nodes") << "'\n";
+    return -1;
+  }
+  return static_cast<int>(n);
+}
+
 // Loads and validates; prints every problem. Returns 0 or an exit code.
-int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<std::string, Params>& params) {
+int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<std::string, Params>& params,
+                      int nodes = 0) {
   std::vector<Diagnostic> diags;
   LoadOptions lo;
   lo.sets = a.all("set");
+  lo.nodes = nodes;
   bool ok;
   if (a.positional().empty()) {
     if (!allow_default) {
@@ -54,7 +70,7 @@ int cmd_run(int argc, char** argv) {
   Args a(argc, argv, {"in-process", "quiet", "help"});
   if (a.has("help")) {
     std::cout << "usage: catlip run [GRAPH] [--set S.P=V]... [--run-dir DIR] [--progress auto|live|plain]\n"
-                 "                  [--in-process] [--quiet]\n\n"
+                 "                  [--in-process] [--quiet] [--nodes N --listen HOST:PORT]\n\n"
                  "Validates GRAPH, then runs every stage replica as its own process (catlip-worker),\n"
                  "connected by ZeroMQ queues, until all sources are exhausted and every stage has\n"
                  "flushed. Ctrl-C / SIGTERM stops all replicas within a few seconds.\n\n"
@@ -63,24 +79,39 @@ int cmd_run(int argc, char** argv) {
                  "                     (default [graph] run_dir, else runs/<name>-<time>)\n"
                  "  --progress MODE    live redraw on a terminal (auto), or plain periodic lines\n"
                  "  --in-process       run replicas as threads over inproc:// (debugging)\n"
-                 "  --quiet            no progress output\n\n"
-                 "Exit codes: 0 done, 1 a stage failed, 3 invalid graph, 130 interrupted.\n";
+                 "  --quiet            no progress output\n"
+                 "  --nodes N          run on N hosts (default [graph] nodes, else 1): this host is node 0,\n"
+                 "                     the coordinator; it waits for N-1 `catlip node` agents to join\n"
+                 "  --listen HOST:PORT where those nodes join (HOST: this host's address as they reach it)\n\n"
+                 "Exit codes: 0 done, 1 a stage or node failed, 3 invalid graph, 130 interrupted.\n";
     return kOk;
   }
   if (!a.error().empty()) { std::cerr << "catlip run: " << a.error() << "\n"; return kUsage; }
-  if (auto u = a.unknown({"set", "run-dir", "progress", "in-process", "quiet"}); !u.empty()) {
+  if (auto u = a.unknown({"set", "run-dir", "progress", "in-process", "quiet", "nodes", "listen"}); !u.empty()) {
     std::cerr << "catlip run: unknown option " << u[0] << " (see catlip run --help)\n";
     return kUsage;
   }
+  int nodes = nodes_option(a, "run");
+  if (nodes < 0) return kUsage;
   GraphSpec g;
   std::map<std::string, Params> params;
-  if (int rc = load_and_validate(a, true, g, params)) return rc;
+  if (int rc = load_and_validate(a, true, g, params, nodes)) return rc;
+  if (g.nodes > 1 && a.get("listen").empty()) {
+    std::cerr << "catlip run: a graph on " << g.nodes << " nodes needs --listen HOST:PORT, the address the other "
+              << "nodes join at (or run `catlip node` on every host)\n";
+    return kUsage;
+  }
+  if (g.nodes > 1 && a.has("in-process")) {
+    std::cerr << "catlip run: --in-process runs on one host only\n";
+    return kUsage;
+  }
   RunOptions opt;
   opt.run_dir = a.get("run-dir");
   opt.in_process = a.has("in-process");
   opt.quiet = a.has("quiet");
   std::string prog = a.get("progress", "auto");
   opt.progress = prog == "live" ? 1 : prog == "plain" ? 0 : -1;
+  opt.coordinator = a.get("listen");
   try {
     return run_graph(g, params, opt);
   } catch (const std::exception& e) {
@@ -89,23 +120,124 @@ int cmd_run(int argc, char** argv) {
   }
 }
 
-int cmd_validate(int argc, char** argv) {
-  Args a(argc, argv, {"help"});
+int cmd_node(int argc, char** argv) {
+  Args a(argc, argv, {"quiet", "help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip validate GRAPH [--set S.P=V]...\n\n"
-                 "Checks GRAPH without starting anything: TOML syntax, stage types (loading their\n"
-                 "plugins), parameters (unknown, mistyped, out of range, missing), inputs, cycles,\n"
-                 "outputs nobody consumes, replicas. Every problem is printed as file:line:column.\n\n"
-              << kGraphHelp << "\nExit codes: 0 valid, 3 invalid, 2 usage.\n";
+    std::cout << "usage: catlip node GRAPH [--set S.P=V]... [--rank K] [--nodes N] [--coordinator HOST[:PORT]]\n"
+                 "                   [--run-dir DIR] [--progress auto|live|plain] [--quiet] [--join-timeout S]\n\n"
+                 "The per-host agent of a multi-host run: start one per host with the cluster's launcher\n"
+                 "(srun, mpirun, torchrun, a Kubernetes Indexed Job). Node 0 is the coordinator: it reads\n"
+                 "GRAPH, waits for the other nodes to join, sends them the resolved graph, shows progress\n"
+                 "and writes the run directory for all nodes. The others run their replicas and forward\n"
+                 "reports and logs to it; GRAPH is read on node 0 only.\n\n"
+                 "Rank, node count and coordinator come from the flags, else from the environment:\n"
+                 "  CATLIP_NODE_RANK, CATLIP_NNODES, CATLIP_COORDINATOR=HOST:PORT;\n"
+                 "  torchrun/Kubernetes: NODE_RANK|GROUP_RANK|PET_NODE_RANK|JOB_COMPLETION_INDEX,\n"
+                 "    NNODES|PET_NNODES|GROUP_WORLD_SIZE, MASTER_ADDR, MASTER_PORT;\n"
+                 "  Open MPI (one process per node): OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE;\n"
+                 "  Slurm: SLURM_NODEID, SLURM_NNODES, first host of SLURM_JOB_NODELIST,\n"
+                 "    port 20000 + SLURM_JOB_ID % 20000.\n"
+                 "The coordinator port defaults to 29400.\n\n"
+              << kGraphHelp
+              << "  --join-timeout S   seconds for every node to join (default [graph] join_timeout_s, 60)\n"
+                 "  --run-dir DIR      run directory (default: the coordinator's; on a shared filesystem\n"
+                 "                     every node writes into the same one)\n\n"
+                 "Exit codes: 0 done, 1 a stage or node failed (named), 2 usage, 3 invalid graph,\n"
+                 "130 interrupted.\n";
     return kOk;
+  }
+  if (!a.error().empty()) { std::cerr << "catlip node: " << a.error() << "\n"; return kUsage; }
+  if (auto u = a.unknown({"set", "run-dir", "progress", "quiet", "rank", "nodes", "coordinator", "join-timeout"});
+      !u.empty()) {
+    std::cerr << "catlip node: unknown option " << u[0] << " (see catlip node --help)\n";
+    return kUsage;
+  }
+  NodeFlags flags;
+  flags.rank = a.has("rank") ? static_cast<int>(a.get_int("rank", -2)) : -1;
+  flags.nodes = a.has("nodes") ? static_cast<int>(a.get_int("nodes", -2)) : -1;
+  flags.coordinator = a.get("coordinator");
+  if (flags.rank < -1 || flags.nodes == -2 || flags.nodes == 0) {
+    std::cerr << "catlip node: --rank and --nodes expect integers (rank >= 0, nodes >= 1)\n";
+    return kUsage;
+  }
+  NodeIdentity id;
+  try {
+    id = detect_node_identity(flags);
+  } catch (const std::exception& e) {
+    std::cerr << "catlip node: " << e.what() << "\n";
+    return kUsage;
+  }
+  double join_timeout = a.get_double("join-timeout", 0);
+  if (a.has("join-timeout") && !(join_timeout >= 0.5 && join_timeout <= 86400)) {
+    std::cerr << "catlip node: --join-timeout expects seconds in [0.5, 86400]\n";
+    return kUsage;
+  }
+  if (id.rank > 0) {
+    NodeOptions no;
+    no.id = id;
+    no.run_dir = a.get("run-dir");
+    no.join_timeout_s = join_timeout > 0 ? join_timeout : 60;
+    try {
+      return run_node_agent(no);
+    } catch (const std::exception& e) {
+      std::cerr << "catlip node " << id.rank << ": " << e.what() << "\n";
+      return kFailed;
+    }
+  }
+  if (a.positional().empty()) {
+    std::cerr << "catlip node: missing GRAPH argument (node 0 reads it)\n";
+    return kUsage;
   }
   GraphSpec g;
   std::map<std::string, Params> params;
-  if (int rc = load_and_validate(a, false, g, params)) return rc;
+  if (int rc = load_and_validate(a, false, g, params, id.nodes)) return rc;
+  if (join_timeout > 0) g.join_timeout_s = join_timeout;
+  if (!a.has("quiet")) std::cerr << "catlip node: " << id.describe() << "\n";
+  RunOptions opt;
+  opt.run_dir = a.get("run-dir");
+  opt.quiet = a.has("quiet");
+  std::string prog = a.get("progress", "auto");
+  opt.progress = prog == "live" ? 1 : prog == "plain" ? 0 : -1;
+  opt.coordinator = id.coordinator_host + ":" + std::to_string(id.coordinator_port);
+  try {
+    return run_graph(g, params, opt);
+  } catch (const std::exception& e) {
+    std::cerr << "catlip node 0: " << e.what() << "\n";
+    return kFailed;
+  }
+}
+
+int cmd_validate(int argc, char** argv) {
+  Args a(argc, argv, {"help"});
+  if (a.has("help")) {
+    std::cout << "usage: catlip validate GRAPH [--set S.P=V]... [--nodes N]\n\n"
+                 "Checks GRAPH without starting anything: TOML syntax, stage types (loading their\n"
+                 "plugins), parameters (unknown, mistyped, out of range, missing), inputs, cycles,\n"
+                 "outputs nobody consumes, replicas, placement (nodes = [..] against the node count\n"
+                 "from --nodes N or [graph] nodes). Every problem is printed as file:line:column.\n\n"
+              << kGraphHelp << "  --nodes N          node count to check placement against\n"
+              << "\nExit codes: 0 valid, 3 invalid, 2 usage.\n";
+    return kOk;
+  }
+  if (auto u = a.unknown({"set", "nodes"}); !u.empty()) {
+    std::cerr << "catlip validate: unknown option " << u[0] << " (see catlip validate --help)\n";
+    return kUsage;
+  }
+  int nodes = nodes_option(a, "validate");
+  if (nodes < 0) return kUsage;
+  GraphSpec g;
+  std::map<std::string, Params> params;
+  if (int rc = load_and_validate(a, false, g, params, nodes)) return rc;
   int replicas = 0;
   for (auto& s : g.stages) replicas += s.replicas;
   std::cout << g.file << ": valid graph '" << g.name << "': " << g.stages.size() << " stages, " << replicas
-            << " processes\n";
+            << " processes";
+  if (g.nodes > 1) {
+    std::cout << " on " << g.nodes << " nodes (";
+    for (int k = 0; k < g.nodes; ++k) std::cout << (k ? ", " : "") << "node " << k << ": " << replicas_on_node(g, k).size();
+    std::cout << ")";
+  }
+  std::cout << "\n";
   return kOk;
 }
 
@@ -127,5 +259,7 @@ int cmd_graph(int argc, char** argv) {
 }  // namespace
 
 CATLIP_COMMAND("run", "Run a graph (or the embedded default) as processes", cmd_run);
+CATLIP_COMMAND("node", "Run this host's part of a multi-host graph (under Slurm, mpirun, torchrun, Kubernetes)",
+               cmd_node);
 CATLIP_COMMAND("validate", "Check a graph against the stage schemas; start nothing", cmd_validate);
 CATLIP_COMMAND("graph", "Print a graph as Graphviz DOT", cmd_graph);

@@ -16,6 +16,7 @@
 // "#index\twnid..." (text.labels reads that), while the trainer's loader
 // requires the header "index\twnid..." exactly; until the two agree, the
 // quickstart writes vocab_model.tsv (same rows, trainer header) for the model.
+#include <algorithm>
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -25,7 +25,7 @@
 
 // Bump when Stage, StageContext, Emitter, Sample, Params or StageSchema change
 // layout or virtual tables. Plugins built against another ABI are refused.
-#define CATLIP_PLUGIN_ABI_VERSION 2u
+#define CATLIP_PLUGIN_ABI_VERSION 3u
 
 extern "C" {
 struct catlip_plugin_descriptor_t {

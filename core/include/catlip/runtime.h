@@ -18,10 +18,15 @@ namespace catlip {
 // Everything a replica needs to know about its place in the graph.
 struct ReplicaPlan {
   std::string graph_name, stage_name, stage_type;
-  int replica = 0, replicas = 1;
+  int replica = 0, replicas = 1;  // global index and count over all nodes
+  int node = 0, nodes = 1;          // this replica's node rank and the node count
   std::string run_dir;
-  std::vector<std::string> inputs;     // endpoints of all upstream producer replicas
-  std::string output_endpoint;         // where this replica binds; empty: nobody consumes
+  std::vector<std::string> inputs;     // endpoints of the upstream producer replicas it reads from
+  // Where this replica binds (ipc for consumers on its node, tcp for the
+  // others); empty: nobody consumes. A tcp endpoint uses `listen_fd`, a
+  // socket the node agent already bound and listens on, when it is >= 0.
+  std::vector<std::string> output_endpoints;
+  int listen_fd = -1;
   std::vector<ConsumerGroup> consumers;  // downstream stages
   int prefetch = 4;                      // credits granted to each upstream replica
   size_t max_message_bytes = kDefaultMaxMessageBytes;

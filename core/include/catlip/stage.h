@@ -43,8 +43,10 @@ class StageContext {
   virtual ~StageContext() = default;
   virtual const std::string& stage_name() const = 0;
   virtual const std::string& stage_type() const = 0;
-  virtual int replica() const = 0;   // 0-based index of this replica
-  virtual int replicas() const = 0;  // number of replicas of this stage
+  virtual int replica() const = 0;   // 0-based index of this replica, global over all nodes
+  virtual int replicas() const = 0;  // number of replicas of this stage on all nodes
+  virtual int node() const { return 0; }   // node rank this replica runs on (multi-host runs)
+  virtual int nodes() const { return 1; }  // number of nodes of the run
   virtual const std::string& run_dir() const = 0;  // per-run output directory
   virtual const std::string& graph_name() const = 0;
 

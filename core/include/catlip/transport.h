@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -48,8 +49,15 @@ struct ConsumerGroup {
 
 class Producer {
  public:
+  // Binds every endpoint (e.g. ipc for consumers on this host and tcp for
+  // the others). A tcp endpoint takes over `listen_fd` when it is >= 0: a
+  // socket already bound and listening (ZMQ_USE_FD), so its port was known
+  // before this process started.
+  Producer(zmq::context_t& ctx, const std::vector<std::string>& bind_endpoints, std::vector<ConsumerGroup> groups,
+           const std::atomic<bool>* stop, int listen_fd = -1);
   Producer(zmq::context_t& ctx, const std::string& bind_endpoint, std::vector<ConsumerGroup> groups,
-           const std::atomic<bool>* stop);
+           const std::atomic<bool>* stop)
+      : Producer(ctx, std::vector<std::string>{bind_endpoint}, std::move(groups), stop) {}
   ~Producer();
 
   // Sends one encoded item to one replica of every group, blocking while no
@@ -106,13 +114,26 @@ class Consumer {
   int64_t received() const { return received_; }
   int64_t bad_messages() const { return bad_; }
   const std::string& last_error() const { return last_error_; }
+  // Upstream tcp endpoints with no completed connection handshake `after_s`
+  // seconds after this consumer started, each reported once (the runtime
+  // logs them: an unreachable peer is named instead of a silent hang).
+  std::vector<std::string> newly_unreachable(double after_s);
+  // Called from next() while it waits, once per unreachable upstream.
+  std::function<void(const std::string& endpoint)> on_unreachable;
+  double unreachable_after_s = 5;
 
  private:
   void drain(int timeout_ms);
+  void read_monitors();
   void grant(size_t upstream, int64_t n);
   void return_credit(bool all);
 
   std::vector<std::unique_ptr<zmq::socket_t>> socks_;
+  std::vector<std::string> endpoints_;
+  // Per tcp upstream: a monitor PAIR socket reporting handshakes (else null).
+  std::vector<std::unique_ptr<zmq::socket_t>> monitors_;
+  std::vector<bool> connected_, reported_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::vector<bool> eos_;
   size_t n_eos_ = 0;
   struct Pending {

@@ -12,8 +12,14 @@
 //   replicas = 2
 //
 // Keys of a stage other than the reserved ones (type, inputs, replicas,
-// prefetch) are the stage's parameters, checked against its schema by
-// validate_graph(). Every value keeps its file:line:column for diagnostics.
+// replicas_per_node, nodes, prefetch) are the stage's parameters, checked
+// against its schema by validate_graph(). Every value keeps its
+// file:line:column for diagnostics.
+//
+// Placement: a stage runs `replicas` (or `replicas_per_node`) replicas on
+// each node it is placed on: `nodes = [0, 2]`, `nodes = "all"`, default
+// node 0 only, or every node when `replicas_per_node` is given. Replica
+// indices are global per stage and node-major (node 0's first).
 #pragma once
 
 #include <map>
@@ -40,11 +46,21 @@ struct Diagnostic {
 struct StageSpec {
   std::string name, type;
   std::vector<std::string> inputs;
-  int replicas = 1;
   int prefetch = 0;  // 0: the graph's default
   std::map<std::string, ParamValue> params;
   std::map<std::string, SourceLoc> param_locs;
-  SourceLoc loc, type_loc, inputs_loc, replicas_loc;
+  SourceLoc loc, type_loc, inputs_loc, replicas_loc, nodes_loc;
+
+  // Placement as written.
+  int per_node = 1;             // `replicas` or `replicas_per_node`
+  bool per_node_key = false;    // written as replicas_per_node (default nodes: all)
+  bool nodes_all = false;       // nodes = "all"
+  std::vector<int> nodes_spec;  // nodes = [..]; empty: the default
+  // Placement resolved against the node count (place_stages).
+  int replicas = 1;                // total over all nodes
+  std::vector<int> replica_node;   // node rank of each global replica
+  std::vector<int> node_list() const;  // distinct node ranks, ascending
+  int node_of(int replica) const { return replica_node.empty() ? 0 : replica_node[size_t(replica)]; }
 };
 
 struct GraphSpec {
@@ -58,6 +74,9 @@ struct GraphSpec {
   int64_t max_message_mb = 256;
   std::string run_dir;             // default: runs/<name>-<timestamp>
   double report_interval_s = 0.5;
+  int nodes = 1;                   // hosts the graph runs on (`catlip node`, `catlip run --nodes`)
+  double join_timeout_s = 60;      // coordinator: time for every node to join
+  double node_timeout_s = 10;      // a node (or the coordinator) silent this long is lost
   std::vector<StageSpec> stages;   // in file order
 
   const StageSpec* find(const std::string& name) const;
@@ -67,6 +86,7 @@ struct GraphSpec {
 struct LoadOptions {
   std::vector<std::string> sets;  // "stage.param=value" or "graph.key=value"
   bool interpolate_env = true;    // expand ${VAR} and ${VAR:-default} in strings
+  int nodes = 0;                  // > 0: node count overriding [graph] nodes (--nodes)
 };
 
 // Reads and parses a graph file. Syntax and structure problems (not a table,
@@ -76,6 +96,11 @@ bool load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
                 std::vector<Diagnostic>& diags);
 bool load_graph_string(const std::string& text, const std::string& virtual_path,
                        const LoadOptions& opt, GraphSpec& out, std::vector<Diagnostic>& diags);
+
+// Resolves every stage's placement against g.nodes (replica counts and the
+// node of each replica); placement problems, such as a node rank >= the
+// node count, are appended to `diags`. load_graph* call it.
+bool place_stages(GraphSpec& g, std::vector<Diagnostic>& diags);
 
 // Serializes a (resolved) graph back to TOML, e.g. for the run directory.
 std::string graph_to_toml(const GraphSpec& g);

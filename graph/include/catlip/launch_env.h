@@ -9,10 +9,12 @@
 //   3. torchrun / Kubernetes: rank NODE_RANK, GROUP_RANK, PET_NODE_RANK,
 //      JOB_COMPLETION_INDEX; count NNODES, PET_NNODES, GROUP_WORLD_SIZE
 //      (never WORLD_SIZE: that counts processes); MASTER_ADDR, MASTER_PORT
-//   4. Slurm: SLURM_NODEID, SLURM_NNODES, the first host of
-//      SLURM_STEP_NODELIST (else SLURM_JOB_NODELIST), port 20000 + SLURM_JOB_ID % 20000
-//   5. Open MPI: OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE; coordinator
+//   4. Open MPI: OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE; coordinator
 //      127.0.0.1 only when OMPI_COMM_WORLD_LOCAL_SIZE == OMPI_COMM_WORLD_SIZE
+//      (the inner launcher wins: mpirun inside an sbatch job inherits
+//      SLURM_NODEID from the batch step)
+//   5. Slurm: SLURM_NODEID, SLURM_NNODES, the first host of
+//      SLURM_STEP_NODELIST (else SLURM_JOB_NODELIST), port 20000 + SLURM_JOB_ID % 20000
 // The coordinator's host and port are separate fields (`--coordinator n1` with
 // MASTER_PORT=5000 gives n1:5000); the port defaults to 29400. Empty variables
 // count as unset; a malformed value is an error only in the source that wins.

@@ -24,6 +24,21 @@ struct StageView {
   std::map<std::string, double> gauges;     // replica 0's (or the latest)
 };
 
+// One node of a multi-host run, as the coordinator sees it.
+struct NodeView {
+  int rank = 0;
+  std::string host, address;  // host name and the address its producers listen on
+  int pid = 0;
+  std::string status = "waiting";  // waiting, joined, running, done, failed, lost
+  int replicas = 0, exited = 0, failed = 0;
+  int64_t items_in = 0, items_out = 0, bytes_out = 0;  // summed over its replicas
+  double last_seen_s = 0;  // seconds since the run started
+};
+// One line per node for the progress display.
+std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed_s);
+// A JSON array of the nodes, for summary.json and metrics.jsonl.
+std::string nodes_json(const std::vector<NodeView>& nodes);
+
 class RunMetrics {
  public:
   explicit RunMetrics(const GraphSpec& g);

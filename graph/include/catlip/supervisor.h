@@ -1,20 +1,22 @@
-// catlip/supervisor.h - `catlip run`: turning a validated graph into running
-// processes, watching them, and stopping them.
+// catlip/supervisor.h - `catlip run` and the coordinator of `catlip node`:
+// turning a validated graph into running replicas, watching them, stopping
+// them.
 //
-// One process per stage replica (catlip-worker, named "catlip:<stage>/<n>"
-// in ps), stdout/stderr prefixed with [stage/n], reports aggregated into
-// live progress, a Prometheus endpoint and a metrics file. If one replica
-// fails, or on SIGINT/SIGTERM, every replica gets SIGTERM, then SIGKILL
-// after a grace period; children also die with the supervisor
-// (PR_SET_PDEATHSIG), so no process is left behind.
+// The replicas of node 0 run as catlip-worker processes on this host (named
+// "catlip:<stage>/<n>" in ps, output prefixed with [stage/n]); with nodes > 1
+// the others run under the `catlip node` agents that join this coordinator
+// (cluster.h). Reports from every node feed one live progress display, one
+// Prometheus endpoint, one metrics.jsonl and one summary.json. If one replica
+// or node fails, or on SIGINT/SIGTERM, every replica on every node gets
+// SIGTERM, then SIGKILL after a grace period; workers also die with their
+// parent (PR_SET_PDEATHSIG), so no process outlives the run.
 #pragma once
 
 #include <map>
 #include <string>
-#include <vector>
 
 #include "catlip/graph.h"
-#include "catlip/runtime.h"
+#include "catlip/params.h"
 
 namespace catlip {
 
@@ -26,25 +28,14 @@ struct RunOptions {
   double stop_grace_s = 3;      // SIGTERM -> SIGKILL delay
   bool in_process = false;      // replicas as threads over inproc:// (debugging)
   bool quiet = false;           // no progress output at all
+  // With g.nodes > 1: where nodes 1..N-1 join ("HOST:PORT"); HOST is also
+  // the address node 0's producers are reached at.
+  std::string coordinator;
 };
-
-// Where producer replica `replica` of `stage` binds, and where consumers
-// connect to it.
-struct Endpoint {
-  std::string bind, connect;
-};
-Endpoint producer_endpoint(const GraphSpec& g, const std::string& stage, int replica,
-                           const std::string& sock_dir, bool in_process);
-std::string control_endpoint(const std::string& sock_dir, bool in_process);
-
-// The plan for one replica, computed identically by the supervisor and by
-// the worker from the resolved graph.
-ReplicaPlan make_plan(const GraphSpec& g, const std::string& stage, int replica,
-                      const std::string& sock_dir, const std::string& run_dir, bool in_process);
 
 // Runs the graph to completion. `params` are the validated parameters per
 // stage (from validate_graph). Returns a cli ExitCode value: 0 success,
-// 1 a stage failed, 130 interrupted.
+// 1 a stage or node failed, 130 interrupted.
 int run_graph(const GraphSpec& g, const std::map<std::string, Params>& params, const RunOptions& opt);
 
 }  // namespace catlip

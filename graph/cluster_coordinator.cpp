@@ -1,0 +1,305 @@
+// The coordinator's side of a multi-host run: joining nodes 1..N-1, then
+// relaying their replicas' events into the supervisor's event loop.
+#include <string.h>
+
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <thread>
+
+#include "catlip/cluster.h"
+#include "catlip/plugin.h"
+
+namespace catlip {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+constexpr auto kPingEvery = std::chrono::milliseconds(500);
+}  // namespace
+
+struct RemoteNodes::Impl {
+  Impl(zmq::context_t& zctx, const GraphSpec& graph) : g(graph), sock(zctx, zmq::socket_type::router) {}
+  GraphSpec g;
+  zmq::socket_t sock;
+  std::map<std::string, int> rank_of;  // peer routing id -> node rank
+  std::vector<std::string> id_of;      // node rank -> peer routing id
+  std::vector<Clock::time_point> seen;
+  std::vector<bool> ready, lost, bye;
+  Clock::time_point start = Clock::now(), last_ping{};
+  int killed = 0;
+  std::string table;  // every node's endpoints, sent in START
+
+  bool send(int rank, const CtlMsg& m) {
+    if (rank <= 0 || id_of[size_t(rank)].empty()) return false;
+    std::string b = encode_ctl(m);
+    try {
+      sock.send(zmq::buffer(id_of[size_t(rank)]), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      sock.send(zmq::buffer(b), zmq::send_flags::dontwait);
+      return true;
+    } catch (const zmq::error_t&) {
+      return false;  // EHOSTUNREACH: the node's connection is gone
+    }
+  }
+  // Next message from any peer; false when none is ready.
+  bool recv(std::string& id, CtlMsg& m) {
+    for (;;) {
+      zmq::message_t idm, body;
+      if (!sock.recv(idm, zmq::recv_flags::dontwait)) return false;
+      if (!idm.more()) continue;
+      (void)sock.recv(body);
+      while (body.more()) (void)sock.recv(body);  // ignore extra frames
+      id = idm.to_string();
+      if (decode_ctl(body.data(), body.size(), m)) return true;
+    }
+  }
+  void wait(int ms) {
+    zmq::pollitem_t it{sock.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&it, 1, std::chrono::milliseconds(ms));
+    } catch (const zmq::error_t&) {
+    }
+  }
+};
+
+static int to_int(const CtlMsg& m, const char* k, int def = -1) {
+  auto it = m.find(k);
+  if (it == m.end()) return def;
+  try {
+    return std::stoi(it->second);
+  } catch (...) {
+    return def;
+  }
+}
+
+static std::string field(const CtlMsg& m, const char* k) {
+  auto it = m.find(k);
+  return it == m.end() ? std::string() : it->second;
+}
+
+RemoteNodes::RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port)
+    : impl_(std::make_unique<Impl>(zctx, g)) {
+  auto& s = impl_->sock;
+  s.set(zmq::sockopt::router_mandatory, 1);
+  s.set(zmq::sockopt::linger, 2000);
+  s.set(zmq::sockopt::sndhwm, 100000);
+  s.set(zmq::sockopt::rcvhwm, 100000);
+  std::string ep = "tcp://" + address + ":" + std::to_string(port);
+  try {
+    s.bind(ep);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EADDRNOTAVAIL) throw std::runtime_error("cannot listen for nodes at " + ep + ": " + e.what());
+    // The address is not one of this host's (e.g. a service address).
+    try {
+      s.bind("tcp://*:" + std::to_string(port));
+    } catch (const zmq::error_t& e2) {
+      throw std::runtime_error("cannot listen for nodes on port " + std::to_string(port) + ": " + e2.what());
+    }
+  }
+  size_t n = static_cast<size_t>(g.nodes);
+  impl_->id_of.assign(n, "");
+  impl_->seen.assign(n, Clock::now());
+  impl_->ready.assign(n, false);
+  impl_->lost.assign(n, false);
+  impl_->bye.assign(n, false);
+  nodes_.resize(n);
+  for (int k = 0; k < g.nodes; ++k) {
+    nodes_[size_t(k)].rank = k;
+    nodes_[size_t(k)].replicas = static_cast<int>(replicas_on_node(g, k).size());
+  }
+}
+
+RemoteNodes::~RemoteNodes() = default;
+
+std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::string& run_dir,
+                                    const std::string& plugins, EndpointTable& tcp, const std::atomic<int>& signal,
+                                    double elapsed0) {
+  Impl& im = *impl_;
+  const int n = im.g.nodes;
+  auto deadline = Clock::now() + std::chrono::duration<double>(im.g.join_timeout_s);
+  auto who = [&](int k) {
+    auto& ni = nodes_[size_t(k)];
+    return "node " + std::to_string(k) + (ni.host.empty() ? "" : " (" + ni.host + ")");
+  };
+  auto refuse = [&](const std::string& id, int k, const std::string& why) {
+    std::string b = encode_ctl({{"kind", "REJECT"}, {"reason", why}});
+    try {
+      im.sock.send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      im.sock.send(zmq::buffer(b), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+    }
+    if (k > 0 && k < n) {
+      nodes_[size_t(k)].status = "failed";
+      im.bye[size_t(k)] = true;  // nothing to wait for at stop()
+    }
+    return (k >= 0 ? who(k) + " " : std::string("a node ")) + "refused at join: " + why;
+  };
+  int ready = 1;
+  while (ready < n) {
+    if (int sig = signal.load()) return std::string("interrupted by ") + ::strsignal(sig) + " while nodes were joining";
+    if (Clock::now() > deadline) {
+      std::string missing;
+      int joined = 1;
+      for (int k = 1; k < n; ++k) {
+        if (im.id_of[size_t(k)].empty()) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+        else joined++;
+      }
+      if (missing.empty())
+        for (int k = 1; k < n; ++k)
+          if (!im.ready[size_t(k)]) missing += (missing.empty() ? "" : ", ") + std::to_string(k) + " (joined, not ready)";
+      return "node" + std::string(missing.find(',') == std::string::npos ? " " : "s ") + missing +
+             " did not join within " + param_value_to_string(im.g.join_timeout_s) + " s (" + std::to_string(joined) +
+             " of " + std::to_string(n) + " joined)";
+    }
+    im.wait(100);
+    std::string id;
+    CtlMsg m;
+    while (im.recv(id, m)) {
+      const std::string kind = field(m, "kind");
+      auto known = im.rank_of.find(id);
+      if (kind == "JOIN") {
+        int k = to_int(m, "rank");
+        if (k < 1 || k >= n)
+          return refuse(id, -1, "rank " + field(m, "rank") + " is outside 1.." + std::to_string(n - 1) +
+                                    " (the coordinator is node 0 of " + std::to_string(n) + ")");
+        if (!im.id_of[size_t(k)].empty() && im.id_of[size_t(k)] != id)
+          return refuse(id, -1, "node rank " + std::to_string(k) + " joined twice (from " + nodes_[size_t(k)].host +
+                                    " and " + field(m, "host") + ")");
+        auto& ni = nodes_[size_t(k)];
+        ni.host = field(m, "host");
+        ni.address = field(m, "address");
+        ni.pid = to_int(m, "pid", 0);
+        if (field(m, "version") != catlip_version())
+          return refuse(id, k, "catlip " + field(m, "version") + " there, " + catlip_version() + " here");
+        im.id_of[size_t(k)] = id;
+        im.rank_of[id] = k;
+        im.seen[size_t(k)] = Clock::now();
+        ni.status = "joined";
+        im.send(k, {{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}});
+      } else if (known == im.rank_of.end()) {
+        continue;  // not a member
+      } else if (kind == "READY") {
+        int k = known->second;
+        im.seen[size_t(k)] = Clock::now();
+        std::string theirs = field(m, "plugins");
+        if (theirs != plugins)
+          return refuse(id, k, "its plugin set differs: node 0 has [" + plugins + "], " + who(k) + " has [" + theirs + "]");
+        for (auto& [tag, ep] : endpoints_from_text(field(m, "endpoints"))) tcp[tag] = ep;
+        if (!im.ready[size_t(k)]) {
+          im.ready[size_t(k)] = true;
+          ready++;
+        }
+      } else if (kind == "FAIL") {
+        int k = known->second;
+        nodes_[size_t(k)].status = "failed";
+        return who(k) + " cannot run the graph: " + field(m, "reason");
+      } else if (kind == "LEAVE") {
+        int k = known->second;
+        im.lost[size_t(k)] = true;
+        nodes_[size_t(k)].status = "lost";
+        return who(k) + " left while joining: " + field(m, "reason");
+      } else {
+        im.seen[size_t(known->second)] = Clock::now();
+      }
+    }
+  }
+  for (int k = 1; k < n; ++k) nodes_[size_t(k)].last_seen_s = elapsed0;
+  im.table = endpoints_to_text(tcp);
+  return "";
+}
+
+void RemoteNodes::start() {
+  Impl& im = *impl_;
+  for (int k = 1; k < im.g.nodes; ++k) {
+    if (!im.send(k, {{"kind", "START"}, {"endpoints", im.table}}))
+      throw std::runtime_error("node " + std::to_string(k) + " is gone before the start");
+    nodes_[size_t(k)].status = "running";
+  }
+}
+
+void RemoteNodes::add_poll_items(std::vector<zmq::pollitem_t>& items) {
+  items.push_back({impl_->sock.handle(), 0, ZMQ_POLLIN, 0});
+}
+
+void RemoteNodes::handle(LaunchEvents& ev) {
+  Impl& im = *impl_;
+  auto now = Clock::now();
+  auto lose = [&](int k, const std::string& why) {
+    if (im.lost[size_t(k)] || im.bye[size_t(k)]) return;
+    im.lost[size_t(k)] = true;
+    nodes_[size_t(k)].status = "lost";
+    ev.on_node_lost(k, "node " + std::to_string(k) + " (" + nodes_[size_t(k)].host + ") " + why);
+  };
+  std::string id;
+  CtlMsg m;
+  while (im.recv(id, m)) {
+    auto it = im.rank_of.find(id);
+    if (it == im.rank_of.end()) continue;
+    int k = it->second;
+    im.seen[size_t(k)] = now;
+    nodes_[size_t(k)].last_seen_s = std::chrono::duration<double>(now - im.start).count();
+    const std::string kind = field(m, "kind");
+    if (kind == "REPORT") {
+      ReplicaReport r;
+      std::string b = field(m, "report");
+      if (decode_report(b.data(), b.size(), r)) ev.on_report(k, r);
+    } else if (kind == "LINE") {
+      ev.on_line(k, field(m, "tag"), field(m, "text"));
+    } else if (kind == "EXIT") {
+      ReplicaExit e;
+      e.stage = field(m, "stage");
+      e.replica = to_int(m, "replica", 0);
+      e.node = k;
+      e.ok = field(m, "ok") == "1";
+      e.stopped = field(m, "stopped") == "1";
+      e.failure = field(m, "failure");
+      nodes_[size_t(k)].exited++;
+      if (!e.ok && !e.stopped) nodes_[size_t(k)].failed++;
+      ev.on_exit(e);
+    } else if (kind == "BYE") {
+      im.bye[size_t(k)] = true;
+      im.killed += to_int(m, "killed", 0);
+      if (nodes_[size_t(k)].status == "running") nodes_[size_t(k)].status = nodes_[size_t(k)].failed ? "failed" : "done";
+    } else if (kind == "LEAVE") {
+      lose(k, "left: " + field(m, "reason"));
+    }
+  }
+  if (now - im.last_ping >= kPingEvery) {
+    im.last_ping = now;
+    for (int k = 1; k < im.g.nodes; ++k)
+      if (!im.lost[size_t(k)] && !im.bye[size_t(k)] && !im.send(k, {{"kind", "PING"}}))
+        lose(k, "lost: its connection to the coordinator dropped (killed, or its host went down)");
+  }
+  for (int k = 1; k < im.g.nodes; ++k) {
+    double silent = std::chrono::duration<double>(now - im.seen[size_t(k)]).count();
+    if (silent > im.g.node_timeout_s)
+      lose(k, "lost: no message for " + param_value_to_string(std::round(silent * 10) / 10) + " s (node_timeout_s " +
+                  param_value_to_string(im.g.node_timeout_s) + ")");
+  }
+}
+
+int RemoteNodes::stop(double grace_s, LaunchEvents& ev) {
+  Impl& im = *impl_;
+  for (int k = 1; k < im.g.nodes; ++k)
+    if (!im.lost[size_t(k)] && !im.bye[size_t(k)])
+      im.send(k, {{"kind", "STOP"}, {"ok", outcome_ok_ ? "1" : "0"}, {"reason", outcome_},
+                  {"grace", param_value_to_string(grace_s)}});
+  auto deadline = Clock::now() + std::chrono::duration<double>(grace_s + 5);
+  for (;;) {
+    bool waiting = false;
+    for (int k = 1; k < im.g.nodes; ++k)
+      if (!im.lost[size_t(k)] && !im.bye[size_t(k)] && !im.id_of[size_t(k)].empty()) waiting = true;
+    if (!waiting || Clock::now() > deadline) break;
+    im.wait(50);
+    handle(ev);
+  }
+  return im.killed;
+}
+
+bool RemoteNodes::all_exited() const {
+  const Impl& im = *impl_;
+  for (int k = 1; k < im.g.nodes; ++k)
+    if (!im.lost[size_t(k)] && !im.bye[size_t(k)] && nodes_[size_t(k)].exited < nodes_[size_t(k)].replicas) return false;
+  return true;
+}
+
+}  // namespace catlip

@@ -1,0 +1,269 @@
+// `catlip node` on nodes 1..N-1: join the coordinator, run this node's
+// replicas, forward what they say, stop when told or when the coordinator
+// is lost.
+#include <string.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "catlip/cluster.h"
+#include "catlip/plugin.h"
+#include "catlip/plugin_loader.h"
+#include "catlip/validate.h"
+
+namespace fs = std::filesystem;
+
+namespace catlip {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string hostname() {
+  char b[256] = {0};
+  ::gethostname(b, sizeof b - 1);
+  return b;
+}
+
+// The agent's link to the coordinator.
+class Uplink : public LaunchEvents {
+ public:
+  Uplink(zmq::context_t& zctx, const std::string& endpoint) : sock_(zctx, zmq::socket_type::dealer) {
+    sock_.set(zmq::sockopt::linger, 2000);
+    sock_.set(zmq::sockopt::sndhwm, 100000);
+    sock_.connect(endpoint);
+  }
+  void send(const CtlMsg& m) {
+    std::string b = encode_ctl(m);
+    try {
+      if (!sock_.send(zmq::buffer(b), zmq::send_flags::dontwait)) dropped_++;
+    } catch (const zmq::error_t&) {
+      dropped_++;
+    }
+  }
+  bool recv(CtlMsg& m, int timeout_ms) {
+    zmq::pollitem_t it{sock_.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      if (timeout_ms > 0) zmq::poll(&it, 1, std::chrono::milliseconds(timeout_ms));
+    } catch (const zmq::error_t&) {
+    }
+    for (;;) {
+      zmq::message_t msg;
+      if (!sock_.recv(msg, zmq::recv_flags::dontwait)) return false;
+      while (msg.more()) (void)sock_.recv(msg, zmq::recv_flags::dontwait);
+      if (decode_ctl(msg.data(), msg.size(), m)) {
+        last_heard_ = Clock::now();
+        return true;
+      }
+    }
+  }
+  zmq::pollitem_t item() { return {sock_.handle(), 0, ZMQ_POLLIN, 0}; }
+  void ping() {
+    if (Clock::now() - last_ping_ > std::chrono::milliseconds(500)) {
+      last_ping_ = Clock::now();
+      send({{"kind", "PING"}});
+    }
+  }
+  double silent_s() const { return since(last_heard_); }
+
+  void on_line(int, const std::string& tag, const std::string& line) override {
+    send({{"kind", "LINE"}, {"tag", tag}, {"text", line}});
+  }
+  void on_report(int, const ReplicaReport& r) override { send({{"kind", "REPORT"}, {"report", encode_report(r)}}); }
+  void on_exit(const ReplicaExit& e) override {
+    send({{"kind", "EXIT"}, {"stage", e.stage}, {"replica", std::to_string(e.replica)}, {"ok", e.ok ? "1" : "0"},
+          {"stopped", e.stopped ? "1" : "0"}, {"failure", e.failure}});
+  }
+
+ private:
+  zmq::socket_t sock_;
+  Clock::time_point last_heard_ = Clock::now(), last_ping_{};
+  int64_t dropped_ = 0;
+};
+
+std::string field(const CtlMsg& m, const char* k) {
+  auto it = m.find(k);
+  return it == m.end() ? std::string() : it->second;
+}
+
+// What the node prepares between ASSIGN and START.
+struct Prepared {
+  GraphSpec g;
+  std::string run_dir;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::vector<std::pair<std::string, int>> listen_fds;
+};
+
+// Checks the assigned graph with this node's plugins and binds the tcp
+// listeners of its producers; returns "" or why this node cannot run it.
+std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::string& address, Prepared& p,
+                    CtlMsg& ready) {
+  std::vector<Diagnostic> diags;
+  LoadOptions lo;
+  lo.interpolate_env = false;  // resolved by the coordinator
+  if (!load_graph_string(field(assign, "graph"), "<graph from the coordinator>", lo, p.g, diags)) {
+    std::string why = "the coordinator's graph does not load here:";
+    for (auto& d : diags) why += " " + d.str() + ";";
+    return why;
+  }
+  if (p.g.nodes != opt.id.nodes)
+    return "the graph runs on " + std::to_string(p.g.nodes) + " nodes but this node's launcher says " +
+           std::to_string(opt.id.nodes);
+  PluginLoader loader;
+  if (!validate_graph(p.g, loader, diags)) {
+    std::string why = "the graph is invalid with this node's plugins:";
+    for (auto& d : diags) why += " " + d.str() + ";";
+    return why;
+  }
+  std::string plugins;
+  try {
+    plugins = plugin_set(p.g);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  p.run_dir = opt.run_dir.empty() ? field(assign, "run_dir") : opt.run_dir;
+  EndpointTable mine;
+  try {
+    for (auto& slot : tcp_producers(p.g, opt.id.rank)) {
+      p.listeners.push_back(std::make_unique<Listener>(address, 0));
+      mine[slot.tag()] = p.listeners.back()->endpoint();
+      p.listen_fds.emplace_back(slot.tag(), p.listeners.back()->fd());
+    }
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  ready = {{"kind", "READY"}, {"plugins", plugins}, {"endpoints", endpoints_to_text(mine)}};
+  return "";
+}
+
+}  // namespace
+
+int run_node_agent(const NodeOptions& opt) {
+  const int rank = opt.id.rank;
+  std::string err;
+  std::string coord_ip = resolve_host(opt.id.coordinator_host, &err);
+  if (coord_ip.empty()) {
+    std::cerr << "catlip node " << rank << ": cannot resolve the coordinator '" << opt.id.coordinator_host << "': " << err << "\n";
+    return 1;
+  }
+  std::string address = local_address_towards(coord_ip, &err);
+  if (address.empty()) {
+    std::cerr << "catlip node " << rank << ": no route to the coordinator " << coord_ip << ": " << err << "\n";
+    return 1;
+  }
+  std::string coord = "tcp://" + coord_ip + ":" + std::to_string(opt.id.coordinator_port);
+  std::cerr << "catlip node: " << opt.id.describe() << "; joining " << coord << " from " << address << "\n";
+
+  SignalGuard signals;
+  zmq::context_t zctx(1);
+  Uplink up(zctx, coord);
+  up.send({{"kind", "JOIN"}, {"rank", std::to_string(rank)}, {"host", hostname()}, {"address", address},
+           {"pid", std::to_string(::getpid())}, {"version", catlip_version()}});
+
+  // Joining: ASSIGN, then START (or REJECT / STOP).
+  Prepared prep;
+  std::string endpoints;
+  bool heard = false;
+  auto t0 = Clock::now();
+  for (;;) {
+    if (int sig = signals.received().load()) {
+      up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
+      return 130;
+    }
+    double limit = heard ? std::max(opt.join_timeout_s, 60.0) : opt.join_timeout_s;
+    if (since(t0) > limit) {
+      std::cerr << "catlip node " << rank << ": " << (heard ? "the coordinator did not start the run" : "no answer from the coordinator at " + coord)
+                << " within " << limit << " s" << (heard ? "" : " (is node 0 running, and is the address reachable from here?)") << "\n";
+      return 1;
+    }
+    CtlMsg m;
+    if (!up.recv(m, 100)) {
+      up.ping();
+      continue;
+    }
+    heard = true;
+    std::string kind = field(m, "kind");
+    if (kind == "REJECT") {
+      std::cerr << "catlip node " << rank << ": refused by the coordinator: " << field(m, "reason") << "\n";
+      return 1;
+    } else if (kind == "STOP") {
+      up.send({{"kind", "BYE"}, {"killed", "0"}});
+      std::cerr << "catlip node " << rank << ": the run ended before it started: " << field(m, "reason") << "\n";
+      return field(m, "ok") == "1" ? 0 : 1;
+    } else if (kind == "ASSIGN") {
+      CtlMsg ready;
+      std::string why = prepare(m, opt, address, prep, ready);
+      if (!why.empty()) {
+        up.send({{"kind", "FAIL"}, {"reason", why}});
+        std::cerr << "catlip node " << rank << ": cannot run the graph: " << why << "\n";
+        return 1;
+      }
+      up.send(ready);
+    } else if (kind == "START") {
+      endpoints = field(m, "endpoints");
+      break;
+    }
+  }
+
+  // Running.
+  std::string node_dir = prep.run_dir + "/node-" + std::to_string(rank);
+  fs::create_directories(node_dir);
+  prep.g.run_dir = prep.run_dir;
+  std::ofstream(node_dir + "/graph.toml") << graph_to_toml(prep.g);
+  std::ofstream(node_dir + "/endpoints.txt") << endpoints;
+  SocketDir sock_dir;
+  LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints), prep.listen_fds,
+               opt.worker_bin};
+  auto launcher = make_process_launcher(zctx, run);
+  try {
+    launcher->start();
+  } catch (const std::exception& e) {
+    up.send({{"kind", "LEAVE"}, {"reason", std::string("cannot start replicas: ") + e.what()}});
+    launcher->stop(0, up);
+    return 1;
+  }
+  prep.listeners.clear();  // the replicas hold the listening sockets now
+  for (;;) {
+    std::vector<zmq::pollitem_t> items{up.item()};
+    launcher->add_poll_items(items);
+    try {
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+    } catch (const zmq::error_t&) {
+    }
+    launcher->handle(up);
+    up.ping();
+    CtlMsg m;
+    while (up.recv(m, 0)) {
+      if (field(m, "kind") != "STOP") continue;
+      double grace = 3;
+      try {
+        grace = std::stod(field(m, "grace"));
+      } catch (...) {
+      }
+      int killed = launcher->stop(grace, up);
+      up.send({{"kind", "BYE"}, {"killed", std::to_string(killed)}});
+      bool ok = field(m, "ok") == "1";
+      std::cerr << "catlip node " << rank << ": " << (ok ? "run finished" : "run stopped: " + field(m, "reason")) << "\n";
+      return ok ? 0 : 1;
+    }
+    if (int sig = signals.received().load()) {
+      std::cerr << "catlip node " << rank << ": received " << ::strsignal(sig) << ", stopping this node's replicas\n";
+      launcher->stop(3, up);
+      up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
+      return 130;
+    }
+    if (up.silent_s() > prep.g.node_timeout_s) {
+      std::cerr << "catlip node " << rank << ": lost the coordinator at " << coord << " (nothing for "
+                << prep.g.node_timeout_s << " s); stopping this node's replicas\n";
+      launcher->stop(3, up);
+      return 1;
+    }
+  }
+}
+
+}  // namespace catlip

@@ -1,0 +1,98 @@
+// catlip/cluster.h - multi-host runs: the coordinator's view of the other
+// nodes, and the `catlip node` agent that runs on each of them.
+//
+// The cluster launcher (Slurm, mpirun, torchrun, a Kubernetes Indexed Job)
+// starts one `catlip node` per host. Node 0 is the coordinator: it binds a
+// ROUTER at the coordinator address; every other node connects a DEALER and
+// joins:
+//
+//   node k                        coordinator (node 0)
+//   JOIN rank, version, ABI  ->   checks rank, version, ABI
+//                            <-   ASSIGN resolved graph, run dir
+//   (validates the graph with its own plugins, binds a listening tcp socket
+//    on port 0 for each of its producer replicas that a consumer on another
+//    node reads)
+//   READY plugins, endpoints ->   checks plugin versions against its own
+//                            <-   START endpoint table of every node
+//   REPORT, LINE, EXIT, PING ->   progress, logs, failures (one display)
+//                            <-   PING (every 0.5 s), STOP reason
+//   BYE                      ->   (the node's replicas are gone)
+//
+// Messages are msgpack maps of strings. A node that has not joined within
+// join_timeout_s, or is silent for node_timeout_s, or whose connection
+// drops, fails the run, named. An agent that loses the coordinator for
+// node_timeout_s stops its replicas and exits 1; replicas die with their
+// agent (PR_SET_PDEATHSIG), so no process outlives the run on any host.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "catlip/launch_env.h"
+#include "catlip/launcher.h"
+#include "catlip/run_metrics.h"
+
+namespace catlip {
+
+using CtlMsg = std::map<std::string, std::string>;  // "kind" plus fields
+std::string encode_ctl(const CtlMsg& m);
+bool decode_ctl(const void* data, size_t size, CtlMsg& out);  // false for garbage
+
+// What a node must agree on with the coordinator to join.
+std::string catlip_version();
+// "name version" of each plugin the graph's stage types need, sorted, one
+// per line; throws PluginError if one cannot load.
+std::string plugin_set(const GraphSpec& g);
+
+// The coordinator's side: a Launcher for every replica on nodes 1..N-1.
+class RemoteNodes : public Launcher {
+ public:
+  // Binds the coordinator socket at address:port ("*" when address is not
+  // local to this host). Throws std::runtime_error if it cannot.
+  RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port);
+  ~RemoteNodes() override;
+
+  // Waits for nodes 1..N-1 to join and get ready; `local_tcp` holds node 0's
+  // endpoints, and the full table is returned through it. Returns "" or why
+  // the run cannot start (missing nodes, refused node, interrupted).
+  std::string rendezvous(const std::string& graph_toml, const std::string& run_dir, const std::string& plugins,
+                         EndpointTable& tcp, const std::atomic<int>& signal, double elapsed0);
+
+  void start() override;
+  void add_poll_items(std::vector<zmq::pollitem_t>& items) override;
+  void handle(LaunchEvents& ev) override;
+  int stop(double grace_s, LaunchEvents& ev) override;
+  bool all_exited() const override;
+
+  // Tells every node the outcome (sent by stop(); also by rendezvous failure).
+  void set_outcome(bool ok, const std::string& reason) {
+    outcome_ok_ = ok;
+    outcome_ = reason;
+  }
+  const std::vector<NodeView>& nodes() const { return nodes_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<NodeView> nodes_;
+  bool outcome_ok_ = false;
+  std::string outcome_;
+};
+
+struct NodeOptions {
+  NodeIdentity id;
+  std::string run_dir;     // overrides the coordinator's run directory on this node
+  std::string worker_bin;  // default: catlip-worker beside this executable
+  double join_timeout_s = 60;
+};
+
+// `catlip node` on nodes 1..N-1: joins, runs this node's replicas, forwards
+// their reports and logs, stops them when told or when the coordinator is
+// lost. Returns 0 when the run succeeded, 1 failed, 130 interrupted.
+int run_node_agent(const NodeOptions& opt);
+
+}  // namespace catlip

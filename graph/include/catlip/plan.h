@@ -1,0 +1,70 @@
+// catlip/plan.h - where every replica runs and how replicas reach each other.
+//
+// Placement (graph.h) gives each replica a node. Routing: for an edge P -> C,
+// when P and C run on exactly the same nodes, each C replica reads only from
+// the P replicas of its own node (decoded images never leave their host);
+// otherwise every C replica reads from every P replica. A link within a node
+// is ipc:// (tcp:// with [graph] transport = "tcp"); a link between nodes is
+// tcp:// to an address and port the producer's node published at join.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "catlip/graph.h"
+#include "catlip/runtime.h"
+
+namespace catlip {
+
+struct ReplicaSlot {
+  std::string stage;
+  int replica = 0;  // global index within the stage
+  int node = 0;
+  std::string tag() const { return stage + "/" + std::to_string(replica); }
+};
+
+// Every replica of the graph, in stage order.
+std::vector<ReplicaSlot> all_replicas(const GraphSpec& g);
+std::vector<ReplicaSlot> replicas_on_node(const GraphSpec& g, int node);
+
+// True when C's replicas read only from P replicas on their own node.
+bool node_local_edge(const StageSpec& producer, const StageSpec& consumer);
+// Replicas of `producer` that consumer replica `replica` of `consumer` reads from.
+std::vector<int> upstream_replicas(const StageSpec& producer, const StageSpec& consumer, int replica);
+// True when the link producer replica -> consumer replica is tcp.
+bool tcp_link(const GraphSpec& g, int producer_node, int consumer_node);
+// Producer replicas on `node` that some consumer reaches over tcp; each needs
+// a published tcp endpoint.
+std::vector<ReplicaSlot> tcp_producers(const GraphSpec& g, int node);
+
+// tcp endpoints of producer replicas ("stage/replica" -> "tcp://addr:port"),
+// gathered from every node at join. Serialized one "tag endpoint" per line.
+using EndpointTable = std::map<std::string, std::string>;
+std::string endpoints_to_text(const EndpointTable& t);
+EndpointTable endpoints_from_text(const std::string& text);
+
+// The plan of one replica. `sock_dir` is its node's ipc directory.
+ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::string& stage, int replica,
+                      const std::string& sock_dir, const std::string& run_dir, bool in_process);
+std::string control_endpoint(const std::string& sock_dir, bool in_process);
+
+// A TCP socket bound and listening on address:port (port 0: the kernel picks
+// one), so the port is known and held before the replica that serves it
+// starts; the replica's ROUTER takes it over (ZMQ_USE_FD). Owns the fd.
+class Listener {
+ public:
+  Listener(const std::string& address, int port);  // throws std::runtime_error naming address and port
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  int fd() const { return fd_; }
+  int port() const { return port_; }
+  std::string endpoint() const { return "tcp://" + address_ + ":" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1, port_ = 0;
+  std::string address_;
+};
+
+}  // namespace catlip

@@ -1,0 +1,153 @@
+#include "catlip/plan.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+namespace catlip {
+
+std::vector<ReplicaSlot> all_replicas(const GraphSpec& g) {
+  std::vector<ReplicaSlot> out;
+  for (auto& s : g.stages)
+    for (int r = 0; r < s.replicas; ++r) out.push_back({s.name, r, s.node_of(r)});
+  return out;
+}
+
+std::vector<ReplicaSlot> replicas_on_node(const GraphSpec& g, int node) {
+  std::vector<ReplicaSlot> out;
+  for (auto& r : all_replicas(g))
+    if (r.node == node) out.push_back(r);
+  return out;
+}
+
+bool node_local_edge(const StageSpec& p, const StageSpec& c) { return p.node_list() == c.node_list(); }
+
+std::vector<int> upstream_replicas(const StageSpec& p, const StageSpec& c, int replica) {
+  std::vector<int> out;
+  bool local = node_local_edge(p, c);
+  int node = c.node_of(replica);
+  for (int r = 0; r < p.replicas; ++r)
+    if (!local || p.node_of(r) == node) out.push_back(r);
+  return out;
+}
+
+bool tcp_link(const GraphSpec& g, int producer_node, int consumer_node) {
+  return g.transport == "tcp" || producer_node != consumer_node;
+}
+
+std::vector<ReplicaSlot> tcp_producers(const GraphSpec& g, int node) {
+  std::vector<ReplicaSlot> out;
+  for (auto& p : g.stages) {
+    for (int r = 0; r < p.replicas; ++r) {
+      if (p.node_of(r) != node) continue;
+      bool needed = false;
+      for (auto* c : g.consumers_of(p.name))
+        for (int cr = 0; cr < c->replicas && !needed; ++cr) {
+          auto up = upstream_replicas(p, *c, cr);
+          needed = std::find(up.begin(), up.end(), r) != up.end() && tcp_link(g, node, c->node_of(cr));
+        }
+      if (needed) out.push_back({p.name, r, node});
+    }
+  }
+  return out;
+}
+
+std::string endpoints_to_text(const EndpointTable& t) {
+  std::string o;
+  for (auto& [k, v] : t) o += k + " " + v + "\n";
+  return o;
+}
+
+EndpointTable endpoints_from_text(const std::string& text) {
+  EndpointTable t;
+  std::istringstream in(text);
+  std::string k, v;
+  while (in >> k >> v) t[k] = v;
+  return t;
+}
+
+std::string control_endpoint(const std::string& sock_dir, bool in_process) {
+  return in_process ? "inproc://catlip-control" : "ipc://" + sock_dir + "/control";
+}
+
+ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::string& stage, int replica,
+                      const std::string& sock_dir, const std::string& run_dir, bool in_process) {
+  const StageSpec* s = g.find(stage);
+  if (!s || replica < 0 || replica >= s->replicas)
+    throw std::invalid_argument("no replica " + std::to_string(replica) + " of stage '" + stage + "'");
+  const int node = s->node_of(replica);
+  auto local_ep = [&](const std::string& st, int r) {
+    std::string leaf = st + "." + std::to_string(r);
+    return in_process ? "inproc://" + leaf : "ipc://" + sock_dir + "/" + leaf;
+  };
+  auto tcp_ep = [&](const std::string& st, int r) {
+    auto it = tcp.find(st + "/" + std::to_string(r));
+    if (it == tcp.end()) throw std::invalid_argument("no tcp endpoint published for " + st + "/" + std::to_string(r));
+    return it->second;
+  };
+  ReplicaPlan p;
+  p.graph_name = g.name;
+  p.stage_name = stage;
+  p.stage_type = s->type;
+  p.replica = replica;
+  p.replicas = s->replicas;
+  p.node = node;
+  p.nodes = g.nodes;
+  p.run_dir = run_dir;
+  p.prefetch = s->prefetch ? s->prefetch : g.prefetch;
+  p.max_message_bytes = static_cast<size_t>(g.max_message_mb) << 20;
+  p.report_endpoint = control_endpoint(sock_dir, in_process);
+  p.report_interval_s = g.report_interval_s;
+  for (auto& in : s->inputs) {
+    const StageSpec* u = g.find(in);
+    for (int r : upstream_replicas(*u, *s, replica))
+      p.inputs.push_back(!in_process && tcp_link(g, u->node_of(r), node) ? tcp_ep(in, r) : local_ep(in, r));
+  }
+  bool local_consumer = false, tcp_consumer = false;
+  for (auto* c : g.consumers_of(stage)) {
+    int n = 0;
+    for (int cr = 0; cr < c->replicas; ++cr) {
+      auto up = upstream_replicas(*s, *c, cr);
+      if (std::find(up.begin(), up.end(), replica) == up.end()) continue;
+      n++;
+      (!in_process && tcp_link(g, node, c->node_of(cr)) ? tcp_consumer : local_consumer) = true;
+    }
+    p.consumers.push_back(ConsumerGroup{c->name, n});
+  }
+  if (local_consumer) p.output_endpoints.push_back(local_ep(stage, replica));
+  if (tcp_consumer) p.output_endpoints.push_back(tcp_ep(stage, replica));
+  return p;
+}
+
+Listener::Listener(const std::string& address, int port) : address_(address) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1)
+    throw std::runtime_error("cannot listen on '" + address + "': not an IPv4 address");
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 256) != 0) {
+    int e = errno;
+    ::close(fd_);
+    throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + std::strerror(e));
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+}
+
+Listener::~Listener() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace catlip
