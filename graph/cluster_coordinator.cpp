@@ -140,8 +140,11 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       std::string missing;
       int joined = 1;
       for (int k = 1; k < n; ++k) {
-        if (im.id_of[size_t(k)].empty()) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
-        else joined++;
+        if (im.id_of[size_t(k)].empty()) {
+          missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+          nodes_[size_t(k)].status = "missing";
+          im.bye[size_t(k)] = true;
+        } else joined++;
       }
       if (missing.empty())
         for (int k = 1; k < n; ++k)

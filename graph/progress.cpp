@@ -271,12 +271,12 @@ std::string render_progress(const std::vector<StageView>& views, double elapsed,
 
 namespace catlip {
 
-std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed) {
+std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed, bool tty) {
   std::ostringstream o;
   for (auto& n : nodes) {
     char b[256];
-    std::snprintf(b, sizeof b, "  node %-3d %-16.16s %-15.15s %-8s %d/%d replicas running  out %s  %s\n", n.rank,
-                  n.host.c_str(), n.address.c_str(), n.status.c_str(), n.replicas - n.exited, n.replicas,
+    std::snprintf(b, sizeof b, "%snode %-3d %-16.16s %-15.15s %-8s %d/%d replicas running  out %s  %s\n", tty ? "" : "progress: ", n.rank,
+                  n.host.c_str(), n.address.c_str(), n.status.c_str(), n.status == "running" ? n.replicas - n.exited : 0, n.replicas,
                   human_count(double(n.items_out)).c_str(),
                   n.rank == 0 ? "coordinator" : ("seen " + std::to_string(int(std::max(0.0, elapsed - n.last_seen_s))) + " s ago").c_str());
     o << b;

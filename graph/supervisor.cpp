@@ -156,7 +156,7 @@ void Supervisor::draw_progress(bool force) {
     std::string t = render_progress(metrics_.view(), el, live);
     if (g_.nodes > 1) {
       refresh_nodes();
-      t += render_nodes(nodes_, el);
+      t += render_nodes(nodes_, el, live);
     }
     return t;
   };
@@ -203,8 +203,6 @@ int Supervisor::stop_all(const std::string& why) {
 
 void Supervisor::write_summary(int exit_code, double el) {
   refresh_nodes();
-  if (nodes_.size() == 1) nodes_[0].status = exit_code == 0 ? "done" : "failed";
-  else if (nodes_[0].status == "running") nodes_[0].status = nodes_[0].failed ? "failed" : "done";
   std::ofstream sum(run_dir_ + "/summary.json");
   sum << "{\"graph\":" << json_str(g_.name) << ",\"exit_code\":" << exit_code << ",\"elapsed_s\":" << el
       << ",\"failure\":" << json_str(failure_) << ",\"nodes\":" << nodes_json(nodes_)
@@ -341,6 +339,7 @@ int Supervisor::run() {
   if (local_) local_->handle(*this);  // final reports
   metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count(), true);
   write_files(true);
+  if (nodes_[0].status == "running") nodes_[0].status = exit_code == 0 ? "done" : nodes_[0].failed ? "failed" : "stopped";
   draw_progress(true);
   drawn_lines_ = 0;
   double el = std::chrono::duration<double>(Clock::now() - start_).count();

@@ -1,7 +1,11 @@
 // catlip bench transport: throughput of ~150 KB samples between two stage
 // processes (testing.counter -> testing.null, through the real supervisor,
 // workers, codec and credit-based transport) beside a raw ZeroMQ PUSH/PULL
-// pair of processes moving the same bytes, over ipc and tcp.
+// pair of processes moving the same bytes, over ipc and tcp, and over tcp
+// between two network namespaces joined by a veth pair (two "hosts": a
+// two-node graph, source on node 0 and sink on node 1).
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include <zmq.hpp>
@@ -35,15 +40,59 @@ struct Result {
   double msgs_per_s = 0, gb_per_s = 0;
 };
 
-// Raw baseline: a child process PULLs n messages; the parent PUSHes them,
-// building each from a buffer as a producer would. Timed in the receiver
-// from the first to the last message, like the stage path.
-Result raw_zmq(const std::string& bind, const std::string& connect, int n, size_t bytes) {
+// Moves the calling (single-threaded, freshly forked) process into a named
+// network namespace; false if it cannot.
+bool enter_netns(const std::string& ns) {
+  if (ns.empty()) return true;
+  int fd = ::open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::setns(fd, CLONE_NEWNET) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Two network namespaces joined by a veth pair: two hosts with their own
+// addresses on a private /30, created with iproute2 and removed on
+// destruction (with anything still running inside).
+struct VethHosts {
+  std::string a, b, addr_a, addr_b, error;
+  VethHosts() {
+    std::string tag = std::to_string(::getpid() % 100000);
+    a = "clbench" + tag + "a";
+    b = "clbench" + tag + "b";
+    std::string net = "10.251." + std::to_string(::getpid() % 250);
+    addr_a = net + ".1";
+    addr_b = net + ".2";
+    const std::string cmds[] = {
+        "ip netns add " + a, "ip netns add " + b,
+        "ip link add " + a + " type veth peer name " + b,
+        "ip link set " + a + " netns " + a, "ip link set " + b + " netns " + b,
+        "ip -n " + a + " addr add " + addr_a + "/30 dev " + a, "ip -n " + b + " addr add " + addr_b + "/30 dev " + b,
+        "ip -n " + a + " link set lo up", "ip -n " + b + " link set lo up",
+        "ip -n " + a + " link set " + a + " up", "ip -n " + b + " link set " + b + " up"};
+    for (auto& c : cmds)
+      if (std::system((c + " >/dev/null 2>&1").c_str()) != 0) {
+        error = "`" + c + "` failed (needs root and iproute2)";
+        return;
+      }
+  }
+  ~VethHosts() {
+    for (auto& ns : {a, b}) std::system(("ip netns pids " + ns + " 2>/dev/null | xargs -r kill -9; ip netns del " + ns + " >/dev/null 2>&1").c_str());
+  }
+};
+
+// Raw baseline: a child process PULLs n messages; the parent (or, across
+// namespaces, a second child) PUSHes them, building each from a buffer as a
+// producer would. Timed in the receiver from the first to the last message,
+// like the stage path.
+Result raw_zmq(const std::string& bind, const std::string& connect, int n, size_t bytes,
+               const std::string& ns_push = "", const std::string& ns_pull = "") {
   int fds[2];
   if (::pipe(fds) != 0) return {};
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
+    if (!enter_netns(ns_pull)) ::_exit(1);
     zmq::context_t ctx(1);
     zmq::socket_t pull(ctx, zmq::socket_type::pull);
     pull.set(zmq::sockopt::rcvhwm, 16);
@@ -61,10 +110,13 @@ Result raw_zmq(const std::string& bind, const std::string& connect, int n, size_
     ::_exit(0);
   }
   ::close(fds[1]);
-  {
+  pid_t pusher = ns_push.empty() ? -1 : ::fork();  // -1: push from this process
+  if (pusher <= 0) {
+    if (pusher == 0 && !enter_netns(ns_push)) ::_exit(1);
     zmq::context_t ctx(1);
     zmq::socket_t push(ctx, zmq::socket_type::push);
     push.set(zmq::sockopt::sndhwm, 16);
+    push.set(zmq::sockopt::linger, -1);
     push.bind(bind);
     std::string payload(bytes, 'x');
     for (int i = 0; i < n; ++i) {
@@ -72,6 +124,14 @@ Result raw_zmq(const std::string& bind, const std::string& connect, int n, size_
       zmq::message_t m(payload.data(), payload.size());
       push.send(m, zmq::send_flags::none);
     }
+    if (pusher == 0) {
+      push.close();
+      ctx.close();
+      ::_exit(0);
+    }
+  }
+  {
+    if (pusher > 0) ::waitpid(pusher, nullptr, 0);
     double r[2];
     ssize_t got = ::read(fds[0], r, sizeof r);
     int st;
@@ -89,24 +149,7 @@ double gauge_from_summary(const std::string& text, const std::string& name) {
   return std::atof(text.c_str() + p + name.size() + 3);
 }
 
-Result stage_path(const std::string& transport, int n, size_t bytes, const std::string& run_dir) {
-  std::ostringstream toml;
-  toml << "[graph]\nname = \"bench-transport\"\ntransport = \"" << transport << "\"\n"
-       << "prefetch = " << g_prefetch << "\n[stages.source]\ntype = \"testing.counter\"\ncount = " << n << "\npayload_bytes = " << bytes << "\n"
-       << "[stages.sink]\ntype = \"testing.null\"\ninputs = [\"source\"]\n";
-  GraphSpec g;
-  std::vector<Diagnostic> d;
-  LoadOptions lo;
-  PluginLoader loader;
-  std::map<std::string, Params> params;
-  if (!load_graph_string(toml.str(), "<bench>", lo, g, d) || !validate_graph(g, loader, d, &params)) {
-    for (auto& x : d) std::cerr << x.str() << "\n";
-    return {};
-  }
-  RunOptions opt;
-  opt.run_dir = run_dir;
-  opt.quiet = true;
-  if (run_graph(g, params, opt) != 0) return {};
+Result summary_rate(const std::string& run_dir, int n, size_t bytes) {
   std::ifstream f(run_dir + "/summary.json");
   std::stringstream ss;
   ss << f.rdbuf();
@@ -116,6 +159,72 @@ Result stage_path(const std::string& transport, int n, size_t bytes, const std::
   return {(n - 1) / dt, (n - 1) * double(bytes) / dt / 1e9};
 }
 
+std::string bench_graph(const std::string& transport, int n, size_t bytes, int nodes) {
+  std::ostringstream toml;
+  toml << "[graph]\nname = \"bench-transport\"\ntransport = \"" << transport << "\"\n"
+       << "prefetch = " << g_prefetch << "\nnodes = " << nodes << "\njoin_timeout_s = 30\n"
+       << "[stages.source]\ntype = \"testing.counter\"\ncount = " << n << "\npayload_bytes = " << bytes << "\n"
+       << "[stages.sink]\ntype = \"testing.null\"\ninputs = [\"source\"]\nnodes = [" << nodes - 1 << "]\n";
+  return toml.str();
+}
+
+// A two-node run: the coordinator (node 0, the source) in namespace a, a
+// `catlip node` agent (node 1, the sink) in namespace b.
+Result cross_host_path(const VethHosts& h, int n, size_t bytes, const std::string& run_dir) {
+  std::string coord = h.addr_a + ":29400";
+  pid_t agent = ::fork();
+  if (agent == 0) {
+    if (!enter_netns(h.b)) ::_exit(1);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 2);
+    ::setenv("CATLIP_NODE_RANK", "1", 1);
+    ::setenv("CATLIP_NNODES", "2", 1);
+    ::setenv("CATLIP_COORDINATOR", coord.c_str(), 1);
+    std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+    ::execl(exe.c_str(), "catlip", "node", (char*)nullptr);
+    ::_exit(127);
+  }
+  pid_t coordinator = ::fork();
+  if (coordinator == 0) {
+    if (!enter_netns(h.a)) ::_exit(1);
+    GraphSpec g;
+    std::vector<Diagnostic> d;
+    LoadOptions lo;
+    PluginLoader loader;
+    std::map<std::string, Params> params;
+    if (!load_graph_string(bench_graph("ipc", n, bytes, 2), "<bench>", lo, g, d) || !validate_graph(g, loader, d, &params))
+      ::_exit(3);
+    RunOptions opt;
+    opt.run_dir = run_dir;
+    opt.quiet = true;
+    opt.coordinator = coord;
+    ::_exit(run_graph(g, params, opt));
+  }
+  int st = 0, ast = 0;
+  ::waitpid(coordinator, &st, 0);
+  ::waitpid(agent, &ast, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return {};
+  return summary_rate(run_dir, n, bytes);
+}
+
+Result stage_path(const std::string& transport, int n, size_t bytes, const std::string& run_dir) {
+  std::string toml = bench_graph(transport, n, bytes, 1);
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  LoadOptions lo;
+  PluginLoader loader;
+  std::map<std::string, Params> params;
+  if (!load_graph_string(toml, "<bench>", lo, g, d) || !validate_graph(g, loader, d, &params)) {
+    for (auto& x : d) std::cerr << x.str() << "\n";
+    return {};
+  }
+  RunOptions opt;
+  opt.run_dir = run_dir;
+  opt.quiet = true;
+  if (run_graph(g, params, opt) != 0) return {};
+  return summary_rate(run_dir, n, bytes);
+}
+
 int cmd_bench_transport(int argc, char** argv) {
   Args a(argc, argv, {"help"});
   if (a.has("help")) {
@@ -123,7 +232,9 @@ int cmd_bench_transport(int argc, char** argv) {
                  "Moves N samples of B bytes (default 20000 x 150 KB) between two stage processes\n"
                  "(testing.counter -> testing.null) over ipc and tcp, and the same bytes between two\n"
                  "processes over raw ZeroMQ PUSH/PULL; prints messages/s, GB/s and the ratio. Each\n"
-                 "figure is the best of R runs (default 3).\n";
+                 "figure is the best of R runs (default 3). The row xhost runs a two-node graph\n"
+                 "(coordinator + `catlip node`) across two network namespaces joined by a veth pair,\n"
+                 "against raw ZeroMQ over the same link (needs root and iproute2; else it is skipped).\n";
     return kOk;
   }
   int n = int(a.get_int("count", 20000));
@@ -135,13 +246,28 @@ int cmd_bench_transport(int argc, char** argv) {
   std::printf("catlip bench transport: %d samples of %zu bytes, best of %d runs\n", n, bytes, repeat);
   std::printf("%-6s %16s %10s %16s %10s %8s\n", "", "stages msg/s", "GB/s", "raw zmq msg/s", "GB/s", "ratio");
   int rc = kOk;
-  for (std::string tr : {"ipc", "tcp"}) {
+  std::unique_ptr<VethHosts> hosts;
+  for (std::string tr : {"ipc", "tcp", "xhost"}) {
+    if (tr == "xhost") {
+      hosts = std::make_unique<VethHosts>();
+      if (!hosts->error.empty()) {
+        std::printf("%-6s skipped: %s\n", tr.c_str(), hosts->error.c_str());
+        continue;
+      }
+    }
     Result best_stage, best_raw;
     for (int r = 0; r < repeat; ++r) {
-      Result s = stage_path(tr, n, bytes, (tmp / (tr + std::to_string(r))).string());
+      std::string run = (tmp / (tr + std::to_string(r))).string();
+      Result s = tr == "xhost" ? cross_host_path(*hosts, n, bytes, run) : stage_path(tr, n, bytes, run);
       if (s.msgs_per_s > best_stage.msgs_per_s) best_stage = s;
-      std::string ep = tr == "ipc" ? "ipc://" + (tmp / "raw.sock").string() : "tcp://127.0.0.1:" + std::to_string(39000 + r);
-      Result w = raw_zmq(ep, ep, n, bytes);
+      Result w;
+      if (tr == "xhost") {
+        std::string ep = "tcp://" + hosts->addr_a + ":" + std::to_string(39000 + r);
+        w = raw_zmq(ep, ep, n, bytes, hosts->a, hosts->b);
+      } else {
+        std::string ep = tr == "ipc" ? "ipc://" + (tmp / "raw.sock").string() : "tcp://127.0.0.1:" + std::to_string(39000 + r);
+        w = raw_zmq(ep, ep, n, bytes);
+      }
       if (w.msgs_per_s > best_raw.msgs_per_s) best_raw = w;
     }
     if (best_stage.msgs_per_s == 0 || best_raw.msgs_per_s == 0) rc = kFailed;
@@ -149,7 +275,9 @@ int cmd_bench_transport(int argc, char** argv) {
     std::printf("%-6s %16.0f %10.2f %16.0f %10.2f %8.2f\n", tr.c_str(), best_stage.msgs_per_s, best_stage.gb_per_s,
                 best_raw.msgs_per_s, best_raw.gb_per_s, ratio);
   }
-  std::printf("(target: ratio >= 0.80; stage path = codec + credit-based load balancing + process per stage)\n");
+  hosts.reset();
+  std::printf("(target: ratio >= 0.80; stage path = codec + credit-based load balancing + process per stage;\n"
+              " xhost = tcp over a veth pair between two network namespaces, source on node 0, sink on node 1)\n");
   std::error_code ec;
   std::filesystem::remove_all(tmp, ec);
   return rc;

@@ -35,7 +35,7 @@ struct NodeView {
   double last_seen_s = 0;  // seconds since the run started
 };
 // One line per node for the progress display.
-std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed_s);
+std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed_s, bool tty);
 // A JSON array of the nodes, for summary.json and metrics.jsonl.
 std::string nodes_json(const std::vector<NodeView>& nodes);
 
