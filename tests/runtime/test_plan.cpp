@@ -1,0 +1,156 @@
+// Placement keys and the run plan: which node runs which replica, who reads
+// from whom, what crosses hosts.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "catlip/graph.h"
+#include "catlip/plan.h"
+
+using namespace catlip;
+
+namespace {
+
+GraphSpec load(const std::string& text, int nodes, std::vector<Diagnostic>* diags = nullptr) {
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  LoadOptions o;
+  o.nodes = nodes;
+  bool ok = load_graph_string(text, "p.toml", o, g, d);
+  if (diags) *diags = d;
+  else {
+    std::string all;
+    for (auto& x : d) all += x.str() + "\n";
+    INFO(all);
+    REQUIRE(ok);
+  }
+  return g;
+}
+
+const char* kPipeline = R"(
+[stages.read]
+type = "shards.source"
+replicas_per_node = 1
+[stages.decode]
+type = "image.decode"
+inputs = ["read"]
+replicas_per_node = 2
+[stages.labels]
+type = "text.labels"
+inputs = ["decode"]
+replicas_per_node = 1
+[stages.collect]
+type = "testing.collect"
+inputs = ["labels"]
+)";
+
+}  // namespace
+
+TEST_CASE("plan: placement keys give replicas per node, node-major") {
+  GraphSpec g = load(kPipeline, 3);
+  auto* decode = g.find("decode");
+  CHECK(decode->replicas == 6);
+  CHECK(decode->replica_node == std::vector<int>{0, 0, 1, 1, 2, 2});
+  CHECK(decode->node_list() == std::vector<int>{0, 1, 2});
+  CHECK(g.find("collect")->replica_node == std::vector<int>{0});
+  CHECK(replicas_on_node(g, 1).size() == 4);  // read, 2 decode, labels
+  CHECK(replicas_on_node(g, 0).size() == 5);  // + collect
+
+  GraphSpec h = load(R"(
+[graph]
+nodes = 4
+[stages.a]
+type = "testing.counter"
+nodes = [1, 3]
+replicas = 2
+[stages.b]
+type = "testing.null"
+inputs = ["a"]
+nodes = "all"
+)", 0);
+  CHECK(h.nodes == 4);
+  CHECK(h.find("a")->replica_node == std::vector<int>{1, 1, 3, 3});
+  CHECK(h.find("b")->replica_node == std::vector<int>{0, 1, 2, 3});
+  // The resolved TOML keeps the placement as written.
+  GraphSpec back = load(graph_to_toml(h), 0);
+  CHECK(back.find("a")->replica_node == h.find("a")->replica_node);
+  CHECK(back.find("b")->replica_node == h.find("b")->replica_node);
+  CHECK(back.nodes == 4);
+}
+
+TEST_CASE("plan: placement problems name the line") {
+  std::vector<Diagnostic> d;
+  load(R"(
+[stages.a]
+type = "testing.counter"
+nodes = [0, 5]
+[stages.b]
+type = "testing.null"
+inputs = ["a"]
+replicas = 2
+replicas_per_node = 2
+[stages.c]
+type = "testing.null"
+inputs = ["a"]
+nodes = "some"
+)", 2, &d);
+  std::string all;
+  for (auto& x : d) all += x.str() + "\n";
+  CHECK_THAT(all, Catch::Contains("p.toml:4:9: error: stage 'a': nodes: node 5 does not exist: the graph runs on 2 nodes"));
+  CHECK_THAT(all, Catch::Contains("stage 'b': give either replicas or replicas_per_node, not both"));
+  CHECK_THAT(all, Catch::Contains("p.toml:13:9: error: stage 'c': nodes: expected a list of node ranks"));
+}
+
+TEST_CASE("plan: same node set reads node-local, otherwise all-to-all") {
+  GraphSpec g = load(kPipeline, 3);
+  const StageSpec &read = *g.find("read"), &decode = *g.find("decode"), &labels = *g.find("labels"),
+                  &collect = *g.find("collect");
+  CHECK(node_local_edge(read, decode));
+  CHECK(node_local_edge(decode, labels));
+  CHECK_FALSE(node_local_edge(labels, collect));
+  // decode replica 3 runs on node 1: it reads only node 1's source replica.
+  CHECK(upstream_replicas(read, decode, 3) == std::vector<int>{1});
+  // labels replica 2 (node 2) reads node 2's decode replicas 4 and 5.
+  CHECK(upstream_replicas(decode, labels, 2) == std::vector<int>{4, 5});
+  // collect (node 0 only) reads every labels replica.
+  CHECK(upstream_replicas(labels, collect, 0) == std::vector<int>{0, 1, 2});
+  // Only labels on nodes 1 and 2 need a tcp endpoint: decoded images never
+  // leave their node.
+  CHECK(tcp_producers(g, 0).empty());
+  auto t1 = tcp_producers(g, 1);
+  REQUIRE(t1.size() == 1);
+  CHECK(t1[0].tag() == "labels/1");
+}
+
+TEST_CASE("plan: replica plans connect over ipc within a node and tcp across") {
+  GraphSpec g = load(kPipeline, 3);
+  EndpointTable tcp = {{"labels/1", "tcp://10.0.0.2:4001"}, {"labels/2", "tcp://10.0.0.3:4002"}};
+  ReplicaPlan c = make_plan(g, tcp, "collect", 0, "/tmp/s0", "/run", false);
+  CHECK(c.inputs == std::vector<std::string>{"ipc:///tmp/s0/labels.0", "tcp://10.0.0.2:4001", "tcp://10.0.0.3:4002"});
+  ReplicaPlan l1 = make_plan(g, tcp, "labels", 1, "/tmp/s1", "/run", false);
+  CHECK(l1.node == 1);
+  CHECK(l1.nodes == 3);
+  CHECK(l1.inputs == std::vector<std::string>{"ipc:///tmp/s1/decode.2", "ipc:///tmp/s1/decode.3"});
+  CHECK(l1.output_endpoints == std::vector<std::string>{"tcp://10.0.0.2:4001"});
+  REQUIRE(l1.consumers.size() == 1);
+  CHECK(l1.consumers[0].replicas == 1);
+  // A source replica on node 2 feeds only node 2's two decode replicas.
+  ReplicaPlan r2 = make_plan(g, tcp, "read", 2, "/tmp/s2", "/run", false);
+  CHECK(r2.output_endpoints == std::vector<std::string>{"ipc:///tmp/s2/read.2"});
+  CHECK(r2.consumers[0].replicas == 2);
+  // A missing endpoint is an error, not a silent hang.
+  CHECK_THROWS_WITH(make_plan(g, {}, "collect", 0, "/tmp/s0", "/run", false),
+                    Catch::Contains("no tcp endpoint published for labels/1"));
+  // transport = "tcp" uses tcp within a node too.
+  g.transport = "tcp";
+  CHECK(tcp_producers(g, 0).size() == 4);  // read, decode x2, labels
+}
+
+TEST_CASE("plan: a listener holds a kernel-chosen port") {
+  Listener a("127.0.0.1", 0), b("127.0.0.1", 0);
+  CHECK(a.port() > 0);
+  CHECK(a.port() != b.port());
+  CHECK(a.endpoint() == "tcp://127.0.0.1:" + std::to_string(a.port()));
+  CHECK_THROWS_WITH(Listener("127.0.0.1", a.port()), Catch::Contains("cannot listen on 127.0.0.1:"));
+  CHECK_THROWS_WITH(Listener("not-an-ip", 0), Catch::Contains("not an IPv4 address"));
+}
