@@ -74,6 +74,9 @@ class Supervisor : public LaunchEvents {
 
  private:
   std::string setup_run_dir();
+  void init_nodes();
+  std::string start_replicas(const std::atomic<int>& signal);
+  int event_loop(const std::atomic<int>& signal);
   std::string node0_address() const;
   void emit_line(const std::string& line);
   void draw_progress(bool force);
@@ -91,6 +94,7 @@ class Supervisor : public LaunchEvents {
   std::string run_dir_;
   std::vector<NodeView> nodes_;
   zmq::context_t zctx_{1};  // before the launchers: their sockets close first
+  std::unique_ptr<SocketDir> sock_dir_;
   std::unique_ptr<Launcher> local_;
   std::unique_ptr<RemoteNodes> remote_;
   bool tty_ = false;
@@ -209,44 +213,18 @@ void Supervisor::write_summary(int exit_code, double el) {
       << ",\"final\":" << metrics_.json_line(el) << "}\n";
 }
 
-int Supervisor::run() {
-  run_dir_ = setup_run_dir();
-  g_.run_dir = run_dir_;
-  std::ofstream(run_dir_ + "/graph.toml") << graph_to_toml(g_);
-  tty_ = !opt_.quiet && (opt_.progress == 1 || (opt_.progress == -1 && ::isatty(2)));
-  metrics_file_.open(run_dir_ + "/metrics.jsonl");
-  SignalGuard signals;
-  zmq::context_t& zctx = zctx_;
-  MetricsServer server;
-  if (g_.metrics_port > 0)
-    server.start(g_.metrics_port, [this] {
-      std::lock_guard<std::mutex> l(prom_mu_);
-      return prom_text_;
-    });
-  nodes_.resize(size_t(g_.nodes));
-  for (int k = 0; k < g_.nodes; ++k) {
-    nodes_[size_t(k)].rank = k;
-    nodes_[size_t(k)].replicas = static_cast<int>(replicas_on_node(g_, k).size());
-  }
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  nodes_[0].host = host;
-  nodes_[0].pid = static_cast<int>(::getpid());
-  nodes_[0].status = "running";
-  if (!opt_.quiet)
-    std::cerr << "catlip: running graph '" << g_.name << "' (" << g_.stages.size() << " stages"
-              << (g_.nodes > 1 ? ", " + std::to_string(g_.nodes) + " nodes" : "") << ") in " << run_dir_ << "\n";
-
-  std::unique_ptr<SocketDir> sock_dir;
-  std::vector<std::unique_ptr<Listener>> listeners;
+// Node 0's tcp listeners, the other nodes' rendezvous, then every launcher.
+// Returns "" or why the run could not start.
+std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
+  std::vector<std::unique_ptr<Listener>> listeners;  // held until the replicas have them
   EndpointTable tcp;
   LocalRun run{g_, 0, run_dir_, g_.nodes > 1 ? run_dir_ + "/node-0" : run_dir_, "", {}, {}, opt_.worker_bin};
   try {
     if (!opt_.in_process) {
-      sock_dir = std::make_unique<SocketDir>();
-      run.sock_dir = sock_dir->path();
+      sock_dir_ = std::make_unique<SocketDir>();
+      run.sock_dir = sock_dir_->path();
       auto producers = tcp_producers(g_, 0);
-      if (!producers.empty()) nodes_[0].address = node0_address();
+      if (!producers.empty() || g_.nodes > 1) nodes_[0].address = node0_address();
       for (size_t i = 0; i < producers.size(); ++i) {
         int port = g_.base_port > 0 ? g_.base_port + static_cast<int>(i) : 0;
         listeners.push_back(std::make_unique<Listener>(nodes_[0].address, port));
@@ -257,42 +235,40 @@ int Supervisor::run() {
     if (g_.nodes > 1) {
       auto [chost, cport] = parse_host_port(opt_.coordinator, 29400);
       std::string err, cip = resolve_host(chost, &err);
-      if (cip.empty()) throw std::runtime_error("cannot resolve the coordinator address '" + chost + "': " + err);
-      if (nodes_[0].address.empty()) nodes_[0].address = node0_address();
-      remote_ = std::make_unique<RemoteNodes>(zctx, g_, cip, cport);
+      if (cip.empty()) return "cannot resolve the coordinator address '" + chost + "': " + err;
+      remote_ = std::make_unique<RemoteNodes>(zctx_, g_, cip, cport);
       if (!opt_.quiet)
         std::cerr << "catlip: coordinator at " << cip << ":" << cport << ", waiting up to " << g_.join_timeout_s
                   << " s for " << g_.nodes - 1 << " node(s) to join\n";
-      failure_ = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), tcp, signals.received(), 0);
-      if (failure_.empty() && !opt_.quiet) {
+      std::string why = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), tcp, signal, 0);
+      if (!why.empty()) return why;
+      if (!opt_.quiet) {
         std::cerr << "catlip: all " << g_.nodes << " nodes joined:";
-        for (auto& n : remote_->nodes()) std::cerr << " " << n.rank << "=" << (n.rank ? n.host : std::string(host));
+        for (auto& n : remote_->nodes()) std::cerr << " " << n.rank << "=" << (n.rank ? n.host : nodes_[0].host);
         std::cerr << "\n";
       }
     }
-  } catch (const std::exception& e) {
-    failure_ = e.what();
-  }
-  run.tcp = tcp;
-  int exit_code = 0;
-  if (failure_.empty()) {
-    try {
-      if (opt_.in_process) {
-        local_ = make_thread_launcher(zctx, g_, params_, run_dir_);
-      } else {
-        fs::create_directories(run.node_dir);
-        std::ofstream(run.node_dir + "/graph.toml") << graph_to_toml(g_);
-        std::ofstream(run.node_dir + "/endpoints.txt") << endpoints_to_text(tcp);
-        local_ = make_process_launcher(zctx, run);
-      }
-      if (remote_) remote_->start();
-      local_->start();
-      listeners.clear();  // the replicas hold the listening sockets now
-    } catch (const std::exception& e) {
-      failure_ = std::string("cannot start replicas: ") + e.what();
+    run.tcp = tcp;
+    if (opt_.in_process) {
+      local_ = make_thread_launcher(zctx_, g_, params_, run_dir_);
+    } else {
+      fs::create_directories(run.node_dir);
+      std::ofstream(run.node_dir + "/graph.toml") << graph_to_toml(g_);
+      std::ofstream(run.node_dir + "/endpoints.txt") << endpoints_to_text(tcp);
+      local_ = make_process_launcher(zctx_, run);
     }
+    if (remote_) remote_->start();
+    local_->start();
+  } catch (const std::exception& e) {
+    return std::string("cannot start replicas: ") + e.what();
   }
-  while (failure_.empty()) {
+  return "";
+}
+
+// Until every replica has exited, one fails, a stage ends the run, or a
+// signal: poll the launchers, feed their events into progress and files.
+int Supervisor::event_loop(const std::atomic<int>& signal) {
+  for (;;) {
     std::vector<zmq::pollitem_t> items;
     if (local_) local_->add_poll_items(items);
     if (remote_) remote_->add_poll_items(items);
@@ -305,36 +281,61 @@ int Supervisor::run() {
     if (remote_) remote_->handle(*this);
     metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count());
     write_files(false);
-    // A stage ended the run: replicas that fail while it winds down (e.g.
-    // sending to the consumer that just left) do not fail the run.
     if (!finished_by_.empty()) {
+      // Replicas that fail while the run winds down (e.g. sending to the
+      // consumer that just left) do not fail it.
       failure_.clear();
       clear_progress();
       std::cerr << "catlip: " << finished_by_ << "; stopping the other replicas\n";
       stop_all("finishing");
       failure_.clear();
-      break;
+      return 0;
     }
-    if (!failure_.empty()) break;
-    if (int sig = signals.received().load()) {
+    if (!failure_.empty()) return 1;
+    if (int sig = signal.load()) {
       clear_progress();
       std::cerr << "catlip: received " << ::strsignal(sig) << ", stopping all replicas\n";
       failure_ = std::string("interrupted by ") + ::strsignal(sig);
       stop_all("interrupted");
-      exit_code = 130;
-      break;
+      return 130;
     }
     if (all_exited()) {
       if (remote_) stop_all("finishing");  // collect every node's goodbye
-      break;
+      return 0;
     }
     draw_progress(false);
   }
-  if (!failure_.empty() && exit_code == 0) {
+}
+
+int Supervisor::run() {
+  run_dir_ = setup_run_dir();
+  g_.run_dir = run_dir_;
+  std::ofstream(run_dir_ + "/graph.toml") << graph_to_toml(g_);
+  tty_ = !opt_.quiet && (opt_.progress == 1 || (opt_.progress == -1 && ::isatty(2)));
+  metrics_file_.open(run_dir_ + "/metrics.jsonl");
+  SignalGuard signals;
+  MetricsServer server;
+  if (g_.metrics_port > 0)
+    server.start(g_.metrics_port, [this] {
+      std::lock_guard<std::mutex> l(prom_mu_);
+      return prom_text_;
+    });
+  init_nodes();
+  if (!opt_.quiet)
+    std::cerr << "catlip: running graph '" << g_.name << "' (" << g_.stages.size() << " stages"
+              << (g_.nodes > 1 ? ", " + std::to_string(g_.nodes) + " nodes" : "") << ") in " << run_dir_ << "\n";
+
+  failure_ = start_replicas(signals.received());
+  int exit_code = 1;
+  if (failure_.empty()) exit_code = event_loop(signals.received());
+  else if (signals.received()) {
+    exit_code = 130;  // interrupted while nodes were joining
+    stop_all("interrupted");
+  }
+  if (exit_code == 1) {
     clear_progress();
     std::cerr << "catlip: run failed: " << failure_ << "\n";
     stop_all("stopping after failure");
-    exit_code = 1;
   }
   if (local_) local_->handle(*this);  // final reports
   metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count(), true);
@@ -348,6 +349,19 @@ int Supervisor::run() {
   if (!opt_.quiet && exit_code == 0)
     std::cerr << "catlip: graph '" << g_.name << "' finished in " << el << " s; run directory " << run_dir_ << "\n";
   return exit_code;
+}
+
+void Supervisor::init_nodes() {
+  nodes_.resize(size_t(g_.nodes));
+  for (int k = 0; k < g_.nodes; ++k) {
+    nodes_[size_t(k)].rank = k;
+    nodes_[size_t(k)].replicas = static_cast<int>(replicas_on_node(g_, k).size());
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  nodes_[0].host = host;
+  nodes_[0].pid = static_cast<int>(::getpid());
+  nodes_[0].status = "running";
 }
 
 }  // namespace
