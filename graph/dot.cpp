@@ -1,6 +1,7 @@
 #include <sstream>
 
 #include "catlip/graph.h"
+#include "catlip/plan.h"
 
 namespace catlip {
 
@@ -19,17 +20,25 @@ std::string graph_to_dot(const GraphSpec& g) {
   for (auto& s : g.stages) {
     o << "  \"" << esc(s.name) << "\" [label=\"" << esc(s.name) << "\\n" << esc(s.type);
     if (s.replicas > 1) o << "\\nx" << s.replicas << " replicas";
+    if (g.nodes > 1) {
+      auto nodes = s.node_list();
+      o << "\\n" << s.per_node << " per node on node" << (nodes.size() > 1 ? "s " : " ");
+      for (size_t i = 0; i < nodes.size(); ++i) o << (i ? "," : "") << nodes[i];
+    }
     o << "\"" << (s.replicas > 1 ? ", peripheries=2" : "") << "];\n";
   }
   for (auto& s : g.stages) {
     int prefetch = s.prefetch ? s.prefetch : g.prefetch;
     for (auto& in : s.inputs) {
       const StageSpec* u = g.find(in);
-      int up = u ? u->replicas : 1;
+      if (!u) continue;
       // Queue bound: each consumer replica holds at most `prefetch` items per
-      // upstream replica.
-      o << "  \"" << esc(in) << "\" -> \"" << esc(s.name) << "\" [label=\"" << g.transport << " queue\\n"
-        << up << "x" << s.replicas << " links, <= " << prefetch * up * s.replicas << " in flight\"];\n";
+      // upstream replica it reads from.
+      size_t links = 0;
+      for (int r = 0; r < s.replicas; ++r) links += upstream_replicas(*u, s, r).size();
+      std::string how = g.nodes == 1 ? g.transport : node_local_edge(*u, s) ? "node-local" : "all-to-all (tcp across nodes)";
+      o << "  \"" << esc(in) << "\" -> \"" << esc(s.name) << "\" [label=\"" << how << " queue\\n" << links
+        << " links, <= " << prefetch * links << " in flight\"];\n";
     }
   }
   o << "}\n";

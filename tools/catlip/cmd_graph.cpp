@@ -244,14 +244,20 @@ int cmd_validate(int argc, char** argv) {
 int cmd_graph(int argc, char** argv) {
   Args a(argc, argv, {"help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip graph [GRAPH] [--set S.P=V]...\n\n"
-                 "Prints the graph as Graphviz DOT (stages, replicas, queues), e.g.\n"
+    std::cout << "usage: catlip graph [GRAPH] [--set S.P=V]... [--nodes N]\n\n"
+                 "Prints the graph as Graphviz DOT (stages, replicas, placement, queues), e.g.\n"
                  "  catlip graph configs/default.toml | dot -Tsvg > graph.svg\n";
     return kOk;
   }
+  if (auto u = a.unknown({"set", "nodes"}); !u.empty()) {
+    std::cerr << "catlip graph: unknown option " << u[0] << " (see catlip graph --help)\n";
+    return kUsage;
+  }
+  int nodes = nodes_option(a, "graph");
+  if (nodes < 0) return kUsage;
   GraphSpec g;
   std::map<std::string, Params> params;
-  if (int rc = load_and_validate(a, true, g, params)) return rc;
+  if (int rc = load_and_validate(a, true, g, params, nodes)) return rc;
   std::cout << graph_to_dot(g);
   return kOk;
 }
