@@ -27,6 +27,7 @@ struct RemoteNodes::Impl {
   std::vector<bool> ready, lost, bye;
   Clock::time_point start = Clock::now(), last_ping{};
   int killed = 0;
+  bool stopping = false;  // STOP sent: failures while winding down are not the node's
   std::string table;  // every node's endpoints, sent in START
 
   bool send(int rank, const CtlMsg& m) {
@@ -256,7 +257,8 @@ void RemoteNodes::handle(LaunchEvents& ev) {
       e.stopped = field(m, "stopped") == "1";
       e.failure = field(m, "failure");
       nodes_[size_t(k)].exited++;
-      if (!e.ok && !e.stopped) nodes_[size_t(k)].failed++;
+      if (im.stopping) e.stopped = e.stopped || !e.ok, e.failure.clear();  // winding down
+      else if (!e.ok && !e.stopped) nodes_[size_t(k)].failed++;
       ev.on_exit(e);
     } else if (kind == "BYE") {
       im.bye[size_t(k)] = true;
@@ -280,12 +282,21 @@ void RemoteNodes::handle(LaunchEvents& ev) {
   }
 }
 
-int RemoteNodes::stop(double grace_s, LaunchEvents& ev) {
+void RemoteNodes::request_stop(double grace_s) {
   Impl& im = *impl_;
+  if (im.stopping) return;
+  im.stopping = true;
   for (int k = 1; k < im.g.nodes; ++k)
-    if (!im.lost[size_t(k)] && !im.bye[size_t(k)])
+    if (!im.lost[size_t(k)] && !im.bye[size_t(k)]) {
+      if (!outcome_ok_ && nodes_[size_t(k)].status == "running") nodes_[size_t(k)].status = "stopped";
       im.send(k, {{"kind", "STOP"}, {"ok", outcome_ok_ ? "1" : "0"}, {"reason", outcome_},
                   {"grace", param_value_to_string(grace_s)}});
+    }
+}
+
+int RemoteNodes::stop(double grace_s, LaunchEvents& ev) {
+  Impl& im = *impl_;
+  request_stop(grace_s);
   auto deadline = Clock::now() + std::chrono::duration<double>(grace_s + 5);
   for (;;) {
     bool waiting = false;

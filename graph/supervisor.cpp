@@ -198,7 +198,11 @@ bool Supervisor::all_exited() const {
 
 int Supervisor::stop_all(const std::string& why) {
   int killed = 0;
-  if (remote_) remote_->set_outcome(failure_.empty() && why == "finishing", failure_.empty() ? why : failure_);
+  if (remote_) {
+    // Every node stops at once: remote replicas do not see node 0's vanish first.
+    remote_->set_outcome(failure_.empty() && why == "finishing", failure_.empty() ? why : failure_);
+    remote_->request_stop(opt_.stop_grace_s);
+  }
   if (local_) killed += local_->stop(opt_.stop_grace_s, *this);
   if (remote_) killed += remote_->stop(opt_.stop_grace_s, *this);
   if (killed) emit_line("catlip: " + why + ": killed " + std::to_string(killed) + " replica(s) that did not stop in time");

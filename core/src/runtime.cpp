@@ -264,6 +264,12 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
         set_state(ReplicaState::Done);
       }
     }
+  } catch (const TransportError& e) {
+    // A peer that left after the run was told to stop is part of stopping.
+    res.ok = false;
+    res.stopped = stop.load();
+    if (!res.stopped) res.error = e.what();
+    set_state(res.stopped ? ReplicaState::Stopped : ReplicaState::Failed, res.error);
   } catch (const std::exception& e) {
     res.ok = false;
     res.error = std::string(configured ? "" : "configure: ") + e.what();

@@ -68,6 +68,9 @@ class RemoteNodes : public Launcher {
   int stop(double grace_s, LaunchEvents& ev) override;
   bool all_exited() const override;
 
+  // Sends STOP (with the outcome) to every node without waiting; stop() then
+  // waits for their goodbyes.
+  void request_stop(double grace_s);
   // Tells every node the outcome (sent by stop(); also by rendezvous failure).
   void set_outcome(bool ok, const std::string& reason) {
     outcome_ok_ = ok;
