@@ -77,6 +77,34 @@ static std::string field(const CtlMsg& m, const char* k) {
   return it == m.end() ? std::string() : it->second;
 }
 
+// "plugin 'testing' is version 0.1.0 on node 0 but 9.9.9 on node 2; ..."
+static std::string plugin_difference(const std::string& ours, const std::string& theirs, int k) {
+  auto parse = [](const std::string& text) {
+    std::map<std::string, std::string> m;
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(start, end - start);
+      auto sp = line.find(' ');
+      if (sp != std::string::npos) m[line.substr(0, sp)] = line.substr(sp + 1);
+      start = end + 1;
+    }
+    return m;
+  };
+  auto a = parse(ours), b = parse(theirs);
+  std::string node = "node " + std::to_string(k), out;
+  auto add = [&](const std::string& s) { out += (out.empty() ? "" : "; ") + s; };
+  for (auto& [name, v] : a) {
+    auto it = b.find(name);
+    if (it == b.end()) add("plugin '" + name + "' " + v + " is missing on " + node);
+    else if (it->second != v) add("plugin '" + name + "' is version " + v + " on node 0 but " + it->second + " on " + node);
+  }
+  for (auto& [name, v] : b)
+    if (!a.count(name)) add("plugin '" + name + "' " + v + " is on " + node + " only");
+  return "plugin set differs: " + (out.empty() ? "(unreadable list)" : out);
+}
+
 RemoteNodes::RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port)
     : impl_(std::make_unique<Impl>(zctx, g)) {
   auto& s = impl_->sock;
@@ -155,6 +183,10 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
              " of " + std::to_string(n) + " joined)";
     }
     im.wait(100);
+    if (Clock::now() - im.last_ping >= kPingEvery) {  // joined nodes wait alive
+      im.last_ping = Clock::now();
+      for (int k = 1; k < n; ++k) im.send(k, {{"kind", "PING"}});
+    }
     std::string id;
     CtlMsg m;
     while (im.recv(id, m)) {
@@ -185,8 +217,7 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
         int k = known->second;
         im.seen[size_t(k)] = Clock::now();
         std::string theirs = field(m, "plugins");
-        if (theirs != plugins)
-          return refuse(id, k, "its plugin set differs: node 0 has [" + plugins + "], " + who(k) + " has [" + theirs + "]");
+        if (theirs != plugins) return refuse(id, k, plugin_difference(plugins, theirs, k));
         for (auto& [tag, ep] : endpoints_from_text(field(m, "endpoints"))) tcp[tag] = ep;
         if (!im.ready[size_t(k)]) {
           im.ready[size_t(k)] = true;
@@ -263,7 +294,7 @@ void RemoteNodes::handle(LaunchEvents& ev) {
     } else if (kind == "BYE") {
       im.bye[size_t(k)] = true;
       im.killed += to_int(m, "killed", 0);
-      if (nodes_[size_t(k)].status == "running") nodes_[size_t(k)].status = nodes_[size_t(k)].failed ? "failed" : "done";
+      if (nodes_[size_t(k)].status == "running") nodes_[size_t(k)].status = nodes_[size_t(k)].failed ? "failed" : "ok";
     } else if (kind == "LEAVE") {
       lose(k, "left: " + field(m, "reason"));
     }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -33,10 +34,33 @@ std::string hostname() {
 // The agent's link to the coordinator.
 class Uplink : public LaunchEvents {
  public:
-  Uplink(zmq::context_t& zctx, const std::string& endpoint) : sock_(zctx, zmq::socket_type::dealer) {
+  Uplink(zmq::context_t& zctx, const std::string& endpoint)
+      : sock_(zctx, zmq::socket_type::dealer), mon_(zctx, zmq::socket_type::pair) {
     sock_.set(zmq::sockopt::linger, 2000);
     sock_.set(zmq::sockopt::sndhwm, 100000);
+    // Connection events: a coordinator that closed its end is gone at once,
+    // not after a timeout.
+    std::string mon = "inproc://catlip-uplink-" + std::to_string(::getpid());
+    zmq_socket_monitor(sock_.handle(), mon.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
+    mon_.set(zmq::sockopt::linger, 0);
+    mon_.connect(mon);
     sock_.connect(endpoint);
+  }
+  ~Uplink() override { zmq_socket_monitor(sock_.handle(), nullptr, 0); }
+  // True once the connection to the coordinator, established before, dropped.
+  bool coordinator_gone() {
+    for (;;) {
+      zmq::message_t ev;
+      if (!mon_.recv(ev, zmq::recv_flags::dontwait)) break;
+      if (ev.size() >= 2) {
+        uint16_t e;
+        std::memcpy(&e, ev.data(), 2);
+        if (e == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) connected_ = true;
+        if (e == ZMQ_EVENT_DISCONNECTED && connected_) gone_ = true;
+      }
+      while (ev.more()) (void)mon_.recv(ev, zmq::recv_flags::dontwait);
+    }
+    return gone_;
   }
   void send(const CtlMsg& m) {
     std::string b = encode_ctl(m);
@@ -81,7 +105,8 @@ class Uplink : public LaunchEvents {
   }
 
  private:
-  zmq::socket_t sock_;
+  zmq::socket_t sock_, mon_;
+  bool connected_ = false, gone_ = false;
   Clock::time_point last_heard_ = Clock::now(), last_ping_{};
   int64_t dropped_ = 0;
 };
@@ -184,6 +209,11 @@ int run_node_agent(const NodeOptions& opt) {
     CtlMsg m;
     if (!up.recv(m, 100)) {
       up.ping();
+      // Once it has answered, the coordinator pings every 0.5 s.
+      if (up.coordinator_gone() || (heard && up.silent_s() > 10)) {
+        std::cerr << "catlip node " << rank << ": lost the coordinator at " << coord << " while joining\n";
+        return 1;
+      }
       continue;
     }
     heard = true;
@@ -257,9 +287,11 @@ int run_node_agent(const NodeOptions& opt) {
       up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
       return 130;
     }
-    if (up.silent_s() > prep.g.node_timeout_s) {
-      std::cerr << "catlip node " << rank << ": lost the coordinator at " << coord << " (nothing for "
-                << prep.g.node_timeout_s << " s); stopping this node's replicas\n";
+    if (up.coordinator_gone() || up.silent_s() > prep.g.node_timeout_s) {
+      std::cerr << "catlip node " << rank << ": lost the coordinator at " << coord << " ("
+                << (up.coordinator_gone() ? std::string("its connection closed")
+                                          : "nothing for " + std::to_string(prep.g.node_timeout_s) + " s")
+                << "); stopping this node's replicas\n";
       launcher->stop(3, up);
       return 1;
     }

@@ -344,7 +344,7 @@ int Supervisor::run() {
   if (local_) local_->handle(*this);  // final reports
   metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count(), true);
   write_files(true);
-  if (nodes_[0].status == "running") nodes_[0].status = exit_code == 0 ? "done" : nodes_[0].failed ? "failed" : "stopped";
+  if (nodes_[0].status == "running") nodes_[0].status = exit_code == 0 ? "ok" : nodes_[0].failed ? "failed" : "stopped";
   draw_progress(true);
   drawn_lines_ = 0;
   double el = std::chrono::duration<double>(Clock::now() - start_).count();

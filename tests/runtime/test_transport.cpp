@@ -107,3 +107,29 @@ TEST_CASE("transport: broadcast to two downstream stages") {
   CHECK(na == 100);
   CHECK(nb == 100);
 }
+
+TEST_CASE("transport: an unreachable tcp upstream is named; a reachable one is not, ports come from listeners") {
+  zmq::context_t ctx(1);
+  std::atomic<bool> stop{false};
+  // A port that nothing listens on: bind, learn it, close.
+  std::string dead;
+  {
+    zmq::socket_t probe(ctx, zmq::socket_type::router);
+    probe.bind("tcp://127.0.0.1:*");
+    dead = probe.get(zmq::sockopt::last_endpoint);
+  }
+  Producer live(ctx, std::vector<std::string>{"tcp://127.0.0.1:0"}, {{"c", 1}}, &stop);
+  std::string live_ep = live.endpoint();
+  Consumer c(ctx, {live_ep, dead}, "c#0", 2, &stop);
+  c.unreachable_after_s = 0.3;
+  std::vector<std::string> named;
+  c.on_unreachable = [&](const std::string& ep) {
+    named.push_back(ep);
+    stop = true;  // ends next() once it has said so
+  };
+  Message m;
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(c.next(m) == Consumer::Next::Stopped);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  CHECK(named == std::vector<std::string>{dead});
+}

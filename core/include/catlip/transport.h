@@ -69,6 +69,9 @@ class Producer {
   // connect first). Returns false if stopped while waiting.
   bool finish();
 
+  // The endpoint actually bound last (a tcp port chosen by the kernel shows here).
+  std::string endpoint() const { return sock_.get(zmq::sockopt::last_endpoint); }
+
   // Seconds spent blocked in send() waiting for credit (back-pressure).
   double blocked_seconds() const { return blocked_s_; }
   int64_t sent() const { return sent_; }

@@ -29,7 +29,7 @@ struct NodeView {
   int rank = 0;
   std::string host, address;  // host name and the address its producers listen on
   int pid = 0;
-  std::string status = "waiting";  // waiting, joined, running, done, failed, lost
+  std::string status = "waiting";  // waiting, joined, running, ok, failed, stopped, lost, missing
   int replicas = 0, exited = 0, failed = 0;
   int64_t items_in = 0, items_out = 0, bytes_out = 0;  // summed over its replicas
   double last_seen_s = 0;  // seconds since the run started
