@@ -114,10 +114,13 @@ RemoteNodes::RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::st
   s.set(zmq::sockopt::rcvhwm, 100000);
   std::string ep = "tcp://" + address + ":" + std::to_string(port);
   try {
+    if (address == "*") throw zmq::error_t(EADDRNOTAVAIL);  // straight to the wildcard
     s.bind(ep);
   } catch (const zmq::error_t& e) {
-    if (e.num() != EADDRNOTAVAIL) throw std::runtime_error("cannot listen for nodes at " + ep + ": " + e.what());
-    // The address is not one of this host's (e.g. a service address).
+    if (address != "*" && e.num() != EADDRNOTAVAIL)
+      throw std::runtime_error("cannot listen for nodes at " + ep + ": " + e.what());
+    // Any address: the given one is not this host's (e.g. a service address)
+    // or names loopback here only (a host name mapped to 127.0.1.1).
     try {
       s.bind("tcp://*:" + std::to_string(port));
     } catch (const zmq::error_t& e2) {
@@ -140,8 +143,8 @@ RemoteNodes::RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::st
 RemoteNodes::~RemoteNodes() = default;
 
 std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::string& run_dir,
-                                    const std::string& plugins, EndpointTable& tcp, const std::atomic<int>& signal,
-                                    double elapsed0) {
+                                    const std::string& plugins, const Node0Endpoints& node0, EndpointTable& tcp,
+                                    const std::atomic<int>& signal) {
   Impl& im = *impl_;
   const int n = im.g.nodes;
   auto deadline = Clock::now() + std::chrono::duration<double>(im.g.join_timeout_s);
@@ -163,6 +166,7 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
     return (k >= 0 ? who(k) + " " : std::string("a node ")) + "refused at join: " + why;
   };
   int ready = 1;
+  std::string reached_at;  // the coordinator's address as the nodes reached it
   while (ready < n) {
     if (int sig = signal.load()) return std::string("interrupted by ") + ::strsignal(sig) + " while nodes were joining";
     if (Clock::now() > deadline) {
@@ -208,6 +212,7 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
           return refuse(id, k, "catlip " + field(m, "version") + " there, " + catlip_version() + " here");
         im.id_of[size_t(k)] = id;
         im.rank_of[id] = k;
+        if (reached_at.empty()) reached_at = field(m, "via");
         im.seen[size_t(k)] = Clock::now();
         ni.status = "joined";
         im.send(k, {{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}});
@@ -237,7 +242,11 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       }
     }
   }
-  for (int k = 1; k < n; ++k) nodes_[size_t(k)].last_seen_s = elapsed0;
+  try {
+    for (auto& [tag, ep] : node0(reached_at)) tcp[tag] = ep;
+  } catch (const std::exception& e) {
+    return std::string("node 0 cannot listen for the other nodes' consumers: ") + e.what();
+  }
   im.table = endpoints_to_text(tcp);
   return "";
 }
@@ -319,7 +328,8 @@ void RemoteNodes::request_stop(double grace_s) {
   im.stopping = true;
   for (int k = 1; k < im.g.nodes; ++k)
     if (!im.lost[size_t(k)] && !im.bye[size_t(k)]) {
-      if (!outcome_ok_ && nodes_[size_t(k)].status == "running") nodes_[size_t(k)].status = "stopped";
+      if (!outcome_ok_ && nodes_[size_t(k)].status == "running")
+        nodes_[size_t(k)].status = nodes_[size_t(k)].failed ? "failed" : "stopped";
       im.send(k, {{"kind", "STOP"}, {"ok", outcome_ok_ ? "1" : "0"}, {"reason", outcome_},
                   {"grace", param_value_to_string(grace_s)}});
     }

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <thread>
 
 #include "catlip/cluster.h"
 #include "catlip/plugin.h"
@@ -24,6 +26,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// One line to stderr in one write: agents started by mpirun or srun share
+// the launcher's output, and pieces of lines would interleave.
+struct Say {
+  explicit Say(int rank) : line_("catlip node " + std::to_string(rank) + ": ") {}
+  ~Say() {
+    line_ += "\n";
+    ssize_t w = ::write(2, line_.data(), line_.size());
+    (void)w;
+  }
+  template <class T>
+  Say& operator<<(const T& v) {
+    std::ostringstream o;
+    o << v;
+    line_ += o.str();
+    return *this;
+  }
+
+ private:
+  std::string line_;
+};
 
 std::string hostname() {
   char b[256] = {0};
@@ -170,24 +193,30 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
 
 int run_node_agent(const NodeOptions& opt) {
   const int rank = opt.id.rank;
-  std::string err;
-  std::string coord_ip = resolve_host(opt.id.coordinator_host, &err);
-  if (coord_ip.empty()) {
-    std::cerr << "catlip node " << rank << ": cannot resolve the coordinator '" << opt.id.coordinator_host << "': " << err << "\n";
-    return 1;
+  std::string err, coord_ip;
+  // Node 0's name may appear in DNS after this node starts (a Kubernetes
+  // pod's record): keep asking until the join timeout.
+  for (auto t0 = Clock::now();; std::this_thread::sleep_for(std::chrono::milliseconds(500))) {
+    coord_ip = resolve_host(opt.id.coordinator_host, &err);
+    if (!coord_ip.empty()) break;
+    if (since(t0) > opt.join_timeout_s) {
+      Say(rank) << "cannot resolve the coordinator '" << opt.id.coordinator_host << "' within " << opt.join_timeout_s
+                << " s: " << err;
+      return 1;
+    }
   }
   std::string address = local_address_towards(coord_ip, &err);
   if (address.empty()) {
-    std::cerr << "catlip node " << rank << ": no route to the coordinator " << coord_ip << ": " << err << "\n";
+    Say(rank) << "no route to the coordinator " << coord_ip << ": " << err;
     return 1;
   }
   std::string coord = "tcp://" + coord_ip + ":" + std::to_string(opt.id.coordinator_port);
-  std::cerr << "catlip node: " << opt.id.describe() << "; joining " << coord << " from " << address << "\n";
+  Say(rank) << opt.id.describe() << "; joining " << coord << " from " << address;
 
   SignalGuard signals;
   zmq::context_t zctx(1);
   Uplink up(zctx, coord);
-  up.send({{"kind", "JOIN"}, {"rank", std::to_string(rank)}, {"host", hostname()}, {"address", address},
+  up.send({{"kind", "JOIN"}, {"rank", std::to_string(rank)}, {"host", hostname()}, {"address", address}, {"via", coord_ip},
            {"pid", std::to_string(::getpid())}, {"version", catlip_version()}});
 
   // Joining: ASSIGN, then START (or REJECT / STOP).
@@ -202,8 +231,8 @@ int run_node_agent(const NodeOptions& opt) {
     }
     double limit = heard ? std::max(opt.join_timeout_s, 60.0) : opt.join_timeout_s;
     if (since(t0) > limit) {
-      std::cerr << "catlip node " << rank << ": " << (heard ? "the coordinator did not start the run" : "no answer from the coordinator at " + coord)
-                << " within " << limit << " s" << (heard ? "" : " (is node 0 running, and is the address reachable from here?)") << "\n";
+      Say(rank) << (heard ? "the coordinator did not start the run" : "no answer from the coordinator at " + coord)
+                << " within " << limit << " s" << (heard ? "" : " (is node 0 running, and is the address reachable from here?)");
       return 1;
     }
     CtlMsg m;
@@ -211,7 +240,7 @@ int run_node_agent(const NodeOptions& opt) {
       up.ping();
       // Once it has answered, the coordinator pings every 0.5 s.
       if (up.coordinator_gone() || (heard && up.silent_s() > 10)) {
-        std::cerr << "catlip node " << rank << ": lost the coordinator at " << coord << " while joining\n";
+        Say(rank) << "lost the coordinator at " << coord << " while joining";
         return 1;
       }
       continue;
@@ -219,18 +248,18 @@ int run_node_agent(const NodeOptions& opt) {
     heard = true;
     std::string kind = field(m, "kind");
     if (kind == "REJECT") {
-      std::cerr << "catlip node " << rank << ": refused by the coordinator: " << field(m, "reason") << "\n";
+      Say(rank) << "refused by the coordinator: " << field(m, "reason");
       return 1;
     } else if (kind == "STOP") {
       up.send({{"kind", "BYE"}, {"killed", "0"}});
-      std::cerr << "catlip node " << rank << ": the run ended before it started: " << field(m, "reason") << "\n";
+      Say(rank) << "the run ended before it started: " << field(m, "reason");
       return field(m, "ok") == "1" ? 0 : 1;
     } else if (kind == "ASSIGN") {
       CtlMsg ready;
       std::string why = prepare(m, opt, address, prep, ready);
       if (!why.empty()) {
         up.send({{"kind", "FAIL"}, {"reason", why}});
-        std::cerr << "catlip node " << rank << ": cannot run the graph: " << why << "\n";
+        Say(rank) << "cannot run the graph: " << why;
         return 1;
       }
       up.send(ready);
@@ -278,20 +307,20 @@ int run_node_agent(const NodeOptions& opt) {
       int killed = launcher->stop(grace, up);
       up.send({{"kind", "BYE"}, {"killed", std::to_string(killed)}});
       bool ok = field(m, "ok") == "1";
-      std::cerr << "catlip node " << rank << ": " << (ok ? "run finished" : "run stopped: " + field(m, "reason")) << "\n";
+      Say(rank) << (ok ? "run finished" : "run stopped: " + field(m, "reason"));
       return ok ? 0 : 1;
     }
     if (int sig = signals.received().load()) {
-      std::cerr << "catlip node " << rank << ": received " << ::strsignal(sig) << ", stopping this node's replicas\n";
+      Say(rank) << "received " << ::strsignal(sig) << ", stopping this node's replicas";
       launcher->stop(3, up);
       up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
       return 130;
     }
     if (up.coordinator_gone() || up.silent_s() > prep.g.node_timeout_s) {
-      std::cerr << "catlip node " << rank << ": lost the coordinator at " << coord << " ("
+      Say(rank) << "lost the coordinator at " << coord << " ("
                 << (up.coordinator_gone() ? std::string("its connection closed")
                                           : "nothing for " + std::to_string(prep.g.node_timeout_s) + " s")
-                << "); stopping this node's replicas\n";
+                << "); stopping this node's replicas";
       launcher->stop(3, up);
       return 1;
     }

@@ -211,7 +211,8 @@ class ProcessLauncher : public Launcher {
       ::dup2(fds[1], 2);
       // The listening socket this replica's ROUTER takes over, as fd 3
       // (dup2 clears close-on-exec on the copy).
-      if (listen_fd >= 0 && ::dup2(listen_fd, 3) < 0) ::_exit(126);
+      if (listen_fd == 3) ::fcntl(3, F_SETFD, 0);
+      else if (listen_fd >= 0 && ::dup2(listen_fd, 3) < 0) ::_exit(126);
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGTERM, SIG_DFL);
       ::signal(SIGPIPE, SIG_DFL);

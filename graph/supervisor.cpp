@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -76,8 +77,8 @@ class Supervisor : public LaunchEvents {
   std::string setup_run_dir();
   void init_nodes();
   std::string start_replicas(const std::atomic<int>& signal);
+  EndpointTable listen_node0(const std::string& address, LocalRun& run);
   int event_loop(const std::atomic<int>& signal);
-  std::string node0_address() const;
   void emit_line(const std::string& line);
   void draw_progress(bool force);
   void clear_progress();
@@ -95,6 +96,7 @@ class Supervisor : public LaunchEvents {
   std::vector<NodeView> nodes_;
   zmq::context_t zctx_{1};  // before the launchers: their sockets close first
   std::unique_ptr<SocketDir> sock_dir_;
+  std::vector<std::unique_ptr<Listener>> listeners_;  // node 0's, until its replicas have them
   std::unique_ptr<Launcher> local_;
   std::unique_ptr<RemoteNodes> remote_;
   bool tty_ = false;
@@ -111,19 +113,6 @@ std::string Supervisor::setup_run_dir() {
   std::string d = !opt_.run_dir.empty() ? opt_.run_dir : !g_.run_dir.empty() ? g_.run_dir : "runs/" + g_.name + "-" + timestamp();
   fs::create_directories(d);
   return fs::absolute(d).lexically_normal().string();
-}
-
-// The address node 0's producers listen on for consumers on other nodes (or,
-// with transport = "tcp", on this one).
-std::string Supervisor::node0_address() const {
-  std::string err, host = g_.host;
-  if (g_.nodes > 1) host = parse_host_port(opt_.coordinator, 29400).first;
-  std::string ip = resolve_host(host, &err);
-  if (ip.empty()) throw std::runtime_error("cannot resolve '" + host + "': " + err);
-  if (g_.nodes == 1) return ip;
-  std::string local = local_address_towards(ip, &err);
-  if (local.empty()) throw std::runtime_error("no local address towards " + ip + ": " + err);
-  return local;
 }
 
 void Supervisor::emit_line(const std::string& line) {
@@ -217,34 +206,63 @@ void Supervisor::write_summary(int exit_code, double el) {
       << ",\"final\":" << metrics_.json_line(el) << "}\n";
 }
 
+// Listens for consumers on other nodes (or, with transport = "tcp", on this
+// one): one tcp listener per node-0 producer replica that needs it, at
+// `address` (falling back to the local address towards it when it is not
+// one of this host's, e.g. a Kubernetes service address).
+EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run) {
+  EndpointTable tcp;
+  auto producers = tcp_producers(g_, 0);
+  if (producers.empty()) return tcp;
+  nodes_[0].address = address;
+  for (size_t i = 0; i < producers.size(); ++i) {
+    int port = g_.base_port > 0 ? g_.base_port + static_cast<int>(i) : 0;
+    try {
+      listeners_.push_back(std::make_unique<Listener>(nodes_[0].address, port));
+    } catch (const std::exception&) {
+      std::string err, local = local_address_towards(address, &err);
+      if (i > 0 || local.empty() || local == address) throw;
+      nodes_[0].address = local;
+      listeners_.push_back(std::make_unique<Listener>(nodes_[0].address, port));
+    }
+    tcp[producers[i].tag()] = listeners_.back()->endpoint();
+    run.listen_fds.emplace_back(producers[i].tag(), listeners_.back()->fd());
+  }
+  return tcp;
+}
+
 // Node 0's tcp listeners, the other nodes' rendezvous, then every launcher.
 // Returns "" or why the run could not start.
 std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
-  std::vector<std::unique_ptr<Listener>> listeners;  // held until the replicas have them
   EndpointTable tcp;
   LocalRun run{g_, 0, run_dir_, g_.nodes > 1 ? run_dir_ + "/node-0" : run_dir_, "", {}, {}, opt_.worker_bin};
   try {
     if (!opt_.in_process) {
       sock_dir_ = std::make_unique<SocketDir>();
       run.sock_dir = sock_dir_->path();
-      auto producers = tcp_producers(g_, 0);
-      if (!producers.empty() || g_.nodes > 1) nodes_[0].address = node0_address();
-      for (size_t i = 0; i < producers.size(); ++i) {
-        int port = g_.base_port > 0 ? g_.base_port + static_cast<int>(i) : 0;
-        listeners.push_back(std::make_unique<Listener>(nodes_[0].address, port));
-        tcp[producers[i].tag()] = listeners.back()->endpoint();
-        run.listen_fds.emplace_back(producers[i].tag(), listeners.back()->fd());
-      }
+    }
+    if (g_.nodes == 1 && !opt_.in_process && !tcp_producers(g_, 0).empty()) {
+      std::string err, ip = resolve_host(g_.host, &err);
+      if (ip.empty()) return "cannot resolve [graph] host '" + g_.host + "': " + err;
+      tcp = listen_node0(ip, run);
     }
     if (g_.nodes > 1) {
       auto [chost, cport] = parse_host_port(opt_.coordinator, 29400);
       std::string err, cip = resolve_host(chost, &err);
       if (cip.empty()) return "cannot resolve the coordinator address '" + chost + "': " + err;
-      remote_ = std::make_unique<RemoteNodes>(zctx_, g_, cip, cport);
+      // A host name that means loopback only here (Debian maps its own name
+      // to 127.0.1.1) would shut the other hosts out: listen on every address.
+      bool name_on_loopback = cip.rfind("127.", 0) == 0 && chost != cip;
+      remote_ = std::make_unique<RemoteNodes>(zctx_, g_, name_on_loopback ? "*" : cip, cport);
       if (!opt_.quiet)
-        std::cerr << "catlip: coordinator at " << cip << ":" << cport << ", waiting up to " << g_.join_timeout_s
-                  << " s for " << g_.nodes - 1 << " node(s) to join\n";
-      std::string why = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), tcp, signal, 0);
+        std::cerr << "catlip: coordinator at " << (name_on_loopback ? "*" : cip) << ":" << cport << ", waiting up to "
+                  << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
+      // Node 0's producers listen at the address the other nodes reached it at.
+      auto node0 = [&](const std::string& reached_at) {
+        nodes_[0].address = reached_at.empty() ? cip : reached_at;
+        return listen_node0(nodes_[0].address, run);
+      };
+      std::string why = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), node0, tcp, signal);
       if (!why.empty()) return why;
       if (!opt_.quiet) {
         std::cerr << "catlip: all " << g_.nodes << " nodes joined:";
@@ -263,6 +281,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     }
     if (remote_) remote_->start();
     local_->start();
+    listeners_.clear();  // the replicas hold the listening sockets now
   } catch (const std::exception& e) {
     return std::string("cannot start replicas: ") + e.what();
   }
@@ -351,7 +370,8 @@ int Supervisor::run() {
   write_summary(exit_code, el);
   server.stop();
   if (!opt_.quiet && exit_code == 0)
-    std::cerr << "catlip: graph '" << g_.name << "' finished in " << el << " s; run directory " << run_dir_ << "\n";
+    std::cerr << "catlip: graph '" << g_.name << "' finished in " << std::round(el * 100) / 100 << " s; run directory "
+              << run_dir_ << "\n";
   return exit_code;
 }
 

@@ -404,10 +404,12 @@ TEST_CASE("Open MPI: mpirun across three hosts with the coordinator from MASTER_
   // mpirun on host 0 starts its daemons on hosts 1 and 2 through nsrsh.sh
   // (an ssh stand-in that enters the namespace owning the address); one rank
   // per host, so OMPI_COMM_WORLD_LOCAL_SIZE is 1 and the coordinator must
-  // come from MASTER_ADDR/MASTER_PORT.
+  // come from MASTER_ADDR/MASTER_PORT. The daemons' hwloc shared-memory
+  // topology (rtc hwloc) crashes intermittently in this emulation, and
+  // catlip binds nothing through Open MPI, so it is left out.
   std::string hostlist = hosts.address(0) + "," + hosts.address(1) + "," + hosts.address(2);
   Proc mpi(hosts.exec_prefix(0) + " mpirun --allow-run-as-root --oversubscribe --mca plm_rsh_agent " +
-               script("nsrsh.sh") + " --mca routed direct --host " + hostlist +
+               script("nsrsh.sh") + " --mca routed direct --mca rtc ^hwloc --host " + hostlist +
                " -np 3 --map-by ppr:1:node -x MASTER_ADDR=" + hosts.address(0) +
                " -x MASTER_PORT=" + std::to_string(kPort) + " " + catlip_bin() + " node " + dir.file("g.toml") +
                " --run-dir " + run + " --progress plain",
@@ -501,11 +503,15 @@ TEST_CASE("failure: a node with another plugin version is refused at join") {
   NetnsHosts hosts(3);
   std::vector<std::unique_ptr<Proc>> nodes;
   for (int k = 0; k < 3; ++k)
-    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 3, kPort, dir.file("g.toml"), run, "--join-timeout 30",
+    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 3, kPort, dir.file("g.toml"), run, "--join-timeout 8",
                                                     k == 2 ? other : ""),
                                            dir.file("node" + std::to_string(k) + ".log")));
   int c0 = nodes[0]->wait(40);
-  int c1 = nodes[1]->wait(15);
+  // Node 1 is stopped by the coordinator if it joined before node 2 was
+  // refused; if its JOIN came later, nobody answers and it gives up at its
+  // own join timeout (it cannot tell a coordinator that is gone from one
+  // that has not started yet).
+  int c1 = nodes[1]->wait(20);
   int c2 = nodes[2]->wait(15);
   std::string log0 = nodes[0]->log();
   INFO(logs_of(nodes));

@@ -22,7 +22,7 @@ using namespace catlip::cli;
 namespace {
 
 const char* kGraphHelp =
-    "  GRAPH              a graph TOML file (omit for `run` to use the embedded default graph)\n"
+    "  GRAPH              a graph TOML file\n"
     "  --set S.P=VALUE    override parameter P of stage S (or graph.KEY); VALUE is TOML\n"
     "                     (42, 1.5, true, [\"a\"], \"text\"); anything else is a string. Repeatable.\n"
     "  ${VAR} and ${VAR:-default} in string values are replaced from the environment.\n";
@@ -80,6 +80,7 @@ int cmd_run(int argc, char** argv) {
                  "  --progress MODE    live redraw on a terminal (auto), or plain periodic lines\n"
                  "  --in-process       run replicas as threads over inproc:// (debugging)\n"
                  "  --quiet            no progress output\n"
+                 "                     (GRAPH omitted: the embedded default graph)\n"
                  "  --nodes N          run on N hosts (default [graph] nodes, else 1): this host is node 0,\n"
                  "                     the coordinator; it waits for N-1 `catlip node` agents to join\n"
                  "  --listen HOST:PORT where those nodes join (HOST: this host's address as they reach it)\n\n"
@@ -134,12 +135,19 @@ int cmd_node(int argc, char** argv) {
                  "  CATLIP_NODE_RANK, CATLIP_NNODES, CATLIP_COORDINATOR=HOST:PORT;\n"
                  "  torchrun/Kubernetes: NODE_RANK|GROUP_RANK|PET_NODE_RANK|JOB_COMPLETION_INDEX,\n"
                  "    NNODES|PET_NNODES|GROUP_WORLD_SIZE, MASTER_ADDR, MASTER_PORT;\n"
-                 "  Open MPI (one process per node): OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE;\n"
-                 "  Slurm: SLURM_NODEID, SLURM_NNODES, first host of SLURM_JOB_NODELIST,\n"
-                 "    port 20000 + SLURM_JOB_ID % 20000.\n"
-                 "The coordinator port defaults to 29400.\n\n"
+                 "  Open MPI (one process per node): OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE; the\n"
+                 "    coordinator is 127.0.0.1 when all ranks share one host, else pass -x MASTER_ADDR;\n"
+                 "  Slurm: SLURM_NODEID, SLURM_NNODES, first host of SLURM_STEP_NODELIST (else\n"
+                 "    SLURM_JOB_NODELIST), port 20000 + SLURM_JOB_ID % 20000.\n"
+                 "The first source that gives a field wins, in this order; the port defaults to 29400.\n\n"
               << kGraphHelp
-              << "  --join-timeout S   seconds for every node to join (default [graph] join_timeout_s, 60)\n"
+              << "  (node 0 applies GRAPH, --set and ${VAR}; the other nodes get the resolved graph)\n"
+                 "  --rank K           this node's rank (0: the coordinator)\n"
+                 "  --nodes N          number of nodes\n"
+                 "  --coordinator H:P  where node 0 listens and the others join\n"
+                 "  --progress MODE    node 0: live redraw on a terminal (auto), or plain periodic lines\n"
+                 "  --quiet            node 0: no progress output\n"
+                 "  --join-timeout S   seconds for every node to join (default [graph] join_timeout_s, 60)\n"
                  "  --run-dir DIR      run directory (default: the coordinator's; on a shared filesystem\n"
                  "                     every node writes into the same one)\n\n"
                  "Exit codes: 0 done, 1 a stage or node failed (named), 2 usage, 3 invalid graph,\n"
@@ -173,6 +181,9 @@ int cmd_node(int argc, char** argv) {
     return kUsage;
   }
   if (id.rank > 0) {
+    if (!a.all("set").empty() || !a.positional().empty())
+      std::cerr << "catlip node " << id.rank << ": GRAPH and --set are read on node 0 only; this node runs the "
+                << "coordinator's resolved graph\n";
     NodeOptions no;
     no.id = id;
     no.run_dir = a.get("run-dir");

@@ -25,6 +25,7 @@
 // agent (PR_SET_PDEATHSIG), so no process outlives the run on any host.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,11 +57,14 @@ class RemoteNodes : public Launcher {
   RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port);
   ~RemoteNodes() override;
 
-  // Waits for nodes 1..N-1 to join and get ready; `local_tcp` holds node 0's
-  // endpoints, and the full table is returned through it. Returns "" or why
-  // the run cannot start (missing nodes, refused node, interrupted).
+  // Waits for nodes 1..N-1 to join and get ready, then asks `node0` for node
+  // 0's tcp endpoints, given the address the other nodes reach this host at
+  // (they report it at join), and fills `tcp` with every node's endpoints.
+  // Returns "" or why the run cannot start (missing nodes, a refused node,
+  // interrupted).
+  using Node0Endpoints = std::function<EndpointTable(const std::string& reached_at)>;
   std::string rendezvous(const std::string& graph_toml, const std::string& run_dir, const std::string& plugins,
-                         EndpointTable& tcp, const std::atomic<int>& signal, double elapsed0);
+                         const Node0Endpoints& node0, EndpointTable& tcp, const std::atomic<int>& signal);
 
   void start() override;
   void add_poll_items(std::vector<zmq::pollitem_t>& items) override;
