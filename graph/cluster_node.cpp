@@ -143,8 +143,7 @@ std::string field(const CtlMsg& m, const char* k) {
 struct Prepared {
   GraphSpec g;
   std::string run_dir;
-  std::vector<std::unique_ptr<Listener>> listeners;
-  std::vector<std::pair<std::string, int>> listen_fds;
+  NodeListeners listeners;
 };
 
 // Checks the assigned graph with this node's plugins and binds the tcp
@@ -177,11 +176,7 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
   p.run_dir = opt.run_dir.empty() ? field(assign, "run_dir") : opt.run_dir;
   EndpointTable mine;
   try {
-    for (auto& slot : tcp_producers(p.g, opt.id.rank)) {
-      p.listeners.push_back(std::make_unique<Listener>(address, 0));
-      mine[slot.tag()] = p.listeners.back()->endpoint();
-      p.listen_fds.emplace_back(slot.tag(), p.listeners.back()->fd());
-    }
+    mine = listen_for_node(p.g, opt.id.rank, address, 0, p.listeners);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -276,8 +271,8 @@ int run_node_agent(const NodeOptions& opt) {
   std::ofstream(node_dir + "/graph.toml") << graph_to_toml(prep.g);
   std::ofstream(node_dir + "/endpoints.txt") << endpoints;
   SocketDir sock_dir;
-  LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints), prep.listen_fds,
-               opt.worker_bin};
+  LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints),
+               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin};
   auto launcher = make_process_launcher(zctx, run);
   try {
     launcher->start();
@@ -286,7 +281,7 @@ int run_node_agent(const NodeOptions& opt) {
     launcher->stop(0, up);
     return 1;
   }
-  prep.listeners.clear();  // the replicas hold the listening sockets now
+  prep.listeners = NodeListeners{};  // the replicas hold the listening sockets now
   for (;;) {
     std::vector<zmq::pollitem_t> items{up.item()};
     launcher->add_poll_items(items);

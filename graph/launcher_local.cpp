@@ -186,14 +186,17 @@ class ProcessLauncher : public Launcher {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     std::string worker = run_.worker_bin.empty() ? executable_dir() + "/catlip-worker" : run_.worker_bin;
-    int listen_fd = -1;
+    int listen_fd = -1, group_fd = -1;
     for (auto& [tag, fd] : run_.listen_fds)
       if (tag == r.slot.tag()) listen_fd = fd;
+    for (auto& [tag, fd] : run_.group_fds)
+      if (tag == r.slot.tag()) group_fd = fd;
     std::vector<std::string> args = {"catlip:" + r.slot.tag(), "--graph", run_.node_dir + "/graph.toml",
                                      "--endpoints", run_.node_dir + "/endpoints.txt", "--stage", r.slot.stage,
                                      "--replica", std::to_string(r.slot.replica), "--sock-dir", run_.sock_dir,
                                      "--run-dir", run_.run_dir, "--parent", std::to_string(::getpid())};
     if (listen_fd >= 0) args.insert(args.end(), {"--listen-fd", "3"});
+    if (group_fd >= 0) args.insert(args.end(), {"--group-fd", "4"});
     std::vector<char*> cargs;
     for (auto& a : args) cargs.push_back(a.data());
     cargs.push_back(nullptr);
@@ -209,10 +212,12 @@ class ProcessLauncher : public Launcher {
       ::setpgid(0, 0);
       ::dup2(fds[1], 1);
       ::dup2(fds[1], 2);
-      // The listening socket this replica's ROUTER takes over, as fd 3
-      // (dup2 clears close-on-exec on the copy).
-      if (listen_fd == 3) ::fcntl(3, F_SETFD, 0);
-      else if (listen_fd >= 0 && ::dup2(listen_fd, 3) < 0) ::_exit(126);
+      // The listening socket this replica's ROUTER takes over, as fd 3, and
+      // the reserved group port, as fd 4 (copied high first so neither
+      // clobbers the other; dup2 clears close-on-exec on the copy).
+      int lf = listen_fd >= 0 ? ::fcntl(listen_fd, F_DUPFD_CLOEXEC, 100) : -1;
+      int gf = group_fd >= 0 ? ::fcntl(group_fd, F_DUPFD_CLOEXEC, 100) : -1;
+      if ((lf >= 0 && ::dup2(lf, 3) < 0) || (gf >= 0 && ::dup2(gf, 4) < 0)) ::_exit(126);
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGTERM, SIG_DFL);
       ::signal(SIGPIPE, SIG_DFL);
@@ -289,8 +294,8 @@ class ProcessLauncher : public Launcher {
 class ThreadLauncher : public Launcher {
  public:
   ThreadLauncher(zmq::context_t& zctx, const GraphSpec& g, const std::map<std::string, Params>& params,
-                 const std::string& run_dir)
-      : zctx_(zctx), g_(g), params_(params), run_dir_(run_dir), inbox_(zctx, control_endpoint("", true)) {}
+                 const std::string& run_dir, const EndpointTable& tcp)
+      : zctx_(zctx), g_(g), params_(params), run_dir_(run_dir), tcp_(tcp), inbox_(zctx, control_endpoint("", true)) {}
   ~ThreadLauncher() override {
     stop_ = true;
     for (auto& t : threads_)
@@ -303,7 +308,7 @@ class ThreadLauncher : public Launcher {
       const StageType* type = loader_.find_type(g_.find(s.stage)->type);
       if (!type) throw std::runtime_error("unknown stage type " + g_.find(s.stage)->type);
       t->stage = type->create();
-      ReplicaPlan plan = make_plan(g_, {}, s.stage, s.replica, "", run_dir_, true);
+      ReplicaPlan plan = make_plan(g_, tcp_, s.stage, s.replica, "", run_dir_, true);
       Thread* tp = t.get();
       const Params& p = params_.at(s.stage);
       t->thread = std::thread([this, tp, plan, p] {
@@ -356,6 +361,7 @@ class ThreadLauncher : public Launcher {
   GraphSpec g_;
   std::map<std::string, Params> params_;
   std::string run_dir_;
+  EndpointTable tcp_;  // group rendezvous ports only
   ReportInbox inbox_;
   PluginLoader loader_;
   std::atomic<bool> stop_{false};
@@ -370,8 +376,8 @@ std::unique_ptr<Launcher> make_process_launcher(zmq::context_t& zctx, const Loca
 
 std::unique_ptr<Launcher> make_thread_launcher(zmq::context_t& zctx, const GraphSpec& g,
                                                const std::map<std::string, Params>& params,
-                                               const std::string& run_dir) {
-  return std::make_unique<ThreadLauncher>(zctx, g, params, run_dir);
+                                               const std::string& run_dir, const EndpointTable& tcp) {
+  return std::make_unique<ThreadLauncher>(zctx, g, params, run_dir, tcp);
 }
 
 }  // namespace catlip

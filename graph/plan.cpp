@@ -1,5 +1,7 @@
 #include "catlip/plan.h"
 
+#include "catlip/plugin_loader.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -55,6 +57,16 @@ std::vector<ReplicaSlot> tcp_producers(const GraphSpec& g, int node) {
         }
       if (needed) out.push_back({p.name, r, node});
     }
+  }
+  return out;
+}
+
+std::vector<std::string> group_stages(const GraphSpec& g) {
+  std::vector<std::string> out;
+  PluginLoader loader;
+  for (auto& s : g.stages) {
+    const StageType* t = loader.find_type(s.type);
+    if (t && t->schema.group) out.push_back(s.name);
   }
   return out;
 }
@@ -121,9 +133,35 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
     }
     p.consumers.push_back(ConsumerGroup{c->name, n});
   }
+  if (auto it = tcp.find(stage + "/group"); it != tcp.end()) p.group_endpoint = it->second;
+  if (auto it = tcp.find("node/" + std::to_string(node)); it != tcp.end()) p.node_address = it->second;
   if (local_consumer) p.output_endpoints.push_back(local_ep(stage, replica));
   if (tcp_consumer) p.output_endpoints.push_back(tcp_ep(stage, replica));
   return p;
+}
+
+EndpointTable listen_for_node(const GraphSpec& g, int node, const std::string& address, int base_port,
+                              NodeListeners& out) {
+  EndpointTable tcp;
+  int next_port = base_port;
+  auto listen = [&]() -> Listener& {
+    out.held.push_back(std::make_unique<Listener>(address, base_port > 0 ? next_port++ : 0));
+    return *out.held.back();
+  };
+  for (auto& slot : tcp_producers(g, node)) {
+    Listener& l = listen();
+    tcp[slot.tag()] = l.endpoint();
+    out.listen_fds.emplace_back(slot.tag(), l.fd());
+  }
+  for (auto& name : group_stages(g)) {
+    const StageSpec* s = g.find(name);
+    if (s->node_of(0) != node) continue;
+    Listener& l = listen();
+    tcp[name + "/group"] = l.endpoint();
+    out.group_fds.emplace_back(name + "/0", l.fd());
+  }
+  tcp["node/" + std::to_string(node)] = address;
+  return tcp;
 }
 
 Listener::Listener(const std::string& address, int port) : address_(address) {

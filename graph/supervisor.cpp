@@ -96,7 +96,7 @@ class Supervisor : public LaunchEvents {
   std::vector<NodeView> nodes_;
   zmq::context_t zctx_{1};  // before the launchers: their sockets close first
   std::unique_ptr<SocketDir> sock_dir_;
-  std::vector<std::unique_ptr<Listener>> listeners_;  // node 0's, until its replicas have them
+  NodeListeners listeners_;  // node 0's, until its replicas have them
   std::unique_ptr<Launcher> local_;
   std::unique_ptr<RemoteNodes> remote_;
   bool tty_ = false;
@@ -206,28 +206,23 @@ void Supervisor::write_summary(int exit_code, double el) {
       << ",\"final\":" << metrics_.json_line(el) << "}\n";
 }
 
-// Listens for consumers on other nodes (or, with transport = "tcp", on this
-// one): one tcp listener per node-0 producer replica that needs it, at
-// `address` (falling back to the local address towards it when it is not
-// one of this host's, e.g. a Kubernetes service address).
+// Node 0's listeners (producer ports read over tcp, group rendezvous ports)
+// at `address`, or at the local address towards it when it is not one of
+// this host's (e.g. a Kubernetes service address).
 EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run) {
-  EndpointTable tcp;
-  auto producers = tcp_producers(g_, 0);
-  if (producers.empty()) return tcp;
   nodes_[0].address = address;
-  for (size_t i = 0; i < producers.size(); ++i) {
-    int port = g_.base_port > 0 ? g_.base_port + static_cast<int>(i) : 0;
-    try {
-      listeners_.push_back(std::make_unique<Listener>(nodes_[0].address, port));
-    } catch (const std::exception&) {
-      std::string err, local = local_address_towards(address, &err);
-      if (i > 0 || local.empty() || local == address) throw;
-      nodes_[0].address = local;
-      listeners_.push_back(std::make_unique<Listener>(nodes_[0].address, port));
-    }
-    tcp[producers[i].tag()] = listeners_.back()->endpoint();
-    run.listen_fds.emplace_back(producers[i].tag(), listeners_.back()->fd());
+  EndpointTable tcp;
+  try {
+    tcp = listen_for_node(g_, 0, address, g_.base_port, listeners_);
+  } catch (const std::exception&) {
+    std::string err, local = local_address_towards(address, &err);
+    if (local.empty() || local == address) throw;
+    listeners_ = NodeListeners{};
+    nodes_[0].address = local;
+    tcp = listen_for_node(g_, 0, local, g_.base_port, listeners_);
   }
+  run.listen_fds = listeners_.listen_fds;
+  run.group_fds = listeners_.group_fds;
   return tcp;
 }
 
@@ -235,16 +230,17 @@ EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run
 // Returns "" or why the run could not start.
 std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
   EndpointTable tcp;
-  LocalRun run{g_, 0, run_dir_, g_.nodes > 1 ? run_dir_ + "/node-0" : run_dir_, "", {}, {}, opt_.worker_bin};
+  LocalRun run{g_, 0, run_dir_, g_.nodes > 1 ? run_dir_ + "/node-0" : run_dir_, "", {}, {}, {}, opt_.worker_bin};
   try {
     if (!opt_.in_process) {
       sock_dir_ = std::make_unique<SocketDir>();
       run.sock_dir = sock_dir_->path();
     }
-    if (g_.nodes == 1 && !opt_.in_process && !tcp_producers(g_, 0).empty()) {
+    if (g_.nodes == 1 && (!tcp_producers(g_, 0).empty() || !group_stages(g_).empty())) {
       std::string err, ip = resolve_host(g_.host, &err);
       if (ip.empty()) return "cannot resolve [graph] host '" + g_.host + "': " + err;
       tcp = listen_node0(ip, run);
+      if (opt_.in_process) listeners_ = NodeListeners{};  // threads bind the group ports themselves
     }
     if (g_.nodes > 1) {
       auto [chost, cport] = parse_host_port(opt_.coordinator, 29400);
@@ -258,10 +254,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
         std::cerr << "catlip: coordinator at " << (name_on_loopback ? "*" : cip) << ":" << cport << ", waiting up to "
                   << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
       // Node 0's producers listen at the address the other nodes reached it at.
-      auto node0 = [&](const std::string& reached_at) {
-        nodes_[0].address = reached_at.empty() ? cip : reached_at;
-        return listen_node0(nodes_[0].address, run);
-      };
+      auto node0 = [&](const std::string& reached_at) { return listen_node0(reached_at.empty() ? cip : reached_at, run); };
       std::string why = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), node0, tcp, signal);
       if (!why.empty()) return why;
       if (!opt_.quiet) {
@@ -272,7 +265,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     }
     run.tcp = tcp;
     if (opt_.in_process) {
-      local_ = make_thread_launcher(zctx_, g_, params_, run_dir_);
+      local_ = make_thread_launcher(zctx_, g_, params_, run_dir_, tcp);
     } else {
       fs::create_directories(run.node_dir);
       std::ofstream(run.node_dir + "/graph.toml") << graph_to_toml(g_);
@@ -281,7 +274,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     }
     if (remote_) remote_->start();
     local_->start();
-    listeners_.clear();  // the replicas hold the listening sockets now
+    listeners_ = NodeListeners{};  // the replicas hold the listening sockets now
   } catch (const std::exception& e) {
     return std::string("cannot start replicas: ") + e.what();
   }

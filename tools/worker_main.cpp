@@ -27,7 +27,7 @@ void on_signal(int) { g_stop.store(true); }
 
 int usage() {
   std::cerr << "usage: catlip-worker --graph RESOLVED.toml --stage NAME --replica N --sock-dir DIR "
-               "--run-dir DIR [--endpoints FILE] [--listen-fd FD] [--parent PID]\n"
+               "--run-dir DIR [--endpoints FILE] [--listen-fd FD] [--group-fd FD] [--parent PID]\n"
                "(normally started by `catlip run` or `catlip node`)\n";
   return 2;
 }
@@ -35,7 +35,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   std::string graph, stage, sock_dir, run_dir, endpoints_file;
-  int replica = -1, listen_fd = -1;
+  int replica = -1, listen_fd = -1, group_fd = -1;
   long parent = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     else if (a == "--parent") parent = std::atol(v.c_str());
     else if (a == "--endpoints") endpoints_file = v;
     else if (a == "--listen-fd") listen_fd = std::atoi(v.c_str());
+    else if (a == "--group-fd") group_fd = std::atoi(v.c_str());
     else return usage();
   }
   if (graph.empty() || stage.empty() || replica < 0 || run_dir.empty()) return usage();
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   plan.listen_fd = listen_fd;
+  plan.group_fd = group_fd;
   std::unique_ptr<catlip::Stage> st = type->create();
   catlip::ReplicaResult res;
   {

@@ -32,6 +32,8 @@ class ReplicaContext : public StageContext {
   int replica() const override { return plan_.replica; }
   int replicas() const override { return plan_.replicas; }
   int node() const override { return plan_.node; }
+  std::string group_endpoint() const override { return plan_.group_endpoint; }
+  std::string node_address() const override { return plan_.node_address; }
   int nodes() const override { return plan_.nodes; }
   const std::string& run_dir() const override { return plan_.run_dir; }
   const std::string& graph_name() const override { return plan_.graph_name; }
@@ -201,6 +203,9 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
         ctx.log(LogLevel::Error, "cannot reach upstream " + ep +
                                      ": no connection after 5 s (is its node up, and is the port reachable from here?); still trying");
       };
+    // Replica 0 of a group serves the rendezvous on the port the plan held
+    // for it: release it now, just before the stage binds it.
+    if (plan.group_fd >= 0) ::close(plan.group_fd);
     stage.configure(params, ctx);
     configured = true;
     set_state(ReplicaState::Running);

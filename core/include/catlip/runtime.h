@@ -27,6 +27,11 @@ struct ReplicaPlan {
   // socket the node agent already bound and listens on, when it is >= 0.
   std::vector<std::string> output_endpoints;
   int listen_fd = -1;
+  // Group stages: replica 0's rendezvous endpoint; replica 0 also holds the
+  // reserved port as group_fd until just before configure().
+  std::string group_endpoint;
+  int group_fd = -1;
+  std::string node_address;  // this node's address as the other nodes reach it
   std::vector<ConsumerGroup> consumers;  // downstream stages
   int prefetch = 4;                      // credits granted to each upstream replica
   size_t max_message_bytes = kDefaultMaxMessageBytes;

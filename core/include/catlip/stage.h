@@ -47,6 +47,12 @@ class StageContext {
   virtual int replicas() const = 0;  // number of replicas of this stage on all nodes
   virtual int node() const { return 0; }   // node rank this replica runs on (multi-host runs)
   virtual int nodes() const { return 1; }  // number of nodes of the run
+  // Group stages (StageSchema::group): "tcp://address:port" where replica 0
+  // serves the group's rendezvous (e.g. a c10d TCPStore), and this replica's
+  // own address as the others reach it. The port was reserved by the plan and
+  // is free for replica 0 to bind when configure() is called. "" otherwise.
+  virtual std::string group_endpoint() const { return ""; }
+  virtual std::string node_address() const { return ""; }
   virtual const std::string& run_dir() const = 0;  // per-run output directory
   virtual const std::string& graph_name() const = 0;
 
@@ -102,6 +108,10 @@ struct StageSchema {
   std::vector<ParamSpec> params;
   // Field names read and written, for documentation (not enforced).
   std::vector<std::string> reads, writes;
+  // The replicas form one collective group (e.g. data-parallel trainer
+  // ranks): the plan gives them a rendezvous endpoint on replica 0's node,
+  // StageContext::group_endpoint().
+  bool group = false;
 
   const ParamSpec* find(const std::string& name) const;
 };

@@ -68,6 +68,7 @@ struct LocalRun {
   std::string sock_dir;        // private ipc directory of this node
   EndpointTable tcp;           // every tcp producer endpoint of the run
   std::vector<std::pair<std::string, int>> listen_fds;  // tag -> listening fd (owned by the caller)
+  std::vector<std::pair<std::string, int>> group_fds;   // tag -> reserved group port (owned by the caller)
   std::string worker_bin;      // default: catlip-worker beside this executable
 };
 
@@ -79,7 +80,7 @@ std::unique_ptr<Launcher> make_process_launcher(zmq::context_t& zctx, const Loca
 // Replicas as threads sharing `zctx` (inproc:// endpoints).
 std::unique_ptr<Launcher> make_thread_launcher(zmq::context_t& zctx, const GraphSpec& g,
                                                const std::map<std::string, Params>& params,
-                                               const std::string& run_dir);
+                                               const std::string& run_dir, const EndpointTable& tcp = {});
 
 // The directory of the running executable (workers are found beside it).
 std::string executable_dir();

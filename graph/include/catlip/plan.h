@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,15 @@ bool tcp_link(const GraphSpec& g, int producer_node, int consumer_node);
 // a published tcp endpoint.
 std::vector<ReplicaSlot> tcp_producers(const GraphSpec& g, int node);
 
-// tcp endpoints of producer replicas ("stage/replica" -> "tcp://addr:port"),
-// gathered from every node at join. Serialized one "tag endpoint" per line.
+// Stages whose replicas form a collective group (StageSchema::group), found
+// by loading their plugins' schemas; each gets a rendezvous port on the node
+// of its replica 0.
+std::vector<std::string> group_stages(const GraphSpec& g);
+
+// tcp endpoints gathered from every node at join, serialized one "key value"
+// per line: "stage/replica" -> "tcp://addr:port" of producer replicas,
+// "stage/group" -> the rendezvous of a group stage, "node/k" -> the address
+// node k is reached at.
 using EndpointTable = std::map<std::string, std::string>;
 std::string endpoints_to_text(const EndpointTable& t);
 EndpointTable endpoints_from_text(const std::string& text);
@@ -66,5 +74,18 @@ class Listener {
   int fd_ = -1, port_ = 0;
   std::string address_;
 };
+
+// The listening sockets a node holds for its replicas until they start.
+struct NodeListeners {
+  std::vector<std::unique_ptr<Listener>> held;
+  std::vector<std::pair<std::string, int>> listen_fds;  // "stage/replica" -> producer port
+  std::vector<std::pair<std::string, int>> group_fds;   // "stage/0" -> group rendezvous port
+};
+// Binds, at `address`, a listener for each producer replica on `node` read
+// over tcp and for each group stage whose replica 0 runs there (ports from
+// base_port up, or chosen by the kernel when 0). Returns their endpoints and
+// "node/<node>" -> address. Throws std::runtime_error naming address and port.
+EndpointTable listen_for_node(const GraphSpec& g, int node, const std::string& address, int base_port,
+                              NodeListeners& out);
 
 }  // namespace catlip
