@@ -21,6 +21,7 @@ StageSchema TrainStage::schema() {
       "train_metrics.jsonl, checkpoints (<run_dir>/checkpoints) and a timm-named safetensors "
       "export with the vocabulary beside it (<run_dir>/export).";
   s.reads = {"image", "labels"};
+  s.group = true;  // replicas are data-parallel ranks
   s.params = {
       Param("vocab", T::String).require().describe(
           "Vocabulary TSV (header [#]index\\twnid\\tlemma\\tcount\\tgloss, one row per class, as written by text.vocab_merge); its "
@@ -44,7 +45,14 @@ StageSchema TrainStage::schema() {
       Param("pool", T::String).def(std::string("token")).one_of({"token", "avg", "max"})
           .describe("Features for the head: the CLS token (ViT, CatLIP), or the mean or max over "
                     "patch tokens (max suits multi-label presence of small objects)"),
-      Param("batch_size", T::Int).def(int64_t{256}).range(1, 1 << 20).describe("Images per iteration"),
+      Param("batch_size", T::Int).def(int64_t{256}).range(1, 1 << 20).describe(
+          "Images per rank and micro-step; the global batch is batch_size x replicas x accumulate_steps"),
+      Param("accumulate_steps", T::Int).def(int64_t{1}).range(1, 1 << 20).describe(
+          "Micro-steps whose gradients are accumulated before each optimizer step"),
+      Param("allreduce_bucket_mb", T::Float).def(25.0).range(0.01, 4096).describe(
+          "Data parallel (replicas > 1): gradient allreduce bucket size; buckets overlap backward"),
+      Param("dist_timeout_s", T::Float).def(600.0).range(1, 86400).describe(
+          "Data parallel: how long ranks wait for each other to join and in each collective"),
       Param("steps", T::Int).def(int64_t{0}).at_least(0)
           .describe("Total iterations; 0 = train until the input ends"),
       Param("schedule_steps", T::Int).def(int64_t{0}).at_least(0)
@@ -106,6 +114,9 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
   c.pool = p.get_string("pool");
   o.model = c;
   o.batch_size = p.get_int("batch_size");
+  o.accumulate_steps = p.get_int("accumulate_steps");
+  o.dist.bucket_mb = p.get_float("allreduce_bucket_mb");
+  o.dist.timeout_s = p.get_float("dist_timeout_s");
   o.steps = p.get_int("steps");
   o.schedule_steps = p.get_int("schedule_steps");
   o.lr = p.get_float("lr");
@@ -137,11 +148,25 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
 void TrainStage::configure(const Params& params, StageContext& ctx) {
   ctx_ = &ctx;
   auto opt = options_from(params, ctx.run_dir());
-  if (ctx.replicas() > 1)
-    throw std::invalid_argument("train.catlip runs as a single replica (data-parallel training is "
-                                "not implemented); set replicas = 1");
+  // Replicas are data-parallel ranks.
+  opt.dist.rank = ctx.replica();
+  opt.dist.world_size = ctx.replicas();
+  opt.dist.endpoint = ctx.group_endpoint();
+  opt.dist.address = ctx.node_address();
+  if (opt.dist.world_size > 1) {
+    if (opt.dist.endpoint.empty())
+      throw std::invalid_argument("train.catlip with " + std::to_string(ctx.replicas()) +
+                                  " replicas needs the group endpoint the plan reserves (run it with catlip run or "
+                                  "catlip node)");
+    // threads = 0 on one host: share the cores between the ranks there.
+    if (params.get_int("threads") == 0 && ctx.nodes() == 1)
+      opt.threads = std::max(1, opt.threads / ctx.replicas());
+  }
+  steps_ = opt.steps;
   trainer_ = std::make_unique<Trainer>(std::move(opt), ctx);
 }
+
+bool TrainStage::steps_reached() const { return steps_ > 0 && trainer_->step() >= steps_; }
 
 void TrainStage::begin_item() {
   auto now = std::chrono::steady_clock::now();
@@ -153,10 +178,15 @@ void TrainStage::end_item() {
   have_last_ = true;
   // Reached `steps`: write the final checkpoint and export now rather than at
   // end of stream, so the results exist even if upstream keeps producing.
-  if (trainer_->done()) {
+  if (trainer_->done() && !finished_) {
+    finished_ = true;
     trainer_->finish();
-    // Sources may be endless (epochs = 0): training decides when the run ends.
-    ctx_->finish_run("reached the configured number of training steps");
+    // Sources may be endless (epochs = 0): training decides when the run
+    // ends, through rank 0, once it has written the checkpoint and export.
+    if (trainer_->rank() == 0)
+      ctx_->finish_run(trainer_->step() > 0 && trainer_->world_size() > 1 && !steps_reached()
+                           ? "a rank's input ended; all ranks stopped at step " + std::to_string(trainer_->step())
+                           : "reached the configured number of training steps");
   }
 }
 

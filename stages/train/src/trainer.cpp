@@ -1,5 +1,7 @@
 #include "catlip/train/trainer.h"
 
+#include "catlip/train/data_parallel.h"
+
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -130,6 +132,14 @@ struct Trainer::Impl {
   StepMetrics last;
   bool finished = false;
 
+  // Data parallel.
+  std::unique_ptr<DataParallel> dp;
+  bool group_ended = false;  // a rank's input ended: every rank stopped
+  int64_t micro = 0;         // micro-steps accumulated toward the next optimizer step
+  double loss_accum = 0, exposed_s = 0;
+  int rank() const { return opt.dist.rank; }
+  int64_t global_batch() const { return opt.batch_size * opt.dist.world_size * opt.accumulate_steps; }
+
   Impl(TrainOptions o, StageContext& c) : opt(std::move(o)), ctx(c) {}
 
   void log(LogLevel l, const std::string& m) { ctx.log(l, m); }
@@ -154,8 +164,14 @@ struct Trainer::Impl {
     } else if (opt.precision != "fp32") {
       throw std::invalid_argument("precision must be auto, fp32 or bf16");
     }
-    torch::manual_seed(uint64_t(opt.seed));
-    model = ViT(cfg);
+    {
+      // Seeding and initialisation use the global generator: trainers in
+      // one process (ranks as threads in tests) must not interleave them.
+      static std::mutex init_mu;
+      std::lock_guard<std::mutex> l(init_mu);
+      torch::manual_seed(uint64_t(opt.seed));
+      model = ViT(cfg);
+    }
     model->to(device);
     model->train();
     state = named_state(*model);
@@ -176,8 +192,14 @@ struct Trainer::Impl {
     images_u8 = torch::empty({opt.batch_size, cfg.image_size, cfg.image_size, 3}, buf_opts);
     if (cuda) images_u8 = images_u8.pin_memory();
 
-    if (opt.resume) resume();
-    if (opt.write_metrics) {
+    if (opt.accumulate_steps < 1) throw std::invalid_argument("accumulate_steps must be >= 1");
+    if (opt.dist.world_size > 1) {
+      dp = std::make_unique<DataParallel>(opt.dist, device);
+      dp->attach(params);
+    }
+    if (opt.resume && rank() == 0) resume();
+    if (dp) sync_from_rank0();
+    if (opt.write_metrics && rank() == 0) {
       fs::create_directories(opt.run_dir);
       metrics.open(opt.run_dir + "/train_metrics.jsonl", std::ios::app);
     }
@@ -186,14 +208,57 @@ struct Trainer::Impl {
     std::ostringstream m;
     m << "ViT " << cfg.to_string() << " (" << nparams << " parameters) on " << device.str()
       << (bf16_cuda || bf16_cpu ? " bf16 autocast" : " fp32") << ", " << at::get_num_threads()
-      << " threads, batch " << opt.batch_size << ", vocabulary " << vocab.size() << " ("
+      << " threads, global batch " << global_batch() << " = " << opt.batch_size << " x " << opt.dist.world_size
+      << " rank" << (opt.dist.world_size > 1 ? "s (" + dp->backend() + ", this is rank " + std::to_string(rank()) + ")" : "")
+      << " x " << opt.accumulate_steps << " accumulation, vocabulary " << vocab.size() << " ("
       << vocab.checksum << "), starting at step " << step;
     log(LogLevel::Info, m.str());
   }
 
+  // Rank 0's weights, buffers, EMA, optimizer state, step and data position
+  // on every rank (rank 0 may have resumed from a checkpoint), checked.
+  void sync_from_rank0() {
+    std::vector<torch::Tensor> ts;
+    for (auto& [n, t] : state) ts.push_back(t);
+    dp->broadcast_from_rank0(ts, "model weights");
+    ts.clear();
+    if (ema)
+      for (auto& [n, t] : ema->tensors()) ts.push_back(t);
+    for (auto& sl : optim->slots()) {
+      ts.push_back(sl.exp_avg);
+      ts.push_back(sl.exp_avg_sq);
+    }
+    if (!ts.empty()) dp->broadcast_from_rank0(ts, "optimizer state and EMA");
+    auto scalars = dp->sum({rank() == 0 ? double(step) : 0.0, rank() == 0 ? double(optim->steps()) : 0.0});
+    step = static_cast<int64_t>(scalars[0]);
+    optim->set_steps(static_cast<int64_t>(scalars[1]));
+    last_ckpt_step = step;
+    resume_position = parse_data_position(dp->allgather(data_position_json(resume_position))[0]);
+    position = resume_position;
+  }
+
+  // Every rank's data position (a collective when data parallel): for each
+  // url the furthest sample any rank consumed.
+  std::map<std::string, Origin> all_positions() {
+    if (!dp) return position;
+    std::map<std::string, Origin> all;
+    for (auto& js : dp->allgather(data_position_json(position)))
+      for (auto& [url, o] : parse_data_position(js)) {
+        auto it = all.find(url);
+        if (it == all.end() || origin_after(o, it->second)) all[url] = o;
+      }
+    return all;
+  }
+
   // ---- checkpoints ----
 
+  // Called by every rank at the same step; rank 0 alone writes.
   std::string save_checkpoint() {
+    auto positions = all_positions();
+    if (rank() != 0) {
+      last_ckpt_step = step;
+      return "";
+    }
     TensorStash st;
     st.add_all("model.", state);
     if (ema) st.add_all("ema.", ema->tensors());
@@ -213,7 +278,10 @@ struct Trainer::Impl {
         {"catlip.model", cfg.to_string()},
         {"catlip.vocab_checksum", vocab.checksum},
         {"catlip.vocab_size", std::to_string(vocab.size())},
-        {"catlip.data_position", data_position_json(position)},
+        {"catlip.data_position", data_position_json(positions)},
+        {"catlip.world_size", std::to_string(opt.dist.world_size)},
+        {"catlip.accumulate_steps", std::to_string(opt.accumulate_steps)},
+        {"catlip.global_batch", std::to_string(global_batch())},
         {"catlip.ema_decay", std::to_string(opt.ema_decay)},
         {"catlip.lr_at_step", std::to_string(sched.at(step))},
     };
@@ -289,7 +357,7 @@ struct Trainer::Impl {
       started = true;
       first_item = window_start = now;
     }
-    if (finished || (opt.steps > 0 && step >= opt.steps)) {
+    if (finished || group_ended || (opt.steps > 0 && step >= opt.steps)) {
       ctx.count("train.ignored_after_last_step");
       return false;
     }
@@ -342,9 +410,26 @@ struct Trainer::Impl {
     return true;
   }
 
+  // A rank's input ended: every rank stops here, dropping what it holds.
+  void end_group() {
+    group_ended = true;
+    if (fill > 0 || micro > 0)
+      ctx.count("train.dropped_partial_batch_samples", fill + micro * opt.batch_size);
+    fill = 0;
+    micro = 0;
+    labels.clear();
+    pending.clear();
+    log(LogLevel::Info, "a rank's input ended: all " + std::to_string(opt.dist.world_size) + " ranks stop at step " +
+                            std::to_string(step));
+  }
+
+  // One micro-step on the full batch; every accumulate_steps-th also steps
+  // the optimizer.
   void run_step() {
+    if (dp && !dp->all_true(true)) return end_group();
     auto t0 = Clock::now();
     const double lr = sched.at(step);
+    const bool last_micro = micro + 1 == opt.accumulate_steps;
     auto x = preprocess_images(images_u8, device, opt.mean, opt.std);
     auto target = multi_hot(labels, vocab.size(), device);
     torch::Tensor logits;
@@ -353,20 +438,30 @@ struct Trainer::Impl {
       logits = model->forward(x);
     }
     auto loss = catlip_bce_loss(logits, target);
-    optim->zero_grad();
-    loss.backward();
-    double gn = clip_grad_norm(params, opt.clip_grad_norm);
+    if (micro == 0) optim->zero_grad();
+    if (dp) dp->begin_backward(last_micro);
+    (opt.accumulate_steps > 1 ? loss / double(opt.accumulate_steps) : loss).backward();
+    loss_accum += loss.item<double>() / double(opt.accumulate_steps);  // also waits for the device
+    labels.clear();
+    fill = 0;
+    if (!last_micro) {
+      ++micro;
+      return;
+    }
+    micro = 0;
+    exposed_s = dp ? dp->finish_backward() : 0;
+    double gn = clip_grad_norm(params, opt.clip_grad_norm);  // of the averaged gradients: the global norm
     optim->step(lr);
     if (ema) ema->update(state);
-    double loss_v = loss.item<double>();  // also waits for the device
+    double loss_v = loss_accum;
+    loss_accum = 0;
+    if (dp) loss_v = dp->sum({loss_v})[0] / opt.dist.world_size;
     ++step;
     for (auto& [url, o] : pending) {
       auto it = position.find(url);
       if (it == position.end() || origin_after(o, it->second)) position[url] = o;
     }
     pending.clear();
-    labels.clear();
-    fill = 0;
 
     auto t1 = Clock::now();
     StepMetrics m;
@@ -376,7 +471,7 @@ struct Trainer::Impl {
     m.grad_norm = gn;
     m.step_s = secs(t1 - t0);
     m.window_s = secs(t1 - window_start);
-    m.images_per_s = m.window_s > 0 ? double(opt.batch_size) / m.window_s : 0;
+    m.images_per_s = m.window_s > 0 ? double(global_batch()) / m.window_s : 0;
     m.input_wait_frac = m.window_s > 0 ? std::min(1.0, wait_window / m.window_s) : 0;
     double total = secs(t1 - first_item);
     m.input_wait_frac_total = total > 0 ? std::min(1.0, wait_total / total) : 0;
@@ -415,7 +510,7 @@ struct Trainer::Impl {
       metrics << buf;
       metrics.flush();
     }
-    if (opt.log_every > 0 && (m.step % opt.log_every == 0 || m.step == 1)) {
+    if (opt.log_every > 0 && rank() == 0 && (m.step % opt.log_every == 0 || m.step == 1)) {
       char buf[256];
       std::snprintf(buf, sizeof buf,
                     "step %lld loss %.4f lr %.3g grad-norm %.3g %.1f img/s step %.3fs input-wait %.1f%%",
@@ -428,15 +523,23 @@ struct Trainer::Impl {
   void finish() {
     if (finished) return;
     finished = true;
-    if (fill > 0) {
-      ctx.count("train.dropped_partial_batch_samples", fill);
-      log(LogLevel::Info, "dropping the last partial batch of " + std::to_string(fill) + " samples");
+    // This rank's input ended first: the others stop with it (they learn it
+    // in their next agreement), so nobody waits in an allreduce.
+    if (dp && !group_ended && !(opt.steps > 0 && step >= opt.steps)) {
+      dp->all_true(false);
+      group_ended = true;
+    }
+    if (fill > 0 || micro > 0) {
+      int64_t n = fill + micro * opt.batch_size;
+      ctx.count("train.dropped_partial_batch_samples", n);
+      log(LogLevel::Info, "dropping the last partial batch of " + std::to_string(n) + " samples");
       fill = 0;
+      micro = 0;
       labels.clear();
       pending.clear();
     }
     if (step > 0 && last_ckpt_step != step) save_checkpoint();
-    if (opt.export_weights && step > 0) {
+    if (opt.export_weights && step > 0 && rank() == 0) {
       auto p = export_model(export_dir, "model", state, cfg, vocab, step);
       log(LogLevel::Info, "exported " + p);
       if (ema) log(LogLevel::Info, "exported " + export_model(export_dir, "model_ema", ema->tensors(), cfg, vocab, step));
@@ -461,7 +564,14 @@ void Trainer::note_input_wait(double seconds) {
 void Trainer::finish() { impl_->finish(); }
 std::string Trainer::save_checkpoint() { return impl_->save_checkpoint(); }
 int64_t Trainer::step() const { return impl_->step; }
-bool Trainer::done() const { return impl_->opt.steps > 0 && impl_->step >= impl_->opt.steps; }
+bool Trainer::done() const {
+  return impl_->group_ended || (impl_->opt.steps > 0 && impl_->step >= impl_->opt.steps);
+}
+int64_t Trainer::global_batch() const { return impl_->global_batch(); }
+int Trainer::rank() const { return impl_->opt.dist.rank; }
+int Trainer::world_size() const { return impl_->opt.dist.world_size; }
+double Trainer::last_exposed_allreduce_s() const { return impl_->exposed_s; }
+int64_t Trainer::allreduce_bytes_per_step() const { return impl_->dp ? impl_->dp->bytes_per_step() : 0; }
 const ViTConfig& Trainer::model_config() const { return impl_->cfg; }
 const std::string& Trainer::vocab_checksum() const { return impl_->vocab.checksum; }
 const std::map<std::string, Origin>& Trainer::data_position() const { return impl_->position; }

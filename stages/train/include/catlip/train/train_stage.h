@@ -41,6 +41,9 @@ class TrainStage : public Stage {
   StageContext* ctx_ = nullptr;
   std::unique_ptr<Trainer> trainer_;
   bool have_last_ = false;
+  bool finished_ = false;
+  int64_t steps_ = 0;  // the configured step budget
+  bool steps_reached() const;
   std::chrono::steady_clock::time_point last_return_;
 };
 

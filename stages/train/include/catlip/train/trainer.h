@@ -9,6 +9,16 @@
 // checkpoint and the export. LibTorch stays behind the pimpl so that this
 // header is cheap to include.
 //
+// Data parallel (opt.dist.world_size > 1): the ranks form a c10d group
+// (data_parallel.h); rank 0's weights are broadcast at the start and
+// checked; gradients are averaged by a bucketed allreduce that overlaps
+// backward, so clipping sees the global norm and weights, optimizer state and
+// EMA stay identical; logged loss is the mean over ranks; rank 0 alone writes
+// checkpoints (with every rank's data position), exports and the metrics
+// file. Before every micro-step the ranks agree, with a collective on "I have
+// a batch", to go on or to stop together: a rank whose input ends never
+// leaves the others waiting in an allreduce.
+//
 // Data position: for each origin url the trainer remembers the largest
 // (epoch, shard, index) it has consumed (trained on). Checkpoints store this
 // map; after resume, samples at or before the stored position of their url
@@ -32,10 +42,21 @@
 
 namespace catlip::train {
 
+// Synchronous data parallelism: the trainer stage's replicas are the ranks.
+struct DistOptions {
+  int rank = 0, world_size = 1;
+  std::string endpoint;     // "tcp://host:port": rank 0 serves the group's c10d TCPStore there
+  std::string address;      // this rank's address as the others reach it ("" = the one towards rank 0)
+  double timeout_s = 600;   // joining, and each collective
+  double bucket_mb = 25;    // gradient allreduce buckets
+};
+
 struct TrainOptions {
   std::string vocab_path;  // TSV vocabulary; its row count sets model.num_classes
   ViTConfig model;
-  int64_t batch_size = 256;
+  int64_t batch_size = 256;     // per rank and micro-step
+  int64_t accumulate_steps = 1;  // micro-steps per optimizer step (gradient accumulation)
+  DistOptions dist;
   int64_t steps = 0;           // total iterations; 0 = until the input ends
   int64_t schedule_steps = 0;  // cosine horizon when steps = 0 (0: constant after warmup)
   double lr = 1e-3, min_lr = 1e-5, warmup_init_lr = 1e-6;
@@ -93,7 +114,15 @@ class Trainer {
   std::string save_checkpoint();
 
   int64_t step() const;
-  bool done() const;  // steps reached
+  bool done() const;  // steps reached, or (data parallel) a rank's input ended and all ranks stopped
+  // batch_size x ranks x accumulate_steps: images per optimizer step.
+  int64_t global_batch() const;
+  int rank() const;
+  int world_size() const;
+  // Data parallel: seconds of allreduce that backward did not hide in the
+  // last step, and gradient bytes allreduced per step (0 on one rank).
+  double last_exposed_allreduce_s() const;
+  int64_t allreduce_bytes_per_step() const;
   const ViTConfig& model_config() const;
   const std::string& vocab_checksum() const;
   const std::map<std::string, Origin>& data_position() const;

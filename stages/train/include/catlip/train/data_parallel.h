@@ -1,0 +1,97 @@
+// catlip/train/data_parallel.h - synchronous data parallelism over c10d:
+// the process group of the trainer ranks and the bucketed gradient
+// allreduce that overlaps backward. Includes LibTorch: only the trainer and
+// the train bench include it.
+//
+// Ranks rendezvous at a c10d TCPStore served by rank 0 on the port the plan
+// reserved (StageContext::group_endpoint), then form a ProcessGroupGloo (or
+// ProcessGroupNCCL in builds against a CUDA LibTorch that has it: define
+// CATLIP_WITH_NCCL). Gradients are grouped into buckets of about bucket_mb,
+// in reverse parameter order (the order backward produces them); an autograd
+// hook on every parameter marks its gradient ready, and a bucket whose
+// gradients are all ready is allreduced asynchronously while backward goes on.
+// Buckets are launched in one fixed order on every rank, since collectives
+// pair up by call order.
+#pragma once
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "catlip/train/trainer.h"
+
+
+namespace catlip::train {
+
+class DataParallel {
+ public:
+  // Joins the group (blocks until every rank has, up to opt.timeout_s).
+  // Throws std::runtime_error naming the endpoint on failure.
+  DataParallel(const DistOptions& opt, torch::Device device);
+  ~DataParallel();
+
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  std::string backend() const { return backend_; }
+
+  // Makes every rank's tensors equal to rank 0's, then checks they are
+  // (a fingerprint reduced with min and max); throws if they differ.
+  void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors, const std::string& what);
+  void check_identical(const std::vector<torch::Tensor>& tensors, const std::string& what);
+
+  // Buckets `params` and installs the gradient hooks (once).
+  void attach(const std::vector<torch::Tensor>& params);
+  // Before a backward pass: `sync` is false for accumulation micro-steps,
+  // whose gradients only accumulate locally.
+  void begin_backward(bool sync);
+  // After backward (sync): waits for every bucket and writes the averaged
+  // gradients into .grad. Returns the seconds spent waiting here, i.e. the
+  // allreduce time backward did not hide.
+  double finish_backward();
+  // Allreduces every gradient now, without overlap (accumulate and bench).
+  double allreduce_grads_blocking();
+
+  // The minimum of `mine` over ranks: true only if every rank has a batch.
+  bool all_true(bool mine);
+  // Element-wise sums over ranks of a few numbers (loss, counts).
+  std::vector<double> sum(const std::vector<double>& v);
+  // Every rank's string, in rank order.
+  std::vector<std::string> allgather(const std::string& s);
+
+  // Gradient bytes allreduced per synchronous step.
+  int64_t bytes_per_step() const { return bytes_; }
+
+ private:
+  struct Bucket {
+    std::vector<size_t> params;  // indices into params_
+    torch::Tensor flat;
+    int pending = 0;
+    bool launched = false;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  void on_grad(size_t param, const torch::Tensor& grad);
+  void launch_ready();  // launches ready buckets in order; mu_ held
+
+  int rank_ = 0, world_ = 1;
+  std::string backend_;
+  torch::Device device_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  std::vector<torch::Tensor> params_;
+  std::vector<size_t> bucket_of_;
+  std::vector<Bucket> buckets_;
+  std::vector<torch::Tensor> ready_grads_;  // this step's total gradient per param
+  size_t next_launch_ = 0;
+  bool sync_ = false;
+  int64_t bytes_ = 0;
+  double bucket_bytes_ = 25e6;
+  std::mutex mu_;
+};
+
+}  // namespace catlip::train
