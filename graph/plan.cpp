@@ -144,8 +144,8 @@ EndpointTable listen_for_node(const GraphSpec& g, int node, const std::string& a
                               NodeListeners& out) {
   EndpointTable tcp;
   int next_port = base_port;
-  auto listen = [&]() -> Listener& {
-    out.held.push_back(std::make_unique<Listener>(address, base_port > 0 ? next_port++ : 0));
+  auto listen = [&](bool really = true) -> Listener& {
+    out.held.push_back(std::make_unique<Listener>(address, base_port > 0 ? next_port++ : 0, really));
     return *out.held.back();
   };
   for (auto& slot : tcp_producers(g, node)) {
@@ -156,7 +156,7 @@ EndpointTable listen_for_node(const GraphSpec& g, int node, const std::string& a
   for (auto& name : group_stages(g)) {
     const StageSpec* s = g.find(name);
     if (s->node_of(0) != node) continue;
-    Listener& l = listen();
+    Listener& l = listen(false);
     tcp[name + "/group"] = l.endpoint();
     out.group_fds.emplace_back(name + "/0", l.fd());
   }
@@ -164,7 +164,7 @@ EndpointTable listen_for_node(const GraphSpec& g, int node, const std::string& a
   return tcp;
 }
 
-Listener::Listener(const std::string& address, int port) : address_(address) {
+Listener::Listener(const std::string& address, int port, bool listen) : address_(address) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
@@ -174,7 +174,7 @@ Listener::Listener(const std::string& address, int port) : address_(address) {
   if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   int one = 1;
   ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 256) != 0) {
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || (listen && ::listen(fd_, 256) != 0)) {
     int e = errno;
     ::close(fd_);
     throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + std::strerror(e));

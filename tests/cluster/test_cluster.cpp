@@ -525,3 +525,90 @@ TEST_CASE("failure: a node with another plugin version is refused at join") {
   CHECK_THAT(read_file(run + "/summary.json"), Catch::Contains("refused at join") && Catch::Contains("testing"));
   check_nothing_left(dir, &hosts);
 }
+
+// ------------------------------------------------------- data-parallel training
+
+namespace {
+
+// shards -> decode -> labels -> train.catlip with two data-parallel ranks:
+// on one host (replicas = 2), or one rank per node on two hosts.
+std::string train_graph(const Dataset& d, const std::string& model_vocab, bool two_nodes) {
+  std::string place = two_nodes ? "replicas_per_node = 1\n" : "";
+  return "[graph]\nname = \"cluster-train\"\n"
+         "[stages.shards]\ntype = \"shards.source\"\nurls = [\"" + d.urls + "\"]\n" + place +
+         "[stages.decode]\ntype = \"image.decode\"\ninputs = [\"shards\"]\nmode = \"eval\"\nsize = 32\n" +
+         (two_nodes ? place : "replicas = 2\n") +
+         "[stages.labels]\ntype = \"text.labels\"\ninputs = [\"decode\"]\nvocab = \"" + d.vocab + "\"\n" + place +
+         "[stages.train]\ntype = \"train.catlip\"\ninputs = [\"labels\"]\nvocab = \"" + model_vocab + "\"\n" +
+         (two_nodes ? place : "replicas = 2\n") +
+         "dim = 32\ndepth = 1\nheads = 2\nimage_size = 32\npatch_size = 8\nbatch_size = 16\n"
+         "warmup_steps = 2\ndevice = \"cpu\"\nthreads = 1\nlog_every = 1\ncheckpoint_every = 0\n";
+}
+
+// The trainer's vocabulary: the dataset's rows under the header it expects.
+std::string model_vocab(const TempDir& dir, const Dataset& d) {
+  std::string out = "index\twnid\tlemma\tcount\tgloss\n";
+  for (auto& l : lines_of(read_file(d.vocab))) out += l + "\t1\t-\n";
+  write_file(dir.file("vocab_model.tsv"), out);
+  return dir.file("vocab_model.tsv");
+}
+
+// "training finished at step N" of train/0 and train/1, from the log.
+std::vector<long> finish_steps(const std::string& log) {
+  std::vector<long> steps(2, -1);
+  std::regex r(R"(train/([01])\] info: training finished at step ([0-9]+))");
+  for (auto& l : lines_of(log)) {
+    std::smatch m;
+    if (std::regex_search(l, m, r)) steps[size_t(std::stoi(m[1]))] = std::stol(m[2]);
+  }
+  return steps;
+}
+
+}  // namespace
+
+TEST_CASE("data parallel: two trainer ranks on one host end together and write one checkpoint") {
+  clean_launcher_env();
+  TempDir dir("cl-dp1");
+  Dataset data = make_dataset(dir);
+  write_file(dir.file("g.toml"), train_graph(data, model_vocab(dir, data), false));
+  auto r = run_cmd("timeout 240 " + catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + dir.file("run") +
+                   " --progress plain");
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  // 600 samples, batch 16 per rank: the ranks' shares differ by demand, and
+  // they stop together at the step the shorter one allows.
+  auto steps = finish_steps(r.out);
+  CHECK(steps[0] > 5);
+  CHECK(steps[0] == steps[1]);
+  CHECK(steps[0] <= 600 / 32);
+  CHECK_THAT(r.out, Catch::Contains("global batch 32 = 16 x 2 ranks (gloo, this is rank 0)"));
+  // Rank 0 alone writes the checkpoint, the export and the metrics.
+  CHECK(fs::exists(dir.file("run/export/model.safetensors")));
+  CHECK(lines_of(read_file(dir.file("run/train_metrics.jsonl"))).size() == size_t(steps[0]));
+  check_nothing_left(dir, nullptr);
+}
+
+TEST_CASE("data parallel: one trainer rank on each of two namespace hosts") {
+  require_netns();
+  clean_launcher_env();
+  TempDir dir("cl-dp2");
+  Dataset data = make_dataset(dir);
+  write_file(dir.file("g.toml"), train_graph(data, model_vocab(dir, data), true));
+  std::string run = dir.file("run");
+  NetnsHosts hosts(2);
+  int64_t bytes0 = hosts.veth_bytes();
+  std::vector<std::unique_ptr<Proc>> nodes;
+  for (int k = 0; k < 2; ++k)
+    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 2, kPort, dir.file("g.toml"), run),
+                                           dir.file("node" + std::to_string(k) + ".log")));
+  int c0 = nodes[0]->wait(240), c1 = nodes[1]->wait(30);
+  INFO(logs_of(nodes));
+  REQUIRE(c0 == 0);
+  CHECK(c1 == 0);
+  auto steps = finish_steps(nodes[0]->log());
+  CHECK(steps[0] > 5);
+  CHECK(steps[0] == steps[1]);
+  CHECK(hosts.veth_bytes() - bytes0 > 100000);  // gradients crossed the link
+  CHECK(fs::exists(run + "/export/model.safetensors"));
+  check_nothing_left(dir, &hosts);
+}

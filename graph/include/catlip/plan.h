@@ -62,7 +62,11 @@ std::string control_endpoint(const std::string& sock_dir, bool in_process);
 // starts; the replica's ROUTER takes it over (ZMQ_USE_FD). Owns the fd.
 class Listener {
  public:
-  Listener(const std::string& address, int port);  // throws std::runtime_error naming address and port
+  // throws std::runtime_error naming address and port. With listen = false
+  // the port is only bound (SO_REUSEADDR), reserved for a process that binds
+  // it again: connections to it are refused, not queued, until that process
+  // listens (a group's rendezvous; clients retry on refusal).
+  Listener(const std::string& address, int port, bool listen = true);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
