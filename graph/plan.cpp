@@ -112,6 +112,12 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
   p.replicas = s->replicas;
   p.node = node;
   p.nodes = g.nodes;
+  p.node_replica = p.node_replicas = 0;
+  for (int r = 0; r < s->replicas; ++r)
+    if (s->node_of(r) == node) {
+      if (r < replica) p.node_replica++;
+      p.node_replicas++;
+    }
   p.run_dir = run_dir;
   p.prefetch = s->prefetch ? s->prefetch : g.prefetch;
   p.max_message_bytes = static_cast<size_t>(g.max_message_mb) << 20;

@@ -32,6 +32,8 @@ class ReplicaContext : public StageContext {
   int replica() const override { return plan_.replica; }
   int replicas() const override { return plan_.replicas; }
   int node() const override { return plan_.node; }
+  int node_replica() const override { return plan_.node_replica; }
+  int node_replicas() const override { return plan_.node_replicas; }
   std::string group_endpoint() const override { return plan_.group_endpoint; }
   std::string node_address() const override { return plan_.node_address; }
   int nodes() const override { return plan_.nodes; }

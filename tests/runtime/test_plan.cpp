@@ -130,6 +130,9 @@ TEST_CASE("plan: replica plans connect over ipc within a node and tcp across") {
   ReplicaPlan l1 = make_plan(g, tcp, "labels", 1, "/tmp/s1", "/run", false);
   CHECK(l1.node == 1);
   CHECK(l1.nodes == 3);
+  ReplicaPlan d3 = make_plan(g, tcp, "decode", 3, "/tmp/s1", "/run", false);
+  CHECK(d3.node_replica == 1);  // decode replicas 2 and 3 run on node 1
+  CHECK(d3.node_replicas == 2);
   CHECK(l1.inputs == std::vector<std::string>{"ipc:///tmp/s1/decode.2", "ipc:///tmp/s1/decode.3"});
   CHECK(l1.output_endpoints == std::vector<std::string>{"tcp://10.0.0.2:4001"});
   REQUIRE(l1.consumers.size() == 1);

@@ -20,6 +20,7 @@ struct ReplicaPlan {
   std::string graph_name, stage_name, stage_type;
   int replica = 0, replicas = 1;  // global index and count over all nodes
   int node = 0, nodes = 1;          // this replica's node rank and the node count
+  int node_replica = 0, node_replicas = 1;  // index among the stage's replicas on this node, their count
   std::string run_dir;
   std::vector<std::string> inputs;     // endpoints of the upstream producer replicas it reads from
   // Where this replica binds (ipc for consumers on its node, tcp for the

@@ -47,6 +47,10 @@ class StageContext {
   virtual int replicas() const = 0;  // number of replicas of this stage on all nodes
   virtual int node() const { return 0; }   // node rank this replica runs on (multi-host runs)
   virtual int nodes() const { return 1; }  // number of nodes of the run
+  // This replica's index among the stage's replicas on its node, and their
+  // number (e.g. a trainer rank's local rank, to pick its GPU).
+  virtual int node_replica() const { return replica(); }
+  virtual int node_replicas() const { return replicas(); }
   // Group stages (StageSchema::group): "tcp://address:port" where replica 0
   // serves the group's rendezvous (e.g. a c10d TCPStore), and this replica's
   // own address as the others reach it. The port was reserved by the plan and

@@ -1,5 +1,7 @@
 #include "catlip/train/train_stage.h"
 
+#include <torch/cuda.h>
+
 #include <thread>
 
 #include "catlip/train/trainer.h"
@@ -158,9 +160,16 @@ void TrainStage::configure(const Params& params, StageContext& ctx) {
       throw std::invalid_argument("train.catlip with " + std::to_string(ctx.replicas()) +
                                   " replicas needs the group endpoint the plan reserves (run it with catlip run or "
                                   "catlip node)");
-    // threads = 0 on one host: share the cores between the ranks there.
-    if (params.get_int("threads") == 0 && ctx.nodes() == 1)
-      opt.threads = std::max(1, opt.threads / ctx.replicas());
+    // threads = 0: share the node's cores between its ranks.
+    if (params.get_int("threads") == 0) opt.threads = std::max(1, opt.threads / ctx.node_replicas());
+    // One GPU per rank: "cuda" (or "auto" with GPUs) gives local rank k the
+    // GPU k % count; an explicit "cuda:N" for several ranks of a node would
+    // make them share it.
+    if (opt.device.rfind("cuda:", 0) == 0 && ctx.node_replicas() > 1)
+      throw std::invalid_argument(std::to_string(ctx.node_replicas()) + " ranks on node " + std::to_string(ctx.node()) +
+                                  " would share " + opt.device + "; set device = \"cuda\" to give each its own GPU");
+    if ((opt.device == "cuda" || opt.device == "auto") && torch::cuda::is_available())
+      opt.device = "cuda:" + std::to_string(ctx.node_replica() % static_cast<int>(torch::cuda::device_count()));
   }
   steps_ = opt.steps;
   trainer_ = std::make_unique<Trainer>(std::move(opt), ctx);
