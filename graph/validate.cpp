@@ -1,5 +1,6 @@
 #include "catlip/validate.h"
 
+#include <algorithm>
 #include <functional>
 #include <set>
 
@@ -56,6 +57,16 @@ bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagno
         diags.push_back({s.loc, s.name, "missing required parameter '" + spec.name + "' (" + spec.doc + ")"});
     }
     if (resolved) (*resolved)[s.name] = p;
+    if (sc.check_placement) {
+      int per_node = 0;
+      for (int n : s.node_list())
+        per_node = std::max(per_node, static_cast<int>(std::count(s.replica_node.begin(), s.replica_node.end(), n)));
+      try {
+        if (auto e = sc.check_placement(p, s.replicas, per_node); !e.empty()) diags.push_back({s.replicas_loc, s.name, e});
+      } catch (const std::exception&) {
+        // parameters already reported above
+      }
+    }
 
     // Inputs by kind.
     if (sc.kind == StageKind::Source && !s.inputs.empty())

@@ -6,6 +6,8 @@
 
 #include "catlip/graph.h"
 #include "catlip/plan.h"
+#include "catlip/plugin_loader.h"
+#include "catlip/validate.h"
 
 using namespace catlip;
 
@@ -156,4 +158,25 @@ TEST_CASE("plan: a listener holds a kernel-chosen port") {
   CHECK(a.endpoint() == "tcp://127.0.0.1:" + std::to_string(a.port()));
   CHECK_THROWS_WITH(Listener("127.0.0.1", a.port()), Catch::Contains("cannot listen on 127.0.0.1:"));
   CHECK_THROWS_WITH(Listener("not-an-ip", 0), Catch::Contains("not an IPv4 address"));
+}
+
+TEST_CASE("plan: validate refuses data-parallel ranks that would share one GPU") {
+  auto check = [](const std::string& placement, const std::string& device) {
+    GraphSpec g;
+    std::vector<Diagnostic> d;
+    LoadOptions o;
+    o.nodes = 2;
+    std::string text = "[stages.read]\ntype = \"testing.counter\"\n[stages.train]\ntype = \"train.catlip\"\n"
+                       "inputs = [\"read\"]\nvocab = \"v.tsv\"\ndevice = \"" + device + "\"\n" + placement + "\n";
+    REQUIRE(load_graph_string(text, "t.toml", o, g, d));
+    PluginLoader loader;
+    validate_graph(g, loader, d);
+    std::string all;
+    for (auto& x : d) all += x.str() + "\n";
+    return all;
+  };
+  CHECK_THAT(check("replicas = 2", "cuda:0"), Catch::Contains("t.toml:8:12: error: stage 'train': 2 data-parallel ranks on one node would share cuda:0"));
+  CHECK(check("replicas = 2", "cuda") == "");
+  CHECK(check("replicas_per_node = 1", "cuda:0") == "");  // one rank per node
+  CHECK(check("replicas = 2", "cpu") == "");
 }

@@ -116,6 +116,10 @@ struct StageSchema {
   // ranks): the plan gives them a rendezvous endpoint on replica 0's node,
   // StageContext::group_endpoint().
   bool group = false;
+  // Optional: checks a placement before anything runs (catlip validate):
+  // returns "" or why the stage cannot run with these parameters on
+  // `replicas` replicas, at most `per_node` of them on one node.
+  std::string (*check_placement)(const Params& params, int replicas, int per_node) = nullptr;
 
   const ParamSpec* find(const std::string& name) const;
 };

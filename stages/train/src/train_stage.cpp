@@ -24,6 +24,13 @@ StageSchema TrainStage::schema() {
       "export with the vocabulary beside it (<run_dir>/export).";
   s.reads = {"image", "labels"};
   s.group = true;  // replicas are data-parallel ranks
+  s.check_placement = [](const Params& p, int replicas, int per_node) -> std::string {
+    const std::string dev = p.get_string("device");
+    if (replicas > 1 && per_node > 1 && dev.rfind("cuda:", 0) == 0)
+      return std::to_string(per_node) + " data-parallel ranks on one node would share " + dev +
+             "; set device = \"cuda\" (each rank takes its own GPU) or one rank per node";
+    return "";
+  };
   s.params = {
       Param("vocab", T::String).require().describe(
           "Vocabulary TSV (header [#]index\\twnid\\tlemma\\tcount\\tgloss, one row per class, as written by text.vocab_merge); its "
