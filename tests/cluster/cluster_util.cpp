@@ -281,19 +281,6 @@ std::string Proc::log() const { return read_file(log_); }
 
 // ---------------------------------------------------------------------- misc
 
-std::vector<int> pids_with(const std::string& needle) {
-  std::vector<int> out;
-  for (auto& e : fs::directory_iterator("/proc")) {
-    std::string name = e.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::string cmd = read_file(e.path().string() + "/cmdline");
-    for (auto& c : cmd)
-      if (c == 0) c = ' ';
-    int pid = std::atoi(name.c_str());
-    if (pid != ::getpid() && cmd.find(needle) != std::string::npos) out.push_back(pid);
-  }
-  return out;
-}
 
 bool wait_until(const std::function<bool()>& cond, double timeout_s) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);

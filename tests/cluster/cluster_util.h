@@ -6,6 +6,8 @@
 // end the test with exit code 77 (CTest: skipped), which skips destructors.
 #pragma once
 
+#include "test_util.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -109,8 +111,7 @@ class Proc {
   std::string log_;
 };
 
-// pids (not this process) whose command line contains needle.
-std::vector<int> pids_with(const std::string& needle);
+using catlip::test::pids_with;  // (test_util.h)
 
 // Polls cond every 50 ms until it holds or timeout_s passes; returns cond().
 bool wait_until(const std::function<bool()>& cond, double timeout_s);

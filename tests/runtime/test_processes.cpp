@@ -91,20 +91,6 @@ long rss_kb(int pid) {
   return 0;
 }
 
-// pids of processes whose command line contains `needle` (from /proc).
-std::vector<int> pids_with(const std::string& needle) {
-  std::vector<int> out;
-  for (auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string name = e.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::string cmd = read_file(e.path().string() + "/cmdline");
-    for (auto& c : cmd)
-      if (c == 0) c = ' ';
-    int pid = std::atoi(name.c_str());
-    if (pid != ::getpid() && cmd.find(needle) != std::string::npos) out.push_back(pid);
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -1,6 +1,9 @@
 #include "test_util.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,18 +60,35 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-int count_processes(const std::string& needle) {
-  int n = 0;
+std::vector<int> pids_with(const std::string& needle) {
+  std::vector<int> out;
   DIR* d = ::opendir("/proc");
-  if (!d) return 0;
+  if (!d) return out;
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     std::string cmd = read_file(std::string("/proc/") + e->d_name + "/cmdline");
-    for (auto& c : cmd) if (c == 0) c = ' ';
-    if (cmd.find(needle) != std::string::npos && std::stoi(e->d_name) != ::getpid()) ++n;
+    for (auto& c : cmd)
+      if (c == 0) c = ' ';
+    int pid = std::atoi(e->d_name);
+    if (pid != ::getpid() && cmd.find(needle) != std::string::npos) out.push_back(pid);
   }
   ::closedir(d);
-  return n;
+  return out;
+}
+
+int count_processes(const std::string& needle) { return static_cast<int>(pids_with(needle).size()); }
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
 }
 
 }  // namespace catlip::test

@@ -31,7 +31,10 @@ std::string catlip_bin();
 std::string source_dir();
 void write_file(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
-// Count of processes whose command line contains `needle` (from /proc).
+// Processes (other than this one) whose command line contains `needle`.
+std::vector<int> pids_with(const std::string& needle);
 int count_processes(const std::string& needle);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_port();
 
 }  // namespace catlip::test

@@ -29,17 +29,6 @@ namespace {
 
 constexpr int kClasses = 10;
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 struct Item {
   Tensor image;
@@ -154,7 +143,7 @@ TEST_CASE("data parallel: 2 ranks x 16 equal 1 rank x 32 after 5 AdamW steps") {
   REQUIRE(ref.step() == 5);
   auto want = ref.weights(), want_ema = ref.weights(true);
 
-  int port = free_port();
+  int port = test::free_port();
   std::vector<std::vector<std::pair<std::string, Tensor>>> got(2), got_ema(2);
   std::vector<double> loss(2);
   const auto base = options(two.path());
@@ -187,7 +176,7 @@ TEST_CASE("data parallel: 2 ranks x 16 equal 1 rank x 32 after 5 AdamW steps") {
 
 TEST_CASE("data parallel: a rank with less input stops everyone at the same step, no hang") {
   test::TempDir dir("dpuneven");
-  int port = free_port();
+  int port = test::free_port();
   std::vector<int64_t> steps(2);
   std::vector<std::string> logs(2);
   const auto base = options(dir.path());
@@ -218,7 +207,7 @@ TEST_CASE("data parallel: resume with the same world size reaches the same weigh
   // Every run has the same 8-step schedule; `feed` samples per shard are
   // offered (already consumed ones are skipped after a resume).
   auto run = [&](const std::string& dir, size_t feed_n, bool resume, int world, int64_t want_step) {
-    int port = free_port();
+    int port = test::free_port();
     std::vector<std::pair<std::string, Tensor>> w;
     const auto base = options(dir);
     run_ranks(world, 120, [&](int rank) {
