@@ -201,7 +201,7 @@ TEST_CASE("data parallel: a rank with less input stops everyone at the same step
   CHECK_THAT(logs[0], Catch::Contains("all 2 ranks stop at step 6"));
 }
 
-TEST_CASE("data parallel: resume with the same world size reaches the same weights; another world size resumes") {
+TEST_CASE("data parallel: resume with the same world size reaches the same weights, and another world size resumes") {
   test::TempDir a("dpresA"), b("dpresB");
   std::vector<std::vector<Item>> data = {make_items(64, "a.tar", 21), make_items(64, "b.tar", 22)};
   // Every run has the same 8-step schedule; `feed` samples per shard are
