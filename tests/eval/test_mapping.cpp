@@ -67,7 +67,7 @@ TEST_CASE("an absent class maps to its nearest present hypernym") {
   REQUIRE(m2.distance == 2);
 }
 
-TEST_CASE("an absent class maps to its nearest present hyponyms; hyponyms win ties") {
+TEST_CASE("an absent class maps to its nearest present hyponyms, hyponyms win ties") {
   auto m = map_class(kCanine, vocab_of({kDog}), wn());
   REQUIRE(m.kind == MapKind::Hyponym);
   REQUIRE(m.distance == 1);

@@ -17,7 +17,7 @@ TEST_CASE("average precision: distinct scores") {
   REQUIRE(average_precision({0.9f, 0.8f, 0.7f, 0.1f}, {0, 0, 0, 1}) == Approx(0.25));
 }
 
-TEST_CASE("average precision: ties form one threshold; no positives is NaN") {
+TEST_CASE("average precision: ties form one threshold, no positives is NaN") {
   // Constant scores: AP = prevalence (this is why the prior's mAP is the mean prevalence).
   REQUIRE(average_precision({0.5f, 0.5f, 0.5f, 0.5f}, {1, 0, 0, 0}) == Approx(0.25));
   // 0.9(-): P0 R0; {0.5(+),0.5(-)}: P1/3 R.5 -> 1/6; 0.1(+): P.5 R1 -> .25. AP = 5/12.
@@ -50,7 +50,7 @@ TEST_CASE("mAP, F1 micro/macro and precision@k on a 3x3 example") {
   REQUIRE(m.precision_at_k[1] == Approx(0.5));
 }
 
-TEST_CASE("precision@k skips samples without positives; top_k breaks ties by index") {
+TEST_CASE("precision@k skips samples without positives, top_k breaks ties by index") {
   std::vector<float> s = {0.5f, 0.5f, 0.1f,  //
                           0.9f, 0.1f, 0.2f};
   REQUIRE(top_k(s.data(), 3, 2) == std::vector<int64_t>{0, 1});

@@ -17,7 +17,7 @@ static std::string item(int i) {
   return encode_sample(s);
 }
 
-TEST_CASE("transport: demand-balanced fan-out; a busy replica gets less work") {
+TEST_CASE("transport: demand-balanced fan-out, a busy replica gets less work") {
   zmq::context_t ctx(1);
   std::atomic<bool> stop{false};
   Producer p(ctx, "inproc://lb", {{"c", 2}}, &stop);
@@ -108,7 +108,7 @@ TEST_CASE("transport: broadcast to two downstream stages") {
   CHECK(nb == 100);
 }
 
-TEST_CASE("transport: an unreachable tcp upstream is named; a reachable one is not, ports come from listeners") {
+TEST_CASE("transport: an unreachable tcp upstream is named, a reachable one is not, ports come from listeners") {
   zmq::context_t ctx(1);
   std::atomic<bool> stop{false};
   // A port that nothing listens on: bind, learn it, close.

@@ -86,7 +86,7 @@ TEST_CASE("a stalled transfer times out and resumes") {
   CHECK(q[1].range_start == 20000);
 }
 
-TEST_CASE("transient 503s are retried; a 404 is a clear per-shard error") {
+TEST_CASE("transient 503s are retried, a 404 is a clear per-shard error") {
   TempDir d("http404");
   make_shards(d.path(), 2, 5, 1000);
   HttpTestServer srv(d.path());

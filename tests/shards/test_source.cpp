@@ -94,7 +94,7 @@ TEST_CASE("same seed gives the same order, another seed another order") {
   CHECK(in_order != a);
 }
 
-TEST_CASE("epochs reshuffle shards; endless mode keeps going") {
+TEST_CASE("epochs reshuffle shards, endless mode keeps going") {
   TempDir d("epochs");
   auto pat = make_shards(d.path(), 5, 2);
   auto r = run_shard_source({{"urls", SV{pat}}, {"epochs", int64_t{3}}, {"seed", int64_t{3}}});

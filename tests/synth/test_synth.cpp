@@ -173,7 +173,7 @@ TEST_CASE("synth: difficulty knobs bound object count and size and calm the back
   CHECK(two > kNumCategories / 2);
 }
 
-TEST_CASE("synth: captions name every drawn object and no undrawn category; json holds the truth") {
+TEST_CASE("synth: captions name every drawn object and no undrawn category, json holds the truth") {
   SynthOptions o;
   o.seed = 3;
   auto words = category_words();
