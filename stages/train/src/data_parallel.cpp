@@ -109,7 +109,7 @@ void DataParallel::check_identical(const std::vector<torch::Tensor>& tensors, co
     fp.push_back(d.sum().item<double>());
     fp.push_back((d * torch::arange(1, d.numel() + 1, torch::kFloat64).remainder(97)).sum().item<double>());
   }
-  auto lo = torch::tensor(fp, torch::kFloat64), hi = lo.clone();
+  auto lo = torch::tensor(fp, torch::kFloat64).to(device_), hi = lo.clone();
   std::vector<at::Tensor> a{lo}, b{hi};
   c10d::AllreduceOptions mn, mx;
   mn.reduceOp = c10d::ReduceOp::MIN;
@@ -163,7 +163,7 @@ void DataParallel::on_grad(size_t k, const torch::Tensor& grad) {
   torch::NoGradGuard ng;
   // This step's total: what earlier micro-steps accumulated plus this one.
   const auto& acc = params_[k].grad();
-  ready_grads_[k] = acc.defined() ? acc + grad : grad.clone();
+  ready_grads_[k] = acc.defined() ? acc + grad : grad;  // the bucket's cat copies it
   auto& b = buckets_[bucket_of_[k]];
   if (--b.pending == 0) launch_ready();
 }
@@ -224,11 +224,13 @@ double DataParallel::allreduce_grads_blocking() {
     launch_ready();
   }
   finish_backward();
+  std::lock_guard<std::mutex> l(mu_);
+  sync_ = false;  // until the next begin_backward
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 bool DataParallel::all_true(bool mine) {
-  auto t = torch::tensor({mine ? 1.0 : 0.0}, torch::kFloat64);
+  auto t = torch::tensor({mine ? 1.0 : 0.0}, torch::kFloat64).to(device_);
   std::vector<at::Tensor> v{t};
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::MIN;
@@ -237,9 +239,10 @@ bool DataParallel::all_true(bool mine) {
 }
 
 std::vector<double> DataParallel::sum(const std::vector<double>& x) {
-  auto t = torch::tensor(x, torch::kFloat64);
+  auto t = torch::tensor(x, torch::kFloat64).to(device_);
   std::vector<at::Tensor> v{t};
   pg_->allreduce(v)->wait();
+  t = t.cpu();
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 

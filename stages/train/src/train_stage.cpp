@@ -58,7 +58,7 @@ StageSchema TrainStage::schema() {
           "Images per rank and micro-step; the global batch is batch_size x replicas x accumulate_steps"),
       Param("accumulate_steps", T::Int).def(int64_t{1}).range(1, 1 << 20).describe(
           "Micro-steps whose gradients are accumulated before each optimizer step"),
-      Param("allreduce_bucket_mb", T::Float).def(25.0).range(0.01, 4096).describe(
+      Param("allreduce_bucket_mb", T::Float).def(5.0).range(0.01, 4096).describe(
           "Data parallel (replicas > 1): gradient allreduce bucket size; buckets overlap backward"),
       Param("dist_timeout_s", T::Float).def(600.0).range(1, 86400).describe(
           "Data parallel: how long ranks wait for each other to join and in each collective"),
