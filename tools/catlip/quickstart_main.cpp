@@ -271,14 +271,11 @@ int cmd_quickstart(int argc, char** argv) {
                                        "--threads", "2"};
       for (auto& s : train_shards) args.insert(args.end(), {"--train", s});
       for (auto& s : val_shards) args.insert(args.end(), {"--test", s});
-      for (const char* cov : {"../shared/data/imagenet_wnids.txt", "/work/shared/data/imagenet_wnids.txt"}) {
-        fs::path p = fs::path(configs) / ".." / cov;
-        if (cov[0] == '/') p = cov;
-        if (fs::is_regular_file(p)) {
-          args.insert(args.end(), {"--coverage", fs::weakly_canonical(p).string()});
-          break;
-        }
-      }
+      // The ImageNet-1k class list ships in the repository (configs/data).
+      if (fs::path cov = fs::path(configs) / "data" / "imagenet_wnids.txt"; fs::is_regular_file(cov))
+        args.insert(args.end(), {"--coverage", fs::weakly_canonical(cov).string()});
+      else
+        std::cerr << "warning: " << cov.string() << " is missing; no ImageNet coverage line\n";
       int rc = run_process(args);
       if (rc != 0) throw std::runtime_error("catlip transfer failed (exit " + std::to_string(rc) + ")");
       std::cout << "[5/6] Transfer Init in " << fmt(since(t), 1) << " s\n";
