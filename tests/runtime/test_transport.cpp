@@ -1,6 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -111,13 +118,22 @@ TEST_CASE("transport: broadcast to two downstream stages") {
 TEST_CASE("transport: an unreachable tcp upstream is named, a reachable one is not, ports come from listeners") {
   zmq::context_t ctx(1);
   std::atomic<bool> stop{false};
-  // A port that nothing listens on: bind, learn it, close.
-  std::string dead;
-  {
-    zmq::socket_t probe(ctx, zmq::socket_type::router);
-    probe.bind("tcp://127.0.0.1:*");
-    dead = probe.get(zmq::sockopt::last_endpoint);
-  }
+  // A port that refuses connections for the whole test: a TCP socket bound
+  // but never listening. (Closing a zmq listener is asynchronous, so a
+  // "bind, learn, close" port could still accept the first connect.)
+  int held = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(held >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(held, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(held, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  std::string dead = "tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  struct CloseFd {
+    int fd;
+    ~CloseFd() { ::close(fd); }
+  } close_held{held};
   Producer live(ctx, std::vector<std::string>{"tcp://127.0.0.1:0"}, {{"c", 1}}, &stop);
   std::string live_ep = live.endpoint();
   Consumer c(ctx, {live_ep, dead}, "c#0", 2, &stop);
@@ -127,9 +143,24 @@ TEST_CASE("transport: an unreachable tcp upstream is named, a reachable one is n
     named.push_back(ep);
     stop = true;  // ends next() once it has said so
   };
+  // If the endpoint is never named, stop after 10 s so the test fails
+  // instead of hanging the suite.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lk(mu);
+    if (!cv.wait_for(lk, std::chrono::seconds(10), [&] { return done; })) stop = true;
+  });
   Message m;
   auto t0 = std::chrono::steady_clock::now();
   CHECK(c.next(m) == Consumer::Next::Stopped);
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    done = true;
+  }
+  cv.notify_all();
+  watchdog.join();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
   CHECK(named == std::vector<std::string>{dead});
 }
