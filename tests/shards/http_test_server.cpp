@@ -93,9 +93,17 @@ void HttpTestServer::handle(int fd) {
       found = true;
     }
   }
-  std::string head;
+  std::string head, location;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [from, to] : redirects_)
+      if (from == r.path) location = to;
+  }
   size_t start = 0, send_n = 0;
-  if (fail_left_.fetch_sub(1) > 0) {
+  if (!location.empty()) {
+    r.status = 302;
+    head = "HTTP/1.1 302 Found\r\nLocation: /" + location + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  } else if (fail_left_.fetch_sub(1) > 0) {
     r.status = 503;
     head = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
   } else if (!found) {

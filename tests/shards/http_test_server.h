@@ -1,6 +1,7 @@
 // A tiny HTTP/1.1 file server for the shard tests, on 127.0.0.1 in a thread.
 // It honours `Range: bytes=N-` and can misbehave on purpose: cut the body of
-// the first N responses short (then drop the connection) to exercise resume.
+// the first N responses short (then drop the connection) to exercise resume,
+// stall, answer 503, or redirect.
 #pragma once
 
 #include <atomic>
@@ -38,6 +39,11 @@ class HttpTestServer {
   void ignore_range(bool on) { ignore_range_ = on; }
   // The next `n` requests get a 503.
   void fail_responses(int n) { fail_left_ = n; }
+  // Requests for `from` get a 302 to `to` (both paths below the root).
+  void redirect(const std::string& from, const std::string& to) {
+    std::lock_guard<std::mutex> lk(mu_);
+    redirects_.emplace_back(from, to);
+  }
 
   struct Request {
     std::string path;
@@ -62,6 +68,7 @@ class HttpTestServer {
   std::vector<std::thread> workers_;
   mutable std::mutex mu_;
   std::vector<Request> requests_;
+  std::vector<std::pair<std::string, std::string>> redirects_;
 };
 
 }  // namespace catlip::test

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -178,13 +179,18 @@ TEST_CASE("https with a self-signed certificate (openssl s_server)") {
   for (int i = 0; i < 100 && !can_connect(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::string base = "https://127.0.0.1:" + std::to_string(port) + "/";
   SourceRun r;
-  SourceRun untrusted;
+  std::string untrusted_error;
   try {
     r = run_shard_source({{"urls", SV{base + "shard-{000000..000001}.tar"}},
                           {"shuffle_shards", false},
                           {"ca_file", d.file("cert.pem")}});
-    // Without the CA the certificate is refused: an error, not silent trust.
-    untrusted = run_shard_source({{"urls", SV{base + "shard-000000.tar"}}, {"retries", int64_t{0}}});
+    // Without the CA the certificate is refused: an error, not silent trust;
+    // with no other shard the source fails.
+    try {
+      run_shard_source({{"urls", SV{base + "shard-000000.tar"}}, {"retries", int64_t{0}}});
+    } catch (const std::runtime_error& e) {
+      untrusted_error = e.what();
+    }
   } catch (...) {
     ::kill(pid, SIGTERM);
     ::waitpid(pid, nullptr, 0);
@@ -193,6 +199,112 @@ TEST_CASE("https with a self-signed certificate (openssl s_server)") {
   ::kill(pid, SIGTERM);
   ::waitpid(pid, nullptr, 0);
   check_complete(r.samples, 20, 3000);
-  CHECK(untrusted.samples.empty());
-  CHECK(untrusted.counters["error.shard_read"] == 1);
+  CHECK_THAT(untrusted_error, Catch::Contains("all 1 shard failed") && Catch::Contains(base + "shard-000000.tar"));
+}
+
+TEST_CASE("a redirect loop ends after max_redirects with a permanent error") {
+  TempDir d("redir");
+  make_shards(d.path(), 1, 4, 1000);
+  HttpTestServer srv(d.path());
+  srv.redirect("a.tar", "b.tar");
+  srv.redirect("b.tar", "a.tar");
+  srv.redirect("moved.tar", "shard-000000.tar");
+  StreamOptions o;
+  o.max_redirects = 4;
+  int retries = 0;
+  o.on_retry = [&](int, const std::string&) { ++retries; };
+  auto s = open_stream(srv.url("a.tar"), o);
+  char buf[16];
+  try {
+    s->read(buf, sizeof buf);
+    FAIL("expected a StreamError");
+  } catch (const StreamError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("too many redirects") && Catch::Contains(srv.url("a.tar")) &&
+                             Catch::Contains("not retried"));
+    CHECK(e.permanent);
+  }
+  CHECK(retries == 0);
+  CHECK(srv.requests().size() == 5);  // the request and 4 redirects followed, never retried
+
+  // The stage: the loop is one failed shard; a single redirect is followed.
+  auto before = srv.requests().size();
+  auto r = run_shard_source({{"urls", SV{srv.url("b.tar"), srv.url("moved.tar")}},
+                             {"max_redirects", int64_t{3}},
+                             {"shuffle_shards", false}});
+  check_complete(r.samples, 4, 1000);
+  CHECK(r.counters["error.shard_read"] == 1);
+  CHECK(r.counters.count("shards.http_retries") == 0);
+  CHECK(srv.requests().size() - before == 4 + 2);
+  bool clear = false;
+  for (auto& l : r.logs) clear |= l.find("too many redirects") != std::string::npos && l.find("b.tar") != std::string::npos;
+  CHECK(clear);
+}
+
+TEST_CASE("a 404 is permanent: one request, no retry") {
+  TempDir d("no404retry");
+  HttpTestServer srv(d.path());
+  StreamOptions o;
+  o.retries = 5;
+  o.backoff_s = 0.01;
+  int retries = 0;
+  o.on_retry = [&](int, const std::string&) { ++retries; };
+  auto s = open_stream(srv.url("missing.tar"), o);
+  char buf[16];
+  try {
+    s->read(buf, sizeof buf);
+    FAIL("expected a StreamError");
+  } catch (const StreamError& e) {
+    CHECK(e.http_status == 404);
+    CHECK(e.permanent);
+    CHECK_THAT(e.what(), Catch::Contains("HTTP 404") && Catch::Contains(srv.url("missing.tar")));
+  }
+  CHECK(retries == 0);
+  CHECK(srv.requests().size() == 1);
+}
+
+TEST_CASE("a drip-feeding server hits the per-shard deadline") {
+  TempDir d("drip");
+  make_shards(d.path(), 1, 40, 5000);
+  std::filesystem::create_directories(d.file("good"));
+  make_shards(d.file("good"), 1, 3, 500);  // a local shard after it: the source moves on
+  HttpTestServer srv(d.path());
+  // Every response sends 1000 bytes, then nothing: each stall is detected
+  // after timeout_s and the retry resumes with progress, so the retry budget
+  // alone never runs out.
+  srv.stall_responses(1000000, 1000, 60);
+  StreamOptions o;
+  o.timeout_s = 0.2;
+  o.backoff_s = 0.05;
+  o.shard_timeout_s = 2;
+  auto t0 = std::chrono::steady_clock::now();
+  auto s = open_stream(srv.url("shard-000000.tar"), o);
+  std::string got;
+  char buf[4096];
+  try {
+    for (;;) {
+      size_t k = s->read(buf, sizeof buf);
+      if (k == 0) break;
+      got.append(buf, k);
+    }
+    FAIL("expected a StreamError");
+  } catch (const StreamError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("shard deadline of 2 s") && Catch::Contains(srv.url("shard-000000.tar")));
+    CHECK(e.deadline_exceeded);
+  }
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(took >= 2.0);
+  CHECK(took < 10.0);
+  CHECK(srv.requests().size() >= 2);  // it did retry, with progress, until the deadline
+  CHECK(got.size() >= 1000 * (srv.requests().size() - 1));  // each request delivered its 1000 bytes
+  CHECK(got.size() <= 1000 * srv.requests().size());
+
+  auto r = run_shard_source({{"urls", SV{srv.url("shard-000000.tar"), d.file("good/shard-000000.tar")}},
+                             {"shuffle_shards", false},
+                             {"timeout_s", 0.2},
+                             {"shard_timeout_s", 2.0}});
+  CHECK(r.samples.size() == 3);
+  CHECK(r.counters["error.shard_timeout"] == 1);
+  bool clear = false;
+  for (auto& l : r.logs) clear |= l.find("shard_timeout_s") != std::string::npos && l.find("shard-000000.tar") != std::string::npos;
+  CHECK(clear);
 }

@@ -2,9 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "catlip/shards/assignment.h"
+#include "http_test_server.h"
 #include "shard_fixtures.h"
 #include "test_util.h"
 
@@ -20,7 +22,8 @@ TEST_CASE("the schema declares every parameter with a doc string") {
   CHECK(s.kind == StageKind::Source);
   for (auto& p : s.params) CHECK_FALSE(p.doc.empty());
   for (const char* n : {"urls", "seed", "shuffle_shards", "shuffle_buffer", "epochs", "rank", "world_size",
-                        "resume_from", "require", "max_member_bytes", "timeout_s", "retries"})
+                        "resume_from", "require", "max_member_bytes", "timeout_s", "retries", "shard_timeout_s",
+                        "max_redirects"})
     CHECK(s.find(n) != nullptr);
 }
 
@@ -180,4 +183,52 @@ TEST_CASE("missing fields, missing shards and damaged shards are counted, the ru
   bool named = false;
   for (auto& l : r.logs) named |= l.find("missing.tar") != std::string::npos;
   CHECK(named);
+}
+
+TEST_CASE("a source whose every shard fails fails, naming the count and the first error") {
+  TempDir d("allfail");
+  make_shards(d.path(), 1, 3);
+  HttpTestServer srv(d.path());
+  SV missing{srv.url("a.tar"), srv.url("b.tar")};
+  CHECK_THROWS_WITH(run_shard_source({{"urls", missing}, {"shuffle_shards", false}}),
+                    Catch::Contains("all 2 shards failed; first: ") && Catch::Contains(srv.url("a.tar")) &&
+                        Catch::Contains("HTTP 404"));
+  // Missing local files and several epochs: still a failure, at the end of the first epoch.
+  CHECK_THROWS_WITH(run_shard_source({{"urls", SV{d.file("x.tar"), d.file("y.tar"), d.file("z.tar")}},
+                                      {"epochs", int64_t{0}}}),
+                    Catch::Contains("all 3 shards failed") && Catch::Contains("cannot open"));
+  // A shard that is permanently 503 counts as failed too.
+  srv.fail_responses(1000);
+  CHECK_THROWS_WITH(run_shard_source({{"urls", SV{srv.url("shard-000000.tar")}}, {"retries", int64_t{1}}}),
+                    Catch::Contains("all 1 shard failed") && Catch::Contains("503"));
+  srv.fail_responses(0);
+
+  // One good shard and one 404: the good samples, the loss counted.
+  auto r = run_shard_source({{"urls", SV{srv.url("shard-000000.tar"), srv.url("nope.tar")}}});
+  CHECK(keys_of(r.samples) == SV{"000000000", "000000001", "000000002"});
+  CHECK(r.counters["error.shard_read"] == 1);
+
+  // Replicas own parts of the shard list: one that got no shard does not fail.
+  CHECK_THROWS(run_shard_source({{"urls", SV{d.file("x.tar")}}}, 0, 3));
+  auto idle = run_shard_source({{"urls", SV{d.file("x.tar")}}}, 1, 3);
+  CHECK(idle.samples.empty());
+  CHECK(idle.counters.count("error.shard_open") == 0);
+}
+
+TEST_CASE("catlip run: a graph whose source shards all 404 exits 1 with the reason") {
+  auto bin = catlip_bin();
+  if (!std::filesystem::exists(bin)) {
+    WARN("catlip binary not built: CLI test skipped");
+    return;
+  }
+  TempDir d("run404");
+  HttpTestServer srv(d.path());
+  write_file(d.file("g.toml"), "[stages.src]\ntype = \"shards.source\"\nurls = [\"" + srv.url("s-{0..3}.tar") +
+                                   "\"]\n[stages.sink]\ntype = \"testing.null\"\ninputs = [\"src\"]\n");
+  auto r = run_cmd("timeout 120 " + bin + " run " + d.file("g.toml") + " --run-dir " + d.file("run") + " 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.out, Catch::Contains("all 4 shards failed; first: ") && Catch::Contains("HTTP 404") &&
+                        Catch::Contains(srv.url("s-")));
+  CHECK(srv.requests().size() == 4);  // each shard asked once: a 404 is not retried
 }

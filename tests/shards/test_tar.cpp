@@ -116,8 +116,10 @@ TEST_CASE("truncated tail keeps the completed samples and counts the damage") {
   catlip::test::write_file(d.file("cut2.tar"), bytes.substr(0, bytes.find("000000002.jpg") + 100));
   Problems pr2;
   auto v2 = read_all(d.file("cut2.tar"), pr2);
-  CHECK(v2.size() == 1);  // sample 1's txt might follow: only sample 0 is known complete
+  // Samples 0 and 1 were read whole before the damaged header: both kept.
+  CHECK(catlip::test::keys_of(v2) == std::vector<std::string>{"000000000", "000000001"});
   CHECK(pr2.count["error.truncated_shard"] == 1);
+  CHECK(pr2.count.count("skipped.incomplete_sample") == 0);
 
   // A tar that simply lacks the end-of-archive blocks is not damaged.
   catlip::test::write_file(d.file("noend.tar"), bytes.substr(0, full - 1024));
@@ -335,4 +337,170 @@ TEST_CASE("randomly damaged shards never crash the reader") {
       CHECK(n <= 6);
     }
   }
+}
+
+namespace {
+
+// The offset of the header block of member `name` in `tar`.
+size_t header_of(const std::string& tar, const std::string& name) {
+  size_t at = tar.find(name + std::string(1, '\0'));
+  REQUIRE(at != std::string::npos);
+  REQUIRE(at % 512 == 0);
+  return at;
+}
+
+}  // namespace
+
+TEST_CASE("a header truncated at the end of the stream keeps every complete sample before it") {
+  TempDir d("trunchdr");
+  catlip::test::make_shards(d.path(), 1, 4, 1000);
+  std::string bytes = catlip::test::read_file(d.file("shard-000000.tar"));
+  ReadOptions o;
+  o.require = {"jpg|png|webp", "txt"};
+  // Cut 300 bytes into the header of the last sample's txt: samples 0..2 are
+  // whole, sample 3 lacks its caption (counted as such, not as damage).
+  for (size_t into : {size_t{1}, size_t{300}, size_t{511}}) {
+    catlip::test::write_file(d.file("cut.tar"), bytes.substr(0, header_of(bytes, "000000003.txt") + into));
+    Problems pr;
+    auto v = read_all(d.file("cut.tar"), pr, o);
+    INFO("cut " << into << " bytes into the header");
+    CHECK(catlip::test::keys_of(v) == std::vector<std::string>{"000000000", "000000001", "000000002"});
+    CHECK(pr.count["error.truncated_shard"] == 1);
+    CHECK(pr.count["skipped.missing_txt"] == 1);
+    CHECK(pr.count.count("skipped.incomplete_sample") == 0);
+  }
+  // Cut in the header of the next sample's first member: sample 3 is whole too.
+  std::string noend = bytes.substr(0, bytes.size() - 1024);
+  catlip::test::write_file(d.file("cut2.tar"), noend + std::string(200, 'g'));
+  Problems pr2;
+  CHECK(read_all(d.file("cut2.tar"), pr2, o).size() == 4);
+  CHECK(pr2.count["error.truncated_shard"] == 1);
+  CHECK(pr2.count.size() == 1);
+  // Cut inside member data: that sample is incomplete and dropped.
+  catlip::test::write_file(d.file("cut3.tar"), bytes.substr(0, header_of(bytes, "000000003.jpg") + 512 + 10));
+  Problems pr3;
+  CHECK(read_all(d.file("cut3.tar"), pr3, o).size() == 3);
+  CHECK(pr3.count["skipped.incomplete_sample"] == 1);
+}
+
+TEST_CASE("a bad header checksum mid-shard keeps the samples before and resyncs to the ones after") {
+  TempDir d("resync");
+  catlip::test::make_shards(d.path(), 1, 6, 1500);
+  std::string bytes = catlip::test::read_file(d.file("shard-000000.tar"));
+  ReadOptions o;
+  o.require = {"jpg|png|webp", "txt"};
+  SECTION("one damaged header") {
+    std::string bad = bytes;
+    bad[header_of(bad, "000000003.jpg") + 3] ^= 0x55;  // checksum no longer matches
+    catlip::test::write_file(d.file("bad.tar"), bad);
+    Problems pr;
+    auto v = read_all(d.file("bad.tar"), pr, o);
+    CHECK(catlip::test::keys_of(v) ==
+          std::vector<std::string>{"000000000", "000000001", "000000002", "000000004", "000000005"});
+    CHECK(v[3].bytes("jpg")->data == catlip::test::payload("000000004", 1500 + 4));
+    CHECK(*v[4].text("txt") == "caption 000000005");
+    CHECK(v[3].origin.index == 4);  // sample 3's caption still formed a group
+    CHECK(pr.count["skipped.corrupt_header"] == 1);
+    CHECK(pr.count["skipped.missing_jpg_png_webp"] == 1);  // 000000003 kept only its txt
+    CHECK(pr.count.count("error.corrupt_shard") == 0);
+    CHECK(pr.count.count("skipped.incomplete_sample") == 0);
+    bool named = false;
+    for (auto& m : pr.messages) named |= m.find("bad.tar") != std::string::npos && m.find("skipped") != std::string::npos;
+    CHECK(named);
+    // count_samples resyncs the same way.
+    CHECK(count_samples(d.file("bad.tar")) == 6);
+  }
+  SECTION("a garbage block where a header should be") {
+    // A whole sample (header + data) overwritten with junk: the reader steps
+    // over it block by block.
+    size_t h1 = header_of(bytes, "000000002.jpg"), h2 = header_of(bytes, "000000003.jpg");
+    std::string bad = bytes;
+    for (size_t i = h1; i < h2; ++i) bad[i] = static_cast<char>('a' + i % 23);
+    Problems pr;
+    SampleReader r(memory_stream(bad), "junk.tar", 0, o, pr.fn());
+    std::vector<std::string> keys;
+    Sample s;
+    while (r.next(s)) keys.push_back(s.key);
+    CHECK(keys == std::vector<std::string>{"000000000", "000000001", "000000003", "000000004", "000000005"});
+    CHECK(pr.count["skipped.corrupt_header"] == 1);
+    CHECK_FALSE(r.failed());
+  }
+  SECTION("no valid header after the damage") {
+    std::string bad = bytes;
+    bad[header_of(bad, "000000005.txt") + 3] ^= 0x55;
+    Problems pr;
+    SampleReader r(memory_stream(bad), "tail.tar", 0, o, pr.fn());
+    std::vector<std::string> keys;
+    Sample s;
+    while (r.next(s)) keys.push_back(s.key);
+    CHECK(keys == std::vector<std::string>{"000000000", "000000001", "000000002", "000000003", "000000004"});
+    CHECK(r.failed());
+    CHECK(pr.count["error.corrupt_shard"] == 1);
+    CHECK(pr.count["skipped.missing_txt"] == 1);
+    CHECK(pr.count.count("skipped.corrupt_header") == 0);
+  }
+}
+
+TEST_CASE("unsafe member names are skipped and counted, grouping stays intact") {
+  CHECK(safe_member_name("a/b/000001.jpg"));
+  CHECK(safe_member_name("./000001.jpg"));
+  CHECK(safe_member_name("a..b/x..y.jpg"));
+  CHECK_FALSE(safe_member_name(""));
+  CHECK_FALSE(safe_member_name("../../etc/passwd"));
+  CHECK_FALSE(safe_member_name("/abs_path_sample.jpg"));
+  CHECK_FALSE(safe_member_name("a/../../b.txt"));
+  CHECK_FALSE(safe_member_name("a/.."));
+  CHECK_FALSE(safe_member_name("..\\x.jpg"));
+  CHECK_FALSE(safe_member_name("C:/x.jpg"));
+  CHECK_FALSE(safe_member_name(std::string("x\0y.jpg", 7)));
+
+  TempDir d("unsafe");
+  std::string tar;
+  auto add = [&](const std::string& name, const std::string& data) {
+    tar += TarWriter::header_block(name, data.size(), '0');
+    tar += pad512(data);
+  };
+  auto add_pax_path = [&](const std::string& name, const std::string& data) {
+    std::string body = " path=" + name + "\n";
+    size_t len = body.size() + 1;
+    while (std::to_string(len).size() + body.size() != len) ++len;
+    std::string rec = std::to_string(len) + body;
+    tar += TarWriter::header_block("PaxHeaders/x", rec.size(), 'x');
+    tar += pad512(rec);
+    add("placeholder.jpg", data);
+  };
+  add("000000000.jpg", "img0");
+  add("000000000.txt", "cap0");
+  add("../../etc/passwd", "root:x:0:0");
+  add("/abs_path_sample.jpg", "abs");
+  add("000000001.jpg", "img1");
+  add("../000000001.txt", "evil");  // between two members of one sample
+  add("000000001.txt", "cap1");
+  add_pax_path(std::string("000000002.jpg\0x", 15), "nul");
+  add_pax_path("a/../../000000002.jpg", "dotdot");
+  add("000000002.jpg", "img2");
+  add("000000002.txt", "cap2");
+  tar += std::string(1024, '\0');
+  catlip::test::write_file(d.file("u.tar"), tar);
+  Problems pr;
+  auto v = read_all(d.file("u.tar"), pr);
+  REQUIRE(catlip::test::keys_of(v) == std::vector<std::string>{"000000000", "000000001", "000000002"});
+  CHECK(v[1].fields.size() == 2);
+  CHECK(*v[1].text("txt") == "cap1");
+  CHECK(v[2].bytes("jpg")->data == "img2");
+  CHECK(v[2].origin.index == 2);
+  CHECK(pr.count["skipped.unsafe_name"] == 5);
+  CHECK(pr.count.size() == 1);
+  for (auto& m : pr.messages) CHECK(m.find("u.tar") != std::string::npos);
+  CHECK(count_samples(d.file("u.tar")) == 3);
+
+  // The writers refuse such names.
+  TarWriter w(d.file("w.tar"));
+  CHECK_THROWS_AS(w.add("../x.jpg", "a"), std::invalid_argument);
+  CHECK_THROWS_AS(w.add("/x.jpg", "a"), std::invalid_argument);
+  CHECK_THROWS_AS(w.add(std::string("x\0.jpg", 6), "a"), std::invalid_argument);
+  w.close();
+  ShardWriter sw(d.file("sw"), ShardWriterOptions{10, 0});
+  CHECK_THROWS_AS(sw.write("../../k", {{"jpg", "a"}}), std::invalid_argument);
+  sw.close();
 }

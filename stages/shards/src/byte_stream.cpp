@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -99,6 +100,7 @@ class HttpStream : public ByteStream {
   HttpStream(std::string url, StreamOptions opts) : url_(std::move(url)), opts_(std::move(opts)) {
     curl_init_once();
     ring_.resize(std::max<size_t>(opts_.buffer_bytes, 64 << 10));
+    start_ = Clock::now();
     thread_ = std::thread([this] { fetch_loop(); });
   }
   ~HttpStream() override {
@@ -114,11 +116,7 @@ class HttpStream : public ByteStream {
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [&] { return count_ > 0 || finished_; });
     if (count_ == 0) {
-      if (!error_.empty()) {
-        StreamError e(error_);
-        e.http_status = http_status_;
-        throw e;
-      }
+      if (!error_.empty()) throw error_obj_;
       return 0;
     }
     size_t k = std::min(n, count_);
@@ -135,11 +133,18 @@ class HttpStream : public ByteStream {
   uint64_t retries_done() const override { return retries_.load(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   // Pushes body bytes into the ring, waiting for space. Returns false on abort.
+  // Time spent waiting for the reader is not fetch time (see shard_timeout_s).
   bool push(const char* p, size_t n) {
     while (n > 0) {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return count_ < ring_.size() || abort_; });
+      if (count_ == ring_.size() && !abort_) {
+        auto t0 = Clock::now();
+        cv_.wait(lk, [&] { return count_ < ring_.size() || abort_; });
+        blocked_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+      }
       if (abort_) return false;
       size_t tail = (head_ + count_) % ring_.size();
       size_t k = std::min({n, ring_.size() - count_, ring_.size() - tail});
@@ -154,6 +159,13 @@ class HttpStream : public ByteStream {
     return true;
   }
 
+  // Seconds of the shard deadline left (fetch thread only); +inf without one.
+  double deadline_left() const {
+    if (opts_.shard_timeout_s <= 0) return std::numeric_limits<double>::infinity();
+    double spent = std::chrono::duration<double>(Clock::now() - start_).count() - blocked_s_;
+    return opts_.shard_timeout_s - spent;
+  }
+
   struct Attempt {
     HttpStream* self;
     CURL* h;
@@ -162,13 +174,14 @@ class HttpStream : public ByteStream {
     bool progressed = false;
     bool aborted = false;
     bool stalled = false;
-    std::chrono::steady_clock::time_point last_data = std::chrono::steady_clock::now();
+    bool deadline = false;
+    Clock::time_point last_data = Clock::now();
   };
 
   static size_t on_write(char* p, size_t sz, size_t nm, void* ud) {
     auto* a = static_cast<Attempt*>(ud);
     size_t n = sz * nm;
-    a->last_data = std::chrono::steady_clock::now();
+    a->last_data = Clock::now();
     if (!a->checked) {
       a->checked = true;
       long code = 0;
@@ -183,7 +196,7 @@ class HttpStream : public ByteStream {
         a->aborted = true;
         return 0;  // makes curl stop with CURLE_WRITE_ERROR
       }
-      a->last_data = std::chrono::steady_clock::now();
+      a->last_data = Clock::now();
     }
     return n;
   }
@@ -197,7 +210,11 @@ class HttpStream : public ByteStream {
       std::lock_guard<std::mutex> lk(a->self->mu_);
       if (a->self->abort_) return 1;
     }
-    auto idle = std::chrono::duration<double>(std::chrono::steady_clock::now() - a->last_data).count();
+    if (a->self->deadline_left() <= 0) {
+      a->deadline = true;
+      return 1;
+    }
+    auto idle = std::chrono::duration<double>(Clock::now() - a->last_data).count();
     if (idle > a->self->opts_.timeout_s) {
       a->stalled = true;
       return 1;
@@ -205,99 +222,149 @@ class HttpStream : public ByteStream {
     return 0;
   }
 
-  void finish(std::string error, int status = 0) {
+  void finish(std::string error, int status = 0, bool permanent = false, bool deadline = false) {
     {
       std::lock_guard<std::mutex> lk(mu_);
       finished_ = true;
-      error_ = std::move(error);
-      http_status_ = status;
+      error_ = error;
+      error_obj_ = StreamError(error);
+      error_obj_.http_status = status;
+      error_obj_.permanent = permanent;
+      error_obj_.deadline_exceeded = deadline;
     }
     cv_.notify_all();
   }
 
+  std::string after_bytes() const {
+    return received_ ? " (after " + std::to_string(received_) + " bytes)" : std::string();
+  }
+  void finish_deadline() {
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "shard deadline of %g s (shard_timeout_s) exceeded", opts_.shard_timeout_s);
+    finish("http: " + url_ + ": " + msg + after_bytes(), 0, true, true);
+  }
+
+  void setup(CURL* h, Attempt& a, char* errbuf, std::string& range) {
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, opts_.max_redirects);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#endif
+    curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &HttpStream::on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &HttpStream::on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &a);
+    long t = std::max(1L, static_cast<long>(opts_.timeout_s + 0.999));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, t);
+    // A stall (no bytes for timeout_s, see on_progress) is a timeout, but a
+    // slow steady download of a big shard is not: no total time limit per
+    // request; shard_timeout_s bounds the shard as a whole.
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
+    if (!opts_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_.ca_file.c_str());
+    if (opts_.insecure) {
+      curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (received_ > 0) {
+      range = std::to_string(received_) + "-";
+      curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
+    }
+  }
+
   static bool transient_status(long code) { return code == 408 || code == 429 || code >= 500; }
+
+  // Whether a failed attempt is worth retrying, and why it failed. Anything
+  // not known to be transient is permanent: retrying a 404, a redirect loop
+  // or a certificate the store rejects cannot help.
+  bool classify(CURLcode rc, long code, const Attempt& a, const char* errbuf, std::string& why) const {
+    why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (a.stalled) {
+      char msg[64];
+      std::snprintf(msg, sizeof msg, "no data for %g s", opts_.timeout_s);
+      why = msg;
+      return true;
+    }
+    if (rc == CURLE_HTTP_RETURNED_ERROR) {
+      why = "HTTP " + std::to_string(code);
+      return transient_status(code);
+    }
+    if (rc == CURLE_TOO_MANY_REDIRECTS) {
+      why = "too many redirects (more than max_redirects = " + std::to_string(opts_.max_redirects) + ")";
+      return false;
+    }
+    // Oversized response headers: curl reports them as a receive error.
+    if (why.find("header") != std::string::npos && why.find("max is") != std::string::npos) return false;
+    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_PARTIAL_FILE ||
+           rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING ||
+           rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_HTTP2 ||
+           rc == CURLE_HTTP2_STREAM;
+  }
+
+  // Runs one request; returns true when the stream has ended (done, failed
+  // or aborted), false to retry after `why`.
+  bool attempt(CURL* h, int& failures, std::string& why) {
+    Attempt a{this, h};
+    char errbuf[CURL_ERROR_SIZE] = {};
+    std::string range;
+    setup(h, a, errbuf, range);
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (abort_ || a.aborted) return true;
+    }
+    if (rc == CURLE_OK) {
+      // A 200 body shorter than what we already had is an error.
+      finish(a.discard > 0 ? "http: " + url_ + " got shorter on retry" : "");
+      return true;
+    }
+    if (a.deadline) {
+      finish_deadline();
+      return true;
+    }
+    int status = rc == CURLE_HTTP_RETURNED_ERROR ? static_cast<int>(code) : 0;
+    if (!classify(rc, code, a, errbuf, why)) {
+      finish("http: " + url_ + ": " + why + " (permanent error, not retried)" + after_bytes(), status, true);
+      return true;
+    }
+    if (a.progressed) failures = 0;  // a dropped connection that made progress starts afresh
+    if (failures >= opts_.retries) {
+      finish("http: " + url_ + ": giving up after " + std::to_string(failures) + " retries: " + why, status);
+      return true;
+    }
+    return false;
+  }
 
   void fetch_loop() {
     CURL* h = curl_easy_init();
     if (!h) return finish("curl_easy_init failed for " + url_);
     int failures = 0;
     for (;;) {
-      Attempt a{this, h};
-      char errbuf[CURL_ERROR_SIZE] = {};
-      curl_easy_reset(h);
-      curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
-      curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-      curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-      curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
-      curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-      curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &HttpStream::on_write);
-      curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
-      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &HttpStream::on_progress);
-      curl_easy_setopt(h, CURLOPT_XFERINFODATA, &a);
-      long t = std::max(1L, static_cast<long>(opts_.timeout_s + 0.999));
-      curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, t);
-      // A stall (no bytes for timeout_s, see on_progress) is a timeout, but a
-      // slow steady download of a big shard is not: no total time limit.
-      curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
-      if (!opts_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, opts_.ca_file.c_str());
-      if (opts_.insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-      }
-      std::string range;
-      if (received_ > 0) {
-        range = std::to_string(received_) + "-";
-        curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
-      }
-      CURLcode rc = curl_easy_perform(h);
-      long code = 0;
-      curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (abort_ || a.aborted) break;
-      }
-      if (rc == CURLE_OK) {
-        if (a.discard > 0) {  // a 200 body shorter than what we already had
-          finish("http: " + url_ + " got shorter on retry");
-        } else {
-          finish("");
-        }
-        break;
-      }
-      std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-      bool transient;
-      if (a.stalled) {
-        transient = true;
-        char msg[64];
-        std::snprintf(msg, sizeof msg, "no data for %g s", opts_.timeout_s);
-        why = msg;
-      } else if (rc == CURLE_HTTP_RETURNED_ERROR) {
-        transient = transient_status(code);
-        why = "HTTP " + std::to_string(code);
-      } else {
-        transient = rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
-                    rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-                    rc == CURLE_GOT_NOTHING || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                    rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
-      }
-      if (!transient) {
-        finish("http: " + url_ + ": " + why + (received_ ? " (after " + std::to_string(received_) + " bytes)" : ""),
-               rc == CURLE_HTTP_RETURNED_ERROR ? static_cast<int>(code) : 0);
-        break;
-      }
-      if (a.progressed) failures = 0;  // a dropped connection that made progress starts afresh
-      if (failures >= opts_.retries) {
-        finish("http: " + url_ + ": giving up after " + std::to_string(failures) + " retries: " + why,
-               rc == CURLE_HTTP_RETURNED_ERROR ? static_cast<int>(code) : 0);
-        break;
-      }
+      std::string why;
+      if (attempt(h, failures, why)) break;
       ++failures;
       ++retries_;
       if (opts_.on_retry) opts_.on_retry(failures, why);
       double delay = std::min(30.0, opts_.backoff_s * double(1 << std::min(failures - 1, 16)));
-      std::unique_lock<std::mutex> lk(mu_);
-      if (cv_.wait_for(lk, std::chrono::duration<double>(delay), [&] { return abort_; })) break;
+      double left = deadline_left();
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        if (cv_.wait_for(lk, std::chrono::duration<double>(std::max(0.0, std::min(delay, left))),
+                         [&] { return abort_; }))
+          break;
+      }
+      if (deadline_left() <= 0) {
+        finish_deadline();
+        break;
+      }
     }
     curl_easy_cleanup(h);
     std::lock_guard<std::mutex> lk(mu_);
@@ -315,7 +382,9 @@ class HttpStream : public ByteStream {
   uint64_t received_ = 0;  // body bytes pushed (touched only by the fetch thread, under mu_ in push)
   bool finished_ = false, abort_ = false;
   std::string error_;
-  int http_status_ = 0;
+  StreamError error_obj_{""};
+  Clock::time_point start_;
+  double blocked_s_ = 0;  // seconds push() waited for the reader (fetch thread only)
   std::atomic<uint64_t> retries_{0};
 };
 

@@ -48,7 +48,15 @@ StageSchema ShardSource::schema() {
       Param("timeout_s", T::Float).def(30.0).range(0.1, 3600).describe(
           "HTTP connect timeout and longest stall without data before a retry"),
       Param("retries", T::Int).def(int64_t{5}).range(0, 1000).describe(
-          "HTTP retries per shard after a transient failure (reset whenever data arrives); exponential backoff"),
+          "HTTP retries per shard after a transient failure (5xx, 408, 429, dropped connection, stall; reset "
+          "whenever data arrives); exponential backoff. Permanent errors (other 4xx, too many redirects, "
+          "malformed URL, TLS verification) are never retried"),
+      Param("shard_timeout_s", T::Float).def(600.0).range(0, 1e7).describe(
+          "Longest time one HTTP shard may spend fetching (connects, waits for data, retry backoff; not time "
+          "blocked because the reader is slow); past it the shard fails as error.shard_timeout and the source "
+          "moves on. 0 = no limit"),
+      Param("max_redirects", T::Int).def(int64_t{10}).range(0, 1000).describe(
+          "HTTP redirects followed per request; one more is a permanent error naming the URL"),
       Param("buffer_bytes", T::Int).def(int64_t{4} << 20).range(65536, 1e10).describe(
           "Bytes of an HTTP shard buffered ahead of the parser"),
       Param("ca_file", T::String).def(std::string()).describe("Extra CA certificate bundle for https URLs"),
@@ -87,6 +95,8 @@ void ShardSource::configure(const Params& p, StageContext& ctx) {
   read_.require = normalize_exts(p.get_strings("require"));
   stream_.timeout_s = p.get_float("timeout_s");
   stream_.retries = static_cast<int>(p.get_int("retries"));
+  stream_.shard_timeout_s = p.get_float("shard_timeout_s");
+  stream_.max_redirects = static_cast<long>(p.get_int("max_redirects"));
   stream_.buffer_bytes = static_cast<size_t>(p.get_int("buffer_bytes"));
   stream_.ca_file = p.get_string("ca_file");
   StageContext* c = &ctx;
@@ -171,6 +181,7 @@ bool ShardSource::open_next_shard() {
     int64_t s = plan_[plan_pos_++];
     const std::string& url = urls_[s];
     int64_t skip = std::exchange(resume_skip_before_, 0);
+    ++shards_tried_;
     try {
       auto in = open_stream(url, stream_);
       reader_ = std::make_unique<SampleReader>(
@@ -180,6 +191,7 @@ bool ShardSource::open_next_shard() {
       return true;
     } catch (const std::exception& e) {
       problem("error.shard_open", std::string(e.what()));
+      shard_failed(e.what());
     }
   }
   return false;
@@ -191,12 +203,27 @@ bool ShardSource::next_read(Sample& s) {
     if (!reader_ && !open_next_shard()) return false;
     if (reader_->next(s)) {
       s.origin.epoch = epoch_;
+      ++samples_read_;
       return true;
     }
     ctx_->count("shards.bytes", static_cast<int64_t>(reader_->bytes_read()));
     if (!reader_->failed()) ctx_->count("shards.completed");
+    else shard_failed(reader_->error());
     reader_.reset();
   }
+}
+
+void ShardSource::shard_failed(const std::string& error) {
+  if (shards_failed_++ == 0) first_error_ = error;
+}
+
+void ShardSource::check_not_all_failed() const {
+  // Nothing read and every shard tried failed: a broken configuration or a
+  // dead server, not a small dataset. Fail the stage so the run says so. A
+  // replica with no shards, or shards that are merely empty, does not fail.
+  if (samples_read_ > 0 || shards_failed_ == 0 || shards_failed_ < shards_tried_) return;
+  throw std::runtime_error("shards.source: all " + std::to_string(shards_failed_) + " shard" +
+                           (shards_failed_ == 1 ? "" : "s") + " failed; first: " + first_error_);
 }
 
 void ShardSource::deliver(Sample&& s, Emitter& out) {
@@ -243,6 +270,7 @@ bool ShardSource::produce(Emitter& out) {
       return true;
     }
     // Epoch finished (the buffer drains at each epoch's end so epochs do not mix).
+    check_not_all_failed();
     if (resume_) {
       throw std::runtime_error("shards.source: resume_from " + format_position(*resume_) +
                                " was never reached while replaying its epoch (did the shards change?)");

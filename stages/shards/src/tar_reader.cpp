@@ -1,6 +1,7 @@
 #include "catlip/shards/tar_reader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace catlip::shards {
@@ -59,19 +60,45 @@ void TarReader::fail(const std::string& msg, bool truncated) {
   done_ = true;
   TarError e(name_ + ": " + msg);
   e.truncated = truncated;
+  e.between_members = in_header_;
   throw e;
 }
 
-bool TarReader::read_block(char* b, bool allow_eof) {
+size_t TarReader::fill_block(char* b) {
   size_t got = 0;
   while (got < kBlock) {
     size_t k = in_.read(b + got, kBlock - got);
     if (k == 0) break;
     got += k;
   }
+  return got;
+}
+
+bool TarReader::read_block(char* b, bool allow_eof) {
+  size_t got = fill_block(b);
   if (got == kBlock) return true;
   if (got == 0 && allow_eof) return false;
   fail("truncated tar header at byte " + std::to_string(in_.offset() - got), true);
+}
+
+// The header block at `bad_at` failed its checksum. Scans on, block by block,
+// for the next block that is a plausible header (valid checksum, not all
+// zero); leaves it in `b` and returns true, or false at the end of the stream.
+bool TarReader::resync(char* b, uint64_t bad_at) {
+  for (;;) {
+    uint64_t at = in_.offset();
+    if (fill_block(b) < kBlock) return false;
+    bool zero = true;
+    for (size_t i = 0; i < kBlock && zero; ++i) zero = b[i] == 0;
+    if (zero || !checksum_ok(b)) continue;
+    uint64_t skipped = at - bad_at;
+    ++stats_.resyncs;
+    stats_.resync_bytes += skipped;
+    stats_.last_resync = name_ + ": bad tar header checksum at byte " + std::to_string(bad_at) +
+                         "; skipped " + std::to_string(skipped) + " bytes to the next valid header at byte " +
+                         std::to_string(at);
+    return true;
+  }
 }
 
 void TarReader::read_exact(char* p, uint64_t n, const char* what) {
@@ -90,6 +117,7 @@ void TarReader::skip_exact(uint64_t n, const char* what) {
 bool TarReader::next(TarHeader& h) {
   if (done_) return false;
   if (pending_) skip_data();
+  in_header_ = true;
   std::string long_name;
   bool have_pax_size = false;
   uint64_t pax_size = 0;
@@ -109,7 +137,14 @@ bool TarReader::next(TarHeader& h) {
       stats_.clean_end = true;
       return false;
     }
-    if (!checksum_ok(b)) fail("bad tar header checksum at byte " + std::to_string(header_at));
+    if (!checksum_ok(b)) {
+      if (!resync(b, header_at))
+        fail("bad tar header checksum at byte " + std::to_string(header_at) + " and no valid header after it");
+      header_at = in_.offset() - kBlock;
+      long_name.clear();  // a long-name or pax record before the damage belonged to a lost member
+      have_pax_size = false;
+      pax_size = 0;
+    }
     uint64_t size;
     if (!parse_number(b + 124, 12, size)) fail("bad tar size field at byte " + std::to_string(header_at));
     if (have_pax_size) size = pax_size;
@@ -122,7 +157,9 @@ bool TarReader::next(TarHeader& h) {
       read_exact(data.data(), size, "long-name record");
       skip_exact(padded(size) - size, "long-name record");
       if (type == 'L') {
-        long_name = cstr(data.data(), data.size());
+        // The record is the name plus NUL padding; a NUL inside the name is
+        // kept so that safe_member_name() rejects it.
+        long_name = data.substr(0, data.find_last_not_of('\0') + 1);
       } else if (type == 'x') {
         // Records: "LEN key=value\n"
         size_t p = 0;
@@ -172,13 +209,14 @@ bool TarReader::next(TarHeader& h) {
     // size field is 0 for all but some writers' directories; skip any data.
     if (type == '0' || type == '\0' || type == '7') return true;
     ++stats_.non_regular;
-    skip_data();
+    skip_member_data(pending_);
     long_name.clear();
     have_pax_size = false;
   }
 }
 
 void TarReader::read_data(std::string& out) {
+  in_header_ = false;
   // Grow with the bytes that actually arrive, so a header that lies about
   // its size costs no more memory than the data behind it.
   int64_t hint = in_.size_hint();
@@ -199,9 +237,30 @@ void TarReader::read_data(std::string& out) {
 }
 
 void TarReader::skip_data() {
+  in_header_ = false;
+  skip_member_data(pending_);
+}
+
+void TarReader::skip_member_data(uint64_t n) {
   // A truncated padding block at the very end is tolerated as damage.
-  skip_exact(pending_, "member data");
+  skip_exact(n, "member data");
   pending_ = pending_data_ = 0;
+}
+
+bool safe_member_name(std::string_view name) {
+  if (name.empty() || name.find('\0') != std::string_view::npos) return false;
+  if (name[0] == '/' || name[0] == '\\') return false;
+  if (name.size() >= 3 && std::isalpha(static_cast<unsigned char>(name[0])) && name[1] == ':' &&
+      (name[2] == '/' || name[2] == '\\'))
+    return false;  // a Windows drive path
+  size_t start = 0;
+  for (;;) {
+    size_t end = name.find_first_of("/\\", start);
+    std::string_view part = name.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (part == "..") return false;
+    if (end == std::string_view::npos) return true;
+    start = end + 1;
+  }
 }
 
 }  // namespace catlip::shards

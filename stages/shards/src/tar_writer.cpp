@@ -1,5 +1,7 @@
 #include "catlip/shards/tar_writer.h"
 
+#include "catlip/shards/tar_reader.h"
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -123,6 +125,9 @@ void TarWriter::pad_to_block(uint64_t n) {
 
 void TarWriter::add(std::string_view name, std::string_view data, int64_t mtime, uint32_t mode) {
   if (!f_) throw std::runtime_error("tar: add() on a closed writer");
+  if (!safe_member_name(name))
+    throw std::invalid_argument("tar: refusing unsafe member name '" + std::string(name.substr(0, 200)) +
+                                "' (absolute, '..' component or NUL) in " + path_);
   std::string_view prefix, base;
   bool fits = ustar_split(name, prefix, base);
   bool big = data.size() > 077777777777ull;

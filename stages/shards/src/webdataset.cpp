@@ -1,8 +1,31 @@
 #include "catlip/shards/webdataset.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace catlip::shards {
+namespace {
+
+// A member name for a log line: control characters (NUL included) escaped.
+std::string printable(const std::string& name) {
+  std::string out;
+  for (unsigned char c : name.substr(0, 300)) {
+    if (c < 0x20 || c == 0x7f) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      out += esc;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string stream_error_reason(const StreamError& e) {
+  return e.deadline_exceeded ? "error.shard_timeout" : "error.shard_read";
+}
 
 std::optional<std::pair<std::string, std::string>> split_key_ext(const std::string& name) {
   size_t slash = name.rfind('/');
@@ -47,11 +70,16 @@ bool SampleReader::fetch_header() {
     have_hdr_ = tar_.next(hdr_);
   } catch (const TarError& e) {
     error_ = e.what();
+    damage_between_members_ = e.between_members;
     report(e.truncated ? "error.truncated_shard" : "error.corrupt_shard",
            error_ + " (" + std::to_string(next_index_) + " samples so far)");
   } catch (const StreamError& e) {
     error_ = e.what();
-    report("error.shard_read", error_);
+    report(stream_error_reason(e), error_);
+  }
+  while (resyncs_reported_ < tar_.stats().resyncs) {
+    ++resyncs_reported_;
+    report("skipped.corrupt_header", tar_.stats().last_resync);
   }
   if (tar_.stats().non_regular > non_regular_reported_) {
     uint64_t n = tar_.stats().non_regular - non_regular_reported_;
@@ -96,12 +124,22 @@ bool SampleReader::next(Sample& out) {
   bool open = false;
   for (;;) {
     if (!fetch_header()) {
-      if (open && !failed()) {
+      // Damage in a header leaves the open group's members whole: it is
+      // finished like any other; damage inside a member's data is not.
+      if (open && (!failed() || damage_between_members_)) {
         if (finalize(cur, out)) return true;
       } else if (open && cur.origin.index >= skip_before_) {
         report("skipped.incomplete_sample", url_ + ": dropped sample " + cur.key + " cut short by the damage");
       }
       return false;
+    }
+    if (!safe_member_name(hdr_.name)) {
+      // "../x", "/etc/x", a NUL: never a key. The member is left out and
+      // does not open or close a group.
+      if (next_index_ >= skip_before_)
+        report("skipped.unsafe_name", url_ + ": member '" + printable(hdr_.name) + "' has an unsafe name");
+      have_hdr_ = false;
+      continue;
     }
     auto ke = split_key_ext(hdr_.name);
     if (!ke) {
@@ -150,7 +188,7 @@ bool SampleReader::next(Sample& out) {
       continue;
     } catch (const StreamError& e) {
       error_ = e.what();
-      report("error.shard_read", error_);
+      report(stream_error_reason(e), error_);
       ended_ = true;
       continue;
     }
@@ -169,6 +207,7 @@ int64_t count_samples(const std::string& url, const StreamOptions& sopts) {
     std::string last;
     bool any = false;
     while (tar.next(h)) {
+      if (!safe_member_name(h.name)) continue;
       auto ke = split_key_ext(h.name);
       if (!ke) continue;
       if (!any || ke->first != last) {

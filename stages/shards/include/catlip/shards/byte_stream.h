@@ -8,8 +8,11 @@
 // dropped connections, HTTP 408/429/5xx) are retried with exponential
 // backoff; a retry asks for `Range: bytes=<bytes already received>-` so the
 // parser sees each byte exactly once (a server that ignores Range and answers
-// 200 has the already-seen prefix discarded). Other HTTP errors (404, 403...)
-// fail at once with a StreamError naming the URL and status.
+// 200 has the already-seen prefix discarded). Permanent errors fail at once
+// with a StreamError naming the URL: other 4xx (404, 403...), more than
+// max_redirects redirects, oversized headers, unsupported protocols,
+// malformed URLs, TLS verification failures. A shard that spends more than
+// shard_timeout_s fetching fails too, whatever its progress.
 #pragma once
 
 #include <cstdint>
@@ -24,11 +27,19 @@ namespace catlip::shards {
 struct StreamError : std::runtime_error {
   using std::runtime_error::runtime_error;
   int http_status = 0;  // when the server answered with an error status
+  bool permanent = false;          // not worth retrying (4xx, bad URL, TLS verification, too many redirects)
+  bool deadline_exceeded = false;  // StreamOptions::shard_timeout_s passed
 };
 
 struct StreamOptions {
   double timeout_s = 30;         // connect timeout, and max seconds without any data
   int retries = 5;               // attempts after the first, per stall (reset on progress)
+  // Longest time one shard may spend fetching (connecting, waiting for data,
+  // backing off before retries); time blocked on a full buffer because the
+  // reader is slow does not count. 0 = no limit. Bounds a server that sends
+  // a little, stalls, and so resets the retry count over and over.
+  double shard_timeout_s = 600;
+  long max_redirects = 10;       // HTTP redirects followed per request; more is a permanent error
   double backoff_s = 0.25;       // first retry delay; doubles each retry (capped at 30 s)
   size_t buffer_bytes = 4 << 20; // HTTP ring buffer
   std::string ca_file;           // extra CA bundle for https (e.g. a test's self-signed cert)

@@ -5,7 +5,10 @@
 // for a number of epochs or endlessly, and emits one Sample per key group:
 // key, origin {url, shard, index, epoch}, image fields as Bytes and text
 // fields (txt, json, cls) as text. Problems are counted per reason
-// (ctx.count) and logged with shard and key; the run goes on.
+// (ctx.count) and logged with shard and key; the run goes on, unless no
+// sample was read at all because every shard this replica tried failed:
+// then produce() throws "all N shards failed; first: <error>" and the
+// replica fails (a replica assigned no shards does not).
 //
 // Resuming: `resume_from` holds, per replica, the position "E:S:K" of the
 // last sample that replica delivered (format_position(sample.origin)).
@@ -42,6 +45,8 @@ class ShardSource : public SourceStage {
   void deliver(Sample&& s, Emitter& out);
   void problem(const std::string& reason, const std::string& msg);
   void compute_total();
+  void shard_failed(const std::string& error);
+  void check_not_all_failed() const;
 
   StageContext* ctx_ = nullptr;
   std::vector<std::string> urls_;
@@ -62,6 +67,9 @@ class ShardSource : public SourceStage {
   std::optional<Position> resume_;  // shuffle mode: suppress until this has been emitted
   int64_t resume_skip_before_ = 0;  // direct mode: first shard's skip
   std::map<std::string, int64_t> logged_;  // per-reason log lines, to cap noise
+  int64_t samples_read_ = 0;               // samples read from shards (before shuffle / resume replay)
+  int64_t shards_tried_ = 0, shards_failed_ = 0;
+  std::string first_error_;
 };
 
 }  // namespace catlip::shards

@@ -37,7 +37,9 @@ class TarWriter {
   const std::string& path() const { return path_; }
 
   // Appends a regular file member. `mtime` is seconds since the epoch
-  // (0 by default so shards are byte-for-byte reproducible).
+  // (0 by default so shards are byte-for-byte reproducible). Throws
+  // std::invalid_argument for a name safe_member_name() rejects ("../x",
+  // "/x", NUL): readers would skip it anyway.
   void add(std::string_view name, std::string_view data, int64_t mtime = 0, uint32_t mode = 0644);
   // Force the GNU 'L' long-name form instead of pax for long names (used by
   // tests to produce both variants).

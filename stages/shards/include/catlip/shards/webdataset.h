@@ -9,9 +9,13 @@
 //
 // Problems are reported through a callback with a reason (a counter name such
 // as "skipped.member_too_large") and a message naming the shard and key; the
-// reader carries on wherever the tar format allows. A damaged shard ends the
-// shard: the samples completed before the damage are kept, the one being
-// assembled is dropped.
+// reader carries on wherever the tar format allows. A header with a bad
+// checksum is stepped over (the tar reader resyncs to the next valid header,
+// counted as "skipped.corrupt_header"). Other damage ends the shard: every
+// sample whose members were all read before it is kept (damage in a header
+// finishes the open group like the next key would); a sample whose member
+// data was cut short is dropped as "skipped.incomplete_sample". Members with
+// unsafe names (see safe_member_name) are skipped as "skipped.unsafe_name".
 #pragma once
 
 #include <cstdint>
@@ -46,6 +50,10 @@ struct ReadOptions {
   // an entry's alternatives is skipped as "skipped.missing_jpg_png_webp".
   std::vector<std::string> require;
 };
+
+// The counter for a failed stream: "error.shard_timeout" when the shard
+// deadline passed, else "error.shard_read".
+std::string stream_error_reason(const StreamError& e);
 
 // reason, message
 using ProblemFn = std::function<void(const std::string&, const std::string&)>;
@@ -85,7 +93,8 @@ class SampleReader {
   int64_t next_index_ = 0;
   TarHeader hdr_;
   bool have_hdr_ = false, ended_ = false;
-  uint64_t non_regular_reported_ = 0;
+  uint64_t non_regular_reported_ = 0, resyncs_reported_ = 0;
+  bool damage_between_members_ = false;
   std::string error_;
 };
 
