@@ -2,7 +2,10 @@
 // relaying their replicas' events into the supervisor's event loop.
 #include <string.h>
 
+#include <cstring>
+
 #include <chrono>
+#include <iostream>
 #include <cmath>
 #include <set>
 #include <thread>
@@ -18,9 +21,35 @@ constexpr auto kPingEvery = std::chrono::milliseconds(500);
 }  // namespace
 
 struct RemoteNodes::Impl {
-  Impl(zmq::context_t& zctx, const GraphSpec& graph) : g(graph), sock(zctx, zmq::socket_type::router) {}
+  Impl(zmq::context_t& zctx, const GraphSpec& graph)
+      : g(graph), sock(zctx, zmq::socket_type::router), mon(zctx, zmq::socket_type::pair) {}
+  ~Impl() {
+    if (monitoring) zmq_socket_monitor(sock.handle(), nullptr, 0);
+  }
   GraphSpec g;
+  std::unique_ptr<ZapHandler> zap;  // before sock: destroyed after it
   zmq::socket_t sock;
+  // Handshake failures: a node with another secret (or none) is named here,
+  // not left to time out silently.
+  zmq::socket_t mon;
+  bool monitoring = false;
+  int64_t refused = 0;
+  void read_monitor() {
+    if (!monitoring) return;
+    for (;;) {
+      zmq::message_t ev, addr;
+      if (!mon.recv(ev, zmq::recv_flags::dontwait)) return;
+      if (ev.more()) (void)mon.recv(addr);
+      uint16_t e = 0;
+      if (ev.size() >= 2) std::memcpy(&e, ev.data(), 2);
+      if (e != ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && e != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) continue;
+      if (refused++ == 0)
+        std::cerr << "catlip: refused a node connection to " << addr.to_string() << ": "
+                  << (e == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "its handshake failed" : "it dropped the handshake")
+                  << " (another cluster secret, none, or not a catlip node)\n";
+    }
+  }
+  RunKeys keys;
   std::map<std::string, int> rank_of;  // peer routing id -> node rank
   std::vector<std::string> id_of;      // node rank -> peer routing id
   std::vector<Clock::time_point> seen;
@@ -105,9 +134,39 @@ static std::string plugin_difference(const std::string& ours, const std::string&
   return "plugin set differs: " + (out.empty() ? "(unreadable list)" : out);
 }
 
-RemoteNodes::RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port)
+const char* const kNoClusterSecret =
+    "a multi-node run authenticates its nodes with a cluster secret: export CATLIP_CLUSTER_SECRET=\"$(catlip secret)\" "
+    "on every node (or CATLIP_CLUSTER_SECRET_FILE, [graph] secret_file, catlip node --secret-file), or set "
+    "[graph] security = \"none\" on a network you trust";
+
+RemoteNodes::RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port,
+                         const RunKeys& keys)
     : impl_(std::make_unique<Impl>(zctx, g)) {
   auto& s = impl_->sock;
+  impl_->keys = keys;
+  s.set(zmq::sockopt::maxmsgsize, int64_t(64) << 20);  // reports and logs; the graph itself is small
+  if (g.security == "curve") {
+    std::string secret = cluster_secret(g.secret_file);
+    if (secret.empty()) throw std::runtime_error(kNoClusterSecret);
+    // Only a holder of the secret can derive the node key the ZAP handler
+    // admits, or the coordinator key it must encrypt to.
+    impl_->zap = std::make_unique<ZapHandler>(zctx);
+    impl_->zap->allow(curve_keypair_from_secret(secret, "node").public_z85, "node");
+    impl_->zap->on_refused = [](const std::string& address, const std::string& why) {
+      std::cerr << "catlip: refused a node connection from " << address << ": " << why
+                << " (wrong cluster secret?)\n";
+    };
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, curve_keypair_from_secret(secret, "coordinator").secret_z85);
+    s.set(zmq::sockopt::zap_domain, "catlip-join");
+    std::string mon = "inproc://catlip-coordinator-mon";
+    if (zmq_socket_monitor(s.handle(), mon.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+      impl_->mon.set(zmq::sockopt::linger, 0);
+      impl_->mon.connect(mon);
+      impl_->monitoring = true;
+    }
+  }
   s.set(zmq::sockopt::router_mandatory, 1);
   s.set(zmq::sockopt::linger, 2000);
   s.set(zmq::sockopt::sndhwm, 100000);
@@ -184,9 +243,14 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
           if (!im.ready[size_t(k)]) missing += (missing.empty() ? "" : ", ") + std::to_string(k) + " (joined, not ready)";
       return "node" + std::string(missing.find(',') == std::string::npos ? " " : "s ") + missing +
              " did not join within " + param_value_to_string(im.g.join_timeout_s) + " s (" + std::to_string(joined) +
-             " of " + std::to_string(n) + " joined)";
+             " of " + std::to_string(n) + " joined" +
+             (im.refused ? "; " + std::to_string(im.refused) +
+                               " connection(s) failed the handshake: another cluster secret, or none?"
+                         : std::string()) +
+             ")";
     }
     im.wait(100);
+    im.read_monitor();
     if (Clock::now() - im.last_ping >= kPingEvery) {  // joined nodes wait alive
       im.last_ping = Clock::now();
       for (int k = 1; k < n; ++k) im.send(k, {{"kind", "PING"}});
@@ -215,7 +279,11 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
         if (reached_at.empty()) reached_at = field(m, "via");
         im.seen[size_t(k)] = Clock::now();
         ni.status = "joined";
-        im.send(k, {{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}});
+        CtlMsg assign{{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}};
+        // This node's stages' secret keys and every stage's public key,
+        // over the join channel (encrypted when security = "curve").
+        if (!im.keys.empty()) assign["keys"] = run_keys_to_text(im.keys, stages_on_node(im.g, k));
+        im.send(k, assign);
       } else if (known == im.rank_of.end()) {
         continue;  // not a member
       } else if (kind == "READY") {

@@ -57,14 +57,25 @@ std::string hostname() {
 // The agent's link to the coordinator.
 class Uplink : public LaunchEvents {
  public:
-  Uplink(zmq::context_t& zctx, const std::string& endpoint)
+  // `secret`: the cluster secret; the join is then a CURVE client with the
+  // keys derived from it (catlip/security.h). Empty: a plain connection.
+  Uplink(zmq::context_t& zctx, const std::string& endpoint, const std::string& secret)
       : sock_(zctx, zmq::socket_type::dealer), mon_(zctx, zmq::socket_type::pair) {
     sock_.set(zmq::sockopt::linger, 2000);
     sock_.set(zmq::sockopt::sndhwm, 100000);
+    sock_.set(zmq::sockopt::maxmsgsize, int64_t(64) << 20);
+    if (!secret.empty()) {
+      CurveKeyPair node = curve_keypair_from_secret(secret, "node");
+      sock_.set(zmq::sockopt::curve_serverkey, curve_keypair_from_secret(secret, "coordinator").public_z85);
+      sock_.set(zmq::sockopt::curve_publickey, node.public_z85);
+      sock_.set(zmq::sockopt::curve_secretkey, node.secret_z85);
+    }
     // Connection events: a coordinator that closed its end is gone at once,
-    // not after a timeout.
+    // not after a timeout; a refused handshake is named, not a silent wait.
     std::string mon = "inproc://catlip-uplink-" + std::to_string(::getpid());
-    zmq_socket_monitor(sock_.handle(), mon.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
+    zmq_socket_monitor(sock_.handle(), mon.c_str(),
+                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     mon_.set(zmq::sockopt::linger, 0);
     mon_.connect(mon);
     sock_.connect(endpoint);
@@ -80,10 +91,19 @@ class Uplink : public LaunchEvents {
         std::memcpy(&e, ev.data(), 2);
         if (e == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) connected_ = true;
         if (e == ZMQ_EVENT_DISCONNECTED && connected_) gone_ = true;
+        if (!connected_ && (e == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || e == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                            e == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+          handshake_failures_ += e == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ? 1 : 3;
       }
       while (ev.more()) (void)mon_.recv(ev, zmq::recv_flags::dontwait);
     }
     return gone_;
+  }
+  // True when the coordinator keeps refusing the handshake (another secret,
+  // or one side has none).
+  bool refused() {
+    coordinator_gone();
+    return !connected_ && handshake_failures_ >= 3;
   }
   void send(const CtlMsg& m) {
     std::string b = encode_ctl(m);
@@ -130,6 +150,7 @@ class Uplink : public LaunchEvents {
  private:
   zmq::socket_t sock_, mon_;
   bool connected_ = false, gone_ = false;
+  int handshake_failures_ = 0;
   Clock::time_point last_heard_ = Clock::now(), last_ping_{};
   int64_t dropped_ = 0;
 };
@@ -142,6 +163,7 @@ std::string field(const CtlMsg& m, const char* k) {
 // What the node prepares between ASSIGN and START.
 struct Prepared {
   GraphSpec g;
+  RunKeys keys;
   std::string run_dir;
   NodeListeners listeners;
 };
@@ -174,6 +196,12 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
     return e.what();
   }
   p.run_dir = opt.run_dir.empty() ? field(assign, "run_dir") : opt.run_dir;
+  try {
+    p.keys = run_keys_from_text(field(assign, "keys"));
+  } catch (const std::exception& e) {
+    return std::string("the coordinator's keys do not parse: ") + e.what();
+  }
+  if (curve_links(p.g) && p.keys.empty()) return "the graph's tcp links use CURVE but the coordinator sent no keys";
   EndpointTable mine;
   try {
     mine = listen_for_node(p.g, opt.id.rank, address, 0, p.listeners);
@@ -208,9 +236,10 @@ int run_node_agent(const NodeOptions& opt) {
   std::string coord = "tcp://" + coord_ip + ":" + std::to_string(opt.id.coordinator_port);
   Say(rank) << opt.id.describe() << "; joining " << coord << " from " << address;
 
+  std::string secret = cluster_secret(opt.secret_file);
   SignalGuard signals;
   zmq::context_t zctx(1);
-  Uplink up(zctx, coord);
+  Uplink up(zctx, coord, secret);
   up.send({{"kind", "JOIN"}, {"rank", std::to_string(rank)}, {"host", hostname()}, {"address", address}, {"via", coord_ip},
            {"pid", std::to_string(::getpid())}, {"version", catlip_version()}});
 
@@ -234,6 +263,14 @@ int run_node_agent(const NodeOptions& opt) {
     if (!up.recv(m, 100)) {
       up.ping();
       // Once it has answered, the coordinator pings every 0.5 s.
+      if (up.refused()) {
+        Say(rank) << "the coordinator at " << coord << " refused the connection: "
+                  << (secret.empty() ? std::string("it requires a cluster secret and this node has none (") +
+                                           kNoClusterSecret + ")"
+                                     : std::string("this node's cluster secret differs from the coordinator's, or the "
+                                                   "coordinator runs with security = \"none\""));
+        return 1;
+      }
       if (up.coordinator_gone() || (heard && up.silent_s() > 10)) {
         Say(rank) << "lost the coordinator at " << coord << " while joining";
         return 1;
@@ -272,7 +309,7 @@ int run_node_agent(const NodeOptions& opt) {
   std::ofstream(node_dir + "/endpoints.txt") << endpoints;
   SocketDir sock_dir;
   LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints),
-               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin};
+               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin, prep.keys};
   auto launcher = make_process_launcher(zctx, run);
   try {
     launcher->start();

@@ -1,11 +1,16 @@
 #include "catlip/graph.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <set>
 #include <sstream>
+
+#include <arpa/inet.h>
+
+#include <cmath>
 
 #include <toml++/toml.h>
 
@@ -43,7 +48,29 @@ namespace {
 
 const std::set<std::string> kGraphKeys = {"name",           "metrics_port",   "transport",         "host",
                                           "base_port",      "prefetch",       "max_message_mb",    "run_dir",
-                                          "report_interval_s", "nodes",       "join_timeout_s",    "node_timeout_s"};
+                                          "report_interval_s", "nodes",       "join_timeout_s",    "node_timeout_s",
+                                          "liveness_timeout_s", "max_error_fraction", "metrics_bind",
+                                          "security", "secret_file"};
+
+std::string num_str(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+// A number within [lo, hi] (nan and inf are not); "" or why not.
+std::string number_in(const toml::node& v, double lo, double hi, double& out) {
+  double x = v.value<double>().value_or(std::nan(""));
+  if (!v.is_number() || !(x >= lo && x <= hi))
+    return "expected a number in [" + num_str(lo) + ", " + num_str(hi) + "]";
+  out = x;
+  return "";
+}
+
+bool is_ip_literal(const std::string& a) {
+  unsigned char buf[16];
+  return ::inet_pton(AF_INET, a.c_str(), buf) == 1 || ::inet_pton(AF_INET6, a.c_str(), buf) == 1;
+}
 
 SourceLoc loc_of(const toml::node& n, const std::string& file) {
   SourceLoc l;
@@ -206,9 +233,14 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
   g.name = path;
   if (auto slash = g.name.rfind('/'); slash != std::string::npos) g.name = g.name.substr(slash + 1);
   if (auto dot = g.name.rfind('.'); dot != std::string::npos) g.name = g.name.substr(0, dot);
+  SourceLoc liveness_loc;
   if (auto gt = root["graph"].as_table()) {
     if (opt.interpolate_env) interpolate_tree(*gt, path, diags, "");
-    for (auto&& [k, v] : *gt) {
+    for (auto&& kv : *gt) {
+      // Not a structured binding: the lambdas below use `v`, and capturing
+      // a structured binding needs clang >= 16 (the fuzz build is clang 14).
+      auto&& k = kv.first;
+      auto&& v = kv.second;
       std::string key(k.str());
       SourceLoc l = loc_of(v, path);
       if (!kGraphKeys.count(key)) {
@@ -250,11 +282,33 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
           continue;
         }
         (key == "report_interval_s" ? g.report_interval_s : key == "join_timeout_s" ? g.join_timeout_s : g.node_timeout_s) = x;
+      } else if (key == "liveness_timeout_s") {
+        liveness_loc = l;
+        if (auto e = number_in(v, 0.1, 86400, g.liveness_timeout_s); !e.empty())
+          diags.push_back({l, "", "[graph] " + key + ": " + e + " seconds"});
+      } else if (key == "max_error_fraction") {
+        if (auto e = number_in(v, 0, 1, g.max_error_fraction); !e.empty())
+          diags.push_back({l, "", "[graph] " + key + ": " + e});
+      } else if (key == "metrics_bind") {
+        g.metrics_bind = want_str();
+        if (!is_ip_literal(g.metrics_bind))
+          diags.push_back({l, "", "[graph] metrics_bind: expected an IP address such as \"127.0.0.1\" or \"0.0.0.0\""});
+      } else if (key == "security") {
+        g.security = want_str();
+        if (g.security != "curve" && g.security != "none")
+          diags.push_back({l, "", "[graph] security: expected \"curve\" (tcp links authenticated and encrypted) or \"none\""});
+      } else if (key == "secret_file") {
+        g.secret_file = want_str();
       }
     }
   } else if (root.contains("graph")) {
     diags.push_back({loc_of(*root["graph"].node(), path), "", "[graph] must be a table"});
   }
+  if (!liveness_loc.line) g.liveness_timeout_s = std::max(g.liveness_timeout_s, 10 * g.report_interval_s);
+  else if (g.liveness_timeout_s <= g.report_interval_s)
+    diags.push_back({liveness_loc, "",
+                     "[graph] liveness_timeout_s (" + param_value_to_string(g.liveness_timeout_s) +
+                         ") must be greater than report_interval_s (" + param_value_to_string(g.report_interval_s) + ")"});
 
   // [stages.*]
   auto st = root["stages"].as_table();
@@ -321,9 +375,22 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
           }
         } else diags.push_back({l, name, "nodes: expected a list of node ranks such as [0, 2], or \"all\""});
       } else if (key == "prefetch") {
-        if (!pv.is_integer() || pv.as_integer()->get() < 1)
-          diags.push_back({l, name, "prefetch: expected an integer >= 1"});
+        if (!pv.is_integer() || pv.as_integer()->get() < 1 || pv.as_integer()->get() > (1 << 20))
+          diags.push_back({l, name, "prefetch: expected an integer in [1, 1048576]"});
         else s.prefetch = int(pv.as_integer()->get());
+      } else if (key == "min_samples") {
+        if (!pv.is_integer() || pv.as_integer()->get() < 0)
+          diags.push_back({l, name, "min_samples: expected an integer >= 0"});
+        else s.min_samples = pv.as_integer()->get();
+      } else if (key == "max_error_fraction") {
+        if (auto e = number_in(pv, 0, 1, s.max_error_fraction); !e.empty()) diags.push_back({l, name, key + ": " + e});
+      } else if (key == "liveness_timeout_s") {
+        if (auto e = number_in(pv, 0.1, 86400, s.liveness_timeout_s); !e.empty())
+          diags.push_back({l, name, key + ": " + e + " seconds"});
+        else if (s.liveness_timeout_s <= g.report_interval_s)
+          diags.push_back({l, name, key + ": " + param_value_to_string(s.liveness_timeout_s) +
+                                        " must be greater than [graph] report_interval_s (" +
+                                        param_value_to_string(g.report_interval_s) + ")"});
       } else {
         ParamValue val;
         std::string err = to_param(pv, val);
@@ -443,7 +510,10 @@ std::string graph_to_toml(const GraphSpec& g) {
     << "\nbase_port = " << g.base_port << "\nprefetch = " << g.prefetch
     << "\nmax_message_mb = " << g.max_message_mb << "\nreport_interval_s = " << g.report_interval_s
     << "\nnodes = " << g.nodes << "\njoin_timeout_s = " << g.join_timeout_s
-    << "\nnode_timeout_s = " << g.node_timeout_s;
+    << "\nnode_timeout_s = " << g.node_timeout_s << "\nliveness_timeout_s = " << g.liveness_timeout_s
+    << "\nmax_error_fraction = " << g.max_error_fraction << "\nmetrics_bind = " << toml_quote(g.metrics_bind)
+    << "\nsecurity = " << toml_quote(g.security);
+  if (!g.secret_file.empty()) o << "\nsecret_file = " << toml_quote(g.secret_file);
   if (!g.run_dir.empty()) o << "\nrun_dir = " << toml_quote(g.run_dir);
   o << "\n";
   for (auto& s : g.stages) {
@@ -453,6 +523,9 @@ std::string graph_to_toml(const GraphSpec& g) {
     if (s.nodes_all) o << "nodes = \"all\"\n";
     else if (!s.nodes_spec.empty()) o << "nodes = " << value_toml(std::vector<int64_t>(s.nodes_spec.begin(), s.nodes_spec.end())) << "\n";
     if (s.prefetch) o << "prefetch = " << s.prefetch << "\n";
+    if (s.liveness_timeout_s > 0) o << "liveness_timeout_s = " << s.liveness_timeout_s << "\n";
+    if (s.min_samples >= 0) o << "min_samples = " << s.min_samples << "\n";
+    if (s.max_error_fraction >= 0) o << "max_error_fraction = " << s.max_error_fraction << "\n";
     for (auto& [k, v] : s.params) o << k << " = " << value_toml(v) << "\n";
   }
   return o.str();

@@ -4,11 +4,13 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -35,10 +37,42 @@ std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal.store(sig); }
 }  // namespace
 
+// The supervisor that made a socket directory writes its pid there; one
+// killed with SIGKILL leaves the directory behind. Each new one removes the
+// directories of supervisors that are gone (never one without the pid file:
+// it may be in the middle of being made).
+static void remove_stale_socket_dirs(const std::string& parent) {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(parent, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("catlip-", 0) != 0 || !e.is_directory(ec) || e.is_symlink(ec)) continue;
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || st.st_uid != ::geteuid()) continue;
+    FILE* f = std::fopen((e.path() / "supervisor.pid").c_str(), "re");
+    if (!f) continue;
+    long pid = 0;
+    bool read = std::fscanf(f, "%ld", &pid) == 1;
+    std::fclose(f);
+    if (!read || pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;  // still alive
+    fs::remove_all(e.path(), ec);
+  }
+}
+
 SocketDir::SocketDir() {
+  remove_stale_socket_dirs("/tmp");
   char tmpl[] = "/tmp/catlip-XXXXXX";
+  // mkdtemp makes it 0700: only this user can reach the sockets.
   if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("cannot create a socket directory in /tmp: ") + ::strerror(errno));
   path_ = tmpl;
+  ::chmod(path_.c_str(), 0700);
+  std::string pid = std::to_string(::getpid()) + "\n";
+  int fd = ::open((path_ + "/supervisor.pid").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ssize_t w = ::write(fd, pid.data(), pid.size());
+    (void)w;
+    ::close(fd);
+  }
 }
 
 SocketDir::~SocketDir() {
@@ -119,6 +153,11 @@ class ProcessLauncher : public Launcher {
   }
 
   void start() override {
+    // Each stage's workers read its secret (and the others' public keys)
+    // from a 0600 file in the 0700 socket directory; removed with it.
+    if (!run_.keys.empty())
+      for (auto& stage : stages_on_node(run_.graph, run_.node))
+        write_key_file(key_file(run_.sock_dir, stage), run_keys_to_text(run_.keys, {stage}));
     for (auto& p : procs_) spawn(p);
   }
   void add_poll_items(std::vector<zmq::pollitem_t>& items) override {
@@ -134,7 +173,10 @@ class ProcessLauncher : public Launcher {
   }
   int stop(double grace_s, LaunchEvents& ev) override {
     for (auto& p : procs_)
-      if (p.pid > 0 && !p.exited) ::kill(p.pid, SIGTERM);
+      if (p.pid > 0 && !p.exited) {
+        ::kill(p.pid, SIGTERM);
+        ::kill(p.pid, SIGCONT);  // a stopped (SIGSTOP) replica gets the SIGTERM only once continued
+      }
     auto deadline = Clock::now() + std::chrono::duration<double>(grace_s);
     while (!all_exited() && Clock::now() < deadline) {
       std::vector<zmq::pollitem_t> items;
@@ -272,7 +314,8 @@ class ProcessLauncher : public Launcher {
     e.ok = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
     e.stopped = WIFEXITED(r.status) && WEXITSTATUS(r.status) == 5;
     if (!e.ok) {
-      std::string why = WIFSIGNALED(r.status) ? std::string("killed by signal ") + ::strsignal(WTERMSIG(r.status))
+      std::string why = WIFSIGNALED(r.status) ? "killed by signal " + std::to_string(WTERMSIG(r.status)) + " (" +
+                                                    ::strsignal(WTERMSIG(r.status)) + ")"
                                               : "exited with status " + std::to_string(WEXITSTATUS(r.status));
       std::string err = r.error;
       if (err.empty())

@@ -1,5 +1,7 @@
 // Prometheus text endpoint: a tiny HTTP/1.0 server on Boost.Asio. Every
 // request, whatever its path, gets the current metrics text.
+#include <fcntl.h>
+
 #include <utility>
 
 #include <boost/asio.hpp>
@@ -12,6 +14,16 @@ namespace catlip {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+// Asio opens sockets without close-on-exec: the workers forked later must
+// not inherit the listening socket (it would keep the port bound, and
+// serve nothing, after the supervisor is gone).
+void set_cloexec(int fd) {
+  int f = ::fcntl(fd, F_GETFD);
+  if (f >= 0) ::fcntl(fd, F_SETFD, f | FD_CLOEXEC);
+}
+}  // namespace
+
 struct MetricsServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
@@ -22,6 +34,7 @@ struct MetricsServer::Impl {
   void accept() {
     acceptor.async_accept([this](boost::system::error_code ec, tcp::socket sock) {
       if (ec) return;
+      set_cloexec(sock.native_handle());
       auto s = std::make_shared<tcp::socket>(std::move(sock));
       auto buf = std::make_shared<asio::streambuf>();
       // Read the request head (bounded), then answer.
@@ -43,15 +56,18 @@ struct MetricsServer::Impl {
 MetricsServer::MetricsServer() : impl_(std::make_unique<Impl>()) {}
 MetricsServer::~MetricsServer() { stop(); }
 
-void MetricsServer::start(int port, std::function<std::string()> provider) {
+void MetricsServer::start(const std::string& address, int port, std::function<std::string()> provider) {
   impl_->provider = std::move(provider);
   boost::system::error_code ec;
-  tcp::endpoint ep(asio::ip::make_address("0.0.0.0"), static_cast<unsigned short>(port));
+  auto addr = asio::ip::make_address(address, ec);
+  if (ec) throw std::runtime_error("cannot serve metrics at '" + address + "': not an IP address");
+  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
   impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) set_cloexec(impl_->acceptor.native_handle());
   if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) impl_->acceptor.bind(ep, ec);
   if (!ec) impl_->acceptor.listen(16, ec);
-  if (ec) throw std::runtime_error("cannot serve metrics on port " + std::to_string(port) + ": " + ec.message());
+  if (ec) throw std::runtime_error("cannot serve metrics on " + address + ":" + std::to_string(port) + ": " + ec.message());
   impl_->port = impl_->acceptor.local_endpoint().port();
   impl_->accept();
   impl_->thread = std::thread([this] { impl_->io.run(); });

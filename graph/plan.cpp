@@ -126,24 +126,80 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
   for (auto& in : s->inputs) {
     const StageSpec* u = g.find(in);
     for (int r : upstream_replicas(*u, *s, replica))
+    {
       p.inputs.push_back(!in_process && tcp_link(g, u->node_of(r), node) ? tcp_ep(in, r) : local_ep(in, r));
+      p.input_stages.push_back(in);
+    }
   }
   bool local_consumer = false, tcp_consumer = false;
   for (auto* c : g.consumers_of(stage)) {
-    int n = 0;
+    ConsumerGroup cg{c->name, 0, {}, c->prefetch ? c->prefetch : g.prefetch};
     for (int cr = 0; cr < c->replicas; ++cr) {
       auto up = upstream_replicas(*s, *c, cr);
       if (std::find(up.begin(), up.end(), replica) == up.end()) continue;
-      n++;
+      cg.replicas++;
+      cg.members.push_back(cr);
       (!in_process && tcp_link(g, node, c->node_of(cr)) ? tcp_consumer : local_consumer) = true;
     }
-    p.consumers.push_back(ConsumerGroup{c->name, n});
+    p.consumers.push_back(std::move(cg));
   }
   if (auto it = tcp.find(stage + "/group"); it != tcp.end()) p.group_endpoint = it->second;
   if (auto it = tcp.find("node/" + std::to_string(node)); it != tcp.end()) p.node_address = it->second;
   if (local_consumer) p.output_endpoints.push_back(local_ep(stage, replica));
   if (tcp_consumer) p.output_endpoints.push_back(tcp_ep(stage, replica));
   return p;
+}
+
+bool curve_links(const GraphSpec& g) {
+  if (g.security != "curve") return false;
+  for (int k = 0; k < g.nodes; ++k)
+    if (!tcp_producers(g, k).empty()) return true;
+  return false;
+}
+
+RunKeys make_run_keys(const GraphSpec& g) {
+  RunKeys k;
+  if (curve_links(g))
+    for (auto& s : g.stages) k.stages[s.name] = curve_keypair();
+  return k;
+}
+
+std::vector<std::string> stages_on_node(const GraphSpec& g, int node) {
+  std::vector<std::string> out;
+  for (auto& s : g.stages)
+    for (int r = 0; r < s.replicas; ++r)
+      if (s.node_of(r) == node) {
+        out.push_back(s.name);
+        break;
+      }
+  return out;
+}
+
+std::string key_file(const std::string& sock_dir, const std::string& stage) { return sock_dir + "/keys." + stage; }
+
+void apply_run_keys(ReplicaPlan& p, const GraphSpec& g, const RunKeys& keys) {
+  auto is_tcp = [](const std::string& ep) { return ep.rfind("tcp://", 0) == 0; };
+  auto pub = [&](const std::string& stage) {
+    const CurveKeyPair* k = keys.find(stage);
+    if (!k) throw std::invalid_argument("no CURVE key for stage '" + stage + "' in the run's key table");
+    return k->public_z85;
+  };
+  bool tcp_out = std::any_of(p.output_endpoints.begin(), p.output_endpoints.end(), is_tcp);
+  bool tcp_in = std::any_of(p.inputs.begin(), p.inputs.end(), is_tcp);
+  if (!tcp_out && !tcp_in) return;
+  const CurveKeyPair* own = keys.find(p.stage_name);
+  if (!own || own->secret_z85.empty())
+    throw std::invalid_argument("no CURVE secret key for stage '" + p.stage_name + "' in the run's key table");
+  if (tcp_out) {
+    p.curve_secret = own->secret_z85;
+    for (auto* c : g.consumers_of(p.stage_name)) p.curve_clients[pub(c->name)] = c->name;
+  }
+  if (tcp_in) {
+    p.curve.client = *own;
+    p.curve.server_keys.clear();
+    for (size_t i = 0; i < p.inputs.size(); ++i)
+      p.curve.server_keys.push_back(is_tcp(p.inputs[i]) ? pub(p.input_stages[i]) : "");
+  }
 }
 
 EndpointTable listen_for_node(const GraphSpec& g, int node, const std::string& address, int base_port,

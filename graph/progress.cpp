@@ -18,6 +18,10 @@ RunMetrics::RunMetrics(const GraphSpec& g) : g_(g) {
 
 void RunMetrics::update(const ReplicaReport& r) { latest_[{r.stage, r.replica}] = r; }
 
+void RunMetrics::mark_failed(const std::string& stage, int replica, const std::string& why) {
+  failed_.emplace(std::make_pair(stage, replica), why);  // the first reason stays
+}
+
 const ReplicaReport* RunMetrics::report(const std::string& stage, int replica) const {
   auto it = latest_.find({stage, replica});
   return it == latest_.end() ? nullptr : &it->second;
@@ -38,6 +42,14 @@ void RunMetrics::tick(double now, bool whole_run) {
     int64_t total = 0;
     for (int r = 0; r < v.replicas; ++r) {
       auto* rep = report(v.name, r);
+      auto marked = failed_.find({v.name, r});
+      if (marked != failed_.end()) {
+        n.failed++;
+        n.failures.push_back(marked->second);
+      } else if (rep && rep->state == ReplicaState::Failed) {
+        n.failed++;
+        n.failures.push_back("stage '" + v.name + "' replica " + std::to_string(r) + " failed: " + rep->error);
+      }
       if (!rep) {
         totals_known = false;
         continue;
@@ -50,9 +62,9 @@ void RunMetrics::tick(double now, bool whole_run) {
       wait_in += rep->wait_in_s;
       wait_out += rep->wait_out_s;
       elapsed_sum += rep->elapsed_s;
-      if (rep->state == ReplicaState::Done) n.done++;
-      else if (rep->state == ReplicaState::Failed) n.failed++;
-      else if (rep->state == ReplicaState::Running) n.running++;
+      bool failed = marked != failed_.end() || rep->state == ReplicaState::Failed;
+      if (!failed && rep->state == ReplicaState::Done) n.done++;
+      else if (!failed && rep->state == ReplicaState::Running) n.running++;
       if (rep->total < 0) totals_known = false;
       else total += rep->total;
       for (auto& [k, c] : rep->counters) {
@@ -191,7 +203,13 @@ std::string RunMetrics::json_line(double now) const {
       << ",\"in_rate\":" << jnum(v.in_rate) << ",\"out_rate\":" << jnum(v.out_rate)
       << ",\"mb_rate\":" << jnum(v.mb_rate) << ",\"busy_pct\":" << jnum(v.busy_pct)
       << ",\"wait_in_pct\":" << jnum(v.wait_in_pct) << ",\"wait_out_pct\":" << jnum(v.wait_out_pct)
-      << ",\"queue\":" << v.queue << ",\"errors\":" << v.errors << ",\"total\":" << v.total << ",\"counters\":{";
+      << ",\"queue\":" << v.queue << ",\"errors\":" << v.errors << ",\"total\":" << v.total;
+    if (!v.failures.empty()) {
+      o << ",\"failures\":[";
+      for (size_t i = 0; i < v.failures.size(); ++i) o << (i ? "," : "") << jstr(v.failures[i]);
+      o << "]";
+    }
+    o << ",\"counters\":{";
     bool f2 = true;
     for (auto& [k, c] : v.counters) { o << (f2 ? "" : ",") << jstr(k) << ":" << c; f2 = false; }
     o << "},\"gauges\":{";

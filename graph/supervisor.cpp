@@ -2,6 +2,7 @@
 // progress and files, decide when the run is over, stop everything.
 #include "catlip/supervisor.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <set>
+#include <sstream>
 
 #include "catlip/cluster.h"
 #include "catlip/launch_env.h"
@@ -32,6 +35,31 @@ std::string timestamp() {
   char b[32];
   std::time_t t = std::time(nullptr);
   std::strftime(b, sizeof b, "%Y%m%d-%H%M%S", std::localtime(&t));
+  return b;
+}
+
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Files of the supervisor are opened close-on-exec (std::ofstream cannot be):
+// the workers it forks must not inherit them.
+FILE* open_cloexec(const std::string& path, const char* mode = "w") {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return nullptr;
+  FILE* f = ::fdopen(fd, mode);
+  if (!f) ::close(fd);
+  return f;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  if (FILE* f = open_cloexec(path)) {
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  }
+}
+
+std::string fmt1(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f", x);
   return b;
 }
 
@@ -59,12 +87,15 @@ class Supervisor : public LaunchEvents {
     if (!r.finish_run.empty() && finished_by_.empty())
       finished_by_ = "stage '" + r.stage + "' (replica " + std::to_string(r.replica) + ") ended the run: " + r.finish_run;
     metrics_.update(r);
+    heard_[{r.stage, r.replica}] = Clock::now();
     (void)node;
   }
   void on_exit(const ReplicaExit& e) override {
     if (e.node == 0) nodes_[0].exited++;
+    exited_.insert({e.stage, e.replica});
     if (!e.ok && !e.stopped) {
       if (e.node == 0) nodes_[0].failed++;
+      if (!stopping_) metrics_.mark_failed(e.stage, e.replica, e.failure);
       if (failure_.empty()) failure_ = e.failure;
     }
   }
@@ -87,6 +118,8 @@ class Supervisor : public LaunchEvents {
   bool all_exited() const;
   int stop_all(const std::string& why);
   void write_summary(int exit_code, double elapsed);
+  void check_liveness();
+  std::string check_outcomes() const;
 
   GraphSpec g_;
   const std::map<std::string, Params>& params_;
@@ -104,9 +137,19 @@ class Supervisor : public LaunchEvents {
   Clock::time_point start_ = Clock::now(), last_draw_{}, last_plain_{}, last_file_{};
   std::mutex prom_mu_;
   std::string prom_text_;
-  std::ofstream metrics_file_;
+  FILE* metrics_file_ = nullptr;
   std::string failure_;      // first failure: ends the run
   std::string finished_by_;  // set when a stage called finish_run()
+  // Liveness: when each replica's latest report arrived, which have exited.
+  Clock::time_point replicas_started_ = Clock::now();
+  std::map<std::pair<std::string, int>, Clock::time_point> heard_;
+  std::set<std::pair<std::string, int>> exited_;
+  bool stopping_ = false;  // exits from here on are part of stopping
+
+ public:
+  ~Supervisor() override {
+    if (metrics_file_) std::fclose(metrics_file_);
+  }
 };
 
 std::string Supervisor::setup_run_dir() {
@@ -172,13 +215,17 @@ void Supervisor::write_files(bool final) {
   if (!final && now - last_file_ < std::chrono::seconds(1)) return;
   last_file_ = now;
   double el = std::chrono::duration<double>(now - start_).count();
-  metrics_file_ << metrics_.json_line(el) << "\n" << std::flush;
+  if (metrics_file_) {
+    std::string line = metrics_.json_line(el) + "\n";
+    std::fwrite(line.data(), 1, line.size(), metrics_file_);
+    std::fflush(metrics_file_);
+  }
   std::string prom = metrics_.prometheus();
   {
     std::lock_guard<std::mutex> l(prom_mu_);
     prom_text_ = prom;
   }
-  if (final) std::ofstream(run_dir_ + "/metrics.prom") << prom;
+  if (final) write_text_file(run_dir_ + "/metrics.prom", prom);
 }
 
 bool Supervisor::all_exited() const {
@@ -186,6 +233,7 @@ bool Supervisor::all_exited() const {
 }
 
 int Supervisor::stop_all(const std::string& why) {
+  stopping_ = true;
   int killed = 0;
   if (remote_) {
     // Every node stops at once: remote replicas do not see node 0's vanish first.
@@ -200,10 +248,14 @@ int Supervisor::stop_all(const std::string& why) {
 
 void Supervisor::write_summary(int exit_code, double el) {
   refresh_nodes();
-  std::ofstream sum(run_dir_ + "/summary.json");
+  std::ostringstream sum;
   sum << "{\"graph\":" << json_str(g_.name) << ",\"exit_code\":" << exit_code << ",\"elapsed_s\":" << el
-      << ",\"failure\":" << json_str(failure_) << ",\"nodes\":" << nodes_json(nodes_)
-      << ",\"final\":" << metrics_.json_line(el) << "}\n";
+      << ",\"failure\":" << json_str(failure_) << ",\"failures\":[";
+  int k = 0;
+  for (auto& v : metrics_.view())
+    for (auto& f : v.failures) sum << (k++ ? "," : "") << json_str(f);
+  sum << "],\"nodes\":" << nodes_json(nodes_) << ",\"final\":" << metrics_.json_line(el) << "}\n";
+  write_text_file(run_dir_ + "/summary.json", sum.str());
 }
 
 // Node 0's listeners (producer ports read over tcp, group rendezvous ports)
@@ -235,6 +287,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     if (!opt_.in_process) {
       sock_dir_ = std::make_unique<SocketDir>();
       run.sock_dir = sock_dir_->path();
+      run.keys = make_run_keys(g_);  // per-stage CURVE keys when tcp links exist
     }
     if (g_.nodes == 1 && (!tcp_producers(g_, 0).empty() || !group_stages(g_).empty())) {
       std::string err, ip = resolve_host(g_.host, &err);
@@ -249,7 +302,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
       // A host name that means loopback only here (Debian maps its own name
       // to 127.0.1.1) would shut the other hosts out: listen on every address.
       bool name_on_loopback = cip.rfind("127.", 0) == 0 && chost != cip;
-      remote_ = std::make_unique<RemoteNodes>(zctx_, g_, name_on_loopback ? "*" : cip, cport);
+      remote_ = std::make_unique<RemoteNodes>(zctx_, g_, name_on_loopback ? "*" : cip, cport, run.keys);
       if (!opt_.quiet)
         std::cerr << "catlip: coordinator at " << (name_on_loopback ? "*" : cip) << ":" << cport << ", waiting up to "
                   << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
@@ -268,11 +321,12 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
       local_ = make_thread_launcher(zctx_, g_, params_, run_dir_, tcp);
     } else {
       fs::create_directories(run.node_dir);
-      std::ofstream(run.node_dir + "/graph.toml") << graph_to_toml(g_);
-      std::ofstream(run.node_dir + "/endpoints.txt") << endpoints_to_text(tcp);
+      write_text_file(run.node_dir + "/graph.toml", graph_to_toml(g_));
+      write_text_file(run.node_dir + "/endpoints.txt", endpoints_to_text(tcp));
       local_ = make_process_launcher(zctx_, run);
     }
     if (remote_) remote_->start();
+    replicas_started_ = Clock::now();
     local_->start();
     listeners_ = NodeListeners{};  // the replicas hold the listening sockets now
   } catch (const std::exception& e) {
@@ -297,6 +351,7 @@ int Supervisor::event_loop(const std::atomic<int>& signal) {
     if (remote_) remote_->handle(*this);
     metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count());
     write_files(false);
+    check_liveness();
     if (!finished_by_.empty()) {
       // Replicas that fail while the run winds down (e.g. sending to the
       // consumer that just left) do not fail it.
@@ -326,13 +381,13 @@ int Supervisor::event_loop(const std::atomic<int>& signal) {
 int Supervisor::run() {
   run_dir_ = setup_run_dir();
   g_.run_dir = run_dir_;
-  std::ofstream(run_dir_ + "/graph.toml") << graph_to_toml(g_);
+  write_text_file(run_dir_ + "/graph.toml", graph_to_toml(g_));
   tty_ = !opt_.quiet && (opt_.progress == 1 || (opt_.progress == -1 && ::isatty(2)));
-  metrics_file_.open(run_dir_ + "/metrics.jsonl");
+  metrics_file_ = open_cloexec(run_dir_ + "/metrics.jsonl");
   SignalGuard signals;
   MetricsServer server;
   if (g_.metrics_port > 0)
-    server.start(g_.metrics_port, [this] {
+    server.start(g_.metrics_bind, g_.metrics_port, [this] {
       std::lock_guard<std::mutex> l(prom_mu_);
       return prom_text_;
     });
@@ -355,6 +410,16 @@ int Supervisor::run() {
   }
   if (local_) local_->handle(*this);  // final reports
   metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count(), true);
+  if (exit_code == 0) {
+    // Every replica ended well; did the stages do what the graph asks?
+    std::string why = check_outcomes();
+    if (!why.empty()) {
+      failure_ = why;
+      exit_code = 1;
+      clear_progress();
+      std::cerr << "catlip: run failed: " << failure_ << "\n";
+    }
+  }
   write_files(true);
   if (nodes_[0].status == "running") nodes_[0].status = exit_code == 0 ? "ok" : nodes_[0].failed ? "failed" : "stopped";
   draw_progress(true);
@@ -366,6 +431,67 @@ int Supervisor::run() {
     std::cerr << "catlip: graph '" << g_.name << "' finished in " << std::round(el * 100) / 100 << " s; run directory "
               << run_dir_ << "\n";
   return exit_code;
+}
+
+// A replica still running that has sent no report for its stage's
+// liveness_timeout_s (reports come from a thread of their own every
+// report_interval_s, from before configure() to exit) is hung or stopped:
+// the run fails naming it. Replicas that reported a final state are exiting.
+void Supervisor::check_liveness() {
+  if (!failure_.empty() || !finished_by_.empty()) return;
+  auto now = Clock::now();
+  for (auto& slot : all_replicas(g_)) {
+    auto key = std::make_pair(slot.stage, slot.replica);
+    if (exited_.count(key)) continue;
+    const ReplicaReport* r = metrics_.report(slot.stage, slot.replica);
+    if (r && (r->state == ReplicaState::Done || r->state == ReplicaState::Failed || r->state == ReplicaState::Stopped))
+      continue;
+    auto it = heard_.find(key);
+    double silent = secs(now - (it == heard_.end() ? replicas_started_ : it->second));
+    const StageSpec* spec = g_.find(slot.stage);
+    double limit = spec && spec->liveness_timeout_s > 0 ? spec->liveness_timeout_s : g_.liveness_timeout_s;
+    if (silent <= limit) continue;
+    std::string why = "stage '" + slot.stage + "' replica " + std::to_string(slot.replica) + " (node " +
+                      std::to_string(slot.node) + ", pid " + (r ? std::to_string(r->pid) : std::string("unknown")) +
+                      ") sent nothing for " + fmt1(silent) + " s" + (r ? "" : " since it started") +
+                      ": hung or stopped (liveness_timeout_s " + fmt1(limit) + ")";
+    metrics_.mark_failed(slot.stage, slot.replica, why);
+    if (slot.node == 0) nodes_[0].failed++;
+    failure_ = why;
+    return;
+  }
+}
+
+// End-of-run checks of a run whose replicas all succeeded: each stage's
+// min_samples and max_error_fraction. Returns "" or the first violation.
+std::string Supervisor::check_outcomes() const {
+  for (auto& v : metrics_.view()) {
+    const StageSpec* s = g_.find(v.name);
+    if (!s) continue;
+    bool source = s->inputs.empty();
+    int64_t items = source ? v.items_out : v.items_in;
+    // A stage that ended the run (finish_run: a step budget reached) may
+    // leave others with nothing: only then is an empty stage fine.
+    int64_t min = s->min_samples >= 0 ? s->min_samples : source ? 0 : 1;
+    if (finished_by_.empty() && items < min)
+      return "stage '" + v.name + "' " + (source ? "emitted " : "received ") + std::to_string(items) + " item" +
+             (items == 1 ? "" : "s") + ", fewer than min_samples " + std::to_string(min) +
+             (items == 0 ? ": no data reached it" : "") + " (set min_samples = 0 on the stage if that is expected)";
+    int64_t errors = 0;
+    std::string named;
+    for (auto& [k, c] : v.counters)
+      if (k.rfind("error.", 0) == 0 && c > 0) {
+        errors += c;
+        named += (named.empty() ? "" : ", ") + k + " " + std::to_string(c);
+      }
+    int64_t denom = source ? v.items_out + errors : v.items_in;
+    double limit = s->max_error_fraction >= 0 ? s->max_error_fraction : g_.max_error_fraction;
+    if (errors > 0 && denom > 0 && double(errors) / double(denom) > limit)
+      return "stage '" + v.name + "': " + std::to_string(errors) + " errors for " + std::to_string(denom) + " items (" +
+             fmt1(100.0 * double(errors) / double(denom)) + "%: " + named + "), above max_error_fraction " +
+             param_value_to_string(limit);
+  }
+  return "";
 }
 
 void Supervisor::init_nodes() {

@@ -116,6 +116,17 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
+  if (catlip::curve_links(g)) {
+    // This stage's secret and the others' public keys, from the 0600 file
+    // the launcher wrote in the node's private socket directory.
+    std::string kf = catlip::key_file(sock_dir, stage);
+    try {
+      catlip::apply_run_keys(plan, g, catlip::run_keys_from_text(catlip::read_private_file(kf)));
+    } catch (const std::exception& e) {
+      std::cerr << "error: CURVE keys: " << e.what() << "\n";
+      return 2;
+    }
+  }
   plan.listen_fd = listen_fd;
   plan.group_fd = group_fd;
   std::unique_ptr<catlip::Stage> st = type->create();

@@ -183,6 +183,7 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
                           zmq::context_t& zctx, const std::atomic<bool>& stop) {
   ReplicaResult res;
   ReplicaContext ctx(plan, stop);
+  std::unique_ptr<ZapHandler> zap;
   std::unique_ptr<Producer> producer;
   std::unique_ptr<Consumer> consumer;
   Reporter reporter(zctx, plan, ctx);
@@ -194,12 +195,22 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
   };
   bool configured = false;
   try {
+    if (!plan.curve_secret.empty()) {
+      // Before the first CURVE bind: without a handler ZeroMQ admits anyone.
+      zap = std::make_unique<ZapHandler>(zctx);
+      for (auto& [pub, stage] : plan.curve_clients) zap->allow(pub, stage);
+      zap->on_refused = [&ctx](const std::string& address, const std::string& why) {
+        ctx.log(LogLevel::Warn, "refused a connection from " + address + ": " + why);
+      };
+    }
     if (!plan.output_endpoints.empty())
-      producer = std::make_unique<Producer>(zctx, plan.output_endpoints, plan.consumers, &stop, plan.listen_fd);
+      producer = std::make_unique<Producer>(zctx, plan.output_endpoints, plan.consumers, &stop, plan.listen_fd,
+                                            plan.curve_secret);
     if (!plan.inputs.empty())
       consumer = std::make_unique<Consumer>(zctx, plan.inputs,
                                             plan.stage_name + "#" + std::to_string(plan.replica),
-                                            plan.prefetch, &stop, plan.max_message_bytes);
+                                            plan.prefetch, &stop, plan.max_message_bytes,
+                                            plan.curve.server_keys.empty() ? nullptr : &plan.curve);
     if (consumer)
       consumer->on_unreachable = [&ctx](const std::string& ep) {
         ctx.log(LogLevel::Error, "cannot reach upstream " + ep +
@@ -291,6 +302,8 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
       set_state(ReplicaState::Failed, res.error);
     }
   }
+  if (zap && zap->refused()) ctx.count("security.refused_connections", zap->refused());
+  if (producer && producer->rejected_hellos()) ctx.count("security.rejected_hellos", producer->rejected_hellos());
   reporter.stop();
   return res;
 }

@@ -58,17 +58,34 @@ void recv_part(zmq::socket_t& s, zmq::message_t& m) {
 // ---------------------------------------------------------------- Producer
 
 Producer::Producer(zmq::context_t& ctx, const std::vector<std::string>& endpoints, std::vector<ConsumerGroup> groups,
-                   const std::atomic<bool>* stop, int listen_fd)
+                   const std::atomic<bool>* stop, int listen_fd, const std::string& curve_secret)
     : sock_(ctx, zmq::socket_type::router), groups_(std::move(groups)), stop_(stop) {
   // Unknown/disconnected peers are an error, not a silent drop.
   sock_.set(zmq::sockopt::router_mandatory, 1);
   sock_.set(zmq::sockopt::linger, 10000);
   // Credits are the real bound; the HWM only guards against a buggy peer.
   sock_.set(zmq::sockopt::sndhwm, 100000);
-  sock_.set(zmq::sockopt::rcvhwm, 100000);
-  for (auto& endpoint : endpoints) {
-    bool use_fd = listen_fd >= 0 && endpoint.rfind("tcp://", 0) == 0;
+  sock_.set(zmq::sockopt::rcvhwm, 1000);
+  // Consumers send only control messages: a larger frame is hostile.
+  sock_.set(zmq::sockopt::maxmsgsize, kMaxControlBytes);
+  // Options are copied at bind time: plain local endpoints first, then the
+  // tcp ones as CURVE servers.
+  std::vector<std::string> ordered;
+  for (auto& e : endpoints)
+    if (e.rfind("tcp://", 0) != 0) ordered.push_back(e);
+  for (auto& e : endpoints)
+    if (e.rfind("tcp://", 0) == 0) ordered.push_back(e);
+  bool curve_on = false;
+  for (auto& endpoint : ordered) {
+    bool tcp = endpoint.rfind("tcp://", 0) == 0;
+    bool use_fd = listen_fd >= 0 && tcp;
     try {
+      if (tcp && !curve_secret.empty() && !curve_on) {
+        sock_.set(zmq::sockopt::curve_server, 1);
+        sock_.set(zmq::sockopt::curve_secretkey, curve_secret);
+        sock_.set(zmq::sockopt::zap_domain, "catlip");
+        curve_on = true;
+      }
       if (use_fd) sock_.set(zmq::sockopt::use_fd, listen_fd);
       sock_.bind(endpoint);
       if (use_fd) sock_.set(zmq::sockopt::use_fd, -1);
@@ -76,8 +93,31 @@ Producer::Producer(zmq::context_t& ctx, const std::vector<std::string>& endpoint
       throw TransportError("cannot bind " + endpoint + ": " + e.what());
     }
   }
+  for (auto& g : groups_)
+    if (g.members.empty())
+      for (int r = 0; r < g.replicas; ++r) g.members.push_back(r);
   by_group_.resize(groups_.size());
   rr_.assign(groups_.size(), 0);
+}
+
+// A Hello is taken only from an identity of the plan ("<stage>#<i>" with i a
+// member of a consumer group), sent from the routing id it names, once, and
+// over CURVE only by the stage the ZAP handler authenticated.
+bool Producer::accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group) {
+  group = -1;
+  auto hash = m.text.rfind('#');
+  if (hash == std::string::npos || m.text != pid || m.value < 0) return false;
+  std::string stage = m.text.substr(0, hash), idx = m.text.substr(hash + 1);
+  if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos) return false;
+  int replica = std::stoi(idx);
+  if (user_id && stage != user_id) return false;
+  for (size_t i = 0; i < groups_.size(); ++i)
+    if (groups_[i].stage == stage &&
+        std::find(groups_[i].members.begin(), groups_[i].members.end(), replica) != groups_[i].members.end())
+      group = static_cast<int>(i);
+  if (group < 0) return false;
+  auto [it, fresh] = claimed_.emplace(m.text, pid);
+  return fresh || it->second == pid;
 }
 
 Producer::~Producer() = default;
@@ -101,11 +141,11 @@ void Producer::poll_control(int timeout_ms) {
     std::string pid = id.to_string();
     if (m.kind == MsgKind::Hello) {
       // text = "<stage>#<replica>", value = initial credit
-      std::string stage = m.text.substr(0, m.text.rfind('#'));
       int g = -1;
-      for (size_t i = 0; i < groups_.size(); ++i)
-        if (groups_[i].stage == stage) g = static_cast<int>(i);
-      if (g < 0) continue;  // not one of our consumers
+      if (!accept_hello(pid, m, zmq_msg_gets(body.handle(), "User-Id"), g)) {
+        rejected_++;
+        continue;
+      }
       auto& p = peers_[pid];
       if (!p) {
         p = std::make_unique<Peer>();
@@ -113,10 +153,10 @@ void Producer::poll_control(int timeout_ms) {
         p->group = g;
         by_group_[g].push_back(p.get());
       }
-      p->credit += m.value;
+      add_credit(*p, m.value);
     } else if (m.kind == MsgKind::Credit) {
       auto it = peers_.find(pid);
-      if (it != peers_.end()) it->second->credit += m.value;
+      if (it != peers_.end()) add_credit(*it->second, m.value);
     } else if (m.kind == MsgKind::EndOfStream) {
       // The consumer has everything we sent, end of stream included.
       auto it = peers_.find(pid);
@@ -126,6 +166,13 @@ void Producer::poll_control(int timeout_ms) {
       }
     }
   }
+}
+
+void Producer::add_credit(Peer& p, int64_t n) {
+  if (n <= 0) return;
+  int cap = groups_[size_t(p.group)].prefetch;
+  int64_t limit = cap > 0 ? cap : kDefaultCreditCap;
+  p.credit = std::min(limit, p.credit + std::min(n, limit));
 }
 
 bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachments) {
@@ -217,23 +264,35 @@ bool Producer::finish() {
 
 Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstreams,
                    const std::string& identity, int prefetch, const std::atomic<bool>* stop,
-                   size_t max_message_bytes)
+                   size_t max_message_bytes, const CurveClientOptions* curve)
     : eos_(upstreams.size(), false),
       owed_(upstreams.size(), 0),
       credit_batch_(std::max(1, prefetch / 4)),
       stop_(stop),
       max_bytes_(max_message_bytes) {
   static std::atomic<uint64_t> monitor_seq{0};
-  for (auto& ep : upstreams) {
+  for (size_t u = 0; u < upstreams.size(); ++u) {
+    const std::string& ep = upstreams[u];
     auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
     s->set(zmq::sockopt::routing_id, identity);
     s->set(zmq::sockopt::linger, 1000);
     s->set(zmq::sockopt::rcvhwm, 100000);
+    // No frame may exceed the message limit (ZeroMQ drops the connection).
+    s->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_message_bytes));
+    const bool tcp = ep.rfind("tcp://", 0) == 0;
+    if (tcp && curve && u < curve->server_keys.size() && !curve->server_keys[u].empty()) {
+      s->set(zmq::sockopt::curve_serverkey, curve->server_keys[u]);
+      s->set(zmq::sockopt::curve_publickey, curve->client.public_z85);
+      s->set(zmq::sockopt::curve_secretkey, curve->client.secret_z85);
+    }
     std::unique_ptr<zmq::socket_t> mon;
-    if (ep.rfind("tcp://", 0) == 0) {
-      // Handshake events tell a peer that is not there from one that is slow.
+    if (tcp) {
+      // Handshake events tell a peer that is not there from one that is
+      // slow, and a refused key from a silent timeout.
       std::string addr = "inproc://catlip-mon-" + std::to_string(monitor_seq++) + "-" + identity;
-      if (zmq_socket_monitor(s->handle(), addr.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0) {
+      int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+      if (zmq_socket_monitor(s->handle(), addr.c_str(), events) == 0) {
         mon = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pair);
         mon->set(zmq::sockopt::linger, 0);
         mon->connect(addr);
@@ -243,6 +302,8 @@ Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream
     endpoints_.push_back(ep);
     connected_.push_back(monitors_.back() == nullptr);
     reported_.push_back(false);
+    handshake_failures_.push_back(0);
+    handshake_error_.push_back("");
     try {
       s->connect(ep);
     } catch (const zmq::error_t& e) {
@@ -260,20 +321,52 @@ Consumer::~Consumer() {
     if (monitors_[i]) zmq_socket_monitor(socks_[i]->handle(), nullptr, 0);
 }
 
+namespace {
+std::string protocol_error_text(int32_t v) {
+  if (v == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+    return "security mechanism mismatch (one side uses CURVE, the other not: are both from the same run?)";
+  if (v == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) return "cryptographic error (wrong key)";
+  return "protocol error " + std::to_string(v);
+}
+}  // namespace
+
 void Consumer::read_monitors() {
   for (size_t i = 0; i < monitors_.size(); ++i) {
     if (!monitors_[i] || connected_[i]) continue;
     for (;;) {
       zmq::message_t ev;
       if (!monitors_[i]->recv(ev, zmq::recv_flags::dontwait)) break;
-      if (ev.size() >= 2) {
+      if (ev.size() >= 6) {
         uint16_t event;
+        int32_t value;
         std::memcpy(&event, ev.data(), 2);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) connected_[i] = true;
+        std::memcpy(&value, static_cast<const char*>(ev.data()) + 2, 4);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+          connected_[i] = true;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+          handshake_failures_[i] = 1000;
+          handshake_error_[i] = "it refused this replica's key (ZAP status " + std::to_string(value) +
+                                "): not a member of that producer's run";
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+          handshake_failures_[i] = 1000;  // ZeroMQ does not retry after a protocol error
+          handshake_error_[i] = protocol_error_text(value);
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+          handshake_failures_[i]++;
+          if (handshake_error_[i].empty())
+            handshake_error_[i] = "it closed the connection during the handshake (wrong server key, or not a catlip "
+                                  "producer of this run)";
+        }
       }
       while (ev.more()) (void)monitors_[i]->recv(ev, zmq::recv_flags::dontwait);
     }
   }
+}
+
+void Consumer::check_handshakes() {
+  read_monitors();
+  for (size_t i = 0; i < socks_.size(); ++i)
+    if (!connected_[i] && handshake_failures_[i] >= 3)
+      throw TransportError("cannot connect to upstream " + endpoints_[i] + ": " + handshake_error_[i]);
 }
 
 std::vector<std::string> Consumer::newly_unreachable(double after_s) {
@@ -375,6 +468,7 @@ Consumer::Next Consumer::next(Message& out) {
     if (stopped(stop_)) return Next::Stopped;
     return_credit(true);
     waited = true;
+    check_handshakes();
     if (on_unreachable)
       for (auto& ep : newly_unreachable(unreachable_after_s)) on_unreachable(ep);
     drain(50);

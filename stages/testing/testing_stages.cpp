@@ -91,6 +91,8 @@ StageSchema MapStage::schema() {
       Param("sleep_ms", ParamType::Float).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow stage"),
       Param("fail_at", ParamType::Int).def(int64_t{-1}).describe("Throw an error at this item count (-1: never)"),
       Param("crash_at", ParamType::Int).def(int64_t{-1}).describe("abort() the process at this item count (-1: never)"),
+      Param("error_every", ParamType::Int).def(int64_t{0}).range(0, int64_t{1} << 40)
+          .describe("Drop every Nth item, counting it as error.injected (0: never)"),
   };
   return s;
 }
@@ -102,6 +104,7 @@ void MapStage::configure(const Params& p, StageContext& ctx) {
   sleep_ms_ = p.get_float("sleep_ms");
   fail_at_ = p.get_int("fail_at");
   crash_at_ = p.get_int("crash_at");
+  error_every_ = p.get_int("error_every");
   // The pid shows which process handled the item (tests check that
   // replicas really are separate processes).
   tag_ = ctx.stage_name() + "/" + std::to_string(ctx.replica()) + "@" + std::to_string(::getpid()) + ";";
@@ -113,6 +116,10 @@ void MapStage::process(Sample&& s, Emitter& out) {
     throw std::runtime_error("failing on purpose at item " + std::to_string(seen_) + " (" + s.key + ")");
   seen_++;
   sleep_ms(sleep_ms_);
+  if (error_every_ > 0 && seen_ % error_every_ == 0) {
+    ctx_->count("error.injected");
+    return;
+  }
   const IntList* n = s.ints("n");
   if (!n || n->empty()) {
     ctx_->count("skipped.no_n");

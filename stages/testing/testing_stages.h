@@ -38,7 +38,7 @@ class MapStage : public Stage {
  private:
   StageContext* ctx_ = nullptr;
   std::string op_, tag_;
-  int64_t add_ = 0, fail_at_ = -1, crash_at_ = -1, seen_ = 0;
+  int64_t add_ = 0, fail_at_ = -1, crash_at_ = -1, seen_ = 0, error_every_ = 0;
   double sleep_ms_ = 0;
 };
 

@@ -134,6 +134,11 @@ void clean_launcher_env() {
     if (hit) drop.push_back(name);
   }
   for (auto& n : drop) ::unsetenv(n.c_str());
+  // Every node of a test run holds the same cluster secret (the join is
+  // authenticated with it; srun and sbatch pass the environment on, mpirun
+  // is given -x CATLIP_CLUSTER_SECRET).
+  ::unsetenv("CATLIP_CLUSTER_SECRET_FILE");
+  ::setenv("CATLIP_CLUSTER_SECRET", "catlip-cluster-tests-shared-secret", 1);
 }
 
 // ------------------------------------------------------------------ NetnsHosts

@@ -380,7 +380,7 @@ TEST_CASE("Open MPI: mpirun -np 3 on one host") {
   std::unique_ptr<NetnsHosts> host;
   if (netns_available()) host = std::make_unique<NetnsHosts>(1);
   std::string prefix = host ? host->exec_prefix(0) + " " : "";
-  Proc mpi(prefix + "mpirun --allow-run-as-root --oversubscribe -np 3 " + catlip_bin() + " node " +
+  Proc mpi(prefix + "mpirun --allow-run-as-root --oversubscribe -x CATLIP_CLUSTER_SECRET -np 3 " + catlip_bin() + " node " +
                dir.file("g.toml") + " --run-dir " + run + " --progress plain",
            dir.file("mpirun.log"));
   int code = mpi.wait(180);
@@ -408,7 +408,7 @@ TEST_CASE("Open MPI: mpirun across three hosts with the coordinator from MASTER_
   // topology (rtc hwloc) crashes intermittently in this emulation, and
   // catlip binds nothing through Open MPI, so it is left out.
   std::string hostlist = hosts.address(0) + "," + hosts.address(1) + "," + hosts.address(2);
-  Proc mpi(hosts.exec_prefix(0) + " mpirun --allow-run-as-root --oversubscribe --mca plm_rsh_agent " +
+  Proc mpi(hosts.exec_prefix(0) + " mpirun --allow-run-as-root --oversubscribe -x CATLIP_CLUSTER_SECRET --mca plm_rsh_agent " +
                script("nsrsh.sh") + " --mca routed direct --mca rtc ^hwloc --host " + hostlist +
                " -np 3 --map-by ppr:1:node -x MASTER_ADDR=" + hosts.address(0) +
                " -x MASTER_PORT=" + std::to_string(kPort) + " " + catlip_bin() + " node " + dir.file("g.toml") +

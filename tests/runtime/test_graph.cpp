@@ -170,3 +170,110 @@ TEST_CASE("graph: every shipped config validates") {
     CHECK(r.out.find("valid graph") != std::string::npos);
   }
 }
+
+TEST_CASE("graph: numeric [graph] and stage keys out of range are errors at their position") {
+  const std::string stages = R"(
+[stages.read]
+type = "testing.counter"
+[stages.sink]
+type = "testing.null"
+inputs = ["read"]
+)";
+  struct Case {
+    std::string graph_line, expect;
+  };
+  std::vector<Case> cases = {
+      {"report_interval_s = 0", "g.toml:2:21: error: [graph] report_interval_s: expected a number of seconds in [0.01, 3600.0]"},
+      {"report_interval_s = -1.0", "g.toml:2:21: error: [graph] report_interval_s"},
+      {"report_interval_s = nan", "g.toml:2:21: error: [graph] report_interval_s"},
+      {"report_interval_s = inf", "g.toml:2:21: error: [graph] report_interval_s"},
+      {"join_timeout_s = -inf", "g.toml:2:18: error: [graph] join_timeout_s"},
+      {"node_timeout_s = 0", "g.toml:2:18: error: [graph] node_timeout_s"},
+      {"metrics_port = 70000", "g.toml:2:16: error: [graph] metrics_port: value 70000 is out of range [0, 65535]"},
+      {"prefetch = 0", "g.toml:2:12: error: [graph] prefetch: value 0 is out of range"},
+      {"max_message_mb = 0", "g.toml:2:18: error: [graph] max_message_mb"},
+      {"liveness_timeout_s = 0", "g.toml:2:22: error: [graph] liveness_timeout_s: expected a number in [0.1, 86400] seconds"},
+      {"liveness_timeout_s = nan", "g.toml:2:22: error: [graph] liveness_timeout_s"},
+      {"liveness_timeout_s = 0.3\nreport_interval_s = 0.5",
+       "g.toml:2:22: error: [graph] liveness_timeout_s (0.3) must be greater than report_interval_s (0.5)"},
+      {"max_error_fraction = 1.5", "g.toml:2:22: error: [graph] max_error_fraction: expected a number in [0, 1]"},
+      {"max_error_fraction = -0.1", "g.toml:2:22: error: [graph] max_error_fraction"},
+      {"metrics_bind = \"everywhere\"", "g.toml:2:16: error: [graph] metrics_bind: expected an IP address"},
+      {"nodes = 0", "g.toml:2:9: error: [graph] nodes"},
+  };
+  for (auto& c : cases) {
+    GraphSpec g;
+    std::vector<Diagnostic> d;
+    INFO(c.graph_line);
+    CHECK_FALSE(load("[graph]\n" + c.graph_line + "\n" + stages, g, d));
+    CHECK_THAT(all(d), Catch::Contains(c.expect));
+  }
+  std::vector<Case> stage_cases = {
+      {"prefetch = 0", "g.toml:7:12: error: stage 'sink': prefetch: expected an integer in [1, 1048576]"},
+      {"prefetch = 99999999999", "g.toml:7:12: error: stage 'sink': prefetch"},
+      {"replicas = -2", "g.toml:7:12: error: stage 'sink': replicas: -2 is out of range [1, 1024]"},
+      {"min_samples = -1", "g.toml:7:15: error: stage 'sink': min_samples: expected an integer >= 0"},
+      {"min_samples = 1.5", "g.toml:7:15: error: stage 'sink': min_samples"},
+      {"max_error_fraction = 2", "g.toml:7:22: error: stage 'sink': max_error_fraction: expected a number in [0, 1]"},
+      {"liveness_timeout_s = inf", "g.toml:7:22: error: stage 'sink': liveness_timeout_s: expected a number"},
+      {"liveness_timeout_s = 0.2", "g.toml:7:22: error: stage 'sink': liveness_timeout_s: 0.2 must be greater than [graph] report_interval_s (0.5)"},
+  };
+  for (auto& c : stage_cases) {
+    GraphSpec g;
+    std::vector<Diagnostic> d;
+    INFO(c.graph_line);
+    CHECK_FALSE(load(stages + c.graph_line + "\n", g, d));
+    CHECK_THAT(all(d), Catch::Contains(c.expect));
+  }
+}
+
+TEST_CASE("graph: liveness, outcome and metrics_bind keys: defaults, values and the resolved TOML") {
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  REQUIRE(load(R"(
+[stages.read]
+type = "testing.counter"
+[stages.sink]
+type = "testing.null"
+inputs = ["read"]
+)", g, d));
+  CHECK(g.liveness_timeout_s == 30);
+  CHECK(g.max_error_fraction == 0.5);
+  CHECK(g.metrics_bind == "127.0.0.1");
+  CHECK(g.stages[1].min_samples == -1);
+  // A slow report interval stretches the default liveness timeout.
+  GraphSpec slow;
+  REQUIRE(load("[graph]\nreport_interval_s = 10\n[stages.read]\ntype = \"testing.counter\"\n", slow, d));
+  CHECK(slow.liveness_timeout_s == 100);
+
+  GraphSpec h;
+  REQUIRE(load(R"(
+[graph]
+liveness_timeout_s = 5
+max_error_fraction = 0.1
+metrics_bind = "0.0.0.0"
+[stages.read]
+type = "testing.counter"
+[stages.sink]
+type = "testing.null"
+inputs = ["read"]
+min_samples = 0
+max_error_fraction = 1
+liveness_timeout_s = 600
+)", h, d));
+  INFO(all(d));
+  CHECK(h.liveness_timeout_s == 5);
+  CHECK(h.max_error_fraction == 0.1);
+  CHECK(h.metrics_bind == "0.0.0.0");
+  CHECK(h.stages[1].min_samples == 0);
+  CHECK(h.stages[1].max_error_fraction == 1);
+  CHECK(h.stages[1].liveness_timeout_s == 600);
+  CHECK(h.stages[1].params.empty());  // reserved keys, not parameters
+  GraphSpec back;
+  REQUIRE(load(graph_to_toml(h), back, d));
+  CHECK(back.liveness_timeout_s == 5);
+  CHECK(back.metrics_bind == "0.0.0.0");
+  CHECK(back.stages[1].min_samples == 0);
+  CHECK(back.stages[1].max_error_fraction == 1);
+  CHECK(back.stages[1].liveness_timeout_s == 600);
+}

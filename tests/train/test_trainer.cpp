@@ -452,3 +452,38 @@ TEST_CASE("train.catlip measures the time it waits for input") {
   CHECK(ctx.gauges().at("train.input_wait_frac") == Approx(w.input_wait_frac));
   stage.close();
 }
+
+TEST_CASE("train.catlip: input that ends before the first optimizer step fails the stage") {
+  test::TempDir dir("nostep");
+  std::map<std::string, ParamValue> given = {
+      {"vocab", make_vocab(dir.path())}, {"dim", int64_t{32}},     {"depth", int64_t{1}},
+      {"heads", int64_t{2}},             {"image_size", int64_t{32}}, {"patch_size", int64_t{8}},
+      {"batch_size", int64_t{4}},        {"steps", int64_t{0}},      {"warmup_steps", int64_t{0}},
+      {"threads", int64_t{1}},           {"device", std::string("cpu")}, {"export", false}};
+  auto params = resolve_params(TrainStage::schema(), given);
+  CollectEmitter out;
+  SECTION("no input at all") {
+    LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
+    TrainStage stage;
+    stage.configure(params, ctx);
+    CHECK_THROWS_WITH(stage.flush(out), Catch::Contains("train: input ended before the first step: no training data "
+                                                        "reached the trainer (0 item(s) received"));
+    stage.close();
+  }
+  SECTION("fewer samples than one batch") {
+    LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
+    TrainStage stage;
+    stage.configure(params, ctx);
+    for (auto& it : make_items(3)) {
+      Sample s;
+      s.origin = it.origin;
+      s.set("image", it.image);
+      s.set_ints("labels", it.labels);
+      stage.process(std::move(s), out);
+    }
+    CHECK_THROWS_WITH(stage.flush(out), Catch::Contains("input ended before the first step") &&
+                                            Catch::Contains("3 item(s) received"));
+    CHECK_FALSE(fs::exists(dir.path() + "/export/model.safetensors"));
+    stage.close();
+  }
+}

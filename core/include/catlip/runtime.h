@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct ReplicaPlan {
   int node_replica = 0, node_replicas = 1;  // index among the stage's replicas on this node, their count
   std::string run_dir;
   std::vector<std::string> inputs;     // endpoints of the upstream producer replicas it reads from
+  std::vector<std::string> input_stages;  // the producer stage of each input (parallel to inputs)
   // Where this replica binds (ipc for consumers on its node, tcp for the
   // others); empty: nobody consumes. A tcp endpoint uses `listen_fd`, a
   // socket the node agent already bound and listens on, when it is >= 0.
@@ -36,6 +38,10 @@ struct ReplicaPlan {
   std::vector<ConsumerGroup> consumers;  // downstream stages
   int prefetch = 4;                      // credits granted to each upstream replica
   size_t max_message_bytes = kDefaultMaxMessageBytes;
+  // CURVE on tcp links (catlip/security.h); all empty: plain tcp.
+  std::string curve_secret;  // this stage's secret key: its tcp endpoints are CURVE servers
+  std::map<std::string, std::string> curve_clients;  // consumer stage public key -> stage name (ZAP)
+  CurveClientOptions curve;  // this stage's keypair, and each input's server key ("" if plain)
   std::string report_endpoint;  // supervisor's PULL socket; empty: no reports
   double report_interval_s = 0.5;
 };

@@ -34,6 +34,7 @@
 #include <zmq.hpp>
 
 #include "catlip/codec.h"
+#include "catlip/security.h"
 
 namespace catlip {
 
@@ -45,6 +46,22 @@ struct TransportError : std::runtime_error {
 struct ConsumerGroup {
   std::string stage;
   int replicas = 1;
+  // Replica indices that may say Hello as "<stage>#<i>" (each once); empty:
+  // 0..replicas-1. Credits a consumer holds are capped at `prefetch`.
+  std::vector<int> members;
+  int prefetch = 0;  // 0: kDefaultCreditCap
+};
+constexpr int64_t kDefaultCreditCap = 1024;
+// Control messages (Hello, Credit, EndOfStream) are tiny: a producer refuses
+// any frame larger than this at the protocol level.
+constexpr int64_t kMaxControlBytes = 64 << 10;
+
+// CURVE settings of a consumer: its stage's keypair and, per upstream
+// endpoint (parallel to the endpoint list), the producer stage's public key
+// ("" for a plain link such as ipc).
+struct CurveClientOptions {
+  CurveKeyPair client;
+  std::vector<std::string> server_keys;
 };
 
 class Producer {
@@ -52,9 +69,11 @@ class Producer {
   // Binds every endpoint (e.g. ipc for consumers on this host and tcp for
   // the others). A tcp endpoint takes over `listen_fd` when it is >= 0: a
   // socket already bound and listening (ZMQ_USE_FD), so its port was known
-  // before this process started.
+  // before this process started. With `curve_secret` (the stage's secret
+  // key, z85) every tcp endpoint is a CURVE server; ipc and inproc stay
+  // plain. A ZAP handler on the context decides who may connect.
   Producer(zmq::context_t& ctx, const std::vector<std::string>& bind_endpoints, std::vector<ConsumerGroup> groups,
-           const std::atomic<bool>* stop, int listen_fd = -1);
+           const std::atomic<bool>* stop, int listen_fd = -1, const std::string& curve_secret = "");
   Producer(zmq::context_t& ctx, const std::string& bind_endpoint, std::vector<ConsumerGroup> groups,
            const std::atomic<bool>* stop)
       : Producer(ctx, std::vector<std::string>{bind_endpoint}, std::move(groups), stop) {}
@@ -75,6 +94,9 @@ class Producer {
   // Seconds spent blocked in send() waiting for credit (back-pressure).
   double blocked_seconds() const { return blocked_s_; }
   int64_t sent() const { return sent_; }
+  // Hello messages ignored: an identity outside the plan, a second claim of
+  // one, a stage other than the authenticated one, or a malformed one.
+  int64_t rejected_hellos() const { return rejected_; }
 
  private:
   struct Peer {
@@ -96,6 +118,10 @@ class Producer {
   double blocked_s_ = 0;
   int64_t sent_ = 0;
   size_t acks_ = 0;
+  int64_t rejected_ = 0;
+  std::map<std::string, std::string> claimed_;  // "<stage>#<i>" -> routing id
+  bool accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
+  void add_credit(Peer& p, int64_t n);
 };
 
 class Consumer {
@@ -103,7 +129,7 @@ class Consumer {
   // identity: "<stage>#<replica>", unique per consumer replica.
   Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream_endpoints,
            const std::string& identity, int prefetch, const std::atomic<bool>* stop,
-           size_t max_message_bytes = kDefaultMaxMessageBytes);
+           size_t max_message_bytes = kDefaultMaxMessageBytes, const CurveClientOptions* curve = nullptr);
   ~Consumer();
 
   enum class Next { Item, End, Stopped };
@@ -136,6 +162,9 @@ class Consumer {
   // Per tcp upstream: a monitor PAIR socket reporting handshakes (else null).
   std::vector<std::unique_ptr<zmq::socket_t>> monitors_;
   std::vector<bool> connected_, reported_;
+  std::vector<int> handshake_failures_;
+  std::vector<std::string> handshake_error_;
+  void check_handshakes();  // throws TransportError on a refused or failing handshake
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::vector<bool> eos_;
   size_t n_eos_ = 0;

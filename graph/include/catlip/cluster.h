@@ -54,7 +54,11 @@ class RemoteNodes : public Launcher {
  public:
   // Binds the coordinator socket at address:port ("*" when address is not
   // local to this host). Throws std::runtime_error if it cannot.
-  RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port);
+  // With [graph] security = "curve" the socket is a CURVE server whose keys
+  // derive from the cluster secret (catlip/security.h), admitting only nodes
+  // that hold it; each node's ASSIGN then carries its stages' keys.
+  RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::string& address, int port,
+              const RunKeys& keys = {});
   ~RemoteNodes() override;
 
   // Waits for nodes 1..N-1 to join and get ready, then asks `node0` for node
@@ -95,7 +99,11 @@ struct NodeOptions {
   std::string run_dir;     // overrides the coordinator's run directory on this node
   std::string worker_bin;  // default: catlip-worker beside this executable
   double join_timeout_s = 60;
+  std::string secret_file;  // cluster secret (else CATLIP_CLUSTER_SECRET[_FILE]); none: plain join
 };
+
+// Why a multi-node run with security = "curve" has no cluster secret.
+extern const char* const kNoClusterSecret;
 
 // `catlip node` on nodes 1..N-1: joins, runs this node's replicas, forwards
 // their reports and logs, stops them when told or when the coordinator is

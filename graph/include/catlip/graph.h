@@ -12,7 +12,8 @@
 //   replicas = 2
 //
 // Keys of a stage other than the reserved ones (type, inputs, replicas,
-// replicas_per_node, nodes, prefetch) are the stage's parameters, checked
+// replicas_per_node, nodes, prefetch, liveness_timeout_s, min_samples,
+// max_error_fraction) are the stage's parameters, checked
 // against its schema by validate_graph(). Every value keeps its
 // file:line:column for diagnostics.
 //
@@ -47,6 +48,10 @@ struct StageSpec {
   std::string name, type;
   std::vector<std::string> inputs;
   int prefetch = 0;  // 0: the graph's default
+  // Outcome and liveness checks (supervisor); see GraphSpec for defaults.
+  double liveness_timeout_s = 0;   // 0: the graph's
+  int64_t min_samples = -1;        // items the stage must receive; -1: 1 if it has inputs, else 0
+  double max_error_fraction = -1;  // error.* counters / items; -1: the graph's
   std::map<std::string, ParamValue> params;
   std::map<std::string, SourceLoc> param_locs;
   SourceLoc loc, type_loc, inputs_loc, replicas_loc, nodes_loc;
@@ -77,6 +82,11 @@ struct GraphSpec {
   int nodes = 1;                   // hosts the graph runs on (`catlip node`, `catlip run --nodes`)
   double join_timeout_s = 60;      // coordinator: time for every node to join
   double node_timeout_s = 10;      // a node (or the coordinator) silent this long is lost
+  double liveness_timeout_s = 30;  // a running replica with no report this long is hung
+  double max_error_fraction = 0.5; // a stage whose error.* counters exceed this share of its items fails the run
+  std::string metrics_bind = "127.0.0.1";  // address of the Prometheus endpoint
+  std::string security = "curve";  // tcp links: "curve" (authenticated, encrypted) or "none"
+  std::string secret_file;         // cluster secret for multi-node joins (else CATLIP_CLUSTER_SECRET[_FILE])
   std::vector<StageSpec> stages;   // in file order
 
   const StageSpec* find(const std::string& name) const;

@@ -70,6 +70,7 @@ struct LocalRun {
   std::vector<std::pair<std::string, int>> listen_fds;  // tag -> listening fd (owned by the caller)
   std::vector<std::pair<std::string, int>> group_fds;   // tag -> reserved group port (owned by the caller)
   std::string worker_bin;      // default: catlip-worker beside this executable
+  RunKeys keys;                // CURVE keys of this node's stages (empty: plain tcp)
 };
 
 // catlip-worker processes for the replicas of one node. Each runs in its own
@@ -87,7 +88,9 @@ std::string executable_dir();
 
 // A private 0700 directory for ipc:// sockets (paths are limited to ~107
 // bytes, so it lives in /tmp, not in the run directory), removed with
-// everything in it when this object goes away.
+// everything in it when this object goes away. It holds supervisor.pid;
+// making one first removes the catlip-* directories whose supervisor is
+// gone (killed with SIGKILL, say).
 class SocketDir {
  public:
   SocketDir();  // throws std::runtime_error

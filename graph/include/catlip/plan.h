@@ -53,6 +53,20 @@ std::string endpoints_to_text(const EndpointTable& t);
 EndpointTable endpoints_from_text(const std::string& text);
 
 // The plan of one replica. `sock_dir` is its node's ipc directory.
+// True when the run's tcp links use CURVE: [graph] security = "curve" and
+// some link crosses tcp (transport = "tcp" or several nodes).
+bool curve_links(const GraphSpec& g);
+// A fresh keypair per stage when curve_links(g); empty otherwise.
+RunKeys make_run_keys(const GraphSpec& g);
+// Stages with a replica on `node` (whose secrets that node's workers need).
+std::vector<std::string> stages_on_node(const GraphSpec& g, int node);
+// Fills the plan's CURVE fields from the run's keys: its own stage's secret
+// (required when it has a tcp endpoint), its inputs' public keys, its
+// consumers' public keys. Throws std::invalid_argument naming a missing key.
+void apply_run_keys(ReplicaPlan& p, const GraphSpec& g, const RunKeys& keys);
+// The key file of one stage in a node's private socket directory.
+std::string key_file(const std::string& sock_dir, const std::string& stage);
+
 ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::string& stage, int replica,
                       const std::string& sock_dir, const std::string& run_dir, bool in_process);
 std::string control_endpoint(const std::string& sock_dir, bool in_process);

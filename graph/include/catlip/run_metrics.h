@@ -20,6 +20,7 @@ struct StageView {
   int64_t total = -1;  // sum of replica totals when all are known
   double in_rate = 0, out_rate = 0, mb_rate = 0;  // per second, recent window
   double busy_pct = 0, wait_in_pct = 0, wait_out_pct = 0;  // of wall time, averaged over replicas
+  std::vector<std::string> failures;  // one text per failed replica (killed, hung, failed)
   std::map<std::string, int64_t> counters;  // summed over replicas
   std::map<std::string, double> gauges;     // replica 0's (or the latest)
 };
@@ -43,6 +44,9 @@ class RunMetrics {
  public:
   explicit RunMetrics(const GraphSpec& g);
   void update(const ReplicaReport& r);
+  // A replica failed without saying so in a report (killed by a signal,
+  // exited non-zero, hung): it counts as failed, with this text.
+  void mark_failed(const std::string& stage, int replica, const std::string& why);
   // Recomputes rates; `now_s` is seconds since the run started. With
   // `whole_run`, rates are averages over the whole run (for the summary).
   void tick(double now_s, bool whole_run = false);
@@ -59,6 +63,7 @@ class RunMetrics {
   };
   const GraphSpec& g_;
   std::map<std::pair<std::string, int>, ReplicaReport> latest_;
+  std::map<std::pair<std::string, int>, std::string> failed_;  // mark_failed
   std::map<std::string, Prev> prev_;
   std::vector<StageView> views_;
 };
@@ -70,13 +75,15 @@ std::string human_count(double v);
 std::string render_progress(const std::vector<StageView>& v, double elapsed_s, bool tty);
 
 // A minimal HTTP server (Boost.Asio) answering every request with the text
-// the provider returns, for Prometheus scraping at /metrics.
+// the provider returns, for Prometheus scraping at /metrics. Its sockets are
+// close-on-exec: worker processes do not inherit them.
 class MetricsServer {
  public:
   MetricsServer();
   ~MetricsServer();
-  // Throws std::runtime_error if the port cannot be bound.
-  void start(int port, std::function<std::string()> provider);
+  // Listens at address:port ("127.0.0.1" by default in graphs: [graph]
+  // metrics_bind). Throws std::runtime_error if it cannot be bound.
+  void start(const std::string& address, int port, std::function<std::string()> provider);
   void stop();
   int port() const;
 

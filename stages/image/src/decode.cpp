@@ -1,6 +1,9 @@
 #include "catlip/image/decode.h"
 
 #include <algorithm>
+#include <cctype>
+#include <new>
+#include <stdexcept>
 
 #include "catlip/image/resample.h"
 #include "codecs.h"
@@ -14,6 +17,7 @@ const char* decode_status_reason(DecodeStatus s) {
     case DecodeStatus::UnknownFormat: return "unknown_format";
     case DecodeStatus::TooManyPixels: return "too_many_pixels";
     case DecodeStatus::Corrupt: return "decode_error";
+    case DecodeStatus::OutOfMemory: return "decode_oom";
   }
   return "decode_error";
 }
@@ -24,6 +28,28 @@ DecodeOutcome fail(DecodeOutcome o, DecodeStatus s, std::string msg) {
   o.status = s;
   o.message = std::move(msg);
   return o;
+}
+
+// Codec libraries report a failed allocation as an error message: libjpeg
+// "Insufficient memory (case N)", libpng "... out of memory".
+bool is_oom_message(const std::string& m) {
+  std::string l;
+  for (char c : m) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return l.find("out of memory") != std::string::npos || l.find("insufficient memory") != std::string::npos;
+}
+
+// Runs a decode, turning an allocation failure into a skipped image.
+template <class F>
+DecodeOutcome guarded(DecodeOutcome o, F f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return fail(o, DecodeStatus::OutOfMemory, "out of memory decoding a " + std::to_string(o.info.width) + "x" +
+                                                  std::to_string(o.info.height) + " image");
+  } catch (const std::length_error&) {
+    return fail(o, DecodeStatus::OutOfMemory, "image too large to allocate (" + std::to_string(o.info.width) + "x" +
+                                                  std::to_string(o.info.height) + ")");
+  }
 }
 
 // Header checks shared by all entry points.
@@ -89,7 +115,7 @@ DecodeOutcome decode_mapped(const void* data, size_t size, const ImageInfo& info
       yt = axis_taps(map.y, map.out_height, reg.height);
     }
   }
-  if (!err.empty()) return fail(o, DecodeStatus::Corrupt, err);
+  if (!err.empty()) return fail(o, is_oom_message(err) ? DecodeStatus::OutOfMemory : DecodeStatus::Corrupt, err);
   out.resize(size_t(map.out_width) * map.out_height * 3);
   resample_bilinear(RgbRegion{reg.buf.data(), reg.stride, reg.x0, reg.y0}, xt, yt, map.flip, out.data());
   // Do not let one huge image pin its buffer in every decode thread.
@@ -111,7 +137,7 @@ DecodeOutcome decode_transform(const void* data, size_t size, const TransformSpe
   } else {
     map = map_for_eval(o.info.width, o.info.height, spec.resize, spec.size);
   }
-  DecodeOutcome r = decode_mapped(data, size, o.info, map, spec.scaled_decode, out);
+  DecodeOutcome r = guarded(o, [&] { return decode_mapped(data, size, o.info, map, spec.scaled_decode, out); });
   r.crop = crop;
   return r;
 }
@@ -120,7 +146,7 @@ DecodeOutcome decode_full(const void* data, size_t size, int64_t max_pixels, std
   DecodeOutcome o;
   if (!check_header(data, size, max_pixels, o)) return o;
   ResampleMap m = map_for_crop(CropRect{0, 0, o.info.height, o.info.width}, o.info.width, o.info.height, false);
-  return decode_mapped(data, size, o.info, m, false, out);
+  return guarded(o, [&] { return decode_mapped(data, size, o.info, m, false, out); });
 }
 
 }  // namespace catlip::image

@@ -4,6 +4,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <thread>
 
@@ -138,7 +139,13 @@ void ImageDecodeStage::run(Work& w) const {
     if (auto* b = w.sample.bytes(f)) {
       w.field = f;
       Rng rng = Rng::for_sample(seed_, w.sample.key, w.sample.origin.epoch);
-      w.outcome = decode_transform(b->data.data(), b->data.size(), spec_, rng, w.pixels);
+      try {
+        w.outcome = decode_transform(b->data.data(), b->data.size(), spec_, rng, w.pixels);
+      } catch (const std::bad_alloc&) {  // e.g. the output buffer: skip the image, keep going
+        w.outcome = DecodeOutcome{};
+        w.outcome.status = DecodeStatus::OutOfMemory;
+        w.outcome.message = "out of memory";
+      }
       return;
     }
 }

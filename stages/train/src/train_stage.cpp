@@ -2,6 +2,7 @@
 
 #include <torch/cuda.h>
 
+#include <stdexcept>
 #include <thread>
 
 #include "catlip/train/trainer.h"
@@ -197,6 +198,8 @@ void TrainStage::end_item() {
   if (trainer_->done() && !finished_) {
     finished_ = true;
     trainer_->finish();
+    if (trainer_->step() == 0)  // another rank's input ended before the first step
+      throw std::runtime_error("train: input ended before the first step: no training data reached the trainer");
     // Sources may be endless (epochs = 0): training decides when the run
     // ends, through rank 0, once it has written the checkpoint and export.
     if (trainer_->rank() == 0)
@@ -221,19 +224,28 @@ void TrainStage::take(Sample& s) {
 }
 
 void TrainStage::process(Sample&& in, Emitter&) {
+  ++items_;
   begin_item();
   take(in);
   end_item();
 }
 
 void TrainStage::process(Batch&& in, Emitter&) {
+  items_ += static_cast<int64_t>(in.samples.size());
   begin_item();
   for (auto& s : in.samples) take(s);
   end_item();
 }
 
 void TrainStage::flush(Emitter&) {
-  if (trainer_) trainer_->finish();
+  if (!trainer_) return;
+  trainer_->finish();
+  // End of input without a single optimizer step: nothing was trained and
+  // nothing exported; that is a failed run, not a finished one.
+  if (trainer_->step() == 0)
+    throw std::runtime_error(
+        "train: input ended before the first step: no training data reached the trainer (" +
+        std::to_string(items_) + " item(s) received; a step needs batch_size x accumulate_steps usable samples)");
 }
 
 void TrainStage::close() { trainer_.reset(); }

@@ -24,9 +24,12 @@
 
 namespace catlip::image {
 
-enum class DecodeStatus { Ok, Empty, UnknownFormat, TooManyPixels, Corrupt };
+enum class DecodeStatus { Ok, Empty, UnknownFormat, TooManyPixels, Corrupt, OutOfMemory };
 // Counter suffix for a failure: "empty_image", "unknown_format",
-// "too_many_pixels", "decode_error".
+// "too_many_pixels", "decode_error", "decode_oom" (an allocation failed:
+// std::bad_alloc, or the codec library's own out-of-memory error, e.g. for
+// a header declaring a huge image with max_pixels raised; the image is
+// skipped, the process goes on).
 const char* decode_status_reason(DecodeStatus s);
 
 // PIL's default Image.MAX_IMAGE_PIXELS: above this we refuse to decode.

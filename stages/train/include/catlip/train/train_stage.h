@@ -43,6 +43,7 @@ class TrainStage : public Stage {
   bool have_last_ = false;
   bool finished_ = false;
   int64_t steps_ = 0;  // the configured step budget
+  int64_t items_ = 0;  // samples received
   bool steps_reached() const;
   std::chrono::steady_clock::time_point last_return_;
 };

@@ -1,0 +1,94 @@
+// catlip/security.h - CurveZMQ keys for tcp links and the ZAP handler that
+// admits only a run's members.
+//
+// Model (see README "Security model"):
+//   - Every stage of a run gets a fresh Curve25519 keypair, made by the
+//     coordinator when the run starts. A producer replica is a CURVE server
+//     with its stage's secret key; a consumer replica is a CURVE client with
+//     its own stage's keypair and the producer stage's public key.
+//   - A ZAP handler in every producer process admits a client only if its
+//     public key is one of the producer's consumer stages; the stage name
+//     becomes the connection's ZAP user id, and the producer accepts a Hello
+//     only when the claimed stage matches it.
+//   - Keys reach local workers through a 0600 file in the run's 0700 socket
+//     directory; remote nodes get theirs in the coordinator's ASSIGN, over a
+//     CURVE channel whose keys both ends derive from the cluster secret.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <zmq.hpp>
+
+namespace catlip {
+
+// Z85 text (40 characters each), as ZeroMQ's CURVE options take them.
+struct CurveKeyPair {
+  std::string public_z85, secret_z85;
+  bool empty() const { return public_z85.empty(); }
+};
+
+// A fresh random keypair (libsodium; safe to call while contexts run, unlike
+// zmq_curve_keypair, libzmq #4241).
+CurveKeyPair curve_keypair();
+// The keypair both ends derive from a shared cluster secret for one role
+// ("coordinator" or "node"): hash(role, secret) is the secret key.
+CurveKeyPair curve_keypair_from_secret(std::string_view secret, std::string_view role);
+// 32 random bytes as hex (for `catlip secret`).
+std::string random_secret_hex();
+
+// One keypair per stage of a run. Text form, one stage per line:
+// "<stage> <public> <secret>" where the secret is "-" when withheld.
+struct RunKeys {
+  std::map<std::string, CurveKeyPair> stages;
+  bool empty() const { return stages.empty(); }
+  const CurveKeyPair* find(const std::string& stage) const;
+};
+// Publics of every stage, secrets only of the stages in `secrets_of`
+// (every stage when `all_secrets`).
+std::string run_keys_to_text(const RunKeys& k, const std::vector<std::string>& secrets_of, bool all_secrets = false);
+// Throws std::runtime_error naming the line on a malformed table.
+RunKeys run_keys_from_text(const std::string& text);
+// Writes the table to `path` with mode 0600 (created fresh; O_CLOEXEC).
+void write_key_file(const std::string& path, const std::string& text);
+// Reads a key or secret file, refusing one readable by group or others.
+std::string read_private_file(const std::string& path);
+
+// The cluster secret of a run, from (in order) CATLIP_CLUSTER_SECRET,
+// CATLIP_CLUSTER_SECRET_FILE or `secret_file`; "" when none is given.
+// Throws std::runtime_error naming the file when it cannot be used.
+std::string cluster_secret(const std::string& secret_file);
+
+// Serves ZAP (inproc://zeromq.zap.01) on one context: admits a CURVE client
+// whose public key is listed, with the listed user id; refuses the rest,
+// telling `on_refused` (address, reason) once per address.
+class ZapHandler {
+ public:
+  explicit ZapHandler(zmq::context_t& ctx);
+  ~ZapHandler();
+  ZapHandler(const ZapHandler&) = delete;
+  ZapHandler& operator=(const ZapHandler&) = delete;
+
+  void allow(const std::string& public_z85, const std::string& user_id);
+  std::function<void(const std::string& address, const std::string& reason)> on_refused;
+  int64_t refused() const { return refused_.load(); }
+  int64_t admitted() const { return admitted_.load(); }
+
+ private:
+  void loop();
+  zmq::socket_t sock_;
+  std::mutex mu_;
+  std::map<std::string, std::string> allowed_;  // public (z85) -> user id
+  std::map<std::string, bool> told_;
+  std::atomic<bool> done_{false};
+  std::atomic<int64_t> refused_{0}, admitted_{0};
+  std::thread thread_;
+};
+
+}  // namespace catlip

@@ -1,0 +1,345 @@
+// Rogue peers against a real `catlip run` over tcp: a thief claiming a
+// million credits, injected samples, garbage, connect-and-vanish, a 1.5 GB
+// frame and a client without the run's key. Nothing is stolen or injected,
+// no replica crashes, memory stays bounded, and the run ends as it would
+// have without them.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "catlip/codec.h"
+#include "catlip/security.h"
+#include "cluster_util.h"
+
+using namespace catlip;
+using namespace catlip::test;
+using catlip::test::cluster::Proc;
+using catlip::test::cluster::wait_until;
+
+namespace {
+
+constexpr int kItems = 3000;
+
+std::string graph(const std::string& security) {
+  return R"([graph]
+transport = "tcp"
+security = ")" + security + R"("
+prefetch = 8
+[stages.numbers]
+type = "testing.counter"
+count = 3000
+rate = 500
+payload_bytes = 2000
+[stages.collect]
+type = "testing.collect"
+inputs = ["numbers"]
+)";
+}
+
+// "tag endpoint" lines of the run's endpoint table.
+std::string endpoint_of(const std::string& run_dir, const std::string& tag) {
+  std::istringstream in(read_file(run_dir + "/endpoints.txt"));
+  std::string t, ep;
+  while (in >> t >> ep)
+    if (t == tag) return ep;
+  return "";
+}
+
+int worker_pid(const std::string& run_dir, const std::string& stage) {
+  for (int pid : pids_with(run_dir))
+    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(std::string("--stage") + '\0' + stage + '\0') !=
+        std::string::npos)
+      return pid;
+  return -1;
+}
+
+std::string cmdline_arg(int pid, const std::string& flag) {
+  std::string c = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> a;
+  std::string cur;
+  for (char ch : c) {
+    if (ch == 0) {
+      a.push_back(cur);
+      cur.clear();
+    } else cur += ch;
+  }
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == flag) return a[i + 1];
+  return "";
+}
+
+long vm_kb(int pid, const char* field) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field) + 1);
+  return -1;
+}
+
+// A monitor of the rogue's socket: did a handshake succeed, fail, or neither?
+struct Rogue {
+  zmq::socket_t sock, mon;
+  explicit Rogue(zmq::context_t& ctx, const std::string& id)
+      : sock(ctx, zmq::socket_type::dealer), mon(ctx, zmq::socket_type::pair) {
+    static int seq = 0;
+    std::string addr = "inproc://rogue-mon-" + std::to_string(seq++);
+    sock.set(zmq::sockopt::routing_id, id);
+    sock.set(zmq::sockopt::linger, 0);
+    zmq_socket_monitor(sock.handle(), addr.c_str(), ZMQ_EVENT_ALL);
+    mon.set(zmq::sockopt::linger, 0);
+    mon.connect(addr);
+  }
+  ~Rogue() { zmq_socket_monitor(sock.handle(), nullptr, 0); }
+  // Waits for the first handshake outcome: 1 succeeded, 0 failed, -1 none.
+  int handshake(double timeout_s) {
+    int out = -1;
+    wait_until(
+        [&] {
+          zmq::message_t ev;
+          while (mon.recv(ev, zmq::recv_flags::dontwait)) {
+            uint16_t e = 0;
+            if (ev.size() >= 2) std::memcpy(&e, ev.data(), 2);
+            while (ev.more()) (void)mon.recv(ev, zmq::recv_flags::dontwait);
+            if (e == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) out = 1;
+            if (e == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || e == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                e == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+              out = out == 1 ? 1 : 0;
+          }
+          return out != -1;
+        },
+        timeout_s);
+    return out;
+  }
+  int received() {
+    int n = 0;
+    zmq::message_t m;
+    while (sock.recv(m, zmq::recv_flags::dontwait)) n += !m.more();
+    return n;
+  }
+  void hello(const std::string& claim, int64_t credit) {
+    Message h;
+    h.kind = MsgKind::Hello;
+    h.value = credit;
+    h.text = claim;
+    sock.send(zmq::buffer(encode(h)), zmq::send_flags::dontwait);
+  }
+};
+
+// Raw tcp: connect, write bytes (possibly none), close.
+void raw_tcp(const std::string& endpoint, const std::string& bytes) {
+  auto colon = endpoint.rfind(':');
+  int port = std::atoi(endpoint.c_str() + colon + 1);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && !bytes.empty())
+    (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  ::close(fd);
+}
+
+// Sends one 1.5 GB frame from a plain DEALER; the pages are never touched
+// (an anonymous mapping reads as zeros), so the test itself stays small.
+// Returns the producer's peak RSS growth in MB while the frame was offered.
+long huge_frame(zmq::context_t& ctx, const std::string& endpoint, int producer_pid, bool* dropped) {
+  const size_t n = size_t(1536) << 20;
+  void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  REQUIRE(p != MAP_FAILED);
+  long before = vm_kb(producer_pid, "VmRSS:");
+  long peak = before;
+  {
+    Rogue r(ctx, "collect#0");
+    r.sock.connect(endpoint);
+    zmq::message_t m(p, n, [](void* data, void* hint) { ::munmap(data, reinterpret_cast<size_t>(hint)); },
+                     reinterpret_cast<void*>(n));
+    r.sock.send(m, zmq::send_flags::dontwait);
+    // Until the producer drops the connection (or 10 s).
+    *dropped = wait_until(
+        [&] {
+          peak = std::max(peak, vm_kb(producer_pid, "VmRSS:"));
+          zmq::message_t ev;
+          bool gone = false;
+          while (r.mon.recv(ev, zmq::recv_flags::dontwait)) {
+            uint16_t e = 0;
+            if (ev.size() >= 2) std::memcpy(&e, ev.data(), 2);
+            while (ev.more()) (void)r.mon.recv(ev, zmq::recv_flags::dontwait);
+            gone = gone || e == ZMQ_EVENT_DISCONNECTED || e == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   e == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+          }
+          return gone;
+        },
+        10);
+    peak = std::max(peak, vm_kb(producer_pid, "VmHWM:"));
+  }
+  return (peak - before) / 1024;
+}
+
+struct Run {
+  TempDir dir;
+  std::string run;
+  std::unique_ptr<Proc> proc;
+  int producer = -1;
+  std::string endpoint;
+  explicit Run(const std::string& security) : dir("rogue") {
+    write_file(dir.file("g.toml"), graph(security));
+    run = dir.file("run");
+    proc = std::make_unique<Proc>(catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + run + " --progress plain",
+                                  dir.file("run.log"));
+    REQUIRE(wait_until([&] { return !(endpoint = endpoint_of(run, "numbers/0")).empty(); }, 30));
+    REQUIRE(wait_until([&] { return (producer = worker_pid(run, "numbers")) > 0; }, 30));
+  }
+  // Waits for the end; checks that collect has every item exactly once.
+  void check_outcome() {
+    int code = proc->wait(120);
+    INFO(proc->log());
+    CHECK(code == 0);
+    std::set<std::string> keys;
+    size_t lines = 0;
+    std::istringstream in(read_file(run + "/collected.tsv.0"));
+    std::string line;
+    while (std::getline(in, line)) {
+      lines++;
+      keys.insert(line.substr(0, line.find('\t')));
+    }
+    CHECK(lines == size_t(kItems));
+    CHECK(keys.size() == size_t(kItems));
+    CHECK(pids_with(run).empty());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("rogue peers: over CURVE tcp nothing is stolen or injected and strangers are refused") {
+  Run r("curve");
+  zmq::context_t ctx(1);
+  // The thief knows the producer's public key (say, from a leaked key
+  // table) but has no member key: ZAP refuses it.
+  std::string sock_dir = cmdline_arg(r.producer, "--sock-dir");
+  RunKeys keys = run_keys_from_text(read_private_file(sock_dir + "/keys.collect"));
+  REQUIRE(keys.find("numbers"));
+  auto mine = curve_keypair();
+  Rogue thief(ctx, "collect#0");
+  thief.sock.set(zmq::sockopt::curve_serverkey, keys.find("numbers")->public_z85);
+  thief.sock.set(zmq::sockopt::curve_publickey, mine.public_z85);
+  thief.sock.set(zmq::sockopt::curve_secretkey, mine.secret_z85);
+  thief.sock.connect(r.endpoint);
+  thief.hello("collect#0", 1000000);
+  CHECK(thief.handshake(10) == 0);
+  // Plain ZeroMQ (no key at all): a mechanism mismatch.
+  Rogue plain(ctx, "collect#0");
+  plain.sock.connect(r.endpoint);
+  plain.hello("collect#0", 1000000);
+  Message inj;
+  inj.kind = MsgKind::Sample;
+  Sample s;
+  s.key = "injected";
+  inj.body = s;
+  plain.sock.send(zmq::buffer(encode(inj)), zmq::send_flags::dontwait);
+  CHECK(plain.handshake(10) == 0);
+  // Garbage and connect-and-vanish.
+  std::mt19937 rng(7);
+  std::string junk(1 << 16, '\0');
+  for (auto& c : junk) c = char(rng());
+  for (int i = 0; i < 20; ++i) raw_tcp(r.endpoint, i % 2 ? junk : "");
+  raw_tcp(r.endpoint, std::string("\xff\0\0\0\0\0\0\0\x01\x7f\x03\x01NULL", 14));  // a greeting, then gone
+  bool dropped = false;
+  long grew_mb = huge_frame(ctx, r.endpoint, r.producer, &dropped);
+  CHECK(dropped);
+  CHECK(grew_mb < 200);
+  CHECK(thief.received() == 0);
+  CHECK(plain.received() == 0);
+  r.check_outcome();
+  std::string log = r.proc->log();
+  CHECK_THAT(log, Catch::Contains("refused a connection from 127.0.0.1"));
+  CHECK(log.find("injected") == std::string::npos);
+}
+
+TEST_CASE("rogue peers: with security = none the plan's identities, credit cap and frame limit still hold") {
+  Run r("none");
+  zmq::context_t ctx(1);
+  // Identities outside the plan, with a million credits each.
+  Rogue t1(ctx, "thief#0"), t2(ctx, "collect#7");
+  t1.sock.connect(r.endpoint);
+  t2.sock.connect(r.endpoint);
+  t1.hello("thief#0", 1000000);
+  t2.hello("collect#7", 1000000);
+  // A Hello, then gone: must not fail the run.
+  {
+    Rogue v(ctx, "vanish#0");
+    v.sock.connect(r.endpoint);
+    v.hello("vanish#0", 5);
+    v.handshake(5);
+  }
+  // Injected data messages are not control messages: ignored.
+  Rogue inj(ctx, "collect#3");
+  inj.sock.connect(r.endpoint);
+  Message m;
+  m.kind = MsgKind::Sample;
+  Sample s;
+  s.key = "injected";
+  m.body = s;
+  for (int i = 0; i < 100; ++i) inj.sock.send(zmq::buffer(encode(m)), zmq::send_flags::dontwait);
+  bool dropped = false;
+  long grew_mb = huge_frame(ctx, r.endpoint, r.producer, &dropped);
+  CHECK(dropped);
+  CHECK(grew_mb < 200);
+  CHECK(t1.handshake(5) == 1);  // plain tcp: connected, but ignored
+  CHECK(t1.received() == 0);
+  CHECK(t2.received() == 0);
+  r.check_outcome();
+}
+
+TEST_CASE("rogue peers: a node with another cluster secret is refused at join, named") {
+  TempDir dir("secret");
+  write_file(dir.file("g.toml"), R"([graph]
+nodes = 2
+join_timeout_s = 8
+[stages.numbers]
+type = "testing.counter"
+count = 10
+replicas_per_node = 1
+[stages.collect]
+type = "testing.collect"
+inputs = ["numbers"]
+)");
+  int port = free_port();
+  std::string coord = "127.0.0.1:" + std::to_string(port);
+  Proc c0("env -u CATLIP_CLUSTER_SECRET_FILE CATLIP_CLUSTER_SECRET=the-coordinators-secret-0123 " + catlip_bin() +
+              " node " + dir.file("g.toml") + " --rank 0 --nodes 2 --coordinator " + coord + " --run-dir " +
+              dir.file("run") + " --progress plain",
+          dir.file("node0.log"));
+  Proc c1("env -u CATLIP_CLUSTER_SECRET_FILE CATLIP_CLUSTER_SECRET=a-different-secret-45678 " + catlip_bin() +
+              " node --rank 1 --nodes 2 --coordinator " + coord + " --join-timeout 20",
+          dir.file("node1.log"));
+  double took = 0;
+  int code1 = c1.wait(30, &took);
+  INFO(c1.log());
+  CHECK(code1 == 1);
+  CHECK(took < 15);
+  CHECK_THAT(c1.log(), Catch::Contains("refused the connection") && Catch::Contains("cluster secret"));
+  int code0 = c0.wait(30);
+  INFO(c0.log());
+  CHECK(code0 == 1);
+  CHECK_THAT(c0.log(), Catch::Contains("refused a node connection") && Catch::Contains("another cluster secret"));
+  // Without any secret the coordinator says what to set.
+  Proc c2("env -u CATLIP_CLUSTER_SECRET -u CATLIP_CLUSTER_SECRET_FILE " + catlip_bin() + " node " +
+              dir.file("g.toml") + " --rank 0 --nodes 2 --coordinator " + coord + " --run-dir " + dir.file("run2"),
+          dir.file("node0b.log"));
+  CHECK(c2.wait(30) == 1);
+  CHECK_THAT(c2.log(), Catch::Contains("CATLIP_CLUSTER_SECRET"));
+}
