@@ -6,6 +6,8 @@
 #undef CHECK
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -469,6 +471,17 @@ TEST_CASE("train.catlip: input that ends before the first optimizer step fails t
     CHECK_THROWS_WITH(stage.flush(out), Catch::Contains("train: input ended before the first step: no training data "
                                                         "reached the trainer (0 item(s) received"));
     stage.close();
+  }
+  SECTION("a zero or non-finite std is refused at configure") {
+    LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
+    for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity()}) {
+      auto g = given;
+      g["mean"] = std::vector<double>{0.5, 0.5, 0.5};
+      g["std"] = std::vector<double>{0.5, bad, 0.5};
+      TrainStage stage;
+      CHECK_THROWS_WITH(stage.configure(resolve_params(TrainStage::schema(), g), ctx),
+                        Catch::Contains("std values must be finite and > 0"));
+    }
   }
   SECTION("fewer samples than one batch") {
     LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());

@@ -2,6 +2,7 @@
 
 #include <torch/cuda.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <thread>
 
@@ -142,6 +143,10 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
   if (o.threads == 0) o.threads = int(std::max(1u, std::thread::hardware_concurrency()));
   o.mean = p.get_floats("mean");
   o.std = p.get_floats("std");
+  for (double m : o.mean)
+    if (!std::isfinite(m)) throw std::invalid_argument("train: mean values must be finite numbers");
+  for (double d : o.std)
+    if (!(std::isfinite(d) && d > 0)) throw std::invalid_argument("train: std values must be finite and > 0");
   o.checkpoint_every = p.get_int("checkpoint_every");
   o.keep_checkpoints = int(p.get_int("keep_checkpoints"));
   o.checkpoint_dir = p.get_string("checkpoint_dir");
