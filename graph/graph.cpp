@@ -1,6 +1,7 @@
 #include "catlip/graph.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -480,7 +481,7 @@ static std::string toml_quote(const std::string& s) {
       case '\t': o += "\\t"; break;
       case '\r': o += "\\r"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {  // TOML: control characters escaped
           char b[8];
           snprintf(b, sizeof b, "\\u%04x", c);
           o += b;
@@ -490,13 +491,34 @@ static std::string toml_quote(const std::string& s) {
   return o + "\"";
 }
 
+// A key that reads back as itself: bare when TOML allows, else quoted.
+static std::string toml_key(const std::string& k) {
+  bool bare = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+  return bare ? k : toml_quote(k);
+}
+
+// The shortest text that reads back as the same double (ostream's default
+// 6 digits would round e.g. a learning rate); ".0" keeps it a TOML float.
+static std::string toml_double(double d) {
+  char b[64];
+  std::string s(b, std::to_chars(b, b + sizeof b, d).ptr);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // "inf"/"nan" are TOML floats
+  return s;
+}
+
 static std::string value_toml(const ParamValue& v) {
   return std::visit([](auto& x) -> std::string {
     using T = std::decay_t<decltype(x)>;
     if constexpr (std::is_same_v<T, std::string>) return toml_quote(x);
-    else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    else if constexpr (std::is_same_v<T, double>) return toml_double(x);
+    else if constexpr (std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::vector<double>>) {
       std::string o = "[";
-      for (size_t i = 0; i < x.size(); ++i) o += (i ? ", " : "") + toml_quote(x[i]);
+      for (size_t i = 0; i < x.size(); ++i) {
+        if constexpr (std::is_same_v<T, std::vector<double>>) o += (i ? ", " : "") + toml_double(x[i]);
+        else o += (i ? ", " : "") + toml_quote(x[i]);
+      }
       return o + "]";
     } else return param_value_to_string(x);
   }, v);
@@ -508,25 +530,25 @@ std::string graph_to_toml(const GraphSpec& g) {
   o << "[graph]\nname = " << toml_quote(g.name) << "\nmetrics_port = " << g.metrics_port
     << "\ntransport = " << toml_quote(g.transport) << "\nhost = " << toml_quote(g.host)
     << "\nbase_port = " << g.base_port << "\nprefetch = " << g.prefetch
-    << "\nmax_message_mb = " << g.max_message_mb << "\nreport_interval_s = " << g.report_interval_s
-    << "\nnodes = " << g.nodes << "\njoin_timeout_s = " << g.join_timeout_s
-    << "\nnode_timeout_s = " << g.node_timeout_s << "\nliveness_timeout_s = " << g.liveness_timeout_s
-    << "\nmax_error_fraction = " << g.max_error_fraction << "\nmetrics_bind = " << toml_quote(g.metrics_bind)
+    << "\nmax_message_mb = " << g.max_message_mb << "\nreport_interval_s = " << toml_double(g.report_interval_s)
+    << "\nnodes = " << g.nodes << "\njoin_timeout_s = " << toml_double(g.join_timeout_s)
+    << "\nnode_timeout_s = " << toml_double(g.node_timeout_s) << "\nliveness_timeout_s = " << toml_double(g.liveness_timeout_s)
+    << "\nmax_error_fraction = " << toml_double(g.max_error_fraction) << "\nmetrics_bind = " << toml_quote(g.metrics_bind)
     << "\nsecurity = " << toml_quote(g.security);
   if (!g.secret_file.empty()) o << "\nsecret_file = " << toml_quote(g.secret_file);
   if (!g.run_dir.empty()) o << "\nrun_dir = " << toml_quote(g.run_dir);
   o << "\n";
   for (auto& s : g.stages) {
-    o << "\n[stages." << s.name << "]\ntype = " << toml_quote(s.type) << "\n";
+    o << "\n[stages." << toml_key(s.name) << "]\ntype = " << toml_quote(s.type) << "\n";
     if (!s.inputs.empty()) o << "inputs = " << value_toml(s.inputs) << "\n";
     o << (s.per_node_key ? "replicas_per_node = " : "replicas = ") << s.per_node << "\n";
     if (s.nodes_all) o << "nodes = \"all\"\n";
     else if (!s.nodes_spec.empty()) o << "nodes = " << value_toml(std::vector<int64_t>(s.nodes_spec.begin(), s.nodes_spec.end())) << "\n";
     if (s.prefetch) o << "prefetch = " << s.prefetch << "\n";
-    if (s.liveness_timeout_s > 0) o << "liveness_timeout_s = " << s.liveness_timeout_s << "\n";
+    if (s.liveness_timeout_s > 0) o << "liveness_timeout_s = " << toml_double(s.liveness_timeout_s) << "\n";
     if (s.min_samples >= 0) o << "min_samples = " << s.min_samples << "\n";
-    if (s.max_error_fraction >= 0) o << "max_error_fraction = " << s.max_error_fraction << "\n";
-    for (auto& [k, v] : s.params) o << k << " = " << value_toml(v) << "\n";
+    if (s.max_error_fraction >= 0) o << "max_error_fraction = " << toml_double(s.max_error_fraction) << "\n";
+    for (auto& [k, v] : s.params) o << toml_key(k) << " = " << value_toml(v) << "\n";
   }
   return o.str();
 }
