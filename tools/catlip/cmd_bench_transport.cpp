@@ -21,6 +21,7 @@
 
 #include "catlip/graph.h"
 #include "catlip/plugin_loader.h"
+#include "catlip/security.h"
 #include "catlip/supervisor.h"
 #include "catlip/validate.h"
 #include "cli.h"
@@ -159,9 +160,11 @@ Result summary_rate(const std::string& run_dir, int n, size_t bytes) {
   return {(n - 1) / dt, (n - 1) * double(bytes) / dt / 1e9};
 }
 
-std::string bench_graph(const std::string& transport, int n, size_t bytes, int nodes) {
+std::string bench_graph(const std::string& transport, int n, size_t bytes, int nodes,
+                        const std::string& security = "curve") {
   std::ostringstream toml;
-  toml << "[graph]\nname = \"bench-transport\"\ntransport = \"" << transport << "\"\n"
+  toml << "[graph]\nname = \"bench-transport\"\ntransport = \"" << transport << "\"\nsecurity = \"" << security
+       << "\"\n"
        << "prefetch = " << g_prefetch << "\nnodes = " << nodes << "\njoin_timeout_s = 30\n"
        << "[stages.source]\ntype = \"testing.counter\"\ncount = " << n << "\npayload_bytes = " << bytes << "\n"
        << "[stages.sink]\ntype = \"testing.null\"\ninputs = [\"source\"]\nnodes = [" << nodes - 1 << "]\n";
@@ -207,8 +210,11 @@ Result cross_host_path(const VethHosts& h, int n, size_t bytes, const std::strin
   return summary_rate(run_dir, n, bytes);
 }
 
-Result stage_path(const std::string& transport, int n, size_t bytes, const std::string& run_dir) {
-  std::string toml = bench_graph(transport, n, bytes, 1);
+// Rows: ipc; tcp (plain, security = "none"); curve (tcp with CURVE).
+Result stage_path(const std::string& row, int n, size_t bytes, const std::string& run_dir) {
+  std::string toml = row == "ipc"   ? bench_graph("ipc", n, bytes, 1)
+                     : row == "tcp" ? bench_graph("tcp", n, bytes, 1, "none")
+                                    : bench_graph("tcp", n, bytes, 1, "curve");
   GraphSpec g;
   std::vector<Diagnostic> d;
   LoadOptions lo;
@@ -230,11 +236,14 @@ int cmd_bench_transport(int argc, char** argv) {
   if (a.has("help")) {
     std::cout << "usage: catlip bench transport [--count N] [--bytes B] [--repeat R]\n\n"
                  "Moves N samples of B bytes (default 20000 x 150 KB) between two stage processes\n"
-                 "(testing.counter -> testing.null) over ipc and tcp, and the same bytes between two\n"
-                 "processes over raw ZeroMQ PUSH/PULL; prints messages/s, GB/s and the ratio. Each\n"
-                 "figure is the best of R runs (default 3). The row xhost runs a two-node graph\n"
-                 "(coordinator + `catlip node`) across two network namespaces joined by a veth pair,\n"
-                 "against raw ZeroMQ over the same link (needs root and iproute2; else it is skipped).\n";
+                 "(testing.counter -> testing.null) over ipc, plain tcp (security = \"none\") and\n"
+                 "CURVE-encrypted tcp (security = \"curve\", the default), and the same bytes between two\n"
+                 "processes over raw (plain) ZeroMQ PUSH/PULL; prints messages/s, GB/s, the ratio to raw\n"
+                 "ZeroMQ and, for CURVE rows, the ratio to the plain tcp stage path (target >= 0.7).\n"
+                 "Each figure is the best of R runs (default 3). The row xhost runs a two-node graph\n"
+                 "(coordinator + `catlip node`, CURVE, cluster secret made for the bench) across two\n"
+                 "network namespaces joined by a veth pair, against raw ZeroMQ over the same link\n"
+                 "(needs root and iproute2; else it is skipped).\n";
     return kOk;
   }
   int n = int(a.get_int("count", 20000));
@@ -244,10 +253,15 @@ int cmd_bench_transport(int argc, char** argv) {
   auto tmp = std::filesystem::temp_directory_path() / ("catlip-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(tmp);
   std::printf("catlip bench transport: %d samples of %zu bytes, best of %d runs\n", n, bytes, repeat);
-  std::printf("%-6s %16s %10s %16s %10s %8s\n", "", "stages msg/s", "GB/s", "raw zmq msg/s", "GB/s", "ratio");
+  std::printf("%-6s %16s %10s %16s %10s %8s %8s\n", "", "stages msg/s", "GB/s", "raw zmq msg/s", "GB/s", "ratio",
+              "vs tcp");
   int rc = kOk;
   std::unique_ptr<VethHosts> hosts;
-  for (std::string tr : {"ipc", "tcp", "xhost"}) {
+  // The xhost row's join is authenticated like any multi-node run.
+  if (!std::getenv("CATLIP_CLUSTER_SECRET") && !std::getenv("CATLIP_CLUSTER_SECRET_FILE"))
+    ::setenv("CATLIP_CLUSTER_SECRET", random_secret_hex().c_str(), 1);
+  double plain_tcp = 0;
+  for (std::string tr : {"ipc", "tcp", "curve", "xhost"}) {
     if (tr == "xhost") {
       hosts = std::make_unique<VethHosts>();
       if (!hosts->error.empty()) {
@@ -265,19 +279,29 @@ int cmd_bench_transport(int argc, char** argv) {
         std::string ep = "tcp://" + hosts->addr_a + ":" + std::to_string(39000 + r);
         w = raw_zmq(ep, ep, n, bytes, hosts->a, hosts->b);
       } else {
-        std::string ep = tr == "ipc" ? "ipc://" + (tmp / "raw.sock").string() : "tcp://127.0.0.1:" + std::to_string(39000 + r);
+        std::string ep = tr == "ipc" ? "ipc://" + (tmp / "raw.sock").string()
+                                     : "tcp://127.0.0.1:" + std::to_string(39000 + r + (tr == "curve" ? 10 : 0));
         w = raw_zmq(ep, ep, n, bytes);
       }
       if (w.msgs_per_s > best_raw.msgs_per_s) best_raw = w;
     }
     if (best_stage.msgs_per_s == 0 || best_raw.msgs_per_s == 0) rc = kFailed;
     double ratio = best_raw.msgs_per_s > 0 ? best_stage.msgs_per_s / best_raw.msgs_per_s : 0;
-    std::printf("%-6s %16.0f %10.2f %16.0f %10.2f %8.2f\n", tr.c_str(), best_stage.msgs_per_s, best_stage.gb_per_s,
-                best_raw.msgs_per_s, best_raw.gb_per_s, ratio);
+    if (tr == "tcp") plain_tcp = best_stage.msgs_per_s;
+    std::string vs_tcp = "";
+    if (tr == "curve" && plain_tcp > 0) {
+      char b[16];
+      std::snprintf(b, sizeof b, "%.2f", best_stage.msgs_per_s / plain_tcp);
+      vs_tcp = b;
+    }
+    std::printf("%-6s %16.0f %10.2f %16.0f %10.2f %8.2f %8s\n", tr.c_str(), best_stage.msgs_per_s, best_stage.gb_per_s,
+                best_raw.msgs_per_s, best_raw.gb_per_s, ratio, vs_tcp.c_str());
   }
   hosts.reset();
-  std::printf("(target: ratio >= 0.80; stage path = codec + credit-based load balancing + process per stage;\n"
-              " xhost = tcp over a veth pair between two network namespaces, source on node 0, sink on node 1)\n");
+  std::printf("(targets: ratio >= 0.80 for plain links, curve vs tcp >= 0.70; stage path = codec + credit-based\n"
+              " load balancing + process per stage; curve = the same tcp link authenticated and encrypted with\n"
+              " CurveZMQ; xhost = CURVE tcp over a veth pair between two network namespaces, source on node 0,\n"
+              " sink on node 1; raw zmq is always plain)\n");
   std::error_code ec;
   std::filesystem::remove_all(tmp, ec);
   return rc;

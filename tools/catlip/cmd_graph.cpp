@@ -125,7 +125,8 @@ int cmd_node(int argc, char** argv) {
   Args a(argc, argv, {"quiet", "help"});
   if (a.has("help")) {
     std::cout << "usage: catlip node GRAPH [--set S.P=V]... [--rank K] [--nodes N] [--coordinator HOST[:PORT]]\n"
-                 "                   [--run-dir DIR] [--progress auto|live|plain] [--quiet] [--join-timeout S]\n\n"
+                 "                   [--run-dir DIR] [--progress auto|live|plain] [--quiet] [--join-timeout S]\n"
+                 "                   [--secret-file FILE]\n\n"
                  "The per-host agent of a multi-host run: start one per host with the cluster's launcher\n"
                  "(srun, mpirun, torchrun, a Kubernetes Indexed Job). Node 0 is the coordinator: it reads\n"
                  "GRAPH, waits for the other nodes to join, sends them the resolved graph, shows progress\n"
@@ -149,13 +150,20 @@ int cmd_node(int argc, char** argv) {
                  "  --quiet            node 0: no progress output\n"
                  "  --join-timeout S   seconds for every node to join (default [graph] join_timeout_s, 60)\n"
                  "  --run-dir DIR      run directory (default: the coordinator's; on a shared filesystem\n"
-                 "                     every node writes into the same one)\n\n"
+                 "                     every node writes into the same one)\n"
+                 "  --secret-file F    the cluster secret (mode 0600), else CATLIP_CLUSTER_SECRET or\n"
+                 "                     CATLIP_CLUSTER_SECRET_FILE (node 0 also reads [graph] secret_file)\n\n"
+                 "Security: with [graph] security = \"curve\" (the default) the join is authenticated and\n"
+                 "encrypted with keys derived from the cluster secret, which every node must hold\n"
+                 "(`catlip secret` makes one); every tcp link between stages is CURVE-encrypted with\n"
+                 "per-run keys sent over that join. See README \"Security model\".\n\n"
                  "Exit codes: 0 done, 1 a stage or node failed (named), 2 usage, 3 invalid graph,\n"
                  "130 interrupted.\n";
     return kOk;
   }
   if (!a.error().empty()) { std::cerr << "catlip node: " << a.error() << "\n"; return kUsage; }
-  if (auto u = a.unknown({"set", "run-dir", "progress", "quiet", "rank", "nodes", "coordinator", "join-timeout"});
+  if (auto u = a.unknown({"set", "run-dir", "progress", "quiet", "rank", "nodes", "coordinator", "join-timeout",
+                          "secret-file"});
       !u.empty()) {
     std::cerr << "catlip node: unknown option " << u[0] << " (see catlip node --help)\n";
     return kUsage;
@@ -188,6 +196,7 @@ int cmd_node(int argc, char** argv) {
     no.id = id;
     no.run_dir = a.get("run-dir");
     no.join_timeout_s = join_timeout > 0 ? join_timeout : 60;
+    no.secret_file = a.get("secret-file");
     try {
       return run_node_agent(no);
     } catch (const std::exception& e) {
@@ -203,6 +212,7 @@ int cmd_node(int argc, char** argv) {
   std::map<std::string, Params> params;
   if (int rc = load_and_validate(a, false, g, params, id.nodes)) return rc;
   if (join_timeout > 0) g.join_timeout_s = join_timeout;
+  if (a.has("secret-file")) g.secret_file = a.get("secret-file");
   if (!a.has("quiet")) std::cerr << "catlip node: " << id.describe() << "\n";
   RunOptions opt;
   opt.run_dir = a.get("run-dir");
