@@ -41,7 +41,7 @@ namespace {
 class FileStream : public ByteStream {
  public:
   explicit FileStream(const std::string& path) : path_(path) {
-    f_ = std::fopen(path.c_str(), "rb");
+    f_ = std::fopen(path.c_str(), "rbe");
     if (!f_) throw StreamError("cannot open " + path + ": " + std::strerror(errno));
     if (std::fseek(f_, 0, SEEK_END) == 0) {
       size_ = std::ftell(f_);

@@ -105,7 +105,7 @@ TarWriter& TarWriter::operator=(TarWriter&& o) noexcept {
 
 void TarWriter::open(const std::string& path) {
   close();
-  f_ = std::fopen(path.c_str(), "wb");
+  f_ = std::fopen(path.c_str(), "wbe");
   if (!f_) throw std::runtime_error("tar: cannot create " + path + ": " + std::strerror(errno));
   path_ = path;
   written_ = 0;
