@@ -88,7 +88,7 @@ TEST_CASE("curve: a key table withholds other stages' secrets and names a bad li
   CHECK_THROWS_WITH(read_private_file(f), Catch::Contains("readable by others"));
 }
 
-TEST_CASE("curve: an authenticated link delivers every item; the ZAP handler names the stage") {
+TEST_CASE("curve: an authenticated link delivers every item, the ZAP handler admitting the stage") {
   zmq::context_t ctx(1);
   std::atomic<bool> stop{false};
   auto server = curve_keypair(), client = curve_keypair();
