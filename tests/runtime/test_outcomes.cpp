@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -102,6 +103,14 @@ replicas = 2
 type = "testing.null"
 inputs = ["decode"]
 )";
+
+// Whether the run's metrics.jsonl shows items received by `stage` (so every
+// replica of it has reported at least once when it has one replica, or some
+// have).
+bool stage_received(const std::string& run_dir, const std::string& stage) {
+  std::regex re("\"" + stage + "\":\\{\"replicas\":\\d+,\"done\":\\d+,\"failed\":\\d+,\"items_in\":[1-9]");
+  return std::regex_search(read_file(run_dir + "/metrics.jsonl"), re);
+}
 
 // The JSON object of one stage in summary.json's final figures.
 std::string stage_json(const std::string& summary, const std::string& stage) {
@@ -343,4 +352,59 @@ inputs = ["slow"]
   INFO(r.out);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, !Catch::Contains("hung or stopped"));
+}
+
+TEST_CASE("outcomes: a SIGSTOPped replica on another node is reported as hung by the coordinator") {
+  TempDir dir("hung2");
+  std::string run0 = dir.file("run0"), run1 = dir.file("run1");
+  write_file(dir.file("g.toml"), R"([graph]
+liveness_timeout_s = 2
+report_interval_s = 0.2
+[stages.numbers]
+type = "testing.counter"
+count = 100000000
+rate = 200
+[stages.decode]
+type = "testing.map"
+inputs = ["numbers"]
+nodes = [1]
+[stages.sink]
+type = "testing.null"
+inputs = ["decode"]
+)");
+  ::setenv("CATLIP_CLUSTER_SECRET", "liveness-test-secret-0123456789abcdef", 1);
+  std::string coord = "127.0.0.1:" + std::to_string(free_port());
+  auto node = [&](int rank, const std::string& run, const std::string& log) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      std::string cmd = "exec " + catlip_bin() + " node " + dir.file("g.toml") + " --rank " + std::to_string(rank) +
+                        " --nodes 2 --coordinator " + coord + " --run-dir " + run + " --progress plain > " + log + " 2>&1";
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+      ::_exit(127);
+    }
+    return pid;
+  };
+  RunGuard g0, g1;
+  g0.pid = node(0, run0, dir.file("n0.log"));
+  g1.pid = node(1, run1, dir.file("n1.log"));
+  // Node 1's workers read node 1's copy of the resolved graph.
+  REQUIRE(wait_for([&] { return workers(run1 + "/node-1", "decode/0").size() == 1; }, 30));
+  REQUIRE(wait_for([&] { return stage_received(run0, "decode"); }, 20));
+  int target = workers(run1 + "/node-1", "decode/0")[0];
+  g1.stopped = target;
+  REQUIRE(::kill(target, SIGSTOP) == 0);
+  double took = 0;
+  int code0 = wait_exit(g0, 20, &took);
+  int code1 = wait_exit(g1, 20);
+  std::string log0 = read_file(dir.file("n0.log"));
+  INFO(log0);
+  INFO(read_file(dir.file("n1.log")));
+  WARN("remote SIGSTOP to coordinator exit: " << took << " s (liveness_timeout_s 2)");
+  CHECK(code0 == 1);
+  CHECK(code1 == 1);
+  CHECK(took < 2 + 6.0);
+  CHECK_THAT(log0, Catch::Contains("run failed: stage 'decode' replica 0 (node 1, pid " + std::to_string(target) +
+                                   ") sent nothing for 2."));
+  CHECK(wait_for([&] { return workers(run1 + "/node-1").empty() && workers(run0).empty(); }, 5));
+  if (workers(run1 + "/node-1").empty()) g1.stopped = -1;
 }
