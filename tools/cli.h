@@ -69,6 +69,26 @@ class Args {
   std::string error_;
 };
 
+// What a command accepts: its known options (with a value or flags, as
+// given to Args) and how many positional arguments. `usage` is its usage
+// line, printed with every command-line error.
+struct Syntax {
+  std::string command;  // "catlip run"
+  std::string usage;    // "usage: catlip run [GRAPH] [--set S.P=V]... ..."
+  std::vector<std::string> options;
+  size_t min_positional = 0, max_positional = 0;
+};
+
+// kOk when the command line fits; otherwise prints what is wrong (an
+// unknown option with "did you mean --x?" where one is close, a single-dash
+// spelling of a known option, a stray or missing argument, an option without
+// its value) and the usage line to stderr, and returns kUsage.
+int check_syntax(const Args& a, const Syntax& s);
+// The closest of `candidates` to `word` within a small edit distance, or "".
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+// " (did you mean --x?)" for an unknown option `given` ("--sett", "-set"), or "".
+std::string did_you_mean(const std::string& given, const std::vector<std::string>& options);
+
 }  // namespace catlip::cli
 
 #define CATLIP_CLI_CONCAT_(a, b) a##b

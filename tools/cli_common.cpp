@@ -1,6 +1,8 @@
 #include "cli.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <iostream>
 #include <cstring>
 #include <string>
 
@@ -94,6 +96,86 @@ std::vector<std::string> Args::unknown(const std::vector<std::string>& known) co
   for (auto& [k, v] : opts_)
     if (k != "help" && std::find(known.begin(), known.end(), k) == known.end()) r.push_back("--" + k);
   return r;
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+bool looks_like_number(const std::string& s) {
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end && *end == 0 && !s.empty();
+}
+
+}  // namespace
+
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  for (auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    // A prefix of a known option ("--run" for "--run-dir") is close too.
+    if (word.size() >= 3 && c.rfind(word, 0) == 0) d = std::min<size_t>(d, 1);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+std::string did_you_mean(const std::string& given, const std::vector<std::string>& options) {
+  std::string name = given.substr(std::min(given.find_first_not_of('-'), given.size()));
+  name = name.substr(0, name.find('='));
+  std::string near = closest(name, options);
+  return near.empty() ? "" : " (did you mean --" + near + "?)";
+}
+
+int check_syntax(const Args& a, const Syntax& s) {
+  std::string problem;
+  auto option_problem = [&](const std::string& given, const std::string& name) {
+    std::string near = closest(name, s.options);
+    return "unknown option " + given + (near.empty() ? "" : " (did you mean --" + near + "?)");
+  };
+  if (!a.error().empty()) {
+    problem = a.error();
+  } else if (auto u = a.unknown(s.options); !u.empty()) {
+    problem = option_problem(u[0], u[0].substr(2));
+  } else {
+    for (auto& p : a.positional())
+      if (p.size() > 1 && p[0] == '-' && !looks_like_number(p)) {
+        std::string name = p.substr(p.rfind('-') + 1);
+        auto eq = name.find('=');
+        if (eq != std::string::npos) name = name.substr(0, eq);
+        problem = option_problem(p, name);
+        if (std::find(s.options.begin(), s.options.end(), name) != s.options.end())
+          problem = "unknown option " + p + " (did you mean --" + name + "?)";
+        break;
+      }
+    if (problem.empty() && a.positional().size() > s.max_positional) {
+      const std::string& extra = a.positional()[s.max_positional];
+      problem = s.max_positional == 0 ? "unexpected argument '" + extra + "' (this command takes none)"
+                                      : "unexpected argument '" + extra + "' (at most " +
+                                            std::to_string(s.max_positional) + " expected)";
+    } else if (problem.empty() && a.positional().size() < s.min_positional) {
+      problem = "missing argument (" + std::to_string(s.min_positional) + " expected)";
+    }
+  }
+  if (problem.empty()) return kOk;
+  std::cerr << s.command << ": " << problem << "\n" << s.usage << (s.usage.empty() || s.usage.back() == '\n' ? "" : "\n")
+            << "(see " << s.command << " --help)\n";
+  return kUsage;
 }
 
 }  // namespace catlip::cli

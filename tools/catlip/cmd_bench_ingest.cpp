@@ -151,6 +151,7 @@ int cmd_bench_ingest(int argc, char** argv) {
                  "local files and from a local HTTP server. Prints samples/s and MB/s of shard data.\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip bench ingest", "usage: catlip bench ingest [--samples N] [--image-size P] [--size S] [--decoders R] [--data DIR]", {"samples", "image-size", "size", "decoders", "data"}, 0, 0})) return rc;
   int n = int(a.get_int("samples", 2000));
   int isize = int(a.get_int("image-size", 320));
   int size = int(a.get_int("size", 224));

@@ -246,6 +246,7 @@ int cmd_bench_transport(int argc, char** argv) {
                  "(needs root and iproute2; else it is skipped).\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip bench transport", "usage: catlip bench transport [--count N] [--bytes B] [--repeat R]", {"count", "bytes", "repeat", "prefetch"}, 0, 0})) return rc;
   int n = int(a.get_int("count", 20000));
   size_t bytes = size_t(a.get_int("bytes", 150 * 1024));
   int repeat = int(a.get_int("repeat", 3));

@@ -66,11 +66,15 @@ int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<
   return kOk;
 }
 
+const Syntax kRun{"catlip run",
+                  "usage: catlip run [GRAPH] [--set S.P=V]... [--run-dir DIR] [--progress auto|live|plain]\n"
+                  "                  [--in-process] [--quiet] [--nodes N --listen HOST:PORT]\n",
+                  {"set", "run-dir", "progress", "in-process", "quiet", "nodes", "listen"}, 0, 1};
+
 int cmd_run(int argc, char** argv) {
   Args a(argc, argv, {"in-process", "quiet", "help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip run [GRAPH] [--set S.P=V]... [--run-dir DIR] [--progress auto|live|plain]\n"
-                 "                  [--in-process] [--quiet] [--nodes N --listen HOST:PORT]\n\n"
+    std::cout << kRun.usage << "\n"
                  "Validates GRAPH, then runs every stage replica as its own process (catlip-worker),\n"
                  "connected by ZeroMQ queues, until all sources are exhausted and every stage has\n"
                  "flushed. Ctrl-C / SIGTERM stops all replicas within a few seconds.\n\n"
@@ -87,11 +91,7 @@ int cmd_run(int argc, char** argv) {
                  "Exit codes: 0 done, 1 a stage or node failed, 3 invalid graph, 130 interrupted.\n";
     return kOk;
   }
-  if (!a.error().empty()) { std::cerr << "catlip run: " << a.error() << "\n"; return kUsage; }
-  if (auto u = a.unknown({"set", "run-dir", "progress", "in-process", "quiet", "nodes", "listen"}); !u.empty()) {
-    std::cerr << "catlip run: unknown option " << u[0] << " (see catlip run --help)\n";
-    return kUsage;
-  }
+  if (int rc = check_syntax(a, kRun)) return rc;
   int nodes = nodes_option(a, "run");
   if (nodes < 0) return kUsage;
   GraphSpec g;
@@ -121,12 +121,18 @@ int cmd_run(int argc, char** argv) {
   }
 }
 
+const Syntax kNode{"catlip node",
+                   "usage: catlip node GRAPH [--set S.P=V]... [--rank K] [--nodes N] [--coordinator HOST[:PORT]]\n"
+                   "                   [--run-dir DIR] [--progress auto|live|plain] [--quiet] [--join-timeout S]\n"
+                   "                   [--secret-file FILE]\n",
+                   {"set", "run-dir", "progress", "quiet", "rank", "nodes", "coordinator", "join-timeout",
+                    "secret-file"},
+                   0, 1};
+
 int cmd_node(int argc, char** argv) {
   Args a(argc, argv, {"quiet", "help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip node GRAPH [--set S.P=V]... [--rank K] [--nodes N] [--coordinator HOST[:PORT]]\n"
-                 "                   [--run-dir DIR] [--progress auto|live|plain] [--quiet] [--join-timeout S]\n"
-                 "                   [--secret-file FILE]\n\n"
+    std::cout << kNode.usage << "\n"
                  "The per-host agent of a multi-host run: start one per host with the cluster's launcher\n"
                  "(srun, mpirun, torchrun, a Kubernetes Indexed Job). Node 0 is the coordinator: it reads\n"
                  "GRAPH, waits for the other nodes to join, sends them the resolved graph, shows progress\n"
@@ -161,13 +167,7 @@ int cmd_node(int argc, char** argv) {
                  "130 interrupted.\n";
     return kOk;
   }
-  if (!a.error().empty()) { std::cerr << "catlip node: " << a.error() << "\n"; return kUsage; }
-  if (auto u = a.unknown({"set", "run-dir", "progress", "quiet", "rank", "nodes", "coordinator", "join-timeout",
-                          "secret-file"});
-      !u.empty()) {
-    std::cerr << "catlip node: unknown option " << u[0] << " (see catlip node --help)\n";
-    return kUsage;
-  }
+  if (int rc = check_syntax(a, kNode)) return rc;
   NodeFlags flags;
   flags.rank = a.has("rank") ? static_cast<int>(a.get_int("rank", -2)) : -1;
   flags.nodes = a.has("nodes") ? static_cast<int>(a.get_int("nodes", -2)) : -1;
@@ -228,10 +228,13 @@ int cmd_node(int argc, char** argv) {
   }
 }
 
+const Syntax kValidate{"catlip validate", "usage: catlip validate GRAPH [--set S.P=V]... [--nodes N]\n",
+                       {"set", "nodes"}, 1, 1};
+
 int cmd_validate(int argc, char** argv) {
   Args a(argc, argv, {"help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip validate GRAPH [--set S.P=V]... [--nodes N]\n\n"
+    std::cout << kValidate.usage << "\n"
                  "Checks GRAPH without starting anything: TOML syntax, stage types (loading their\n"
                  "plugins), parameters (unknown, mistyped, out of range, missing), inputs, cycles,\n"
                  "outputs nobody consumes, replicas, placement (nodes = [..] against the node count\n"
@@ -240,10 +243,7 @@ int cmd_validate(int argc, char** argv) {
               << "\nExit codes: 0 valid, 3 invalid, 2 usage.\n";
     return kOk;
   }
-  if (auto u = a.unknown({"set", "nodes"}); !u.empty()) {
-    std::cerr << "catlip validate: unknown option " << u[0] << " (see catlip validate --help)\n";
-    return kUsage;
-  }
+  if (int rc = check_syntax(a, kValidate)) return rc;
   int nodes = nodes_option(a, "validate");
   if (nodes < 0) return kUsage;
   GraphSpec g;
@@ -262,18 +262,17 @@ int cmd_validate(int argc, char** argv) {
   return kOk;
 }
 
+const Syntax kGraph{"catlip graph", "usage: catlip graph [GRAPH] [--set S.P=V]... [--nodes N]\n", {"set", "nodes"}, 0, 1};
+
 int cmd_graph(int argc, char** argv) {
   Args a(argc, argv, {"help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip graph [GRAPH] [--set S.P=V]... [--nodes N]\n\n"
+    std::cout << kGraph.usage << "\n"
                  "Prints the graph as Graphviz DOT (stages, replicas, placement, queues), e.g.\n"
                  "  catlip graph configs/default.toml | dot -Tsvg > graph.svg\n";
     return kOk;
   }
-  if (auto u = a.unknown({"set", "nodes"}); !u.empty()) {
-    std::cerr << "catlip graph: unknown option " << u[0] << " (see catlip graph --help)\n";
-    return kUsage;
-  }
+  if (int rc = check_syntax(a, kGraph)) return rc;
   int nodes = nodes_option(a, "graph");
   if (nodes < 0) return kUsage;
   GraphSpec g;

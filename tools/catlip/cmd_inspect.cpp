@@ -67,6 +67,7 @@ int cmd_inspect(int argc, char** argv) {
                  "in full.\n\nExit codes: 0 ok, 1 no such type, 4 a plugin failed to load.\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip inspect", "usage: catlip inspect [TYPE|PLUGIN] [--all]", {"all"}, 0, 1})) return rc;
   PluginLoader loader;
   std::vector<std::string> errors;
   auto plugins = loader.load_all(&errors);

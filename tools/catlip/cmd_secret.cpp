@@ -28,6 +28,7 @@ int cmd_secret(int argc, char** argv) {
                  "Exit codes: 0 done, 1 cannot write FILE, 2 usage.\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip secret", "usage: catlip secret [FILE]", {}, 0, 1})) return rc;
   if (!a.error().empty()) { std::cerr << "catlip secret: " << a.error() << "\n"; return kUsage; }
   if (auto u = a.unknown({}); !u.empty()) {
     std::cerr << "catlip secret: unknown option " << u[0] << " (see catlip secret --help)\n";

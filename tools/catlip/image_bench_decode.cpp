@@ -158,6 +158,7 @@ int cmd_bench_decode(int argc, char** argv) {
                  "  --seconds S   time per variant, split over 6 interleaved rounds, best kept (default 3)\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip bench decode", "usage: catlip bench decode [--count N] [--seconds S] [--images DIR] [--no-python]", {"count", "seconds", "images", "no-python"}, 0, 0})) return rc;
   auto bad = a.unknown({"count", "seconds", "images", "no-python"});
   if (!a.error().empty() || !bad.empty()) {
     std::cerr << "catlip bench decode: " << (!bad.empty() ? "unknown option " + bad[0] : a.error()) << "\n";

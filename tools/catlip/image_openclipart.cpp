@@ -116,6 +116,7 @@ int cmd_image_openclipart(int argc, char** argv) {
                  "  --limit N   take N images spread evenly over the sorted list (default: all)\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip image openclipart", "usage: catlip image openclipart OUT_DIR [--limit N] [--root /usr/share/openclipart]", {"root", "limit"}, 1, 1})) return rc;
   auto bad = a.unknown({"limit", "root"});
   if (!a.error().empty() || !bad.empty() || a.positional().size() != 1) {
     std::cerr << "catlip image openclipart: "

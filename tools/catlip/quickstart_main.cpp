@@ -150,6 +150,7 @@ int cmd_quickstart(int argc, char** argv) {
     std::cout << kHelp;
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip quickstart", "usage: catlip quickstart [--out DIR] [options]", {"set", "configs", "out", "batch-size", "decode-replicas", "epochs", "train-samples", "transfer-steps", "val-samples", "no-transfer", "reuse-data"}, 0, 0})) return rc;
   auto bad = a.unknown({"out", "train-samples", "val-samples", "epochs", "batch-size", "decode-replicas",
                         "transfer-steps", "configs", "reuse-data", "set", "no-transfer"});
   if (!a.error().empty() || !bad.empty() || !a.positional().empty()) {

@@ -22,6 +22,7 @@ int cmd_report(int argc, char** argv) {
                  "(eval_samples.json). Default output: RUN_DIR/report.html.\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip report", "usage: catlip report RUN_DIR [--out FILE.html]", {"out"}, 1, 1})) return rc;
   if (!a.error().empty() || a.positional().size() != 1 || !a.unknown({"out"}).empty()) {
     std::cerr << "catlip report: expected RUN_DIR [--out FILE] (see --help)\n";
     return kUsage;

@@ -31,13 +31,8 @@ struct Common {
 int parse_common(const char* cmd, const Args& a, const std::vector<std::string>& extra, Common& c) {
   std::vector<std::string> known{"require", "keep", "max-member-bytes", "timeout", "retries", "ca-file"};
   known.insert(known.end(), extra.begin(), extra.end());
-  auto bad = a.unknown(known);
-  if (!a.error().empty() || !bad.empty() || a.positional().empty()) {
-    std::cerr << "catlip " << cmd << ": "
-              << (!a.error().empty() ? a.error() : !bad.empty() ? "unknown option " + bad[0] : "expected URLS...")
-              << " (see --help)\n";
-    return kUsage;
-  }
+  std::string name = std::string("catlip ") + cmd;
+  if (int rc = check_syntax(a, Syntax{name, "usage: " + name + " URLS... [options]", known, 1, size_t(-1)})) return rc;
   try {
     c.urls = expand_urls(a.positional());
     c.read.require = normalize_exts(a.all("require"));

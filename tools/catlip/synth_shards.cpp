@@ -36,6 +36,7 @@ int cmd_shards_synth(int argc, char** argv) {
                  "  --typical-colors        each category in at most two typical colours (default: any)\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip shards synth", "usage: catlip shards synth OUT_PREFIX --samples N [--seed S] [--size 128]", {"clutter", "min-object", "split", "max-objects", "quality", "samples", "samples-per-shard", "seed", "size", "typical-colors"}, 1, 1})) return rc;
   auto bad = a.unknown({"samples", "seed", "size", "samples-per-shard", "split", "quality", "max-objects", "min-object", "clutter", "typical-colors"});
   if (!a.error().empty() || !bad.empty() || a.positional().size() != 1 || !a.has("samples")) {
     std::cerr << "catlip shards synth: "

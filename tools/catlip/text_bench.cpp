@@ -151,7 +151,8 @@ int cmd_bench_labels(int argc, char** argv) {
     else if (a == "--no-python") python = false;
     else if (a == "--no-perl") perl = false;
     else {
-      std::cerr << "catlip bench labels: unknown argument " << a << "\n";
+      std::cerr << "catlip bench labels: unknown argument " << a
+                << cli::did_you_mean(a, {"captions", "n", "rounds", "no-python", "no-perl"}) << "\n";
       usage();
       return cli::kUsage;
     }

@@ -100,7 +100,9 @@ int cmd_label(int argc, char** argv) {
       else if (a == "--rule") opt.rule = parse_synset_rule(next());
       else if (a == "--wordnet") opt.wordnet_dir = next();
       else if (a == "--lexicon") opt.lexicon_dir = next();
-      else if (a.size() > 2 && a.rfind("--", 0) == 0) throw std::invalid_argument("unknown option " + a);
+      else if (a.size() > 1 && a[0] == '-')
+        throw std::invalid_argument("unknown option " + a +
+                                    cli::did_you_mean(a, {"vocab", "pos", "rule", "wordnet", "lexicon"}));
       else captions.push_back(a);
     }
   } catch (const std::exception& e) {

@@ -41,7 +41,9 @@ int cmd_vocab_merge(int argc, char** argv) {
       else if (a == "-o" || a == "--output") out = next();
       else if (a == "--stats") stats = next();
       else if (a == "--wordnet") wndir = next();
-      else if (a.rfind("-", 0) == 0) throw std::invalid_argument("unknown option " + a);
+      else if (a.rfind("-", 0) == 0)
+        throw std::invalid_argument("unknown option " + a +
+                                    cli::did_you_mean(a, {"min-count", "top-k", "output", "stats", "wordnet"}));
       else if (dir.empty()) dir = a;
       else throw std::invalid_argument("unexpected argument " + a);
     }

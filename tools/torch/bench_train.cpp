@@ -457,9 +457,9 @@ int dp_bench(const DpSpec& d, int rounds) {
 }
 
 int usage() {
-  std::cout << "catlip bench train [--size tiny] [--cases 64x32,224x8] [--threads 2] [--steps 5]\n"
-               "                   [--warmup 2] [--rounds 2] [--vocab 1000] [--patch 16]\n"
-               "                   [--python /usr/bin/python3] [--script tools/torch/bench_train.py]\n\n"
+  std::cout << "usage: catlip bench train [--size tiny] [--cases 64x32,224x8] [--threads 2] [--steps 5]\n"
+               "                          [--warmup 2] [--rounds 2] [--vocab 1000] [--patch 16]\n"
+               "                          [--python /usr/bin/python3] [--script tools/torch/bench_train.py]\n\n"
                "Times one ViT training step (forward, BCE, backward, clipping, AdamW) in C++ and in\n"
                "Python PyTorch with the same configuration, IMAGExBATCH per case; alternates the two\n"
                "--rounds times. Prints fastest/median step times, the ratio C++/Python of the\n"
@@ -509,7 +509,11 @@ int cmd_bench_train(int argc, char** argv) {
       else if (a == "--python") python = next();
       else if (a == "--script") script = next();
       else {
-        std::cerr << "bench train: unknown option " << a << "\n";
+        std::cerr << "catlip bench train: unknown option " << a
+                  << catlip::cli::did_you_mean(a, {"size", "cases", "threads", "steps", "ranks", "bucket-mb", "warmup",
+                                                   "rounds", "vocab", "patch", "python", "script"})
+                  << "\n";
+        usage();
         return catlip::cli::kUsage;
       }
     } catch (const std::exception& e) {

@@ -66,6 +66,7 @@ int cmd_transfer(int argc, char** argv) {
     std::cout << kHelp;
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip transfer", "usage: catlip transfer --checkpoint PATH --vocab VOCAB.tsv --classes CLASSES.txt", {"coverage", "test", "train", "checkpoint", "classes", "device", "init-head", "out", "vocab", "wordnet", "lr", "weight-decay", "batch-size", "eval-every", "max-distance", "probe-steps", "seed", "steps", "test-samples", "threads", "train-samples", "no-ema"}, 0, 0})) return rc;
   auto bad = a.unknown({"checkpoint", "vocab", "classes", "train", "test", "out", "train-samples", "test-samples",
                         "steps", "batch-size", "eval-every", "lr", "weight-decay", "init-head", "probe-steps",
                         "max-distance", "coverage", "mean", "std", "no-ema", "threads", "device", "seed", "wordnet"});

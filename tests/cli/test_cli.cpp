@@ -1,0 +1,97 @@
+// Every `catlip` command (and the catlip-torch ones it forwards to) refuses
+// a misspelt option and stray arguments with exit 2 and a usage line,
+// before doing anything.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+using namespace catlip::test;
+
+namespace {
+
+// Command names from `catlip --help` (and catlip-torch's, when built).
+std::vector<std::string> commands(const std::string& bin) {
+  std::vector<std::string> out;
+  std::istringstream in(run_cmd(bin + " --help").out);
+  std::string line;
+  bool in_list = false;
+  while (std::getline(in, line)) {
+    if (line == "Commands:") {
+      in_list = true;
+      continue;
+    }
+    if (!in_list) continue;
+    if (line.rfind("  ", 0) != 0 || line.rfind("  (", 0) == 0) {
+      if (line.empty()) break;
+      continue;
+    }
+    // "  shards pack       Pack ..." : the name is one or two words before
+    // a run of spaces.
+    std::string rest = line.substr(2);
+    auto gap = rest.find("  ");
+    out.push_back(rest.substr(0, gap));
+  }
+  return out;
+}
+
+std::string torch_bin() { return catlip_bin() + "-torch"; }
+
+}  // namespace
+
+TEST_CASE("cli: every command refuses a misspelt option with exit 2 and a usage line") {
+  auto cmds = commands(catlip_bin());
+  REQUIRE(cmds.size() >= 15);
+  auto torch = commands(torch_bin());
+  cmds.insert(cmds.end(), torch.begin(), torch.end());
+  for (auto& c : cmds) {
+    for (std::string bad : {"--sett=1", "--no-such-option 1"}) {
+      auto r = run_cmd("timeout 60 " + catlip_bin() + " " + c + " " + bad + " </dev/null");
+      INFO("catlip " << c << " " << bad << "\n" << r.out);
+      CHECK(r.exit_code == 2);
+      CHECK_THAT(r.out, Catch::Contains("unknown option") || Catch::Contains("unknown argument"));
+      CHECK_THAT(r.out, Catch::Contains("usage") || Catch::Contains("Usage"));
+    }
+  }
+}
+
+TEST_CASE("cli: every command with bounded arguments refuses stray ones with exit 2") {
+  auto cmds = commands(catlip_bin());
+  auto torch = commands(torch_bin());
+  cmds.insert(cmds.end(), torch.begin(), torch.end());
+  // These take any number of inputs (captions, shard URLs).
+  const std::vector<std::string> variadic = {"label", "shards ls", "shards stat"};
+  for (auto& c : cmds) {
+    if (std::find(variadic.begin(), variadic.end(), c) != variadic.end()) continue;
+    auto r = run_cmd("timeout 60 " + catlip_bin() + " " + c + " stray1 stray2 stray3 stray4 </dev/null");
+    INFO("catlip " << c << " stray1 stray2 stray3 stray4\n" << r.out);
+    CHECK(r.exit_code == 2);
+  }
+}
+
+TEST_CASE("cli: a near miss gets a did-you-mean, a single-dash spelling too") {
+  struct Case {
+    std::string args, hint;
+  } cases[] = {
+      {"run --sett decode.size=1", "did you mean --set?"},
+      {"run -set decode.size=1", "did you mean --set?"},
+      {"run --run-dri /tmp/x", "did you mean --run-dir?"},
+      {"validate g.toml --node 2", "did you mean --nodes?"},
+      {"node g.toml --secret-fil f", "did you mean --secret-file?"},
+      {"shards synth /tmp/x --sample 3", "did you mean --samples?"},
+      {"vocab merge /tmp/x --top-kk 3", "did you mean --top-k?"},
+      {"label --vocabb v.tsv a dog", "did you mean --vocab?"},
+  };
+  for (auto& k : cases) {
+    auto r = run_cmd(catlip_bin() + " " + k.args + " </dev/null");
+    INFO("catlip " << k.args << "\n" << r.out);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.out, Catch::Contains(k.hint));
+  }
+  // The run was not started: a misspelt override is never silently dropped.
+  auto r = run_cmd(catlip_bin() + " run --sett decode.size=1 --quiet </dev/null");
+  CHECK(r.out.find("running graph") == std::string::npos);
+}
