@@ -91,6 +91,8 @@ StageSchema MapStage::schema() {
       Param("sleep_ms", ParamType::Float).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow stage"),
       Param("fail_at", ParamType::Int).def(int64_t{-1}).describe("Throw an error at this item count (-1: never)"),
       Param("crash_at", ParamType::Int).def(int64_t{-1}).describe("abort() the process at this item count (-1: never)"),
+      Param("startup_ms", ParamType::Float).def(0.0).range(0, 600000)
+          .describe("Delay in configure(), as a stage loading a model (the replica still reports meanwhile)"),
       Param("error_every", ParamType::Int).def(int64_t{0}).range(0, int64_t{1} << 40)
           .describe("Drop every Nth item, counting it as error.injected (0: never)"),
   };
@@ -105,6 +107,7 @@ void MapStage::configure(const Params& p, StageContext& ctx) {
   fail_at_ = p.get_int("fail_at");
   crash_at_ = p.get_int("crash_at");
   error_every_ = p.get_int("error_every");
+  sleep_ms(p.get_float("startup_ms"));
   // The pid shows which process handled the item (tests check that
   // replicas really are separate processes).
   tag_ = ctx.stage_name() + "/" + std::to_string(ctx.replica()) + "@" + std::to_string(::getpid()) + ";";
