@@ -1,0 +1,47 @@
+// catlip/exec/stages.h - stage types that run an external program per
+// replica and talk to it over the stage protocol (docs/stage-protocol.md):
+// exec.process (a transform) and exec.source (a program that only produces).
+#pragma once
+
+#include <memory>
+
+#include "catlip/exec/session.h"
+#include "catlip/stage.h"
+
+namespace catlip::exec {
+
+// Directory holding catlip_stage.py next to the plugin that contains this
+// code (<plugin dir>/python), or $CATLIP_PYTHON_DIR; "" if neither exists.
+std::string python_helper_dir();
+
+// Session options from validated parameters and the stage context.
+SessionOptions session_options(const Params& p, StageContext& ctx, const std::string& mode);
+
+class ExecProcessStage : public Stage {
+ public:
+  static StageSchema schema();
+  void configure(const Params& p, StageContext& ctx) override;
+  void process(Sample&& s, Emitter& out) override;
+  void flush(Emitter& out) override;
+  void close() override;
+
+ private:
+  StageContext* ctx_ = nullptr;
+  Emitter* out_ = nullptr;
+  std::unique_ptr<ExecSession> session_;
+};
+
+class ExecSourceStage : public SourceStage {
+ public:
+  static StageSchema schema();
+  void configure(const Params& p, StageContext& ctx) override;
+  bool produce(Emitter& out) override;
+  void close() override;
+
+ private:
+  StageContext* ctx_ = nullptr;
+  Emitter* out_ = nullptr;
+  std::unique_ptr<ExecSession> session_;
+};
+
+}  // namespace catlip::exec

@@ -1,0 +1,154 @@
+#include "catlip/exec/stages.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace catlip::exec {
+
+namespace fs = std::filesystem;
+
+std::string python_helper_dir() {
+  if (const char* d = std::getenv("CATLIP_PYTHON_DIR"); d && *d) return d;
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&python_helper_dir), &info) && info.dli_fname) {
+    std::error_code ec;
+    fs::path dir = fs::weakly_canonical(fs::path(info.dli_fname), ec).parent_path() / "python";
+    if (fs::exists(dir / "catlip_stage.py", ec)) return dir.string();
+  }
+  return "";
+}
+
+namespace {
+
+std::vector<ParamSpec> common_params() {
+  using T = ParamType;
+  return {
+      Param("command", T::StringList).require().describe(
+          "Program and arguments (argv; argv[0] is looked up in PATH, relative paths are relative to cwd), "
+          "e.g. [\"/usr/bin/python3\", \"filter.py\", \"--drop\", \"dog\"]"),
+      Param("env", T::StringList).def(std::vector<std::string>{}).describe(
+          "Extra environment variables for the program, as \"NAME=VALUE\""),
+      Param("cwd", T::String).def(std::string()).describe("Working directory of the program (\"\": catlip's)"),
+      Param("timeout_s", T::Float).def(60.0).range(0, 1e7).describe(
+          "Longest time the program may stay silent while catlip waits for it (0: no limit)"),
+      Param("startup_timeout_s", T::Float).def(30.0).range(0.1, 1e7).describe(
+          "Time the program has to answer the hello"),
+      Param("exit_timeout_s", T::Float).def(5.0).range(0, 3600).describe(
+          "Time the program has to exit after its end-of-stream before it is killed"),
+      Param("max_message_mb", T::Int).def(int64_t{256}).range(1, 4095).describe(
+          "Largest frame the program may write, in MiB"),
+  };
+}
+
+SessionCallbacks callbacks(StageContext* ctx, Emitter** out) {
+  SessionCallbacks cb;
+  cb.sample = [out](Sample&& s) { (*out)->emit(std::move(s)); };
+  cb.batch = [out](Batch&& b) { (*out)->emit(std::move(b)); };
+  cb.count = [ctx](const std::string& name, int64_t n) { ctx->count(name, n); };
+  cb.stop = [ctx] { return ctx->stop_requested(); };
+  return cb;
+}
+
+}  // namespace
+
+SessionOptions session_options(const Params& p, StageContext& ctx, const std::string& mode) {
+  SessionOptions o;
+  o.mode = mode;
+  o.child.argv = p.get_strings("command");
+  if (o.child.argv.empty() || o.child.argv[0].empty()) throw std::runtime_error("command is empty");
+  o.child.cwd = p.get_string("cwd");
+  o.child.env = {"CATLIP_STAGE=" + ctx.stage_name(), "CATLIP_STAGE_TYPE=" + ctx.stage_type(),
+                 "CATLIP_REPLICA=" + std::to_string(ctx.replica()), "CATLIP_REPLICAS=" + std::to_string(ctx.replicas()),
+                 "CATLIP_RUN_DIR=" + ctx.run_dir()};
+  // `import catlip_stage` works in any Python program the stage runs.
+  if (std::string dir = python_helper_dir(); !dir.empty()) {
+    const char* pp = std::getenv("PYTHONPATH");
+    o.child.env.push_back("PYTHONPATH=" + dir + (pp && *pp ? ":" + std::string(pp) : ""));
+    o.child.env.push_back("CATLIP_PYTHON_DIR=" + dir);
+  }
+  for (auto& e : p.get_strings("env")) o.child.env.push_back(e);
+  o.stage = ctx.stage_name();
+  o.stage_type = ctx.stage_type();
+  o.replica = ctx.replica();
+  o.replicas = ctx.replicas();
+  o.timeout_s = p.get_float("timeout_s");
+  o.startup_timeout_s = p.get_float("startup_timeout_s");
+  o.exit_timeout_s = p.get_float("exit_timeout_s");
+  o.max_frame_bytes = size_t(p.get_int("max_message_mb")) << 20;
+  if (p.has("window")) o.window = int(p.get_int("window"));
+  return o;
+}
+
+StageSchema ExecProcessStage::schema() {
+  StageSchema s;
+  s.type = "exec.process";
+  s.kind = StageKind::Transform;
+  s.doc = "Runs a program per replica and passes every item through it over the catlip stage protocol "
+          "(docs/stage-protocol.md: length-prefixed frames on its stdin/stdout, samples in the wire encoding); "
+          "emits whatever the program writes back (0..n items per input). Its stderr goes to the run log. "
+          "Python programs: `import catlip_stage`.";
+  s.params = common_params();
+  s.params.push_back(Param("window", ParamType::Int).def(int64_t{4}).range(1, 1024).describe(
+      "Items sent to the program before it has answered them (pipelining; bounds memory)"));
+  return s;
+}
+
+void ExecProcessStage::configure(const Params& p, StageContext& ctx) {
+  ctx_ = &ctx;
+  session_ = std::make_unique<ExecSession>(session_options(p, ctx, "transform"), callbacks(ctx_, &out_));
+  session_->start();
+}
+
+void ExecProcessStage::process(Sample&& s, Emitter& out) {
+  out_ = &out;
+  try {
+    session_->send(std::move(s));
+  } catch (const ExecStopped&) {
+  }
+}
+
+void ExecProcessStage::flush(Emitter& out) {
+  out_ = &out;
+  try {
+    session_->finish();
+  } catch (const ExecStopped&) {
+  }
+}
+
+void ExecProcessStage::close() {
+  if (session_) session_->kill();
+}
+
+StageSchema ExecSourceStage::schema() {
+  StageSchema s;
+  s.type = "exec.source";
+  s.kind = StageKind::Source;
+  s.doc = "Runs a program per replica that produces items over the catlip stage protocol "
+          "(docs/stage-protocol.md) until it ends its stream. CATLIP_REPLICA / CATLIP_REPLICAS tell it its share. "
+          "Python programs: `import catlip_stage`.";
+  s.params = common_params();
+  return s;
+}
+
+void ExecSourceStage::configure(const Params& p, StageContext& ctx) {
+  ctx_ = &ctx;
+  session_ = std::make_unique<ExecSession>(session_options(p, ctx, "source"), callbacks(ctx_, &out_));
+  session_->start();
+}
+
+bool ExecSourceStage::produce(Emitter& out) {
+  out_ = &out;
+  try {
+    return session_->receive();
+  } catch (const ExecStopped&) {
+    return false;
+  }
+}
+
+void ExecSourceStage::close() {
+  if (session_) session_->kill();
+}
+
+}  // namespace catlip::exec
