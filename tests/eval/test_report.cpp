@@ -148,8 +148,7 @@ TEST_CASE("headless Chromium renders the report's charts and image grid") {
   for (const char* c : {"/usr/bin/chromium", "/usr/bin/chromium-browser"})
     if (fs::exists(c)) chromium = c;
   if (chromium.empty()) {
-    WARN("SKIPPED: Chromium is not installed (apt-get install -y --no-install-recommends chromium)");
-    return;
+    catlip::test::skip_test("Chromium is not installed (apt-get install -y --no-install-recommends chromium)");
   }
   TempDir d("eval-chromium");
   fabricate_run(d.path());

@@ -15,8 +15,7 @@ using namespace catlip::image;
 TEST_CASE("resampling matches torchvision resized_crop / resize+center_crop within one level") {
   auto probe = catlip::test::run_cmd("/usr/bin/python3 -c 'import torch, torchvision' 2>&1");
   if (probe.exit_code != 0) {
-    WARN("SKIPPED: /usr/bin/python3 with torch and torchvision not available: " << probe.out);
-    return;
+    catlip::test::skip_test("/usr/bin/python3 with torch and torchvision not available: " + probe.out);
   }
   const int W = 61, H = 47;
   auto px = catlip::test::pattern_rgb(W, H, 3);

@@ -36,5 +36,9 @@ std::vector<int> pids_with(const std::string& needle);
 int count_processes(const std::string& needle);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
+// Ends the test as skipped: prints "SKIPPED: why" and exits with code 77,
+// which CTest reports as skipped (SKIP_RETURN_CODE, set by catlip_add_test).
+// Call it first thing in a test case, before anything needs cleaning up.
+[[noreturn]] void skip_test(const std::string& why);
 
 }  // namespace catlip::test

@@ -43,8 +43,7 @@ TEST_CASE("treebank tokenizer: clitics, quotes, contractions") {
 
 TEST_CASE("treebank tokenizer agrees with NLTK on captions and tricky strings") {
   if (!catlip::test::have_nltk()) {
-    WARN("skipped: /usr/bin/python3 cannot import nltk (install python3-nltk)");
-    return;
+    catlip::test::skip_test("/usr/bin/python3 cannot import nltk (install python3-nltk)");
   }
   auto lines = generate_captions(2000, 11);
   for (auto& c : std::vector<std::string>{
@@ -152,8 +151,7 @@ TEST_CASE("treebank tokenizer: the one-pass fast path equals the full emulation"
 
 TEST_CASE("treebank tokenizer agrees with NLTK on random punctuation soup") {
   if (!catlip::test::have_nltk()) {
-    WARN("skipped: /usr/bin/python3 cannot import nltk (install python3-nltk)");
-    return;
+    catlip::test::skip_test("/usr/bin/python3 cannot import nltk (install python3-nltk)");
   }
   auto strs = random_strings(4000, "ab tsdmnlyeo'\"`,.:-;@#$%&?!()[]{}<>19 CANT", 7);
   auto ref = catlip::test::run_nltk(catlip::test::TempDir("soup"), "tokenize", strs);

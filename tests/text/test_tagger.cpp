@@ -67,8 +67,7 @@ TEST_CASE("tagger: a missing model directory is a clear error") {
 
 TEST_CASE("tagger agrees with Lingua::EN::Tagger on >= 97% of caption tokens") {
   if (!catlip::test::have_lingua()) {
-    WARN("skipped: perl cannot load Lingua::EN::Tagger (install liblingua-en-tagger-perl)");
-    return;
+    catlip::test::skip_test("perl cannot load Lingua::EN::Tagger (install liblingua-en-tagger-perl)");
   }
   auto t = Tagger::shared();
   auto caps = generate_captions(3000, 7);
