@@ -61,12 +61,23 @@ TEST_CASE("transport: a consumer that does not read blocks its producer after `p
       sent++;
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Wait for the three credited sends, then watch that no fourth follows
+  // while the consumer holds every item (the observation window is the
+  // assertion, not a synchronisation).
+  auto wait_for = [&](int n) {
+    auto t0 = std::chrono::steady_clock::now();
+    while (sent.load() < n && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+      std::this_thread::yield();
+    return sent.load();
+  };
+  REQUIRE(wait_for(3) == 3);
+  auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(250)) std::this_thread::yield();
   CHECK(sent.load() == 3);  // bounded: the rest waits for credit
   Message m;
   REQUIRE(c.next(m) == Consumer::Next::Item);  // takes one; nothing returned yet
   REQUIRE(c.next(m) == Consumer::Next::Item);  // finishing the first returns one credit
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(wait_for(4) == 4);
   CHECK(sent.load() == 4);
   stop = true;
   t.join();
