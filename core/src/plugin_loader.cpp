@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 
 namespace catlip {
 
@@ -26,15 +29,113 @@ std::string exe_dir() {
   auto slash = p.rfind('/');
   return slash == std::string::npos ? "" : p.substr(0, slash);
 }
+// The directory of libcatlip_core.so itself (an installed prefix's lib/).
+std::string core_lib_dir() {
+  Dl_info info{};
+  if (!::dladdr(reinterpret_cast<void*>(&core_lib_dir), &info) || !info.dli_fname) return "";
+  std::string p(info.dli_fname);
+  auto slash = p.rfind('/');
+  return slash == std::string::npos ? "" : p.substr(0, slash);
+}
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return !p.empty() && ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The ".catlip_abi" section of an ELF file: NUL-separated ABI tags (see
+// plugin.h). Read from the file, without loading it. Empty when the file is
+// not a 64-bit ELF file or has no such section (a plugin built before tags).
+std::vector<std::string> read_abi_tags(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  Elf64_Ehdr eh{};
+  if (!f.read(reinterpret_cast<char*>(&eh), sizeof eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 ||
+      eh.e_shnum > 4096 || eh.e_shstrndx >= eh.e_shnum)
+    return {};
+  std::vector<Elf64_Shdr> sh(eh.e_shnum);
+  f.seekg(static_cast<std::streamoff>(eh.e_shoff));
+  if (!f.read(reinterpret_cast<char*>(sh.data()), static_cast<std::streamsize>(sh.size() * sizeof(Elf64_Shdr))))
+    return {};
+  auto read_section = [&](const Elf64_Shdr& s) {
+    std::string data;
+    if (s.sh_type == SHT_NOBITS || s.sh_size > (1u << 20)) return data;
+    data.resize(s.sh_size);
+    f.seekg(static_cast<std::streamoff>(s.sh_offset));
+    if (!f.read(data.data(), static_cast<std::streamsize>(data.size()))) data.clear();
+    return data;
+  };
+  std::string names = read_section(sh[eh.e_shstrndx]);
+  std::vector<std::string> tags;
+  for (auto& s : sh) {
+    if (s.sh_name >= names.size() || std::strcmp(names.c_str() + s.sh_name, CATLIP_ABI_SECTION) != 0) continue;
+    std::string data = read_section(s);
+    for (size_t i = 0; i < data.size();) {
+      size_t end = data.find('\0', i);
+      if (end == std::string::npos) end = data.size();
+      if (end > i) tags.push_back(data.substr(i, end - i));
+      i = end + 1;
+    }
+  }
+  return tags;
+}
+
+// "catlip-abi:plugin=3u;stdlib=libstdc++;cxx11=1;compiler=gcc-12" -> fields.
+std::map<std::string, std::string> parse_abi_tag(const std::string& tag) {
+  std::map<std::string, std::string> kv;
+  const std::string prefix = "catlip-abi:";
+  if (tag.rfind(prefix, 0) != 0) return kv;
+  size_t i = prefix.size();
+  while (i < tag.size()) {
+    size_t end = tag.find(';', i);
+    if (end == std::string::npos) end = tag.size();
+    std::string item = tag.substr(i, end - i);
+    auto eq = item.find('=');
+    if (eq != std::string::npos) kv[item.substr(0, eq)] = item.substr(eq + 1);
+    i = end + 1;
+  }
+  if (!kv["plugin"].empty() && kv["plugin"].back() == 'u') kv["plugin"].pop_back();
+  return kv;
+}
+
+std::string describe_abi(std::map<std::string, std::string> kv) {
+  std::string s = "plugin ABI " + kv["plugin"] + ", " + kv["stdlib"];
+  if (kv["stdlib"] == "libstdc++") s += " with _GLIBCXX_USE_CXX11_ABI=" + kv["cxx11"];
+  return s + ", compiler " + kv["compiler"];
+}
+
+// Refuses, before dlopen(), a plugin whose recorded C++ ABI differs from
+// this catlip's: loading it would bind C++ symbols of another std::string
+// layout (or fail with a mangled-symbol error).
+void check_abi_tags(const std::string& path) {
+  auto mine = parse_abi_tag(CATLIP_ABI_TAG);
+  for (auto& tag : read_abi_tags(path)) {
+    auto theirs = parse_abi_tag(tag);
+    if (theirs.empty()) continue;
+    for (const char* key : {"plugin", "stdlib", "cxx11"}) {
+      if (theirs[key] == mine[key]) continue;
+      std::string what = std::string(key) == "plugin" ? "plugin ABI" : "C++ standard library ABI";
+      throw PluginError("plugin " + path + " was built for another " + what + ": it has " + describe_abi(theirs) +
+                        ", but this catlip has " + describe_abi(mine) +
+                        "; rebuild the plugin against this catlip's headers with the same C++ standard library "
+                        "ABI (see README.md, Writing a stage)");
+    }
+  }
+}
 }  // namespace
 
 std::string PluginLoader::default_plugin_dir() {
-  // Binaries live in <build>/bin and plugins in <build>/plugins.
-  std::string d = exe_dir();
-  if (!d.empty()) {
-    std::string cand = d + "/../plugins";
-    struct stat st;
-    if (::stat(cand.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return cand;
+  // Installed: <prefix>/bin/catlip and <prefix>/lib/catlip/plugins, or the
+  // plugins beside an installed libcatlip_core.so (a program of the user's
+  // linked against the SDK). Build tree: <build>/bin and <build>/plugins.
+  std::string exe = exe_dir(), lib = core_lib_dir();
+  std::vector<std::string> cands;
+  if (!exe.empty()) cands.push_back(exe + "/../lib/catlip/plugins");
+  if (!lib.empty()) cands.push_back(lib + "/catlip/plugins");
+  if (!exe.empty()) cands.push_back(exe + "/../plugins");
+  for (auto& c : cands) {
+    if (!is_dir(c)) continue;
+    char real[PATH_MAX];
+    return ::realpath(c.c_str(), real) ? std::string(real) : c;  // no "bin/.." in messages
   }
 #ifdef CATLIP_BUILTIN_PLUGIN_DIR
   return CATLIP_BUILTIN_PLUGIN_DIR;
@@ -88,6 +189,7 @@ const LoadedPlugin& PluginLoader::load(const std::string& name) {
 const LoadedPlugin& PluginLoader::load_file(const std::string& path) {
   for (auto& p : loaded_)
     if (p->path == path) return *p;
+  check_abi_tags(path);  // before dlopen() runs any of the plugin's code
   // RTLD_LOCAL: plugins do not see each other's symbols.
   void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) throw PluginError("cannot load plugin " + path + ": " + ::dlerror());

@@ -14,6 +14,14 @@
 //
 // Stage type names must start with "<plugin name>." so that a process can
 // find and load only the plugins its stages need.
+//
+// CATLIP_PLUGIN also records the C++ ABI the plugin was compiled with (plugin
+// ABI version, standard library, _GLIBCXX_USE_CXX11_ABI, compiler family and
+// major version) as the C string `catlip_plugin_abi` in the ELF section
+// ".catlip_abi". The loader reads that section from the file before dlopen()
+// (which would run the plugin's static constructors and bind its C++
+// symbols) and refuses a plugin whose plugin ABI, standard library or
+// _GLIBCXX_USE_CXX11_ABI differs from its own.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +34,37 @@
 // Bump when Stage, StageContext, Emitter, Sample, Params or StageSchema change
 // layout or virtual tables. Plugins built against another ABI are refused.
 #define CATLIP_PLUGIN_ABI_VERSION 3u
+
+#define CATLIP_STR_INNER(x) #x
+#define CATLIP_STR(x) CATLIP_STR_INNER(x)
+
+// The C++ standard library (and its dual ABI) of this translation unit.
+#if defined(_LIBCPP_VERSION)
+#define CATLIP_ABI_STDLIB "libc++"
+#define CATLIP_ABI_CXX11 "-"
+#elif defined(__GLIBCXX__)
+#define CATLIP_ABI_STDLIB "libstdc++"
+#if defined(_GLIBCXX_USE_CXX11_ABI)
+#define CATLIP_ABI_CXX11 CATLIP_STR(_GLIBCXX_USE_CXX11_ABI)
+#else
+#define CATLIP_ABI_CXX11 "0"
+#endif
+#else
+#define CATLIP_ABI_STDLIB "unknown"
+#define CATLIP_ABI_CXX11 "-"
+#endif
+#if defined(__clang__)
+#define CATLIP_ABI_COMPILER "clang-" CATLIP_STR(__clang_major__)
+#elif defined(__GNUC__)
+#define CATLIP_ABI_COMPILER "gcc-" CATLIP_STR(__GNUC__)
+#else
+#define CATLIP_ABI_COMPILER "unknown"
+#endif
+// e.g. "catlip-abi:plugin=3;stdlib=libstdc++;cxx11=1;compiler=gcc-12"
+#define CATLIP_ABI_TAG                                                              \
+  "catlip-abi:plugin=" CATLIP_STR(CATLIP_PLUGIN_ABI_VERSION) ";stdlib=" CATLIP_ABI_STDLIB \
+  ";cxx11=" CATLIP_ABI_CXX11 ";compiler=" CATLIP_ABI_COMPILER
+#define CATLIP_ABI_SECTION ".catlip_abi"
 
 extern "C" {
 struct catlip_plugin_descriptor_t {
@@ -67,6 +106,11 @@ std::unique_ptr<Stage> make_stage() {
       &Class::schema, &::catlip::detail::make_stage<Class>)
 
 #define CATLIP_PLUGIN(NAME, VERSION, DESCRIPTION)                                        \
+  extern "C" {                                                                          \
+  extern __attribute__((visibility("default"))) const char catlip_plugin_abi[];         \
+  __attribute__((used, section(CATLIP_ABI_SECTION))) const char catlip_plugin_abi[] =   \
+      CATLIP_ABI_TAG;                                                                   \
+  }                                                                                     \
   namespace catlip::detail {                                                            \
   __attribute__((visibility("hidden"))) std::vector<StageType>& plugin_local_types() {  \
     static std::vector<StageType> types;                                                \

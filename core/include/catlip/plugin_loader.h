@@ -1,9 +1,13 @@
 // catlip/plugin_loader.h - finding and loading plugin .so files.
 //
 // Search order: directories in $CATLIP_PLUGIN_PATH (colon-separated), then
-// the built-in plugin directory (next to the catlip binaries, or the one
-// compiled in). A plugin named P lives in a file `catlip_P.so`. Stage type
-// "P.x" is served by plugin P, so a process loads only what it needs.
+// the built-in plugin directory: the first that exists of
+// <exe dir>/../lib/catlip/plugins (installed), <dir of libcatlip_core.so>/
+// catlip/plugins (installed SDK, a user's program), <exe dir>/../plugins
+// (build tree), else the build tree's, compiled in. A plugin named P lives in
+// a file `catlip_P.so`. Stage type "P.x" is served by plugin P, so a process
+// loads only what it needs. Before loading a file, its C++ ABI tag (see
+// plugin.h) is compared with this catlip's.
 #pragma once
 
 #include <memory>
@@ -35,7 +39,8 @@ class PluginLoader {
 
   // Loads (once) the plugin with this name. Throws PluginError with a clear
   // message: not found (listing searched dirs), dlopen error, missing
-  // descriptor symbol, ABI mismatch, name mismatch.
+  // descriptor symbol, plugin ABI or C++ standard library ABI mismatch,
+  // name mismatch.
   const LoadedPlugin& load(const std::string& plugin_name);
   // Loads a plugin from an explicit file path.
   const LoadedPlugin& load_file(const std::string& path);

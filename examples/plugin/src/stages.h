@@ -1,0 +1,54 @@
+// The stages of the example plugin `myplugin`: a source that emits one sample
+// per word of a text, a transform that upper-cases a text field, and a sink
+// that writes the text to a file in the run directory.
+#pragma once
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "catlip/stage.h"
+
+namespace myplugin {
+
+// Emits one sample per word of `text` (split on spaces), `repeat` times over,
+// with the word in the text field `field`. Replica r of n emits every n-th.
+class Words : public catlip::SourceStage {
+ public:
+  static catlip::StageSchema schema();
+  void configure(const catlip::Params& p, catlip::StageContext& ctx) override;
+  bool produce(catlip::Emitter& out) override;
+
+ private:
+  std::vector<std::string> words_;
+  std::string field_;
+  int64_t next_ = 0, end_ = 0, step_ = 1;
+};
+
+// Upper-cases the ASCII letters of the text field `field`; a sample without
+// that field is counted as skipped.no_text and dropped.
+class Upper : public catlip::Stage {
+ public:
+  static catlip::StageSchema schema();
+  void configure(const catlip::Params& p, catlip::StageContext& ctx) override;
+  void process(catlip::Sample&& s, catlip::Emitter& out) override;
+
+ private:
+  catlip::StageContext* ctx_ = nullptr;
+  std::string field_;
+};
+
+// Writes "<key> <text>" per sample to <run_dir>/<file>.<replica>.
+class Save : public catlip::Stage {
+ public:
+  static catlip::StageSchema schema();
+  void configure(const catlip::Params& p, catlip::StageContext& ctx) override;
+  void process(catlip::Sample&& s, catlip::Emitter& out) override;
+  void close() override { out_.close(); }
+
+ private:
+  std::ofstream out_;
+  std::string field_;
+};
+
+}  // namespace myplugin
