@@ -297,9 +297,10 @@ def _c():
         previous = sys.excepthook
 
         def hook(t, v, tb):
+            previous(t, v, tb)  # the traceback, on stderr (the run log)
+            sys.stderr.flush()
             if not issubclass(t, KeyboardInterrupt):
                 _conn.error("".join(traceback.format_exception_only(t, v)).strip())
-            previous(t, v, tb)
 
         sys.excepthook = hook
     return _conn

@@ -22,7 +22,9 @@ std::string command_line(const std::vector<std::string>& argv, size_t max_chars)
   std::string s;
   for (auto& a : argv) {
     if (!s.empty()) s += ' ';
-    s += a.find(' ') != std::string::npos || a.empty() ? "'" + a + "'" : a;
+    std::string q;
+    for (char c : a) q += c == '\n' ? std::string("\\n") : c == '\t' ? std::string("\\t") : std::string(1, c);
+    s += q.find(' ') != std::string::npos || q.empty() ? "'" + q + "'" : q;
   }
   if (s.size() > max_chars) s = s.substr(0, max_chars - 3) + "...";
   return s;

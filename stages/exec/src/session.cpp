@@ -36,8 +36,14 @@ std::string ExecSession::who() const {
   return s + ")";
 }
 
-void ExecSession::fail(const std::string& what) {
+void ExecSession::fail(const std::string& what, bool let_exit) {
   std::string msg = who() + " " + what;
+  // A program that reported an error gets a moment to finish writing its
+  // stderr (e.g. a traceback) and exit on its own.
+  if (let_exit) {
+    child_.close_stdin();
+    child_.wait(1);
+  }
   if (!unanswered_.empty()) {
     msg += " (oldest unanswered item: '" + unanswered_.front() + "'";
     if (unanswered_.size() > 1) msg += ", " + std::to_string(unanswered_.size()) + " unanswered";
@@ -62,7 +68,7 @@ void ExecSession::fail_gone(const std::string& when) {
     try {
       Frame f;
       while (parser_.next(f))
-        if (f.kind == FrameKind::Error) fail("failed: " + f.payload);
+        if (f.kind == FrameKind::Error) fail("failed: " + f.payload, true);
     } catch (const ExecError&) {
       throw;
     } catch (const std::exception&) {
@@ -139,7 +145,7 @@ void ExecSession::wait_exit() {
 
 void ExecSession::handle(Frame& f) {
   if (!got_hello_ && f.kind != FrameKind::Hello) {
-    if (f.kind == FrameKind::Error) fail("failed: " + f.payload);
+    if (f.kind == FrameKind::Error) fail("failed: " + f.payload, true);
     fail(std::string("sent a ") + frame_kind_name(f.kind) + " frame before its hello");
   }
   if (got_end_) fail(std::string("sent a ") + frame_kind_name(f.kind) + " frame after its end-of-stream");
@@ -186,7 +192,7 @@ void ExecSession::handle(Frame& f) {
       if (in_flight_ > 0) fail("ended its stream with " + std::to_string(in_flight_) + " items unanswered");
       got_end_ = true;
       break;
-    case FrameKind::Error: fail("failed: " + f.payload);
+    case FrameKind::Error: fail("failed: " + f.payload, true);
     case FrameKind::Count: {
       std::map<std::string, int64_t> c;
       try {

@@ -78,7 +78,7 @@ class ExecSession {
   void drain(const std::function<bool()>& done);
   void handle(Frame& f);
   void wait_exit();
-  [[noreturn]] void fail(const std::string& what);
+  [[noreturn]] void fail(const std::string& what, bool let_exit = false);
   [[noreturn]] void fail_gone(const std::string& when);
 
   SessionOptions opt_;
