@@ -7,3 +7,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup.sh" --test-deps
 cd "$ROOT/build"
 ctest --output-on-failure -j "${CATLIP_TEST_JOBS:-2}" "$@"
+
+# --- fuzz (tests/fuzz, tools/fuzz.sh) -------------------------------------
+# Every libFuzzer target (codec, tar, image, graph, text) for
+# CATLIP_FUZZ_SECONDS each (default 30 for the full run, skipped when ctest
+# arguments select a subset); any finding fails the run. Needs clang and
+# libFuzzer (clang, libclang-rt-14-dev in tools/packages-test.txt).
+FUZZ_S="${CATLIP_FUZZ_SECONDS:-$( (($#)) && echo 0 || echo 30)}"
+if [ "$FUZZ_S" = 0 ]; then
+  echo "fuzz: SKIPPED (CATLIP_FUZZ_SECONDS=0 or a ctest subset was asked for)"
+elif ! command -v clang++ >/dev/null ||
+     ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
+       clang++ -x c++ -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null; then
+  echo "fuzz: SKIPPED (no clang++ with libFuzzer; install clang libclang-rt-14-dev)"
+else
+  bash "$ROOT/tools/fuzz.sh" all "$FUZZ_S"
+fi
+# --- end fuzz --------------------------------------------------------------
