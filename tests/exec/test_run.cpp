@@ -1,7 +1,12 @@
 // exec stages in real runs: `catlip run` with workers running programs.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <thread>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -32,7 +37,72 @@ std::string counter_graph(int count, const std::string& exec_stage) {
          "[stages.sink]\ntype = \"testing.collect\"\ninputs = [\"prog\"]\n";
 }
 
+// `catlip run` in the background, output to `log`; killed when the test ends.
+struct BackgroundRun {
+  pid_t pid = -1;
+  BackgroundRun(const std::string& args, const std::string& log) {
+    pid = ::fork();
+    if (pid == 0) {
+      std::string cmd = "exec " + catlip_bin() + " run " + args + " > " + log + " 2>&1";
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+      ::_exit(127);
+    }
+  }
+  // Exit code, or -1 if it did not end within timeout_s.
+  int wait(double timeout_s) {
+    for (double t = 0; t < timeout_s; t += 0.05) {
+      int st;
+      if (::waitpid(pid, &st, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
+  ~BackgroundRun() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+bool wait_for_count(const std::string& needle, int want, double timeout_s) {
+  for (double t = 0; t < timeout_s; t += 0.05) {
+    if (count_processes(needle) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 }  // namespace
+
+TEST_CASE("a program never outlives its worker, nor a stopped run") {
+  TempDir dir("exec-orphan");
+  std::string hang = "[stages.prog]\ntype = \"exec.process\"\ninputs = [\"numbers\"]\ntimeout_s = 0\n"
+                     "command = [\"" EXEC_TEST_PROGRAM "\", \"hang\", \"" + dir.path() + "\"]\n";
+  write_file(dir.file("g.toml"), counter_graph(100, hang));
+  std::string needle = "exec_test_program hang " + dir.path();
+  {
+    BackgroundRun run(dir.file("g.toml") + " --run-dir " + dir.file("run1") + " --quiet", dir.file("log1"));
+    REQUIRE(wait_for_count(needle, 1, 30));
+    auto workers = pids_with("catlip:prog");
+    REQUIRE(workers.size() == 1);
+    ::kill(workers[0], SIGKILL);  // PR_SET_PDEATHSIG takes the program along
+    CHECK(wait_for_count(needle, 0, 5));
+    CHECK(run.wait(30) == 1);
+  }
+  {
+    BackgroundRun run(dir.file("g.toml") + " --run-dir " + dir.file("run2") + " --quiet", dir.file("log2"));
+    REQUIRE(wait_for_count(needle, 1, 30));
+    ::kill(run.pid, SIGINT);  // the stop reaches the stage's wait, which kills the program
+    int rc = run.wait(30);
+    INFO(read_file(dir.file("log2")));
+    CHECK(rc == 130);
+    CHECK(count_processes(needle) == 0);
+  }
+}
 
 TEST_CASE("a program stage through catlip run, two replicas") {
   TempDir dir("exec-run");
