@@ -13,6 +13,10 @@ get_property(_plugins GLOBAL PROPERTY CATLIP_PLUGINS)
 if(_plugins)
   install(TARGETS ${_plugins} LIBRARY DESTINATION ${CATLIP_INSTALL_PLUGINDIR})
 endif()
+# The exec plugin finds its Python helper in <plugin dir>/python.
+if(TARGET catlip_plugin_exec AND EXISTS ${CMAKE_SOURCE_DIR}/tools/python/catlip_stage.py)
+  install(FILES ${CMAKE_SOURCE_DIR}/tools/python/catlip_stage.py DESTINATION ${CATLIP_INSTALL_PLUGINDIR}/python)
+endif()
 
 # Graphs the CLI and users start from (`catlip quickstart --configs DIR`).
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/configs/ DESTINATION ${CMAKE_INSTALL_DATADIR}/catlip/configs)
@@ -35,5 +39,6 @@ install(FILES
 
 # pkg-config: relocatable (${pcfiledir}), like the rest of the prefix.
 file(RELATIVE_PATH CATLIP_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+string(REGEX REPLACE "/$" "" CATLIP_PC_TO_PREFIX "${CATLIP_PC_TO_PREFIX}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/catlip.pc.in ${CMAKE_BINARY_DIR}/cmake/catlip.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/cmake/catlip.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -28,6 +28,9 @@ for f in bin/catlip bin/catlip-worker include/catlip/stage.h include/catlip/plug
          lib/cmake/catlip/catlipTargets.cmake lib/pkgconfig/catlip.pc lib/catlip/plugins/catlip_testing.so; do
   [ -e "$P/$f" ] || fail "not installed: $f"
 done
+if [ -e "$BUILD/plugins/catlip_exec.so" ] && [ ! -f "$P/lib/catlip/plugins/python/catlip_stage.py" ]; then
+  fail "the exec plugin's Python helper is not installed beside it"
+fi
 ABI=$(sed -n 's/^#define CATLIP_PLUGIN_ABI_VERSION \([0-9]*\)u\{0,1\}$/\1/p' "$P/include/catlip/plugin.h")
 [ -L "$P/lib/libcatlip_core.so" ] || fail "no libcatlip_core.so symlink"
 readelf -d "$P/lib/libcatlip_core.so" | grep -q "SONAME.*\[libcatlip_core.so.$ABI\]" ||
