@@ -68,3 +68,16 @@ TEST_CASE("docs: the ARCHITECTURE.md 'Adding a stage' example compiles as shown,
   CHECK(*out.samples[0].text("txt") == "A CAT, 2 DOGS");
   CHECK(ctx.counter("skipped.no_text") == 1);
 }
+
+TEST_CASE("abi: catlip-worker exits 4 on a plugin of another libstdc++ ABI, before running any of it") {
+  test::TempDir dir("oldabi");
+  test::write_file(dir.file("g.toml"), "[stages.a]\ntype = \"oldabi.map\"\n");
+  std::string worker = std::string(CATLIP_BIN_DIR) + "/catlip-worker";
+  auto r = test::run_cmd("CATLIP_PLUGIN_PATH=" + std::string(CATLIP_OLD_ABI_PLUGIN_DIR) + " " + worker + " --graph " +
+                         dir.file("g.toml") + " --stage a --replica 0 --sock-dir " + dir.path() + " --run-dir " +
+                         dir.path());
+  INFO(r.out);
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.out, Catch::Contains("error: plugin " + kOldAbiPlugin) && Catch::Contains("_GLIBCXX_USE_CXX11_ABI=0"));
+  CHECK_THAT(r.out, !Catch::Contains("undefined symbol"));
+}
