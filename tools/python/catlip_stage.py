@@ -200,7 +200,9 @@ class _Conn:
         # Protocol on private descriptors; fd 0 <- /dev/null, fd 1 -> stderr,
         # so stray reads and prints cannot corrupt the stream.
         sys.stdout.flush()
-        self.rfile = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
+        self.rfd = os.dup(0)
+        self.rbuf = bytearray()
+        self.rpos = 0
         self.wfile = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -217,17 +219,33 @@ class _Conn:
         self.wfile.write(struct.pack("<I", len(payload)) + kind)
         self.wfile.write(payload)
 
+    def _fill(self, n):
+        """At least n unread bytes in the buffer; False at end of input.
+        Output is flushed before every read that may block, so catlip has
+        all answers before this program waits for more input."""
+        while len(self.rbuf) - self.rpos < n:
+            self.wfile.flush()
+            chunk = os.read(self.rfd, max(1 << 16, n))
+            if not chunk:
+                return False
+            if self.rpos:
+                del self.rbuf[:self.rpos]
+                self.rpos = 0
+            self.rbuf += chunk
+        return True
+
     def read(self):
-        h = self.rfile.read(5)
-        if len(h) == 0:
+        if not self._fill(5):
+            if len(self.rbuf) > self.rpos:
+                raise ProtocolError("truncated frame header from catlip")
             return None, None
-        if len(h) < 5:
-            raise ProtocolError("truncated frame header from catlip")
-        n = struct.unpack("<I", h[:4])[0]
-        payload = self.rfile.read(n)
-        if len(payload) < n:
+        n, kind = struct.unpack_from("<IB", self.rbuf, self.rpos)
+        if not self._fill(5 + n):
             raise ProtocolError("truncated frame from catlip")
-        return h[4:5], payload
+        start = self.rpos + 5
+        payload = bytes(self.rbuf[start:start + n])
+        self.rpos = start + n
+        return bytes((kind,)), payload
 
     def start(self):
         if self.hello is not None:
@@ -250,7 +268,6 @@ class _Conn:
         """The next input (Sample or list of Samples), or None at end of stream."""
         self.start()
         self.done()
-        self.wfile.flush()
         while True:
             kind, payload = self.read()
             if kind is None or kind == END:

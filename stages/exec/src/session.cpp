@@ -227,7 +227,8 @@ void ExecSession::drain(const std::function<bool()>& done) {
 
 void ExecSession::pump(const std::function<bool()>& done, const std::string& what, double timeout_s) {
   double last = now_s();
-  char buf[65536];
+  if (rbuf_.empty()) rbuf_.resize(size_t{1} << 20);
+  char* buf = rbuf_.data();
   drain(done);  // frames left from an earlier read
   while (!done()) {
     if (cb_.stop && cb_.stop()) throw ExecStopped();
@@ -240,7 +241,7 @@ void ExecSession::pump(const std::function<bool()>& done, const std::string& wha
     if (r < 0 && errno != EINTR) fail(std::string("poll failed: ") + std::strerror(errno));
     bool progress = false;
     if (ir >= 0 && p[ir].revents) {
-      ssize_t k = ::read(child_.stdout_fd(), buf, sizeof buf);
+      ssize_t k = ::read(child_.stdout_fd(), buf, rbuf_.size());
       if (k > 0) {
         progress = true;
         parser_.feed(buf, size_t(k));

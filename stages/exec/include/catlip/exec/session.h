@@ -85,7 +85,7 @@ class ExecSession {
   SessionCallbacks cb_;
   ChildProcess child_;
   FrameParser parser_;
-  std::string wbuf_;
+  std::string wbuf_, rbuf_;
   size_t wpos_ = 0;
   bool got_hello_ = false, got_end_ = false, finishing_ = false;
   int64_t in_flight_ = 0, items_in_ = 0, items_out_ = 0, received_ = 0;
