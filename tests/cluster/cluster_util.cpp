@@ -25,12 +25,6 @@ namespace catlip::test::cluster {
 
 namespace fs = std::filesystem;
 
-void skip_test(const std::string& why) {
-  std::cout << "SKIPPED: " << why << std::endl;
-  std::cerr.flush();
-  std::_Exit(77);
-}
-
 std::string script(const std::string& name) { return std::string(CATLIP_CLUSTER_SCRIPTS) + "/" + name; }
 
 std::string sh_quote(const std::string& s) {

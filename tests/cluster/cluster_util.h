@@ -18,8 +18,8 @@
 
 namespace catlip::test::cluster {
 
-// Prints "SKIPPED: why" and ends the process with exit code 77.
-[[noreturn]] void skip_test(const std::string& why);
+// Prints "SKIPPED: why" and ends the process with exit code 77 (test_util.h).
+using catlip::test::skip_test;
 
 // Skip unless running as root / namespaces work / the Slurm daemons and
 // clients are installed / mpirun is installed.
