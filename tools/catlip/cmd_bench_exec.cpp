@@ -91,6 +91,7 @@ int cmd_bench_exec(int argc, char** argv) {
                  "has 0.1 s resolution: keep runs to several seconds.\n";
     return kOk;
   }
+  if (int rc = check_syntax(a, Syntax{"catlip bench exec", "usage: catlip bench exec [--count N] [--bytes B] [--repeat R] [--window W] [--python PATH]", {"count", "bytes", "repeat", "window", "python"}, 0, 0})) return rc;
   int n = int(a.get_int("count", 100000));
   size_t bytes = size_t(a.get_int("bytes", 1024));
   int repeat = int(a.get_int("repeat", 1));
