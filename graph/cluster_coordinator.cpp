@@ -368,6 +368,13 @@ void RemoteNodes::handle(LaunchEvents& ev) {
       if (im.stopping) e.stopped = e.stopped || !e.ok, e.failure.clear();  // winding down
       else if (!e.ok && !e.stopped) nodes_[size_t(k)].failed++;
       ev.on_exit(e);
+    } else if (kind == "RESTART") {
+      ReplicaExit e;
+      e.stage = field(m, "stage");
+      e.replica = to_int(m, "replica", 0);
+      e.node = k;
+      e.failure = field(m, "failure");
+      ev.on_restart(e, to_int(m, "attempt", 1), to_int(m, "max", 1));
     } else if (kind == "BYE") {
       im.bye[size_t(k)] = true;
       im.killed += to_int(m, "killed", 0);
@@ -388,6 +395,13 @@ void RemoteNodes::handle(LaunchEvents& ev) {
       lose(k, "lost: no message for " + param_value_to_string(std::round(silent * 10) / 10) + " s (node_timeout_s " +
                   param_value_to_string(im.g.node_timeout_s) + ")");
   }
+}
+
+bool RemoteNodes::kill_replica(const std::string& stage, int replica) {
+  const StageSpec* s = impl_->g.find(stage);
+  if (!s || replica < 0 || replica >= s->replicas) return false;
+  int k = s->node_of(replica);
+  return k > 0 && impl_->send(k, {{"kind", "KILL"}, {"stage", stage}, {"replica", std::to_string(replica)}});
 }
 
 void RemoteNodes::request_stop(double grace_s) {

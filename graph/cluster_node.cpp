@@ -142,6 +142,10 @@ class Uplink : public LaunchEvents {
     send({{"kind", "LINE"}, {"tag", tag}, {"text", line}});
   }
   void on_report(int, const ReplicaReport& r) override { send({{"kind", "REPORT"}, {"report", encode_report(r)}}); }
+  void on_restart(const ReplicaExit& e, int attempt, int max) override {
+    send({{"kind", "RESTART"}, {"stage", e.stage}, {"replica", std::to_string(e.replica)},
+          {"failure", e.failure}, {"attempt", std::to_string(attempt)}, {"max", std::to_string(max)}});
+  }
   void on_exit(const ReplicaExit& e) override {
     send({{"kind", "EXIT"}, {"stage", e.stage}, {"replica", std::to_string(e.replica)}, {"ok", e.ok ? "1" : "0"},
           {"stopped", e.stopped ? "1" : "0"}, {"failure", e.failure}});
@@ -164,6 +168,7 @@ std::string field(const CtlMsg& m, const char* k) {
 struct Prepared {
   GraphSpec g;
   RunKeys keys;
+  std::map<std::string, int> restarts;  // restart_budgets with this node's plugins
   std::string run_dir;
   NodeListeners listeners;
 };
@@ -202,6 +207,7 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
     return std::string("the coordinator's keys do not parse: ") + e.what();
   }
   if (curve_links(p.g) && p.keys.empty()) return "the graph's tcp links use CURVE but the coordinator sent no keys";
+  p.restarts = restart_budgets(p.g, loader);
   EndpointTable mine;
   try {
     mine = listen_for_node(p.g, opt.id.rank, address, 0, p.listeners);
@@ -309,7 +315,7 @@ int run_node_agent(const NodeOptions& opt) {
   std::ofstream(node_dir + "/endpoints.txt") << endpoints;
   SocketDir sock_dir;
   LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints),
-               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin, prep.keys};
+               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin, prep.keys, prep.restarts};
   auto launcher = make_process_launcher(zctx, run);
   try {
     launcher->start();
@@ -330,6 +336,15 @@ int run_node_agent(const NodeOptions& opt) {
     up.ping();
     CtlMsg m;
     while (up.recv(m, 0)) {
+      if (field(m, "kind") == "KILL") {
+        int r = -1;
+        try {
+          r = std::stoi(field(m, "replica"));
+        } catch (...) {
+        }
+        launcher->kill_replica(field(m, "stage"), r);
+        continue;
+      }
       if (field(m, "kind") != "STOP") continue;
       double grace = 3;
       try {

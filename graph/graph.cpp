@@ -51,7 +51,7 @@ const std::set<std::string> kGraphKeys = {"name",           "metrics_port",   "t
                                           "base_port",      "prefetch",       "max_message_mb",    "run_dir",
                                           "report_interval_s", "nodes",       "join_timeout_s",    "node_timeout_s",
                                           "liveness_timeout_s", "max_error_fraction", "metrics_bind",
-                                          "security", "secret_file"};
+                                          "security", "secret_file", "max_restarts"};
 
 std::string num_str(double x) {
   char b[32];
@@ -290,6 +290,8 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
       } else if (key == "max_error_fraction") {
         if (auto e = number_in(v, 0, 1, g.max_error_fraction); !e.empty())
           diags.push_back({l, "", "[graph] " + key + ": " + e});
+      } else if (key == "max_restarts") {
+        g.max_restarts = int(want_int(0, 1000));
       } else if (key == "metrics_bind") {
         g.metrics_bind = want_str();
         if (!is_ip_literal(g.metrics_bind))
@@ -385,6 +387,10 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
         else s.min_samples = pv.as_integer()->get();
       } else if (key == "max_error_fraction") {
         if (auto e = number_in(pv, 0, 1, s.max_error_fraction); !e.empty()) diags.push_back({l, name, key + ": " + e});
+      } else if (key == "max_restarts") {
+        if (!pv.is_integer() || pv.as_integer()->get() < 0 || pv.as_integer()->get() > 1000)
+          diags.push_back({l, name, "max_restarts: expected an integer in [0, 1000]"});
+        else s.max_restarts = int(pv.as_integer()->get());
       } else if (key == "liveness_timeout_s") {
         if (auto e = number_in(pv, 0.1, 86400, s.liveness_timeout_s); !e.empty())
           diags.push_back({l, name, key + ": " + e + " seconds"});
@@ -534,7 +540,7 @@ std::string graph_to_toml(const GraphSpec& g) {
     << "\nnodes = " << g.nodes << "\njoin_timeout_s = " << toml_double(g.join_timeout_s)
     << "\nnode_timeout_s = " << toml_double(g.node_timeout_s) << "\nliveness_timeout_s = " << toml_double(g.liveness_timeout_s)
     << "\nmax_error_fraction = " << toml_double(g.max_error_fraction) << "\nmetrics_bind = " << toml_quote(g.metrics_bind)
-    << "\nsecurity = " << toml_quote(g.security);
+    << "\nsecurity = " << toml_quote(g.security) << "\nmax_restarts = " << g.max_restarts;
   if (!g.secret_file.empty()) o << "\nsecret_file = " << toml_quote(g.secret_file);
   if (!g.run_dir.empty()) o << "\nrun_dir = " << toml_quote(g.run_dir);
   o << "\n";
@@ -547,6 +553,7 @@ std::string graph_to_toml(const GraphSpec& g) {
     if (s.prefetch) o << "prefetch = " << s.prefetch << "\n";
     if (s.liveness_timeout_s > 0) o << "liveness_timeout_s = " << toml_double(s.liveness_timeout_s) << "\n";
     if (s.min_samples >= 0) o << "min_samples = " << s.min_samples << "\n";
+    if (s.max_restarts >= 0) o << "max_restarts = " << s.max_restarts << "\n";
     if (s.max_error_fraction >= 0) o << "max_error_fraction = " << toml_double(s.max_error_fraction) << "\n";
     for (auto& [k, v] : s.params) o << toml_key(k) << " = " << value_toml(v) << "\n";
   }

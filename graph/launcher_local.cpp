@@ -170,8 +170,38 @@ class ProcessLauncher : public Launcher {
     for (auto& p : procs_) pump(p, false, ev);
     for (auto& p : procs_)
       if (p.pid > 0 && !p.exited && ::waitpid(p.pid, &p.status, WNOHANG) == p.pid) finish(p, ev);
+    // Restarts whose backoff has passed.
+    for (auto& p : procs_)
+      if (p.restart_pending && !stopping_ && Clock::now() >= p.restart_at) {
+        p.restart_pending = false;
+        p.exited = false;
+        p.error.clear();
+        p.tail.clear();
+        spawn(p);
+      }
+  }
+  bool kill_replica(const std::string& stage, int replica) override {
+    for (auto& p : procs_)
+      if (p.slot.stage == stage && p.slot.replica == replica) {
+        if (p.pid > 0 && !p.exited) ::kill(p.pid, SIGKILL);  // also ends a stopped (SIGSTOP) one
+        return true;
+      }
+    return false;
   }
   int stop(double grace_s, LaunchEvents& ev) override {
+    // No more restarts; one waiting for its backoff ends here, stopped.
+    stopping_ = true;
+    for (auto& p : procs_)
+      if (p.restart_pending) {
+        p.restart_pending = false;
+        p.exited = true;
+        ReplicaExit e;
+        e.stage = p.slot.stage;
+        e.replica = p.slot.replica;
+        e.node = p.slot.node;
+        e.stopped = true;
+        ev.on_exit(e);
+      }
     for (auto& p : procs_)
       if (p.pid > 0 && !p.exited) {
         ::kill(p.pid, SIGTERM);
@@ -200,11 +230,12 @@ class ProcessLauncher : public Launcher {
   }
   bool all_exited() const override {
     for (auto& p : procs_)
-      if (p.pid > 0 && !p.exited) return false;
+      if ((p.pid > 0 && !p.exited) || p.restart_pending) return false;
     return true;
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Proc {
     ReplicaSlot slot;
     pid_t pid = -1;
@@ -214,12 +245,20 @@ class ProcessLauncher : public Launcher {
     bool exited = false;
     int status = 0;
     std::string error;  // from its latest report
+    int restarts = 0;   // times this replica was restarted
+    bool restart_pending = false;
+    Clock::time_point restart_at{};
   };
 
   void read_reports(LaunchEvents& ev) {
     inbox_.drain([&](const ReplicaReport& r) {
       for (auto& p : procs_)
-        if (p.slot.stage == r.stage && p.slot.replica == r.replica && !r.error.empty()) p.error = r.error;
+        if (p.slot.stage == r.stage && p.slot.replica == r.replica) {
+          // A late report of a replica's previous incarnation: its counts
+          // were carried over at the restart.
+          if (p.pid <= 0 || r.pid != p.pid) return;
+          if (!r.error.empty()) p.error = r.error;
+        }
       ev.on_report(run_.node, r);
     });
   }
@@ -325,6 +364,21 @@ class ProcessLauncher : public Launcher {
             break;
           }
       e.failure = failure_text(e.stage, e.replica, e.node, run_.graph.nodes, err, why);
+      auto budget = run_.restarts.find(e.stage);
+      int max = budget == run_.restarts.end() ? 0 : budget->second;
+      if (!e.stopped && !stopping_ && r.restarts < max) {
+        // Restart after a backoff (0.25 s, doubling, at most 4 s); its
+        // unacknowledged items are re-sent to it or its siblings.
+        r.restarts++;
+        r.restart_pending = true;
+        r.restart_at = Clock::now() + std::chrono::milliseconds(std::min(4000, 250 << std::min(4, r.restarts - 1)));
+        r.pid = -1;
+        ev.on_restart(e, r.restarts, max);
+        return;
+      }
+      if (max > 0 && !e.stopped)
+        e.failure += " (after " + std::to_string(r.restarts) + " restart" + (r.restarts == 1 ? "" : "s") +
+                     "; max_restarts " + std::to_string(max) + ")";
     }
     ev.on_exit(e);
   }
@@ -332,6 +386,7 @@ class ProcessLauncher : public Launcher {
   LocalRun run_;
   ReportInbox inbox_;
   std::vector<Proc> procs_;
+  bool stopping_ = false;
 };
 
 class ThreadLauncher : public Launcher {

@@ -22,6 +22,19 @@ void RunMetrics::mark_failed(const std::string& stage, int replica, const std::s
   failed_.emplace(std::make_pair(stage, replica), why);  // the first reason stays
 }
 
+void RunMetrics::mark_restarted(const std::string& stage, int replica, const std::string& why) {
+  Carried& c = carried_[stage];
+  c.restarts++;
+  if (c.reasons.size() < 20) c.reasons.push_back(why);
+  auto it = latest_.find({stage, replica});
+  if (it == latest_.end()) return;
+  c.items_in += it->second.items_in;
+  c.items_out += it->second.items_out;
+  c.bytes_out += it->second.bytes_out;
+  for (auto& [k, n] : it->second.counters) c.counters[k] += n;
+  latest_.erase(it);
+}
+
 const ReplicaReport* RunMetrics::report(const std::string& stage, int replica) const {
   auto it = latest_.find({stage, replica});
   return it == latest_.end() ? nullptr : &it->second;
@@ -73,6 +86,17 @@ void RunMetrics::tick(double now, bool whole_run) {
       }
       if (r == 0 || n.gauges.empty())
         for (auto& [k, x] : rep->gauges) n.gauges[k] = x;
+    }
+    if (auto c = carried_.find(v.name); c != carried_.end()) {
+      n.items_in += c->second.items_in;
+      n.items_out += c->second.items_out;
+      n.bytes_out += c->second.bytes_out;
+      for (auto& [k, x] : c->second.counters) {
+        n.counters[k] += x;
+        if (is_error_counter(k)) n.errors += x;
+      }
+      n.restarts = c->second.restarts;
+      n.restart_reasons = c->second.reasons;
     }
     n.total = totals_known ? total : -1;
     Prev& p = prev_[v.name];
@@ -165,6 +189,13 @@ std::string RunMetrics::prometheus() const {
     for (auto& [k, c] : r.counters)
       o << "catlip_stage_counter{graph=\"" << prom_label(g_.name) << "\",stage=\"" << prom_label(r.stage)
         << "\",replica=\"" << r.replica << "\",name=\"" << prom_label(k) << "\"} " << c << "\n";
+  o << "# HELP catlip_restarts_total Replicas of a stage restarted after a failure\n"
+       "# TYPE catlip_restarts_total counter\n";
+  for (auto& s : g_.stages) {
+    auto c = carried_.find(s.name);
+    o << "catlip_restarts_total{graph=\"" << prom_label(g_.name) << "\",stage=\"" << prom_label(s.name) << "\"} "
+      << (c == carried_.end() ? 0 : c->second.restarts) << "\n";
+  }
   o << "# HELP catlip_stage_gauge Named gauges reported by stages (loss, lr, ...)\n"
        "# TYPE catlip_stage_gauge gauge\n";
   for (auto& [key, r] : latest_)
@@ -203,7 +234,13 @@ std::string RunMetrics::json_line(double now) const {
       << ",\"in_rate\":" << jnum(v.in_rate) << ",\"out_rate\":" << jnum(v.out_rate)
       << ",\"mb_rate\":" << jnum(v.mb_rate) << ",\"busy_pct\":" << jnum(v.busy_pct)
       << ",\"wait_in_pct\":" << jnum(v.wait_in_pct) << ",\"wait_out_pct\":" << jnum(v.wait_out_pct)
-      << ",\"queue\":" << v.queue << ",\"errors\":" << v.errors << ",\"total\":" << v.total;
+      << ",\"queue\":" << v.queue << ",\"errors\":" << v.errors << ",\"total\":" << v.total
+      << ",\"restarts\":" << v.restarts;
+    if (!v.restart_reasons.empty()) {
+      o << ",\"restart_reasons\":[";
+      for (size_t i = 0; i < v.restart_reasons.size(); ++i) o << (i ? "," : "") << jstr(v.restart_reasons[i]);
+      o << "]";
+    }
     if (!v.failures.empty()) {
       o << ",\"failures\":[";
       for (size_t i = 0; i < v.failures.size(); ++i) o << (i ? "," : "") << jstr(v.failures[i]);
@@ -259,6 +296,7 @@ std::string render_progress(const std::vector<StageView>& views, double elapsed,
   char line[512];
   for (auto& v : views) {
     std::string state = v.failed ? "FAILED" : (v.done == v.replicas ? "done" : std::to_string(v.running) + "/" + std::to_string(v.replicas));
+    std::string restarts = v.restarts ? "  restarts " + std::to_string(v.restarts) : std::string();
     std::string gauges;
     int ng = 0;
     for (auto& [k, x] : v.gauges) {
@@ -267,10 +305,10 @@ std::string render_progress(const std::vector<StageView>& views, double elapsed,
       snprintf(gb, sizeof gb, " %s=%.4g", k.c_str(), x);
       gauges += gb;
     }
-    snprintf(line, sizeof line, "%-*s %6s  in %7s  out %7s  %7s/s %7.1f MB/s  busy %3.0f%%  queue %4lld  errors %lld%s",
+    snprintf(line, sizeof line, "%-*s %6s  in %7s  out %7s  %7s/s %7.1f MB/s  busy %3.0f%%  queue %4lld  errors %lld%s%s",
              int(w), v.name.c_str(), state.c_str(), human_count(double(v.items_in)).c_str(),
              human_count(double(v.items_out)).c_str(), human_count(v.out_rate > 0 ? v.out_rate : v.in_rate).c_str(),
-             v.mb_rate, v.busy_pct, (long long)v.queue, (long long)v.errors, gauges.c_str());
+             v.mb_rate, v.busy_pct, (long long)v.queue, (long long)v.errors, restarts.c_str(), gauges.c_str());
     o << (tty ? "" : "progress: ") << line << "\n";
   }
   if (known && total > 0) {

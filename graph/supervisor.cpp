@@ -22,6 +22,7 @@
 #include "catlip/launcher.h"
 #include "catlip/plugin_loader.h"
 #include "catlip/run_metrics.h"
+#include "catlip/validate.h"
 
 namespace fs = std::filesystem;
 
@@ -94,10 +95,20 @@ class Supervisor : public LaunchEvents {
     if (e.node == 0) nodes_[0].exited++;
     exited_.insert({e.stage, e.replica});
     if (!e.ok && !e.stopped) {
+      std::string why = failure_of(e);
       if (e.node == 0) nodes_[0].failed++;
-      if (!stopping_) metrics_.mark_failed(e.stage, e.replica, e.failure);
-      if (failure_.empty()) failure_ = e.failure;
+      if (!stopping_) metrics_.mark_failed(e.stage, e.replica, why);
+      if (failure_.empty()) failure_ = why;
     }
+  }
+  void on_restart(const ReplicaExit& e, int attempt, int max) override {
+    std::string why = failure_of(e);
+    hung_.erase({e.stage, e.replica});
+    metrics_.mark_restarted(e.stage, e.replica, why);
+    heard_[{e.stage, e.replica}] = Clock::now();  // liveness counts from the restart
+    emit_line("catlip: restarting stage '" + e.stage + "' replica " + std::to_string(e.replica) +
+              (g_.nodes > 1 ? " (node " + std::to_string(e.node) + ")" : std::string()) + " [" +
+              std::to_string(attempt) + "/" + std::to_string(max) + "] after: " + why);
   }
   void on_node_lost(int node, const std::string& why) override {
     (void)node;
@@ -144,6 +155,14 @@ class Supervisor : public LaunchEvents {
   Clock::time_point replicas_started_ = Clock::now();
   std::map<std::pair<std::string, int>, Clock::time_point> heard_;
   std::set<std::pair<std::string, int>> exited_;
+  // Restarts allowed per restartable stage; replicas killed because they
+  // hung (their failure is that, not "killed by signal 9").
+  std::map<std::string, int> restart_budget_;
+  std::map<std::pair<std::string, int>, std::string> hung_;
+  std::string failure_of(const ReplicaExit& e) const {
+    auto h = hung_.find({e.stage, e.replica});
+    return h == hung_.end() ? e.failure : h->second;
+  }
   bool stopping_ = false;  // exits from here on are part of stopping
 
  public:
@@ -288,6 +307,8 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
       sock_dir_ = std::make_unique<SocketDir>();
       run.sock_dir = sock_dir_->path();
       run.keys = make_run_keys(g_);  // per-stage CURVE keys when tcp links exist
+      PluginLoader loader;
+      restart_budget_ = run.restarts = restart_budgets(g_, loader);
     }
     if (g_.nodes == 1 && (!tcp_producers(g_, 0).empty() || !group_stages(g_).empty())) {
       std::string err, ip = resolve_host(g_.host, &err);
@@ -455,6 +476,19 @@ void Supervisor::check_liveness() {
                       std::to_string(slot.node) + ", pid " + (r ? std::to_string(r->pid) : std::string("unknown")) +
                       ") sent nothing for " + fmt1(silent) + " s" + (r ? "" : " since it started") +
                       ": hung or stopped (liveness_timeout_s " + fmt1(limit) + ")";
+    // A restartable stage: kill it, and its exit is restarted (or, with no
+    // restarts left, fails the run with this reason).
+    if (restart_budget_.count(slot.stage) && !hung_.count(key)) {
+      bool killed = slot.node == 0 ? local_ && local_->kill_replica(slot.stage, slot.replica)
+                                   : remote_ && remote_->kill_replica(slot.stage, slot.replica);
+      if (killed) {
+        hung_[key] = why;
+        heard_[key] = now;
+        emit_line("catlip: " + why + "; killing it");
+        continue;
+      }
+    }
+    if (hung_.count(key)) continue;  // killed, its exit is on the way
     metrics_.mark_failed(slot.stage, slot.replica, why);
     if (slot.node == 0) nodes_[0].failed++;
     failure_ = why;

@@ -8,6 +8,19 @@
 
 namespace catlip {
 
+std::map<std::string, int> restart_budgets(const GraphSpec& g, PluginLoader& loader) {
+  std::map<std::string, int> out;
+  for (auto& s : g.stages) {
+    const StageType* t = nullptr;
+    try {
+      t = loader.find_type(s.type);
+    } catch (const PluginError&) {
+    }
+    if (t && t->schema.restartable) out[s.name] = s.max_restarts >= 0 ? s.max_restarts : g.max_restarts;
+  }
+  return out;
+}
+
 bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
                     std::map<std::string, Params>* resolved) {
   size_t before = diags.size();

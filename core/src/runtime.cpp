@@ -211,6 +211,8 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
                                             plan.stage_name + "#" + std::to_string(plan.replica),
                                             plan.prefetch, &stop, plan.max_message_bytes,
                                             plan.curve.server_keys.empty() ? nullptr : &plan.curve);
+    // An input is acknowledged only once what it produced is.
+    if (consumer && producer) consumer->set_ack_gate(producer.get());
     if (consumer)
       consumer->on_unreachable = [&ctx](const std::string& ep) {
         ctx.log(LogLevel::Error, "cannot reach upstream " + ep +
@@ -304,6 +306,8 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
   }
   if (zap && zap->refused()) ctx.count("security.refused_connections", zap->refused());
   if (producer && producer->rejected_hellos()) ctx.count("security.rejected_hellos", producer->rejected_hellos());
+  if (producer && producer->redelivered()) ctx.count("transport.redelivered", producer->redelivered());
+  if (consumer && consumer->reconnects()) ctx.count("transport.upstream_restarts", consumer->reconnects());
   reporter.stop();
   return res;
 }

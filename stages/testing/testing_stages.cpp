@@ -79,6 +79,7 @@ bool CounterSource::produce(Emitter& out) {
 StageSchema MapStage::schema() {
   StageSchema s;
   s.type = "testing.map";
+  s.restartable = true;
   s.kind = StageKind::Transform;
   s.doc = "Appends op(last n) to the int-list field 'n' and '<stage>/<replica>@<pid>;' to the text field "
           "'via'; can be slowed down, made to fail or to crash, to exercise the runtime.";

@@ -33,7 +33,7 @@
 
 // Bump when Stage, StageContext, Emitter, Sample, Params or StageSchema change
 // layout or virtual tables. Plugins built against another ABI are refused.
-#define CATLIP_PLUGIN_ABI_VERSION 3u
+#define CATLIP_PLUGIN_ABI_VERSION 4u
 
 #define CATLIP_STR_INNER(x) #x
 #define CATLIP_STR(x) CATLIP_STR_INNER(x)

@@ -120,6 +120,14 @@ struct StageSchema {
   // returns "" or why the stage cannot run with these parameters on
   // `replicas` replicas, at most `per_node` of them on one node.
   std::string (*check_placement)(const Params& params, int replicas, int per_node) = nullptr;
+  // Optional (default false): a failed or hung replica may be restarted
+  // (up to the stage's max_restarts) instead of failing the run. Declare it
+  // only for stages whose replicas keep no state across items (decode,
+  // labelling): the items a replica held are re-sent to its successor or
+  // its siblings, so one may be processed twice; the first stateful stage
+  // downstream drops such duplicates by id. Stages that hold state (counts,
+  // a trainer, a source's read position) must leave it false.
+  bool restartable = false;
 
   const ParamSpec* find(const std::string& name) const;
 };

@@ -82,11 +82,24 @@ class Producer {
   // Sends one encoded item to one replica of every group, blocking while no
   // replica of a group has credit. Returns false if stopped while waiting.
   // The head and its attachments (see encode_parts) travel as one multipart
-  // message; their buffers are handed to ZeroMQ without copying.
+  // message; their buffers are shared with ZeroMQ, not copied, and kept
+  // until every group has acknowledged the item.
   bool send(std::string&& encoded, std::vector<std::string>&& attachments = {});
-  // Sends EndOfStream to every expected consumer (waiting for all of them to
-  // connect first). Returns false if stopped while waiting.
+  // Sends EndOfStream to every expected consumer once all of them have said
+  // Hello and every item is acknowledged. Returns false if stopped first.
   bool finish();
+  // Reads acknowledgements and Hellos and re-sends what a lost consumer
+  // held, without waiting (for callers idle between sends).
+  void service();
+  zmq::socket_t& socket() { return sock_; }
+
+  // Acknowledgement: a consumer returns a credit after it has processed an
+  // item, and processes a producer's items in order, so a credit
+  // acknowledges that consumer's oldest unacknowledged item. Items are
+  // numbered in send order (ordinals); every item below acked_below() is
+  // acknowledged by every group.
+  uint64_t next_ordinal() const { return next_ordinal_; }
+  uint64_t acked_below() const;
 
   // The endpoint actually bound last (a tcp port chosen by the kernel shows here).
   std::string endpoint() const { return sock_.get(zmq::sockopt::last_endpoint); }
@@ -94,34 +107,54 @@ class Producer {
   // Seconds spent blocked in send() waiting for credit (back-pressure).
   double blocked_seconds() const { return blocked_s_; }
   int64_t sent() const { return sent_; }
-  // Hello messages ignored: an identity outside the plan, a second claim of
-  // one, a stage other than the authenticated one, or a malformed one.
+  // Hello messages ignored: an identity outside the plan, a stage other
+  // than the authenticated one, or a malformed one.
   int64_t rejected_hellos() const { return rejected_; }
+  // Items sent again because their consumer was lost or restarted, and how
+  // many consumers came back (a second Hello from one identity).
+  int64_t redelivered() const { return redelivered_; }
+  int64_t consumer_restarts() const { return restarts_seen_; }
 
  private:
+  // One sent item: its frames, shared with ZeroMQ while it sends them.
+  struct Outstanding {
+    uint64_t ordinal = 0;
+    std::vector<std::shared_ptr<const std::string>> frames;
+  };
   struct Peer {
     std::string id;
     int group = -1;
-    int64_t credit = 0;
-    bool acked = false;  // acknowledged our end of stream
+    int64_t window = 0, credit = 0;
+    std::deque<Outstanding> unacked;  // sent, not yet acknowledged (at most `window`)
+    bool gone = false;                // its connection failed; waiting for its successor
+    bool eos_sent = false, eos_acked = false;
   };
-  // Reads pending Hello/Credit messages; waits up to timeout_ms for one.
+  // Reads pending Hello/Credit messages (waiting up to timeout_ms for one),
+  // then re-sends what lost consumers held.
   void poll_control(int timeout_ms);
   bool all_connected() const;
+  bool accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
+  int64_t window_for(int group, int64_t hello_credit) const;
+  void on_hello(const std::string& pid, int group, int64_t credit);
+  void on_credit(Peer& p, int64_t n);
+  void requeue(Peer& p);
+  bool send_to(Peer& p, Outstanding&& item);
+  Peer* pick(size_t group);
+  void pump_redeliveries();
 
   zmq::socket_t sock_;
   std::vector<ConsumerGroup> groups_;
   std::vector<std::vector<Peer*>> by_group_;
   std::map<std::string, std::unique_ptr<Peer>> peers_;
   std::vector<size_t> rr_;
+  std::vector<std::deque<Outstanding>> redeliver_;  // per group: to send before anything new
+  std::map<uint64_t, int> pending_;                  // ordinal -> groups yet to acknowledge it
+  uint64_t next_ordinal_ = 0;
   const std::atomic<bool>* stop_;
   double blocked_s_ = 0;
   int64_t sent_ = 0;
   size_t acks_ = 0;
-  int64_t rejected_ = 0;
-  std::map<std::string, std::string> claimed_;  // "<stage>#<i>" -> routing id
-  bool accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
-  void add_credit(Peer& p, int64_t n);
+  int64_t rejected_ = 0, redelivered_ = 0, restarts_seen_ = 0;
 };
 
 class Consumer {
@@ -133,10 +166,20 @@ class Consumer {
   ~Consumer();
 
   enum class Next { Item, End, Stopped };
-  // Returns the next Sample/Batch message. Before waiting it returns the
-  // credit for the previous item (which the caller has finished with).
-  // Undecodable messages are counted in bad_messages() and skipped.
+  // Returns the next Sample/Batch message. The previous item (which the
+  // caller has finished with) is then acknowledged: its credit goes back
+  // once everything the gate producer sent so far is acknowledged
+  // downstream (at once without a gate), in small batches, and all of them
+  // before waiting. Undecodable messages are counted in bad_messages() and
+  // skipped. Throws TransportError when an upstream refuses the handshake.
   Next next(Message& out);
+  // The producer this replica emits through: an input is acknowledged only
+  // after what was emitted for it is, so a replica that dies never loses an
+  // item whose outputs were still in flight. Its acknowledgements are read
+  // while next() waits. Not owned.
+  void set_ack_gate(Producer* gate) { gate_ = gate; }
+  // Upstream producers that came back (restarted): each got a fresh Hello.
+  int64_t reconnects() const { return reconnects_; }
 
   size_t queued() const { return queue_.size(); }
   double waited_seconds() const { return waited_s_; }
@@ -156,6 +199,12 @@ class Consumer {
   void read_monitors();
   void grant(size_t upstream, int64_t n);
   void return_credit(bool all);
+  void on_reconnect(size_t upstream);
+  void done_with(size_t upstream, uint64_t gen);
+  void release_acks();
+
+  std::string identity_;
+  int64_t window_;
 
   std::vector<std::unique_ptr<zmq::socket_t>> socks_;
   std::vector<std::string> endpoints_;
@@ -170,11 +219,24 @@ class Consumer {
   size_t n_eos_ = 0;
   struct Pending {
     size_t upstream;
+    uint64_t gen;                        // which incarnation of the upstream sent it
     std::vector<zmq::message_t> frames;  // head, then attachments
   };
   std::deque<Pending> queue_;
   long last_ = -1;            // upstream of the item being processed, -1 if none
+  uint64_t last_gen_ = 0;
   std::vector<int64_t> owed_;  // credits due per upstream, returned in batches
+  std::vector<uint64_t> gen_;  // per upstream: reconnections seen (a restarted producer)
+  std::vector<int> handshakes_;
+  // Items done with, waiting for the gate's acknowledgements, in order.
+  struct AckWait {
+    size_t upstream;
+    uint64_t gen;
+    uint64_t mark;  // acknowledged once the gate has acked_below() >= mark
+  };
+  std::deque<AckWait> acks_;
+  Producer* gate_ = nullptr;
+  int64_t reconnects_ = 0;
   int64_t credit_batch_ = 1;
   const std::atomic<bool>* stop_;
   size_t max_bytes_;

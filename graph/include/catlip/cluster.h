@@ -15,7 +15,8 @@
 //   READY plugins, endpoints ->   checks plugin versions against its own
 //                            <-   START endpoint table of every node
 //   REPORT, LINE, EXIT, PING ->   progress, logs, failures (one display)
-//                            <-   PING (every 0.5 s), STOP reason
+//   RESTART                  ->   a failed replica restarted by its agent
+//                            <-   PING (every 0.5 s), STOP reason, KILL (a hung replica)
 //   BYE                      ->   (the node's replicas are gone)
 //
 // Messages are msgpack maps of strings. A node that has not joined within
@@ -75,6 +76,9 @@ class RemoteNodes : public Launcher {
   void handle(LaunchEvents& ev) override;
   int stop(double grace_s, LaunchEvents& ev) override;
   bool all_exited() const override;
+  // Asks the node running the replica to kill it (KILL): a hung replica of
+  // a restartable stage; its agent restarts it.
+  bool kill_replica(const std::string& stage, int replica) override;
 
   // Sends STOP (with the outcome) to every node without waiting; stop() then
   // waits for their goodbyes.

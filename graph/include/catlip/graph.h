@@ -52,6 +52,7 @@ struct StageSpec {
   double liveness_timeout_s = 0;   // 0: the graph's
   int64_t min_samples = -1;        // items the stage must receive; -1: 1 if it has inputs, else 0
   double max_error_fraction = -1;  // error.* counters / items; -1: the graph's
+  int max_restarts = -1;           // restarts of a failed replica (restartable stages); -1: the graph's
   std::map<std::string, ParamValue> params;
   std::map<std::string, SourceLoc> param_locs;
   SourceLoc loc, type_loc, inputs_loc, replicas_loc, nodes_loc;
@@ -85,6 +86,7 @@ struct GraphSpec {
   double liveness_timeout_s = 30;  // a running replica with no report this long is hung
   double max_error_fraction = 0.5; // a stage whose error.* counters exceed this share of its items fails the run
   std::string metrics_bind = "127.0.0.1";  // address of the Prometheus endpoint
+  int max_restarts = 3;            // default per stage: restarts of a failed replica of a restartable stage
   std::string security = "curve";  // tcp links: "curve" (authenticated, encrypted) or "none"
   std::string secret_file;         // cluster secret for multi-node joins (else CATLIP_CLUSTER_SECRET[_FILE])
   std::vector<StageSpec> stages;   // in file order

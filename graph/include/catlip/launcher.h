@@ -40,6 +40,14 @@ class LaunchEvents {
   virtual void on_exit(const ReplicaExit& e) = 0;
   // A whole node failed or left (RemoteNodes only).
   virtual void on_node_lost(int node, const std::string& why) { (void)node; (void)why; }
+  // Optional: a failed replica of a restartable stage is being restarted
+  // (attempt of max); `why` is its failure. on_exit comes only for its
+  // final exit.
+  virtual void on_restart(const ReplicaExit& failed, int attempt, int max) {
+    (void)failed;
+    (void)attempt;
+    (void)max;
+  }
 };
 
 class Launcher {
@@ -57,6 +65,14 @@ class Launcher {
   virtual int stop(double grace_s, LaunchEvents& ev) = 0;
   // Required: true once no replica of this launcher runs.
   virtual bool all_exited() const = 0;
+  // Optional: kills one replica (SIGKILL), e.g. one found hung; its exit is
+  // then handled like any failure (restarted if allowed). Returns false if
+  // this launcher does not run it (default: none).
+  virtual bool kill_replica(const std::string& stage, int replica) {
+    (void)stage;
+    (void)replica;
+    return false;
+  }
 };
 
 // Where a node's worker processes find their files.
@@ -71,6 +87,7 @@ struct LocalRun {
   std::vector<std::pair<std::string, int>> group_fds;   // tag -> reserved group port (owned by the caller)
   std::string worker_bin;      // default: catlip-worker beside this executable
   RunKeys keys;                // CURVE keys of this node's stages (empty: plain tcp)
+  std::map<std::string, int> restarts;  // stage -> restarts allowed per replica (restart_budgets)
 };
 
 // catlip-worker processes for the replicas of one node. Each runs in its own

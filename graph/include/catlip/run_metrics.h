@@ -21,6 +21,8 @@ struct StageView {
   double in_rate = 0, out_rate = 0, mb_rate = 0;  // per second, recent window
   double busy_pct = 0, wait_in_pct = 0, wait_out_pct = 0;  // of wall time, averaged over replicas
   std::vector<std::string> failures;  // one text per failed replica (killed, hung, failed)
+  int restarts = 0;                   // replicas restarted after a failure (max_restarts)
+  std::vector<std::string> restart_reasons;  // why, one per restart (the first 20)
   std::map<std::string, int64_t> counters;  // summed over replicas
   std::map<std::string, double> gauges;     // replica 0's (or the latest)
 };
@@ -47,6 +49,9 @@ class RunMetrics {
   // A replica failed without saying so in a report (killed by a signal,
   // exited non-zero, hung): it counts as failed, with this text.
   void mark_failed(const std::string& stage, int replica, const std::string& why);
+  // A replica was restarted after `why`: what its previous incarnation
+  // counted is kept (its successor's reports start from zero).
+  void mark_restarted(const std::string& stage, int replica, const std::string& why);
   // Recomputes rates; `now_s` is seconds since the run started. With
   // `whole_run`, rates are averages over the whole run (for the summary).
   void tick(double now_s, bool whole_run = false);
@@ -64,6 +69,13 @@ class RunMetrics {
   const GraphSpec& g_;
   std::map<std::pair<std::string, int>, ReplicaReport> latest_;
   std::map<std::pair<std::string, int>, std::string> failed_;  // mark_failed
+  struct Carried {
+    int64_t items_in = 0, items_out = 0, bytes_out = 0;
+    std::map<std::string, int64_t> counters;
+    std::vector<std::string> reasons;
+    int restarts = 0;
+  };
+  std::map<std::string, Carried> carried_;  // per stage: previous incarnations of restarted replicas
   std::map<std::string, Prev> prev_;
   std::vector<StageView> views_;
 };

@@ -18,4 +18,9 @@ namespace catlip {
 bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
                     std::map<std::string, Params>* resolved = nullptr);
 
+// Restarts allowed per stage whose schema says its replicas may be restarted
+// (StageSchema::restartable): the stage's max_restarts, else the graph's.
+// Stages absent from the map are never restarted.
+std::map<std::string, int> restart_budgets(const GraphSpec& g, PluginLoader& loader);
+
 }  // namespace catlip

@@ -66,6 +66,7 @@ ImageDecodeStage::~ImageDecodeStage() { close(); }
 StageSchema ImageDecodeStage::schema() {
   StageSchema s;
   s.type = "image.decode";
+  s.restartable = true;  // one image in, one out: no state across items
   s.kind = StageKind::Transform;
   s.doc =
       "Decodes the sample's image (JPEG via libjpeg-turbo with DCT-scaled, region-only decode; PNG; WebP) and "

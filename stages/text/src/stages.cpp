@@ -80,6 +80,7 @@ std::string in_run_dir(const StageContext& ctx, const std::string& path) {
 StageSchema ParseStage::schema() {
   StageSchema s;
   s.type = "text.parse";
+  s.restartable = true;  // one caption in, one sample out: no state across items
   s.kind = StageKind::Transform;
   s.doc = "Parses a caption: cleans it as CoreNet does, tokenizes (NLTK Treebank), POS-tags (HMM), "
           "keeps nouns, lemmatizes them (WordNet morphy) and maps them to WordNet noun synsets.";
@@ -248,6 +249,7 @@ void VocabMergeStage::flush(Emitter&) {
 StageSchema LabelsStage::schema() {
   StageSchema s;
   s.type = "text.labels";
+  s.restartable = true;  // a fixed vocabulary, one sample in, one out
   s.kind = StageKind::Transform;
   s.doc = "Maps a sample to its vocabulary indices (IntList `labels`, sorted unique: a sparse "
           "multi-hot). Uses `synsets` if present, else the `nouns` lemmas, else parses the caption.";

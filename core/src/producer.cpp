@@ -1,0 +1,293 @@
+// Producer: binds one ROUTER, balances items over the consumers that hold
+// credit, keeps each item until it is acknowledged, and re-sends the items
+// of a consumer that is gone or restarted.
+#include <algorithm>
+#include <cstring>
+
+#include "catlip/transport.h"
+#include "transport_internal.h"
+
+namespace catlip {
+
+using namespace transport_detail;
+
+Producer::Producer(zmq::context_t& ctx, const std::vector<std::string>& endpoints, std::vector<ConsumerGroup> groups,
+                   const std::atomic<bool>* stop, int listen_fd, const std::string& curve_secret)
+    : sock_(ctx, zmq::socket_type::router), groups_(std::move(groups)), stop_(stop) {
+  // Unknown/disconnected peers are an error we see (the item goes back to
+  // the group), not a silent drop.
+  sock_.set(zmq::sockopt::router_mandatory, 1);
+  // No ROUTER_HANDOVER: a restarted consumer replica reconnects with the
+  // same identity after its predecessor's connection closed with its
+  // process, and a stranger cannot take over a live consumer's identity.
+  sock_.set(zmq::sockopt::linger, 10000);
+  // Credits are the real bound; the HWM only guards against a buggy peer.
+  sock_.set(zmq::sockopt::sndhwm, 100000);
+  sock_.set(zmq::sockopt::rcvhwm, 1000);
+  // Consumers send only control messages: a larger frame is hostile.
+  sock_.set(zmq::sockopt::maxmsgsize, kMaxControlBytes);
+  // Options are copied at bind time: plain local endpoints first, then the
+  // tcp ones as CURVE servers.
+  std::vector<std::string> ordered;
+  for (auto& e : endpoints)
+    if (e.rfind("tcp://", 0) != 0) ordered.push_back(e);
+  for (auto& e : endpoints)
+    if (e.rfind("tcp://", 0) == 0) ordered.push_back(e);
+  bool curve_on = false;
+  for (auto& endpoint : ordered) {
+    bool tcp = endpoint.rfind("tcp://", 0) == 0;
+    bool use_fd = listen_fd >= 0 && tcp;
+    try {
+      if (tcp && !curve_secret.empty() && !curve_on) {
+        sock_.set(zmq::sockopt::curve_server, 1);
+        sock_.set(zmq::sockopt::curve_secretkey, curve_secret);
+        sock_.set(zmq::sockopt::zap_domain, "catlip");
+        curve_on = true;
+      }
+      if (use_fd) sock_.set(zmq::sockopt::use_fd, listen_fd);
+      sock_.bind(endpoint);
+      if (use_fd) sock_.set(zmq::sockopt::use_fd, -1);
+    } catch (const zmq::error_t& e) {
+      throw TransportError("cannot bind " + endpoint + ": " + e.what());
+    }
+  }
+  for (auto& g : groups_)
+    if (g.members.empty())
+      for (int r = 0; r < g.replicas; ++r) g.members.push_back(r);
+  by_group_.resize(groups_.size());
+  rr_.assign(groups_.size(), 0);
+  redeliver_.resize(groups_.size());
+}
+
+Producer::~Producer() = default;
+
+// A Hello is taken only from an identity of the plan ("<stage>#<i>" with i a
+// member of a consumer group), sent from the routing id it names, and over
+// CURVE only by the stage the ZAP handler authenticated.
+bool Producer::accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group) {
+  group = -1;
+  auto hash = m.text.rfind('#');
+  if (hash == std::string::npos || m.text != pid || m.value < 0) return false;
+  std::string stage = m.text.substr(0, hash), idx = m.text.substr(hash + 1);
+  if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos) return false;
+  int replica = std::stoi(idx);
+  if (user_id && stage != user_id) return false;
+  for (size_t i = 0; i < groups_.size(); ++i)
+    if (groups_[i].stage == stage &&
+        std::find(groups_[i].members.begin(), groups_[i].members.end(), replica) != groups_[i].members.end())
+      group = static_cast<int>(i);
+  return group >= 0;
+}
+
+int64_t Producer::window_for(int group, int64_t hello_credit) const {
+  int cap = groups_[size_t(group)].prefetch;
+  int64_t limit = cap > 0 ? cap : kDefaultCreditCap;
+  return std::max<int64_t>(1, std::min(hello_credit, limit));
+}
+
+// The items a consumer held go back to its group, oldest first, to be sent
+// before anything new.
+void Producer::requeue(Peer& p) {
+  auto& q = redeliver_[size_t(p.group)];
+  for (auto it = p.unacked.rbegin(); it != p.unacked.rend(); ++it) q.push_front(std::move(*it));
+  redelivered_ += static_cast<int64_t>(p.unacked.size());
+  p.unacked.clear();
+  p.credit = 0;
+}
+
+void Producer::on_hello(const std::string& pid, int group, int64_t credit) {
+  auto& p = peers_[pid];
+  if (!p) {
+    p = std::make_unique<Peer>();
+    p->id = pid;
+    p->group = group;
+    by_group_[size_t(group)].push_back(p.get());
+  } else {
+    // The same identity again: a restarted replica (a live one says Hello
+    // once). What its predecessor held was not acknowledged: send it again.
+    restarts_seen_++;
+    requeue(*p);
+    if (p->eos_acked) acks_--;
+    p->eos_sent = p->eos_acked = false;
+  }
+  p->gone = false;
+  p->window = window_for(group, credit);
+  p->credit = p->window;
+}
+
+void Producer::on_credit(Peer& p, int64_t n) {
+  // Credits acknowledge the oldest items first: the consumer processes
+  // what it gets from us in order.
+  if (n <= 0 || p.gone) return;
+  for (int64_t i = 0; i < n && !p.unacked.empty(); ++i) {
+    auto it = pending_.find(p.unacked.front().ordinal);
+    if (it != pending_.end() && --it->second <= 0) pending_.erase(it);
+    p.unacked.pop_front();
+  }
+  p.credit = std::max<int64_t>(0, p.window - static_cast<int64_t>(p.unacked.size()));
+}
+
+void Producer::poll_control(int timeout_ms) {
+  zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
+  if (poll_items(&item, 1, timeout_ms) > 0) {
+    for (;;) {
+      zmq::message_t id, body;
+      auto r = sock_.recv(id, zmq::recv_flags::dontwait);
+      if (!r) break;
+      if (!id.more()) continue;
+      recv_part(sock_, body);
+      while (body.more()) {  // ignore extra frames
+        zmq::message_t extra;
+        recv_part(sock_, extra);
+        body = std::move(extra);
+      }
+      Message m;
+      if (!decode(body.data(), body.size(), m, 1 << 16).ok) continue;
+      std::string pid = id.to_string();
+      if (m.kind == MsgKind::Hello) {
+        // text = "<stage>#<replica>", value = initial credit
+        int g = -1;
+        if (!accept_hello(pid, m, zmq_msg_gets(body.handle(), "User-Id"), g)) {
+          rejected_++;
+          continue;
+        }
+        on_hello(pid, g, m.value);
+      } else if (m.kind == MsgKind::Credit) {
+        auto it = peers_.find(pid);
+        if (it != peers_.end()) on_credit(*it->second, m.value);
+      } else if (m.kind == MsgKind::EndOfStream) {
+        // The consumer has everything we sent, end of stream included.
+        auto it = peers_.find(pid);
+        if (it != peers_.end() && it->second->eos_sent && !it->second->eos_acked) {
+          it->second->eos_acked = true;
+          acks_++;
+        }
+      }
+    }
+  }
+  pump_redeliveries();
+}
+
+void Producer::service() { poll_control(0); }
+
+// Sends one item to one peer; false (and the item back to the group) when
+// the peer is gone.
+bool Producer::send_to(Peer& p, Outstanding&& item) {
+  try {
+    sock_.send(zmq::buffer(p.id), zmq::send_flags::sndmore);
+    for (size_t i = 0; i < item.frames.size(); ++i) {
+      zmq::message_t f = shared_frame(item.frames[i]);
+      sock_.send(f, i + 1 == item.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EHOSTUNREACH) throw TransportError("sending to consumer " + p.id + ": " + e.what());
+    // Its process is gone: it holds nothing any more. Its items (this one
+    // included) go to the others, or to its successor when it says Hello.
+    p.gone = true;
+    p.unacked.push_back(std::move(item));
+    requeue(p);
+    return false;
+  }
+  p.credit--;
+  p.unacked.push_back(std::move(item));
+  return true;
+}
+
+Producer::Peer* Producer::pick(size_t g) {
+  Peer* best = nullptr;
+  auto& peers = by_group_[g];
+  // Most credit wins (least busy); rotate the start for ties.
+  for (size_t k = 0; k < peers.size(); ++k) {
+    Peer* p = peers[(rr_[g] + k) % peers.size()];
+    if (!p->gone && !p->eos_sent && p->credit > 0 && (!best || p->credit > best->credit)) best = p;
+  }
+  if (best) rr_[g]++;
+  return best;
+}
+
+void Producer::pump_redeliveries() {
+  for (size_t g = 0; g < redeliver_.size(); ++g)
+    while (!redeliver_[g].empty()) {
+      Peer* p = pick(g);
+      if (!p) break;
+      Outstanding item = std::move(redeliver_[g].front());
+      redeliver_[g].pop_front();
+      send_to(*p, std::move(item));
+    }
+}
+
+bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachments) {
+  Outstanding item;
+  item.ordinal = next_ordinal_++;
+  item.frames.reserve(1 + attachments.size());
+  item.frames.push_back(std::make_shared<const std::string>(std::move(encoded)));
+  for (auto& a : attachments) item.frames.push_back(std::make_shared<const std::string>(std::move(a)));
+  if (groups_.empty()) return true;
+  pending_[item.ordinal] = static_cast<int>(groups_.size());
+  auto t0 = Clock::now();
+  bool waited = false;
+  // Incoming credits are read only every few sends or when credit runs out:
+  // a syscall per item would cost more than the balancing gains.
+  if ((sent_ & 7) == 0) poll_control(0);
+  // Every group gets the item (sharing its buffers): one replica each.
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    Outstanding copy = item;
+    for (;;) {
+      pump_redeliveries();  // what a lost consumer held goes first
+      if (redeliver_[g].empty())
+        if (Peer* p = pick(g)) {
+          if (send_to(*p, std::move(copy))) break;
+          copy = std::move(redeliver_[g].back());  // it came back: try another
+          redeliver_[g].pop_back();
+          redelivered_--;
+          continue;
+        }
+      if (stopped(stop_)) return false;
+      waited = true;
+      poll_control(50);
+    }
+  }
+  if (waited) blocked_s_ += since(t0);
+  sent_++;
+  return true;
+}
+
+uint64_t Producer::acked_below() const { return pending_.empty() ? next_ordinal_ : pending_.begin()->first; }
+
+bool Producer::all_connected() const {
+  for (size_t g = 0; g < groups_.size(); ++g)
+    if (static_cast<int>(by_group_[g].size()) < groups_[g].replicas) return false;
+  return true;
+}
+
+bool Producer::finish() {
+  // End of stream goes out once every consumer has said Hello and every
+  // item is acknowledged: a consumer that dies before then has its items
+  // re-sent, and one that comes back after gets end of stream again.
+  std::string eos = control_bytes(MsgKind::EndOfStream, 0, "");
+  for (;;) {
+    if (stopped(stop_)) return false;
+    bool drained = all_connected() && pending_.empty();
+    for (auto& q : redeliver_) drained = drained && q.empty();
+    if (drained) {
+      for (auto& [id, p] : peers_) {
+        if (p->eos_sent || p->gone) continue;
+        try {
+          sock_.send(zmq::buffer(id), zmq::send_flags::sndmore);
+          sock_.send(zmq::buffer(eos), zmq::send_flags::none);
+          p->eos_sent = true;
+        } catch (const zmq::error_t& e) {
+          if (e.num() != EHOSTUNREACH) throw TransportError("consumer " + id + " at end of stream: " + e.what());
+          p->gone = true;
+        }
+      }
+      // Wait for every consumer to acknowledge end of stream before the
+      // socket may close: with tcp, ZeroMQ can drop messages still queued
+      // when a ROUTER socket closes, linger notwithstanding.
+      if (acks_ == peers_.size()) return true;
+    }
+    poll_control(50);
+  }
+}
+
+}  // namespace catlip

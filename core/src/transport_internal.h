@@ -1,0 +1,60 @@
+// Helpers shared by the producer and consumer halves of the transport.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "catlip/codec.h"
+
+namespace catlip::transport_detail {
+
+using Clock = std::chrono::steady_clock;
+
+inline double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+inline std::string control_bytes(MsgKind kind, int64_t value, const std::string& text) {
+  Message m;
+  m.kind = kind;
+  m.value = value;
+  m.text = text;
+  return encode(m);
+}
+
+// A frame over a shared buffer: ZeroMQ holds one reference until it has
+// sent the bytes; the producer may hold another until the item is acknowledged.
+inline zmq::message_t shared_frame(const std::shared_ptr<const std::string>& s) {
+  auto* ref = new std::shared_ptr<const std::string>(s);
+  return zmq::message_t(const_cast<char*>(s->data()), s->size(),
+                        [](void*, void* hint) { delete static_cast<std::shared_ptr<const std::string>*>(hint); }, ref);
+}
+
+inline bool stopped(const std::atomic<bool>* s) { return s && s->load(std::memory_order_relaxed); }
+
+// zmq::poll, with a signal (EINTR) treated as "nothing ready": the caller's
+// loop then sees the stop flag the signal handler set.
+inline int poll_items(zmq::pollitem_t* items, size_t n, int timeout_ms) {
+  try {
+    return zmq::poll(items, n, std::chrono::milliseconds(timeout_ms));
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return 0;
+    throw;
+  }
+}
+
+// Blocking receive of the next frame of a multipart message already queued.
+inline void recv_part(zmq::socket_t& s, zmq::message_t& m) {
+  for (;;) {
+    try {
+      (void)s.recv(m);
+      return;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+}
+
+}  // namespace catlip::transport_detail
