@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
     }
   }
   plan.listen_fd = listen_fd;
+  plan.dedupe = !type->schema.restartable && !plan.inputs.empty();
   plan.group_fd = group_fd;
   std::unique_ptr<catlip::Stage> st = type->create();
   catlip::ReplicaResult res;

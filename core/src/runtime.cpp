@@ -5,7 +5,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "catlip/report.h"
@@ -134,6 +136,49 @@ class Reporter {
   bool done_ = false;
 };
 
+// Which (epoch, shard, index) ids a replica has taken, to drop re-deliveries.
+// Per shard: `next` (every index below it was either taken or is missing)
+// and the missing ones: items still in flight when a replica died, or
+// filtered upstream. A re-delivered item fills its gap; a second copy finds
+// no gap. Memory follows the gaps, not the items: at most kMaxMissing per
+// shard (the oldest gaps are taken as filtered for good) and kMaxShards
+// shards (the least recently used is forgotten).
+class Dedupe {
+ public:
+  bool seen_before(const MessageId& id) {
+    if (id.index < 0) return false;
+    Shard& s = shards_[{id.epoch, id.shard}];
+    s.used = ++clock_;
+    bool dup = false;
+    if (id.index >= s.next) {
+      if (id.index - s.next > int64_t(kMaxMissing)) s.missing.clear();  // a jump (e.g. a resumed source)
+      else
+        for (int64_t i = s.next; i < id.index; ++i) s.missing.insert(s.missing.end(), i);
+      s.next = id.index + 1;
+    } else {
+      dup = s.missing.erase(id.index) == 0;
+    }
+    while (s.missing.size() > kMaxMissing) s.missing.erase(s.missing.begin());
+    if (shards_.size() > kMaxShards) {
+      auto oldest = shards_.begin();
+      for (auto it = shards_.begin(); it != shards_.end(); ++it)
+        if (it->second.used < oldest->second.used) oldest = it;
+      shards_.erase(oldest);
+    }
+    return dup;
+  }
+
+ private:
+  static constexpr size_t kMaxMissing = 16384, kMaxShards = 256;
+  struct Shard {
+    int64_t next = 0;
+    std::set<int64_t> missing;
+    uint64_t used = 0;
+  };
+  std::map<std::pair<int64_t, int64_t>, Shard> shards_;
+  uint64_t clock_ = 0;
+};
+
 class ProducerEmitter : public Emitter {
  public:
   ProducerEmitter(Producer* p, ReplicaContext& ctx) : p_(p), ctx_(ctx) {}
@@ -247,12 +292,17 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
       }
     } else {
       Message m;
+      Dedupe dedupe;
       for (;;) {
         auto r = consumer->next(m);
         if (r == Consumer::Next::Stopped) break;
         if (consumer->bad_messages())
           ctx.update([&](ReplicaReport& rep) { rep.counters["error.bad_message"] = consumer->bad_messages(); });
         if (r == Consumer::Next::End) break;
+        if (plan.dedupe && m.kind == MsgKind::Sample && dedupe.seen_before(m.id)) {
+          ctx.count("transport.duplicates_dropped", 1);
+          continue;
+        }
         ctx.update([&](ReplicaReport& rep) { rep.items_in++; });
         auto t0 = Clock::now();
         if (auto* s = std::get_if<Sample>(&m.body)) stage.process(std::move(*s), out);

@@ -42,6 +42,10 @@ struct ReplicaPlan {
   std::string curve_secret;  // this stage's secret key: its tcp endpoints are CURVE servers
   std::map<std::string, std::string> curve_clients;  // consumer stage public key -> stage name (ZAP)
   CurveClientOptions curve;  // this stage's keypair, and each input's server key ("" if plain)
+  // Drop Samples seen before in their epoch (same epoch, shard, index): set
+  // for stages that keep state (not restartable), where a re-delivery after
+  // an upstream replica's crash would otherwise count twice.
+  bool dedupe = false;
   std::string report_endpoint;  // supervisor's PULL socket; empty: no reports
   double report_interval_s = 0.5;
 };
