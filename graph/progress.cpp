@@ -218,7 +218,7 @@ static std::string jstr(const std::string& s) {
 static std::string jnum(double d) {
   if (!std::isfinite(d)) return "null";
   char b[32];
-  snprintf(b, sizeof b, "%.6g", d);
+  snprintf(b, sizeof b, "%.10g", d);  // gauges such as first_item_s (seconds of a steady clock) need the digits
   return b;
 }
 

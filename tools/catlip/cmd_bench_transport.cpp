@@ -299,6 +299,19 @@ int cmd_bench_transport(int argc, char** argv) {
                 best_raw.msgs_per_s, best_raw.gb_per_s, ratio, vs_tcp.c_str());
   }
   hosts.reset();
+  // The CPU ceiling of CURVE here, measured now: each message is sealed on
+  // the sender and opened on the receiver, each in its process's ZeroMQ I/O
+  // thread, on top of the plain stage path's own work.
+  double seal = curve_seal_rate(bytes);
+  if (seal > 0 && plain_tcp > 0) {
+    double plain_cpu_us = 1e6 * double(std::min<long>(2, ::sysconf(_SC_NPROCESSORS_ONLN))) / plain_tcp;
+    double crypto_us = 2e6 / seal;
+    std::printf("curve ceiling: one core seals %.0f msg/s of %zu bytes (libsodium, %.0f us; x2 with the open), the\n"
+                " plain tcp path costs about %.0f us of CPU per message here; with %ld cores the bound is about\n"
+                " %.2fx plain tcp (more cores: the seal and open run in the two processes' I/O threads in parallel)\n",
+                seal, bytes, 1e6 / seal, plain_cpu_us, ::sysconf(_SC_NPROCESSORS_ONLN),
+                plain_cpu_us / (plain_cpu_us + crypto_us));
+  }
   std::printf("(targets: ratio >= 0.80 for plain links, curve vs tcp >= 0.70; stage path = codec + credit-based\n"
               " load balancing + process per stage; curve = the same tcp link authenticated and encrypted with\n"
               " CurveZMQ; xhost = CURVE tcp over a veth pair between two network namespaces, source on node 0,\n"

@@ -42,6 +42,10 @@ CurveKeyPair curve_keypair();
 CurveKeyPair curve_keypair_from_secret(std::string_view secret, std::string_view role);
 // 32 random bytes as hex (for `catlip secret`).
 std::string random_secret_hex();
+// Messages of `bytes` per second one core seals with the box CurveZMQ uses
+// for each frame (crypto_box_easy_afternm), measured for about `seconds`:
+// the ceiling of one CURVE link's sender (its receiver opens as fast).
+double curve_seal_rate(size_t bytes, double seconds = 0.3);
 
 // One keypair per stage of a run. Text form, one stage per line:
 // "<stage> <public> <secret>" where the secret is "-" when withheld.
