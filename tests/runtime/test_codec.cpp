@@ -80,13 +80,28 @@ TEST_CASE("codec: random bytes and bit flips never crash") {
     if (!decode(junk.data(), junk.size(), m).ok) errors++;
   }
   CHECK(errors == 20000);
+  // A flipped byte gives either an error that says why, or a well-formed
+  // message: one that encodes again and decodes to the same bytes.
   std::string enc = encode_sample(rich_sample());
+  int refused = 0, accepted = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string x = enc;
     x[rng() % x.size()] ^= static_cast<char>(1 + rng() % 255);
     Message m;
-    decode(x.data(), x.size(), m);  // either outcome is fine; no crash, no huge allocation
+    auto r = decode(x.data(), x.size(), m);
+    if (!r.ok) {
+      refused++;
+      if (r.error.empty()) FAIL("a refused message without a reason");
+      continue;
+    }
+    accepted++;
+    std::string again = encode(m);
+    Message m2;
+    REQUIRE(decode(again.data(), again.size(), m2).ok);
+    CHECK(encode(m2) == again);
   }
+  CHECK(refused + accepted == 20000);
+  CHECK(refused > 0);
 }
 
 TEST_CASE("codec: lying size headers and limits are refused") {

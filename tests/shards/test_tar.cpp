@@ -330,10 +330,20 @@ TEST_CASE("randomly damaged shards never crash the reader") {
       SampleReader r(memory_stream(bad), "fuzz.tar", 0, o, pr.fn());
       Sample s;
       int n = 0;
+      int unnamed = 0, empty = 0;
       REQUIRE_NOTHROW([&] {
-        while (r.next(s)) ++n;
+        while (r.next(s)) {
+          ++n;
+          if (s.key.empty()) unnamed++;
+          if (s.fields.empty()) empty++;
+        }
       }());
+      // Whatever comes out is a sample with a key and fields; every problem
+      // is reported with a message.
       CHECK(n <= 6);
+      CHECK(unnamed == 0);
+      CHECK(empty == 0);
+      for (auto& m : pr.messages) CHECK(!m.empty());
     }
   }
 }
