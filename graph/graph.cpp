@@ -1,4 +1,5 @@
 #include "catlip/graph.h"
+#include "catlip/graph_keys.h"
 
 #include <algorithm>
 #include <charconv>
@@ -208,6 +209,8 @@ void apply_set(toml::table& root, const std::string& set, std::vector<Diagnostic
 }
 
 }  // namespace
+
+std::vector<std::string> graph_table_keys() { return {kGraphKeys.begin(), kGraphKeys.end()}; }
 
 bool load_graph_string(const std::string& text, const std::string& path, const LoadOptions& opt,
                        GraphSpec& g, std::vector<Diagnostic>& diags) {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "catlip/graph.h"
+#include "catlip/graph_keys.h"
 #include "catlip/validate.h"
 #include "test_util.h"
 
@@ -276,4 +278,14 @@ liveness_timeout_s = 600
   CHECK(back.stages[1].min_samples == 0);
   CHECK(back.stages[1].max_error_fraction == 1);
   CHECK(back.stages[1].liveness_timeout_s == 600);
+}
+
+TEST_CASE("graph: every [graph] key is documented for catlip inspect graph") {
+  std::set<std::string> documented;
+  for (auto& d : catlip::graph_key_docs())
+    if (d.where.find("[graph]") != std::string::npos) documented.insert(d.key);
+  for (auto& k : catlip::graph_table_keys()) {
+    INFO("[graph] key " << k);
+    CHECK(documented.count(k) == 1);
+  }
 }

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "catlip/plugin_loader.h"
+#include "catlip/graph_keys.h"
 #include "cli.h"
 
 using namespace catlip;
@@ -64,10 +65,20 @@ int cmd_inspect(int argc, char** argv) {
                  "Without arguments: every plugin found (CATLIP_PLUGIN_PATH, then the built-in\n"
                  "directory) with its stage types. With a stage type (e.g. shards.source) or a\n"
                  "plugin name: the full documentation of its parameters. --all: every stage type\n"
-                 "in full.\n\nExit codes: 0 ok, 1 no such type, 4 a plugin failed to load.\n";
+                 "in full. `catlip inspect graph`: the [graph] keys and the reserved stage keys.\n\n"
+                 "Exit codes: 0 ok, 1 no such type, 4 a plugin failed to load.\n";
     return kOk;
   }
   if (int rc = check_syntax(a, Syntax{"catlip inspect", "usage: catlip inspect [TYPE|PLUGIN] [--all]", {"all"}, 0, 1})) return rc;
+  if (a.positional().size() == 1 && a.positional()[0] == "graph") {
+    std::cout << "Graph keys ([graph] table) and reserved stage keys (every other stage key is a\n"
+                 "parameter of the stage type):\n\n";
+    for (auto& k : graph_key_docs()) {
+      std::cout << "  " << k.key << " (" << k.where << "; default " << k.default_value << ")\n        "
+                << wrap(k.doc, 8) << "\n";
+    }
+    return kOk;
+  }
   PluginLoader loader;
   std::vector<std::string> errors;
   auto plugins = loader.load_all(&errors);
@@ -107,8 +118,9 @@ int cmd_inspect(int argc, char** argv) {
         }
     }
     if (!found) {
-      std::cerr << "catlip inspect: no stage type or plugin named '" << what << "'\n";
-      rc = kFailed;
+      std::cerr << "catlip inspect: no stage type or plugin named '" << what << "'"
+                << (errors.empty() ? "" : " (a plugin failed to load, see below)") << "\n";
+      rc = errors.empty() ? kFailed : kPluginError;
     }
   }
   for (auto& e : errors) std::cerr << "catlip inspect: " << e << "\n";
