@@ -12,13 +12,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "catlip/local.h"
+#include "catlip/train/checkpoint_file.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
 
@@ -240,4 +243,77 @@ TEST_CASE("data parallel: resume with the same world size reaches the same weigh
   // One rank picks up the two-rank checkpoint at step 6 and trains the rest.
   auto one = run(b.path(), 64, true, 1, 8);
   CHECK(max_abs_diff(one, resumed) > 0);
+}
+
+TEST_CASE("data parallel: the checkpoint's data position is the exact union of every rank's consumed samples") {
+  test::TempDir a("dpunion");
+  // One shard, split by parity: rank 0 trains the even indices, rank 1 the
+  // odd ones, and each rank receives its samples out of order. A per-url
+  // maximum would claim indices neither rank trained on; the union of the
+  // two exact sets is every index 0..47 and nothing else.
+  auto items = make_items(64, "one.tar", 31);
+  int port = test::free_port();
+  const auto base = options(a.path());
+  run_ranks(2, 120, [&](int rank) {
+    auto o = base;
+    o.batch_size = 8;
+    o.steps = 3;
+    o.id_log = true;
+    o.dist = dist(rank, 2, port);
+    LocalContext ctx;
+    Trainer t(o, ctx);
+    std::vector<size_t> mine;
+    for (size_t i = size_t(rank); i < 48; i += 2) mine.push_back(i);
+    std::mt19937 rng(uint32_t(7 + rank));
+    std::shuffle(mine.begin(), mine.end(), rng);
+    for (size_t i : mine) t.add(items[i].image, items[i].labels, items[i].origin, "s" + std::to_string(i));
+    REQUIRE(t.step() == 3);
+    t.finish();
+  });
+  auto ck = list_checkpoints(a.path() + "/checkpoints");
+  REQUIRE(ck.size() == 1);
+  std::string why;
+  auto f = read_checkpoint_file(ck[0], &why);
+  INFO(why);
+  REQUIRE(f);
+  auto pos = DataPosition::parse(f->metadata.at("catlip.data_position"));
+  REQUIRE(pos.streams().size() == 1);
+  auto& s = pos.streams().begin()->second;
+  CHECK(s.hwm() == 48);
+  CHECK(s.exceptions().empty());
+  // One id log per rank: rank 0's even indices, rank 1's odd ones, 8 per step each.
+  for (int r = 0; r < 2; ++r) {
+    std::istringstream in(test::read_file(a.path() + "/" + id_log_name(r)));
+    std::set<int64_t> seen;
+    int lines = 0;
+    for (std::string l; std::getline(in, l);) {
+      if (l.empty() || l[0] == '#') continue;
+      ++lines;
+      std::vector<std::string> f;
+      std::istringstream ls(l);
+      for (std::string x; std::getline(ls, x, '\t');) f.push_back(x);
+      REQUIRE(f.size() == 6);
+      CHECK(std::stoll(f[3]) % 2 == r);
+      seen.insert(std::stoll(f[3]));
+    }
+    CHECK(lines == 24);
+    CHECK(seen.size() == 24);
+  }
+
+  // Resumed on both ranks, each skips exactly what either rank trained.
+  int port2 = test::free_port();
+  run_ranks(2, 120, [&](int rank) {
+    auto o = base;
+    o.batch_size = 8;
+    o.steps = 4;
+    o.resume = true;
+    o.dist = dist(rank, 2, port2);
+    LocalContext ctx;
+    Trainer t(o, ctx);
+    CHECK(t.step() == 3);
+    for (size_t i = size_t(rank); i < 64; i += 2) t.add(items[i].image, items[i].labels, items[i].origin, "s");
+    CHECK(ctx.counter("train.resume_skipped_consumed") == 24);
+    CHECK(t.step() == 4);
+    t.finish();
+  });
 }

@@ -98,8 +98,13 @@ StageSchema TrainStage::schema() {
           .describe("Continue from the newest valid checkpoint (corrupt ones are skipped) at its "
                     "step, lr, optimizer state and data position"),
       Param("skip_consumed", T::Bool).def(true)
-          .describe("After resume, skip samples at or before the checkpoint's data position of "
-                    "their url (so a restarted source replays nothing twice)"),
+          .describe("After resume, skip exactly the samples the checkpoint's data position holds as "
+                    "consumed (so a restarted source replays nothing twice and misses nothing); false: "
+                    "train on everything again"),
+      Param("id_log", T::Bool).def(false)
+          .describe("Write <run_dir>/train_ids.tsv (rank K > 0: train_ids.rank-K.tsv): per optimizer "
+                    "step the ids (epoch, shard, index, url, key) of its samples; on resume the lines of "
+                    "steps after the checkpoint are dropped"),
       Param("export", T::Bool).def(true)
           .describe("At the end, write timm-named safetensors + vocab.tsv + config.json"),
       Param("export_dir", T::String).def(std::string("")).describe("Export directory; empty = <run_dir>/export"),
@@ -152,6 +157,7 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
   o.checkpoint_dir = p.get_string("checkpoint_dir");
   o.resume = p.get_bool("resume");
   o.skip_consumed = p.get_bool("skip_consumed");
+  o.id_log = p.get_bool("id_log");
   o.export_weights = p.get_bool("export");
   o.export_dir = p.get_string("export_dir");
   o.seed = p.get_int("seed");

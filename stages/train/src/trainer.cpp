@@ -39,38 +39,11 @@ LrSchedule TrainOptions::schedule() const {
   return s;
 }
 
-std::string data_position_json(const std::map<std::string, Origin>& pos) {
-  std::ostringstream s;
-  s << "{";
-  bool first = true;
-  for (auto& [url, o] : pos) {
-    s << (first ? "" : ",") << json::quote(url) << ":[" << o.epoch << "," << o.shard << "," << o.index << "]";
-    first = false;
-  }
-  s << "}";
-  return s.str();
-}
-
-std::map<std::string, Origin> parse_data_position(const std::string& text) {
-  std::map<std::string, Origin> out;
-  auto v = json::parse(text);
-  for (auto& [url, e] : v.object()) {
-    auto& a = e.array();
-    if (a.size() != 3) throw std::runtime_error("data position entry for '" + url + "' needs 3 numbers");
-    Origin o;
-    o.url = url;
-    o.epoch = a[0].integer();
-    o.shard = a[1].integer();
-    o.index = a[2].integer();
-    out[url] = o;
-  }
-  return out;
+std::string id_log_name(int rank) {
+  return rank == 0 ? "train_ids.tsv" : "train_ids.rank-" + std::to_string(rank) + ".tsv";
 }
 
 namespace {
-bool origin_after(const Origin& a, const Origin& b) {
-  return std::tie(a.epoch, a.shard, a.index) > std::tie(b.epoch, b.shard, b.index);
-}
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Turns autocast on for one forward pass.
@@ -118,9 +91,14 @@ struct Trainer::Impl {
   torch::Tensor images_u8;  // [B,H,W,3] on the CPU (pinned when training on CUDA)
   std::vector<std::vector<int64_t>> labels;
   int64_t fill = 0;
-  std::map<std::string, Origin> pending;   // positions of samples in the open batch
-  std::map<std::string, Origin> position;  // consumed (trained on)
-  std::map<std::string, Origin> resume_position;
+  // Samples since the last optimizer step (every micro-batch of it), in
+  // arrival order, with their keys for the id log.
+  std::vector<std::pair<Origin, std::string>> pending;
+  DataPosition pending_set;     // the same, for duplicate checks
+  DataPosition position;        // consumed: trained on in a completed optimizer step
+  DataPosition resume_position;  // as loaded from the checkpoint (to count resume skips)
+  bool warned_exceptions = false;
+  std::ofstream id_log;
 
   // Timing of the input-wait fraction.
   bool started = false;
@@ -203,6 +181,7 @@ struct Trainer::Impl {
       fs::create_directories(opt.run_dir);
       metrics.open(opt.run_dir + "/train_metrics.jsonl", std::ios::app);
     }
+    if (opt.id_log) open_id_log();
     int64_t nparams = 0;
     for (auto& p : params) nparams += p.numel();
     std::ostringstream m;
@@ -233,21 +212,89 @@ struct Trainer::Impl {
     step = static_cast<int64_t>(scalars[0]);
     optim->set_steps(static_cast<int64_t>(scalars[1]));
     last_ckpt_step = step;
-    resume_position = parse_data_position(dp->allgather(data_position_json(resume_position))[0]);
+    resume_position = DataPosition::parse(dp->allgather(rank() == 0 ? resume_position.to_json() : "{}")[0]);
     position = resume_position;
   }
 
-  // Every rank's data position (a collective when data parallel): for each
-  // url the furthest sample any rank consumed.
-  std::map<std::string, Origin> all_positions() {
+  // Every rank's data position (a collective when data parallel): the union
+  // of the samples every rank consumed.
+  DataPosition all_positions() {
     if (!dp) return position;
-    std::map<std::string, Origin> all;
-    for (auto& js : dp->allgather(data_position_json(position)))
-      for (auto& [url, o] : parse_data_position(js)) {
-        auto it = all.find(url);
-        if (it == all.end() || origin_after(o, it->second)) all[url] = o;
-      }
+    DataPosition all;
+    for (auto& js : dp->allgather(position.to_json())) all.merge(DataPosition::parse(js));
     return all;
+  }
+
+  // ---- id log ----
+
+  // Opens this rank's id log, first dropping the lines of steps after the
+  // current one (lost with the run that wrote them) and a torn last line.
+  // Rank 0 also trims the files of ranks beyond the current world size.
+  void open_id_log() {
+    fs::create_directories(opt.run_dir);
+    auto trim = [&](const std::string& path) {
+      std::ifstream in(path);
+      if (!in) return;
+      std::string kept, line;
+      int64_t dropped = 0;
+      while (std::getline(in, line)) {
+        if (in.eof()) {  // no newline: torn by a kill mid-write
+          ++dropped;
+          break;
+        }
+        if (line.empty() || line[0] == '#') {
+          kept += line + "\n";
+          continue;
+        }
+        char* end = nullptr;
+        long long st = std::strtoll(line.c_str(), &end, 10);
+        if (end == line.c_str() || *end != '\t' || st > step) {
+          ++dropped;
+          continue;
+        }
+        kept += line + "\n";
+      }
+      in.close();
+      if (dropped == 0) return;
+      std::string tmp = path + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << kept;
+        out.flush();
+        if (!out) throw std::runtime_error("id log: cannot write " + tmp);
+      }
+      fs::rename(tmp, path);
+      log(LogLevel::Info, "id log " + path + ": dropped " + std::to_string(dropped) + " entries of steps after " +
+                              std::to_string(step) + " (not in the weights)");
+    };
+    std::string path = opt.run_dir + "/" + id_log_name(rank());
+    trim(path);
+    if (rank() == 0)
+      for (auto& e : fs::directory_iterator(opt.run_dir)) {
+        std::string n = e.path().filename().string();
+        const std::string pre = "train_ids.rank-";
+        if (n.rfind(pre, 0) != 0 || n.size() < pre.size() + 5 || n.substr(n.size() - 4) != ".tsv") continue;
+        int k = std::atoi(n.c_str() + pre.size());
+        if (k >= opt.dist.world_size) trim(e.path().string());
+      }
+    bool fresh = !fs::exists(path) || fs::file_size(path) == 0;
+    id_log.open(path, std::ios::app);
+    if (!id_log) throw std::runtime_error("id log: cannot open " + path);
+    if (fresh) id_log << "# step\tepoch\tshard\tindex\turl\tkey\n";
+    id_log.flush();
+  }
+
+  // The samples of the optimizer step just taken, flushed before its
+  // checkpoint can be written.
+  void write_id_log() {
+    if (!id_log.is_open()) return;
+    std::string out;
+    for (auto& [o, key] : pending)
+      out += std::to_string(step) + "\t" + std::to_string(o.epoch) + "\t" + std::to_string(o.shard) + "\t" +
+             std::to_string(o.index) + "\t" + o.url + "\t" + key + "\n";
+    id_log << out;
+    id_log.flush();
+    if (!id_log) throw std::runtime_error("id log: write failed");
   }
 
   // ---- checkpoints ----
@@ -278,7 +325,7 @@ struct Trainer::Impl {
         {"catlip.model", cfg.to_string()},
         {"catlip.vocab_checksum", vocab.checksum},
         {"catlip.vocab_size", std::to_string(vocab.size())},
-        {"catlip.data_position", data_position_json(positions)},
+        {"catlip.data_position", positions.to_json()},
         {"catlip.world_size", std::to_string(opt.dist.world_size)},
         {"catlip.accumulate_steps", std::to_string(opt.accumulate_steps)},
         {"catlip.global_batch", std::to_string(global_batch())},
@@ -341,11 +388,13 @@ struct Trainer::Impl {
       std::lock_guard<std::mutex> l(gen.mutex());
       gen.set_state(to_torch(it->second));
     }
-    resume_position = parse_data_position(meta("catlip.data_position"));
+    resume_position = DataPosition::parse(meta("catlip.data_position"));
+    std::string pos_summary = resume_position.summary();
+    if (!opt.skip_consumed) resume_position.clear();  // replay everything
     position = resume_position;
     log(LogLevel::Info, "resumed from " + path + " at step " + std::to_string(step) + ", lr " +
-                            std::to_string(sched.at(step)) + ", data position " +
-                            meta("catlip.data_position"));
+                            std::to_string(sched.at(step)) + ", data position: " + pos_summary +
+                            (opt.skip_consumed ? "" : " (ignored: skip_consumed = false)"));
     ctx.count("train.resumed");
   }
 
@@ -361,12 +410,11 @@ struct Trainer::Impl {
       ctx.count("train.ignored_after_last_step");
       return false;
     }
-    if (opt.skip_consumed && !origin.url.empty()) {
-      auto it = resume_position.find(origin.url);
-      if (it != resume_position.end() && !origin_after(origin, it->second)) {
-        ctx.count("train.resume_skipped_consumed");
-        return false;
-      }
+    // Consumed already (before a resume, or delivered twice), or waiting in
+    // the open batch: skipped, so every sample is trained on at most once.
+    if (position.contains(origin) || pending_set.contains(origin)) {
+      ctx.count(resume_position.contains(origin) ? "train.resume_skipped_consumed" : "train.duplicate_skipped");
+      return false;
     }
     const auto& sh = image.shape;
     if (image.dtype != DType::U8 || sh.size() != 3 || sh[2] != 3 || sh[0] <= 0 || sh[1] <= 0 ||
@@ -400,10 +448,8 @@ struct Trainer::Impl {
     }
     if (ls.empty()) ctx.count("train.no_labels");
     labels.push_back(std::move(ls));
-    if (!origin.url.empty()) {
-      auto it = pending.find(origin.url);
-      if (it == pending.end() || origin_after(origin, it->second)) pending[origin.url] = origin;
-    }
+    pending.emplace_back(origin, key);
+    pending_set.insert(origin);
     ++fill;
     ctx.count("train.samples");
     if (fill == opt.batch_size) run_step();
@@ -419,6 +465,7 @@ struct Trainer::Impl {
     micro = 0;
     labels.clear();
     pending.clear();
+    pending_set.clear();
     log(LogLevel::Info, "a rank's input ended: all " + std::to_string(opt.dist.world_size) + " ranks stop at step " +
                             std::to_string(step));
   }
@@ -457,11 +504,21 @@ struct Trainer::Impl {
     loss_accum = 0;
     if (dp) loss_v = dp->sum({loss_v})[0] / opt.dist.world_size;
     ++step;
-    for (auto& [url, o] : pending) {
-      auto it = position.find(url);
-      if (it == position.end() || origin_after(o, it->second)) position[url] = o;
+    for (auto& [o, key] : pending) {
+      position.insert(o);
+      if (!warned_exceptions && DataPosition::tracked(o) &&
+          position.find(o)->exceptions().size() > DataPosition::kExceptionWarn) {
+        warned_exceptions = true;
+        log(LogLevel::Warn, "data position: stream " + o.url + " (epoch " + std::to_string(o.epoch) + ") holds " +
+                                std::to_string(position.find(o)->exceptions().size()) +
+                                " samples consumed ahead of a gap (index " +
+                                std::to_string(position.find(o)->hwm()) +
+                                " has not arrived); all are kept, checkpoints grow with them");
+      }
     }
+    write_id_log();
     pending.clear();
+    pending_set.clear();
 
     auto t1 = Clock::now();
     StepMetrics m;
@@ -537,6 +594,7 @@ struct Trainer::Impl {
       micro = 0;
       labels.clear();
       pending.clear();
+      pending_set.clear();
     }
     if (step > 0 && last_ckpt_step != step) save_checkpoint();
     if (opt.export_weights && step > 0 && rank() == 0) {
@@ -574,7 +632,7 @@ double Trainer::last_exposed_allreduce_s() const { return impl_->exposed_s; }
 int64_t Trainer::allreduce_bytes_per_step() const { return impl_->dp ? impl_->dp->bytes_per_step() : 0; }
 const ViTConfig& Trainer::model_config() const { return impl_->cfg; }
 const std::string& Trainer::vocab_checksum() const { return impl_->vocab.checksum; }
-const std::map<std::string, Origin>& Trainer::data_position() const { return impl_->position; }
+const DataPosition& Trainer::data_position() const { return impl_->position; }
 const StepMetrics& Trainer::last_metrics() const { return impl_->last; }
 std::string Trainer::device_name() const { return impl_->device.str(); }
 

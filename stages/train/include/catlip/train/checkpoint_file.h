@@ -23,7 +23,8 @@
 //   rng.cpu                      CPU generator state (uint8)
 // and metadata catlip.format, catlip.step, catlip.optim_steps, catlip.model
 // (ViTConfig string), catlip.vocab_checksum, catlip.vocab_size,
-// catlip.data_position ({"url": [epoch, shard, index]}), catlip.ema_decay,
+// catlip.data_position (data_position.h: the exact consumed set, version 2;
+// version 1 {"url": [epoch, shard, index]} is still read), catlip.ema_decay,
 // catlip.lr_at_step. Being safetensors inside, a checkpoint's payload can be
 // read by any safetensors reader after skipping the 32-byte frame.
 #pragma once

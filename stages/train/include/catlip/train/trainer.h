@@ -19,13 +19,23 @@
 // a batch", to go on or to stop together: a rank whose input ends never
 // leaves the others waiting in an allreduce.
 //
-// Data position: for each origin url the trainer remembers the largest
-// (epoch, shard, index) it has consumed (trained on). Checkpoints store this
-// map; after resume, samples at or before the stored position of their url
-// are skipped (skip_consumed), so a source restarted from the beginning
-// replays nothing twice. With one shard per url this is exact when a url's
-// samples arrive in order; when parallel decode replicas reorder samples of
-// one shard, a few samples near the stop point may be skipped or repeated.
+// Data position (data_position.h): the exact set of samples consumed
+// (trained on in a completed optimizer step), per stream (url, epoch, shard)
+// a high-water mark plus the indices consumed ahead of a gap. Checkpoints
+// store it; after resume a sample is skipped iff it is in the set
+// (skip_consumed), so a source restarted from the beginning replays nothing
+// twice and misses nothing, in whatever order decode replicas deliver. A
+// sample delivered twice within a run (re-delivery after an upstream crash)
+// is skipped the second time (train.duplicate_skipped). With data
+// parallelism rank 0's checkpoint holds the union of every rank's set; a
+// duplicate that lands on another rank than its first copy within one run is
+// not caught (each rank checks its own set and the resumed union).
+//
+// Id log (id_log): one TSV line per sample of every optimizer step,
+// <run_dir>/train_ids.tsv (rank K > 0: train_ids.rank-K.tsv); at start,
+// lines of steps after the starting step are dropped (they were lost with
+// the run that wrote them), so the log lists exactly the samples whose
+// training is in the weights.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +47,7 @@
 
 #include "catlip/sample.h"
 #include "catlip/stage.h"
+#include "catlip/train/data_position.h"
 #include "catlip/train/schedule.h"
 #include "catlip/train/vit_config.h"
 
@@ -79,6 +90,7 @@ struct TrainOptions {
   int64_t log_every = 50;
   std::string run_dir = ".";
   bool write_metrics = true;  // <run_dir>/train_metrics.jsonl
+  bool id_log = false;        // <run_dir>/train_ids.tsv (rank K > 0: train_ids.rank-K.tsv)
 
   LrSchedule schedule() const;
 };
@@ -125,7 +137,7 @@ class Trainer {
   int64_t allreduce_bytes_per_step() const;
   const ViTConfig& model_config() const;
   const std::string& vocab_checksum() const;
-  const std::map<std::string, Origin>& data_position() const;
+  const DataPosition& data_position() const;
   const StepMetrics& last_metrics() const;
   // Weights by timm name (CPU copies); ema = true for the EMA weights.
   std::vector<std::pair<std::string, Tensor>> weights(bool ema = false) const;
@@ -136,8 +148,7 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Data position as JSON: {"<url>": [epoch, shard, index], ...}.
-std::string data_position_json(const std::map<std::string, Origin>& pos);
-std::map<std::string, Origin> parse_data_position(const std::string& json);
+// The id log's file name for a rank.
+std::string id_log_name(int rank);
 
 }  // namespace catlip::train
