@@ -324,7 +324,7 @@ int run_node_agent(const NodeOptions& opt) {
     launcher->stop(0, up);
     return 1;
   }
-  prep.listeners = NodeListeners{};  // the replicas hold the listening sockets now
+  release_group_ports(prep.listeners);  // producer ports stay held: a restarted replica reuses its own
   for (;;) {
     std::vector<zmq::pollitem_t> items{up.item()};
     launcher->add_poll_items(items);

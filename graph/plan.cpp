@@ -250,4 +250,11 @@ Listener::~Listener() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+void release_group_ports(NodeListeners& l) {
+  for (auto& [tag, fd] : l.group_fds)
+    for (auto& h : l.held)
+      if (h && h->fd() == fd) h.reset();
+  l.group_fds.clear();
+}
+
 }  // namespace catlip

@@ -349,7 +349,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     if (remote_) remote_->start();
     replicas_started_ = Clock::now();
     local_->start();
-    listeners_ = NodeListeners{};  // the replicas hold the listening sockets now
+    release_group_ports(listeners_);  // producer ports stay held: a restarted replica reuses its own
   } catch (const std::exception& e) {
     return std::string("cannot start replicas: ") + e.what();
   }

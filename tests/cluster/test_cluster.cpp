@@ -612,3 +612,57 @@ TEST_CASE("data parallel: one trainer rank on each of two namespace hosts") {
   CHECK(fs::exists(run + "/export/model.safetensors"));
   check_nothing_left(dir, &hosts);
 }
+
+TEST_CASE("restarts: a replica killed on node 1 is restarted by its agent, every item reaches collect once") {
+  require_netns();
+  clean_launcher_env();
+  TempDir dir("cl-restart");
+  // counter on node 0 -> work x2 on each of two hosts (all-to-all over
+  // CURVE tcp) -> collect on node 0.
+  write_file(dir.file("g.toml"), R"([graph]
+name = "cluster-restart"
+max_restarts = 3
+[stages.numbers]
+type = "testing.counter"
+count = 3000
+rate = 1000
+[stages.work]
+type = "testing.map"
+op = "identity"
+inputs = ["numbers"]
+replicas_per_node = 2
+[stages.collect]
+type = "testing.collect"
+inputs = ["work"]
+)");
+  std::string run = dir.file("run");
+  NetnsHosts hosts(2);
+  std::vector<std::unique_ptr<Proc>> nodes;
+  for (int k = 0; k < 2; ++k)
+    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 2, kPort, dir.file("g.toml"), run),
+                                           dir.file("node" + std::to_string(k) + ".log")));
+  // Once items flow, kill one of node 1's work replicas.
+  REQUIRE(wait_until([&] { return lines_of(read_file(run + "/collected.tsv.0")).size() > 300; }, 60));
+  int victim = -1;
+  for (int pid : hosts.pids(1))
+    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(std::string("--stage") + '\0' + "work" + '\0') !=
+        std::string::npos)
+      victim = pid;
+  REQUIRE(victim > 0);
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  int c0 = nodes[0]->wait(120);
+  int c1 = nodes[1]->wait(15);
+  std::string logs = logs_of(nodes);
+  INFO(logs);
+  REQUIRE(c0 == 0);
+  CHECK(c1 == 0);
+  std::set<std::string> keys;
+  for (int i = 0; i < 3000; ++i) {
+    char k[32];
+    std::snprintf(k, sizeof k, "item%09d", i);
+    keys.insert(k);
+  }
+  check_exactly_once(run, keys);
+  CHECK_THAT(nodes[0]->log(), Catch::Contains("restarting stage 'work' replica") && Catch::Contains("(node 1)"));
+  check_nothing_left(dir, &hosts);
+}

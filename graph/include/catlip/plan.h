@@ -105,5 +105,9 @@ struct NodeListeners {
 // "node/<node>" -> address. Throws std::runtime_error naming address and port.
 EndpointTable listen_for_node(const GraphSpec& g, int node, const std::string& address, int base_port,
                               NodeListeners& out);
+// Once the replicas have started: the group rendezvous ports are released
+// (the group's replica 0 binds its own), while the producer listeners stay
+// open for the run, so a restarted replica takes the same port over again.
+void release_group_ports(NodeListeners& l);
 
 }  // namespace catlip
