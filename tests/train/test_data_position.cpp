@@ -189,7 +189,20 @@ TEST_CASE("data position: JSON round trip, runs, and reading the version-1 forma
   CHECK(q == p);
   CHECK(DataPosition::parse(DataPosition().to_json()).empty());
   CHECK_THROWS(DataPosition::parse("{\"format\":\"data_position/9\",\"streams\":[]}"));
-  CHECK_THROWS(DataPosition::parse("{\"format\":\"data_position/2\",\"streams\":[[\"u\",0,0,3,[[5,4]]]]}"));
+  CHECK_THROWS(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,4]]]]]]})"));
+  CHECK_THROWS(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[2,1,3,[]]]]]})"));
+  CHECK(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,6]]]]]]})")
+            .find(org("u", 0))
+            ->exceptions() == std::set<int64_t>{5, 6});
+
+  // Finished passes over a shard (same hwm, no gaps) share one entry.
+  DataPosition ep;
+  for (int64_t e = 0; e < 5; ++e)
+    for (int64_t i = 0; i < 10; ++i)
+      if (e < 4 || i != 3) ep.insert(org("s.tar", i, e, 2));
+  std::string ejs = ep.to_json();
+  CHECK(ejs == R"({"format":"data_position/2","urls":[["s.tar",2,[[0,3,10,[]],[4,4,3,[[4,9]]]]]]})");
+  CHECK(DataPosition::parse(ejs) == ep);
 
   // Version 1: the largest (epoch, shard, index) per url. Means: hwm =
   // index + 1 in that epoch, earlier epochs of the url complete.

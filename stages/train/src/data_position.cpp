@@ -1,6 +1,8 @@
 #include "catlip/train/data_position.h"
 
 #include <sstream>
+#include <utility>
+#include <vector>
 #include <stdexcept>
 
 #include "catlip/train/mini_json.h"
@@ -72,22 +74,38 @@ size_t DataPosition::total_exceptions() const {
   return n;
 }
 
-std::string DataPosition::to_json() const {
-  std::ostringstream s;
-  s << "{\"format\":\"data_position/2\",\"streams\":[";
+namespace {
+void write_runs(std::ostringstream& s, const std::set<int64_t>& ex) {
+  s << "[";
   bool first = true;
-  for (auto& [k, c] : streams_) {
-    s << (first ? "" : ",") << "[" << json::quote(k.url) << "," << k.epoch << "," << k.shard << "," << c.hwm()
-      << ",[";
+  for (auto it = ex.begin(); it != ex.end();) {
+    int64_t a = *it, b = a;
+    for (++it; it != ex.end() && *it == b + 1; ++it) b = *it;
+    s << (first ? "" : ",") << "[" << a << "," << b << "]";
     first = false;
-    // Runs of consecutive indices: [first,last].
-    bool first_run = true;
-    auto& ex = c.exceptions();
-    for (auto it = ex.begin(); it != ex.end();) {
-      int64_t a = *it, b = a;
-      for (++it; it != ex.end() && *it == b + 1; ++it) b = *it;
-      s << (first_run ? "" : ",") << "[" << a << "," << b << "]";
-      first_run = false;
+  }
+  s << "]";
+}
+}  // namespace
+
+std::string DataPosition::to_json() const {
+  // Grouped by (url, shard); consecutive epochs with the same set (finished
+  // passes over the shard: same hwm, no exceptions) share one entry.
+  std::map<std::pair<std::string, int64_t>, std::vector<std::pair<int64_t, const ConsumedSet*>>> by_shard;
+  for (auto& [k, c] : streams_) by_shard[{k.url, k.shard}].emplace_back(k.epoch, &c);  // epochs ascending
+  std::ostringstream s;
+  s << "{\"format\":\"data_position/2\",\"urls\":[";
+  bool first_url = true;
+  for (auto& [us, eps] : by_shard) {
+    s << (first_url ? "" : ",") << "[" << json::quote(us.first) << "," << us.second << ",[";
+    first_url = false;
+    for (size_t i = 0; i < eps.size();) {
+      size_t j = i + 1;
+      while (j < eps.size() && eps[j].first == eps[j - 1].first + 1 && *eps[j].second == *eps[i].second) ++j;
+      s << (i == 0 ? "" : ",") << "[" << eps[i].first << "," << eps[j - 1].first << "," << eps[i].second->hwm() << ",";
+      write_runs(s, eps[i].second->exceptions());
+      s << "]";
+      i = j;
     }
     s << "]]";
   }
@@ -103,22 +121,29 @@ DataPosition DataPosition::parse(const std::string& text) {
   if (fmt != obj.end() && fmt->second.is_string()) {
     if (fmt->second.string() != "data_position/2")
       throw std::runtime_error("data position: unknown format '" + fmt->second.string() + "'");
-    auto st = obj.find("streams");
-    if (st == obj.end()) throw std::runtime_error("data position: 'streams' missing");
-    for (auto& e : st->second.array()) {
+    auto us = obj.find("urls");
+    if (us == obj.end()) throw std::runtime_error("data position: 'urls' missing");
+    for (auto& e : us->second.array()) {
       auto& a = e.array();
-      if (a.size() != 5) throw std::runtime_error("data position: a stream needs [url, epoch, shard, hwm, runs]");
-      StreamKey k{a[0].string(), a[1].integer(), a[2].integer()};
-      std::set<int64_t> ex;
-      for (auto& r : a[4].array()) {
-        auto& ab = r.array();
-        if (ab.size() != 2 || ab[0].integer() > ab[1].integer())
-          throw std::runtime_error("data position: bad run in stream '" + k.url + "'");
-        if (ab[1].integer() - ab[0].integer() > (int64_t(1) << 24))
-          throw std::runtime_error("data position: run too long in stream '" + k.url + "'");
-        for (int64_t i = ab[0].integer(); i <= ab[1].integer(); ++i) ex.insert(i);
+      if (a.size() != 3) throw std::runtime_error("data position: a url entry needs [url, shard, epochs]");
+      const std::string& url = a[0].string();
+      const int64_t shard = a[1].integer();
+      for (auto& g : a[2].array()) {
+        auto& ga = g.array();
+        if (ga.size() != 4 || ga[0].integer() > ga[1].integer() || ga[1].integer() - ga[0].integer() > 1000000)
+          throw std::runtime_error("data position: bad epoch entry for '" + url + "'");
+        std::set<int64_t> ex;
+        for (auto& r : ga[3].array()) {
+          auto& ab = r.array();
+          if (ab.size() != 2 || ab[0].integer() > ab[1].integer())
+            throw std::runtime_error("data position: bad run for '" + url + "'");
+          if (ab[1].integer() - ab[0].integer() > (int64_t(1) << 24))
+            throw std::runtime_error("data position: run too long for '" + url + "'");
+          for (int64_t i = ab[0].integer(); i <= ab[1].integer(); ++i) ex.insert(i);
+        }
+        for (int64_t ep = ga[0].integer(); ep <= ga[1].integer(); ++ep)
+          out.streams_[StreamKey{url, ep, shard}].assign(ga[2].integer(), ex);
       }
-      out.streams_[k].assign(a[3].integer(), ex);
     }
     return out;
   }
@@ -127,6 +152,7 @@ DataPosition DataPosition::parse(const std::string& text) {
     auto& a = e.array();
     if (a.size() != 3) throw std::runtime_error("data position entry for '" + url + "' needs 3 numbers");
     int64_t epoch = a[0].integer(), shard = a[1].integer(), index = a[2].integer();
+    if (epoch < 0 || epoch > 1000000) throw std::runtime_error("data position entry for '" + url + "': bad epoch");
     for (int64_t ep = 0; ep < epoch; ++ep) out.streams_[StreamKey{url, ep, shard}].assign(ConsumedSet::kAll, {});
     out.streams_[StreamKey{url, epoch, shard}].assign(index + 1, {});
   }

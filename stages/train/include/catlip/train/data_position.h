@@ -20,8 +20,12 @@
 //
 // JSON (checkpoint metadata catlip.data_position), version 2:
 //   {"format":"data_position/2",
-//    "streams":[["<url>", epoch, shard, hwm, [[first,last], ...]], ...]}
-// where the exceptions are written as runs of consecutive indices. Version 1
+//    "urls":[["<url>", shard, [[first_epoch, last_epoch, hwm, [[first,last], ...]], ...]], ...]}
+// grouped by (url, shard): consecutive epochs with the same set (finished
+// passes: same hwm, no exceptions) share one entry, and the exceptions are
+// written as runs of consecutive indices. So a checkpoint holds about one
+// short entry per shard, plus the gaps at the stop point. In memory there is
+// one set per (url, epoch, shard) seen. Version 1
 // ({"<url>": [epoch, shard, index]}, the largest sample trained on per url)
 // is still read: it means hwm = index + 1 for that epoch, and every earlier
 // epoch of the url complete.
