@@ -103,7 +103,7 @@ std::vector<LogEntry> read_id_log(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("data position: hwm advances over exceptions; contains and duplicates") {
+TEST_CASE("data position: hwm advances over exceptions, contains, duplicates") {
   ConsumedSet s;
   CHECK(s.hwm() == 0);
   CHECK_FALSE(s.contains(0));
@@ -295,7 +295,7 @@ TEST_CASE("trainer: reordered delivery, stop and resume train every sample exact
   for (auto& [s, n] : per_step) CHECK(n == 4);
 }
 
-TEST_CASE("trainer: a duplicate within the open batch is skipped; the partial last batch is never logged") {
+TEST_CASE("trainer: a duplicate within the open batch is skipped, the partial last batch is never logged") {
   test::TempDir d("dup-partial");
   auto a = items_of("a.tar", 10, 0, 5);
   auto o = small_options(d.path());
