@@ -99,6 +99,7 @@ rate = 300
 type = "testing.map"
 inputs = ["numbers"]
 replicas = 2
+max_restarts = 0   # a failure here fails the run (tests/faults covers restarts)
 [stages.sink]
 type = "testing.null"
 inputs = ["decode"]
@@ -367,6 +368,7 @@ rate = 200
 type = "testing.map"
 inputs = ["numbers"]
 nodes = [1]
+max_restarts = 0
 [stages.sink]
 type = "testing.null"
 inputs = ["decode"]
