@@ -406,6 +406,7 @@ class ThreadLauncher : public Launcher {
       const StageType* type = loader_.find_type(g_.find(s.stage)->type);
       if (!type) throw std::runtime_error("unknown stage type " + g_.find(s.stage)->type);
       t->stage = type->create();
+      bind_params(type->schema, params_.at(s.stage), *t->stage);  // bound members, before configure()
       ReplicaPlan plan = make_plan(g_, tcp_, s.stage, s.replica, "", run_dir_, true);
       Thread* tp = t.get();
       const Params& p = params_.at(s.stage);

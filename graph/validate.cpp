@@ -4,7 +4,7 @@
 #include <functional>
 #include <set>
 
-#include "catlip/local.h"
+#include "catlip/params.h"
 
 namespace catlip {
 

@@ -5,27 +5,11 @@
 
 namespace catlip {
 
-Params resolve_params(const StageSchema& schema, const std::map<std::string, ParamValue>& given) {
-  Params p;
-  std::string errors;
-  for (auto& [name, v] : given) {
-    const ParamSpec* spec = schema.find(name);
-    if (!spec) {
-      errors += "\n  unknown parameter '" + name + "' for stage type " + schema.type;
-      continue;
-    }
-    if (auto e = spec->check(v); !e.empty()) {
-      errors += "\n  parameter '" + name + "': " + e;
-      continue;
-    }
-    p.set(name, v);
-  }
-  for (auto& spec : schema.params) {
-    if (given.count(spec.name)) continue;
-    if (spec.default_value) p.set(spec.name, *spec.default_value);
-    else if (spec.required) errors += "\n  missing required parameter '" + spec.name + "'";
-  }
-  if (!errors.empty()) throw std::invalid_argument("invalid parameters for " + schema.type + ":" + errors);
+Params configure_stage(Stage& stage, const StageSchema& schema, const std::map<std::string, ParamValue>& given,
+                       StageContext& ctx) {
+  Params p = resolve_params(schema, given);
+  bind_params(schema, p, stage);
+  stage.configure(p, ctx);
   return p;
 }
 

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "catlip/stage.h"
+
 namespace catlip {
 
 const char* param_type_name(ParamType t) {
@@ -134,5 +136,57 @@ std::vector<double> Params::get_floats(const std::string& n) const {
   if (auto p = std::get_if<std::vector<std::string>>(&v); p && p->empty()) return {};
   return typed<std::vector<double>>(v, n, "list of floats");
 }
+
+Params resolve_params(const StageSchema& schema, const std::map<std::string, ParamValue>& given) {
+  Params p;
+  std::string errors;
+  for (auto& [name, v] : given) {
+    const ParamSpec* spec = schema.find(name);
+    if (!spec) {
+      errors += "\n  unknown parameter '" + name + "' for stage type " + schema.type;
+      continue;
+    }
+    if (auto e = spec->check(v); !e.empty()) {
+      errors += "\n  parameter '" + name + "': " + e;
+      continue;
+    }
+    p.set(name, v);
+  }
+  for (auto& spec : schema.params) {
+    if (given.count(spec.name)) continue;
+    if (spec.default_value) p.set(spec.name, *spec.default_value);
+    else if (spec.required) errors += "\n  missing required parameter '" + spec.name + "'";
+  }
+  if (!errors.empty()) throw std::invalid_argument("invalid parameters for " + schema.type + ":" + errors);
+  return p;
+}
+
+void bind_params(const StageSchema& schema, const Params& params, Stage& stage) {
+  for (auto& spec : schema.params) {
+    if (!spec.setter) continue;
+    auto it = params.values().find(spec.name);
+    if (it == params.values().end()) continue;  // optional without default: the member keeps its initializer
+    try {
+      spec.setter(stage, it->second);
+    } catch (const std::bad_variant_access&) {
+      throw std::invalid_argument(schema.type + ": parameter '" + spec.name + "' is a " +
+                                  param_type_name(param_value_type(it->second)) + ", not " +
+                                  param_type_name(spec.type));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(schema.type + ": parameter '" + spec.name + "': " + e.what());
+    }
+  }
+}
+
+namespace detail {
+void check_fits(int64_t x, long double lo, long double hi) {
+  auto v = static_cast<long double>(x);
+  if (v < lo || v > hi) {
+    std::ostringstream os;
+    os << "value " << x << " does not fit (" << lo << ".." << hi << ")";
+    throw std::invalid_argument(os.str());
+  }
+}
+}  // namespace detail
 
 }  // namespace catlip

@@ -26,21 +26,17 @@ StageSchema CounterSource::schema() {
           "and an optional bytes payload. For tests, demos and transport benchmarks.";
   s.writes = {"n", "payload"};
   s.params = {
-      Param("count", ParamType::Int).def(int64_t{1000}).at_least(0).describe("Number of items over all replicas"),
-      Param("payload_bytes", ParamType::Int).def(int64_t{0}).range(0, 1 << 30)
+      Param("count", &CounterSource::count_).def(1000).at_least(0).describe("Number of items over all replicas"),
+      Param("payload_bytes", &CounterSource::payload_).def(0).range(0, 1 << 30)
           .describe("Size of the bytes field 'payload' added to each item (0: none)"),
-      Param("rate", ParamType::Float).def(0.0).at_least(0).describe("Items per second per replica (0: as fast as possible)"),
-      Param("key_prefix", ParamType::String).def(std::string("item")).describe("Prefix of item keys"),
+      Param("rate", &CounterSource::rate_).def(0.0).at_least(0).describe("Items per second per replica (0: as fast as possible)"),
+      Param("key_prefix", &CounterSource::prefix_).def("item").describe("Prefix of item keys"),
   };
   return s;
 }
 
-void CounterSource::configure(const Params& p, StageContext& ctx) {
+void CounterSource::configure(const Params&, StageContext& ctx) {
   ctx_ = &ctx;
-  count_ = p.get_int("count");
-  payload_ = p.get_int("payload_bytes");
-  rate_ = p.get_float("rate");
-  prefix_ = p.get_string("key_prefix");
   next_ = ctx.replica();
   step_ = ctx.replicas();
   int64_t mine = count_ > next_ ? (count_ - next_ + step_ - 1) / step_ : 0;
@@ -86,29 +82,23 @@ StageSchema MapStage::schema() {
   s.reads = {"n"};
   s.writes = {"n", "via"};
   s.params = {
-      Param("op", ParamType::String).def(std::string("square")).one_of({"square", "identity", "add", "negate"})
+      Param("op", &MapStage::op_).def("square").one_of({"square", "identity", "add", "negate"})
           .describe("Function applied to the last value of 'n'"),
-      Param("add", ParamType::Int).def(int64_t{1}).describe("Addend for op = \"add\""),
-      Param("sleep_ms", ParamType::Float).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow stage"),
-      Param("fail_at", ParamType::Int).def(int64_t{-1}).describe("Throw an error at this item count (-1: never)"),
-      Param("crash_at", ParamType::Int).def(int64_t{-1}).describe("abort() the process at this item count (-1: never)"),
-      Param("startup_ms", ParamType::Float).def(0.0).range(0, 600000)
+      Param("add", &MapStage::add_).def(1).describe("Addend for op = \"add\""),
+      Param("sleep_ms", &MapStage::sleep_ms_).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow stage"),
+      Param("fail_at", &MapStage::fail_at_).def(-1).describe("Throw an error at this item count (-1: never)"),
+      Param("crash_at", &MapStage::crash_at_).def(-1).describe("abort() the process at this item count (-1: never)"),
+      Param("startup_ms", &MapStage::startup_ms_).def(0.0).range(0, 600000)
           .describe("Delay in configure(), as a stage loading a model (the replica still reports meanwhile)"),
-      Param("error_every", ParamType::Int).def(int64_t{0}).range(0, int64_t{1} << 40)
+      Param("error_every", &MapStage::error_every_).def(0).range(0, int64_t{1} << 40)
           .describe("Drop every Nth item, counting it as error.injected (0: never)"),
   };
   return s;
 }
 
-void MapStage::configure(const Params& p, StageContext& ctx) {
+void MapStage::configure(const Params&, StageContext& ctx) {
   ctx_ = &ctx;
-  op_ = p.get_string("op");
-  add_ = p.get_int("add");
-  sleep_ms_ = p.get_float("sleep_ms");
-  fail_at_ = p.get_int("fail_at");
-  crash_at_ = p.get_int("crash_at");
-  error_every_ = p.get_int("error_every");
-  sleep_ms(p.get_float("startup_ms"));
+  sleep_ms(startup_ms_);
   // The pid shows which process handled the item (tests check that
   // replicas really are separate processes).
   tag_ = ctx.stage_name() + "/" + std::to_string(ctx.replica()) + "@" + std::to_string(::getpid()) + ";";
@@ -149,20 +139,18 @@ StageSchema CollectSink::schema() {
           "<run_dir>/<file>.<replica>, so a test can check every item arrived exactly once.";
   s.reads = {"n", "via"};
   s.params = {
-      Param("file", ParamType::String).def(std::string("collected.tsv")).describe("File name in the run directory"),
-      Param("sleep_ms", ParamType::Float).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow consumer"),
-      Param("finish_after", ParamType::Int).def(int64_t{-1})
+      Param("file", &CollectSink::file_).def("collected.tsv").describe("File name in the run directory"),
+      Param("sleep_ms", &CollectSink::sleep_ms_).def(0.0).range(0, 60000).describe("Delay per item, to simulate a slow consumer"),
+      Param("finish_after", &CollectSink::finish_after_).def(-1)
           .describe("End the whole run successfully after this many items (-1: never), as a trainer "
                     "that reached its step budget does"),
   };
   return s;
 }
 
-void CollectSink::configure(const Params& p, StageContext& ctx) {
+void CollectSink::configure(const Params&, StageContext& ctx) {
   ctx_ = &ctx;
-  finish_after_ = p.get_int("finish_after");
-  sleep_ms_ = p.get_float("sleep_ms");
-  std::string path = ctx.run_dir() + "/" + p.get_string("file") + "." + std::to_string(ctx.replica());
+  std::string path = ctx.run_dir() + "/" + file_ + "." + std::to_string(ctx.replica());
   out_.open(path);
   if (!out_) throw std::runtime_error("cannot write " + path);
 }

@@ -39,7 +39,7 @@ class MapStage : public Stage {
   StageContext* ctx_ = nullptr;
   std::string op_, tag_;
   int64_t add_ = 0, fail_at_ = -1, crash_at_ = -1, seen_ = 0, error_every_ = 0;
-  double sleep_ms_ = 0;
+  double sleep_ms_ = 0, startup_ms_ = 0;
 };
 
 // Writes one line per item (key, n values, via) to <run_dir>/<file>.<replica>.
@@ -52,6 +52,7 @@ class CollectSink : public Stage {
 
  private:
   std::ofstream out_;
+  std::string file_;
   double sleep_ms_ = 0;
   StageContext* ctx_ = nullptr;
   int64_t finish_after_ = -1, seen_ = 0;

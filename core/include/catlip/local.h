@@ -1,8 +1,9 @@
 // catlip/local.h - running a stage in the current thread, without processes.
 //
 // Used by tests of stage logic and by tools that reuse a stage directly
-// (benchmarks, `catlip label`). The multi-process runtime uses the same
-// resolve_params() so a stage sees identical parameters either way.
+// (benchmarks, `catlip label`). configure_stage() resolves parameters, sets
+// the bound ones and configures, as the multi-process runtime does, so a
+// stage sees identical parameters either way.
 #pragma once
 
 #include <map>
@@ -14,10 +15,15 @@
 
 namespace catlip {
 
-// Fills defaults and checks `given` against the schema. Throws
-// std::invalid_argument listing every problem (unknown parameter, wrong type,
-// out of range, missing required).
-Params resolve_params(const StageSchema& schema, const std::map<std::string, ParamValue>& given);
+// resolve_params() and bind_params() are declared in catlip/params.h.
+
+// What the runtime does before the first item: resolve_params(schema,
+// given), bind_params() (stores bound parameters into the stage's members),
+// then stage.configure(). Returns the resolved Params. Throws like
+// resolve_params() and like configure(). Call this rather than
+// stage.configure(resolve_params(...)), which would leave bound members unset.
+Params configure_stage(Stage& stage, const StageSchema& schema, const std::map<std::string, ParamValue>& given,
+                       StageContext& ctx);
 
 // Keeps everything a stage emits.
 class CollectEmitter : public Emitter {

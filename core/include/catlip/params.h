@@ -4,10 +4,33 @@
 // range or choices) beside its implementation. The graph validator checks a
 // config against these schemas before any process starts, and `catlip
 // inspect` prints them; at run time the stage reads already-validated values.
+//
+// A parameter is declared once (as in GStreamer's properties or DALI's
+// operator schema): bind it to the member that holds it and the runtime sets
+// that member before configure() is called,
+//
+//   s.params = {
+//       Param("count", &CounterSource::count_).def(1000).at_least(0).describe("Number of items"),
+//       Param("timeout_s", &ShardSource::stream_, &StreamOptions::timeout_s).def(30.0),  // a member's field
+//       Param("batch_size", &EvalStage::impl_, &EvalStage::Impl::batch).def(64),  // a field of a pimpl
+//   };
+//
+// The type is deduced from the member (bool: bool; int64_t, int, size_t...:
+// int; double, float: float; std::string: string; std::vector of string, of an
+// integer, of a floating type: list), and a default must have that type (a
+// mistyped default does not compile). configure() still receives the Params,
+// for values that need more than a copy into a member (parsed, combined,
+// checked against the context) and for unbound parameters,
+// Param("name", ParamType::...), read with p.get_int("name") etc.
 #pragma once
 
+#include <initializer_list>
+#include <type_traits>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -15,6 +38,9 @@
 #include <vector>
 
 namespace catlip {
+
+class Stage;
+struct StageSchema;
 
 enum class ParamType { Bool, Int, Float, String, StringList, IntList, FloatList };
 const char* param_type_name(ParamType t);
@@ -34,6 +60,11 @@ struct ParamSpec {
   std::string doc;
   std::optional<double> min, max;  // inclusive bounds for Int/Float (and list elements)
   std::vector<std::string> choices;  // allowed values for String (and list elements)
+  // Bound parameters (Param("name", &Class::member_)): stores the resolved
+  // value into the member of the concrete stage; see bind_params(). Throws
+  // std::invalid_argument when the value does not fit the member (e.g. an
+  // int parameter bound to an `int` member, given 1e12).
+  std::function<void(Stage&, const ParamValue&)> setter;
 
   // Builder helpers: Param("count", ParamType::Int).def(int64_t{10}).range(0, 100).doc("...")
   ParamSpec& def(ParamValue v) { default_value = std::move(v); return *this; }
@@ -53,6 +84,179 @@ inline ParamSpec Param(std::string name, ParamType type) {
   ParamSpec p;
   p.name = std::move(name);
   p.type = type;
+  return p;
+}
+
+namespace detail {
+template <class T> struct is_vector : std::false_type {};
+template <class E, class A> struct is_vector<std::vector<E, A>> : std::true_type {};
+template <class T> struct list_elem { struct none {}; using type = none; };
+template <class E, class A> struct list_elem<std::vector<E, A>> { using type = E; };
+template <class T> using plain_t = std::remove_cv_t<std::remove_reference_t<T>>;
+
+template <class E>
+constexpr bool is_number = (std::is_integral_v<E> || std::is_floating_point_v<E>) && !std::is_same_v<E, bool>;
+template <class E>
+constexpr bool is_list_elem = std::is_same_v<E, std::string> || is_number<E>;
+template <class M>
+constexpr bool is_list_member() {
+  if constexpr (is_vector<M>::value) return is_list_elem<typename list_elem<M>::type>;
+  else return false;
+}
+}  // namespace detail
+
+// C++ types a parameter can be bound to (this header stays C++17: plugins may
+// be built with it).
+template <class M>
+constexpr bool is_param_member = std::is_same_v<M, bool> || detail::is_number<M> || std::is_same_v<M, std::string> ||
+                                 detail::is_list_member<M>();
+
+template <class M>
+constexpr ParamType param_type_of() {
+  static_assert(is_param_member<M>,
+                "a parameter binds to bool, an integer, a floating type, std::string or a std::vector of "
+                "std::string, of an integer or of a floating type");
+  if constexpr (std::is_same_v<M, bool>) return ParamType::Bool;
+  else if constexpr (std::is_integral_v<M>) return ParamType::Int;
+  else if constexpr (std::is_floating_point_v<M>) return ParamType::Float;
+  else if constexpr (std::is_same_v<M, std::string>) return ParamType::String;
+  else {
+    using E = typename detail::list_elem<M>::type;
+    if constexpr (std::is_same_v<E, std::string>) return ParamType::StringList;
+    else if constexpr (std::is_integral_v<E>) return ParamType::IntList;
+    else return ParamType::FloatList;
+  }
+}
+
+// A default value of type V may be given for a member of type M: same kind
+// (no bool for a number, no number for a string), and no float for an integer.
+template <class M, class V, class P = detail::plain_t<V>>
+constexpr bool param_default_for =
+    (std::is_same_v<M, bool> && std::is_same_v<P, bool>) ||
+    (std::is_integral_v<M> && !std::is_same_v<M, bool> && std::is_integral_v<P> && !std::is_same_v<P, bool>) ||
+    (std::is_floating_point_v<M> && detail::is_number<P>) ||
+    (std::is_same_v<M, std::string> && std::is_constructible_v<std::string, V> && !std::is_arithmetic_v<P>) ||
+    (detail::is_vector<M>::value && std::is_same_v<P, M>);
+
+// The ParamValue of a member value (integers as int64, floats as double).
+template <class M>
+ParamValue to_param_value(const M& v) {
+  if constexpr (std::is_same_v<M, bool> || std::is_same_v<M, std::string> ||
+                std::is_same_v<M, std::vector<std::string>>)
+    return v;
+  else if constexpr (std::is_integral_v<M>) return static_cast<int64_t>(v);
+  else if constexpr (std::is_floating_point_v<M>) return static_cast<double>(v);
+  else {
+    using E = typename detail::list_elem<M>::type;
+    if constexpr (std::is_integral_v<E>) return std::vector<int64_t>(v.begin(), v.end());
+    else return std::vector<double>(v.begin(), v.end());
+  }
+}
+
+namespace detail {
+// Throws std::invalid_argument when x does not fit an integer member.
+void check_fits(int64_t x, long double lo, long double hi);
+template <class E>
+E element_from(int64_t x) {
+  if constexpr (std::is_integral_v<E>)
+    check_fits(x, static_cast<long double>(std::numeric_limits<E>::min()),
+               static_cast<long double>(std::numeric_limits<E>::max()));
+  return static_cast<E>(x);
+}
+}  // namespace detail
+
+// A resolved value as a member's type. Ints are accepted for floats, an
+// empty list for any list (as ParamSpec::check does). Throws
+// std::bad_variant_access on another type, std::invalid_argument when an
+// integer does not fit.
+template <class M>
+M from_param_value(const ParamValue& v) {
+  if constexpr (std::is_same_v<M, bool> || std::is_same_v<M, std::string>) return std::get<M>(v);
+  else if constexpr (std::is_integral_v<M>) return detail::element_from<M>(std::get<int64_t>(v));
+  else if constexpr (std::is_floating_point_v<M>) {
+    if (auto i = std::get_if<int64_t>(&v)) return static_cast<M>(*i);
+    return static_cast<M>(std::get<double>(v));
+  } else {
+    using E = typename detail::list_elem<M>::type;
+    M out;
+    if constexpr (std::is_same_v<E, std::string>) {
+      out = std::get<std::vector<std::string>>(v);
+    } else if (auto ints = std::get_if<std::vector<int64_t>>(&v)) {
+      for (auto x : *ints) out.push_back(detail::element_from<E>(x));
+    } else if (auto doubles = std::get_if<std::vector<double>>(&v)) {
+      if constexpr (std::is_floating_point_v<E>) out.assign(doubles->begin(), doubles->end());
+      else (void)std::get<std::vector<int64_t>>(v);  // throws: a float list for an int member
+    } else if (!std::get<std::vector<std::string>>(v).empty()) {
+      (void)std::get<std::vector<int64_t>>(v);  // throws: only an empty list parses as strings
+    }
+    return out;
+  }
+}
+
+// A parameter bound to a member of type M: the builder of ParamSpec whose
+// def() takes only values of the member's type.
+template <class M>
+struct BoundParam : ParamSpec {
+  static_assert(is_param_member<M>,
+                "a parameter binds to bool, an integer, a floating type, std::string or a std::vector of "
+                "std::string, of an integer or of a floating type");
+  // Only a value of the member's kind compiles (see param_default_for); the
+  // untyped ParamSpec::def(ParamValue) is hidden.
+  template <class V, std::enable_if_t<param_default_for<M, V>, int> = 0>
+  BoundParam& def(V&& v) {
+    default_value = to_param_value<M>(static_cast<M>(std::forward<V>(v)));
+    return *this;
+  }
+  // Lists: .def({"a", "b"}), .def({1, 2}), .def({}).
+  BoundParam& def(std::initializer_list<typename detail::list_elem<M>::type> v) {
+    static_assert(detail::is_vector<M>::value, "a braced list default needs a std::vector member");
+    default_value = to_param_value<M>(M(v));
+    return *this;
+  }
+  BoundParam& range(double lo, double hi) { ParamSpec::range(lo, hi); return *this; }
+  BoundParam& at_least(double lo) { ParamSpec::at_least(lo); return *this; }
+  BoundParam& one_of(std::vector<std::string> c) { ParamSpec::one_of(std::move(c)); return *this; }
+  BoundParam& require() { ParamSpec::require(); return *this; }
+  BoundParam& describe(std::string d) { ParamSpec::describe(std::move(d)); return *this; }
+};
+
+// Param("count", &CounterSource::count_): a parameter stored in a member of
+// the stage class S; bind_params() sets it before configure().
+template <class S, class M>
+BoundParam<M> Param(std::string name, M S::*member) {
+  static_assert(std::is_base_of_v<Stage, S>, "bind parameters to members of the stage class");
+  BoundParam<M> p;
+  p.name = std::move(name);
+  p.type = param_type_of<M>();
+  p.setter = [member](Stage& st, const ParamValue& v) { static_cast<S&>(st).*member = from_param_value<M>(v); };
+  return p;
+}
+
+// Param("timeout_s", &ShardSource::stream_, &StreamOptions::timeout_s): a
+// parameter stored in a field of a member struct of the stage class S.
+template <class S, class O, class M>
+BoundParam<M> Param(std::string name, O S::*outer, M O::*field) {
+  static_assert(std::is_base_of_v<Stage, S>, "bind parameters to members of the stage class");
+  BoundParam<M> p;
+  p.name = std::move(name);
+  p.type = param_type_of<M>();
+  p.setter = [outer, field](Stage& st, const ParamValue& v) {
+    static_cast<S&>(st).*outer.*field = from_param_value<M>(v);
+  };
+  return p;
+}
+
+// Param("batch_size", &EvalStage::impl_, &EvalStage::Impl::batch): a field of
+// the stage's pimpl; the stage's constructor must have created it.
+template <class S, class O, class D, class M>
+BoundParam<M> Param(std::string name, std::unique_ptr<O, D> S::*impl, M O::*field) {
+  static_assert(std::is_base_of_v<Stage, S>, "bind parameters to members of the stage class");
+  BoundParam<M> p;
+  p.name = std::move(name);
+  p.type = param_type_of<M>();
+  p.setter = [impl, field](Stage& st, const ParamValue& v) {
+    (*(static_cast<S&>(st).*impl)).*field = from_param_value<M>(v);
+  };
   return p;
 }
 
@@ -81,5 +285,19 @@ class Params {
   const ParamValue& at(const std::string& name) const;
   std::map<std::string, ParamValue> values_;
 };
+
+// Fills defaults and checks `given` against the schema. Throws
+// std::invalid_argument listing every problem (unknown parameter, wrong type,
+// out of range, missing required). The worker, the thread launcher and the
+// in-process harness (catlip/local.h) all use it, so a stage sees identical
+// parameters either way.
+Params resolve_params(const StageSchema& schema, const std::map<std::string, ParamValue>& given);
+
+// Stores every bound parameter of `schema` (ParamSpec::setter) that has a
+// value in `params` into `stage`, which must be of the schema's stage class.
+// The runtime calls it between creating the stage and configure(). Throws
+// std::invalid_argument, naming the parameter, when a value does not fit its
+// member.
+void bind_params(const StageSchema& schema, const Params& params, Stage& stage);
 
 }  // namespace catlip

@@ -33,7 +33,8 @@
 
 // Bump when Stage, StageContext, Emitter, Sample, Params or StageSchema change
 // layout or virtual tables. Plugins built against another ABI are refused.
-#define CATLIP_PLUGIN_ABI_VERSION 4u
+// 5: ParamSpec::setter (parameters bound to members).
+#define CATLIP_PLUGIN_ABI_VERSION 5u
 
 #define CATLIP_STR_INNER(x) #x
 #define CATLIP_STR(x) CATLIP_STR_INNER(x)

@@ -82,7 +82,11 @@ class Stage {
  public:
   virtual ~Stage() = default;
   // Called once before any item. Throw std::exception to fail the run with a
-  // clear message (the runtime prefixes stage name and replica).
+  // clear message (the runtime prefixes stage name and replica). Parameters
+  // are declared once, in schema(): those bound to members
+  // (Param("count", &MyStage::count_), see catlip/params.h) are already
+  // stored when configure() runs (bind_params()); `params` holds every
+  // resolved value, for those configure() computes from.
   virtual void configure(const Params& params, StageContext& ctx) { (void)params; (void)ctx; }
   // Sources: emit some items; return false when there is nothing more.
   virtual bool produce(Emitter& out) { (void)out; return false; }
