@@ -50,7 +50,7 @@ inline SourceRun run_shard_source(std::map<std::string, ParamValue> given, int r
                                   size_t max_samples = SIZE_MAX) {
   shards::ShardSource src;
   LocalContext ctx("src", "shards.source", replica, replicas);
-  src.configure(resolve_params(shards::ShardSource::schema(), given), ctx);
+  configure_stage(src, shards::ShardSource::schema(), given, ctx);
   CollectEmitter out;
   while (out.samples.size() < max_samples && src.produce(out)) {
   }

@@ -18,18 +18,19 @@ StageSchema ShardSource::schema() {
       "group with fields named by extension (jpg/png/webp as bytes, txt/json/cls as text). Shards are "
       "shuffled per (seed, epoch), split by rank then by replica; see stages/shards/README.md.";
   using T = ParamType;
+  using S = ShardSource;
   s.params = {
       Param("urls", T::StringList).require().describe(
           "Shard URLs or patterns: brace ranges 'shard-{000000..000012}.tar', lists '{a,b}', '@file' for a "
           "shard-list file (one pattern per line)"),
       Param("seed", T::Int).def(int64_t{0}).describe("Seed for the shard order and the sample shuffle buffer"),
-      Param("shuffle_shards", T::Bool).def(true).describe("Shuffle the shard list every epoch (by seed and epoch)"),
-      Param("shuffle_buffer", T::Int).def(int64_t{0}).range(0, 1e7).describe(
+      Param("shuffle_shards", &S::assign_, &AssignOptions::shuffle).def(true).describe("Shuffle the shard list every epoch (by seed and epoch)"),
+      Param("shuffle_buffer", &S::shuffle_buffer_).def(0).range(0, 1e7).describe(
           "Samples held in the shuffle buffer (0 = no sample shuffling, emit in shard order)"),
-      Param("epochs", T::Int).def(int64_t{1}).range(0, 1e9).describe(
+      Param("epochs", &S::epochs_).def(1).range(0, 1e9).describe(
           "Passes over the shard list; 0 = endless resampling (a fresh shard order every pass)"),
-      Param("rank", T::Int).def(int64_t{0}).at_least(0).describe("Data-parallel rank of this job (0-based)"),
-      Param("world_size", T::Int).def(int64_t{1}).at_least(1).describe("Number of data-parallel ranks"),
+      Param("rank", &S::assign_, &AssignOptions::rank).def(0).at_least(0).describe("Data-parallel rank of this job (0-based)"),
+      Param("world_size", &S::assign_, &AssignOptions::world_size).def(1).at_least(1).describe("Number of data-parallel ranks"),
       Param("resume_from", T::StringList).def(std::vector<std::string>{}).describe(
           "Per replica, position 'EPOCH:SHARD:SAMPLE' of the last sample delivered (empty string or empty "
           "list = from the start); one entry per replica of this stage"),
@@ -43,24 +44,24 @@ StageSchema ShardSource::schema() {
       Param("text_fields", T::StringList)
           .def(std::vector<std::string>{"txt", "json", "cls"})
           .describe("Extensions emitted as text fields; all others are bytes"),
-      Param("max_member_bytes", T::Int).def(int64_t{64} << 20).range(1, 1e12).describe(
+      Param("max_member_bytes", &S::read_, &ReadOptions::max_member_bytes).def(int64_t{64} << 20).range(1, 1e12).describe(
           "Largest tar member read; larger ones are counted as skipped.member_too_large and skipped unread"),
-      Param("timeout_s", T::Float).def(30.0).range(0.1, 3600).describe(
+      Param("timeout_s", &S::stream_, &StreamOptions::timeout_s).def(30.0).range(0.1, 3600).describe(
           "HTTP connect timeout and longest stall without data before a retry"),
-      Param("retries", T::Int).def(int64_t{5}).range(0, 1000).describe(
+      Param("retries", &S::stream_, &StreamOptions::retries).def(5).range(0, 1000).describe(
           "HTTP retries per shard after a transient failure (5xx, 408, 429, dropped connection, stall; reset "
           "whenever data arrives); exponential backoff. Permanent errors (other 4xx, too many redirects, "
           "malformed URL, TLS verification) are never retried"),
-      Param("shard_timeout_s", T::Float).def(600.0).range(0, 1e7).describe(
+      Param("shard_timeout_s", &S::stream_, &StreamOptions::shard_timeout_s).def(600.0).range(0, 1e7).describe(
           "Longest time one HTTP shard may spend fetching (connects, waits for data, retry backoff; not time "
           "blocked because the reader is slow); past it the shard fails as error.shard_timeout and the source "
           "moves on. 0 = no limit"),
-      Param("max_redirects", T::Int).def(int64_t{10}).range(0, 1000).describe(
+      Param("max_redirects", &S::stream_, &StreamOptions::max_redirects).def(10).range(0, 1000).describe(
           "HTTP redirects followed per request; one more is a permanent error naming the URL"),
-      Param("buffer_bytes", T::Int).def(int64_t{4} << 20).range(65536, 1e10).describe(
+      Param("buffer_bytes", &S::stream_, &StreamOptions::buffer_bytes).def(int64_t{4} << 20).range(65536, 1e10).describe(
           "Bytes of an HTTP shard buffered ahead of the parser"),
-      Param("ca_file", T::String).def(std::string()).describe("Extra CA certificate bundle for https URLs"),
-      Param("count_total", T::Bool).def(true).describe(
+      Param("ca_file", &S::stream_, &StreamOptions::ca_file).def("").describe("Extra CA certificate bundle for https URLs"),
+      Param("count_total", &S::count_total_).def(true).describe(
           "For local shards and finite epochs, count samples (tar headers only) to report a progress total"),
   };
   s.writes = {"jpg", "png", "webp", "txt", "json"};
@@ -76,29 +77,19 @@ void ShardSource::problem(const std::string& reason, const std::string& msg) {
 
 void ShardSource::configure(const Params& p, StageContext& ctx) {
   ctx_ = &ctx;
+  // Read here, not bound: urls are expanded, the extension lists normalized,
+  // resume_from parsed, and seed keeps a negative int's bits.
   urls_ = expand_urls(p.get_strings("urls"));
   if (urls_.empty()) throw std::invalid_argument("shards.source: 'urls' expands to no shards");
   assign_.seed = static_cast<uint64_t>(p.get_int("seed"));
-  assign_.shuffle = p.get_bool("shuffle_shards");
-  assign_.rank = static_cast<int>(p.get_int("rank"));
-  assign_.world_size = static_cast<int>(p.get_int("world_size"));
   if (assign_.rank >= assign_.world_size)
     throw std::invalid_argument("shards.source: rank " + std::to_string(assign_.rank) + " >= world_size " +
                                 std::to_string(assign_.world_size));
   assign_.replica = ctx.replica();
   assign_.replicas = std::max(1, ctx.replicas());
-  shuffle_buffer_ = static_cast<size_t>(p.get_int("shuffle_buffer"));
-  epochs_ = p.get_int("epochs");
-  read_.max_member_bytes = static_cast<uint64_t>(p.get_int("max_member_bytes"));
   read_.keep = normalize_exts(p.get_strings("keep"));
   read_.text = normalize_exts(p.get_strings("text_fields"));
   read_.require = normalize_exts(p.get_strings("require"));
-  stream_.timeout_s = p.get_float("timeout_s");
-  stream_.retries = static_cast<int>(p.get_int("retries"));
-  stream_.shard_timeout_s = p.get_float("shard_timeout_s");
-  stream_.max_redirects = static_cast<long>(p.get_int("max_redirects"));
-  stream_.buffer_bytes = static_cast<size_t>(p.get_int("buffer_bytes"));
-  stream_.ca_file = p.get_string("ca_file");
   StageContext* c = &ctx;
   stream_.on_retry = [c](int, const std::string&) { c->count("shards.http_retries"); };
 
@@ -138,7 +129,7 @@ void ShardSource::configure(const Params& p, StageContext& ctx) {
   } else {
     start_epoch(0);
   }
-  if (p.get_bool("count_total")) compute_total();
+  if (count_total_) compute_total();
 }
 
 void ShardSource::compute_total() {

@@ -55,6 +55,7 @@ class ShardSource : public SourceStage {
   StreamOptions stream_;
   int64_t epochs_ = 1;  // 0 = endless
   size_t shuffle_buffer_ = 0;
+  bool count_total_ = true;
 
   int64_t epoch_ = 0;
   std::vector<int64_t> plan_;  // this epoch's shards for this replica
