@@ -31,11 +31,11 @@ TEST_CASE("openclipart PNGs: pack, read back through shards.source, decode") {
 
   LocalContext src_ctx("read", "shards.source");
   shards::ShardSource source;
-  source.configure(resolve_params(shards::ShardSource::schema(),
-                                  {{"urls", std::vector<std::string>{dir.file("oc-{000000..000002}.tar")}},
-                                   {"shuffle_shards", false},
-                                   {"keep", std::vector<std::string>{"png", "txt", "json"}}}),
-                   src_ctx);
+  configure_stage(source, shards::ShardSource::schema(),
+                  {{"urls", std::vector<std::string>{dir.file("oc-{000000..000002}.tar")}},
+                   {"shuffle_shards", false},
+                   {"keep", std::vector<std::string>{"png", "txt", "json"}}},
+                  src_ctx);
   CollectEmitter read;
   run_source(source, read);
   source.close();
@@ -43,9 +43,8 @@ TEST_CASE("openclipart PNGs: pack, read back through shards.source, decode") {
 
   LocalContext ctx("decode", "image.decode");
   image::ImageDecodeStage decode;
-  decode.configure(resolve_params(image::ImageDecodeStage::schema(),
-                                  {{"mode", std::string("eval")}, {"size", int64_t{96}}, {"threads", int64_t{2}}}),
-                   ctx);
+  configure_stage(decode, image::ImageDecodeStage::schema(),
+                  {{"mode", std::string("eval")}, {"size", int64_t{96}}, {"threads", int64_t{2}}}, ctx);
   CollectEmitter out;
   run_transform(decode, std::move(read.samples), out);
   decode.close();

@@ -34,7 +34,7 @@ std::vector<Sample> make_samples(int n) {
 
 std::vector<Sample> run_stage(std::map<std::string, ParamValue> params, std::vector<Sample> in, LocalContext& ctx) {
   ImageDecodeStage stage;
-  stage.configure(resolve_params(ImageDecodeStage::schema(), params), ctx);
+  configure_stage(stage, ImageDecodeStage::schema(), params, ctx);
   CollectEmitter out;
   run_transform(stage, std::move(in), out);
   stage.close();
@@ -54,7 +54,7 @@ TEST_CASE("image.decode: schema declares every parameter with docs") {
   CHECK_THROWS(resolve_params(s, {{"mode", std::string("bogus")}}));
   LocalContext ctx;
   ImageDecodeStage st;
-  CHECK_THROWS(st.configure(resolve_params(s, {{"size", int64_t{224}}, {"resize", int64_t{100}}}), ctx));
+  CHECK_THROWS(configure_stage(st, s, {{"size", int64_t{224}}, {"resize", int64_t{100}}}, ctx));
 }
 
 TEST_CASE("image.decode: writes image tensor, erases encoded bytes, keeps other fields") {

@@ -78,27 +78,27 @@ StageSchema ImageDecodeStage::schema() {
   s.params = {
       Param("mode", P::String).def(std::string("train")).one_of({"train", "eval"})
           .describe("train: RandomResizedCrop + flip; eval: Resize(resize) + CenterCrop(size)"),
-      Param("size", P::Int).def(int64_t{224}).range(1, 8192).describe("output height and width in pixels"),
+      Param("size", &ImageDecodeStage::spec_, &TransformSpec::size).def(224).range(1, 8192).describe("output height and width in pixels"),
       Param("resize", P::Int).def(int64_t{0}).range(0, 16384)
           .describe("eval: shorter side after resizing, before the center crop; 0 = round(size * 256 / 224)"),
       Param("scale", P::FloatList).def(std::vector<double>{0.08, 1.0}).range(0.0, 1.0)
           .describe("train: [min, max] fraction of the image area covered by the crop"),
       Param("ratio", P::FloatList).def(std::vector<double>{3.0 / 4.0, 4.0 / 3.0}).range(0.01, 100.0)
           .describe("train: [min, max] crop aspect ratio w/h, sampled log-uniformly"),
-      Param("flip", P::Float).def(0.5).range(0.0, 1.0).describe("train: probability of a horizontal flip"),
-      Param("max_pixels", P::Int).def(int64_t{kDefaultMaxPixels}).at_least(1)
+      Param("flip", &ImageDecodeStage::spec_, &TransformSpec::flip_prob).def(0.5).range(0.0, 1.0).describe("train: probability of a horizontal flip"),
+      Param("max_pixels", &ImageDecodeStage::spec_, &TransformSpec::max_pixels).def(kDefaultMaxPixels).at_least(1)
           .describe("images whose header declares more pixels are skipped before decoding (decompression bombs)"),
       Param("seed", P::Int).def(int64_t{0})
           .describe("augmentation seed; a sample's crop depends only on (seed, key, epoch)"),
-      Param("threads", P::Int).def(int64_t{1}).range(1, 256)
+      Param("threads", &ImageDecodeStage::threads_).def(1).range(1, 256)
           .describe("decode threads inside this replica (1 = decode in the calling thread)"),
       Param("inflight", P::Int).def(int64_t{0}).range(0, 65536)
           .describe("samples held in flight when threads > 1; 0 = 4 * threads"),
-      Param("scaled_decode", P::Bool).def(true)
+      Param("scaled_decode", &ImageDecodeStage::spec_, &TransformSpec::scaled_decode).def(true)
           .describe("let libjpeg-turbo shrink JPEGs in the DCT domain when the output needs fewer pixels"),
-      Param("fields", P::StringList).def(std::vector<std::string>{"jpg", "jpeg", "png", "webp"})
+      Param("fields", &ImageDecodeStage::fields_).def({"jpg", "jpeg", "png", "webp"})
           .describe("byte fields holding the encoded image; the first present is decoded, all are erased"),
-      Param("output", P::String).def(std::string("image")).describe("name of the output tensor field"),
+      Param("output", &ImageDecodeStage::output_).def("image").describe("name of the output tensor field"),
   };
   s.reads = {"jpg", "jpeg", "png", "webp"};
   s.writes = {"image"};
@@ -107,8 +107,10 @@ StageSchema ImageDecodeStage::schema() {
 
 void ImageDecodeStage::configure(const Params& p, StageContext& ctx) {
   ctx_ = &ctx;
+  // Read here, not bound: mode is parsed to an enum, resize, inflight and
+  // seed are derived (0 = computed default; seed keeps a negative int's bits),
+  // scale and ratio are checked and combined into spec_.rrc.
   spec_.mode = p.get_string("mode") == "eval" ? TransformSpec::Eval : TransformSpec::Train;
-  spec_.size = static_cast<int>(p.get_int("size"));
   int64_t resize = p.get_int("resize");
   spec_.resize = resize ? static_cast<int>(resize) : static_cast<int>((int64_t{spec_.size} * 256 + 112) / 224);
   if (spec_.resize < spec_.size)
@@ -120,15 +122,9 @@ void ImageDecodeStage::configure(const Params& p, StageContext& ctx) {
   if (ratio.size() != 2 || ratio[0] > ratio[1])
     throw std::invalid_argument("image.decode: ratio must be [min, max] with min <= max");
   spec_.rrc = RandomResizedCropParams{scale[0], scale[1], ratio[0], ratio[1]};
-  spec_.flip_prob = p.get_float("flip");
-  spec_.max_pixels = p.get_int("max_pixels");
-  spec_.scaled_decode = p.get_bool("scaled_decode");
   seed_ = static_cast<uint64_t>(p.get_int("seed"));
-  threads_ = static_cast<int>(p.get_int("threads"));
   int64_t inflight = p.get_int("inflight");
   inflight_ = static_cast<size_t>(inflight ? inflight : 4 * threads_);
-  fields_ = p.get_strings("fields");
-  output_ = p.get_string("output");
   if (threads_ > 1) {
     pool_ = std::make_unique<Pool>();
     pool_->start(threads_, this);
