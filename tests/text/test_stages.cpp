@@ -18,7 +18,7 @@ namespace {
 template <class S>
 std::unique_ptr<S> make(LocalContext& ctx, std::map<std::string, ParamValue> given = {}) {
   auto s = std::make_unique<S>();
-  s->configure(resolve_params(S::schema(), given), ctx);
+  configure_stage(*s, S::schema(), given, ctx);
   return s;
 }
 
@@ -208,7 +208,7 @@ TEST_CASE("text.labels maps nouns, synsets or captions to sorted unique vocabula
   catlip::test::write_file(d.file("bad.tsv"), "0\tn02084071\tdog\n1\tnotawnid\tx\n");
   LocalContext ctx("labels", "text.labels");
   LabelsStage st;
-  CHECK_THROWS_WITH(st.configure(resolve_params(LabelsStage::schema(), {{"vocab", d.file("bad.tsv")}}), ctx),
+  CHECK_THROWS_WITH(configure_stage(st, LabelsStage::schema(), {{"vocab", d.file("bad.tsv")}}, ctx),
                     Catch::Contains("bad.tsv:2"));
 }
 

@@ -25,8 +25,10 @@ std::vector<std::string> split_ws(const std::string& s) {
   return out;
 }
 
-// Parameters shared by the stages that parse captions.
-void add_model_params(StageSchema& s) {
+// Parameters shared by the stages that parse captions; the paths are bound to
+// the stage's LabelerOptions member, the others are parsed by model_options().
+template <class S>
+void add_model_params(StageSchema& s, LabelerOptions S::*lopt) {
   s.params.push_back(Param("pos", ParamType::String).def(std::string("nouns")).one_of({"nouns", "all"})
                          .describe("Which tokens may become labels: \"nouns\" keeps Penn tags NN and NNS "
                                    "(the paper); \"all\" lemmatizes every token as CoreNet actually does."));
@@ -34,9 +36,9 @@ void add_model_params(StageSchema& s) {
                          .one_of({"head_lemma", "first_sense"})
                          .describe("head_lemma (CoreNet): the lemma's first noun sense, kept only if that "
                                    "synset's first lemma is the lemma itself; first_sense: always the first noun sense."));
-  s.params.push_back(Param("wordnet_dir", ParamType::String).def(std::string(kDefaultWordNetDir))
+  s.params.push_back(Param("wordnet_dir", lopt, &LabelerOptions::wordnet_dir).def(kDefaultWordNetDir)
                          .describe("Directory with WordNet 3.0 index.noun, data.noun, noun.exc (Debian wordnet-base)."));
-  s.params.push_back(Param("lexicon_dir", ParamType::String).def(std::string(kDefaultLexiconDir))
+  s.params.push_back(Param("lexicon_dir", lopt, &LabelerOptions::lexicon_dir).def(kDefaultLexiconDir)
                          .describe("Directory with the POS model tags.yml, words.yml, unknown.yml "
                                    "(Debian liblingua-en-tagger-perl)."));
   s.params.push_back(Param("max_bytes", ParamType::Int).def(int64_t{16384}).range(16, 1 << 26)
@@ -45,15 +47,13 @@ void add_model_params(StageSchema& s) {
                          .describe("Invalid UTF-8 in a caption: repair (drop the invalid bytes; counted as repaired.invalid_utf8) or drop the sample."));
 }
 
-LabelerOptions model_options(const Params& p) {
-  LabelerOptions o;
+// The model parameters a member cannot hold as given: names parsed to enums,
+// "repair"/"reject" to a bool, and a field of a field (clean.max_bytes).
+void model_options(const Params& p, LabelerOptions& o) {
   o.pos = parse_pos_mode(p.get_string("pos"));
   o.rule = parse_synset_rule(p.get_string("synset_rule"));
-  o.wordnet_dir = p.get_string("wordnet_dir");
-  o.lexicon_dir = p.get_string("lexicon_dir");
   o.clean.max_bytes = static_cast<size_t>(p.get_int("max_bytes"));
   o.clean.repair_utf8 = p.get_string("invalid_utf8") == "repair";
-  return o;
 }
 
 // Counts what cleaning reported; returns false if the sample must be dropped.
@@ -84,11 +84,11 @@ StageSchema ParseStage::schema() {
   s.kind = StageKind::Transform;
   s.doc = "Parses a caption: cleans it as CoreNet does, tokenizes (NLTK Treebank), POS-tags (HMM), "
           "keeps nouns, lemmatizes them (WordNet morphy) and maps them to WordNet noun synsets.";
-  s.params.push_back(Param("field", ParamType::String).def(std::string("txt"))
+  s.params.push_back(Param("field", &ParseStage::field_).def("txt")
                          .describe("Text field holding the caption."));
-  s.params.push_back(Param("write_tokens", ParamType::Bool).def(true)
+  s.params.push_back(Param("write_tokens", &ParseStage::write_tokens_).def(true)
                          .describe("Also write `tokens` and `tags` (space-joined); off saves bandwidth."));
-  add_model_params(s);
+  add_model_params(s, &ParseStage::lopt_);
   s.reads = {"txt"};
   s.writes = {"tokens", "tags", "nouns", "synsets"};
   return s;
@@ -96,9 +96,8 @@ StageSchema ParseStage::schema() {
 
 void ParseStage::configure(const Params& p, StageContext& ctx) {
   ctx_ = &ctx;
-  field_ = p.get_string("field");
-  write_tokens_ = p.get_bool("write_tokens");
-  labeler_ = std::make_unique<Labeler>(model_options(p));
+  model_options(p, lopt_);
+  labeler_ = std::make_unique<Labeler>(lopt_);
 }
 
 void ParseStage::process(Sample&& in, Emitter& out) {
@@ -141,20 +140,16 @@ StageSchema SynsetCountStage::schema() {
   s.doc = "Counts, per replica, how many samples contain each synset. At flush it writes "
           "vocab.part-<replica>.tsv into the run directory and emits its partial counts as one "
           "sample (IntList offsets, counts, stats) for text.vocab_merge.";
-  s.params.push_back(Param("field", ParamType::String).def(std::string("synsets"))
+  s.params.push_back(Param("field", &SynsetCountStage::field_).def("synsets")
                          .describe("IntList field of synset offsets (written by text.parse)."));
-  s.params.push_back(Param("write_part", ParamType::Bool).def(true)
+  s.params.push_back(Param("write_part", &SynsetCountStage::write_part_).def(true)
                          .describe("Write vocab.part-<replica>.tsv (for `catlip vocab merge RUN_DIR`)."));
   s.reads = {"synsets"};
   s.writes = {"offsets", "counts", "stats"};
   return s;
 }
 
-void SynsetCountStage::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  field_ = p.get_string("field");
-  write_part_ = p.get_bool("write_part");
-}
+void SynsetCountStage::configure(const Params&, StageContext& ctx) { ctx_ = &ctx; }
 
 void SynsetCountStage::process(Sample&& in, Emitter&) {
   const IntList* syn = in.ints(field_);
@@ -190,30 +185,24 @@ StageSchema VocabMergeStage::schema() {
   s.doc = "Sums the partial synset counts emitted by text.synset_count replicas (run it with one "
           "replica), selects the vocabulary by min_count and/or top_k and writes the TSV "
           "(index, wnid, lemma, count, gloss; by count, ties by wnid) and a stats file.";
-  s.params.push_back(Param("min_count", ParamType::Int).def(int64_t{1}).at_least(1)
+  s.params.push_back(Param("min_count", &VocabMergeStage::min_count_).def(1).at_least(1)
                          .describe("Keep synsets found in at least this many samples (the paper: 500 on DataComp)."));
-  s.params.push_back(Param("top_k", ParamType::Int).def(int64_t{0}).at_least(0)
+  s.params.push_back(Param("top_k", &VocabMergeStage::top_k_).def(0).at_least(0)
                          .describe("Then keep only the most frequent top_k (CoreNet: 24320); 0 = no limit."));
-  s.params.push_back(Param("output", ParamType::String).def(std::string("vocab.tsv"))
+  s.params.push_back(Param("output", &VocabMergeStage::output_).def("vocab.tsv")
                          .describe("Vocabulary TSV; a relative path is inside the run directory."));
-  s.params.push_back(Param("stats", ParamType::String).def(std::string("vocab.stats.txt"))
+  s.params.push_back(Param("stats", &VocabMergeStage::stats_).def("vocab.stats.txt")
                          .describe("Stats file; a relative path is inside the run directory."));
-  s.params.push_back(Param("expect_parts", ParamType::Int).def(int64_t{0}).at_least(0)
+  s.params.push_back(Param("expect_parts", &VocabMergeStage::expect_parts_).def(0).at_least(0)
                          .describe("If > 0, fail when a different number of partials arrives."));
-  s.params.push_back(Param("wordnet_dir", ParamType::String).def(std::string(kDefaultWordNetDir))
+  s.params.push_back(Param("wordnet_dir", &VocabMergeStage::wordnet_dir_).def(kDefaultWordNetDir)
                          .describe("WordNet directory, for the lemma and gloss columns."));
   s.reads = {"offsets", "counts", "stats"};
   return s;
 }
 
-void VocabMergeStage::configure(const Params& p, StageContext& ctx) {
+void VocabMergeStage::configure(const Params&, StageContext& ctx) {
   ctx_ = &ctx;
-  min_count_ = p.get_int("min_count");
-  top_k_ = p.get_int("top_k");
-  output_ = p.get_string("output");
-  stats_ = p.get_string("stats");
-  expect_parts_ = p.get_int("expect_parts");
-  wordnet_dir_ = p.get_string("wordnet_dir");
   if (ctx.replicas() != 1)
     throw std::invalid_argument("text.vocab_merge must run as a single replica (replicas = 1)");
 }
@@ -253,13 +242,13 @@ StageSchema LabelsStage::schema() {
   s.kind = StageKind::Transform;
   s.doc = "Maps a sample to its vocabulary indices (IntList `labels`, sorted unique: a sparse "
           "multi-hot). Uses `synsets` if present, else the `nouns` lemmas, else parses the caption.";
-  s.params.push_back(Param("vocab", ParamType::String).require()
+  s.params.push_back(Param("vocab", &LabelsStage::vocab_path_).require()
                          .describe("Vocabulary TSV written by text.vocab_merge or `catlip vocab merge`."));
-  s.params.push_back(Param("field", ParamType::String).def(std::string("txt"))
+  s.params.push_back(Param("field", &LabelsStage::field_).def("txt")
                          .describe("Caption field, used when neither `synsets` nor `nouns` is present."));
-  s.params.push_back(Param("drop_unlabeled", ParamType::Bool).def(false)
+  s.params.push_back(Param("drop_unlabeled", &LabelsStage::drop_unlabeled_).def(false)
                          .describe("Drop samples with no label in the vocabulary (counted either way)."));
-  add_model_params(s);
+  add_model_params(s, &LabelsStage::lopt_);
   s.reads = {"synsets", "nouns", "txt"};
   s.writes = {"labels"};
   return s;
@@ -267,12 +256,10 @@ StageSchema LabelsStage::schema() {
 
 void LabelsStage::configure(const Params& p, StageContext& ctx) {
   ctx_ = &ctx;
-  field_ = p.get_string("field");
-  drop_unlabeled_ = p.get_bool("drop_unlabeled");
-  lopt_ = model_options(p);
+  model_options(p, lopt_);
   rule_ = lopt_.rule;
-  vocab_ = Vocab::load(p.get_string("vocab"));
-  if (vocab_.size() == 0) ctx.log(LogLevel::Warn, "vocabulary " + p.get_string("vocab") + " is empty");
+  vocab_ = Vocab::load(vocab_path_);
+  if (vocab_.size() == 0) ctx.log(LogLevel::Warn, "vocabulary " + vocab_path_ + " is empty");
   wordnet_ = WordNet::shared(lopt_.wordnet_dir);
 }
 

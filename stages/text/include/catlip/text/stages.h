@@ -28,6 +28,7 @@ class ParseStage : public Stage {
   StageContext* ctx_ = nullptr;
   std::string field_;
   bool write_tokens_ = true;
+  LabelerOptions lopt_;
   std::unique_ptr<Labeler> labeler_;
   Parse parse_;  // reused between samples
 };
@@ -70,6 +71,7 @@ class LabelsStage : public Stage {
   StageContext* ctx_ = nullptr;
   std::string field_;
   bool drop_unlabeled_ = false;
+  std::string vocab_path_;
   SynsetRule rule_ = SynsetRule::HeadLemma;
   Vocab vocab_;
   LabelerOptions lopt_;
