@@ -22,7 +22,10 @@ std::string python_helper_dir() {
 
 namespace {
 
-std::vector<ParamSpec> common_params() {
+// The timeouts are bound to the stage's SessionOptions member `opts`; the
+// others are read by session_options().
+template <class S>
+std::vector<ParamSpec> common_params(SessionOptions S::*opts) {
   using T = ParamType;
   return {
       Param("command", T::StringList).require().describe(
@@ -31,11 +34,11 @@ std::vector<ParamSpec> common_params() {
       Param("env", T::StringList).def(std::vector<std::string>{}).describe(
           "Extra environment variables for the program, as \"NAME=VALUE\""),
       Param("cwd", T::String).def(std::string()).describe("Working directory of the program (\"\": catlip's)"),
-      Param("timeout_s", T::Float).def(60.0).range(0, 1e7).describe(
+      Param("timeout_s", opts, &SessionOptions::timeout_s).def(60.0).range(0, 1e7).describe(
           "Longest time the program may stay silent while catlip waits for it (0: no limit)"),
-      Param("startup_timeout_s", T::Float).def(30.0).range(0.1, 1e7).describe(
+      Param("startup_timeout_s", opts, &SessionOptions::startup_timeout_s).def(30.0).range(0.1, 1e7).describe(
           "Time the program has to answer the hello"),
-      Param("exit_timeout_s", T::Float).def(5.0).range(0, 3600).describe(
+      Param("exit_timeout_s", opts, &SessionOptions::exit_timeout_s).def(5.0).range(0, 3600).describe(
           "Time the program has to exit after its end-of-stream before it is killed"),
       Param("max_message_mb", T::Int).def(int64_t{256}).range(1, 4095).describe(
           "Largest frame the program may write, in MiB"),
@@ -53,8 +56,9 @@ SessionCallbacks callbacks(StageContext* ctx, Emitter** out) {
 
 }  // namespace
 
-SessionOptions session_options(const Params& p, StageContext& ctx, const std::string& mode) {
-  SessionOptions o;
+SessionOptions session_options(SessionOptions o, const Params& p, StageContext& ctx, const std::string& mode) {
+  // Read here, not bound: command is checked and, like cwd, a field of o.child;
+  // env is appended to catlip's own variables; max_message_mb is scaled.
   o.mode = mode;
   o.child.argv = p.get_strings("command");
   if (o.child.argv.empty() || o.child.argv[0].empty()) throw std::runtime_error("command is empty");
@@ -73,11 +77,7 @@ SessionOptions session_options(const Params& p, StageContext& ctx, const std::st
   o.stage_type = ctx.stage_type();
   o.replica = ctx.replica();
   o.replicas = ctx.replicas();
-  o.timeout_s = p.get_float("timeout_s");
-  o.startup_timeout_s = p.get_float("startup_timeout_s");
-  o.exit_timeout_s = p.get_float("exit_timeout_s");
   o.max_frame_bytes = size_t(p.get_int("max_message_mb")) << 20;
-  if (p.has("window")) o.window = int(p.get_int("window"));
   return o;
 }
 
@@ -89,15 +89,15 @@ StageSchema ExecProcessStage::schema() {
           "(docs/stage-protocol.md: length-prefixed frames on its stdin/stdout, samples in the wire encoding); "
           "emits whatever the program writes back (0..n items per input). Its stderr goes to the run log. "
           "Python programs: `import catlip_stage`.";
-  s.params = common_params();
-  s.params.push_back(Param("window", ParamType::Int).def(int64_t{4}).range(1, 1024).describe(
+  s.params = common_params(&ExecProcessStage::opts_);
+  s.params.push_back(Param("window", &ExecProcessStage::opts_, &SessionOptions::window).def(4).range(1, 1024).describe(
       "Items sent to the program before it has answered them (pipelining; bounds memory)"));
   return s;
 }
 
 void ExecProcessStage::configure(const Params& p, StageContext& ctx) {
   ctx_ = &ctx;
-  session_ = std::make_unique<ExecSession>(session_options(p, ctx, "transform"), callbacks(ctx_, &out_));
+  session_ = std::make_unique<ExecSession>(session_options(opts_, p, ctx, "transform"), callbacks(ctx_, &out_));
   session_->start();
 }
 
@@ -128,13 +128,13 @@ StageSchema ExecSourceStage::schema() {
   s.doc = "Runs a program per replica that produces items over the catlip stage protocol "
           "(docs/stage-protocol.md) until it ends its stream. CATLIP_REPLICA / CATLIP_REPLICAS tell it its share. "
           "Python programs: `import catlip_stage`.";
-  s.params = common_params();
+  s.params = common_params(&ExecSourceStage::opts_);
   return s;
 }
 
 void ExecSourceStage::configure(const Params& p, StageContext& ctx) {
   ctx_ = &ctx;
-  session_ = std::make_unique<ExecSession>(session_options(p, ctx, "source"), callbacks(ctx_, &out_));
+  session_ = std::make_unique<ExecSession>(session_options(opts_, p, ctx, "source"), callbacks(ctx_, &out_));
   session_->start();
 }
 

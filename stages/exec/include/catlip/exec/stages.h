@@ -14,8 +14,9 @@ namespace catlip::exec {
 // code (<plugin dir>/python), or $CATLIP_PYTHON_DIR; "" if neither exists.
 std::string python_helper_dir();
 
-// Session options from validated parameters and the stage context.
-SessionOptions session_options(const Params& p, StageContext& ctx, const std::string& mode);
+// Completes `o`, which holds the bound parameters (timeouts, window), from
+// the parameters read in configure() and the stage context.
+SessionOptions session_options(SessionOptions o, const Params& p, StageContext& ctx, const std::string& mode);
 
 class ExecProcessStage : public Stage {
  public:
@@ -28,6 +29,7 @@ class ExecProcessStage : public Stage {
  private:
   StageContext* ctx_ = nullptr;
   Emitter* out_ = nullptr;
+  SessionOptions opts_;  // bound parameters (timeouts, window)
   std::unique_ptr<ExecSession> session_;
 };
 
@@ -41,6 +43,7 @@ class ExecSourceStage : public SourceStage {
  private:
   StageContext* ctx_ = nullptr;
   Emitter* out_ = nullptr;
+  SessionOptions opts_;  // bound parameters (timeouts, window)
   std::unique_ptr<ExecSession> session_;
 };
 
