@@ -36,14 +36,15 @@ TEST_CASE("eval.catlip evaluates an exported model and writes eval.json, TSV, sa
   train::export_model(d.file("export"), "model", train::named_state(*model), cfg, vocab, 7);
 
   eval::EvalStage st;
-  auto params = resolve_params(eval::EvalStage::schema(), {{"checkpoint", d.path()},
-                                                           {"vocab", d.file("vocab.tsv")},
-                                                           {"batch_size", int64_t{3}},
-                                                           {"threads", int64_t{1}},
-                                                           {"samples", int64_t{2}},
-                                                           {"top_k", std::vector<int64_t>{1, 2}}});
   LocalContext ctx("eval", "eval.catlip", 0, 1, d.path());
-  st.configure(params, ctx);
+  configure_stage(st, eval::EvalStage::schema(),
+                  {{"checkpoint", d.path()},
+                   {"vocab", d.file("vocab.tsv")},
+                   {"batch_size", int64_t{3}},
+                   {"threads", int64_t{1}},
+                   {"samples", int64_t{2}},
+                   {"top_k", std::vector<int64_t>{1, 2}}},
+                  ctx);
   std::vector<Sample> in;
   const char* gts[] = {R"({"wnids": ["n02778669"]})", R"({"wnids": ["n02778669", "n03147509"]})",
                        R"({"wnids": ["n03147509", "n09999999"]})", R"({"objects": ["ball"]})", "{broken"};
@@ -109,10 +110,12 @@ TEST_CASE("eval.catlip refuses a vocabulary of another size") {
   train::ViT model(cfg);
   auto path = train::export_model(d.file("x"), "model", train::named_state(*model), cfg, vocab, 1);
   eval::EvalStage st;
-  auto params = resolve_params(eval::EvalStage::schema(), {{"checkpoint", path}, {"vocab", d.file("vocab3.tsv")}});
   LocalContext ctx("eval", "eval.catlip", 0, 1, d.path());
-  REQUIRE_THROWS_WITH(st.configure(params, ctx), Catch::Contains("3 rows"));
-  auto missing = resolve_params(eval::EvalStage::schema(), {{"checkpoint", d.file("nope")}, {"vocab", d.file("vocab.tsv")}});
+  REQUIRE_THROWS_WITH(
+      configure_stage(st, eval::EvalStage::schema(), {{"checkpoint", path}, {"vocab", d.file("vocab3.tsv")}}, ctx),
+      Catch::Contains("3 rows"));
   eval::EvalStage st2;
-  REQUIRE_THROWS_WITH(st2.configure(missing, ctx), Catch::Contains("does not exist"));
+  REQUIRE_THROWS_WITH(configure_stage(st2, eval::EvalStage::schema(),
+                                      {{"checkpoint", d.file("nope")}, {"vocab", d.file("vocab.tsv")}}, ctx),
+                      Catch::Contains("does not exist"));
 }

@@ -87,6 +87,7 @@ EvalStage::~EvalStage() = default;
 
 StageSchema EvalStage::schema() {
   using T = ParamType;
+  using I = Impl;
   StageSchema s;
   s.type = "eval.catlip";
   s.kind = StageKind::Sink;
@@ -102,27 +103,27 @@ StageSchema EvalStage::schema() {
           "Weights: a ckpt-*.catlip checkpoint, a .safetensors export, or a directory (training run "
           "dir, export dir or checkpoint dir; the export is preferred, then the newest checkpoint)"),
       Param("ema", T::Bool).def(true).describe("Use the EMA weights when the checkpoint/export has them"),
-      Param("vocab", T::String).require().describe(
+      Param("vocab", &EvalStage::impl_, &I::vocab_path).require().describe(
           "Vocabulary TSV the model was trained with (index, wnid, lemma, count, gloss); the count "
           "column gives the label-frequency prior"),
-      Param("batch_size", T::Int).def(int64_t{64}).range(1, 65536).describe("Images per forward pass"),
-      Param("threshold", T::Float).def(0.5).range(0, 1).describe("Sigmoid score at or above which a synset is predicted (F1)"),
-      Param("top_k", T::IntList).def(std::vector<int64_t>{1, 5}).range(1, 1000).describe("k values for precision@k"),
+      Param("batch_size", &EvalStage::impl_, &I::batch).def(64).range(1, 65536).describe("Images per forward pass"),
+      Param("threshold", &EvalStage::impl_, &I::threshold).def(0.5).range(0, 1).describe("Sigmoid score at or above which a synset is predicted (F1)"),
+      Param("top_k", &EvalStage::impl_, &I::ks).def({1, 5}).range(1, 1000).describe("k values for precision@k"),
       Param("device", T::String).def(std::string("cpu")).describe("cpu, cuda, cuda:N or auto"),
       Param("threads", T::Int).def(int64_t{0}).range(0, 1024).describe("Intra-op CPU threads; 0 = one per core"),
-      Param("mean", T::FloatList).def(std::vector<double>{}).describe("Per-channel mean; empty = what the checkpoint records from training"),
-      Param("std", T::FloatList).def(std::vector<double>{}).describe("Per-channel std; empty = what the checkpoint records from training"),
-      Param("gt_field", T::String).def(std::string("json")).describe(
+      Param("mean", &EvalStage::impl_, &I::mean).def({}).describe("Per-channel mean; empty = what the checkpoint records from training"),
+      Param("std", &EvalStage::impl_, &I::std).def({}).describe("Per-channel std; empty = what the checkpoint records from training"),
+      Param("gt_field", &EvalStage::impl_, &I::gt_field).def("json").describe(
           "Text field with ground-truth objects ({\"wnids\": [...]} or {\"objects\": [lemmas]}); "
           "samples without it are scored only against captions"),
-      Param("max_samples", T::Int).def(int64_t{0}).at_least(0).describe(
+      Param("max_samples", &EvalStage::impl_, &I::max_samples).def(0).at_least(0).describe(
           "Evaluate at most this many samples (later ones are counted as eval.ignored); 0 = all"),
-      Param("samples", T::Int).def(int64_t{16}).range(0, 1024).describe(
+      Param("samples", &EvalStage::impl_, &I::keep_n).def(16).range(0, 1024).describe(
           "Number of held-out images kept for the report grid (PNG + caption synsets + top predictions)"),
       Param("output", T::String).def(std::string("eval.json")).describe("Summary JSON; relative paths are in the run dir"),
       Param("per_synset", T::String).def(std::string("eval_per_synset.tsv")).describe("Per-synset AP TSV"),
       Param("samples_json", T::String).def(std::string("eval_samples.json")).describe("Report grid description"),
-      Param("samples_dir", T::String).def(std::string("eval_samples")).describe("Directory for the grid PNGs"),
+      Param("samples_dir", &EvalStage::impl_, &I::samples_dir).def("eval_samples").describe("Directory for the grid PNGs"),
   };
   return s;
 }
@@ -132,10 +133,11 @@ void EvalStage::configure(const Params& p, StageContext& ctx) {
   m.ctx = &ctx;
   if (ctx.replicas() > 1)
     throw std::invalid_argument("eval.catlip must run as a single replica (it computes metrics over all samples)");
+  // Read here, not bound: threads (0 = computed), checkpoint (resolved, with
+  // ema and device, into a loaded model) and the run-dir-relative outputs.
   int threads = int(p.get_int("threads"));
   if (threads == 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
-  m.vocab_path = p.get_string("vocab");
   m.vocab = load_eval_vocab(m.vocab_path);
   m.weights_path = resolve_checkpoint(p.get_string("checkpoint"), p.get_bool("ema"));
   m.model = train::load_model(m.weights_path, p.get_bool("ema"), p.get_string("device"));
@@ -143,21 +145,12 @@ void EvalStage::configure(const Params& p, StageContext& ctx) {
     throw std::invalid_argument(m.weights_path + " has " + std::to_string(m.model.config.num_classes) +
                                 " outputs but vocabulary " + m.vocab_path + " has " +
                                 std::to_string(m.vocab.size()) + " rows");
-  m.batch = p.get_int("batch_size");
-  m.threshold = p.get_float("threshold");
-  for (auto k : p.get_ints("top_k")) m.ks.push_back(int(k));
-  m.mean = p.get_floats("mean");
-  m.std = p.get_floats("std");
   if (m.mean.size() != m.std.size() || (!m.mean.empty() && m.mean.size() != 3))
     throw std::invalid_argument("mean and std must both have 3 values (or both be empty)");
   if (m.mean.empty()) m.mean = m.model.config.mean, m.std = m.model.config.std;  // what training used
-  m.gt_field = p.get_string("gt_field");
-  m.max_samples = p.get_int("max_samples");
-  m.keep_n = p.get_int("samples");
   m.output = in_run_dir(ctx, p.get_string("output"));
   m.per_synset = in_run_dir(ctx, p.get_string("per_synset"));
   m.samples_json = in_run_dir(ctx, p.get_string("samples_json"));
-  m.samples_dir = p.get_string("samples_dir");
   const int64_t S = m.model.config.image_size;
   m.images = torch::empty({m.batch, S, S, 3}, torch::kUInt8);
   m.batch_kept.assign(size_t(m.batch), nullptr);

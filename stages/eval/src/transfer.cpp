@@ -36,10 +36,9 @@ LabeledSet load_set(const std::vector<std::string>& urls, int64_t limit, int siz
                                              {"shuffle_shards", false},
                                              {"count_total", false},
                                              {"epochs", int64_t{1}}};
-  auto params = resolve_params(shards::ShardSource::schema(), given);
   LocalContext ctx("transfer." + what, "shards.source");
   shards::ShardSource src;
-  src.configure(params, ctx);
+  configure_stage(src, shards::ShardSource::schema(), given, ctx);
   image::TransformSpec spec;
   spec.mode = image::TransformSpec::Eval;
   spec.size = size;
