@@ -30,6 +30,7 @@ Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream
       eos_(upstreams.size(), false),
       owed_(upstreams.size(), 0),
       gen_(upstreams.size(), 0),
+      ack_out_(upstreams.size()),
       handshakes_(upstreams.size(), 0),
       credit_batch_(std::max(1, prefetch / 4)),
       stop_(stop),
@@ -132,6 +133,7 @@ void Consumer::on_reconnect(size_t u) {
   reconnects_++;
   gen_[u]++;
   owed_[u] = 0;
+  ack_out_[u].clear();
   std::string hello = control_bytes(MsgKind::Hello, window_, identity_);
   socks_[u]->send(zmq::buffer(hello), zmq::send_flags::dontwait);
 }
@@ -156,8 +158,13 @@ std::vector<std::string> Consumer::newly_unreachable(double after_s) {
 }
 
 void Consumer::grant(size_t upstream, int64_t n) {
-  if (eos_[upstream]) return;
-  std::string c = control_bytes(MsgKind::Credit, n, "");
+  if (eos_[upstream]) {
+    // Credits are moot after end of stream; acknowledgements still count.
+    if (ack_out_[upstream].empty()) return;
+    n = 0;
+  }
+  std::string c = control_bytes(MsgKind::Credit, n, ack_out_[upstream]);
+  ack_out_[upstream].clear();
   socks_[upstream]->send(zmq::buffer(c), zmq::send_flags::dontwait);
 }
 
@@ -173,8 +180,14 @@ void Consumer::drain(int timeout_ms) {
     for (;;) {
       zmq::message_t m;
       if (!socks_[i]->recv(m, zmq::recv_flags::dontwait)) break;
-      Pending p{i, gen_[i], {}};
+      // First frame: the link's sequence number (8 bytes), then the message.
+      Pending p{i, gen_[i], 0, {}};
       bool more = m.more();
+      if (m.size() == 8 && more) {
+        std::memcpy(&p.seq, m.data(), 8);
+        recv_part(*socks_[i], m);
+        more = m.more();
+      }
       p.frames.push_back(std::move(m));
       // The rest of a multipart message is already here (atomic delivery).
       while (more) {
@@ -188,34 +201,66 @@ void Consumer::drain(int timeout_ms) {
   }
 }
 
-// An item (or an undecodable message, which also cost a credit) is done with
-// here; its acknowledgement waits for what was emitted up to now.
-void Consumer::done_with(size_t upstream, uint64_t gen) {
-  acks_.push_back(AckWait{upstream, gen, gate_ ? gate_->next_ordinal() : 0});
+// An item (or an undecodable message, which also cost a credit) is done
+// with: its credit goes back now (flow control), its acknowledgement once
+// the gate has acknowledged what was emitted while processing it, the
+// ordinals [first, gate's next ordinal now).
+void Consumer::done_with(size_t upstream, uint64_t gen, uint64_t seq, uint64_t first) {
+  if (gen == gen_[upstream]) owed_[upstream]++;  // else: its producer was replaced
+  if (!gate_) return;  // a sink acknowledged it when it took it
+  acks_.push_back(AckWait{upstream, gen, seq, first, gate_->next_ordinal()});
 }
 
 void Consumer::release_acks() {
   if (acks_.empty()) return;
-  if (gate_ && gate_->acked_below() < acks_.front().mark) gate_->service();
-  while (!acks_.empty() && (!gate_ || gate_->acked_below() >= acks_.front().mark)) {
-    const AckWait& a = acks_.front();
-    if (a.gen == gen_[a.upstream]) owed_[a.upstream]++;  // else: its producer was replaced
-    acks_.pop_front();
+  bool serviced = false;
+  for (auto it = acks_.begin(); it != acks_.end();) {
+    bool safe = !gate_ || it->first == it->last || gate_->acked_range(it->first, it->last);
+    if (!safe && !serviced) {
+      gate_->service();  // read downstream's acknowledgements once
+      serviced = true;
+      safe = gate_->acked_range(it->first, it->last);
+    }
+    if (!safe) {
+      ++it;
+      continue;
+    }
+    if (it->gen == gen_[it->upstream] && it->seq != 0) {
+      std::string& out = ack_out_[it->upstream];
+      out.append(reinterpret_cast<const char*>(&it->seq), 8);
+    }
+    it = acks_.erase(it);
+  }
+}
+
+void Consumer::flush_acks(double timeout_s) {
+  if (last_ >= 0) {
+    done_with(static_cast<size_t>(last_), last_gen_, last_seq_, last_first_);
+    last_ = -1;
+  }
+  auto t0 = Clock::now();
+  for (;;) {
+    return_credit(true);
+    if (acks_.empty() || stopped(stop_) || since(t0) > timeout_s) return;
+    if (gate_) gate_->service();
+    drain(20);
   }
 }
 
 void Consumer::return_credit(bool all) {
   release_acks();
-  for (size_t u = 0; u < owed_.size(); ++u)
-    if (owed_[u] > 0 && (all || owed_[u] >= credit_batch_)) {
+  for (size_t u = 0; u < owed_.size(); ++u) {
+    int64_t acks = static_cast<int64_t>(ack_out_[u].size() / 8);
+    if ((owed_[u] > 0 || acks > 0) && (all || owed_[u] >= credit_batch_ || acks >= credit_batch_)) {
       grant(u, owed_[u]);
       owed_[u] = 0;
     }
+  }
 }
 
 Consumer::Next Consumer::next(Message& out) {
   if (last_ >= 0) {
-    done_with(static_cast<size_t>(last_), last_gen_);
+    done_with(static_cast<size_t>(last_), last_gen_, last_seq_, last_first_);
     last_ = -1;
   }
   if ((received_ & 63) == 0) read_monitors();  // a restarted upstream, while busy
@@ -235,7 +280,7 @@ Consumer::Next Consumer::next(Message& out) {
       if (!r.ok) {
         bad_++;
         last_error_ = r.error;
-        done_with(p.upstream, p.gen);  // the producer spent a credit on it
+        done_with(p.upstream, p.gen, p.seq, gate_ ? gate_->next_ordinal() : 0);  // it cost a credit
         continue;
       }
       if (m.kind == MsgKind::EndOfStream) {
@@ -253,6 +298,18 @@ Consumer::Next Consumer::next(Message& out) {
       received_++;
       last_ = static_cast<long>(p.upstream);
       last_gen_ = p.gen;
+      last_seq_ = p.seq;
+      last_first_ = gate_ ? gate_->next_ordinal() : 0;
+      if (!gate_) {
+        // A sink (a stage that keeps state, or ends the flow): the item is
+        // its own once taken, so it is acknowledged now, and sent at once
+        // when nothing else is queued: the stage may block in process() on
+        // something (a collective with its sibling replicas) that needs
+        // its upstream to finish, which waits for every acknowledgement.
+        if (p.gen == gen_[p.upstream] && p.seq != 0)
+          ack_out_[p.upstream].append(reinterpret_cast<const char*>(&p.seq), 8);
+        if (queue_.empty()) return_credit(true);
+      }
       out = std::move(m);
       if (waited) waited_s_ += since(t0);
       return Next::Item;

@@ -89,7 +89,7 @@ int64_t Producer::window_for(int group, int64_t hello_credit) const {
 // before anything new.
 void Producer::requeue(Peer& p) {
   auto& q = redeliver_[size_t(p.group)];
-  for (auto it = p.unacked.rbegin(); it != p.unacked.rend(); ++it) q.push_front(std::move(*it));
+  for (auto it = p.unacked.rbegin(); it != p.unacked.rend(); ++it) q.push_front(std::move(it->second));
   redelivered_ += static_cast<int64_t>(p.unacked.size());
   p.unacked.clear();
   p.credit = 0;
@@ -115,16 +115,20 @@ void Producer::on_hello(const std::string& pid, int group, int64_t credit) {
   p->credit = p->window;
 }
 
-void Producer::on_credit(Peer& p, int64_t n) {
-  // Credits acknowledge the oldest items first: the consumer processes
-  // what it gets from us in order.
-  if (n <= 0 || p.gone) return;
-  for (int64_t i = 0; i < n && !p.unacked.empty(); ++i) {
-    auto it = pending_.find(p.unacked.front().ordinal);
+void Producer::on_credit(Peer& p, int64_t n, const std::string& acks) {
+  if (p.gone) return;
+  // Flow control: credit back for processed items, never above the window.
+  if (n > 0) p.credit = std::min(p.window, p.credit + std::min(n, p.window));
+  // Acknowledgements: 8-byte sequence numbers of items whose effects are safe.
+  for (size_t off = 0; off + 8 <= acks.size(); off += 8) {
+    uint64_t seq;
+    std::memcpy(&seq, acks.data() + off, 8);
+    auto u = p.unacked.find(seq);
+    if (u == p.unacked.end()) continue;  // unknown or already acknowledged
+    auto it = pending_.find(u->second.ordinal);
     if (it != pending_.end() && --it->second <= 0) pending_.erase(it);
-    p.unacked.pop_front();
+    p.unacked.erase(u);
   }
-  p.credit = std::max<int64_t>(0, p.window - static_cast<int64_t>(p.unacked.size()));
 }
 
 void Producer::poll_control(int timeout_ms) {
@@ -154,7 +158,7 @@ void Producer::poll_control(int timeout_ms) {
         on_hello(pid, g, m.value);
       } else if (m.kind == MsgKind::Credit) {
         auto it = peers_.find(pid);
-        if (it != peers_.end()) on_credit(*it->second, m.value);
+        if (it != peers_.end()) on_credit(*it->second, m.value, m.text);
       } else if (m.kind == MsgKind::EndOfStream) {
         // The consumer has everything we sent, end of stream included.
         auto it = peers_.find(pid);
@@ -173,8 +177,10 @@ void Producer::service() { poll_control(0); }
 // Sends one item to one peer; false (and the item back to the group) when
 // the peer is gone.
 bool Producer::send_to(Peer& p, Outstanding&& item) {
+  uint64_t seq = p.next_seq++;
   try {
     sock_.send(zmq::buffer(p.id), zmq::send_flags::sndmore);
+    sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore);  // the link's sequence number
     for (size_t i = 0; i < item.frames.size(); ++i) {
       zmq::message_t f = shared_frame(item.frames[i]);
       sock_.send(f, i + 1 == item.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore);
@@ -184,12 +190,12 @@ bool Producer::send_to(Peer& p, Outstanding&& item) {
     // Its process is gone: it holds nothing any more. Its items (this one
     // included) go to the others, or to its successor when it says Hello.
     p.gone = true;
-    p.unacked.push_back(std::move(item));
+    p.unacked.emplace(seq, std::move(item));
     requeue(p);
     return false;
   }
   p.credit--;
-  p.unacked.push_back(std::move(item));
+  p.unacked.emplace(seq, std::move(item));
   return true;
 }
 
@@ -252,7 +258,10 @@ bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachment
   return true;
 }
 
-uint64_t Producer::acked_below() const { return pending_.empty() ? next_ordinal_ : pending_.begin()->first; }
+bool Producer::acked_range(uint64_t first, uint64_t last) const {
+  auto it = pending_.lower_bound(first);
+  return it == pending_.end() || it->first >= last;
+}
 
 bool Producer::all_connected() const {
   for (size_t g = 0; g < groups_.size(); ++g)
@@ -261,19 +270,25 @@ bool Producer::all_connected() const {
 }
 
 bool Producer::finish() {
-  // End of stream goes out once every consumer has said Hello and every
-  // item is acknowledged: a consumer that dies before then has its items
-  // re-sent, and one that comes back after gets end of stream again.
+  // End of stream goes out once every consumer has said Hello and nothing
+  // waits to be re-sent; then this producer stays until every consumer has
+  // echoed it and every item is acknowledged, so a consumer that dies before
+  // then has its items re-sent to its successor (which gets end of stream
+  // again). End of stream does not wait for acknowledgements: a consumer may
+  // hold an item until its siblings end (a collective across ranks).
   std::string eos = control_bytes(MsgKind::EndOfStream, 0, "");
   for (;;) {
     if (stopped(stop_)) return false;
-    bool drained = all_connected() && pending_.empty();
-    for (auto& q : redeliver_) drained = drained && q.empty();
-    if (drained) {
+    bool redelivering = false;
+    for (auto& q : redeliver_) redelivering = redelivering || !q.empty();
+    bool ready = all_connected() && !redelivering;
+    if (ready) {
       for (auto& [id, p] : peers_) {
         if (p->eos_sent || p->gone) continue;
         try {
+          uint64_t seq = 0;  // end of stream is not acknowledged by number
           sock_.send(zmq::buffer(id), zmq::send_flags::sndmore);
+          sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore);
           sock_.send(zmq::buffer(eos), zmq::send_flags::none);
           p->eos_sent = true;
         } catch (const zmq::error_t& e) {
@@ -281,10 +296,10 @@ bool Producer::finish() {
           p->gone = true;
         }
       }
-      // Wait for every consumer to acknowledge end of stream before the
-      // socket may close: with tcp, ZeroMQ can drop messages still queued
-      // when a ROUTER socket closes, linger notwithstanding.
-      if (acks_ == peers_.size()) return true;
+      // Every consumer echoed end of stream (so nothing is still queued
+      // when the socket closes: with tcp, ZeroMQ can drop messages still
+      // queued when a ROUTER closes) and acknowledged every item.
+      if (acks_ == peers_.size() && pending_.empty()) return true;
     }
     poll_control(50);
   }

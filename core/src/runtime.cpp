@@ -330,6 +330,9 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
         res.stopped = true;
         set_state(ReplicaState::Stopped);
       } else {
+        // Everything this replica emitted is acknowledged now: so are its
+        // inputs, which their producers wait for before they end.
+        if (consumer) consumer->flush_acks();
         res.ok = true;
         set_state(ReplicaState::Done);
       }

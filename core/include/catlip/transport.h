@@ -93,13 +93,15 @@ class Producer {
   void service();
   zmq::socket_t& socket() { return sock_; }
 
-  // Acknowledgement: a consumer returns a credit after it has processed an
-  // item, and processes a producer's items in order, so a credit
-  // acknowledges that consumer's oldest unacknowledged item. Items are
-  // numbered in send order (ordinals); every item below acked_below() is
-  // acknowledged by every group.
+  // Flow control and acknowledgement are separate: a consumer returns a
+  // credit as soon as it has processed an item (so a stalled item never
+  // blocks the flow), and acknowledges the item by its per-link sequence
+  // number once its effects are safe (a transform: once what it emitted for
+  // the item is acknowledged downstream). Items are numbered in send order
+  // (ordinals); acked_range(a, b) is true when every item with an ordinal
+  // in [a, b) is acknowledged by every group.
   uint64_t next_ordinal() const { return next_ordinal_; }
-  uint64_t acked_below() const;
+  bool acked_range(uint64_t first, uint64_t last) const;
 
   // The endpoint actually bound last (a tcp port chosen by the kernel shows here).
   std::string endpoint() const { return sock_.get(zmq::sockopt::last_endpoint); }
@@ -125,7 +127,8 @@ class Producer {
     std::string id;
     int group = -1;
     int64_t window = 0, credit = 0;
-    std::deque<Outstanding> unacked;  // sent, not yet acknowledged (at most `window`)
+    uint64_t next_seq = 1;                     // per-link sequence number of the next item
+    std::map<uint64_t, Outstanding> unacked;  // sent, not yet acknowledged, by sequence number
     bool gone = false;                // its connection failed; waiting for its successor
     bool eos_sent = false, eos_acked = false;
   };
@@ -136,7 +139,7 @@ class Producer {
   bool accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
   int64_t window_for(int group, int64_t hello_credit) const;
   void on_hello(const std::string& pid, int group, int64_t credit);
-  void on_credit(Peer& p, int64_t n);
+  void on_credit(Peer& p, int64_t n, const std::string& acks);
   void requeue(Peer& p);
   bool send_to(Peer& p, Outstanding&& item);
   Peer* pick(size_t group);
@@ -180,6 +183,10 @@ class Consumer {
   void set_ack_gate(Producer* gate) { gate_ = gate; }
   // Upstream producers that came back (restarted): each got a fresh Hello.
   int64_t reconnects() const { return reconnects_; }
+  // After the end: acknowledges every item whose effects the gate has
+  // acknowledged by now, waiting up to timeout_s for the rest (call it after
+  // the gate's finish(), when everything emitted is acknowledged).
+  void flush_acks(double timeout_s = 10);
 
   size_t queued() const { return queue_.size(); }
   double waited_seconds() const { return waited_s_; }
@@ -200,7 +207,7 @@ class Consumer {
   void grant(size_t upstream, int64_t n);
   void return_credit(bool all);
   void on_reconnect(size_t upstream);
-  void done_with(size_t upstream, uint64_t gen);
+  void done_with(size_t upstream, uint64_t gen, uint64_t seq, uint64_t first);
   void release_acks();
 
   std::string identity_;
@@ -220,21 +227,24 @@ class Consumer {
   struct Pending {
     size_t upstream;
     uint64_t gen;                        // which incarnation of the upstream sent it
+    uint64_t seq;                        // its sequence number on that link
     std::vector<zmq::message_t> frames;  // head, then attachments
   };
   std::deque<Pending> queue_;
   long last_ = -1;            // upstream of the item being processed, -1 if none
-  uint64_t last_gen_ = 0;
+  uint64_t last_gen_ = 0, last_seq_ = 0, last_first_ = 0;
   std::vector<int64_t> owed_;  // credits due per upstream, returned in batches
   std::vector<uint64_t> gen_;  // per upstream: reconnections seen (a restarted producer)
   std::vector<int> handshakes_;
-  // Items done with, waiting for the gate's acknowledgements, in order.
+  // Items done with, waiting for the gate to have what they produced
+  // acknowledged (any order).
   struct AckWait {
     size_t upstream;
-    uint64_t gen;
-    uint64_t mark;  // acknowledged once the gate has acked_below() >= mark
+    uint64_t gen, seq;
+    uint64_t first, last;  // the gate's ordinals emitted while processing it
   };
   std::deque<AckWait> acks_;
+  std::vector<std::string> ack_out_;  // per upstream: sequence numbers to acknowledge (8 bytes each)
   Producer* gate_ = nullptr;
   int64_t reconnects_ = 0;
   int64_t credit_batch_ = 1;
