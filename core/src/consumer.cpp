@@ -302,13 +302,12 @@ Consumer::Next Consumer::next(Message& out) {
       last_first_ = gate_ ? gate_->next_ordinal() : 0;
       if (!gate_) {
         // A sink (a stage that keeps state, or ends the flow): the item is
-        // its own once taken, so it is acknowledged now, and sent at once
-        // when nothing else is queued: the stage may block in process() on
-        // something (a collective with its sibling replicas) that needs
-        // its upstream to finish, which waits for every acknowledgement.
+        // its own once taken, so it is acknowledged now; the
+        // acknowledgement travels with the next credits. (End of stream
+        // does not wait for it, so a stage blocked in process() on its
+        // siblings, say a collective, holds nobody up.)
         if (p.gen == gen_[p.upstream] && p.seq != 0)
           ack_out_[p.upstream].append(reinterpret_cast<const char*>(&p.seq), 8);
-        if (queue_.empty()) return_credit(true);
       }
       out = std::move(m);
       if (waited) waited_s_ += since(t0);
