@@ -430,6 +430,32 @@ int Supervisor::run() {
     stop_all("stopping after failure");
   }
   if (local_) local_->handle(*this);  // final reports
+  if (exit_code == 0 && local_) {
+    // A worker exits after flushing its final report, but the report may
+    // still be on its way into our socket: wait (briefly) until every local
+    // replica's last report says how it ended, so the outcome checks count
+    // what it did.
+    auto until = Clock::now() + std::chrono::seconds(2);
+    auto all_final = [&] {
+      for (auto& slot : all_replicas(g_)) {
+        if (slot.node != 0) continue;
+        const ReplicaReport* r = metrics_.report(slot.stage, slot.replica);
+        if (!r || (r->state != ReplicaState::Done && r->state != ReplicaState::Failed &&
+                   r->state != ReplicaState::Stopped))
+          return false;
+      }
+      return true;
+    };
+    while (!all_final() && Clock::now() < until) {
+      std::vector<zmq::pollitem_t> items;
+      local_->add_poll_items(items);
+      try {
+        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
+      } catch (const zmq::error_t&) {
+      }
+      local_->handle(*this);
+    }
+  }
   metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count(), true);
   if (exit_code == 0) {
     // Every replica ended well; did the stages do what the graph asks?

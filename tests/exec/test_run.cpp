@@ -87,7 +87,11 @@ TEST_CASE("a program never outlives its worker, nor a stopped run") {
   {
     BackgroundRun run(dir.file("g.toml") + " --run-dir " + dir.file("run1") + " --quiet", dir.file("log1"));
     REQUIRE(wait_for_count(needle, 1, 30));
-    auto workers = pids_with("catlip:prog");
+    // This run's prog worker only (other tests may run a "prog" stage too).
+    std::vector<int> workers;
+    for (int pid : pids_with("--run-dir " + dir.file("run1")))
+      if (catlip::test::read_file("/proc/" + std::to_string(pid) + "/cmdline").rfind("catlip:prog", 0) == 0)
+        workers.push_back(pid);
     REQUIRE(workers.size() == 1);
     ::kill(workers[0], SIGKILL);  // PR_SET_PDEATHSIG takes the program along
     CHECK(wait_for_count(needle, 0, 5));

@@ -25,16 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-pid_t start_run(const std::string& args, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::string cmd = catlip_bin() + " run " + args + " > " + log + " 2>&1";
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
-    ::_exit(127);
-  }
-  return pid;
-}
-
 // Ends a run (and so its workers) and continues a stopped worker if the test
 // leaves early, so nothing stays behind.
 struct RunGuard {

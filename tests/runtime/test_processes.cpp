@@ -42,17 +42,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-// Starts `catlip run ...` as a child process; returns its pid.
-pid_t start_run(const std::string& args, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::string cmd = catlip_bin() + " run " + args + " > " + log + " 2>&1";
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
-    ::_exit(127);
-  }
-  return pid;
-}
-
 // Kills a started run (and so its workers) if a test ends early, e.g. on a
 // failed REQUIRE, so no test leaves processes behind.
 struct RunGuard {

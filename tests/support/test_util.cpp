@@ -45,6 +45,16 @@ CmdResult run_cmd(const std::string& cmdline) {
   return r;
 }
 
+int start_run(const std::string& args, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::string cmd = catlip_bin() + " run " + args + " > " + log + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
+    ::_exit(127);
+  }
+  return pid;
+}
+
 std::string catlip_bin() { return std::string(CATLIP_BIN_DIR) + "/catlip"; }
 std::string source_dir() { return CATLIP_SOURCE_DIR; }
 

@@ -26,6 +26,9 @@ struct CmdResult {
 
 // Runs a shell command line (through /bin/sh -c), capturing output.
 CmdResult run_cmd(const std::string& cmdline);
+// Starts `catlip run ARGS` as a child process with stdout and stderr in
+// `log`; returns its pid (the caller waits for it or kills it).
+int start_run(const std::string& args, const std::string& log);
 // Path of the built `catlip` binary.
 std::string catlip_bin();
 std::string source_dir();

@@ -28,16 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-pid_t start_run(const std::string& args, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::string cmd = catlip_bin() + " run " + args + " > " + log + " 2>&1";
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
-    ::_exit(127);
-  }
-  return pid;
-}
-
 struct RunGuard {
   pid_t pid;
   ~RunGuard() {
