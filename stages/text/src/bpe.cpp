@@ -1,0 +1,1 @@
+// catlip/text bpe.cpp: byte-level BPE (being written).

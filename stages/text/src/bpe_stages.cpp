@@ -1,0 +1,1 @@
+// catlip/text bpe_stages.cpp: text.bpe_* stages (being written).
