@@ -2,5 +2,8 @@
 #include "catlip/plugin.h"
 #include "catlip/train/train_stage.h"
 
-CATLIP_PLUGIN("train", "0.1.0", "CatLIP trainer: ViT + BCE on multi-hot synset labels (LibTorch)");
+CATLIP_PLUGIN("train", "0.1.0",
+              "Trainers: CatLIP (ViT + BCE on multi-hot synset labels) and CLIP (same ViT + text transformer + "
+              "InfoNCE) (LibTorch)");
 CATLIP_REGISTER_STAGE(catlip::train::TrainStage);
+CATLIP_REGISTER_STAGE(catlip::train::ClipTrainStage);

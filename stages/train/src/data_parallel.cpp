@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef CATLIP_WITH_NCCL
@@ -55,6 +56,7 @@ DataParallel::DataParallel(const DistOptions& opt, torch::Device device)
   if (world_ < 2) throw std::logic_error("DataParallel needs at least 2 ranks");
   auto [host, port] = parse_endpoint(opt.endpoint);
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(opt.timeout_s * 1000));
+  timeout_ = timeout;
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(port);
@@ -83,6 +85,7 @@ DataParallel::DataParallel(const DistOptions& opt, torch::Device device)
     // Gloo connects to every rank at this address: the one our route to
     // rank 0 leaves from (a host name may resolve to loopback).
     std::string mine = opt.address.empty() ? local_address_towards(host) : opt.address;
+    address_ = mine;
     o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(mine));
     pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, world_, o);
     backend_ = "gloo";
@@ -266,6 +269,62 @@ std::vector<std::string> DataParallel::allgather(const std::string& s) {
     res.emplace_back(reinterpret_cast<const char*>(out[0][size_t(r)].data_ptr()),
                      static_cast<size_t>(lens_out[0][size_t(r)].item<int64_t>()));
   return res;
+}
+
+// Forward: allgather; backward: allreduce (sum) of the gathered gradient,
+// then this rank's rows (what torch.distributed.nn.all_gather does).
+struct GatherWithGrad : torch::autograd::Function<GatherWithGrad> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor local, DataParallel* dp) {
+    ctx->saved_data["rows"] = local.size(0);
+    ctx->saved_data["dp"] = reinterpret_cast<int64_t>(dp);
+    auto t0 = Clock::now();
+    auto in = local.detach().contiguous();
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int r = 0; r < dp->world_; ++r) out[0].push_back(torch::empty_like(in));
+    std::vector<at::Tensor> inv{in};
+    dp->gather_pg_->allgather(out, inv)->wait();
+    dp->gather_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    return torch::cat(out[0], 0);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto* dp = reinterpret_cast<DataParallel*>(ctx->saved_data["dp"].toInt());
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    auto t0 = Clock::now();
+    auto g = grads[0].contiguous().clone();
+    std::vector<at::Tensor> v{g};
+    dp->gather_pg_->allreduce(v)->wait();
+    dp->gather_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    return {g.narrow(0, dp->rank_ * rows, rows), torch::Tensor()};
+  }
+};
+
+torch::Tensor DataParallel::gather_with_grad(const torch::Tensor& local) {
+  if (!gather_pg_) {
+    // A second group on the same store (its keys prefixed): collectives on
+    // the first pair up by call order with the gradient buckets.
+    auto store = c10::make_intrusive<c10d::PrefixStore>("catlip-gather/", store_);
+    if (backend_ == "gloo") {
+      auto o = c10d::ProcessGroupGloo::Options::create();
+      o->timeout = timeout_;
+      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(address_));
+      gather_pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, world_, o);
+    } else {
+#ifdef CATLIP_WITH_NCCL
+      gather_pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, world_,
+                                                               c10d::ProcessGroupNCCL::Options::create());
+#else
+      throw std::logic_error("gather_with_grad: backend " + backend_ + " unsupported");
+#endif
+    }
+  }
+  return GatherWithGrad::apply(local, this);
+}
+
+double DataParallel::take_gather_seconds() {
+  double s = gather_s_;
+  gather_s_ = 0;
+  return s;
 }
 
 }  // namespace catlip::train

@@ -25,4 +25,14 @@ torch::Tensor multi_hot(const std::vector<std::vector<int64_t>>& labels, int64_t
   return target.view({B, vocab_size});
 }
 
+torch::Tensor clip_loss(const torch::Tensor& image, const torch::Tensor& text, const torch::Tensor& logit_scale,
+                        const torch::Tensor& all_image, const torch::Tensor& all_text, int64_t offset) {
+  const auto f = torch::kFloat32;
+  auto scale = logit_scale.to(f).exp();
+  auto li = scale * image.to(f).matmul(all_text.to(f).t());  // [B, W*B]
+  auto lt = scale * text.to(f).matmul(all_image.to(f).t());
+  auto labels = torch::arange(offset, offset + image.size(0), torch::TensorOptions().dtype(torch::kInt64).device(image.device()));
+  return (torch::nn::functional::cross_entropy(li, labels) + torch::nn::functional::cross_entropy(lt, labels)) / 2.0;
+}
+
 }  // namespace catlip::train

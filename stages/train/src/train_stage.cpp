@@ -11,32 +11,18 @@
 namespace catlip::train {
 
 TrainStage::TrainStage() = default;
+TrainStage::TrainStage(std::string objective, std::string ints_field)
+    : objective_(std::move(objective)), ints_field_(std::move(ints_field)) {}
 TrainStage::~TrainStage() = default;
+ClipTrainStage::ClipTrainStage() : TrainStage("clip", "tokens") {}
 
-StageSchema TrainStage::schema() {
-  using T = ParamType;
-  StageSchema s;
-  s.type = "train.catlip";
-  s.kind = StageKind::Sink;
-  s.doc =
-      "CatLIP trainer: a ViT trained with binary cross-entropy on each image's multi-hot synset "
-      "vector (AdamW, warmup + cosine lr, gradient clipping, optional EMA). Collates samples into "
-      "batches itself (or accepts Batch messages), normalises on the device, writes "
-      "train_metrics.jsonl, checkpoints (<run_dir>/checkpoints) and a timm-named safetensors "
-      "export with the vocabulary beside it (<run_dir>/export).";
-  s.reads = {"image", "labels"};
-  s.group = true;  // replicas are data-parallel ranks
-  s.check_placement = [](const Params& p, int replicas, int per_node) -> std::string {
-    const std::string dev = p.get_string("device");
-    if (replicas > 1 && per_node > 1 && dev.rfind("cuda:", 0) == 0)
-      return std::to_string(per_node) + " data-parallel ranks on one node would share " + dev +
-             "; set device = \"cuda\" (each rank takes its own GPU) or one rank per node";
-    return "";
-  };
-  s.params = {
-      Param("vocab", T::String).require().describe(
-          "Vocabulary TSV (header [#]index\\twnid\\tlemma\\tcount\\tgloss, one row per class, as written by text.vocab_merge); its "
-          "row count is the number of outputs"),
+namespace {
+
+using T = ParamType;
+
+// The image tower: the same ViT for train.catlip and train.clip.
+std::vector<ParamSpec> image_params() {
+  return {
       Param("model", T::String).def(std::string("tiny"))
           .one_of({"tiny", "small", "base", "large", "huge"})
           .describe("ViT size: tiny 192/12/3, small 384/12/6, base 768/12/12, large 1024/24/16, "
@@ -56,6 +42,12 @@ StageSchema TrainStage::schema() {
       Param("pool", T::String).def(std::string("token")).one_of({"token", "avg", "max"})
           .describe("Features for the head: the CLS token (ViT, CatLIP), or the mean or max over "
                     "patch tokens (max suits multi-label presence of small objects)"),
+  };
+}
+
+// The training loop: batching, optimizer, schedule, devices, checkpoints.
+std::vector<ParamSpec> loop_params() {
+  return {
       Param("batch_size", T::Int).def(int64_t{256}).range(1, 1 << 20).describe(
           "Images per rank and micro-step; the global batch is batch_size x replicas x accumulate_steps"),
       Param("accumulate_steps", T::Int).def(int64_t{1}).range(1, 1 << 20).describe(
@@ -112,12 +104,98 @@ StageSchema TrainStage::schema() {
       Param("log_every", T::Int).def(int64_t{50}).at_least(0)
           .describe("Log a progress line every N iterations (metrics are written every iteration)"),
   };
+}
+
+std::vector<ParamSpec> join(std::vector<ParamSpec> a, const std::vector<ParamSpec>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string check_ranks_placement(const Params& p, int replicas, int per_node) {
+  const std::string dev = p.get_string("device");
+  if (replicas > 1 && per_node > 1 && dev.rfind("cuda:", 0) == 0)
+    return std::to_string(per_node) + " data-parallel ranks on one node would share " + dev +
+           "; set device = \"cuda\" (each rank takes its own GPU) or one rank per node";
+  return "";
+}
+
+}  // namespace
+
+StageSchema TrainStage::schema() {
+  StageSchema s;
+  s.type = "train.catlip";
+  s.kind = StageKind::Sink;
+  s.doc =
+      "CatLIP trainer: a ViT trained with binary cross-entropy on each image's multi-hot synset "
+      "vector (AdamW, warmup + cosine lr, gradient clipping, optional EMA). Collates samples into "
+      "batches itself (or accepts Batch messages), normalises on the device, writes "
+      "train_metrics.jsonl, checkpoints (<run_dir>/checkpoints) and a timm-named safetensors "
+      "export with the vocabulary beside it (<run_dir>/export).";
+  s.reads = {"image", "labels"};
+  s.group = true;  // replicas are data-parallel ranks
+  s.check_placement = check_ranks_placement;
+  s.params = join(join({
+      Param("vocab", T::String).require().describe(
+          "Vocabulary TSV (header [#]index\\twnid\\tlemma\\tcount\\tgloss, one row per class, as written by text.vocab_merge); its "
+          "row count is the number of outputs"),
+  }, image_params()), loop_params());
   return s;
 }
 
-TrainOptions TrainStage::options_from(const Params& p, const std::string& run_dir) {
+StageSchema ClipTrainStage::schema() {
+  StageSchema s;
+  s.type = "train.clip";
+  s.kind = StageKind::Sink;
+  s.doc =
+      "CLIP trainer, for comparing with CatLIP on the same data and image tower: the train.catlip ViT "
+      "(its head is the image projection) plus CLIP's text transformer (causal mask, end-of-text "
+      "pooling, projection) on BPE tokens from text.bpe_encode, trained with symmetric InfoNCE and a "
+      "learnable logit scale (init 1/0.07, clamped at 100). With replicas > 1 every rank contrasts "
+      "its batch against all ranks' features, gathered with gradient (OpenCLIP --gather-with-grad "
+      "--local-loss). Same loop, checkpoints, resume and exactly-once data position as train.catlip; "
+      "the export carries the tokenizer beside the weights.";
+  s.reads = {"image", "tokens"};
+  s.group = true;  // replicas are data-parallel ranks
+  s.check_placement = check_ranks_placement;
+  s.params = join(join({
+      Param("tokenizer", T::String).require().describe(
+          "BPE tokenizer file written by text.bpe_learn (the same one text.bpe_encode uses); its "
+          "vocabulary size sets the text tower's embedding rows"),
+      Param("embed_dim", T::Int).def(int64_t{512}).range(1, 1 << 16).describe("Joint image-text embedding width"),
+      Param("text_width", T::Int).def(int64_t{512}).range(1, 1 << 16).describe("Text transformer width"),
+      Param("text_depth", T::Int).def(int64_t{12}).range(1, 1024).describe("Text transformer blocks"),
+      Param("text_heads", T::Int).def(int64_t{8}).range(1, 1024).describe("Text attention heads"),
+      Param("text_mlp_ratio", T::Int).def(int64_t{4}).range(1, 16).describe("Text MLP hidden width / width"),
+      Param("context_length", T::Int).def(int64_t{77}).range(2, 4096).describe(
+          "Tokens per caption (start and end of text included); longer token rows are cut, keeping the end token"),
+      Param("gather_features", T::Bool).def(true).describe(
+          "Data parallel: contrast against every rank's features, gathered with gradient; false: each rank "
+          "contrasts only within its own batch"),
+      Param("init_logit_scale", T::Float).def(1.0 / 0.07).range(1, 1000).describe(
+          "Initial exp(logit_scale), the inverse temperature"),
+      Param("max_logit_scale", T::Float).def(100.0).range(1, 1000).describe(
+          "exp(logit_scale) is clamped to this after every optimizer step"),
+  }, image_params()), loop_params());
+  return s;
+}
+
+TrainOptions TrainStage::options_from(const Params& p, const std::string& run_dir, const std::string& objective) {
   TrainOptions o;
-  o.vocab_path = p.get_string("vocab");
+  o.objective = objective;
+  if (objective == "clip") {
+    o.tokenizer_path = p.get_string("tokenizer");
+    o.clip.text.embed_dim = p.get_int("embed_dim");
+    o.clip.text.width = p.get_int("text_width");
+    o.clip.text.depth = p.get_int("text_depth");
+    o.clip.text.heads = p.get_int("text_heads");
+    o.clip.text.mlp_ratio = p.get_int("text_mlp_ratio");
+    o.clip.text.context_length = p.get_int("context_length");
+    o.clip.gather_features = p.get_bool("gather_features");
+    o.clip.init_logit_scale = p.get_float("init_logit_scale");
+    o.clip.max_logit_scale = p.get_float("max_logit_scale");
+  } else {
+    o.vocab_path = p.get_string("vocab");
+  }
   ViTConfig c;
   vit_size(p.get_string("model"), &c);
   if (p.get_int("dim")) c.dim = p.get_int("dim");
@@ -168,7 +246,7 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
 
 void TrainStage::configure(const Params& params, StageContext& ctx) {
   ctx_ = &ctx;
-  auto opt = options_from(params, ctx.run_dir());
+  auto opt = options_from(params, ctx.run_dir(), objective_);
   // Replicas are data-parallel ranks.
   opt.dist.rank = ctx.replica();
   opt.dist.world_size = ctx.replicas();
@@ -176,7 +254,7 @@ void TrainStage::configure(const Params& params, StageContext& ctx) {
   opt.dist.address = ctx.node_address();
   if (opt.dist.world_size > 1) {
     if (opt.dist.endpoint.empty())
-      throw std::invalid_argument("train.catlip with " + std::to_string(ctx.replicas()) +
+      throw std::invalid_argument("train." + objective_ + " with " + std::to_string(ctx.replicas()) +
                                   " replicas needs the group endpoint the plan reserves (run it with catlip run or "
                                   "catlip node)");
     // threads = 0: share the node's cores between its ranks.
@@ -222,13 +300,13 @@ void TrainStage::end_item() {
 
 void TrainStage::take(Sample& s) {
   const Tensor* img = s.tensor("image");
-  const IntList* labels = s.ints("labels");
+  const IntList* labels = s.ints(ints_field_);
   if (!img) {
     ctx_->count("skipped.no_image");
     return;
   }
   if (!labels) {
-    ctx_->count("skipped.no_labels");
+    ctx_->count("skipped.no_" + ints_field_);
     return;
   }
   trainer_->add(*img, *labels, s.origin, s.key);

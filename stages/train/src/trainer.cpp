@@ -2,7 +2,6 @@
 
 #include "catlip/train/data_parallel.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -18,6 +17,7 @@
 #include "catlip/train/loss.h"
 #include "catlip/train/mini_json.h"
 #include "catlip/train/model_io.h"
+#include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
 #include "catlip/train/state_io.h"
 #include "catlip/train/vit.h"
@@ -46,38 +46,15 @@ std::string id_log_name(int rank) {
 namespace {
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Turns autocast on for one forward pass.
-class AutocastScope {
- public:
-  AutocastScope(bool cuda_bf16, bool cpu_bf16) : cuda_(cuda_bf16), cpu_(cpu_bf16) {
-    if (cuda_) {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    }
-    if (cpu_) {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-  }
-  ~AutocastScope() {
-    if (cuda_) at::autocast::set_enabled(false);
-    if (cpu_) at::autocast::set_cpu_enabled(false);
-    if (cuda_ || cpu_) at::autocast::clear_cache();
-  }
-
- private:
-  bool cuda_, cpu_;
-};
 }  // namespace
 
 struct Trainer::Impl {
   TrainOptions opt;
   StageContext& ctx;
-  Vocab vocab;
-  ViTConfig cfg;
+  std::unique_ptr<Objective> obj;  // the model and its loss
+  ViTConfig cfg;                   // the image tower's (obj->image_config())
   torch::Device device = torch::kCPU;
   bool bf16_cuda = false, bf16_cpu = false;
-  ViT model{nullptr};
   NamedTensors state;  // parameters + buffers by timm name
   std::vector<torch::Tensor> params;
   std::unique_ptr<AdamW> optim;
@@ -124,12 +101,6 @@ struct Trainer::Impl {
 
   void setup() {
     if (opt.threads > 0) at::set_num_threads(opt.threads);
-    vocab = load_vocab(opt.vocab_path);
-    cfg = opt.model;
-    cfg.num_classes = vocab.size();
-    cfg.mean = opt.mean;  // recorded in checkpoints and exports for the evaluator
-    cfg.std = opt.std;
-    if (auto e = cfg.check(); !e.empty()) throw std::invalid_argument("model: " + e);
     if (opt.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
     if (!opt.mean.empty() && (opt.mean.size() != 3 || opt.std.size() != 3))
       throw std::invalid_argument("mean and std must both have 3 values (or both be empty)");
@@ -148,13 +119,17 @@ struct Trainer::Impl {
       static std::mutex init_mu;
       std::lock_guard<std::mutex> l(init_mu);
       torch::manual_seed(uint64_t(opt.seed));
-      model = ViT(cfg);
+      if (opt.objective == "catlip") obj = make_catlip_objective(opt);
+      else if (opt.objective == "clip") obj = make_clip_objective(opt);
+      else throw std::invalid_argument("objective must be catlip or clip, not '" + opt.objective + "'");
     }
-    model->to(device);
-    model->train();
-    state = named_state(*model);
+    cfg = obj->image_config();
+    auto& model = obj->module();
+    model.to(device);
+    model.train();
+    state = named_state(model);
     NamedTensors named_params;
-    for (auto& kv : model->named_parameters(true)) {
+    for (auto& kv : model.named_parameters(true)) {
       named_params.emplace_back(kv.key(), kv.value());
       params.push_back(kv.value());
     }
@@ -185,12 +160,11 @@ struct Trainer::Impl {
     int64_t nparams = 0;
     for (auto& p : params) nparams += p.numel();
     std::ostringstream m;
-    m << "ViT " << cfg.to_string() << " (" << nparams << " parameters) on " << device.str()
+    m << obj->describe() << " (" << nparams << " parameters) on " << device.str()
       << (bf16_cuda || bf16_cpu ? " bf16 autocast" : " fp32") << ", " << at::get_num_threads()
       << " threads, global batch " << global_batch() << " = " << opt.batch_size << " x " << opt.dist.world_size
       << " rank" << (opt.dist.world_size > 1 ? "s (" + dp->backend() + ", this is rank " + std::to_string(rank()) + ")" : "")
-      << " x " << opt.accumulate_steps << " accumulation, vocabulary " << vocab.size() << " ("
-      << vocab.checksum << "), starting at step " << step;
+      << " x " << opt.accumulate_steps << " accumulation, starting at step " << step;
     log(LogLevel::Info, m.str());
   }
 
@@ -318,20 +292,18 @@ struct Trainer::Impl {
       std::lock_guard<std::mutex> l(gen.mutex());
       st.add("rng.cpu", gen.get_state());
     }
-    std::map<std::string, std::string> meta = {
+    std::map<std::string, std::string> meta = obj->meta();
+    meta.insert({
         {"catlip.format", "checkpoint/1"},
         {"catlip.step", std::to_string(step)},
         {"catlip.optim_steps", std::to_string(optim->steps())},
-        {"catlip.model", cfg.to_string()},
-        {"catlip.vocab_checksum", vocab.checksum},
-        {"catlip.vocab_size", std::to_string(vocab.size())},
         {"catlip.data_position", positions.to_json()},
         {"catlip.world_size", std::to_string(opt.dist.world_size)},
         {"catlip.accumulate_steps", std::to_string(opt.accumulate_steps)},
         {"catlip.global_batch", std::to_string(global_batch())},
         {"catlip.ema_decay", std::to_string(opt.ema_decay)},
         {"catlip.lr_at_step", std::to_string(sched.at(step))},
-    };
+    });
     std::string path = write_checkpoint_file(ckpt_dir, step, meta, st.views());
     prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
     last_ckpt_step = step;
@@ -361,16 +333,10 @@ struct Trainer::Impl {
       if (it == f.metadata.end()) throw std::runtime_error(path + ": metadata '" + k + "' missing");
       return it->second;
     };
-    if (meta("catlip.vocab_checksum") != vocab.checksum)
-      throw std::runtime_error(path + " was trained with vocabulary " + meta("catlip.vocab_checksum") +
-                               " but " + vocab.path + " is " + vocab.checksum +
-                               "; refusing to resume with another vocabulary");
-    if (ViTConfig::parse(meta("catlip.model")) != cfg)
-      throw std::runtime_error(path + " holds model '" + meta("catlip.model") +
-                               "' but the configuration asks for '" + cfg.to_string() + "'");
+    obj->check_resume(f.metadata, path);
     load_into(state, f.tensors, "model.", path);
     if (ema) {
-      if (f.tensors.count("ema.head.weight")) load_into(ema->tensors(), f.tensors, "ema.", path);
+      if (f.tensors.count("ema." + state.front().first)) load_into(ema->tensors(), f.tensors, "ema.", path);
       else ema = std::make_unique<Ema>(state, opt.ema_decay);  // EMA newly enabled: start from weights
     }
     NamedTensors m, v;
@@ -425,6 +391,8 @@ struct Trainer::Impl {
                               "): image must be uint8 [H,W,3]; skipped");
       return false;
     }
+    std::vector<int64_t> ls(lab.begin(), lab.end());
+    if (!obj->take_ints(ls, ctx)) return false;
     auto slot = images_u8[fill];
     auto src = torch::from_blob(const_cast<char*>(image.data.data()), {sh[0], sh[1], 3}, torch::kUInt8);
     if (sh[0] == cfg.image_size && sh[1] == cfg.image_size) {
@@ -440,13 +408,6 @@ struct Trainer::Impl {
       slot.copy_(f.squeeze(0).permute({1, 2, 0}).round().clamp(0, 255).to(torch::kUInt8));
       ctx.count("train.resized");
     }
-    std::vector<int64_t> ls;
-    ls.reserve(lab.size());
-    for (int64_t l : lab) {
-      if (l < 0 || l >= vocab.size()) ctx.count("skipped.label_out_of_range");
-      else ls.push_back(l);
-    }
-    if (ls.empty()) ctx.count("train.no_labels");
     labels.push_back(std::move(ls));
     pending.emplace_back(origin, key);
     pending_set.insert(origin);
@@ -478,13 +439,13 @@ struct Trainer::Impl {
     const double lr = sched.at(step);
     const bool last_micro = micro + 1 == opt.accumulate_steps;
     auto x = preprocess_images(images_u8, device, opt.mean, opt.std);
-    auto target = multi_hot(labels, vocab.size(), device);
-    torch::Tensor logits;
-    {
-      AutocastScope ac(bf16_cuda, bf16_cpu);
-      logits = model->forward(x);
-    }
-    auto loss = catlip_bce_loss(logits, target);
+    ObjectiveEnv env;
+    env.device = device;
+    env.bf16_cuda = bf16_cuda;
+    env.bf16_cpu = bf16_cpu;
+    env.dp = dp.get();
+    env.rank = rank();
+    auto loss = obj->loss(x, labels, env);
     if (micro == 0) optim->zero_grad();
     if (dp) dp->begin_backward(last_micro);
     (opt.accumulate_steps > 1 ? loss / double(opt.accumulate_steps) : loss).backward();
@@ -499,6 +460,7 @@ struct Trainer::Impl {
     exposed_s = dp ? dp->finish_backward() : 0;
     double gn = clip_grad_norm(params, opt.clip_grad_norm);  // of the averaged gradients: the global norm
     optim->step(lr);
+    obj->after_step();
     if (ema) ema->update(state);
     double loss_v = loss_accum;
     loss_accum = 0;
@@ -544,6 +506,7 @@ struct Trainer::Impl {
   }
 
   void report(const StepMetrics& m) {
+    obj->report(ctx);
     ctx.count("train.steps");
     ctx.gauge("train.step", double(m.step));
     ctx.gauge("train.loss", m.loss);
@@ -598,9 +561,9 @@ struct Trainer::Impl {
     }
     if (step > 0 && last_ckpt_step != step) save_checkpoint();
     if (opt.export_weights && step > 0 && rank() == 0) {
-      auto p = export_model(export_dir, "model", state, cfg, vocab, step);
+      auto p = obj->export_weights(export_dir, "model", state, step);
       log(LogLevel::Info, "exported " + p);
-      if (ema) log(LogLevel::Info, "exported " + export_model(export_dir, "model_ema", ema->tensors(), cfg, vocab, step));
+      if (ema) log(LogLevel::Info, "exported " + obj->export_weights(export_dir, "model_ema", ema->tensors(), step));
     }
     log(LogLevel::Info, "training finished at step " + std::to_string(step));
   }
@@ -631,7 +594,7 @@ int Trainer::world_size() const { return impl_->opt.dist.world_size; }
 double Trainer::last_exposed_allreduce_s() const { return impl_->exposed_s; }
 int64_t Trainer::allreduce_bytes_per_step() const { return impl_->dp ? impl_->dp->bytes_per_step() : 0; }
 const ViTConfig& Trainer::model_config() const { return impl_->cfg; }
-const std::string& Trainer::vocab_checksum() const { return impl_->vocab.checksum; }
+const std::string& Trainer::vocab_checksum() const { return impl_->obj->checksum(); }
 const DataPosition& Trainer::data_position() const { return impl_->position; }
 const StepMetrics& Trainer::last_metrics() const { return impl_->last; }
 std::string Trainer::device_name() const { return impl_->device.str(); }

@@ -25,13 +25,13 @@ inline torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) 
 }
 }  // namespace
 
-AttentionImpl::AttentionImpl(const ViTConfig& c)
-    : heads(c.heads), head_dim(c.dim / c.heads), scale(1.0 / std::sqrt(double(c.dim / c.heads))) {
-  qkv = register_module("qkv", nn::Linear(nn::LinearOptions(c.dim, 3 * c.dim).bias(true)));
-  proj = register_module("proj", nn::Linear(c.dim, c.dim));
+AttentionImpl::AttentionImpl(int64_t dim, int64_t h)
+    : heads(h), head_dim(dim / h), scale(1.0 / std::sqrt(double(dim / h))) {
+  qkv = register_module("qkv", nn::Linear(nn::LinearOptions(dim, 3 * dim).bias(true)));
+  proj = register_module("proj", nn::Linear(dim, dim));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   const auto B = x.size(0), T = x.size(1), D = x.size(2);
   // [B,T,3,H,hd] -> [3,B,H,T,hd]
   // unbind, not qkv_[i]: three selects would each scatter a full-size
@@ -43,31 +43,32 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   auto attn = at::bmm(q.reshape({B * heads, T, head_dim}),
                       k.reshape({B * heads, T, head_dim}).transpose(1, 2));
   attn.mul_(scale);
+  if (mask.defined()) attn.add_(mask.to(attn.scalar_type()));
   attn = attn.softmax(-1);
   auto out = at::bmm(attn, v.reshape({B * heads, T, head_dim}));
   out = out.view({B, heads, T, head_dim}).transpose(1, 2).reshape({B, T, D});
   return linear(proj, out);
 }
 
-MlpImpl::MlpImpl(const ViTConfig& c) {
-  fc1 = register_module("fc1", nn::Linear(c.dim, c.dim * c.mlp_ratio));
-  fc2 = register_module("fc2", nn::Linear(c.dim * c.mlp_ratio, c.dim));
+MlpImpl::MlpImpl(int64_t dim, int64_t mlp_ratio) {
+  fc1 = register_module("fc1", nn::Linear(dim, dim * mlp_ratio));
+  fc2 = register_module("fc2", nn::Linear(dim * mlp_ratio, dim));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return linear(fc2, torch::gelu(linear(fc1, x)));
 }
 
-BlockImpl::BlockImpl(const ViTConfig& c) {
-  auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({c.dim}).eps(c.ln_eps)); };
+BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double ln_eps) {
+  auto ln = [&] { return nn::LayerNorm(nn::LayerNormOptions({dim}).eps(ln_eps)); };
   norm1 = register_module("norm1", ln());
-  attn = register_module("attn", Attention(c));
+  attn = register_module("attn", Attention(dim, heads));
   norm2 = register_module("norm2", ln());
-  mlp = register_module("mlp", Mlp(c));
+  mlp = register_module("mlp", Mlp(dim, mlp_ratio));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
-  auto h = x + attn->forward(norm1->forward(x));
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto h = x + attn->forward(norm1->forward(x), mask);
   return h + mlp->forward(norm2->forward(h));
 }
 

@@ -18,6 +18,7 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -64,6 +65,16 @@ class DataParallel {
   // Every rank's string, in rank order.
   std::vector<std::string> allgather(const std::string& s);
 
+  // Every rank's `local` [B,...] concatenated in rank order [W*B,...], with
+  // gradient (OpenCLIP's gather_with_grad): backward sums the gathered
+  // gradient over ranks and returns this rank's rows. Every rank must pass
+  // the same shape. Runs on a second process group (made on first use), so
+  // it never interleaves with the gradient buckets backward launches.
+  torch::Tensor gather_with_grad(const torch::Tensor& local);
+  // Seconds spent in gather_with_grad's collectives (forward and backward)
+  // since the last call; resets.
+  double take_gather_seconds();
+
   // Gradient bytes allreduced per synchronous step.
   int64_t bytes_per_step() const { return bytes_; }
 
@@ -83,6 +94,11 @@ class DataParallel {
   torch::Device device_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  c10::intrusive_ptr<c10d::ProcessGroup> gather_pg_;  // features (CLIP); see gather_with_grad
+  std::string address_;                               // this rank's, for the second group
+  std::chrono::milliseconds timeout_{600000};
+  double gather_s_ = 0;
+  friend struct GatherWithGrad;
   std::vector<torch::Tensor> params_;
   std::vector<size_t> bucket_of_;
   std::vector<Bucket> buckets_;

@@ -47,6 +47,7 @@
 
 #include "catlip/sample.h"
 #include "catlip/stage.h"
+#include "catlip/train/clip_config.h"
 #include "catlip/train/data_position.h"
 #include "catlip/train/schedule.h"
 #include "catlip/train/vit_config.h"
@@ -62,9 +63,20 @@ struct DistOptions {
   double bucket_mb = 5;     // gradient allreduce buckets (5 MB measured best on CPU; one bucket cannot overlap)
 };
 
+// train.clip only: the text tower and the contrastive loss.
+struct ClipOptions {
+  TextConfig text;               // vocab_size comes from the tokenizer
+  bool gather_features = true;   // data parallel: contrast against every rank's batch (gather with grad)
+  double init_logit_scale = 1.0 / 0.07;
+  double max_logit_scale = 100;  // exp(logit_scale) is clamped to it after every step
+};
+
 struct TrainOptions {
-  std::string vocab_path;  // TSV vocabulary; its row count sets model.num_classes
-  ViTConfig model;
+  std::string objective = "catlip";  // catlip (BCE on synsets) | clip (InfoNCE with a text tower)
+  std::string vocab_path;      // catlip: TSV vocabulary; its row count sets model.num_classes
+  std::string tokenizer_path;  // clip: BPE tokenizer file (text.bpe_learn)
+  ClipOptions clip;
+  ViTConfig model;             // the image tower (clip: its head is the image projection)
   int64_t batch_size = 256;     // per rank and micro-step
   int64_t accumulate_steps = 1;  // micro-steps per optimizer step (gradient accumulation)
   DistOptions dist;

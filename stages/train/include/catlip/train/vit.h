@@ -28,9 +28,13 @@
 
 namespace catlip::train {
 
+// Attention and blocks serve both towers: the ViT (no mask) and CLIP's text
+// transformer (clip_model.h), which passes an additive causal mask [T,T].
 struct AttentionImpl : torch::nn::Module {
-  explicit AttentionImpl(const ViTConfig& c);
-  torch::Tensor forward(const torch::Tensor& x);
+  AttentionImpl(int64_t dim, int64_t heads);
+  explicit AttentionImpl(const ViTConfig& c) : AttentionImpl(c.dim, c.heads) {}
+  // mask: undefined, or added to the attention logits (broadcast over [B*H]).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
   int64_t heads, head_dim;
   double scale;
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
@@ -38,15 +42,17 @@ struct AttentionImpl : torch::nn::Module {
 TORCH_MODULE(Attention);
 
 struct MlpImpl : torch::nn::Module {
-  explicit MlpImpl(const ViTConfig& c);
+  MlpImpl(int64_t dim, int64_t mlp_ratio);
+  explicit MlpImpl(const ViTConfig& c) : MlpImpl(c.dim, c.mlp_ratio) {}
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(Mlp);
 
 struct BlockImpl : torch::nn::Module {
-  explicit BlockImpl(const ViTConfig& c);
-  torch::Tensor forward(const torch::Tensor& x);
+  BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double ln_eps);
+  explicit BlockImpl(const ViTConfig& c) : BlockImpl(c.dim, c.heads, c.mlp_ratio, c.ln_eps) {}
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   Mlp mlp{nullptr};
