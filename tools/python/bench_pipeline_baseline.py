@@ -99,6 +99,18 @@ def main():
     args = ap.parse_args()
 
     t_start = time.perf_counter()
+    import nltk
+
+    tmp = tempfile.mkdtemp(prefix="catlip-bench-pipeline-nltk-")
+    try:
+        nltk.data.path.insert(0, make_nltk_data(tmp, args.wordnet_dir))
+        return run(args, t_start)
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, t_start):
     import numpy as np
     import torch
     import torchvision
@@ -106,9 +118,6 @@ def main():
     import PIL
     from PIL import Image
     import nltk
-
-    tmp = tempfile.mkdtemp(prefix="catlip-bench-pipeline-nltk-")
-    nltk.data.path.insert(0, make_nltk_data(tmp, args.wordnet_dir))
     from nltk.corpus import wordnet as wn
     from nltk.corpus.reader.wordnet import WordNetError
     from nltk.stem import WordNetLemmatizer
@@ -211,8 +220,6 @@ def main():
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-    import shutil
-    shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({
         "samples": samples, "batches": batches, "labels": labels, "classes": classes,
         "wall_s": round(t1 - t_start, 4), "loop_s": round(t1 - t0, 4),
