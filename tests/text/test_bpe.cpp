@@ -384,3 +384,40 @@ TEST_CASE("bpe: learning scales (incremental pair counts)") {
   t.set_cache_words(0);
   CHECK(t.encode("tea to the sea") == ids);
 }
+
+TEST_CASE("bpe: ids equal CLIP's Python SimpleTokenizer on the same merges") {
+  if (catlip::test::run_cmd("python3 -c 'import regex' 2>&1").exit_code != 0)
+    catlip::test::skip_test("python3 with the `regex` module is needed for CLIP's reference tokenizer");
+  TempDir d("bpe-clip");
+  auto caps = training_captions();
+  for (const char* c : {"'sun !'s x'LL Ⅻ½ ٣٤ a\xCC\x81" "b", "ＦＵＬＬ width ｗｉｄｔｈ", "ﬁ ligature ß straße",
+                        "🇫🇷 flag 👩‍👩‍👧 family", "tab\there  nbsp\xC2\xA0x ideo\xE3\x80\x80y", "<|endoftext|> after"})
+    caps.push_back(c);
+  // Learned on these captions plus random multi-script words: merges across
+  // scripts, bytes of partial characters.
+  std::mt19937 rng(3);
+  const std::vector<std::string> chars = {"a", "b", "e", "n", "t", "é", "ü", "ß", "東", "京", "タ", "ワ", "М", "о", "с"};
+  auto counts = count_words(caps);
+  for (int i = 0; i < 3000; ++i) {
+    std::string w;
+    for (int k = 0, n = 1 + static_cast<int>(rng() % 7); k < n; ++k) w += chars[rng() % chars.size()];
+    ++counts[w];
+  }
+  auto t = BpeTokenizer::learn(counts, 2000);
+  std::string tok = d.file("bpe.txt"), tsv;
+  t.save(tok);
+  for (auto& c : caps) {
+    std::string n = bpe_normalize(c);
+    std::vector<int64_t> ids;
+    t.encode_normalized(n, ids);
+    tsv += n + "\t";
+    for (size_t i = 0; i < ids.size(); ++i) tsv += (i ? " " : "") + std::to_string(ids[i]);
+    tsv += "\n";
+  }
+  catlip::test::write_file(d.file("ids.tsv"), tsv);
+  auto r = catlip::test::run_cmd("python3 " + catlip::test::source_dir() + "/tests/text/clip_bpe_ref.py " + tok + " " +
+                                 d.file("ids.tsv") + " 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find(std::to_string(caps.size()) + " lines, 0 mismatches") != std::string::npos);
+}
