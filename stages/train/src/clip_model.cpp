@@ -58,7 +58,7 @@ torch::Tensor causal_mask(int64_t T, const torch::Device& device) {
   return torch::full({T, T}, -std::numeric_limits<float>::infinity(), opts).triu(1);
 }
 
-torch::Tensor TextTransformerImpl::forward(const torch::Tensor& tokens) {
+torch::Tensor TextTransformerImpl::hidden(const torch::Tensor& tokens) {
   TORCH_CHECK(tokens.dim() == 2, "text tokens must be [B,T]");
   const int64_t T = tokens.size(1);
   TORCH_CHECK(T >= 1 && T <= config.context_length, "text: ", T, " tokens exceed context_length ",
@@ -66,7 +66,11 @@ torch::Tensor TextTransformerImpl::forward(const torch::Tensor& tokens) {
   auto x = token_embedding->forward(tokens) + positional_embedding.narrow(0, 0, T);
   auto mask = causal_mask(T, tokens.device());
   for (auto& b : *blocks) x = b->as<Block>()->forward(x, mask);
-  x = ln_final->forward(x);
+  return ln_final->forward(x);
+}
+
+torch::Tensor TextTransformerImpl::forward(const torch::Tensor& tokens) {
+  auto x = hidden(tokens);
   // The end-of-text token's features: the highest id in each row.
   auto eot = tokens.argmax(1);
   auto pooled = x.index({torch::arange(x.size(0), tokens.options()), eot});

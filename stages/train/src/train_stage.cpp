@@ -58,6 +58,9 @@ std::vector<ParamSpec> loop_params() {
           "Data parallel: how long ranks wait for each other to join and in each collective"),
       Param("steps", T::Int).def(int64_t{0}).at_least(0)
           .describe("Total iterations; 0 = train until the input ends"),
+      Param("time_budget_s", T::Float).def(0.0).range(0, 1e9)
+          .describe("Stop after this much training wall time, counted from the first sample (equal-time "
+                    "comparisons); 0 = no limit. Checkpoints record the time as catlip.train_seconds"),
       Param("schedule_steps", T::Int).def(int64_t{0}).at_least(0)
           .describe("Cosine horizon when steps = 0 (0: constant lr after warmup)"),
       Param("lr", T::Float).def(1e-3).range(0, 10).describe("Peak learning rate"),
@@ -212,6 +215,7 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
   o.dist.bucket_mb = p.get_float("allreduce_bucket_mb");
   o.dist.timeout_s = p.get_float("dist_timeout_s");
   o.steps = p.get_int("steps");
+  o.time_budget_s = p.get_float("time_budget_s");
   o.schedule_steps = p.get_int("schedule_steps");
   o.lr = p.get_float("lr");
   o.min_lr = p.get_float("min_lr");
@@ -292,7 +296,9 @@ void TrainStage::end_item() {
     // Sources may be endless (epochs = 0): training decides when the run
     // ends, through rank 0, once it has written the checkpoint and export.
     if (trainer_->rank() == 0)
-      ctx_->finish_run(trainer_->step() > 0 && trainer_->world_size() > 1 && !steps_reached()
+      ctx_->finish_run(trainer_->time_budget_reached()
+                           ? "reached the time budget at step " + std::to_string(trainer_->step())
+                       : trainer_->step() > 0 && trainer_->world_size() > 1 && !steps_reached()
                            ? "a rank's input ended; all ranks stopped at step " + std::to_string(trainer_->step())
                            : "reached the configured number of training steps");
   }

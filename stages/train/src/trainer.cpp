@@ -90,6 +90,7 @@ struct Trainer::Impl {
   // Data parallel.
   std::unique_ptr<DataParallel> dp;
   bool group_ended = false;  // a rank's input ended: every rank stopped
+  bool budget_reached = false;  // time_budget_s spent (agreed by every rank)
   int64_t micro = 0;         // micro-steps accumulated toward the next optimizer step
   double loss_accum = 0, exposed_s = 0;
   int rank() const { return opt.dist.rank; }
@@ -303,6 +304,7 @@ struct Trainer::Impl {
         {"catlip.global_batch", std::to_string(global_batch())},
         {"catlip.ema_decay", std::to_string(opt.ema_decay)},
         {"catlip.lr_at_step", std::to_string(sched.at(step))},
+        {"catlip.train_seconds", std::to_string(train_seconds())},
     });
     std::string path = write_checkpoint_file(ckpt_dir, step, meta, st.views());
     prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
@@ -372,7 +374,7 @@ struct Trainer::Impl {
       started = true;
       first_item = window_start = now;
     }
-    if (finished || group_ended || (opt.steps > 0 && step >= opt.steps)) {
+    if (finished || group_ended || budget_reached || (opt.steps > 0 && step >= opt.steps)) {
       ctx.count("train.ignored_after_last_step");
       return false;
     }
@@ -502,8 +504,19 @@ struct Trainer::Impl {
       ctx.count("error.nonfinite_loss");
       log(LogLevel::Error, "step " + std::to_string(step) + ": loss is " + std::to_string(loss_v));
     }
+    if (opt.time_budget_s > 0) {
+      bool over = train_seconds() >= opt.time_budget_s;
+      if (dp) over = !dp->all_true(!over);  // every rank stops at the same step
+      if (over) {
+        budget_reached = true;
+        log(LogLevel::Info, "time budget of " + std::to_string(opt.time_budget_s) + " s reached at step " +
+                                std::to_string(step));
+      }
+    }
     if (opt.checkpoint_every > 0 && step % opt.checkpoint_every == 0) save_checkpoint();
   }
+
+  double train_seconds() const { return started ? secs(Clock::now() - first_item) : 0.0; }
 
   void report(const StepMetrics& m) {
     obj->report(ctx);
@@ -545,7 +558,7 @@ struct Trainer::Impl {
     finished = true;
     // This rank's input ended first: the others stop with it (they learn it
     // in their next agreement), so nobody waits in an allreduce.
-    if (dp && !group_ended && !(opt.steps > 0 && step >= opt.steps)) {
+    if (dp && !group_ended && !budget_reached && !(opt.steps > 0 && step >= opt.steps)) {
       dp->all_true(false);
       group_ended = true;
     }
@@ -586,8 +599,10 @@ void Trainer::finish() { impl_->finish(); }
 std::string Trainer::save_checkpoint() { return impl_->save_checkpoint(); }
 int64_t Trainer::step() const { return impl_->step; }
 bool Trainer::done() const {
-  return impl_->group_ended || (impl_->opt.steps > 0 && impl_->step >= impl_->opt.steps);
+  return impl_->group_ended || impl_->budget_reached || (impl_->opt.steps > 0 && impl_->step >= impl_->opt.steps);
 }
+bool Trainer::time_budget_reached() const { return impl_->budget_reached; }
+double Trainer::train_seconds() const { return impl_->train_seconds(); }
 int64_t Trainer::global_batch() const { return impl_->global_batch(); }
 int Trainer::rank() const { return impl_->opt.dist.rank; }
 int Trainer::world_size() const { return impl_->opt.dist.world_size; }

@@ -34,6 +34,10 @@ struct TextTransformerImpl : torch::nn::Module {
   // <|endoftext|> then zero padding -> projected features [B, embed_dim]
   // (not normalised).
   torch::Tensor forward(const torch::Tensor& tokens);
+  // Every position's features after ln_final, [B,T,width] (forward pools
+  // the end-of-text one): under the causal mask, position t depends only on
+  // tokens 0..t.
+  torch::Tensor hidden(const torch::Tensor& tokens);
   // OpenCLIP's initialisation (normal: tokens 0.02, positions 0.01,
   // attention width^-0.5, projections scaled by (2 depth)^-0.5).
   void reset_weights();

@@ -81,6 +81,7 @@ struct TrainOptions {
   int64_t accumulate_steps = 1;  // micro-steps per optimizer step (gradient accumulation)
   DistOptions dist;
   int64_t steps = 0;           // total iterations; 0 = until the input ends
+  double time_budget_s = 0;    // stop after this much training wall time (from the first sample); 0 = none
   int64_t schedule_steps = 0;  // cosine horizon when steps = 0 (0: constant after warmup)
   double lr = 1e-3, min_lr = 1e-5, warmup_init_lr = 1e-6;
   int64_t warmup_steps = 0;
@@ -138,7 +139,10 @@ class Trainer {
   std::string save_checkpoint();
 
   int64_t step() const;
-  bool done() const;  // steps reached, or (data parallel) a rank's input ended and all ranks stopped
+  bool done() const;  // steps or time budget reached, or (data parallel) a rank's input ended and all ranks stopped
+  bool time_budget_reached() const;
+  // Wall seconds since the first sample (what checkpoints record as catlip.train_seconds).
+  double train_seconds() const;
   // batch_size x ranks x accumulate_steps: images per optimizer step.
   int64_t global_batch() const;
   int rank() const;
