@@ -588,6 +588,45 @@ TEST_CASE("data parallel: two trainer ranks on one host end together and write o
   check_nothing_left(dir, nullptr);
 }
 
+TEST_CASE("data parallel: two train.clip ranks contrast against each other's features and end together") {
+  clean_launcher_env();
+  TempDir dir("cl-dpclip");
+  Dataset data = make_dataset(dir);
+  // The tokenizer, learned from the captions by a graph (as the quickstart does).
+  write_file(dir.file("bpe.toml"), "[graph]\nname = \"bpe\"\n[stages.read]\ntype = \"shards.source\"\nurls = [\"" +
+                                       data.urls + "\"]\n[stages.count]\ntype = \"text.bpe_count\"\ninputs = [\"read\"]\n"
+                                       "[stages.learn]\ntype = \"text.bpe_learn\"\ninputs = [\"count\"]\nvocab_size = 700\n"
+                                       "output = \"" + dir.file("bpe.txt") + "\"\n");
+  auto b = run_cmd("timeout 120 " + catlip_bin() + " run " + dir.file("bpe.toml") + " --run-dir " + dir.file("bpe") +
+                   " --progress plain");
+  INFO(b.out);
+  REQUIRE(b.exit_code == 0);
+  write_file(dir.file("g.toml"),
+             "[graph]\nname = \"cluster-clip\"\n"
+             "[stages.shards]\ntype = \"shards.source\"\nurls = [\"" + data.urls + "\"]\n"
+             "[stages.decode]\ntype = \"image.decode\"\ninputs = [\"shards\"]\nmode = \"eval\"\nsize = 32\nreplicas = 2\n"
+             "[stages.tokens]\ntype = \"text.bpe_encode\"\ninputs = [\"decode\"]\ntokenizer = \"" + dir.file("bpe.txt") +
+             "\"\ncontext_length = 24\n"
+             "[stages.train]\ntype = \"train.clip\"\ninputs = [\"tokens\"]\ntokenizer = \"" + dir.file("bpe.txt") + "\"\n"
+             "replicas = 2\ndim = 32\ndepth = 1\nheads = 2\nimage_size = 32\npatch_size = 8\nembed_dim = 32\n"
+             "text_width = 32\ntext_depth = 1\ntext_heads = 2\ncontext_length = 24\nbatch_size = 16\n"
+             "warmup_steps = 2\ndevice = \"cpu\"\nthreads = 1\nlog_every = 1\ncheckpoint_every = 0\n");
+  auto r = run_cmd("timeout 240 " + catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + dir.file("run") +
+                   " --progress plain");
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  auto steps = finish_steps(r.out);
+  CHECK(steps[0] > 5);
+  CHECK(steps[0] == steps[1]);
+  CHECK_THAT(r.out, Catch::Contains("CLIP: image ViT"));
+  CHECK_THAT(r.out, Catch::Contains("global batch 32 = 16 x 2 ranks (gloo, this is rank 0)"));
+  // Rank 0 alone exports: the CLIP weights with the tokenizer beside them.
+  CHECK(fs::exists(dir.file("run/export/model.safetensors")));
+  CHECK(read_file(dir.file("run/export/tokenizer.txt")) == read_file(dir.file("bpe.txt")));
+  CHECK_THAT(read_file(dir.file("run/export/config.json")), Catch::Contains("\"architecture\": \"clip\""));
+  check_nothing_left(dir, nullptr);
+}
+
 TEST_CASE("data parallel: one trainer rank on each of two namespace hosts") {
   require_netns();
   clean_launcher_env();
