@@ -5,6 +5,7 @@
 #include <unicode/stringpiece.h>
 #include <unicode/unistr.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -489,8 +490,8 @@ void emit_width(char32_t c, unsigned fixes, U32& out) {
 
 // The per-character fixes, composed in ftfy's order (c1, ligatures, width,
 // quotes, line breaks), then terminal escapes and control characters.
-void char_fixes(const U32& in, unsigned fixes, U32& out) {
-  U32 mid;
+void char_fixes(const U32& in, unsigned fixes, U32& mid, U32& out) {
+  mid.clear();
   mid.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     char32_t c = in[i];
@@ -525,9 +526,9 @@ void char_fixes(const U32& in, unsigned fixes, U32& out) {
 }
 
 std::string char_fixes_utf8(std::string_view s, unsigned fixes) {
-  U32 t, out;
+  U32 t, mid, out;
   to_u32(s, t);
-  char_fixes(t, fixes, out);
+  char_fixes(t, fixes, mid, out);
   std::string r;
   to_utf8(out, r);
   return r;
@@ -567,20 +568,126 @@ bool ftfy_inert(std::string_view s, bool html) {
   return true;
 }
 
+// Reused buffers for the per-caption path (no allocation once warm).
+struct Scratch {
+  U32 t, mid, out;
+  std::string tmp;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// The per-character fixes of char_fixes(kAllChar) straight on UTF-8, for text
+// without ESC (with one, the order of escape and control removal matters and
+// char_fixes does it). Characters no fix touches are copied as bytes. Returns
+// whether anything changed; `top` is the largest code point of the output.
+bool char_fixes_fast(std::string_view s, std::string& out, char32_t& top) {
+  out.clear();
+  out.reserve(s.size() + 8);
+  bool changed = false;
+  top = 0;
+  U32 tmp, mid, res;
+  for (size_t i = 0; i < s.size();) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      if (b >= 0x20 && b != 0x7F) {
+        out += static_cast<char>(b);
+      } else if (b == '\r') {
+        out += '\n';
+        changed = true;
+        if (i < s.size() && s[i] == '\n') ++i;
+      } else if (b == '\t' || b == '\n' || b == '\f') {
+        out += static_cast<char>(b);
+      } else {
+        changed = true;  // a removed control character
+      }
+      continue;
+    }
+    size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+    if (i + n > s.size()) n = s.size() - i;  // (valid input: never)
+    char32_t cp = n == 2 ? (b & 0x1F) : n == 3 ? (b & 0x0F) : (b & 0x07);
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    // Only these ranges can change: C1, ligatures/digraphs, U+02BC, general
+    // punctuation (quotes, separators, U+206A..F), U+3000, U+FB00..06,
+    // U+FEFF, U+FF01..FFFC.
+    bool maybe = (cp >= 0x80 && cp <= 0x9F) || cp == 0x132 || cp == 0x133 || cp == 0x149 ||
+                 (cp >= 0x1C4 && cp <= 0x1CC) || (cp >= 0x1F1 && cp <= 0x1F3) || cp == 0x2BC ||
+                 (cp >= 0x2018 && cp <= 0x206F) || cp == 0x3000 || (cp >= 0xFB00 && cp <= 0xFB06) ||
+                 cp == 0xFEFF || cp >= 0xFF01;
+    if (maybe) {
+      tmp.assign(1, cp);
+      char_fixes(tmp, kAllChar, mid, res);
+      if (res != tmp) {
+        changed = true;
+        for (char32_t c : res) {
+          put_utf8(out, c);
+          top = std::max(top, c);
+        }
+        i += n;
+        continue;
+      }
+    }
+    top = std::max(top, cp);
+    out.append(s, i, n);
+    i += n;
+  }
+  return changed;
+}
+
 // One line of fix_text (ftfy fixes line by line), until nothing changes.
+// The character fixes are idempotent (none of their outputs is an input of
+// another, and ESC itself is always removed), so another round is needed only
+// when entities, the encoding repair or NFC changed something.
 void fix_segment(std::string& seg, bool html) {
-  U32 t, out;
-  for (int round = 0; round < 4 && !ftfy_inert(seg, html); ++round) {
-    std::string before = seg;
-    if (html && seg.find('&') != std::string::npos) seg = decode_entities(seg);
-    to_u32(seg, t);
-    bool ascii = true;
-    for (char32_t c : t) ascii &= c < 0x80;
-    if (!ascii) t = fix_encoding_u32(std::move(t));
-    char_fixes(t, kAllChar, out);
-    to_utf8(out, seg);
-    nfc_in_place(seg);
-    if (seg == before) break;
+  Scratch& sc = scratch();
+  for (int round = 0; round < 4; ++round) {
+    // One scan: is there anything to do, and which passes does it need?
+    bool inert = true, latin1 = false, esc = false, amp = false;
+    for (char c : seg) {
+      auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u < 0x7F && c != '&') continue;
+      latin1 |= u == 0xC2 || u == 0xC3;  // C1 controls and Latin-1 letters
+      esc |= u == 0x1B;
+      amp |= c == '&';
+      inert &= (u == '\t' || u == '\n' || u == '\f' || (c == '&' && !html));
+    }
+    if (inert) break;
+    bool again = false;
+    if (html && amp) {
+      std::string dec = decode_entities(seg);
+      again |= dec != seg;
+      seg.swap(dec);
+      latin1 = esc = true;  // (entities may have made them)
+    }
+    // Mojibake needs a C1 control or a Latin-1 letter: UTF-8 lead byte C2/C3.
+    if (latin1) {
+      to_u32(seg, sc.t);
+      if (is_mojibake_u32(sc.t)) {
+        U32 fixed = fix_encoding_u32(sc.t);
+        if (fixed != sc.t) {
+          again = true;
+          to_utf8(fixed, seg);
+        }
+      }
+    }
+    char32_t top = 0;
+    if (!esc || seg.find('\x1B') == std::string::npos) {
+      if (char_fixes_fast(seg, sc.tmp, top)) seg.swap(sc.tmp);
+    } else {
+      to_u32(seg, sc.t);
+      char_fixes(sc.t, kAllChar, sc.mid, sc.out);
+      for (char32_t c : sc.out) top = std::max(top, c);
+      to_utf8(sc.out, seg);
+    }
+    // Below U+0300 every character is NFC and none combines with another.
+    if (top >= 0x300) {
+      sc.tmp = seg;
+      nfc_in_place(seg);
+      again |= seg != sc.tmp;
+    }
+    if (!again) break;
   }
 }
 
