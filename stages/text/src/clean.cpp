@@ -639,7 +639,8 @@ bool char_fixes_fast(std::string_view s, std::string& out, char32_t& top) {
 // One line of fix_text (ftfy fixes line by line), until nothing changes.
 // The character fixes are idempotent (none of their outputs is an input of
 // another, and ESC itself is always removed), so another round is needed only
-// when entities, the encoding repair or NFC changed something.
+// when entities, the encoding repair or NFC changed something, or the
+// character fixes made something that those could change.
 void fix_segment(std::string& seg, bool html) {
   Scratch& sc = scratch();
   for (int round = 0; round < 4; ++round) {
@@ -673,14 +674,25 @@ void fix_segment(std::string& seg, bool html) {
       }
     }
     char32_t top = 0;
+    bool changed = false;
     if (!esc || seg.find('\x1B') == std::string::npos) {
-      if (char_fixes_fast(seg, sc.tmp, top)) seg.swap(sc.tmp);
+      changed = char_fixes_fast(seg, sc.tmp, top);
+      if (changed) seg.swap(sc.tmp);
     } else {
       to_u32(seg, sc.t);
       char_fixes(sc.t, kAllChar, sc.mid, sc.out);
       for (char32_t c : sc.out) top = std::max(top, c);
       to_utf8(sc.out, seg);
+      changed = true;
     }
+    // What they output can be input to the entity or encoding fixes
+    // ("Ã　" -> "Ã " is mojibake, "＆amp;" -> "&amp;"): then another round.
+    if (changed && !again)
+      for (char c : seg)
+        if (c == '\xC2' || c == '\xC3' || (html && c == '&')) {
+          again = true;
+          break;
+        }
     // Below U+0300 every character is NFC and none combines with another.
     if (top >= 0x300) {
       sc.tmp = seg;
