@@ -9,6 +9,17 @@
 // and prints the report path and the headline numbers. Each step is also
 // runnable alone from configs/ (see the comments at the top of each file).
 //
+// `--compare clip` instead trains CatLIP and CLIP on the same data for the
+// same wall-clock budget and compares them along it:
+//   1. synthetic train + held-out shards
+//   2. vocabulary graph + BPE tokenizer graph (configs/quickstart_bpe.toml)
+//   3. CatLIP training (quickstart_train.toml, train.time_budget_s)
+//   4. CLIP training   (quickstart_clip.toml, the same budget, image tower,
+//                       batch, threads and lr schedule)
+//   5. every checkpoint of both: zero-shot + linear probe against training
+//      time (catlip compare, in catlip-torch) -> compare/compare.{json,html}
+// Layout: data/, vocab/, bpe/, train/, clip/, compare/.
+//
 // Layout of OUT: data/ (shards, vocabularies, classes.txt), vocab/, train/,
 // eval/, transfer/ (one run dir per step), report.html.
 //
@@ -125,6 +136,52 @@ std::string fmt(double v, int p = 3) {
   return b;
 }
 
+// Step 1 of both modes: synthetic train and held-out shards (or the ones in
+// `data` with --reuse-data) and data/classes.txt.
+void prepare_data(const Args& a, const std::string& data, long long n_train, long long n_val, const std::string& step,
+                  std::vector<std::string>& train_shards, std::vector<std::string>& val_shards) {
+  auto t = Clock::now();
+  if (a.has("reuse-data") && fs::exists(data + "/train-000000.tar") && fs::exists(data + "/val-000000.tar")) {
+    for (auto& e : fs::directory_iterator(data)) {
+      auto n = e.path().filename().string();
+      if (n.rfind("train-", 0) == 0 && e.path().extension() == ".tar") train_shards.push_back(e.path().string());
+      if (n.rfind("val-", 0) == 0 && e.path().extension() == ".tar") val_shards.push_back(e.path().string());
+    }
+    std::sort(train_shards.begin(), train_shards.end());
+    std::sort(val_shards.begin(), val_shards.end());
+    std::cout << step << " reusing " << train_shards.size() << " train and " << val_shards.size() << " held-out shards\n";
+  } else {
+    synth::SynthOptions tr, va;
+    tr.size = va.size = 64;
+    // An easier setting than the full-variety default (up to 4 objects,
+    // from 10% of the side, full clutter, any colour): at 64x64 those are
+    // too small, busy and colour-blind for a tiny model to learn in the few
+    // CPU minutes the quickstart has. Same as `catlip shards synth
+    // --max-objects 3 --min-object 0.2 --clutter 0.3 --typical-colors`.
+    tr.max_objects = va.max_objects = 3;
+    tr.min_object = va.min_object = 0.2;
+    tr.clutter = va.clutter = 0.3f;
+    tr.typical_colors = va.typical_colors = true;
+    tr.seed = va.seed = 0;
+    va.val = true;
+    // The two splits are independent: generate them in parallel.
+    auto fut = std::async(std::launch::async, [&] {
+      return synth::write_synth_shards(data + "/val", n_val, (n_val + 1) / 2, va);
+    });
+    auto r = synth::write_synth_shards(data + "/train", n_train, (n_train + 7) / 8, tr);
+    train_shards = r.shards;
+    val_shards = fut.get().shards;
+    std::cout << step << " wrote " << n_train << " training samples (" << train_shards.size() << " shards) and " << n_val
+              << " held-out samples (" << val_shards.size() << " shards) in " << fmt(since(t), 1) << " s\n";
+  }
+  // The class list of the synthetic set: .cls = index into it.
+  {
+    std::ofstream c(data + "/classes.txt");
+    c << "# synthetic categories: line i = class i (.cls); wnid then name\n";
+    for (auto& k : synth::kCategories) c << k.wnid << "\t" << k.name << "\n";
+  }
+}
+
 const char* kHelp =
     "usage: catlip quickstart [--out DIR] [options]\n\n"
     "Runs CatLIP end to end on synthetic data: generates train and held-out shards, builds\n"
@@ -142,7 +199,16 @@ const char* kHelp =
     "  --configs DIR         where quickstart_*.toml live (default: ./configs or beside the build)\n"
     "  --reuse-data          keep existing shards in OUT/data (skip generation)\n"
     "  --set S.P=V           extra override for the training graph (repeatable)\n"
-    "  --no-transfer         skip Transfer Init\n";
+    "  --no-transfer         skip Transfer Init\n"
+    "  --compare clip        instead: train CatLIP and CLIP (same image tower, data, batch and\n"
+    "                        lr schedule) for the same wall-clock budget each, one after the\n"
+    "                        other, then evaluate every checkpoint of both (zero-shot and\n"
+    "                        linear probe) against training time: OUT/compare/compare.html,\n"
+    "                        compare.json and a table (--train-samples defaults to 24000;\n"
+    "                        the data repeats if the budget outlasts it)\n"
+    "  --budget-s S          with --compare: training seconds per model (default 180)\n";
+
+int run_compare_mode(const Args& a, long long n_train, long long n_val, long long batch, long long dec, double budget);
 
 int cmd_quickstart(int argc, char** argv) {
   Args a(argc, argv, {"help", "reuse-data", "no-transfer"});
@@ -150,17 +216,28 @@ int cmd_quickstart(int argc, char** argv) {
     std::cout << kHelp;
     return kOk;
   }
-  if (int rc = check_syntax(a, Syntax{"catlip quickstart", "usage: catlip quickstart [--out DIR] [options]", {"set", "configs", "out", "batch-size", "decode-replicas", "epochs", "train-samples", "transfer-steps", "val-samples", "no-transfer", "reuse-data"}, 0, 0})) return rc;
+  if (int rc = check_syntax(a, Syntax{"catlip quickstart", "usage: catlip quickstart [--out DIR] [options]", {"set", "configs", "out", "batch-size", "decode-replicas", "epochs", "train-samples", "transfer-steps", "val-samples", "no-transfer", "reuse-data", "compare", "budget-s"}, 0, 0})) return rc;
   auto bad = a.unknown({"out", "train-samples", "val-samples", "epochs", "batch-size", "decode-replicas",
-                        "transfer-steps", "configs", "reuse-data", "set", "no-transfer"});
+                        "transfer-steps", "configs", "reuse-data", "set", "no-transfer", "compare", "budget-s"});
   if (!a.error().empty() || !bad.empty() || !a.positional().empty()) {
     std::cerr << "catlip quickstart: " << (!a.error().empty() ? a.error() : !bad.empty() ? "unknown option " + bad[0] : std::string("unexpected argument"))
               << " (see --help)\n";
     return kUsage;
   }
   long long n_train = 0, n_val = 0, epochs = 0, batch = 0, dec = 0, tsteps = 0;
+  double budget = 0;
+  const bool compare = a.has("compare");
+  if (compare && a.get("compare") != "clip") {
+    std::cerr << "catlip quickstart: --compare takes 'clip' (the only model compared with CatLIP)\n";
+    return kUsage;
+  }
+  if (!compare && a.has("budget-s")) {
+    std::cerr << "catlip quickstart: --budget-s goes with --compare clip\n";
+    return kUsage;
+  }
   try {
-    n_train = a.get_int("train-samples", 48000);
+    n_train = a.get_int("train-samples", compare ? 24000 : 48000);
+    budget = a.get_double("budget-s", 180);
     n_val = a.get_int("val-samples", 1000);
     epochs = a.get_int("epochs", 1);
     batch = a.get_int("batch-size", 32);
@@ -173,6 +250,13 @@ int cmd_quickstart(int argc, char** argv) {
   if (n_train < 64 || n_val < 16 || epochs < 1 || batch < 1 || dec < 1 || tsteps < 0) {
     std::cerr << "catlip quickstart: need --train-samples >= 64, --val-samples >= 16, --epochs/--batch-size/--decode-replicas >= 1\n";
     return kUsage;
+  }
+  if (compare) {
+    if (!(budget >= 1)) {
+      std::cerr << "catlip quickstart: need --budget-s >= 1\n";
+      return kUsage;
+    }
+    return run_compare_mode(a, n_train, n_val, batch, dec, budget);
   }
   auto t_all = Clock::now();
   try {
@@ -187,48 +271,9 @@ int cmd_quickstart(int argc, char** argv) {
     std::cout << "quickstart: output in " << out << "\n";
 
     // 1. data: 8 train shards and 2 held-out shards (the configs' default patterns).
-    auto t = Clock::now();
     std::vector<std::string> train_shards, val_shards;
-    if (a.has("reuse-data") && fs::exists(data + "/train-000000.tar") && fs::exists(data + "/val-000000.tar")) {
-      for (auto& e : fs::directory_iterator(data)) {
-        auto n = e.path().filename().string();
-        if (n.rfind("train-", 0) == 0 && e.path().extension() == ".tar") train_shards.push_back(e.path().string());
-        if (n.rfind("val-", 0) == 0 && e.path().extension() == ".tar") val_shards.push_back(e.path().string());
-      }
-      std::sort(train_shards.begin(), train_shards.end());
-      std::sort(val_shards.begin(), val_shards.end());
-      std::cout << "[1/6] reusing " << train_shards.size() << " train and " << val_shards.size() << " held-out shards\n";
-    } else {
-      synth::SynthOptions tr, va;
-      tr.size = va.size = 64;
-      // An easier setting than the full-variety default (up to 4 objects,
-      // from 10% of the side, full clutter, any colour): at 64x64 those are
-      // too small, busy and colour-blind for a tiny model to learn in the few
-      // CPU minutes the quickstart has. Same as `catlip shards synth
-      // --max-objects 3 --min-object 0.2 --clutter 0.3 --typical-colors`.
-      tr.max_objects = va.max_objects = 3;
-      tr.min_object = va.min_object = 0.2;
-      tr.clutter = va.clutter = 0.3f;
-      tr.typical_colors = va.typical_colors = true;
-      tr.seed = va.seed = 0;
-      va.val = true;
-      // The two splits are independent: generate them in parallel.
-      auto fut = std::async(std::launch::async, [&] {
-        return synth::write_synth_shards(data + "/val", n_val, (n_val + 1) / 2, va);
-      });
-      auto r = synth::write_synth_shards(data + "/train", n_train, (n_train + 7) / 8, tr);
-      train_shards = r.shards;
-      val_shards = fut.get().shards;
-      std::cout << "[1/6] wrote " << n_train << " training samples (" << train_shards.size() << " shards) and " << n_val
-                << " held-out samples (" << val_shards.size() << " shards) in " << fmt(since(t), 1) << " s\n";
-    }
+    prepare_data(a, data, n_train, n_val, "[1/6]", train_shards, val_shards);
     const int64_t train_n = n_train;
-    // The class list of the synthetic set: .cls = index into it.
-    {
-      std::ofstream c(data + "/classes.txt");
-      c << "# synthetic categories: line i = class i (.cls); wnid then name\n";
-      for (auto& k : synth::kCategories) c << k.wnid << "\t" << k.name << "\n";
-    }
     const std::string vocab = data + "/vocab.tsv", model_vocab = data + "/vocab_model.tsv";
     setenv("DATA", data.c_str(), 1);
     setenv("VOCAB", vocab.c_str(), 1);
@@ -236,7 +281,7 @@ int cmd_quickstart(int argc, char** argv) {
     setenv("CHECKPOINT", (out + "/train").c_str(), 1);
 
     // 2. vocabulary.
-    t = Clock::now();
+    auto t = Clock::now();
     std::cout << "[2/6] vocabulary graph (" << configs << "/quickstart_vocab.toml)\n" << std::flush;
     run_config(configs + "/quickstart_vocab.toml", {"read.urls=" + list_toml(train_shards)}, out + "/vocab");
     write_model_vocab(vocab, model_vocab);
@@ -314,6 +359,93 @@ int cmd_quickstart(int argc, char** argv) {
   }
 }
 
+
+// --compare clip: CatLIP and CLIP for the same wall-clock budget each.
+int run_compare_mode(const Args& a, long long n_train, long long n_val, long long batch, long long dec, double budget) {
+  auto t_all = Clock::now();
+  try {
+    const std::string out = fs::absolute(a.get("out", "runs/quickstart")).lexically_normal().string();
+    const std::string configs = find_configs(a.get("configs"));
+    if (!fs::is_regular_file(configs + "/quickstart_clip.toml") || !fs::is_regular_file(configs + "/quickstart_bpe.toml"))
+      throw std::runtime_error(configs + " lacks quickstart_clip.toml or quickstart_bpe.toml");
+    const std::string data = out + "/data";
+    for (const char* sub : {"vocab", "bpe", "train", "clip", "compare"}) fs::remove_all(out + "/" + sub);
+    fs::create_directories(data);
+    std::cout << "quickstart --compare clip: CatLIP and CLIP, " << fmt(budget, 0)
+              << " s of training each; output in " << out << "\n";
+
+    std::vector<std::string> train_shards, val_shards;
+    prepare_data(a, data, n_train, n_val, "[1/5]", train_shards, val_shards);
+    const std::string vocab = data + "/vocab.tsv", model_vocab = data + "/vocab_model.tsv",
+                      tokenizer = data + "/bpe.txt";
+    setenv("DATA", data.c_str(), 1);
+    setenv("VOCAB", vocab.c_str(), 1);
+    setenv("MODEL_VOCAB", model_vocab.c_str(), 1);
+    setenv("TOKENIZER", tokenizer.c_str(), 1);
+
+    // 2. CatLIP's synset vocabulary and CLIP's BPE tokenizer, both from the
+    // training captions.
+    auto t = Clock::now();
+    std::cout << "[2/5] vocabulary and BPE tokenizer graphs\n" << std::flush;
+    run_config(configs + "/quickstart_vocab.toml", {"read.urls=" + list_toml(train_shards)}, out + "/vocab");
+    write_model_vocab(vocab, model_vocab);
+    run_config(configs + "/quickstart_bpe.toml", {"read.urls=" + list_toml(train_shards)}, out + "/bpe");
+    std::cout << "[2/5] " << vocab << " and " << tokenizer << " in " << fmt(since(t), 1) << " s\n";
+
+    // 3-4. Training, one model after the other (never both at once: they
+    // would share the cores). The same overrides for both graphs: endless
+    // data (the budget ends training), the budget, one cosine horizon sized
+    // for the budget at the quickstart's uncontended CatLIP speed (about 4.5
+    // steps of 32 per second on 2 cores), and checkpoints often enough for
+    // 6-8 points on each curve, all kept.
+    const double steps_per_s = 4.5 * 32.0 / double(batch);
+    const int64_t horizon = std::max<int64_t>(8, int64_t(std::llround(budget * steps_per_s)));
+    const int64_t every = std::max<int64_t>(1, horizon / 7);
+    std::vector<std::string> sets = {"read.urls=" + list_toml(train_shards),
+                                     "read.epochs=0",
+                                     "decode.replicas=" + std::to_string(dec),
+                                     "train.batch_size=" + std::to_string(batch),
+                                     "train.steps=0",
+                                     "train.schedule_steps=" + std::to_string(horizon),
+                                     "train.time_budget_s=" + fmt(budget, 3),
+                                     "train.checkpoint_every=" + std::to_string(every),
+                                     "train.keep_checkpoints=0"};
+    for (auto& s : a.all("set")) sets.push_back(s);
+    const std::pair<const char*, const char*> runs[] = {{"CatLIP", "quickstart_train.toml"},
+                                                        {"CLIP", "quickstart_clip.toml"}};
+    int k = 3;
+    for (auto& [name, file] : runs) {
+      t = Clock::now();
+      const std::string dir = out + (std::string(name) == "CLIP" ? "/clip" : "/train");
+      std::cout << "[" << k << "/5] " << name << " training (" << configs << "/" << file << "): " << fmt(budget, 0)
+                << " s, checkpoint every " << every << " steps, cosine over " << horizon << " steps\n"
+                << std::flush;
+      run_config(configs + "/" + file, sets, dir);
+      std::cout << "[" << k << "/5] " << name << " trained in " << fmt(since(t), 1) << " s (start-up included)\n";
+      ++k;
+    }
+
+    // 5. Every checkpoint of both on the held-out set.
+    t = Clock::now();
+    std::cout << "[5/5] evaluating every checkpoint (catlip compare)\n" << std::flush;
+    std::vector<std::string> args = {exe_dir() + "/catlip-torch", "compare", "--catlip", out + "/train",
+                                     "--clip", out + "/clip", "--vocab", model_vocab, "--classes",
+                                     data + "/classes.txt", "--out", out + "/compare", "--train-samples",
+                                     std::to_string(std::min<long long>(1000, n_train)), "--test-samples",
+                                     std::to_string(n_val), "--threads", "2"};
+    for (auto& s : train_shards) args.insert(args.end(), {"--train", s});
+    for (auto& s : val_shards) args.insert(args.end(), {"--test", s});
+    int rc = run_process(args);
+    if (rc != 0) throw std::runtime_error("catlip compare failed (exit " + std::to_string(rc) + ")");
+    std::cout << "[5/5] evaluated in " << fmt(since(t), 1) << " s\n\n";
+    std::cout << "comparison: " << out << "/compare/compare.html\n          " << out << "/compare/compare.json\n";
+    std::cout << "total " << fmt(since(t_all), 1) << " s\n";
+    return kOk;
+  } catch (const std::exception& e) {
+    std::cerr << "catlip quickstart: " << e.what() << "\n";
+    return kFailed;
+  }
+}
 }  // namespace
 
 CATLIP_COMMAND("quickstart", "Run CatLIP end to end on synthetic data and write a report", cmd_quickstart);

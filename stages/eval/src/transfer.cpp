@@ -1,4 +1,5 @@
 #include "catlip/eval/transfer.h"
+#include "catlip/eval/transfer_ops.h"
 
 #include <torch/torch.h>
 
@@ -21,17 +22,8 @@
 
 namespace catlip::eval {
 
-namespace {
-
-struct LabeledSet {
-  torch::Tensor images;  // uint8 [N,S,S,3]
-  torch::Tensor labels;  // int64 [N]
-  int64_t skipped = 0;
-};
-
-// Reads up to `limit` samples (0 = all) with a class label from shards.
-LabeledSet load_set(const std::vector<std::string>& urls, int64_t limit, int size, const ClassList& classes,
-                    const std::string& what, void (*log)(const std::string&)) {
+LabeledSet load_labeled_set(const std::vector<std::string>& urls, int64_t limit, int size, const ClassList& classes,
+                            const std::string& what, void (*log)(const std::string&)) {
   std::map<std::string, ParamValue> given = {{"urls", urls},
                                              {"shuffle_shards", false},
                                              {"count_total", false},
@@ -84,6 +76,57 @@ LabeledSet load_set(const std::vector<std::string>& urls, int64_t limit, int siz
   return set;
 }
 
+torch::Tensor map_batches(const torch::Tensor& images, int64_t bs, const std::function<torch::Tensor(torch::Tensor)>& f) {
+  std::vector<torch::Tensor> outs;
+  for (int64_t i = 0; i < images.size(0); i += bs) outs.push_back(f(images.narrow(0, i, std::min(bs, images.size(0) - i))));
+  return torch::cat(outs);
+}
+
+double top1_accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return logits.argmax(1).eq(labels.to(logits.device())).to(torch::kFloat64).mean().item<double>();
+}
+
+torch::Tensor synset_class_scores(const torch::Tensor& logits, const MappingReport& mapping) {
+  const int64_t C = int64_t(mapping.classes.size());
+  auto cls = torch::full({logits.size(0), C}, -1e30f, logits.options().dtype(torch::kFloat32));
+  for (int64_t c = 0; c < C; ++c) {
+    auto& rows = mapping.classes[size_t(c)].rows;
+    if (rows.empty()) continue;
+    auto idx = torch::tensor(rows, torch::kInt64).to(logits.device());
+    cls.select(1, c).copy_(std::get<0>(logits.index_select(1, idx).max(1)));
+  }
+  return cls;
+}
+
+double synset_zero_shot(train::LoadedModel& m, const LabeledSet& test, const MappingReport& mapping,
+                        const std::vector<double>& mean, const std::vector<double>& stdv) {
+  torch::NoGradGuard ng;
+  auto logits = map_batches(test.images, 128, [&](torch::Tensor x) {
+    return m.model->forward(train::preprocess_images(x, m.device, mean, stdv)).cpu();
+  });
+  return top1_accuracy(synset_class_scores(logits, mapping), test.labels);
+}
+
+double linear_probe(const torch::Tensor& ftr, const torch::Tensor& ytr_in, const torch::Tensor& fte,
+                    const torch::Tensor& yte, int64_t C, const ProbeOptions& o) {
+  const auto dev = ftr.device();
+  torch::manual_seed(uint64_t(o.seed));
+  torch::nn::Linear probe(ftr.size(1), C);
+  probe->to(dev);
+  torch::optim::Adam popt(probe->parameters(), torch::optim::AdamOptions(o.lr));
+  auto ytr = ytr_in.to(dev);
+  for (int64_t s = 0; s < o.steps; ++s) {
+    auto loss = torch::nn::functional::cross_entropy(probe->forward(ftr), ytr);
+    popt.zero_grad();
+    loss.backward();
+    popt.step();
+  }
+  torch::NoGradGuard ng;
+  return top1_accuracy(probe->forward(fte.to(dev)).cpu(), yte);
+}
+
+namespace {
+
 struct Model {
   train::LoadedModel m;
   torch::nn::Linear head{nullptr};
@@ -93,17 +136,6 @@ Model load(const std::string& path, const TransferOptions& o) {
   Model r;
   r.m = train::load_model(path, o.ema, o.device);
   return r;
-}
-
-// Batched forward of a function over a uint8 image set.
-torch::Tensor map_batches(const torch::Tensor& images, int64_t bs, const std::function<torch::Tensor(torch::Tensor)>& f) {
-  std::vector<torch::Tensor> outs;
-  for (int64_t i = 0; i < images.size(0); i += bs) outs.push_back(f(images.narrow(0, i, std::min(bs, images.size(0) - i))));
-  return torch::cat(outs);
-}
-
-double accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
-  return logits.argmax(1).eq(labels.to(logits.device())).to(torch::kFloat64).mean().item<double>();
 }
 
 }  // namespace
@@ -130,8 +162,8 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
     throw std::runtime_error(path + " has " + std::to_string(base.m.config.num_classes) + " outputs but " + o.vocab +
                              " has " + std::to_string(vocab.size()) + " rows");
   const int S = int(base.m.config.image_size);
-  LabeledSet train = load_set(o.train_urls, o.train_samples, S, classes, "train", log);
-  LabeledSet test = load_set(o.test_urls, o.test_samples, S, classes, "test", log);
+  LabeledSet train = load_labeled_set(o.train_urls, o.train_samples, S, classes, "train", log);
+  LabeledSet test = load_labeled_set(o.test_urls, o.test_samples, S, classes, "test", log);
   res.train_n = train.images.size(0);
   res.test_n = test.images.size(0);
   const int64_t C = res.classes;
@@ -148,16 +180,7 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
 
   // ---- zero-shot: max over each class's mapped rows of the synset logits.
   {
-    torch::NoGradGuard ng;
-    auto logits = map_batches(test.images, 128, [&](torch::Tensor x) { return base.m.model->forward(prep(x)).cpu(); });
-    auto cls = torch::full({res.test_n, C}, -1e30f);
-    for (int64_t c = 0; c < C; ++c) {
-      auto& rows = res.mapping.classes[size_t(c)].rows;
-      if (rows.empty()) continue;
-      auto idx = torch::tensor(rows, torch::kInt64);
-      cls.select(1, c).copy_(std::get<0>(logits.index_select(1, idx).max(1)));
-    }
-    res.zero_shot = accuracy(cls, test.labels);
+    res.zero_shot = synset_zero_shot(base.m, test, res.mapping, mean, stdv);
     log("transfer: zero-shot accuracy " + std::to_string(res.zero_shot) + " (chance " + std::to_string(res.chance) +
         ", majority class " + std::to_string(res.majority) + ")");
   }
@@ -200,7 +223,7 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
         return head->forward(mm.m.model->features(prep(x))).cpu();
       });
       mm.m.model->train();
-      return CurvePoint{step, accuracy(logits, test.labels), loss};
+      return CurvePoint{step, top1_accuracy(logits, test.labels), loss};
     };
     std::vector<CurvePoint> curve{eval_now(0, std::nan(""))};
     torch::manual_seed(uint64_t(o.seed));
@@ -237,19 +260,7 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
       ftr = map_batches(train.images, 128, [&](torch::Tensor x) { return base.m.model->features(prep(x)); });
       fte = map_batches(test.images, 128, [&](torch::Tensor x) { return base.m.model->features(prep(x)); });
     }
-    torch::manual_seed(uint64_t(o.seed));
-    torch::nn::Linear probe(ftr.size(1), C);
-    probe->to(dev);
-    torch::optim::Adam popt(probe->parameters(), torch::optim::AdamOptions(o.probe_lr));
-    auto ytr = train.labels.to(dev);
-    for (int64_t s = 0; s < o.probe_steps; ++s) {
-      auto loss = torch::nn::functional::cross_entropy(probe->forward(ftr), ytr);
-      popt.zero_grad();
-      loss.backward();
-      popt.step();
-    }
-    torch::NoGradGuard ng;
-    res.linear_probe = accuracy(probe->forward(fte).cpu(), test.labels);
+    res.linear_probe = linear_probe(ftr, train.labels, fte, test.labels, C, ProbeOptions{o.probe_steps, o.probe_lr, o.seed});
     log("transfer: linear probe (frozen features, " + std::to_string(o.probe_steps) + " full-batch Adam steps) accuracy " +
         std::to_string(res.linear_probe));
   }
