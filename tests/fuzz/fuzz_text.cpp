@@ -1,5 +1,6 @@
-// Fuzzes caption cleaning and the Treebank tokenizer (stages/text:
-// clean.cpp, tokenize.cpp): what runs on every web caption before tagging.
+// Fuzzes caption cleaning (with ftfy's fixes), the Treebank tokenizer and
+// CLIP's byte-level BPE (stages/text: clean.cpp, tokenize.cpp, bpe.cpp):
+// what runs on every web caption before tagging or CLIP training.
 //
 // Input: byte 0 holds option bits, the rest is the raw caption.
 //   bit 0: reject invalid UTF-8 instead of repairing   bit 1: max_bytes 64
@@ -7,12 +8,15 @@
 // Properties: no crash; cleaned text is valid UTF-8 within max_bytes;
 // cleaning is idempotent on its output's validity; the tokenizer's fast
 // path and its full pass-by-pass emulation produce the same tokens, none
-// empty; the UTF-8 helpers agree with each other.
+// empty; the UTF-8 helpers agree with each other; BPE ids stay in range,
+// encode_context is SOT ... EOT within the context, and decode(encode(x))
+// is x's pre-tokens joined by spaces (CLIP's decode).
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "catlip/text/bpe.h"
 #include "catlip/text/clean.h"
 #include "catlip/text/tokenize.h"
 #include "fuzz_common.h"
@@ -23,6 +27,18 @@ static std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (auto& t : v) s += "[" + t + "]";
   return s;
+}
+
+// A small tokenizer learned once from a few captions.
+static const BpeTokenizer& tokenizer() {
+  static const BpeTokenizer t = [] {
+    BpeWordCounts counts;
+    for (const char* c : {"a photo of a dog on the red couch", "two cats sleeping in the sun", "it's a café in 東京",
+                          "the quick brown fox jumps over the lazy dog 42 times"})
+      for (auto& w : bpe_pretokenize(bpe_normalize(c))) counts[w] += 1;
+    return BpeTokenizer::learn(counts, 600);
+  }();
+  return t;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -62,5 +78,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     treebank_tokenize(t, reuse);
     FUZZ_CHECK(reuse == fast, "reused output differs");
   }
+
+  // BPE.
+  const auto& tok = tokenizer();
+  auto ids = tok.encode(raw);
+  for (auto id : ids) FUZZ_CHECK(id >= 0 && id < tok.sot_id(), "BPE id %lld out of range", (long long)id);
+  std::string joined;
+  for (auto& w : bpe_pretokenize(bpe_normalize(raw))) joined += (joined.empty() ? "" : " ") + w;
+  std::string back = tok.decode(ids);
+  FUZZ_CHECK(back == joined, "BPE decode(encode(x)) differs from x's pre-tokens");
+  auto ctx = tok.encode_context(raw, 16);
+  FUZZ_CHECK(ctx.size() >= 2 && ctx.size() <= 16, "encode_context length %zu", ctx.size());
+  FUZZ_CHECK(ctx.front() == tok.sot_id() && ctx.back() == tok.eot_id(), "encode_context not SOT ... EOT");
   return 0;
 }

@@ -255,3 +255,17 @@ TEST_CASE("ftfy: random soup gives valid UTF-8 and a fixed point") {
     REQUIRE(valid_utf8(c.text));
   }
 }
+
+TEST_CASE("clean: non-ASCII letters are lowercased as Python's str.lower() does") {
+  CHECK(clean_caption("\u00c9COLE \u00dcber den FLUSS").text == "\u00e9cole \u00fcber den fluss");
+  CHECK(clean_caption("\u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3").text ==
+        "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c2");  // final sigma, as Python
+  CHECK(clean_caption("\uff24\uff2f\uff27 AND A CAT").text == "dog and a cat");  // full width, then lowercased
+  // A letter whose lowercase is longer still respects max_bytes.
+  CleanOptions o;
+  o.max_bytes = 8;
+  auto r = clean_caption("\u0130\u0130\u0130\u0130", o);  // 8 bytes; lowercase "i\u0307" x4 is 12
+  CHECK(r.text.size() <= 8);
+  CHECK(valid_utf8(r.text));
+  CHECK(r.truncated);
+}

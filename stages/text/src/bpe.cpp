@@ -273,7 +273,9 @@ void BpeTokenizer::build() {
   for (size_t i = 0; i < tokens_.size(); ++i) encoder_[tokens_[i]] = static_cast<int64_t>(i);
   std::string ab, bb;
   for (size_t m = 0; m < merges_.size(); ++m) {
-    auto& [a, b] = merges_[m];
+    // Not a structured binding: clang (the fuzz build) cannot capture those in a lambda.
+    const std::string& a = merges_[m].first;
+    const std::string& b = merges_[m].second;
     bool ea, eb;
     auto bad = [&](const std::string& why) {
       return std::invalid_argument("merge " + std::to_string(m + 1) + " (\"" + a + " " + b + "\"): " + why);

@@ -3,6 +3,7 @@
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
 #include <unicode/stringpiece.h>
+#include <unicode/locid.h>
 #include <unicode/unistr.h>
 
 #include <algorithm>
@@ -853,7 +854,7 @@ void clean_caption(std::string_view raw, const CleanOptions& opt, CleanResult& r
       break;
     }
   // Newlines and other control whitespace become spaces; runs of spaces
-  // collapse; ends are stripped; ASCII letters are lowercased.
+  // collapse; ends are stripped; letters are lowercased.
   std::string& out = r.text;
   out.reserve(dec.size());
   for (char c : dec) {
@@ -866,6 +867,23 @@ void clean_caption(std::string_view raw, const CleanOptions& opt, CleanResult& r
     out += (u >= 'A' && u <= 'Z') ? static_cast<char>(u + 32) : c;
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
+  // Non-ASCII letters are lowercased too, as Python's str.lower() does in
+  // CoreNet and CLIP ("ÉCOLE" -> "école"): ICU's full case mapping, root locale.
+  for (char c : out)
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      std::string lowered;
+      icu::UnicodeString::fromUTF8(icu::StringPiece(out.data(), static_cast<int32_t>(out.size())))
+          .toLower(icu::Locale::getRoot())
+          .toUTF8String(lowered);
+      if (lowered.size() > opt.max_bytes) {  // a few letters grow ("İ" -> "i̇"): stay within max_bytes
+        size_t cut = opt.max_bytes;
+        while (cut > 0 && (static_cast<unsigned char>(lowered[cut]) & 0xC0) == 0x80) --cut;
+        lowered.resize(cut);
+        r.truncated = true;
+      }
+      out.swap(lowered);
+      break;
+    }
   // Decoding "&#xFFFD;" etc. cannot create invalid UTF-8 (append_utf8 is safe).
 }
 
