@@ -206,7 +206,7 @@ const char* kHelp =
     "                        linear probe) against training time: OUT/compare/compare.html,\n"
     "                        compare.json and a table (--train-samples defaults to 24000;\n"
     "                        the data repeats if the budget outlasts it)\n"
-    "  --budget-s S          with --compare: training seconds per model (default 180)\n";
+    "  --budget-s S          with --compare: training seconds per model (default 150)\n";
 
 int run_compare_mode(const Args& a, long long n_train, long long n_val, long long batch, long long dec, double budget);
 
@@ -237,7 +237,7 @@ int cmd_quickstart(int argc, char** argv) {
   }
   try {
     n_train = a.get_int("train-samples", compare ? 24000 : 48000);
-    budget = a.get_double("budget-s", 180);
+    budget = a.get_double("budget-s", 150);
     n_val = a.get_int("val-samples", 1000);
     epochs = a.get_int("epochs", 1);
     batch = a.get_int("batch-size", 32);

@@ -327,9 +327,23 @@ std::string verdict(const CompareResult& r, bool zs) {
   s << (zs ? "zero-shot" : "linear probe") << ": final CatLIP " << fmt(a) << " vs CLIP " << fmt(b);
   if (std::isfinite(a) && std::isfinite(b))
     s << " (" << (a > b ? "CatLIP ahead" : a < b ? "CLIP ahead" : "tied") << ")";
-  auto when = [](const TimeToAccuracy& t) { return t.reached ? "after " + describe(t) : describe(t); };
-  s << ". CatLIP reaches CLIP's final " << fmt(b, 3) << " " << when(a2b) << "; CLIP reaches CatLIP's final "
-    << fmt(a, 3) << " " << when(b2a);
+  auto when = [](const TimeToAccuracy& t) { return t.reached ? " after " + describe(t) : ": " + describe(t); };
+  s << ". CatLIP reaches CLIP's final " << fmt(b, 3) << when(a2b) << "; CLIP reaches CatLIP's final " << fmt(a, 3)
+    << when(b2a);
+  return s.str();
+}
+
+// Training speed of each run (steps per second at its last checkpoint): an
+// equal budget is a fair one only if nothing else slowed one run down.
+std::string throughput(const CompareResult& r) {
+  std::ostringstream s;
+  s << "training speed:";
+  for (auto* c : {&r.catlip, &r.clip}) {
+    if (c->points.empty()) continue;
+    auto& p = c->last();
+    s << (c == &r.catlip ? " " : ", ") << c->name << " " << p.step << " steps in " << fmt(p.seconds, 1) << " s ("
+      << fmt(p.seconds > 0 ? double(p.step) / p.seconds : std::nan(""), 2) << " steps/s)";
+  }
   return s.str();
 }
 
@@ -366,7 +380,7 @@ std::string compare_table(const CompareResult& r) {
                     fmt(p.seconds, 1).c_str(), fmt(p.zero_shot).c_str(), fmt(p.linear_probe).c_str());
       t << b;
     }
-  t << verdict(r, true) << "\n" << verdict(r, false) << "\n";
+  t << verdict(r, true) << "\n" << verdict(r, false) << "\n" << throughput(r) << "\n";
   return t.str();
 }
 
@@ -414,7 +428,7 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;paddi
     << r.train_n << " images). Time: the checkpoint's training wall time from the first sample.</p>"
     << "<div class=\"charts\">" << chart(true) << chart(false) << "</div>"
     << "<h2>Time to reach the other's final accuracy</h2><ul><li>" << html_escape(verdict(r, true)) << "</li><li>"
-    << html_escape(verdict(r, false)) << "</li></ul><p class=\"note\">Linear interpolation between checkpoints; "
+    << html_escape(verdict(r, false)) << "</li><li>" << html_escape(throughput(r)) << "</li></ul><p class=\"note\">Linear interpolation between checkpoints; "
     << "\"&lt;=\" means already at the first checkpoint.</p><h2>Checkpoints</h2><table><tr><th>model</th><th>step</th>"
        "<th>train s</th><th>zero-shot</th><th>linear probe</th></tr>";
   for (auto* c : {&r.catlip, &r.clip})
