@@ -247,7 +247,7 @@ TEST_CASE("clip: features gathered with gradient over 2 ranks give the whole bat
   CHECK_FALSE(torch::allclose(gi[0], want_gi, 1e-3, 1e-4));
 }
 
-TEST_CASE("clip: a small fixed set is memorised (image->text retrieval near 1); export and checks") {
+TEST_CASE("clip: a small fixed set is memorised (image->text retrieval near 1), export and checks") {
   test::TempDir dir("clip-overfit");
   auto o = clip_options(dir.path());
   const int N = 16, S = 60;
@@ -296,7 +296,7 @@ TEST_CASE("clip: a small fixed set is memorised (image->text retrieval near 1); 
   CHECK(scale <= 100.0 + 1e-6);
 }
 
-TEST_CASE("clip: resume refuses another tokenizer; train.catlip refuses a CLIP checkpoint; bad tokens are skipped") {
+TEST_CASE("clip: resume refuses another tokenizer, train.catlip refuses a CLIP checkpoint, bad tokens are skipped") {
   test::TempDir dir("clip-resume");
   auto o = clip_options(dir.path());
   o.steps = 2;
