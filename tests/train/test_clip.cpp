@@ -20,6 +20,7 @@
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
 #include "catlip/train/model_io.h"
+#include "catlip/train/schedule.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
 
@@ -356,6 +357,9 @@ TEST_CASE("train: the time budget stops training on a step boundary and is recor
   auto o = clip_options(dir.path());
   o.batch_size = 4;
   o.time_budget_s = 0.3;
+  o.checkpoint_every_s = 0.1;  // besides the final one
+  o.lr = 1e-3;
+  o.min_lr = 1e-5;  // steps = schedule_steps = 0: the cosine runs over the budget's time
   auto pairs = make_pairs(16);
   LocalContext ctx;
   Trainer t(o, ctx);
@@ -381,5 +385,33 @@ TEST_CASE("train: the time budget stops training on a step boundary and is recor
   REQUIRE(ck);
   REQUIRE(ck->metadata.count("catlip.train_seconds"));
   CHECK(std::stod(ck->metadata.at("catlip.train_seconds")) >= 0.3);
+  CHECK(std::stod(ck->metadata.at("catlip.train_cpu_seconds")) > 0);
   CHECK(ck->metadata.at("catlip.objective") == "clip");
+  // The schedule ran over the budget: the last step's lr is the cosine's end.
+  CHECK(std::stod(ck->metadata.at("catlip.lr_at_step")) == Approx(1e-5).epsilon(1e-3));
+  // Checkpoints every 0.1 s of training: at least 3 (0.1, 0.2, 0.3 s), each later one later in time.
+  auto all = list_checkpoints(dir.path() + "/checkpoints");
+  CHECK(all.size() >= 3);
+  double prev = 1e9;
+  for (auto& p : all) {  // newest first
+    auto f = read_checkpoint_file(p, &why);
+    REQUIRE(f);
+    double s = std::stod(f->metadata.at("catlip.train_seconds"));
+    CHECK(s <= prev);
+    prev = s;
+  }
+  CHECK(prev >= 0.1);
+}
+
+TEST_CASE("train: the lr schedule by fraction of a time budget") {
+  LrSchedule s;
+  s.lr = 1.0;
+  s.min_lr = 0.0;
+  s.warmup_init_lr = 0.0;
+  s.warmup = 4;
+  CHECK(s.at_fraction(2, 0.9) == Approx(0.5));  // warmup by step
+  CHECK(s.at_fraction(10, 0.0) == Approx(1.0));
+  CHECK(s.at_fraction(10, 0.5) == Approx(0.5));
+  CHECK(s.at_fraction(10, 1.0) == Approx(0.0).margin(1e-12));
+  CHECK(s.at_fraction(10, 7.0) == Approx(0.0).margin(1e-12));
 }

@@ -394,21 +394,20 @@ int run_compare_mode(const Args& a, long long n_train, long long n_val, long lon
 
     // 3-4. Training, one model after the other (never both at once: they
     // would share the cores). The same overrides for both graphs: endless
-    // data (the budget ends training), the budget, one cosine horizon sized
-    // for the budget at the quickstart's uncontended CatLIP speed (about 4.5
-    // steps of 32 per second on 2 cores), and checkpoints often enough for
-    // 6-8 points on each curve, all kept.
-    const double steps_per_s = 4.5 * 32.0 / double(batch);
-    const int64_t horizon = std::max<int64_t>(8, int64_t(std::llround(budget * steps_per_s)));
-    const int64_t every = std::max<int64_t>(1, horizon / 7);
+    // data (the budget ends training), the budget, the cosine over the
+    // budget's time (schedule_steps = 0: each model anneals fully within the
+    // same wall clock, whatever its step time), and a checkpoint every
+    // budget/8 seconds, all kept: evenly spaced points on the time axis.
+    const double every_s = budget / 8.0;
     std::vector<std::string> sets = {"read.urls=" + list_toml(train_shards),
                                      "read.epochs=0",
                                      "decode.replicas=" + std::to_string(dec),
                                      "train.batch_size=" + std::to_string(batch),
                                      "train.steps=0",
-                                     "train.schedule_steps=" + std::to_string(horizon),
+                                     "train.schedule_steps=0",
                                      "train.time_budget_s=" + fmt(budget, 3),
-                                     "train.checkpoint_every=" + std::to_string(every),
+                                     "train.checkpoint_every=0",
+                                     "train.checkpoint_every_s=" + fmt(every_s, 3),
                                      "train.keep_checkpoints=0"};
     for (auto& s : a.all("set")) sets.push_back(s);
     const std::pair<const char*, const char*> runs[] = {{"CatLIP", "quickstart_train.toml"},
@@ -418,7 +417,7 @@ int run_compare_mode(const Args& a, long long n_train, long long n_val, long lon
       t = Clock::now();
       const std::string dir = out + (std::string(name) == "CLIP" ? "/clip" : "/train");
       std::cout << "[" << k << "/5] " << name << " training (" << configs << "/" << file << "): " << fmt(budget, 0)
-                << " s, checkpoint every " << every << " steps, cosine over " << horizon << " steps\n"
+                << " s, checkpoint every " << fmt(every_s, 1) << " s, cosine over the budget\n"
                 << std::flush;
       run_config(configs + "/" + file, sets, dir);
       std::cout << "[" << k << "/5] " << name << " trained in " << fmt(since(t), 1) << " s (start-up included)\n";

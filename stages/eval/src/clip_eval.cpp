@@ -155,6 +155,7 @@ std::vector<std::string> run_checkpoints(const std::string& run) {
 struct CkptMeta {
   int64_t step = 0;
   double seconds = std::nan("");
+  double cpu_seconds = std::nan("");
 };
 
 CkptMeta read_meta(const std::string& path) {
@@ -164,6 +165,8 @@ CkptMeta read_meta(const std::string& path) {
   CkptMeta m;
   if (auto it = f->metadata.find("catlip.step"); it != f->metadata.end()) m.step = std::stoll(it->second);
   if (auto it = f->metadata.find("catlip.train_seconds"); it != f->metadata.end()) m.seconds = std::stod(it->second);
+  if (auto it = f->metadata.find("catlip.train_cpu_seconds"); it != f->metadata.end())
+    m.cpu_seconds = std::stod(it->second);
   return m;
 }
 
@@ -236,7 +239,7 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
     if (res.catlip.summary.empty()) res.catlip.summary = "ViT " + m.config.to_string();
     auto& [tr, te] = sets_at(int(m.config.image_size));
     auto prep = [&](torch::Tensor x) { return train::preprocess_images(x, m.device, m.config.mean, m.config.std); };
-    CheckpointScore s{path, meta.step, meta.seconds, 0, 0};
+    CheckpointScore s{path, meta.step, meta.seconds, 0, 0, meta.cpu_seconds};
     s.zero_shot = synset_zero_shot(m, te, mapping, m.config.mean, m.config.std);
     auto ftr = features(tr.images, [&](torch::Tensor x) { return m.model->features(prep(x)); });
     auto fte = features(te.images, [&](torch::Tensor x) { return m.model->features(prep(x)); });
@@ -265,7 +268,7 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
       res.clip.summary = "image ViT " + m.vision.to_string() + "; text " + m.text.to_string();
     auto& [tr, te] = sets_at(int(m.vision.image_size));
     auto prep = [&](torch::Tensor x) { return train::preprocess_images(x, m.device, m.vision.mean, m.vision.std); };
-    CheckpointScore s{path, meta.step, meta.seconds, 0, 0};
+    CheckpointScore s{path, meta.step, meta.seconds, 0, 0, meta.cpu_seconds};
     auto cls = clip_text_classifier(m, *tok, prompts);
     s.zero_shot = top1_accuracy(clip_zero_shot_scores(m, te.images, cls), te.labels);
     auto ftr = features(tr.images, [&](torch::Tensor x) { return m.model->visual->features(prep(x)); });
@@ -301,6 +304,7 @@ std::string curve_json(const ModelCurve& c) {
   for (size_t i = 0; i < c.points.size(); ++i) {
     auto& p = c.points[i];
     j << (i ? ",\n      " : "\n      ") << "{\"step\": " << p.step << ", \"seconds\": " << jnum(p.seconds)
+      << ", \"cpu_seconds\": " << jnum(p.cpu_seconds)
       << ", \"zero_shot\": " << jnum(p.zero_shot) << ", \"linear_probe\": " << jnum(p.linear_probe)
       << ", \"checkpoint\": " << jstr(p.path) << "}";
   }
@@ -342,7 +346,8 @@ std::string throughput(const CompareResult& r) {
     if (c->points.empty()) continue;
     auto& p = c->last();
     s << (c == &r.catlip ? " " : ", ") << c->name << " " << p.step << " steps in " << fmt(p.seconds, 1) << " s ("
-      << fmt(p.seconds > 0 ? double(p.step) / p.seconds : std::nan(""), 2) << " steps/s)";
+      << fmt(p.seconds > 0 ? double(p.step) / p.seconds : std::nan(""), 2) << " steps/s, "
+      << fmt(p.seconds > 0 ? p.cpu_seconds / p.seconds : std::nan(""), 2) << " CPU-s per second)";
   }
   return s.str();
 }
@@ -372,12 +377,14 @@ std::string compare_table(const CompareResult& r) {
                 "majority class %.3f)\n",
                 (long long)r.classes, (long long)r.test_n, (long long)r.train_n, r.chance, r.majority);
   t << b;
-  std::snprintf(b, sizeof b, "  %-7s %7s %9s %10s %13s\n", "model", "step", "train s", "zero-shot", "linear probe");
+  std::snprintf(b, sizeof b, "  %-7s %7s %9s %9s %10s %13s\n", "model", "step", "train s", "CPU s", "zero-shot",
+                "linear probe");
   t << b;
   for (auto* c : {&r.catlip, &r.clip})
     for (auto& p : c->points) {
-      std::snprintf(b, sizeof b, "  %-7s %7lld %9s %10s %13s\n", c->name.c_str(), (long long)p.step,
-                    fmt(p.seconds, 1).c_str(), fmt(p.zero_shot).c_str(), fmt(p.linear_probe).c_str());
+      std::snprintf(b, sizeof b, "  %-7s %7lld %9s %9s %10s %13s\n", c->name.c_str(), (long long)p.step,
+                    fmt(p.seconds, 1).c_str(), fmt(p.cpu_seconds, 1).c_str(), fmt(p.zero_shot).c_str(),
+                    fmt(p.linear_probe).c_str());
       t << b;
     }
   t << verdict(r, true) << "\n" << verdict(r, false) << "\n" << throughput(r) << "\n";
@@ -430,10 +437,11 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;paddi
     << "<h2>Time to reach the other's final accuracy</h2><ul><li>" << html_escape(verdict(r, true)) << "</li><li>"
     << html_escape(verdict(r, false)) << "</li><li>" << html_escape(throughput(r)) << "</li></ul><p class=\"note\">Linear interpolation between checkpoints; "
     << "\"&lt;=\" means already at the first checkpoint.</p><h2>Checkpoints</h2><table><tr><th>model</th><th>step</th>"
-       "<th>train s</th><th>zero-shot</th><th>linear probe</th></tr>";
+       "<th>train s</th><th>CPU s</th><th>zero-shot</th><th>linear probe</th></tr>";
   for (auto* c : {&r.catlip, &r.clip})
     for (auto& p : c->points)
       h << "<tr><td>" << c->name << "</td><td>" << p.step << "</td><td>" << fmt(p.seconds, 1) << "</td><td>"
+        << fmt(p.cpu_seconds, 1) << "</td><td>"
         << fmt(p.zero_shot) << "</td><td>" << fmt(p.linear_probe) << "</td></tr>";
   h << "</table><h2>Models</h2><ul><li>CatLIP: " << html_escape(r.catlip.summary) << " (" << html_escape(r.catlip.run)
     << ")</li><li>CLIP: " << html_escape(r.clip.summary) << " (" << html_escape(r.clip.run) << ")</li></ul>"

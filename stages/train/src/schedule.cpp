@@ -13,4 +13,11 @@ double LrSchedule::at(int64_t step) const {
   return min_lr + (lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * t));
 }
 
+double LrSchedule::at_fraction(int64_t step, double fraction) const {
+  if (step < 0) step = 0;
+  if (step < warmup) return warmup_init_lr + double(step) * (lr - warmup_init_lr) / double(warmup);
+  double t = std::clamp(fraction, 0.0, 1.0);
+  return min_lr + (lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * t));
+}
+
 }  // namespace catlip::train

@@ -60,7 +60,12 @@ std::vector<ParamSpec> loop_params() {
           .describe("Total iterations; 0 = train until the input ends"),
       Param("time_budget_s", T::Float).def(0.0).range(0, 1e9)
           .describe("Stop after this much training wall time, counted from the first sample (equal-time "
-                    "comparisons); 0 = no limit. Checkpoints record the time as catlip.train_seconds"),
+                    "comparisons); 0 = no limit. With steps = schedule_steps = 0 the cosine then runs over "
+                    "the budget's time, so models of different speed anneal fully in equal time. "
+                    "Checkpoints record catlip.train_seconds and catlip.train_cpu_seconds"),
+      Param("checkpoint_every_s", T::Float).def(0.0).range(0, 1e9)
+          .describe("Also checkpoint every this many seconds of training wall time (even points on a "
+                    "time axis, as the CLIP comparison plots); 0 = off"),
       Param("schedule_steps", T::Int).def(int64_t{0}).at_least(0)
           .describe("Cosine horizon when steps = 0 (0: constant lr after warmup)"),
       Param("lr", T::Float).def(1e-3).range(0, 10).describe("Peak learning rate"),
@@ -216,6 +221,7 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
   o.dist.timeout_s = p.get_float("dist_timeout_s");
   o.steps = p.get_int("steps");
   o.time_budget_s = p.get_float("time_budget_s");
+  o.checkpoint_every_s = p.get_float("checkpoint_every_s");
   o.schedule_steps = p.get_int("schedule_steps");
   o.lr = p.get_float("lr");
   o.min_lr = p.get_float("min_lr");

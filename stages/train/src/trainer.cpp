@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -91,6 +93,16 @@ struct Trainer::Impl {
   std::unique_ptr<DataParallel> dp;
   bool group_ended = false;  // a rank's input ended: every rank stopped
   bool budget_reached = false;  // time_budget_s spent (agreed by every rank)
+  // Time-based decisions (budget, lr over the budget, checkpoints every N s)
+  // use rank 0's clock, agreed once per step, so every rank decides alike.
+  double agreed_s = 0, next_ckpt_s = 0;
+  double cpu_at_first = 0;  // process CPU seconds at the first sample
+  double lr_used = 0;       // the lr of the last step
+  bool time_based() const { return opt.time_budget_s > 0 || opt.checkpoint_every_s > 0; }
+  bool time_schedule() const { return opt.time_budget_s > 0 && opt.steps == 0 && opt.schedule_steps == 0; }
+  double lr_for(int64_t s) const {
+    return time_schedule() ? sched.at_fraction(s, agreed_s / opt.time_budget_s) : sched.at(s);
+  }
   int64_t micro = 0;         // micro-steps accumulated toward the next optimizer step
   double loss_accum = 0, exposed_s = 0;
   int rank() const { return opt.dist.rank; }
@@ -303,8 +315,9 @@ struct Trainer::Impl {
         {"catlip.accumulate_steps", std::to_string(opt.accumulate_steps)},
         {"catlip.global_batch", std::to_string(global_batch())},
         {"catlip.ema_decay", std::to_string(opt.ema_decay)},
-        {"catlip.lr_at_step", std::to_string(sched.at(step))},
+        {"catlip.lr_at_step", std::to_string(lr_for(step))},
         {"catlip.train_seconds", std::to_string(train_seconds())},
+        {"catlip.train_cpu_seconds", std::to_string(cpu_seconds() - cpu_at_first)},
     });
     std::string path = write_checkpoint_file(ckpt_dir, step, meta, st.views());
     prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
@@ -361,7 +374,7 @@ struct Trainer::Impl {
     if (!opt.skip_consumed) resume_position.clear();  // replay everything
     position = resume_position;
     log(LogLevel::Info, "resumed from " + path + " at step " + std::to_string(step) + ", lr " +
-                            std::to_string(sched.at(step)) + ", data position: " + pos_summary +
+                            std::to_string(lr_for(step)) + ", data position: " + pos_summary +
                             (opt.skip_consumed ? "" : " (ignored: skip_consumed = false)"));
     ctx.count("train.resumed");
   }
@@ -373,6 +386,8 @@ struct Trainer::Impl {
     if (!started) {
       started = true;
       first_item = window_start = now;
+      cpu_at_first = cpu_seconds();
+      next_ckpt_s = opt.checkpoint_every_s;
     }
     if (finished || group_ended || budget_reached || (opt.steps > 0 && step >= opt.steps)) {
       ctx.count("train.ignored_after_last_step");
@@ -438,7 +453,8 @@ struct Trainer::Impl {
   void run_step() {
     if (dp && !dp->all_true(true)) return end_group();
     auto t0 = Clock::now();
-    const double lr = sched.at(step);
+    const double lr = lr_for(step);
+    lr_used = lr;
     const bool last_micro = micro + 1 == opt.accumulate_steps;
     auto x = preprocess_images(images_u8, device, opt.mean, opt.std);
     ObjectiveEnv env;
@@ -504,16 +520,27 @@ struct Trainer::Impl {
       ctx.count("error.nonfinite_loss");
       log(LogLevel::Error, "step " + std::to_string(step) + ": loss is " + std::to_string(loss_v));
     }
-    if (opt.time_budget_s > 0) {
-      bool over = train_seconds() >= opt.time_budget_s;
-      if (dp) over = !dp->all_true(!over);  // every rank stops at the same step
-      if (over) {
+    bool ckpt_due = opt.checkpoint_every > 0 && step % opt.checkpoint_every == 0;
+    if (time_based()) {
+      agreed_s = train_seconds();
+      if (dp) agreed_s = dp->sum({rank() == 0 ? agreed_s : 0.0})[0];  // rank 0's clock, on every rank
+      if (opt.checkpoint_every_s > 0 && agreed_s >= next_ckpt_s) {
+        ckpt_due = true;
+        while (next_ckpt_s <= agreed_s) next_ckpt_s += opt.checkpoint_every_s;
+      }
+      if (opt.time_budget_s > 0 && agreed_s >= opt.time_budget_s) {
         budget_reached = true;
         log(LogLevel::Info, "time budget of " + std::to_string(opt.time_budget_s) + " s reached at step " +
                                 std::to_string(step));
       }
     }
-    if (opt.checkpoint_every > 0 && step % opt.checkpoint_every == 0) save_checkpoint();
+    if (ckpt_due) save_checkpoint();
+  }
+
+  static double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
   }
 
   double train_seconds() const { return started ? secs(Clock::now() - first_item) : 0.0; }

@@ -23,6 +23,7 @@
 // Include only from translation units that already pay for <torch/torch.h>.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -103,6 +104,7 @@ struct CheckpointScore {
   int64_t step = 0;
   double seconds = 0;  // catlip.train_seconds (NaN if the checkpoint does not record it)
   double zero_shot = 0, linear_probe = 0;
+  double cpu_seconds = std::nan("");  // catlip.train_cpu_seconds: the trainer's CPU time over the same span
 };
 
 struct ModelCurve {

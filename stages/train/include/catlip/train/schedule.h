@@ -20,6 +20,10 @@ struct LrSchedule {
   int64_t total = 0;
 
   double at(int64_t step) const;
+  // The same warmup by step, then the cosine at a given fraction of the run
+  // (clamped to [0, 1]): for a run bounded by time, fraction = time spent /
+  // time budget, so runs of different speed anneal fully in equal time.
+  double at_fraction(int64_t step, double fraction) const;
 };
 
 }  // namespace catlip::train

@@ -82,6 +82,8 @@ struct TrainOptions {
   DistOptions dist;
   int64_t steps = 0;           // total iterations; 0 = until the input ends
   double time_budget_s = 0;    // stop after this much training wall time (from the first sample); 0 = none
+                               // (with steps = schedule_steps = 0 the cosine runs over the budget's time)
+  double checkpoint_every_s = 0;  // also checkpoint every this many seconds of training wall time; 0 = off
   int64_t schedule_steps = 0;  // cosine horizon when steps = 0 (0: constant after warmup)
   double lr = 1e-3, min_lr = 1e-5, warmup_init_lr = 1e-6;
   int64_t warmup_steps = 0;
