@@ -296,20 +296,6 @@ void run_points(const Spec& s, int rank, DataParallel* dp_cat, DataParallel* dp_
 
 // ---- --ranks N: one process per rank ----
 
-int free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
 
 // Prints "clip-rec B KIND total img_f ... allreduce" per timed step.
 int dp_worker(const Spec& s, int rank, const std::string& ep_cat, const std::string& ep_clip) {
@@ -347,7 +333,7 @@ std::string quote(const std::string& a) {
 // Runs the ranks; per batch and kind, step i = max of the ranks' totals,
 // mean of their parts.
 bool dp_run(const Spec& s, const std::vector<std::string>& args, Results* res, std::string* err) {
-  int p1 = free_loopback_port(), p2 = free_loopback_port();
+  int p1 = catlip::cli::free_loopback_port(), p2 = catlip::cli::free_loopback_port();
   if (p1 <= 0 || p2 <= 0 || p1 == p2) {
     *err = "no free TCP ports on 127.0.0.1";
     return false;

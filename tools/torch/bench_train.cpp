@@ -238,21 +238,6 @@ int dp_worker(const DpSpec& d, int rank, const std::string& endpoint) {
   return catlip::cli::kOk;
 }
 
-// A TCP port on 127.0.0.1 that is free now (bound to port 0, read, closed).
-int free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
 
 // Per mode: every rank's step and allreduce times (all rounds).
 struct DpTimes {
@@ -262,7 +247,7 @@ struct DpTimes {
 
 // Starts the ranks as processes of this binary and collects their figures.
 bool dp_round(const DpSpec& d, DpTimes* out, std::string* err) {
-  int port = free_loopback_port();
+  int port = catlip::cli::free_loopback_port();
   if (port <= 0) {
     *err = "no free TCP port on 127.0.0.1";
     return false;
