@@ -165,7 +165,7 @@ TEST_CASE("graph: every shipped config validates") {
   std::sort(files.begin(), files.end());
   REQUIRE(files.size() >= 8);
   for (auto& f : files) {
-    auto r = test::run_cmd("DATA=/tmp SHARDS=/tmp/x.tar VOCAB=/tmp/v.tsv MODEL_VOCAB=/tmp/v.tsv CHECKPOINT=/tmp " +
+    auto r = test::run_cmd("DATA=/tmp SHARDS=/tmp/x.tar VOCAB=/tmp/v.tsv MODEL_VOCAB=/tmp/v.tsv CHECKPOINT=/tmp TOKENIZER=/tmp/bpe.txt " +
                            test::catlip_bin() + " validate '" + f + "' 2>&1");
     INFO(f << "\n" << r.out);
     CHECK(r.exit_code == 0);
