@@ -55,13 +55,12 @@ int cmd_compare(int argc, char** argv) {
   const std::vector<std::string> known = {"catlip", "clip", "vocab", "classes", "train", "test", "out", "tokenizer",
                                           "prompt", "train-samples", "test-samples", "probe-steps", "probe-lr",
                                           "max-distance", "no-ema", "threads", "device", "seed", "wordnet"};
-  if (int rc = check_syntax(a, Syntax{"catlip compare", "usage: catlip compare --catlip RUN --clip RUN --vocab VOCAB.tsv --classes CLASSES.txt --train URLS --test URLS", {"train", "test", "catlip", "clip", "vocab", "classes", "out", "tokenizer", "prompt", "device", "wordnet", "probe-lr", "max-distance", "probe-steps", "seed", "test-samples", "threads", "train-samples", "no-ema"}, 0, 0})) return rc;
-  auto bad = a.unknown(known);
-  if (!a.error().empty() || !bad.empty() || !a.has("catlip") || !a.has("clip") || !a.has("vocab") ||
+  if (int rc = check_syntax(a, Syntax{"catlip compare", "usage: catlip compare --catlip RUN --clip RUN --vocab VOCAB.tsv --classes CLASSES.txt --train URLS --test URLS", known, 0, 0})) return rc;
+  // check_syntax refused unknown options; what is left: values and required options.
+  if (!a.error().empty() || !a.has("catlip") || !a.has("clip") || !a.has("vocab") ||
       !a.has("classes") || !a.has("train") || !a.has("test")) {
     std::cerr << "catlip compare: "
               << (!a.error().empty() ? a.error()
-                  : !bad.empty()     ? "unknown option " + bad[0]
                                      : std::string("--catlip, --clip, --vocab, --classes, --train and --test are required"))
               << " (see --help)\n";
     return kUsage;
