@@ -91,6 +91,11 @@ std::string did_you_mean(const std::string& given, const std::vector<std::string
 // A TCP port on 127.0.0.1 that is free now (bound to port 0, read, closed),
 // or -1: for benches that start their own rendezvous (bench train/clip --ranks).
 int free_loopback_port();
+// The Python that benches run their baselines with (one interpreter for
+// every comparison): $CATLIP_PYTHON, else the project venv next to the build
+// (<repo>/.venv/bin/python, found from the binary at argv0: build/bin/..),
+// else the compile-time venv of this build, else /usr/bin/python3.
+std::string default_python(const char* argv0);
 
 }  // namespace catlip::cli
 

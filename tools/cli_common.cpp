@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 namespace catlip::cli {
@@ -196,6 +197,22 @@ int free_loopback_port() {
     port = ntohs(a.sin_port);
   ::close(fd);
   return port;
+}
+
+std::string default_python(const char* argv0) {
+  namespace fs = std::filesystem;
+  if (const char* p = std::getenv("CATLIP_PYTHON"); p && *p) return p;
+  std::error_code ec;
+  fs::path exe = fs::canonical("/proc/self/exe", ec);
+  if (ec && argv0) exe = fs::absolute(argv0, ec);
+  for (fs::path up : {exe.parent_path() / "../..", exe.parent_path() / ".."}) {
+    auto py = up / ".venv/bin/python";
+    if (fs::exists(py, ec)) return fs::weakly_canonical(py, ec).string();
+  }
+#ifdef CATLIP_VENV_PYTHON
+  if (fs::exists(CATLIP_VENV_PYTHON, ec)) return CATLIP_VENV_PYTHON;
+#endif
+  return "/usr/bin/python3";
 }
 
 }  // namespace catlip::cli

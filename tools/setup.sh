@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package catlip needs (idempotent: fast when all are
-# present), then configures and builds catlip (Release) into build/.
+# present), the project venv .venv/ with the pinned torch wheel and the
+# Python baselines (tools/requirements.txt; LibTorch comes from that wheel),
+# then configures and builds catlip (Release) into build/.
 #
 #   bash tools/setup.sh [--no-build] [--apps] [--test-deps] [BUILD_DIR]
 #
@@ -41,6 +43,24 @@ if ((${#MISSING[@]})); then
   $SUDO apt-get install -y --no-install-recommends "${MISSING[@]}"
 else
   echo "setup: all ${#PKGS[@]} Debian packages present"
+fi
+
+# --- the project venv: LibTorch (inside the torch wheel) and the Python
+# baselines, one interpreter for both sides of every comparison. Reinstalled
+# only when tools/requirements.txt changes (a stamp holds the last one).
+VENV="$ROOT/.venv"
+REQ="$ROOT/tools/requirements.txt"
+if [ ! -x "$VENV/bin/python" ]; then
+  /usr/bin/python3 -m venv "$VENV"
+fi
+if ! cmp -s "$REQ" "$VENV/.catlip-requirements"; then
+  echo "setup: installing $(grep -c '^[a-z]' "$REQ") pinned Python packages into $VENV (torch with its CUDA libraries: ~2.6 GB download)"
+  t0=$(date +%s)
+  "$VENV/bin/pip" install --disable-pip-version-check -q -r "$REQ"
+  cp "$REQ" "$VENV/.catlip-requirements"
+  echo "setup: venv ready in $(( $(date +%s) - t0 )) s: $("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)')"
+else
+  echo "setup: venv $VENV up to date with tools/requirements.txt"
 fi
 
 if ((NO_BUILD)); then exit 0; fi

@@ -59,9 +59,8 @@ TEST_CASE("bench pipeline: the catlip run collates every sample into batches") {
 
 TEST_CASE("bench pipeline: the PyTorch baseline row is printed beside the catlip row") {
   need_text_data();
-  if (run_cmd("/usr/bin/python3 -c 'import torch, torchvision, PIL, numpy, nltk' 2>&1").exit_code != 0)
-    skip_test("/usr/bin/python3 lacks torch/torchvision/PIL/numpy/nltk (python3-torch, python3-torchvision, "
-              "python3-pil, python3-nltk)");
+  if (run_cmd(venv_python() + " -c 'import torch, torchvision, PIL, numpy, nltk' 2>&1").exit_code != 0)
+    skip_test(venv_python() + " lacks torch/torchvision/PIL/numpy/nltk (tools/requirements.txt; bash tools/setup.sh)");
   auto r = run_cmd("timeout 240 " + catlip_bin() + " bench pipeline --samples 120 --batch 32 --size 128 </dev/null");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);

@@ -13,9 +13,10 @@
 using namespace catlip::image;
 
 TEST_CASE("resampling matches torchvision resized_crop / resize+center_crop within one level") {
-  auto probe = catlip::test::run_cmd("/usr/bin/python3 -c 'import torch, torchvision' 2>&1");
+  const std::string py = catlip::test::venv_python();
+  auto probe = catlip::test::run_cmd(py + " -c 'import torch, torchvision' 2>&1");
   if (probe.exit_code != 0) {
-    catlip::test::skip_test("/usr/bin/python3 with torch and torchvision not available: " + probe.out);
+    catlip::test::skip_test(py + " with torch and torchvision not available: " + probe.out);
   }
   const int W = 61, H = 47;
   auto px = catlip::test::pattern_rgb(W, H, 3);
@@ -55,7 +56,7 @@ TEST_CASE("resampling matches torchvision resized_crop / resize+center_crop with
       "def rs(i, s): return F.resize(i, s, **AA)\n";
   for (auto& c : cases) script += std::string("save('") + c.name + "', " + c.py + ")\n";
   catlip::test::write_file(dir.file("ref.py"), script);
-  auto r = catlip::test::run_cmd("/usr/bin/python3 " + dir.file("ref.py") + " " + dir.path() + " 2>&1");
+  auto r = catlip::test::run_cmd(py + " " + dir.file("ref.py") + " " + dir.path() + " 2>&1");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   for (auto& c : cases) {

@@ -58,6 +58,11 @@ int start_run(const std::string& args, const std::string& log) {
 std::string catlip_bin() { return std::string(CATLIP_BIN_DIR) + "/catlip"; }
 std::string source_dir() { return CATLIP_SOURCE_DIR; }
 
+std::string venv_python() {
+  std::string v = std::string(CATLIP_SOURCE_DIR) + "/.venv/bin/python";
+  return std::filesystem::exists(v) ? v : "/usr/bin/python3";
+}
+
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream f(path, std::ios::binary);
   f << content;

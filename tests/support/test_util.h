@@ -37,6 +37,10 @@ std::string read_file(const std::string& path);
 // Processes (other than this one) whose command line contains `needle`.
 std::vector<int> pids_with(const std::string& needle);
 int count_processes(const std::string& needle);
+// The project venv's interpreter (<source>/.venv/bin/python: the pinned torch
+// and the Python baselines, tools/requirements.txt); /usr/bin/python3 if
+// there is no venv. Tests that compare with Python use this one.
+std::string venv_python();
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
 // Ends the test as skipped: prints "SKIPPED: why" and exits with code 77,

@@ -359,7 +359,7 @@ x = (torch.arange(2*3*32*32) % 251).float().div(250.0).view(2, 3, 32, 32)
 with torch.no_grad():
     print(json.dumps({"logits": m(x).flatten().tolist(), "meta": meta}))
 )PY");
-  auto r = test::run_cmd("/usr/bin/python3 " + py + " " + exp + "/model.safetensors");
+  auto r = test::run_cmd(test::venv_python() + " " + py + " " + exp + "/model.safetensors");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   auto k = r.out.find("[");

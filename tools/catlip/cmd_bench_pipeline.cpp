@@ -42,7 +42,7 @@ const char* kHelp =
     "            + flip; R replicas) -> text.labels (caption -> synsets -> vocabulary indices)\n"
     "            -> testing.collate (uint8 [B,224,224,3] + float multi-hot [B,V] batches, what the\n"
     "            trainer does before its forward pass), every replica its own process\n"
-    "  PyTorch:  /usr/bin/python3, torch.utils.data.DataLoader with W workers over an\n"
+    "  PyTorch:  the venv's python, torch.utils.data.DataLoader with W workers over an\n"
     "            IterableDataset doing CoreNet's per-sample work: tarfile, PIL decode,\n"
     "            torchvision RandomResizedCrop(224) + RandomHorizontalFlip, uint8 tensor, NLTK\n"
     "            Treebank tokenizer + WordNetLemmatizer + the wn.synset rule, multi-hot labels\n"
@@ -60,8 +60,8 @@ const char* kHelp =
     "  --workers W    DataLoader worker processes (default 2)\n"
     "  --out DIR      keep shards, vocabulary, graphs, run dirs and logs in DIR (default: a\n"
     "                 temporary directory, removed at exit)\n"
-    "  --python PATH  the baseline's interpreter (default /usr/bin/python3: Debian's\n"
-    "                 python3-torch, -torchvision, -pil, -nltk; skipped when they are missing)\n"
+    "  --python PATH  the baseline's interpreter (default: the project venv .venv/bin/python,\n"
+    "                 tools/requirements.txt; skipped when it lacks torch/torchvision/PIL/nltk)\n"
     "  --script FILE  the baseline script (default: found beside the build or the sources)\n"
     "  --no-baseline  run the catlip side only\n";
 
@@ -177,7 +177,7 @@ int cmd_bench_pipeline(int argc, char** argv) {
   const int crop = 224;
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string exe_dir = fs::path(self).parent_path().string();
-  const std::string python = a.get("python", "/usr/bin/python3");
+  const std::string python = a.get("python", default_python(argv[0]));
 
   // Work directory: --out (kept) or a temporary one (removed at exit).
   std::string dir;
@@ -337,9 +337,9 @@ int cmd_bench_pipeline(int argc, char** argv) {
   if (base_state == kRan) {
     double setup = json_number(base_out, "setup_cpu_s", 0, 0), loop = json_number(base_out, "loop_s", 0, 0);
     bool tagged = base_out.find("\"pos_tag\": true") != std::string::npos;
-    std::printf("PyTorch: %lld samples, %.2f labels/sample; %s; of its CPU time %.2f s went to start-up before the\n"
+    std::printf("PyTorch (%s): %lld samples, %.2f labels/sample; %s; of its CPU time %.2f s went to start-up before the\n"
                 "  loader (imports, vocabulary), its loader loop took %.2f s wall; without start-up: %.1f samples/CPU-s%s\n",
-                base_samples, base_samples > 0 ? double(base_labels) / base_samples : 0.0,
+                python.c_str(), base_samples, base_samples > 0 ? double(base_labels) / base_samples : 0.0,
                 json_string(base_out, "versions").c_str(), setup, loop,
                 base.cpu - setup > 0 ? base_samples / (base.cpu - setup) : 0.0,
                 tagged ? "" : "\n  (no nltk.pos_tag: Debian lacks its model, so the baseline skips tagging, which CoreNet does)");

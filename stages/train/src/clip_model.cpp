@@ -64,8 +64,8 @@ torch::Tensor TextTransformerImpl::hidden(const torch::Tensor& tokens) {
   TORCH_CHECK(T >= 1 && T <= config.context_length, "text: ", T, " tokens exceed context_length ",
               config.context_length);
   auto x = token_embedding->forward(tokens) + positional_embedding.narrow(0, 0, T);
-  auto mask = causal_mask(T, tokens.device());
-  for (auto& b : *blocks) x = b->as<Block>()->forward(x, mask);
+  // Causal attention (SDPA's is_causal; the math path builds the mask).
+  for (auto& b : *blocks) x = b->as<BlockImpl>()->forward(x, {}, /*causal=*/true);
   return ln_final->forward(x);
 }
 

@@ -1,6 +1,5 @@
 #include "catlip/train/data_parallel.h"
 
-#define USE_C10D_GLOO 1
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -69,30 +68,42 @@ DataParallel::DataParallel(const DistOptions& opt, torch::Device device)
     throw std::runtime_error("rank " + std::to_string(rank_) + " cannot reach the group's store at " + opt.endpoint +
                              ": " + e.what());
   }
-  bool nccl = device.is_cuda();
+  // Gloo connects to every rank at this address: the one our route to
+  // rank 0 leaves from (a host name may resolve to loopback).
+  address_ = opt.address.empty() ? local_address_towards(host) : opt.address;
+  pg_ = make_backend(store_);
+}
+
+// LibTorch 2: ProcessGroupGloo and ProcessGroupNCCL are c10d Backends; one
+// per device kind, used directly (no ProcessGroup dispatch in between).
+c10::intrusive_ptr<c10d::Backend> DataParallel::make_backend(const c10::intrusive_ptr<c10d::Store>& store) {
+  if (device_.is_cuda()) {
 #ifdef CATLIP_WITH_NCCL
-  if (nccl) {
     auto o = c10d::ProcessGroupNCCL::Options::create();
-    pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, rank_, world_, o);
+    o->timeout = timeout_;
     backend_ = "nccl";
-  }
+    return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, world_, o);
 #else
-  nccl = false;
+    throw std::runtime_error("data parallel on " + device_.str() +
+                             " needs NCCL, and this LibTorch has no ProcessGroupNCCL");
 #endif
-  if (!nccl) {
-    auto o = c10d::ProcessGroupGloo::Options::create();
-    o->timeout = timeout;
-    // Gloo connects to every rank at this address: the one our route to
-    // rank 0 leaves from (a host name may resolve to loopback).
-    std::string mine = opt.address.empty() ? local_address_towards(host) : opt.address;
-    address_ = mine;
-    o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(mine));
-    pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, world_, o);
-    backend_ = "gloo";
   }
+  auto o = c10d::ProcessGroupGloo::Options::create();
+  o->timeout = timeout_;
+  o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(address_));
+  backend_ = "gloo";
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, world_, o);
 }
 
 DataParallel::~DataParallel() = default;
+
+std::vector<std::string> DataParallel::backends_built() {
+  std::vector<std::string> out{"gloo"};
+#ifdef CATLIP_WITH_NCCL
+  if (c10d::ProcessGroupNCCL::Options::create()) out.push_back("nccl");
+#endif
+  return out;
+}
 
 void DataParallel::broadcast_from_rank0(const std::vector<torch::Tensor>& tensors, const std::string& what) {
   torch::NoGradGuard g;
@@ -304,19 +315,7 @@ torch::Tensor DataParallel::gather_with_grad(const torch::Tensor& local) {
     // A second group on the same store (its keys prefixed): collectives on
     // the first pair up by call order with the gradient buckets.
     auto store = c10::make_intrusive<c10d::PrefixStore>("catlip-gather/", store_);
-    if (backend_ == "gloo") {
-      auto o = c10d::ProcessGroupGloo::Options::create();
-      o->timeout = timeout_;
-      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(address_));
-      gather_pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank_, world_, o);
-    } else {
-#ifdef CATLIP_WITH_NCCL
-      gather_pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, world_,
-                                                               c10d::ProcessGroupNCCL::Options::create());
-#else
-      throw std::logic_error("gather_with_grad: backend " + backend_ + " unsupported");
-#endif
-    }
+    gather_pg_ = make_backend(store);
   }
   return GatherWithGrad::apply(local, this);
 }

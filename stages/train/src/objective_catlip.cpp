@@ -13,18 +13,18 @@ namespace catlip::train {
 
 AutocastScope::AutocastScope(bool cuda_bf16, bool cpu_bf16) : cuda_(cuda_bf16), cpu_(cpu_bf16) {
   if (cuda_) {
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
   }
   if (cpu_) {
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
   }
 }
 
 AutocastScope::~AutocastScope() {
-  if (cuda_) at::autocast::set_enabled(false);
-  if (cpu_) at::autocast::set_cpu_enabled(false);
+  if (cuda_) at::autocast::set_autocast_enabled(at::kCUDA, false);
+  if (cpu_) at::autocast::set_autocast_enabled(at::kCPU, false);
   if (cuda_ || cpu_) at::autocast::clear_cache();
 }
 

@@ -82,6 +82,16 @@ std::vector<ParamSpec> loop_params() {
           .describe("auto (CUDA if available), cpu, cuda or cuda:N"),
       Param("precision", T::String).def(std::string("auto")).one_of({"auto", "fp32", "bf16"})
           .describe("auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on either"),
+      Param("attention", T::String).def(std::string("sdpa")).one_of({"sdpa", "math"})
+          .describe("sdpa: at::scaled_dot_product_attention (flash / memory-efficient kernels on CUDA, "
+                    "a fused kernel on CPU); math: bmm-softmax-bmm (the reference)"),
+      Param("adamw", T::String).def(std::string("fused")).one_of({"fused", "loop"})
+          .describe("fused: ATen's _fused_adamw_ (torch.optim.AdamW(fused=True)); loop: per-tensor ops"),
+      Param("channels_last", T::Bool).def(true)
+          .describe("Run the convolutional stem in channels-last (NHWC) memory format"),
+      Param("checkpoint_blocks", T::Int).def(int64_t{0}).range(-1, 1 << 20)
+          .describe("Activation checkpointing: recompute the first N ViT blocks in backward instead of "
+                    "keeping their activations (ViT-L/H memory, ~1/3 more compute for them); -1 = all"),
       Param("threads", T::Int).def(int64_t{0}).range(0, 1024)
           .describe("Intra-op CPU threads; 0 = one per core"),
       Param("mean", T::FloatList).def(std::vector<double>{})
@@ -232,6 +242,10 @@ TrainOptions TrainStage::options_from(const Params& p, const std::string& run_di
   o.ema_decay = p.get_float("ema_decay");
   o.device = p.get_string("device");
   o.precision = p.get_string("precision");
+  o.attention = p.get_string("attention");
+  o.adamw = p.get_string("adamw");
+  o.channels_last = p.get_bool("channels_last");
+  o.checkpoint_blocks = p.get_int("checkpoint_blocks");
   o.threads = int(p.get_int("threads"));
   if (o.threads == 0) o.threads = int(std::max(1u, std::thread::hardware_concurrency()));
   o.mean = p.get_floats("mean");

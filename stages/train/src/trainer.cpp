@@ -2,6 +2,8 @@
 
 #include "catlip/train/data_parallel.h"
 
+#include "batch_stager.h"
+
 #include <torch/torch.h>
 
 #include <sys/resource.h>
@@ -67,7 +69,7 @@ struct Trainer::Impl {
   std::string ckpt_dir, export_dir;
 
   // The batch being collated.
-  torch::Tensor images_u8;  // [B,H,W,3] on the CPU (pinned when training on CUDA)
+  std::unique_ptr<BatchStager> batches;  // [B,H,W,3] uint8 collation buffers (pinned, double on CUDA)
   std::vector<std::vector<int64_t>> labels;
   int64_t fill = 0;
   // Samples since the last optimizer step (every micro-batch of it), in
@@ -140,6 +142,11 @@ struct Trainer::Impl {
     auto& model = obj->module();
     model.to(device);
     model.train();
+    FastPaths fast;
+    fast.attention = opt.attention;
+    fast.channels_last = opt.channels_last;
+    fast.checkpoint_blocks = opt.checkpoint_blocks;
+    apply_fast_paths(model, fast);  // before the optimizer state copies the parameters' layout
     state = named_state(model);
     NamedTensors named_params;
     for (auto& kv : model.named_parameters(true)) {
@@ -148,15 +155,14 @@ struct Trainer::Impl {
     }
     AdamWOptions ao;
     ao.weight_decay = opt.weight_decay;
+    ao.impl = opt.adamw;
     optim = std::make_unique<AdamW>(named_params, ao);
     if (opt.ema_decay > 0) ema = std::make_unique<Ema>(state, opt.ema_decay);
     sched = opt.schedule();
     ckpt_dir = opt.checkpoint_dir.empty() ? opt.run_dir + "/checkpoints" : opt.checkpoint_dir;
     export_dir = opt.export_dir.empty() ? opt.run_dir + "/export" : opt.export_dir;
 
-    auto buf_opts = torch::TensorOptions().dtype(torch::kUInt8);
-    images_u8 = torch::empty({opt.batch_size, cfg.image_size, cfg.image_size, 3}, buf_opts);
-    if (cuda) images_u8 = images_u8.pin_memory();
+    batches = std::make_unique<BatchStager>(opt.batch_size, cfg.image_size, device);
 
     if (opt.accumulate_steps < 1) throw std::invalid_argument("accumulate_steps must be >= 1");
     if (opt.dist.world_size > 1) {
@@ -174,7 +180,10 @@ struct Trainer::Impl {
     for (auto& p : params) nparams += p.numel();
     std::ostringstream m;
     m << obj->describe() << " (" << nparams << " parameters) on " << device.str()
-      << (bf16_cuda || bf16_cpu ? " bf16 autocast" : " fp32") << ", " << at::get_num_threads()
+      << (bf16_cuda || bf16_cpu ? " bf16 autocast" : " fp32") << ", attention " << opt.attention << ", AdamW "
+      << opt.adamw << (opt.channels_last ? ", channels-last stem" : "")
+      << (opt.checkpoint_blocks ? ", checkpointing " + std::string(opt.checkpoint_blocks < 0 ? "all" : std::to_string(opt.checkpoint_blocks)) + " blocks" : "")
+      << ", " << at::get_num_threads()
       << " threads, global batch " << global_batch() << " = " << opt.batch_size << " x " << opt.dist.world_size
       << " rank" << (opt.dist.world_size > 1 ? "s (" + dp->backend() + ", this is rank " + std::to_string(rank()) + ")" : "")
       << " x " << opt.accumulate_steps << " accumulation, starting at step " << step;
@@ -410,7 +419,7 @@ struct Trainer::Impl {
     }
     std::vector<int64_t> ls(lab.begin(), lab.end());
     if (!obj->take_ints(ls, ctx)) return false;
-    auto slot = images_u8[fill];
+    auto slot = batches->host()[fill];
     auto src = torch::from_blob(const_cast<char*>(image.data.data()), {sh[0], sh[1], 3}, torch::kUInt8);
     if (sh[0] == cfg.image_size && sh[1] == cfg.image_size) {
       std::memcpy(slot.data_ptr(), image.data.data(), image.data.size());
@@ -456,7 +465,7 @@ struct Trainer::Impl {
     const double lr = lr_for(step);
     lr_used = lr;
     const bool last_micro = micro + 1 == opt.accumulate_steps;
-    auto x = preprocess_images(images_u8, device, opt.mean, opt.std);
+    auto x = preprocess_images(batches->stage(), device, opt.mean, opt.std);
     ObjectiveEnv env;
     env.device = device;
     env.bf16_cuda = bf16_cuda;

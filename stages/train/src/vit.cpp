@@ -1,6 +1,10 @@
 #include "catlip/train/vit.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 
 namespace catlip::train {
@@ -31,22 +35,31 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t h)
   proj = register_module("proj", nn::Linear(dim, dim));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, bool causal) {
   const auto B = x.size(0), T = x.size(1), D = x.size(2);
   // [B,T,3,H,hd] -> [3,B,H,T,hd]
   // unbind, not qkv_[i]: three selects would each scatter a full-size
   // zero tensor in backward; unbind's backward is one stack.
   auto parts = linear(qkv, x).reshape({B, T, 3, heads, head_dim}).permute({2, 0, 3, 1, 4}).unbind(0);
   auto &q = parts[0], &k = parts[1], &v = parts[2];
-  // Scale in place after the bmm (no extra tensor). Not baddbmm(alpha=scale):
-  // on CPU that runs a per-matrix addmm_ loop that is several times slower.
-  auto attn = at::bmm(q.reshape({B * heads, T, head_dim}),
-                      k.reshape({B * heads, T, head_dim}).transpose(1, 2));
-  attn.mul_(scale);
-  if (mask.defined()) attn.add_(mask.to(attn.scalar_type()));
-  attn = attn.softmax(-1);
-  auto out = at::bmm(attn, v.reshape({B * heads, T, head_dim}));
-  out = out.view({B, heads, T, head_dim}).transpose(1, 2).reshape({B, T, D});
+  torch::Tensor out;  // [B,H,T,hd]
+  if (sdpa) {
+    std::optional<torch::Tensor> m;
+    if (mask.defined()) m = mask.to(q.scalar_type());  // under autocast q is bf16
+    out = at::scaled_dot_product_attention(q, k, v, m, 0.0, causal && !mask.defined(), scale);
+  } else {
+    // Scale in place after the bmm (no extra tensor). Not baddbmm(alpha=scale):
+    // on CPU that runs a per-matrix addmm_ loop that is several times slower.
+    auto attn = at::bmm(q.reshape({B * heads, T, head_dim}), k.reshape({B * heads, T, head_dim}).transpose(1, 2));
+    attn.mul_(scale);
+    if (mask.defined()) attn.add_(mask.to(attn.scalar_type()));
+    if (causal && !mask.defined())
+      attn.masked_fill_(torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1),
+                        -std::numeric_limits<float>::infinity());
+    attn = attn.softmax(-1);
+    out = at::bmm(attn, v.reshape({B * heads, T, head_dim})).view({B, heads, T, head_dim});
+  }
+  out = out.transpose(1, 2).reshape({B, T, D});
   return linear(proj, out);
 }
 
@@ -67,8 +80,8 @@ BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double ln_ep
   mlp = register_module("mlp", Mlp(dim, mlp_ratio));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  auto h = x + attn->forward(norm1->forward(x), mask);
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, bool causal) {
+  auto h = x + attn->forward(norm1->forward(x), mask, causal);
   return h + mlp->forward(norm2->forward(h));
 }
 
@@ -109,7 +122,8 @@ PatchEmbedImpl::PatchEmbedImpl(const ViTConfig& c) {
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
-  auto y = conv ? conv->forward(x) : stem->forward(x);  // [B,D,g,g]
+  auto in = channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+  auto y = conv ? conv->forward(in) : stem->forward(in);  // [B,D,g,g]
   return y.flatten(2).transpose(1, 2);
 }
 
@@ -144,7 +158,13 @@ void ViTImpl::reset_weights() {
 torch::Tensor ViTImpl::features(const torch::Tensor& images) {
   auto x = patch_embed->forward(images);  // [B,N,D]
   x = torch::cat({cls_token.expand({x.size(0), -1, -1}), x}, 1) + pos_embed;
-  for (auto& b : *blocks) x = b->as<Block>()->forward(x);
+  const bool ckpt = checkpoint_blocks != 0 && is_training() && torch::GradMode::is_enabled();
+  int64_t i = 0;
+  for (auto& b : *blocks) {
+    auto* blk = b->as<BlockImpl>();
+    bool recompute = ckpt && (checkpoint_blocks < 0 || i++ < checkpoint_blocks);
+    x = recompute ? checkpointed(*blk, x) : blk->forward(x);
+  }
   // Pool first, then normalise only the pooled row.
   if (config.pool == "avg") return norm->forward(x.narrow(1, 1, x.size(1) - 1).mean(1));
   if (config.pool == "max") return norm->forward(std::get<0>(x.narrow(1, 1, x.size(1) - 1).max(1)));
@@ -153,6 +173,84 @@ torch::Tensor ViTImpl::features(const torch::Tensor& images) {
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& images) {
   return linear(head, features(images));
+}
+
+namespace {
+
+// Reentrant checkpoint (as torch.utils.checkpoint with use_reentrant=True):
+// the block's parameters are not inputs of this node; the nested backward
+// in backward() accumulates their gradients directly (firing their hooks,
+// so the data-parallel buckets see them as usual).
+struct CheckpointFn : torch::autograd::Function<CheckpointFn> {
+  // `mask` by pointer: an undefined tensor cannot be an autograd input.
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, BlockImpl* block,
+                               const torch::Tensor* mask_p, bool causal) {
+    const torch::Tensor mask = mask_p ? *mask_p : torch::Tensor();
+    ctx->save_for_backward({x});
+    ctx->saved_data["block"] = reinterpret_cast<int64_t>(block);
+    ctx->saved_data["causal"] = causal;
+    if (mask.defined()) ctx->saved_data["mask"] = mask.detach();
+    ctx->saved_data["ac_cpu"] = at::autocast::is_autocast_enabled(at::kCPU);
+    ctx->saved_data["ac_cuda"] = at::autocast::is_autocast_enabled(at::kCUDA);
+    ctx->saved_data["ac_cpu_dtype"] = int64_t(at::autocast::get_autocast_dtype(at::kCPU));
+    ctx->saved_data["ac_cuda_dtype"] = int64_t(at::autocast::get_autocast_dtype(at::kCUDA));
+    torch::NoGradGuard g;
+    return block->forward(x, mask, causal);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    auto* block = reinterpret_cast<BlockImpl*>(ctx->saved_data["block"].toInt());
+    torch::Tensor mask;
+    if (auto it = ctx->saved_data.find("mask"); it != ctx->saved_data.end()) mask = it->second.toTensor();
+    torch::Tensor y;
+    {
+      // The forward's autocast state, restored for the recomputation.
+      const bool cpu = ctx->saved_data["ac_cpu"].toBool(), cuda = ctx->saved_data["ac_cuda"].toBool();
+      const bool prev_cpu = at::autocast::is_autocast_enabled(at::kCPU);
+      const bool prev_cuda = at::autocast::is_autocast_enabled(at::kCUDA);
+      const auto prev_cpu_dt = at::autocast::get_autocast_dtype(at::kCPU);
+      const auto prev_cuda_dt = at::autocast::get_autocast_dtype(at::kCUDA);
+      at::autocast::set_autocast_dtype(at::kCPU, at::ScalarType(ctx->saved_data["ac_cpu_dtype"].toInt()));
+      at::autocast::set_autocast_dtype(at::kCUDA, at::ScalarType(ctx->saved_data["ac_cuda_dtype"].toInt()));
+      at::autocast::set_autocast_enabled(at::kCPU, cpu);
+      at::autocast::set_autocast_enabled(at::kCUDA, cuda);
+      torch::AutoGradMode on(true);
+      y = block->forward(x, mask, ctx->saved_data["causal"].toBool());
+      at::autocast::set_autocast_enabled(at::kCPU, prev_cpu);
+      at::autocast::set_autocast_enabled(at::kCUDA, prev_cuda);
+      at::autocast::set_autocast_dtype(at::kCPU, prev_cpu_dt);
+      at::autocast::set_autocast_dtype(at::kCUDA, prev_cuda_dt);
+      if (cpu || cuda) at::autocast::clear_cache();
+    }
+    torch::autograd::backward({y}, {grad_out[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor checkpointed(BlockImpl& block, const torch::Tensor& x, const torch::Tensor& mask, bool causal) {
+  return CheckpointFn::apply(x, &block, mask.defined() ? &mask : nullptr, causal);
+}
+
+void apply_fast_paths(torch::nn::Module& root, const FastPaths& f) {
+  if (f.attention != "sdpa" && f.attention != "math")
+    throw std::invalid_argument("attention must be sdpa or math, not '" + f.attention + "'");
+  auto visit = [&](torch::nn::Module& m) {
+    if (auto* a = dynamic_cast<AttentionImpl*>(&m)) a->sdpa = f.attention == "sdpa";
+    if (auto* v = dynamic_cast<ViTImpl*>(&m)) v->checkpoint_blocks = f.checkpoint_blocks;
+    if (auto* pe = dynamic_cast<PatchEmbedImpl*>(&m)) {
+      pe->channels_last = f.channels_last;
+      torch::NoGradGuard g;
+      const auto fmt = f.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+      for (auto& p : pe->parameters())
+        if (p.dim() == 4) p.set_data(p.contiguous(fmt));
+    }
+  };
+  visit(root);
+  for (auto& m : root.modules(/*include_self=*/false)) visit(*m);
 }
 
 }  // namespace catlip::train

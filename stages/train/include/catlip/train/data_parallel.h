@@ -14,7 +14,7 @@
 // pair up by call order.
 #pragma once
 
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/torch.h>
 
@@ -75,6 +75,11 @@ class DataParallel {
   // since the last call; resets.
   double take_gather_seconds();
 
+  // The c10d backends this build can form: "gloo", and "nccl" where the
+  // LibTorch has ProcessGroupNCCL (checked by constructing its options, so
+  // the symbol is really linked).
+  static std::vector<std::string> backends_built();
+
   // Gradient bytes allreduced per synchronous step.
   int64_t bytes_per_step() const { return bytes_; }
 
@@ -88,13 +93,14 @@ class DataParallel {
   };
   void on_grad(size_t param, const torch::Tensor& grad);
   void launch_ready();  // launches ready buckets in order; mu_ held
+  c10::intrusive_ptr<c10d::Backend> make_backend(const c10::intrusive_ptr<c10d::Store>& store);
 
   int rank_ = 0, world_ = 1;
   std::string backend_;
   torch::Device device_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
-  c10::intrusive_ptr<c10d::ProcessGroup> gather_pg_;  // features (CLIP); see gather_with_grad
+  c10::intrusive_ptr<c10d::Backend> pg_;  // Gloo or NCCL (LibTorch 2: a Backend)
+  c10::intrusive_ptr<c10d::Backend> gather_pg_;  // features (CLIP); see gather_with_grad
   std::string address_;                               // this rank's, for the second group
   std::chrono::milliseconds timeout_{600000};
   double gather_s_ = 0;

@@ -92,6 +92,12 @@ struct TrainOptions {
   double ema_decay = 0.0;       // 0 = no EMA
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+  // Fast paths of the step (vit.h FastPaths, optim.h), each with the plain
+  // path it is tested against.
+  std::string attention = "sdpa";  // sdpa (flash/efficient on CUDA, fused on CPU) | math
+  std::string adamw = "fused";     // fused (_fused_adamw_) | loop
+  bool channels_last = true;       // the conv stem in NHWC
+  int64_t checkpoint_blocks = 0;   // activation checkpointing of the first N blocks; -1 = all
   int threads = 0;                 // intra-op threads; 0 = leave LibTorch's setting
   std::vector<double> mean, std;   // per-channel normalisation after /255; empty = none
   int64_t checkpoint_every = 1000;  // 0 = only at the end

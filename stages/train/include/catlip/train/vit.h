@@ -19,6 +19,13 @@
 // equivalent for; the cnn stem as patch_embed.proj.{0,1,4,5,8,9,...}.*
 // (conv, BN, GELU, max-pool per stage).
 //
+// Fast paths (FastPaths, apply_fast_paths; each has a plain path it is
+// tested against): attention through at::scaled_dot_product_attention
+// (flash / memory-efficient kernels on CUDA, a fused kernel on CPU) or the
+// plain bmm-softmax-bmm ("math"); the convolutional stem in channels-last
+// memory format; and activation checkpointing of the first N blocks (their
+// activations are recomputed in backward instead of kept: ViT-L/H memory).
+//
 // Include only from translation units that already pay for <torch/torch.h>.
 #pragma once
 
@@ -33,10 +40,12 @@ namespace catlip::train {
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(int64_t dim, int64_t heads);
   explicit AttentionImpl(const ViTConfig& c) : AttentionImpl(c.dim, c.heads) {}
-  // mask: undefined, or added to the attention logits (broadcast over [B*H]).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  // mask: undefined, or added to the attention logits (broadcast over
+  // [B,H]); causal: each position attends to itself and earlier ones.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {}, bool causal = false);
   int64_t heads, head_dim;
   double scale;
+  bool sdpa = true;  // at::scaled_dot_product_attention; false: the plain math
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
 };
 TORCH_MODULE(Attention);
@@ -52,7 +61,7 @@ TORCH_MODULE(Mlp);
 struct BlockImpl : torch::nn::Module {
   BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double ln_eps);
   explicit BlockImpl(const ViTConfig& c) : BlockImpl(c.dim, c.heads, c.mlp_ratio, c.ln_eps) {}
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {}, bool causal = false);
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   Mlp mlp{nullptr};
@@ -65,6 +74,7 @@ struct PatchEmbedImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Conv2d conv{nullptr};      // patchify: registered as "proj"
   torch::nn::Sequential stem{nullptr};  // conv3 / cnn: registered as "proj"
+  bool channels_last = false;           // input and conv weights in NHWC memory format
 };
 TORCH_MODULE(PatchEmbed);
 
@@ -80,6 +90,7 @@ struct ViTImpl : torch::nn::Module {
   void reset_weights();
 
   ViTConfig config;
+  int64_t checkpoint_blocks = 0;  // recompute the first N blocks in backward (training only)
   torch::Tensor cls_token, pos_embed;
   PatchEmbed patch_embed{nullptr};
   torch::nn::ModuleList blocks{nullptr};
@@ -87,6 +98,22 @@ struct ViTImpl : torch::nn::Module {
   torch::nn::Linear head{nullptr};
 };
 TORCH_MODULE(ViT);
+
+// Runs a block with activation checkpointing: forward keeps only its input;
+// backward runs the block again (under the autocast state of the forward)
+// and back-propagates through it. Gradients equal the plain path's.
+torch::Tensor checkpointed(BlockImpl& block, const torch::Tensor& x, const torch::Tensor& mask = {}, bool causal = false);
+
+// The training step's fast paths, set on a built model (runtime choices:
+// not part of the model's identity, checkpoints or exports).
+struct FastPaths {
+  std::string attention = "sdpa";  // sdpa | math
+  bool channels_last = true;       // conv stem in NHWC (conv3 and cnn stems; patchify too)
+  int64_t checkpoint_blocks = 0;   // ViT blocks recomputed in backward; -1 = all
+};
+// Applies `f` to every Attention, PatchEmbed and ViT under `root`; throws
+// std::invalid_argument for an unknown attention name.
+void apply_fast_paths(torch::nn::Module& root, const FastPaths& f);
 
 // Truncated normal in [-2 std, 2 std] as torch.nn.init.trunc_normal_ (the
 // inverse-CDF method), which LibTorch 1.13 lacks.
