@@ -66,6 +66,10 @@ if(NOT GLOO_INCLUDE_DIR)
   message(FATAL_ERROR "Gloo's headers (gloo/algorithm.h) not found: apt-get install libgloo-dev "
     "(headers only; c10d's ProcessGroupGloo needs them)")
 endif()
+# Installed binaries and plugins find LibTorch where it was built against
+# (the venv's torch/lib): it is not in a system directory.
+set(CATLIP_TORCH_LIBDIR "${TORCH_INSTALL_PREFIX}/lib")
+list(APPEND CMAKE_INSTALL_RPATH "${CATLIP_TORCH_LIBDIR}")
 message(STATUS "LibTorch ${CATLIP_TORCH_VERSION}: CUDA ${CATLIP_TORCH_CUDA}, NCCL ${CATLIP_TORCH_NCCL}")
 
 # catlip_torch_pch(TARGET...): <torch/torch.h> precompiled once per target

@@ -207,7 +207,9 @@ std::string default_python(const char* argv0) {
   if (ec && argv0) exe = fs::absolute(argv0, ec);
   for (fs::path up : {exe.parent_path() / "../..", exe.parent_path() / ".."}) {
     auto py = up / ".venv/bin/python";
-    if (fs::exists(py, ec)) return fs::weakly_canonical(py, ec).string();
+    // Not canonical: a venv's python is a symlink to the base interpreter,
+    // and only the venv path finds the venv's packages.
+    if (fs::exists(py, ec)) return py.lexically_normal().string();
   }
 #ifdef CATLIP_VENV_PYTHON
   if (fs::exists(CATLIP_VENV_PYTHON, ec)) return CATLIP_VENV_PYTHON;
