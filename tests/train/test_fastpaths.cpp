@@ -14,6 +14,7 @@
 #include "catlip/local.h"
 #include "catlip/train/clip_model.h"
 #include "catlip/train/loss.h"
+#include "catlip/train/model_io.h"
 #include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
 #include "catlip/train/state_io.h"
@@ -262,4 +263,17 @@ TEST_CASE("fast path: unknown attention implementation is refused by name") {
   FastPaths f;
   f.attention = "flash";
   CHECK_THROWS_WITH(apply_fast_paths(*m, f), Catch::Contains("sdpa or math"));
+}
+
+TEST_CASE("preprocess_images: (x/255 - mean)/std per channel, NCHW float") {
+  auto u8 = torch::randint(0, 256, {2, 5, 7, 3}, torch::kUInt8);
+  std::vector<double> mean{0.48, 0.46, 0.41}, stdv{0.27, 0.26, 0.28};
+  auto x = preprocess_images(u8, torch::kCPU, mean, stdv);
+  auto want = (u8.permute({0, 3, 1, 2}).to(torch::kFloat64) / 255.0 -
+               torch::tensor(mean, torch::kFloat64).view({1, 3, 1, 1})) /
+              torch::tensor(stdv, torch::kFloat64).view({1, 3, 1, 1});
+  REQUIRE(x.sizes() == torch::IntArrayRef({2, 3, 5, 7}));
+  CHECK(x.scalar_type() == torch::kFloat32);
+  CHECK(max_abs_diff(x, want) < 1e-5);
+  CHECK(max_abs_diff(preprocess_images(u8, torch::kCPU, {}, {}), u8.permute({0, 3, 1, 2}).to(torch::kFloat64) / 255.0) < 1e-6);
 }

@@ -59,15 +59,16 @@ LoadedModel load_model(const std::string& path, bool prefer_ema, const std::stri
 torch::Tensor preprocess_images(const torch::Tensor& u8_bhwc, const torch::Device& device,
                                 const std::vector<double>& mean, const std::vector<double>& std) {
   // Convert after the transfer: uint8 is a quarter of the bytes of float.
-  auto x = u8_bhwc.to(device, /*non_blocking=*/true).permute({0, 3, 1, 2}).to(torch::kFloat32);
-  x.div_(255.0);
-  if (!mean.empty()) {
-    auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-    auto m = torch::tensor(mean, opts).view({1, -1, 1, 1});
-    auto s = torch::tensor(std, opts).view({1, -1, 1, 1});
-    x.sub_(m).div_(s);
+  auto x = u8_bhwc.to(device, /*non_blocking=*/true).permute({0, 3, 1, 2}).to(torch::kFloat32).contiguous();
+  if (mean.empty()) return x.div_(255.0);
+  // Per channel (x/255 - m)/s as one multiply-subtract with host scalars:
+  // no small tensor is copied to the device (a copy from pageable memory
+  // would wait for the GPU's queue to drain).
+  for (int64_t c = 0; c < x.size(1); ++c) {
+    const double m = mean.at(size_t(c)), s = std.at(size_t(c));
+    x.select(1, c).mul_(1.0 / (255.0 * s)).sub_(m / s);
   }
-  return x.contiguous();
+  return x;
 }
 
 std::string export_model(const std::string& dir, const std::string& name, const NamedTensors& weights,

@@ -116,7 +116,7 @@ struct FastPaths {
 void apply_fast_paths(torch::nn::Module& root, const FastPaths& f);
 
 // Truncated normal in [-2 std, 2 std] as torch.nn.init.trunc_normal_ (the
-// inverse-CDF method), which LibTorch 1.13 lacks.
+// inverse-CDF method), which LibTorch's C++ API lacks.
 void trunc_normal_(torch::Tensor t, double std);
 
 }  // namespace catlip::train
