@@ -1,10 +1,19 @@
 // `catlip bench train`: one training step of the CatLIP ViT in C++ (the
-// trainer's own model, loss and optimizer) against the same step in Python
-// PyTorch (tools/torch/bench_train.py, run with /usr/bin/python3), same
-// config, batch and thread count, in one run. Prints the fastest and median
-// step times, the ratio C++/Python of the fastest steps (target <= 1.0), and
-// achieved GFLOP/s (training step counted as 3x the forward pass's matmul
-// FLOPs) against a torch::mm peak measured here.
+// trainer's own model, fast paths, loss and optimizer) against the same step
+// in Python PyTorch (tools/torch/bench_train.py), eager and under
+// torch.compile, same config, batch, device, precision and thread count, in
+// one run. Python is the project venv's (catlip::cli::default_python: the
+// same torch wheel catlip's LibTorch comes from; --python overrides); the
+// header states the interpreter and its torch version. Prints, per case, the
+// fastest and median step times of all three, the ratios C++/eager (target
+// <= 1.0) and C++/torch.compile of the fastest steps, images/s, and achieved
+// FLOP/s (training step counted as 3x the forward pass's matmul FLOPs)
+// against a peak: on CPU a torch::mm peak measured here, on CUDA the card's
+// dense bf16 peak looked up from its name (MFU; n/a for unknown cards).
+// --json FILE writes every number. torch.compile's warm-up (compilation) is
+// timed apart and left out of its step times; where torch.compile fails, the
+// reason is printed in one line and the eager column stays (a failed eager
+// run likewise leaves the C++ column, and exit status 1).
 //
 // Why the fastest step: on a shared machine, other processes preempt one of
 // the OpenMP threads and the other spins at a barrier, so a single step can
@@ -13,44 +22,60 @@
 //
 // `catlip bench train --ranks 2`: data-parallel training over the real c10d
 // path (catlip::train::DataParallel: TCPStore + ProcessGroupGloo, bucketed
-// allreduce from autograd hooks). The ranks are separate processes (this
-// binary re-executed with --dp-rank, a TCPStore on a free loopback port), each
-// with threads/ranks intra-op threads. Steps take turns between three modes:
-// no allreduce (the baseline with both ranks computing), a blocking allreduce
-// after backward (allreduce_grads_blocking), and the allreduce overlapped with
-// backward (hooks; finish_backward's wait is the exposed part). Prints the
-// fraction of the allreduce hidden behind backward twice: from the waits
-// (1 - exposed/blocking, the target) and from step times (what the
-// overlap actually saves: it also counts the bucket copies the hooks add to
-// backward and the cores Gloo's threads take from compute). Scaling efficiency
-// is against one rank with threads/ranks threads and with all threads, same
-// batch per rank and at the global batch. No Python reference in this mode.
+// allreduce from autograd hooks), on CPU. The ranks are separate processes
+// (this binary re-executed with --dp-rank, a TCPStore on a free loopback
+// port), each with threads/ranks intra-op threads. Steps take turns between
+// three modes: no allreduce (the baseline with both ranks computing), a
+// blocking allreduce after backward (allreduce_grads_blocking), and the
+// allreduce overlapped with backward (hooks; finish_backward's wait is the
+// exposed part). Prints the fraction of the allreduce hidden behind backward
+// twice: from the waits (1 - exposed/blocking, the target) and from
+// step times (what the overlap actually saves: it also counts the bucket
+// copies the hooks add to backward and the cores Gloo's threads take from
+// compute). Scaling efficiency is against one rank with threads/ranks threads
+// and with all threads, same batch per rank and at the global batch. No
+// Python reference in this mode.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
+#include <torch/version.h>
+
+#ifdef CATLIP_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
+#include "catlip/train/mini_json.h"
+#include "catlip/train/model_io.h"
+#include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
 #include "catlip/train/state_io.h"
 #include "catlip/train/vit.h"
 #include "cli.h"
 
 namespace fs = std::filesystem;
+namespace json = catlip::train::json;
 using namespace catlip::train;
 using Clock = std::chrono::steady_clock;
 
@@ -65,8 +90,9 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-double matmul_peak_gflops(int n) {
-  auto a = torch::randn({n, n}), b = torch::randn({n, n});
+// The fastest of 5 x 3 products n^3 on the CPU, in GFLOP/s.
+double matmul_peak_gflops(int n, torch::ScalarType dtype) {
+  auto a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
   auto c = torch::mm(a, b);
   double best = 0;
   for (int r = 0; r < 5; ++r) {
@@ -78,63 +104,186 @@ double matmul_peak_gflops(int n) {
   return best;
 }
 
-std::vector<double> cpp_steps(const ViTConfig& cfg, int64_t batch, int steps, int warmup) {
-  torch::manual_seed(0);
-  ViT model(cfg);
-  model->train();
-  NamedTensors named;
+// Dense bf16 tensor-core peak of a CUDA card, TFLOP/s, from its name; 0 if
+// unknown (MFU then prints as n/a).
+double cuda_bf16_peak_tflops(const std::string& name) {
+  auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
+  if (has("H100") && (has("PCIe") || has("PCIE"))) return 756;
+  if (has("H100") && (has("SXM") || has("HBM3"))) return 989;
+  if (has("H200")) return 989;
+  if (has("A100")) return 312;
+  return 0;
+}
+
+std::string cuda_device_name(const torch::Device& d) {
+#ifdef CATLIP_WITH_CUDA
+  if (d.is_cuda()) return at::cuda::getDeviceProperties(d.has_index() ? d.index() : 0)->name;
+#endif
+  return d.str();
+}
+
+void device_sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize(d.has_index() ? d.index() : -1);
+}
+
+// Hands the C++ side's cached GPU memory back before the Python reference
+// runs in its own process on the same card.
+void release_device_memory(const torch::Device& d) {
+#ifdef CATLIP_WITH_CUDA
+  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
+// The trainer's model and optimizer as trainer.cpp sets them up: on the
+// device, training mode, its default fast paths (SDPA attention,
+// channels-last stem), AdamW with the default (fused) kernel.
+struct StepModel {
+  ViT model{nullptr};
   std::vector<torch::Tensor> params;
-  for (auto& kv : model->named_parameters(true)) {
-    named.emplace_back(kv.key(), kv.value());
-    params.push_back(kv.value());
+  std::unique_ptr<AdamW> opt;
+
+  StepModel(const ViTConfig& cfg, const torch::Device& device) : model(cfg) {
+    model->to(device);
+    model->train();
+    apply_fast_paths(*model, FastPaths{});
+    NamedTensors named;
+    for (auto& kv : model->named_parameters(true)) {
+      named.emplace_back(kv.key(), kv.value());
+      params.push_back(kv.value());
+    }
+    opt = std::make_unique<AdamW>(named, AdamWOptions{});
   }
-  AdamW opt(named, AdamWOptions{});
-  auto x = torch::rand({batch, 3, cfg.image_size, cfg.image_size});
-  auto y = torch::zeros({batch, cfg.num_classes});
-  y.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, 97)}, 1.0);
+};
+
+// One training step's seconds, `steps` of them after `warmup` untimed ones.
+// bf16: autocast around the forward pass (as the objectives do), loss in fp32.
+std::vector<double> cpp_steps(const ViTConfig& cfg, int64_t batch, int steps, int warmup,
+                              const torch::Device& device = torch::kCPU, bool bf16 = false) {
+  torch::manual_seed(0);
   std::vector<double> times;
-  for (int i = 0; i < warmup + steps; ++i) {
-    auto t0 = Clock::now();
-    auto loss = catlip_bce_loss(model->forward(x), y);
-    opt.zero_grad();
-    loss.backward();
-    clip_grad_norm(params, 1.0);
-    opt.step(1e-4);
-    loss.item<double>();
-    double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (i >= warmup) times.push_back(s);
+  {
+    StepModel m(cfg, device);
+    auto x = torch::rand({batch, 3, cfg.image_size, cfg.image_size}).to(device);
+    auto y = torch::zeros({batch, cfg.num_classes});
+    y.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, 97)}, 1.0);
+    y = y.to(device);
+    for (int i = 0; i < warmup + steps; ++i) {
+      device_sync(device);
+      auto t0 = Clock::now();
+      torch::Tensor logits;
+      {
+        AutocastScope ac(bf16 && device.is_cuda(), bf16 && !device.is_cuda());
+        logits = m.model->forward(x);
+      }
+      auto loss = catlip_bce_loss(logits, y);
+      m.opt->zero_grad();
+      loss.backward();
+      clip_grad_norm(m.params, 1.0);
+      m.opt->step(1e-4);
+      loss.item<double>();
+      device_sync(device);
+      double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (i >= warmup) times.push_back(s);
+    }
   }
+  release_device_memory(device);
   return times;
 }
 
-struct Times {
-  double min = -1, median = -1;
+// What one run of the Python reference reported.
+struct PyRun {
+  bool ok = false;
+  std::string error;  // one line when !ok
+  double min = 0, median = 0, compile_s = 0;
+  bool fused_adamw = false;
 };
 
-// Runs the Python reference; returns its step times (min < 0 on failure).
-Times python_times(const std::string& python, const std::string& script, const std::string& size,
-                     const BenchCase& c, int64_t patch, int64_t vocab, int threads, int steps,
-                     int warmup, std::string* err) {
-  std::ostringstream cmd;
-  cmd << python << " '" << script << "' --size " << size << " --image " << c.image << " --patch "
-      << patch << " --batch " << c.batch << " --vocab " << vocab << " --threads " << threads
-      << " --steps " << steps << " --warmup " << warmup << " 2>&1";
-  FILE* p = ::popen(cmd.str().c_str(), "r");
-  if (!p) {
-    *err = "cannot run " + python;
-    return {};
-  }
+double num(const json::Object& o, const std::string& k) {
+  auto it = o.find(k);
+  if (it == o.end()) return 0;
+  if (auto* d = std::get_if<double>(&it->second.v)) return *d;
+  if (auto* i = std::get_if<int64_t>(&it->second.v)) return double(*i);
+  return 0;
+}
+
+std::string str(const json::Object& o, const std::string& k) {
+  auto it = o.find(k);
+  return it != o.end() && it->second.is_string() ? it->second.string() : "";
+}
+
+// Runs a command; its stdout and stderr together, and the exit status.
+std::string run_capture(const std::string& cmd, int* rc) {
   std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) {
+    *rc = -1;
+    return "cannot start: " + cmd;
+  }
   char buf[4096];
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int rc = ::pclose(p);
-  auto k = out.find("\"median_s\": "), j = out.find("\"min_s\": ");
-  if (rc != 0 || k == std::string::npos || j == std::string::npos) {
-    *err = "python reference failed: " + out;
-    return {};
+  int st = ::pclose(p);
+  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return out;
+}
+
+// The last `n` lines of `text`, joined with " | " (for one-line errors).
+std::string tail_lines(const std::string& text, size_t n) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) lines.push_back(l);
+  std::string o;
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) o += (o.empty() ? "" : " | ") + lines[i];
+  return o;
+}
+
+std::string quote_arg(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+// The Python side of one case and round: eager, or the model under torch.compile.
+struct PySpec {
+  std::string python, script, size, device, precision;
+  int64_t patch = 16, vocab = 1000;
+  int threads = 2, steps = 5, warmup = 2;
+};
+
+PyRun python_run(const PySpec& s, const BenchCase& c, bool compile) {
+  std::ostringstream cmd;
+  cmd << quote_arg(s.python) << " " << quote_arg(s.script) << " --size " << s.size << " --image " << c.image
+      << " --patch " << s.patch << " --batch " << c.batch << " --vocab " << s.vocab << " --threads " << s.threads
+      << " --steps " << s.steps << " --warmup " << s.warmup << " --device " << s.device << " --precision "
+      << s.precision << (compile ? " --compile" : "");
+  int rc = 0;
+  std::string out = run_capture(cmd.str(), &rc);
+  PyRun r;
+  // The script's result is its last line that is a JSON object.
+  std::string last;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty() && l[0] == '{') last = l;
+  try {
+    if (last.empty()) throw std::runtime_error("no result line");
+    auto v = json::parse(last);
+    auto& o = v.object();
+    r.error = str(o, "error");
+    if (rc == 0 && r.error.empty()) {
+      r.ok = true;
+      r.min = num(o, "min_s");
+      r.median = num(o, "median_s");
+      r.compile_s = num(o, "compile_s");
+      auto f = o.find("fused_adamw");
+      r.fused_adamw = f != o.end() && std::holds_alternative<bool>(f->second.v) && std::get<bool>(f->second.v);
+    }
+  } catch (const std::exception&) {
   }
-  return {std::atof(out.c_str() + j + 9), std::atof(out.c_str() + k + 12)};
+  if (!r.ok && r.error.empty())
+    r.error = (compile ? "torch.compile" : std::string("eager")) + " run failed (exit status " + std::to_string(rc) +
+              "): " + tail_lines(out, 3);
+  return r;
 }
 
 std::string default_script(const char* argv0) {
@@ -182,15 +331,10 @@ int count_buckets(const std::vector<torch::Tensor>& params, double bucket_mb) {
 int dp_worker(const DpSpec& d, int rank, const std::string& endpoint) {
   at::set_num_threads(d.threads_per_rank());
   torch::manual_seed(0);
-  ViT model(d.cfg);
-  model->train();
-  NamedTensors named;
-  std::vector<torch::Tensor> params;
-  for (auto& kv : model->named_parameters(true)) {
-    named.emplace_back(kv.key(), kv.value());
-    params.push_back(kv.value());
-  }
-  AdamW opt(named, AdamWOptions{});
+  StepModel m(d.cfg, torch::kCPU);
+  ViT& model = m.model;
+  std::vector<torch::Tensor>& params = m.params;
+  AdamW& opt = *m.opt;
   DistOptions o;
   o.rank = rank;
   o.world_size = d.ranks;
@@ -444,14 +588,23 @@ int dp_bench(const DpSpec& d, int rounds) {
 int usage() {
   std::cout << "usage: catlip bench train [--size tiny] [--cases 64x32,224x8] [--threads 2] [--steps 5]\n"
                "                          [--warmup 2] [--rounds 2] [--vocab 1000] [--patch 16]\n"
-               "                          [--python /usr/bin/python3] [--script tools/torch/bench_train.py]\n\n"
-               "Times one ViT training step (forward, BCE, backward, clipping, AdamW) in C++ and in\n"
-               "Python PyTorch with the same configuration, IMAGExBATCH per case; alternates the two\n"
-               "--rounds times. Prints fastest/median step times, the ratio C++/Python of the\n"
-               "fastest steps (target <= 1.0; least disturbed by other load on the machine) and\n"
-               "GFLOP/s against a measured torch::mm peak.\n\n"
+               "                          [--device cpu|cuda] [--precision fp32|bf16] [--no-compile]\n"
+               "                          [--json FILE] [--python PATH] [--script tools/torch/bench_train.py]\n\n"
+               "Times one ViT training step (forward, BCE, backward, clipping, AdamW) in C++ (the\n"
+               "trainer's model, fast paths and optimizer) and in Python PyTorch, eager and under\n"
+               "torch.compile, with the same configuration, IMAGExBATCH per case; alternates them\n"
+               "--rounds times. Prints fastest/median step times, the ratios C++/eager (target <= 1.0)\n"
+               "and C++/torch.compile of the fastest steps (least disturbed by other load on the\n"
+               "machine), images/s, and FLOP/s against a peak: on CPU a measured torch::mm peak, on\n"
+               "CUDA the card's dense bf16 peak (MFU).\n\n"
+               "  --python PATH     the interpreter of the baseline (default: $CATLIP_PYTHON, else the\n"
+               "                    project venv .venv/bin/python beside the build, else /usr/bin/python3)\n"
+               "  --device D        cpu (default) or cuda[:N]: model and inputs on D, both sides\n"
+               "  --precision P     fp32 (default) or bf16: autocast around the forward pass, loss in fp32\n"
+               "  --no-compile      skip the torch.compile baseline (its compilation costs minutes on CPU)\n"
+               "  --json FILE       write every figure as JSON\n\n"
                "catlip bench train --ranks N [--bucket-mb 1] [--threads 2] [--cases 64x32] [--steps 20] ...\n\n"
-               "Data-parallel training over c10d (Gloo, 127.0.0.1): N rank processes with threads/N\n"
+               "Data-parallel training over c10d (Gloo, 127.0.0.1, CPU): N rank processes with threads/N\n"
                "threads each, batch per rank from the first case. Steps take turns between no\n"
                "allreduce, a blocking allreduce after backward, and the allreduce overlapped with\n"
                "backward through the gradient hooks; prints gradient bytes per step, the fraction of\n"
@@ -462,14 +615,111 @@ int usage() {
   return catlip::cli::kOk;
 }
 
+// Fastest and median step seconds of one side, over the rounds.
+struct Side {
+  bool ran = false;
+  double min = 1e30, median = 1e30;
+  void add(double mn, double md) {
+    ran = true;
+    min = std::min(min, mn);
+    median = std::min(median, md);
+  }
+};
+
+struct CaseResult {
+  BenchCase c;
+  double flops = 0;  // per training step
+  Side cpp, eager, compiled;
+  std::vector<double> compile_s;  // torch.compile's warm-up (compilation) per round
+  bool fused_adamw = false;
+};
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+// "min/median" in a fixed width, or `what` when the side did not run.
+std::string pair_col(const Side& s, const char* what) {
+  if (!s.ran) return what;
+  return fmt("%.4f", s.min) + "/" + fmt("%.4f", s.median);
+}
+
+std::string json_num(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+// The whole run as one JSON object (--json).
+struct Header {
+  std::string size, device, device_name, precision, python, torch_version, peak_source, eager_error, compile_error;
+  ViTConfig cfg;
+  int threads = 0, steps = 0, warmup = 0, rounds = 0;
+  bool compile = true;
+  double peak_tflops = 0;  // 0: unknown
+};
+
+std::string side_json(const Side& s, int64_t batch, double flops, double peak_tflops) {
+  if (!s.ran) return "null";
+  std::ostringstream o;
+  double tf_best = flops / s.min / 1e12, tf_med = flops / s.median / 1e12;
+  o << "{\"min_s\": " << json_num(s.min) << ", \"median_s\": " << json_num(s.median)
+    << ", \"images_per_s\": " << json_num(double(batch) / s.median)
+    << ", \"images_per_s_best\": " << json_num(double(batch) / s.min) << ", \"tflops\": " << json_num(tf_best)
+    << ", \"tflops_median\": " << json_num(tf_med) << ", \"mfu\": "
+    << (peak_tflops > 0 ? json_num(tf_best / peak_tflops) : "null")
+    << ", \"mfu_median\": " << (peak_tflops > 0 ? json_num(tf_med / peak_tflops) : "null") << "}";
+  return o.str();
+}
+
+bool write_json(const std::string& path, const Header& h, const std::vector<CaseResult>& rs, bool eager_met) {
+  std::ofstream f(path);
+  auto q = [](const std::string& s) { return json::quote(s); };
+  f << "{\"command\": \"bench train\", \"size\": " << q(h.size) << ", \"dim\": " << h.cfg.dim
+    << ", \"depth\": " << h.cfg.depth << ", \"heads\": " << h.cfg.heads << ", \"patch\": " << h.cfg.patch_size
+    << ", \"vocab\": " << h.cfg.num_classes << ", \"device\": " << q(h.device) << ", \"device_name\": "
+    << q(h.device_name) << ", \"precision\": " << q(h.precision) << ", \"threads\": " << h.threads
+    << ", \"steps\": " << h.steps << ", \"warmup\": " << h.warmup << ", \"rounds\": " << h.rounds
+    << ", \"libtorch\": " << q(TORCH_VERSION) << ", \"torch\": " << q(h.torch_version) << ", \"python\": "
+    << q(h.python) << ", \"peak_tflops\": " << (h.peak_tflops > 0 ? json_num(h.peak_tflops) : "null")
+    << ", \"peak_source\": " << q(h.peak_source) << ", \"compile\": " << (h.compile ? "true" : "false")
+    << ", \"eager_error\": " << (h.eager_error.empty() ? "null" : q(h.eager_error))
+    << ", \"compile_error\": " << (h.compile_error.empty() ? "null" : q(h.compile_error))
+    << ", \"target_eager_met\": " << (eager_met ? "true" : "false") << ",\n \"cases\": [";
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const auto& r = rs[i];
+    auto ratio = [&](const Side& s, bool med) {
+      return r.cpp.ran && s.ran ? json_num(med ? r.cpp.median / s.median : r.cpp.min / s.min) : "null";
+    };
+    f << (i ? ",\n  " : "\n  ") << "{\"image\": " << r.c.image << ", \"batch\": " << r.c.batch
+      << ", \"size\": " << q(h.size) << ", \"device\": " << q(h.device) << ", \"precision\": " << q(h.precision)
+      << ", \"threads\": " << h.threads << ", \"torch\": " << q(h.torch_version) << ", \"python\": " << q(h.python)
+      << ", \"flops_per_step\": " << json_num(r.flops)
+      << ",\n   \"cpp\": " << side_json(r.cpp, r.c.batch, r.flops, h.peak_tflops)
+      << ",\n   \"eager\": " << side_json(r.eager, r.c.batch, r.flops, h.peak_tflops)
+      << ",\n   \"compile\": " << side_json(r.compiled, r.c.batch, r.flops, h.peak_tflops)
+      << ",\n   \"compile_s\": [";
+    for (size_t k = 0; k < r.compile_s.size(); ++k) f << (k ? ", " : "") << json_num(r.compile_s[k]);
+    f << "], \"eager_fused_adamw\": " << (r.fused_adamw ? "true" : "false")
+      << ", \"ratio_eager\": " << ratio(r.eager, false) << ", \"ratio_eager_median\": " << ratio(r.eager, true)
+      << ", \"ratio_compile\": " << ratio(r.compiled, false)
+      << ", \"ratio_compile_median\": " << ratio(r.compiled, true) << "}";
+  }
+  f << "\n ]}\n";
+  return bool(f);
+}
+
 int cmd_bench_train(int argc, char** argv) {
   if (catlip::cli::wants_help(argc, argv)) return usage();
-  std::string size = "tiny", python = "/usr/bin/python3", script = default_script(argv[0]);
-  std::string cases_s = "64x32,224x8";
+  std::string size = "tiny", python = catlip::cli::default_python(argv[0]), script = default_script(argv[0]);
+  std::string cases_s = "64x32,224x8", device_s = "cpu", precision = "fp32", json_path;
   int threads = 2, steps = 5, warmup = 2, rounds = 2;
   int64_t vocab = 1000, patch = 16;
   int ranks = 1, dp_rank = -1;
-  bool steps_given = false;
+  bool steps_given = false, compile = true, device_given = false;
   double bucket_mb = 1;
   std::string endpoint;
   for (int i = 1; i < argc; ++i) {
@@ -493,10 +743,15 @@ int cmd_bench_train(int argc, char** argv) {
       else if (a == "--patch") patch = std::stoll(next());
       else if (a == "--python") python = next();
       else if (a == "--script") script = next();
+      else if (a == "--device") device_s = next(), device_given = true;
+      else if (a == "--precision") precision = next();
+      else if (a == "--json") json_path = next();
+      else if (a == "--no-compile") compile = false;
       else {
         std::cerr << "catlip bench train: unknown option " << a
                   << catlip::cli::did_you_mean(a, {"size", "cases", "threads", "steps", "ranks", "bucket-mb", "warmup",
-                                                   "rounds", "vocab", "patch", "python", "script"})
+                                                   "rounds", "vocab", "patch", "python", "script", "device",
+                                                   "precision", "json", "no-compile"})
                   << "\n";
         usage();
         return catlip::cli::kUsage;
@@ -510,11 +765,13 @@ int cmd_bench_train(int argc, char** argv) {
   std::stringstream cs(cases_s);
   for (std::string item; std::getline(cs, item, ',');) {
     auto x = item.find('x');
-    if (x == std::string::npos) {
+    try {
+      if (x == std::string::npos) throw std::invalid_argument("no x");
+      cases.push_back({std::stoll(item.substr(0, x)), std::stoll(item.substr(x + 1))});
+    } catch (const std::exception&) {
       std::cerr << "bench train: case '" << item << "' must be IMAGExBATCH\n";
       return catlip::cli::kUsage;
     }
-    cases.push_back({std::stoll(item.substr(0, x)), std::stoll(item.substr(x + 1))});
   }
   if (cases.empty()) {
     std::cerr << "bench train: --cases is empty\n";
@@ -531,9 +788,21 @@ int cmd_bench_train(int argc, char** argv) {
     std::cerr << "bench train: --ranks, --threads, --steps, --rounds must be >= 1, --bucket-mb > 0\n";
     return catlip::cli::kUsage;
   }
+  if (precision != "fp32" && precision != "bf16") {
+    std::cerr << "bench train: --precision must be fp32 or bf16\n";
+    return catlip::cli::kUsage;
+  }
+  if (device_s != "cpu" && device_s.rfind("cuda", 0) != 0) {
+    std::cerr << "bench train: --device must be cpu or cuda[:N]\n";
+    return catlip::cli::kUsage;
+  }
   if (ranks > 1 || dp_rank >= 0) {
     if (ranks < 2) {
       std::cerr << "bench train: --dp-rank needs --ranks >= 2\n";
+      return catlip::cli::kUsage;
+    }
+    if ((device_given && device_s != "cpu") || precision != "fp32") {
+      std::cerr << "bench train: --ranks runs on the CPU in fp32 (Gloo)\n";
       return catlip::cli::kUsage;
     }
     DpSpec d;
@@ -553,17 +822,6 @@ int cmd_bench_train(int argc, char** argv) {
     if (dp_rank >= 0) return dp_worker(d, dp_rank, endpoint);
     return dp_bench(d, rounds);
   }
-  at::set_num_threads(threads);
-  double peak = matmul_peak_gflops(2048);
-  std::printf("bench train: ViT-%s (dim %lld, depth %lld, heads %lld), patch %lld, %lld classes, "
-              "%d threads, %d steps after %d warmup, best of %d rounds\n",
-              size.c_str(), (long long)base.dim, (long long)base.depth, (long long)base.heads,
-              (long long)patch, (long long)vocab, threads, steps, warmup, rounds);
-  std::printf("matmul peak (torch::mm 2048^3 fp32): %.1f GFLOP/s\n\n", peak);
-  std::printf("%-10s %6s %17s %17s %8s %12s %8s\n", "image", "batch", "C++ s min/median",
-              "Python min/median", "C++/Py", "C++ GFLOP/s", "of peak");
-  std::fflush(stdout);
-  bool all_ok = true;
   for (auto& c : cases) {
     ViTConfig cfg = base;
     cfg.image_size = c.image;
@@ -571,34 +829,155 @@ int cmd_bench_train(int argc, char** argv) {
       std::cerr << "bench train: " << e << "\n";
       return catlip::cli::kUsage;
     }
-    double best_cpp = 1e30, best_py = 1e30, med_cpp = 1e30, med_py = 1e30;
-    std::string err;
-    for (int r = 0; r < rounds; ++r) {
-      auto t = cpp_steps(cfg, c.batch, steps, warmup);
-      best_cpp = std::min(best_cpp, *std::min_element(t.begin(), t.end()));
-      med_cpp = std::min(med_cpp, median(t));
-      Times py = python_times(python, script, size, c, patch, vocab, threads, steps, warmup, &err);
-      if (py.min < 0) {
-        std::cerr << "bench train: " << err << "\n";
+  }
+  torch::Device device = torch::kCPU;
+  try {
+    device = resolve_device(device_s);
+  } catch (const std::exception& e) {
+    std::cerr << "bench train: --device " << device_s << ": " << e.what() << "\n";
+    return catlip::cli::kFailed;
+  }
+  const bool bf16 = precision == "bf16";
+  at::set_num_threads(threads);
+
+  // One interpreter for the whole comparison: stated, and checked first.
+  Header h;
+  h.size = size;
+  h.cfg = base;
+  h.device = device.str();
+  h.precision = precision;
+  h.python = python;
+  h.threads = threads;
+  h.steps = steps;
+  h.warmup = warmup;
+  h.rounds = rounds;
+  h.compile = compile;
+  {
+    int rc = 0;
+    std::string out = run_capture(quote_arg(python) + " -c 'import torch; print(torch.__version__)'", &rc);
+    if (rc != 0) {
+      std::cerr << "bench train: " << python << " cannot import torch (bash tools/setup.sh makes the venv; "
+                << "--python or $CATLIP_PYTHON picks another): " << tail_lines(out, 2) << "\n";
+      return catlip::cli::kFailed;
+    }
+    h.torch_version = tail_lines(out, 1);
+  }
+  std::string unit = "GFLOP/s";
+  double unit_scale = 1e9;  // FLOP/s per unit
+  if (device.is_cuda()) {
+    h.device_name = cuda_device_name(device);
+    h.peak_tflops = bf16 ? cuda_bf16_peak_tflops(h.device_name) : 0;
+    h.peak_source = h.peak_tflops > 0 ? "dense bf16 peak of " + h.device_name + " (from its name)"
+                                      : (bf16 ? "unknown for " + h.device_name : "known for bf16 only");
+    unit = "TFLOP/s";
+    unit_scale = 1e12;
+  } else {
+    h.device_name = "cpu";
+    const auto dt = bf16 ? torch::kBFloat16 : torch::kFloat32;
+    h.peak_tflops = matmul_peak_gflops(2048, dt) / 1e3;
+    h.peak_source = std::string("torch::mm 2048^3 ") + (bf16 ? "bf16" : "fp32") + ", measured here";
+  }
+  std::printf("bench train: ViT-%s (dim %lld, depth %lld, heads %lld), patch %lld, %lld classes, %s %s, "
+              "%d thread%s, %d steps after %d warmup, best of %d round%s\n",
+              size.c_str(), (long long)base.dim, (long long)base.depth, (long long)base.heads, (long long)patch,
+              (long long)vocab, device.is_cuda() ? (h.device + " (" + h.device_name + ")").c_str() : "cpu",
+              precision.c_str(), threads, threads == 1 ? "" : "s", steps, warmup, rounds, rounds == 1 ? "" : "s");
+  std::printf("C++: LibTorch %s, catlip's trainer model (fast paths), BCE and AdamW (%s)\n", TORCH_VERSION,
+              AdamWOptions{}.impl.c_str());
+  std::printf("Python: %s, torch %s: eager%s\n", python.c_str(), h.torch_version.c_str(),
+              compile ? " and torch.compile (default mode; compilation timed apart)" : " (torch.compile skipped: --no-compile)");
+  if (h.peak_tflops > 0)
+    std::printf("peak: %.1f %s (%s)\n\n", h.peak_tflops * 1e12 / unit_scale, unit.c_str(), h.peak_source.c_str());
+  else
+    std::printf("peak: unknown (%s): MFU n/a\n\n", h.peak_source.c_str());
+  std::printf("%-10s %6s %17s %17s %17s %9s %11s %9s %9s %6s\n", "image", "batch", "C++ s min/median",
+              "eager min/median", "compile min/med", "C++/eager", "C++/compile", "C++ img/s", unit.c_str(), "MFU");
+  std::fflush(stdout);
+
+  PySpec ps{python, script, size, device.str(), precision, patch, vocab, threads, steps, warmup};
+  std::vector<CaseResult> results;
+  bool all_ok = true;
+  for (auto& c : cases) {
+    ViTConfig cfg = base;
+    cfg.image_size = c.image;
+    CaseResult r;
+    r.c = c;
+    r.flops = 3.0 * cfg.forward_flops() * double(c.batch);
+    for (int round = 0; round < rounds; ++round) {
+      try {
+        auto t = cpp_steps(cfg, c.batch, steps, warmup, device, bf16);
+        r.cpp.add(*std::min_element(t.begin(), t.end()), median(t));
+      } catch (const std::exception& e) {
+        std::cerr << "bench train: the C++ step failed (" << c.image << "x" << c.batch << "): " << e.what() << "\n";
         return catlip::cli::kFailed;
       }
-      best_py = std::min(best_py, py.min);
-      med_py = std::min(med_py, py.median);
+      // A failed baseline leaves its column empty (the reason is printed
+      // below the table) and the command's exit status 1, the rest still runs.
+      if (h.eager_error.empty()) {
+        PyRun e = python_run(ps, c, false);
+        if (e.ok) {
+          r.eager.add(e.min, e.median);
+          r.fused_adamw = e.fused_adamw;
+        } else {
+          h.eager_error = e.error;
+        }
+      }
+      if (compile && h.compile_error.empty()) {
+        PyRun k = python_run(ps, c, true);
+        if (k.ok) {
+          r.compiled.add(k.min, k.median);
+          r.compile_s.push_back(k.compile_s);
+        } else {
+          h.compile_error = k.error;  // not tried again
+        }
+      }
     }
-    double flops = 3.0 * cfg.forward_flops() * double(c.batch);
-    double gf = flops / best_cpp / 1e9;
-    double ratio = best_cpp / best_py;
-    all_ok = all_ok && ratio <= 1.0;
+    const bool have_eager = r.eager.ran;
+    const double ratio = have_eager ? r.cpp.min / r.eager.min : NAN;
+    all_ok = all_ok && have_eager && ratio <= 1.0;
+    const double achieved = r.flops / r.cpp.min;
     char img[32];
     std::snprintf(img, sizeof img, "%lldx%lld", (long long)c.image, (long long)c.image);
-    std::printf("%-10s %6lld %8.4f/%-8.4f %8.4f/%-8.4f %8.3f %12.1f %7.0f%%\n", img, (long long)c.batch,
-                best_cpp, med_cpp, best_py, med_py, ratio, gf, 100.0 * gf / peak);
+    std::string compile_col = r.compiled.ran ? pair_col(r.compiled, "") : (compile ? "failed" : "skipped");
+    std::string compile_ratio = r.compiled.ran ? fmt("%.3f", r.cpp.min / r.compiled.min) : "n/a";
+    std::string mfu = h.peak_tflops > 0 ? fmt("%.0f%%", 100.0 * achieved / (h.peak_tflops * 1e12)) : "n/a";
+    std::string eager_ratio = have_eager ? fmt("%.3f", ratio) : "n/a";
+    std::printf("%-10s %6lld %17s %17s %17s %9s %11s %9.1f %9.1f %6s\n", img, (long long)c.batch,
+                pair_col(r.cpp, "").c_str(), pair_col(r.eager, "failed").c_str(), compile_col.c_str(), eager_ratio.c_str(),
+                compile_ratio.c_str(), double(c.batch) / r.cpp.min, achieved / unit_scale, mfu.c_str());
     std::fflush(stdout);
+    results.push_back(r);
   }
-  std::printf("\ntarget C++/Python <= 1.0: %s\n", all_ok ? "met" : "NOT met");
-  return catlip::cli::kOk;
+  std::printf("\n");
+  if (!h.eager_error.empty()) std::printf("PyTorch eager: %s\n", h.eager_error.c_str());
+  if (!compile) {
+    std::printf("torch.compile: skipped (--no-compile)\n");
+  } else {
+    if (!h.compile_error.empty()) std::printf("torch.compile: %s\n", h.compile_error.c_str());
+    std::string ratios, warm;
+    for (auto& r : results) {
+      if (!r.compiled.ran) continue;
+      std::string name = std::to_string(r.c.image) + "x" + std::to_string(r.c.batch);
+      ratios += (ratios.empty() ? "" : ", ") + name + " " + fmt("%.3f", r.cpp.min / r.compiled.min);
+      warm += (warm.empty() ? "" : ", ") + name + " " + fmt("%.1f s", r.compile_s.empty() ? 0.0 : r.compile_s[0]);
+    }
+    if (!ratios.empty()) {
+      std::printf("torch.compile warm-up (compilation, first round; not in its step times): %s\n", warm.c_str());
+      std::printf("C++/compile (fastest steps; > 1: catlip slower than torch.compile): %s\n", ratios.c_str());
+    }
+  }
+  std::printf("target C++/eager <= 1.0: %s\n", all_ok ? "met" : h.eager_error.empty() ? "NOT met" : "NOT measured");
+  if (!json_path.empty()) {
+    if (!write_json(json_path, h, results, all_ok)) {
+      std::cerr << "bench train: cannot write " << json_path << "\n";
+      return catlip::cli::kFailed;
+    }
+    std::printf("json: %s\n", json_path.c_str());
+  }
+  return h.eager_error.empty() ? catlip::cli::kOk : catlip::cli::kFailed;
 }
 
 }  // namespace
 
-CATLIP_COMMAND("bench train", "Time a ViT training step in C++ vs Python PyTorch", cmd_bench_train);
+CATLIP_COMMAND("bench train", "Time a ViT training step in C++ vs Python PyTorch (eager, torch.compile)",
+               cmd_bench_train);

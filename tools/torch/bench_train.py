@@ -1,23 +1,35 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """PyTorch reference for `catlip bench train` (and for the trainer's export test).
 
 The same ViT as stages/train (CLS token, learned position embeddings, pre-norm
 blocks, GELU MLP, head on the CLS token) with timm's VisionTransformer
-parameter names, and the same training step: BCE-with-logits summed over
-classes and batch / batch size, gradient-norm clipping, AdamW with weight
-decay on weights only. Run with Debian's /usr/bin/python3 (python3-torch 1.13).
+parameter names, written as a PyTorch user writes it today: attention through
+torch.nn.functional.scaled_dot_product_attention. The same training step as
+the trainer: BCE-with-logits summed over classes and batch / batch size (in
+fp32, outside autocast), gradient-norm clipping, AdamW with weight decay on
+weights only (the fused kernel where this torch has one for the device).
+
+Run it with the project venv's python (`catlip bench train` does), so that
+both sides of the comparison use the same torch build.
 
   bench_train.py --size tiny --image 224 --batch 8 --threads 2 --steps 5
-prints one JSON line: {"step_s": [...], "median_s": ..., "min_s": ...}.
+      [--device cpu|cuda[:N]] [--precision fp32|bf16] [--compile] [--no-fused-adamw]
+
+prints one JSON line: {"step_s": [...], "median_s": ..., "min_s": ...,
+"images_per_s": ..., "compile_s": ..., "torch": ..., "python": ..., ...}.
+With --compile the model is wrapped in torch.compile (default mode); the
+warm-up steps (at least 2: the first compiles forward and backward) are timed
+apart as "warmup_s"/"compile_s" and left out of the step times. On failure it
+prints {"error": "..."} (one line) and exits 1.
 """
 import argparse
 import json
-import math
 import sys
 import time
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 SIZES = {"tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12),
          "large": (1024, 24, 16), "huge": (1280, 32, 20)}
@@ -27,7 +39,6 @@ class Attention(nn.Module):
     def __init__(self, dim, heads):
         super().__init__()
         self.heads = heads
-        self.scale = (dim // heads) ** -0.5
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
 
@@ -35,10 +46,8 @@ class Attention(nn.Module):
         B, T, D = x.shape
         qkv = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        attn = (q @ k.transpose(-2, -1)) * self.scale
-        attn = attn.softmax(dim=-1)
-        x = (attn @ v).transpose(1, 2).reshape(B, T, D)
-        return self.proj(x)
+        x = F.scaled_dot_product_attention(q, k, v)  # scale 1/sqrt(head dim)
+        return self.proj(x.transpose(1, 2).reshape(B, T, D))
 
 
 class Mlp(nn.Module):
@@ -128,31 +137,84 @@ def load_safetensors(path):
     return out, meta
 
 
+def make_optimizer(model, fused):
+    """AdamW as the trainer configures it; fused=True where this torch supports
+    it for the parameters' device (else the default foreach/for-loop kernel).
+    Returns (optimizer, whether it is fused)."""
+    groups = param_groups(model, 0.2)
+    if fused:
+        try:
+            return torch.optim.AdamW(groups, lr=1e-4, betas=(0.9, 0.999), fused=True), True
+        except (RuntimeError, TypeError, ValueError):
+            groups = param_groups(model, 0.2)
+    return torch.optim.AdamW(groups, lr=1e-4, betas=(0.9, 0.999)), False
+
+
 def bench(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch.cuda.is_available() is False")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     dim, depth, heads = SIZES[args.size]
-    model = ViT(dim, depth, heads, 4, args.image, args.patch, args.vocab)
-    opt = torch.optim.AdamW(param_groups(model, 0.2), lr=1e-4, betas=(0.9, 0.999))
-    x = torch.rand(args.batch, 3, args.image, args.image)
-    y = torch.zeros(args.batch, args.vocab)
+    model = ViT(dim, depth, heads, 4, args.image, args.patch, args.vocab).to(device)
+    model.train()
+    opt, fused = make_optimizer(model, args.fused_adamw)
+    step_model = torch.compile(model) if args.compile else model
+    bf16 = args.precision == "bf16"
+    x = torch.rand(args.batch, 3, args.image, args.image, device=device)
+    y = torch.zeros(args.batch, args.vocab, device=device)
     y[:, ::97] = 1.0
-    times = []
-    for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        logits = model(x)
-        loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y, reduction="sum") / args.batch
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = step_model(x)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="sum") / args.batch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        loss.item()
-        t = time.perf_counter() - t0
-        if i >= args.warmup:
-            times.append(t)
+        return loss.item()  # waits for the step, as the trainer's loss read-out
+
+    # Warm-up (compilation with --compile: forward at the first call, backward
+    # at the first backward), timed apart from the steps.
+    warmup = max(args.warmup, 2) if args.compile else args.warmup
+    warm_s = []
+    for _ in range(warmup):
+        sync()
+        t0 = time.perf_counter()
+        loss = step()
+        sync()
+        warm_s.append(time.perf_counter() - t0)
+    times = []
+    for _ in range(args.steps):
+        sync()
+        t0 = time.perf_counter()
+        loss = step()
+        sync()
+        times.append(time.perf_counter() - t0)
     s = sorted(times)
-    print(json.dumps({"step_s": times, "median_s": s[len(s) // 2], "min_s": s[0], "loss": loss.item(),
-                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    med, best = s[len(s) // 2], s[0]
+    out = {
+        "step_s": times, "median_s": med, "min_s": best,
+        "images_per_s": args.batch / med, "images_per_s_best": args.batch / best,
+        "loss": loss, "warmup_s": warm_s,
+        # The first step includes compilation (with --compile) or kernel and
+        # allocator set-up (eager).
+        "compile_s": warm_s[0] if (args.compile and warm_s) else 0.0,
+        "compile": bool(args.compile), "fused_adamw": fused,
+        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "precision": args.precision, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "python": sys.executable,
+    }
+    print(json.dumps(out))
+
+
+def device_arg(s):
+    if s == "cpu" or s == "cuda" or (s.startswith("cuda:") and s[5:].isdigit()):
+        return s
+    raise argparse.ArgumentTypeError(f"{s!r}: cpu, cuda or cuda:N")
 
 
 def main():
@@ -165,7 +227,24 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    bench(ap.parse_args())
+    ap.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda or cuda:N")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--compile", action="store_true", help="wrap the model in torch.compile (default mode)")
+    ap.add_argument("--fused-adamw", dest="fused_adamw", action="store_true", default=True,
+                    help="AdamW(fused=True) where available (default)")
+    ap.add_argument("--no-fused-adamw", dest="fused_adamw", action="store_false")
+    args = ap.parse_args()
+    try:
+        bench(args)
+    except Exception as e:  # one line for the caller; the traceback on stderr
+        import traceback
+        traceback.print_exc()
+        what = "torch.compile" if args.compile else "eager"
+        msg = " ".join(f"{type(e).__name__}: {e}".split())
+        print(json.dumps({"error": f"{what} failed: {msg[:400]}", "torch": torch.__version__,
+                          "python": sys.executable}))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
