@@ -610,8 +610,8 @@ int usage() {
                "backward through the gradient hooks; prints gradient bytes per step, the fraction of\n"
                "the allreduce hidden behind backward (from the waits: target >= 50%; and from step\n"
                "times), and the scaling efficiency against one rank with threads/N threads and with\n"
-               "all threads. --bucket-mb: allreduce bucket size (default 1 here; the trainer's\n"
-               "allreduce_bucket_mb, default 25, puts ViT-tiny in one bucket: nothing to overlap).\n";
+               "all threads. --bucket-mb: allreduce bucket size (default 1 here, so ViT-tiny has\n"
+               "many buckets to overlap; the trainer's allreduce_bucket_mb defaults to 5).\n";
   return catlip::cli::kOk;
 }
 
