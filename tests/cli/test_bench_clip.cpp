@@ -15,26 +15,9 @@ using namespace catlip::test;
 
 namespace {
 
-// The whitespace-separated fields of the first line whose first field is `first`.
-std::vector<std::string> row(const std::string& out, const std::string& first) {
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::vector<std::string> v;
-    for (std::string x; f >> x;) v.push_back(x);
-    if (!v.empty() && v[0] == first) return v;
-  }
-  return {};
-}
-
-void need_torch_cli() {
-  auto torch = std::filesystem::path(catlip_bin()).parent_path() / "catlip-torch";
-  if (!std::filesystem::exists(torch)) skip_test("catlip-torch not built (CATLIP_WITH_TORCH off)");
-}
-
 void check_rows(const std::string& out, size_t fields) {
   for (std::string b : {"8", "16"}) {
-    auto v = row(out, b);
+    auto v = table_row(out, b);
     INFO("batch " << b);
     REQUIRE(v.size() == fields);
     for (auto& x : v) {
@@ -60,7 +43,7 @@ void check_rows(const std::string& out, size_t fields) {
 }  // namespace
 
 TEST_CASE("bench clip: a row per batch size, finite ratios, FLOP and loss-share lines") {
-  need_torch_cli();
+  torch_cli_or_skip();
   auto r = run_cmd("timeout 240 " + catlip_bin() +
                    " bench clip --batches 8,16 --steps 1 --dim 64 --depth 2 --heads 2 --image 32 "
                    "--text-width 64 --text-depth 2 --text-heads 2 --embed-dim 64 --vocab-size 500 </dev/null");
@@ -73,7 +56,7 @@ TEST_CASE("bench clip: a row per batch size, finite ratios, FLOP and loss-share 
 }
 
 TEST_CASE("bench clip --ranks 2: the gather and allreduce columns") {
-  need_torch_cli();
+  torch_cli_or_skip();
   auto r = run_cmd("timeout 240 " + catlip_bin() +
                    " bench clip --ranks 2 --batches 8,16 --steps 1 --dim 64 --depth 2 --heads 2 --image 32 "
                    "--text-width 64 --text-depth 2 --text-heads 2 --embed-dim 64 --vocab-size 500 </dev/null");
@@ -83,13 +66,13 @@ TEST_CASE("bench clip --ranks 2: the gather and allreduce columns") {
   CHECK_THAT(r.out, Catch::Contains("includes the feature gather"));
   // + global batch, gather, allreduce CatLIP, allreduce CLIP
   check_rows(r.out, 15);
-  auto v = row(r.out, "16");
+  auto v = table_row(r.out, "16");
   CHECK(std::stod(v[1]) == 32);          // global batch
   CHECK(std::stod(v[11]) > 0);           // gather s
 }
 
 TEST_CASE("bench clip: bad options are refused") {
-  need_torch_cli();
+  torch_cli_or_skip();
   CHECK(run_cmd(catlip_bin() + " bench clip --batches 8,x </dev/null").exit_code == 2);
   CHECK(run_cmd(catlip_bin() + " bench clip --heads 3 </dev/null").exit_code == 2);
   CHECK(run_cmd(catlip_bin() + " bench clip --bogus 1 </dev/null").exit_code == 2);

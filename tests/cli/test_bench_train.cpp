@@ -17,23 +17,6 @@ using namespace catlip::test;
 
 namespace {
 
-// The whitespace-separated fields of the first line whose first field is `first`.
-std::vector<std::string> row(const std::string& out, const std::string& first) {
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::vector<std::string> v;
-    for (std::string x; f >> x;) v.push_back(x);
-    if (!v.empty() && v[0] == first) return v;
-  }
-  return {};
-}
-
-void need_torch_cli() {
-  auto torch = std::filesystem::path(catlip_bin()).parent_path() / "catlip-torch";
-  if (!std::filesystem::exists(torch)) skip_test("catlip-torch not built (CATLIP_WITH_TORCH off)");
-}
-
 void need_venv_torch() {
   if (run_cmd(venv_python() + " -c 'import torch' 2>&1").exit_code != 0)
     skip_test(venv_python() + " cannot import torch (tools/requirements.txt; bash tools/setup.sh)");
@@ -53,7 +36,7 @@ void check_pair(const std::string& s) {
 }  // namespace
 
 TEST_CASE("bench train: the C++ vs eager row, the target line and the JSON (no torch.compile)") {
-  need_torch_cli();
+  torch_cli_or_skip();
   need_venv_torch();
   TempDir dir("bench-train");
   const std::string json = dir.file("bench.json");
@@ -64,7 +47,7 @@ TEST_CASE("bench train: the C++ vs eager row, the target line and the JSON (no t
   CHECK_THAT(r.out, Catch::Contains("Python: " + venv_python() + ", torch "));
   CHECK_THAT(r.out, Catch::Contains("C++: LibTorch "));
   // image, batch, C++ min/med, eager min/med, compile, C++/eager, C++/compile, img/s, GFLOP/s, MFU
-  auto v = row(r.out, "32x32");
+  auto v = table_row(r.out, "32x32");
   REQUIRE(v.size() == 10);
   CHECK(v[1] == "4");
   check_pair(v[2]);
@@ -86,7 +69,7 @@ TEST_CASE("bench train: the C++ vs eager row, the target line and the JSON (no t
 }
 
 TEST_CASE("bench train: bad options are refused") {
-  need_torch_cli();
+  torch_cli_or_skip();
   for (std::string bad : {"--precision fp16", "--device tpu", "--cases 32", "--cases 32xq", "--bogus 1",
                           "--ranks 2 --precision bf16", "--ranks 2 --device cuda"}) {
     INFO(bad);

@@ -12,16 +12,9 @@
 
 using namespace catlip::test;
 
-namespace {
-std::string torch_bin() {
-  auto p = std::filesystem::path(catlip_bin()).parent_path() / "catlip-torch";
-  if (!std::filesystem::exists(p)) skip_test("catlip-torch not built (CATLIP_WITH_TORCH off)");
-  return p.string();
-}
-}  // namespace
 
 TEST_CASE("gpu info: the build links LibTorch 2 and, with a CUDA LibTorch, libtorch_cuda and ProcessGroupNCCL") {
-  auto bin = torch_bin();
+  auto bin = torch_cli_or_skip();
   auto r = run_cmd("timeout 120 " + catlip_bin() + " gpu info --json 2>&1");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);

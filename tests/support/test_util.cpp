@@ -58,6 +58,23 @@ int start_run(const std::string& args, const std::string& log) {
 std::string catlip_bin() { return std::string(CATLIP_BIN_DIR) + "/catlip"; }
 std::string source_dir() { return CATLIP_SOURCE_DIR; }
 
+std::vector<std::string> table_row(const std::string& out, const std::string& first) {
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::vector<std::string> v;
+    for (std::string x; f >> x;) v.push_back(x);
+    if (!v.empty() && v[0] == first) return v;
+  }
+  return {};
+}
+
+std::string torch_cli_or_skip() {
+  auto p = std::filesystem::path(catlip_bin()).parent_path() / "catlip-torch";
+  if (!std::filesystem::exists(p)) skip_test("catlip-torch not built (CATLIP_WITH_TORCH off)");
+  return p.string();
+}
+
 std::string venv_python() {
   std::string v = std::string(CATLIP_SOURCE_DIR) + "/.venv/bin/python";
   return std::filesystem::exists(v) ? v : "/usr/bin/python3";

@@ -41,6 +41,11 @@ int count_processes(const std::string& needle);
 // and the Python baselines, tools/requirements.txt); /usr/bin/python3 if
 // there is no venv. Tests that compare with Python use this one.
 std::string venv_python();
+// The whitespace-separated fields of the first line of `out` whose first
+// field is `first` (a bench table's row); empty if there is none.
+std::vector<std::string> table_row(const std::string& out, const std::string& first);
+// The path of catlip-torch beside catlip; skips the test if it was not built.
+std::string torch_cli_or_skip();
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
 // Ends the test as skipped: prints "SKIPPED: why" and exits with code 77,
