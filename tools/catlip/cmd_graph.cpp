@@ -162,7 +162,7 @@ int cmd_node(int argc, char** argv) {
                  "Security: with [graph] security = \"curve\" (the default) the join is authenticated and\n"
                  "encrypted with keys derived from the cluster secret, which every node must hold\n"
                  "(`catlip secret` makes one); every tcp link between stages is CURVE-encrypted with\n"
-                 "per-run keys sent over that join. See README \"Security model\".\n\n"
+                 "per-run keys sent over that join. See docs/security.md.\n\n"
                  "Exit codes: 0 done, 1 a stage or node failed (named), 2 usage, 3 invalid graph,\n"
                  "130 interrupted.\n";
     return kOk;

@@ -24,7 +24,7 @@ int cmd_secret(int argc, char** argv) {
                  "                                                      mpirun needs -x CATLIP_CLUSTER_SECRET)\n"
                  "  or CATLIP_CLUSTER_SECRET_FILE=FILE, [graph] secret_file = FILE, catlip node --secret-file FILE.\n"
                  "The coordinator and the nodes derive their CURVE keys for the join from it; the join then\n"
-                 "carries the run's per-stage keys. See README \"Security model\".\n\n"
+                 "carries the run's per-stage keys. See docs/security.md.\n\n"
                  "Exit codes: 0 done, 1 cannot write FILE, 2 usage.\n";
     return kOk;
   }
