@@ -406,12 +406,11 @@ class ThreadLauncher : public Launcher {
       const StageType* type = loader_.find_type(g_.find(s.stage)->type);
       if (!type) throw std::runtime_error("unknown stage type " + g_.find(s.stage)->type);
       t->stage = type->create();
-      bind_params(type->schema, params_.at(s.stage), *t->stage);  // bound members, before configure()
       ReplicaPlan plan = make_plan(g_, tcp_, s.stage, s.replica, "", run_dir_, true);
       Thread* tp = t.get();
       const Params& p = params_.at(s.stage);
-      t->thread = std::thread([this, tp, plan, p] {
-        tp->result = run_replica(plan, *tp->stage, p, zctx_, stop_);
+      t->thread = std::thread([this, tp, plan, p, type] {
+        tp->result = run_replica(plan, *tp->stage, type->schema, p, zctx_, stop_);
         tp->finished = true;
       });
       threads_.push_back(std::move(t));

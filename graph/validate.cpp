@@ -46,6 +46,7 @@ bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagno
     const StageSchema& sc = t->schema;
 
     // Parameters: each checked against its declared spec.
+    const size_t before_stage = diags.size();
     Params p;
     for (auto& [k, v] : s.params) {
       const SourceLoc& l = s.param_locs.at(k);
@@ -70,14 +71,17 @@ bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagno
         diags.push_back({s.loc, s.name, "missing required parameter '" + spec.name + "' (" + spec.doc + ")"});
     }
     if (resolved) (*resolved)[s.name] = p;
-    if (sc.check_placement) {
+    if (diags.size() == before_stage) {  // parameters fine: ask the stage about its placement
       int per_node = 0;
       for (int n : s.node_list())
         per_node = std::max(per_node, static_cast<int>(std::count(s.replica_node.begin(), s.replica_node.end(), n)));
       try {
-        if (auto e = sc.check_placement(p, s.replicas, per_node); !e.empty()) diags.push_back({s.replicas_loc, s.name, e});
-      } catch (const std::exception&) {
-        // parameters already reported above
+        std::unique_ptr<Stage> probe = t->create();
+        bind_params(sc, p, *probe);
+        if (auto e = probe->check_placement(s.replicas, per_node); !e.empty())
+          diags.push_back({s.replicas_loc, s.name, e});
+      } catch (const std::exception& e) {
+        diags.push_back({s.loc, s.name, e.what()});
       }
     }
 

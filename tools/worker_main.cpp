@@ -131,15 +131,9 @@ int main(int argc, char** argv) {
   plan.group_fd = group_fd;
   std::unique_ptr<catlip::Stage> st = type->create();
   catlip::ReplicaResult res;
-  try {
-    catlip::bind_params(type->schema, params, *st);  // bound members, before run_replica's configure()
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  }
   {
     zmq::context_t zctx(1);
-    res = catlip::run_replica(plan, *st, params, zctx, g_stop);
+    res = catlip::run_replica(plan, *st, type->schema, params, zctx, g_stop);
     st.reset();
   }
   if (res.stopped) return 5;

@@ -8,8 +8,7 @@ namespace catlip {
 Params configure_stage(Stage& stage, const StageSchema& schema, const std::map<std::string, ParamValue>& given,
                        StageContext& ctx) {
   Params p = resolve_params(schema, given);
-  bind_params(schema, p, stage);
-  stage.configure(p, ctx);
+  bind_and_configure(stage, schema, p, ctx);
   return p;
 }
 

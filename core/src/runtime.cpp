@@ -224,7 +224,7 @@ class ProducerEmitter : public Emitter {
 
 }  // namespace
 
-ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& params,
+ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSchema& schema, const Params& params,
                           zmq::context_t& zctx, const std::atomic<bool>& stop) {
   ReplicaResult res;
   ReplicaContext ctx(plan, stop);
@@ -266,7 +266,7 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& p
     // Replica 0 of a group serves the rendezvous on the port the plan held
     // for it: release it now, just before the stage binds it.
     if (plan.group_fd >= 0) ::close(plan.group_fd);
-    stage.configure(params, ctx);
+    bind_and_configure(stage, schema, params, ctx);
     configured = true;
     set_state(ReplicaState::Running);
     ProducerEmitter out(producer.get(), ctx);

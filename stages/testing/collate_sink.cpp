@@ -32,28 +32,27 @@ StageSchema CollateSink::schema() {
   return s;
 }
 
-void CollateSink::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
+void CollateSink::configure() {
   multi_hot_.assign(static_cast<size_t>(batch_ * classes_), 0.0f);
 }
 
 void CollateSink::process(Sample&& s, Emitter&) {
   double t = now_s();
-  if (!seen_++) ctx_->gauge("first_item_s", t);
-  ctx_->gauge("last_item_s", t);
+  if (!seen_++) ctx().gauge("first_item_s", t);
+  ctx().gauge("last_item_s", t);
   const Tensor* img = s.tensor(image_field_);
   if (!img) {
-    ctx_->count("skipped.no_image");
+    ctx().count("skipped.no_image");
     return;
   }
   const auto& sh = img->shape;
   if (img->dtype != DType::U8 || sh.size() != 3 || sh[2] != 3 || sh[0] <= 0 || sh[1] <= 0 || !img->valid() ||
       (size_ > 0 && (sh[0] != size_ || sh[1] != size_))) {
-    ctx_->count("skipped.bad_image");
+    ctx().count("skipped.bad_image");
     return;
   }
   if (fill_ > 0 && (sh[0] != h_ || sh[1] != w_)) {
-    ctx_->count("skipped.image_size_mismatch");
+    ctx().count("skipped.image_size_mismatch");
     return;
   }
   if (fill_ == 0) {
@@ -69,16 +68,16 @@ void CollateSink::process(Sample&& s, Emitter&) {
     if (const IntList* l = s.ints(labels_field_))
       for (int64_t i : *l) {
         if (i < 0 || i >= classes_) {
-          ctx_->count("skipped.label_out_of_range");
+          ctx().count("skipped.label_out_of_range");
           continue;
         }
         row[i] = 1.0f;
         ++n;
       }
-    if (n == 0) ctx_->count("collate.no_labels");
-    ctx_->count("collate.labels", n);
+    if (n == 0) ctx().count("collate.no_labels");
+    ctx().count("collate.labels", n);
   }
-  ctx_->count("collate.samples");
+  ctx().count("collate.samples");
   if (++fill_ == batch_) complete_batch();
 }
 
@@ -88,13 +87,13 @@ void CollateSink::complete_batch() {
   size_t per = static_cast<size_t>(h_ * w_ * 3);
   for (int64_t i = 0; i < fill_; ++i) checksum_ += images_[i * per] + images_[(i + 1) * per - 1];
   for (int64_t i = 0; i < fill_ * classes_; ++i) checksum_ += multi_hot_[i] != 0.0f;
-  ctx_->count(fill_ == batch_ ? "collate.batches" : "collate.partial_batches");
+  ctx().count(fill_ == batch_ ? "collate.batches" : "collate.partial_batches");
   fill_ = 0;
 }
 
 void CollateSink::flush(Emitter&) {
   if (fill_ > 0) complete_batch();
-  ctx_->gauge("collate.checksum", static_cast<double>(checksum_ % (uint64_t{1} << 52)));
+  ctx().gauge("collate.checksum", static_cast<double>(checksum_ % (uint64_t{1} << 52)));
 }
 
 }  // namespace catlip::testing

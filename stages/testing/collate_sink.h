@@ -15,14 +15,12 @@ namespace catlip::testing {
 class CollateSink : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& p, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& s, Emitter& out) override;
   void flush(Emitter& out) override;
 
  private:
   void complete_batch();
-
-  StageContext* ctx_ = nullptr;
   std::string image_field_, labels_field_;
   int64_t batch_ = 64, size_ = 0, classes_ = 0;
   int64_t fill_ = 0, seen_ = 0, h_ = 0, w_ = 0;

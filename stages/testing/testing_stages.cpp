@@ -35,12 +35,11 @@ StageSchema CounterSource::schema() {
   return s;
 }
 
-void CounterSource::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
-  next_ = ctx.replica();
-  step_ = ctx.replicas();
+void CounterSource::configure() {
+  next_ = ctx().replica();
+  step_ = ctx().replicas();
   int64_t mine = count_ > next_ ? (count_ - next_ + step_ - 1) / step_ : 0;
-  ctx.set_total(mine);
+  ctx().set_total(mine);
   if (payload_ > 0) {
     std::mt19937 rng(42);
     payload_template_.resize(static_cast<size_t>(payload_));
@@ -60,7 +59,7 @@ bool CounterSource::produce(Emitter& out) {
   char key[64];
   snprintf(key, sizeof key, "%s%09lld", prefix_.c_str(), (long long)next_);
   s.key = key;
-  s.origin = Origin{"counter", ctx_->replica(), next_, 0};
+  s.origin = Origin{"counter", ctx().replica(), next_, 0};
   s.set_ints("n", {next_});
   if (payload_ > 0) {
     std::string p = payload_template_;
@@ -96,12 +95,11 @@ StageSchema MapStage::schema() {
   return s;
 }
 
-void MapStage::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
+void MapStage::configure() {
   sleep_ms(startup_ms_);
   // The pid shows which process handled the item (tests check that
   // replicas really are separate processes).
-  tag_ = ctx.stage_name() + "/" + std::to_string(ctx.replica()) + "@" + std::to_string(::getpid()) + ";";
+  tag_ = ctx().stage_name() + "/" + std::to_string(ctx().replica()) + "@" + std::to_string(::getpid()) + ";";
 }
 
 void MapStage::process(Sample&& s, Emitter& out) {
@@ -111,12 +109,12 @@ void MapStage::process(Sample&& s, Emitter& out) {
   seen_++;
   sleep_ms(sleep_ms_);
   if (error_every_ > 0 && seen_ % error_every_ == 0) {
-    ctx_->count("error.injected");
+    ctx().count("error.injected");
     return;
   }
   const IntList* n = s.ints("n");
   if (!n || n->empty()) {
-    ctx_->count("skipped.no_n");
+    ctx().count("skipped.no_n");
     return;
   }
   IntList v = *n;
@@ -148,9 +146,8 @@ StageSchema CollectSink::schema() {
   return s;
 }
 
-void CollectSink::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
-  std::string path = ctx.run_dir() + "/" + file_ + "." + std::to_string(ctx.replica());
+void CollectSink::configure() {
+  std::string path = ctx().run_dir() + "/" + file_ + "." + std::to_string(ctx().replica());
   out_.open(path);
   if (!out_) throw std::runtime_error("cannot write " + path);
 }
@@ -161,7 +158,7 @@ void CollectSink::process(Sample&& s, Emitter&) {
   if (auto* n = s.ints("n"))
     for (size_t i = 0; i < n->size(); ++i) out_ << (i ? "," : "") << (*n)[i];
   out_ << "\t" << (s.text("via") ? *s.text("via") : "") << "\n";
-  if (++seen_ == finish_after_) ctx_->finish_run("collected " + std::to_string(seen_) + " items");
+  if (++seen_ == finish_after_) ctx().finish_run("collected " + std::to_string(seen_) + " items");
 }
 
 void CollectSink::flush(Emitter&) { out_.flush(); }
@@ -179,10 +176,10 @@ void NullSink::process(Sample&& s, Emitter&) {
   // Monotonic clock times of the first and last item, comparable across
   // processes on one host: throughput without process start-up.
   double t = now_s();
-  if (!seen_) ctx_->gauge("first_item_s", t);
-  ctx_->gauge("last_item_s", t);
+  if (!seen_) ctx().gauge("first_item_s", t);
+  ctx().gauge("last_item_s", t);
   seen_++;
-  ctx_->count("bytes", static_cast<int64_t>(s.payload_bytes()));
+  ctx().count("bytes", static_cast<int64_t>(s.payload_bytes()));
 }
 
 }  // namespace catlip::testing

@@ -17,11 +17,10 @@ namespace catlip::testing {
 class CounterSource : public SourceStage {
  public:
   static StageSchema schema();
-  void configure(const Params& p, StageContext& ctx) override;
+  void configure() override;
   bool produce(Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   int64_t next_ = 0, count_ = 0, step_ = 1, payload_ = 0, batch_ = 1;
   double rate_ = 0;
   std::string prefix_, payload_template_;
@@ -32,11 +31,10 @@ class CounterSource : public SourceStage {
 class MapStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& p, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& s, Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   std::string op_, tag_;
   int64_t add_ = 0, fail_at_ = -1, crash_at_ = -1, seen_ = 0, error_every_ = 0;
   double sleep_ms_ = 0, startup_ms_ = 0;
@@ -46,7 +44,7 @@ class MapStage : public Stage {
 class CollectSink : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& p, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& s, Emitter& out) override;
   void flush(Emitter& out) override;
 
@@ -54,7 +52,6 @@ class CollectSink : public Stage {
   std::ofstream out_;
   std::string file_;
   double sleep_ms_ = 0;
-  StageContext* ctx_ = nullptr;
   int64_t finish_after_ = -1, seen_ = 0;
 };
 
@@ -62,11 +59,10 @@ class CollectSink : public Stage {
 class NullSink : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& p, StageContext& ctx) override { ctx_ = &ctx; }
+  void configure() override {}
   void process(Sample&& s, Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   int64_t seen_ = 0;
 };
 

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <memory>
 
 #include "catlip/local.h"
 #include "testing_stages.h"
@@ -46,7 +47,7 @@ struct Bound : Stage {
     };
     return sc;
   }
-  void configure(const Params& p, StageContext&) override { computed = s + "/" + p.get_string("raw"); }
+  void configure() override { computed = s + "/" + params().get_string("raw"); }
   void process(Sample&&, Emitter&) override {}
 };
 
@@ -175,6 +176,73 @@ TEST_CASE("params: the shipped testing stages bind their parameters") {
   run_transform(m, {s}, out);
   REQUIRE(out.samples.size() == 1);
   CHECK(*out.samples[0].ints("n") == IntList{2, 7});
+}
+
+namespace {
+enum class Mode { Fast, Exact };
+struct Inner {
+  int64_t depth = 0;
+  Mode mode = Mode::Fast;
+};
+struct Middle {
+  Inner inner;
+  bool repair = true;
+};
+struct Deep : Stage {
+  struct Impl {
+    std::string name;
+  };
+  Middle mid;
+  std::unique_ptr<Impl> impl = std::make_unique<Impl>();
+  int seen_replica = -1;
+  static StageSchema schema() {
+    StageSchema sc;
+    sc.type = "t.deep";
+    sc.params = {
+        Param("depth", &Deep::mid, &Middle::inner, &Inner::depth).def(3).range(0, 10),
+        Param("mode", &Deep::mid, &Middle::inner, &Inner::mode)
+            .values({{"fast", Mode::Fast}, {"exact", Mode::Exact}}).def(Mode::Exact),
+        Param("utf8", &Deep::mid, &Middle::repair).values({{"repair", true}, {"reject", false}}).def(true),
+        Param("name", &Deep::impl, &Impl::name).def("n"),
+    };
+    return sc;
+  }
+  void configure() override { seen_replica = ctx().replica(); }
+  void process(Sample&&, Emitter&) override {}
+  StageContext& context() { return ctx(); }
+};
+}  // namespace
+
+TEST_CASE("params: paths of any depth, pimpls and named values bind") {
+  StageSchema sc = Deep::schema();
+  // Named values are strings whose names are the choices; the default is written as its name.
+  const ParamSpec* mode = sc.find("mode");
+  CHECK(mode->type == ParamType::String);
+  CHECK(mode->choices == std::vector<std::string>{"fast", "exact"});
+  CHECK(std::get<std::string>(*mode->default_value) == "exact");
+  CHECK(std::get<std::string>(*sc.find("utf8")->default_value) == "repair");
+  CHECK(sc.find("depth")->type == ParamType::Int);
+
+  Deep d;
+  CHECK_THROWS_WITH(d.context(), Catch::Contains("before configure()"));
+  LocalContext ctx("d", "t.deep", 2, 4);
+  configure_stage(d, sc, {{"depth", int64_t{7}}, {"utf8", std::string("reject")}, {"name", std::string("x")}}, ctx);
+  CHECK(d.mid.inner.depth == 7);
+  CHECK(d.mid.inner.mode == Mode::Exact);  // default
+  CHECK_FALSE(d.mid.repair);
+  CHECK(d.impl->name == "x");
+  CHECK(d.seen_replica == 2);  // ctx() is attached before configure()
+  CHECK(&d.context() == &ctx);
+
+  Deep e;
+  configure_stage(e, sc, {{"mode", std::string("fast")}}, ctx);
+  CHECK(e.mid.inner.mode == Mode::Fast);
+  CHECK_THROWS_WITH(resolve_params(sc, {{"mode", std::string("slow")}}), Catch::Contains("not one of"));
+  // A name resolve never lets through is refused by the setter, naming the parameter.
+  Params raw = resolve_params(sc, {});
+  raw.set("mode", std::string("slow"));
+  Deep f;
+  CHECK_THROWS_WITH(bind_params(sc, raw, f), Catch::Contains("parameter 'mode'") && Catch::Contains("'slow'"));
 }
 
 TEST_CASE("params: schema checks types, ranges and choices") {

@@ -15,7 +15,7 @@ class OldAbiMap : public catlip::Stage {
     s.params = {catlip::Param("field", catlip::ParamType::String).def(std::string("txt")).describe("A field")};
     return s;
   }
-  void configure(const catlip::Params& p, catlip::StageContext&) override { field_ = p.get_string("field"); }
+  void configure() override { field_ = params().get_string("field"); }
   void process(catlip::Sample&& s, catlip::Emitter& out) override { out.emit(std::move(s)); }
 
  private:

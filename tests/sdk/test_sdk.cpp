@@ -57,7 +57,7 @@ TEST_CASE("docs: the ARCHITECTURE.md 'Adding a stage' example compiles as shown,
   CHECK(t->schema.kind == StageKind::Transform);
   auto stage = t->create();
   LocalContext ctx("upper", "mytext.upper");
-  stage->configure(resolve_params(t->schema, {}), ctx);
+  configure_stage(*stage, t->schema, {}, ctx);
   std::vector<Sample> in(2);
   in[0].key = "a";
   in[0].set_text("txt", "a cat, 2 dogs");

@@ -390,7 +390,7 @@ TEST_CASE("train.catlip stage: schema, bad input counted, metrics and outputs") 
   auto params = resolve_params(schema, given);
   LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
   TrainStage stage;
-  stage.configure(params, ctx);
+  bind_and_configure(stage, schema, params, ctx);
   std::vector<Sample> in;
   auto items = make_items(20, 40);  // 40x40: resized to 32x32
   for (size_t i = 0; i < items.size(); ++i) {
@@ -436,7 +436,7 @@ TEST_CASE("train.catlip measures the time it waits for input") {
       {"threads", int64_t{1}},           {"device", std::string("cpu")}, {"export", false}};
   LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
   TrainStage stage;
-  stage.configure(resolve_params(TrainStage::schema(), given), ctx);
+  configure_stage(stage, TrainStage::schema(), given, ctx);
   CollectEmitter out;
   auto items = make_items(4);
   for (auto& it : items) {
@@ -473,7 +473,7 @@ TEST_CASE("train.catlip: input that ends before the first optimizer step fails t
   SECTION("no input at all") {
     LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
     TrainStage stage;
-    stage.configure(params, ctx);
+    bind_and_configure(stage, TrainStage::schema(), params, ctx);
     CHECK_THROWS_WITH(stage.flush(out), Catch::Contains("train: input ended before the first step: no training data "
                                                         "reached the trainer (0 item(s) received"));
     stage.close();
@@ -485,14 +485,14 @@ TEST_CASE("train.catlip: input that ends before the first optimizer step fails t
       g["mean"] = std::vector<double>{0.5, 0.5, 0.5};
       g["std"] = std::vector<double>{0.5, bad, 0.5};
       TrainStage stage;
-      CHECK_THROWS_WITH(stage.configure(resolve_params(TrainStage::schema(), g), ctx),
+      CHECK_THROWS_WITH(configure_stage(stage, TrainStage::schema(), g, ctx),
                         Catch::Contains("std values must be finite and > 0"));
     }
   }
   SECTION("fewer samples than one batch") {
     LocalContext ctx("trainer", "train.catlip", 0, 1, dir.path());
     TrainStage stage;
-    stage.configure(params, ctx);
+    bind_and_configure(stage, TrainStage::schema(), params, ctx);
     for (auto& it : make_items(3)) {
       Sample s;
       s.origin = it.origin;

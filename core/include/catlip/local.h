@@ -15,13 +15,11 @@
 
 namespace catlip {
 
-// resolve_params() and bind_params() are declared in catlip/params.h.
-
 // What the runtime does before the first item: resolve_params(schema,
-// given), bind_params() (stores bound parameters into the stage's members),
-// then stage.configure(). Returns the resolved Params. Throws like
-// resolve_params() and like configure(). Call this rather than
-// stage.configure(resolve_params(...)), which would leave bound members unset.
+// given) (defaults filled in, values checked), then bind_and_configure()
+// (catlip/stage.h: bound members stored, context attached, configure()).
+// Returns the resolved Params. Throws like resolve_params() and like
+// configure().
 Params configure_stage(Stage& stage, const StageSchema& schema, const std::map<std::string, ParamValue>& given,
                        StageContext& ctx);
 

@@ -12,16 +12,20 @@
 //   s.params = {
 //       Param("count", &CounterSource::count_).def(1000).at_least(0).describe("Number of items"),
 //       Param("timeout_s", &ShardSource::stream_, &StreamOptions::timeout_s).def(30.0),  // a member's field
-//       Param("batch_size", &EvalStage::impl_, &EvalStage::Impl::batch).def(64),  // a field of a pimpl
+//       Param("depth", &TrainStage::opt_, &TrainOptions::model, &ViTConfig::depth),      // any depth
+//       Param("batch_size", &EvalStage::impl_, &EvalStage::Impl::batch).def(64),        // through a pimpl
+//       Param("mode", &DecodeStage::mode_).values({{"train", Mode::Train}, {"eval", Mode::Eval}})
+//           .def(Mode::Train),                                                        // an enum
 //   };
 //
 // The type is deduced from the member (bool: bool; int64_t, int, size_t...:
-// int; double, float: float; std::string: string; std::vector of string, of an
-// integer, of a floating type: list), and a default must have that type (a
-// mistyped default does not compile). configure() still receives the Params,
-// for values that need more than a copy into a member (parsed, combined,
-// checked against the context) and for unbound parameters,
-// Param("name", ParamType::...), read with p.get_int("name") etc.
+// int; double, float: float; std::string and enums: string; std::vector of
+// string, of an integer, of a floating type: list), and a default must have
+// that type (a mistyped default does not compile). A value that is derived
+// when left at a sentinel ("0 = from model") is bound like any other and
+// resolved in configure(). Unbound parameters, Param("name", ParamType::...),
+// remain for stages whose parameters are not known at compile time (e.g. a
+// schema read from a child process); Stage::params() holds every value.
 #pragma once
 
 #include <initializer_list>
@@ -34,6 +38,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -193,69 +198,107 @@ M from_param_value(const ParamValue& v) {
   }
 }
 
+namespace detail {
+// One step of a member path: a member object, or what a unique_ptr member
+// points to (a pimpl; the stage's constructor must have created it).
+template <class T> T& deref(T& x) { return x; }
+template <class T, class D> T& deref(std::unique_ptr<T, D>& p) { return *p; }
+template <class Obj> Obj& walk(Obj& o) { return o; }
+template <class Obj, class C, class M, class... Rest>
+decltype(auto) walk(Obj& o, M C::*m, Rest... rest) {
+  return walk(deref(o.*m), rest...);
+}
+template <class S, class... Path>
+using leaf_t = std::remove_reference_t<decltype(walk(std::declval<S&>(), std::declval<Path>()...))>;
+
+// Named values: a string parameter whose names map to values of the member
+// (an enum, or e.g. "repair"/"reject" for a bool), given by .values().
+template <class M> struct NamedValues {
+  std::vector<std::pair<std::string, M>> entries;
+  M lookup(const std::string& name) const {
+    for (auto& [n, v] : entries)
+      if (n == name) return v;
+    std::string all;
+    for (auto& e : entries) all += (all.empty() ? "" : ", ") + e.first;
+    throw std::invalid_argument("'" + name + "' is not one of " + all);
+  }
+  const std::string& name_of(const M& v) const {
+    for (auto& e : entries)
+      if (e.second == v) return e.first;
+    throw std::invalid_argument("a default without a name in .values()");
+  }
+};
+}  // namespace detail
+
 // A parameter bound to a member of type M: the builder of ParamSpec whose
 // def() takes only values of the member's type.
 template <class M>
 struct BoundParam : ParamSpec {
-  static_assert(is_param_member<M>,
-                "a parameter binds to bool, an integer, a floating type, std::string or a std::vector of "
-                "std::string, of an integer or of a floating type");
+  static_assert(is_param_member<M> || std::is_enum_v<M>,
+                "a parameter binds to bool, an integer, a floating type, std::string, an enum (with "
+                ".values()) or a std::vector of std::string, of an integer or of a floating type");
   // Only a value of the member's kind compiles (see param_default_for); the
-  // untyped ParamSpec::def(ParamValue) is hidden.
-  template <class V, std::enable_if_t<param_default_for<M, V>, int> = 0>
+  // untyped ParamSpec::def(ParamValue) is hidden. With .values(), the
+  // default is written as its name.
+  template <class V, std::enable_if_t<param_default_for<M, V> || std::is_same_v<detail::plain_t<V>, M>, int> = 0>
   BoundParam& def(V&& v) {
-    default_value = to_param_value<M>(static_cast<M>(std::forward<V>(v)));
+    M m = static_cast<M>(std::forward<V>(v));
+    if (!named->entries.empty()) default_value = named->name_of(m);
+    else if constexpr (!std::is_enum_v<M>) default_value = to_param_value<M>(m);
+    else throw std::logic_error("parameter '" + name + "': an enum takes .values() before .def()");
     return *this;
   }
   // Lists: .def({"a", "b"}), .def({1, 2}), .def({}).
-  BoundParam& def(std::initializer_list<typename detail::list_elem<M>::type> v) {
-    static_assert(detail::is_vector<M>::value, "a braced list default needs a std::vector member");
+  template <class L = M, std::enable_if_t<detail::is_vector<L>::value, int> = 0>
+  BoundParam& def(std::initializer_list<typename detail::list_elem<L>::type> v) {
     default_value = to_param_value<M>(M(v));
+    return *this;
+  }
+  // Named values: .values({{"sdpa", Attention::Sdpa}, {"math", Attention::Math}}).def(Attention::Sdpa).
+  // The parameter becomes a string whose names are its choices (checked by
+  // validate, listed by catlip inspect); enums need it; values() comes
+  // before def().
+  BoundParam& values(std::vector<std::pair<std::string, M>> v) {
+    named->entries = std::move(v);
+    type = ParamType::String;
+    choices.clear();
+    for (auto& e : named->entries) choices.push_back(e.first);
     return *this;
   }
   BoundParam& range(double lo, double hi) { ParamSpec::range(lo, hi); return *this; }
   BoundParam& at_least(double lo) { ParamSpec::at_least(lo); return *this; }
-  BoundParam& one_of(std::vector<std::string> c) { ParamSpec::one_of(std::move(c)); return *this; }
+  BoundParam& one_of(std::vector<std::string> c) {
+    static_assert(std::is_same_v<M, std::string> || std::is_same_v<M, std::vector<std::string>>,
+                  "one_of() is for string members; others name their values with .values()");
+    ParamSpec::one_of(std::move(c));
+    return *this;
+  }
   BoundParam& require() { ParamSpec::require(); return *this; }
   BoundParam& describe(std::string d) { ParamSpec::describe(std::move(d)); return *this; }
+
+  // Shared with the setter, which maps a name to its value.
+  std::shared_ptr<detail::NamedValues<M>> named = std::make_shared<detail::NamedValues<M>>();
 };
 
 // Param("count", &CounterSource::count_): a parameter stored in a member of
-// the stage class S; bind_params() sets it before configure().
-template <class S, class M>
-BoundParam<M> Param(std::string name, M S::*member) {
+// the stage class S. Longer paths reach into member structs and pimpls:
+//   Param("timeout_s", &ShardSource::stream_, &StreamOptions::timeout_s)
+//   Param("lr", &TrainStage::opt_, &TrainOptions::lr)
+//   Param("depth", &TrainStage::opt_, &TrainOptions::model, &ViTConfig::depth)
+//   Param("batch_size", &EvalStage::impl_, &EvalStage::Impl::batch)   // a unique_ptr member
+// bind_params() stores the value before configure().
+template <class S, class M, class... Path>
+BoundParam<detail::leaf_t<S, M S::*, Path...>> Param(std::string name, M S::*first, Path... rest) {
   static_assert(std::is_base_of_v<Stage, S>, "bind parameters to members of the stage class");
-  BoundParam<M> p;
+  using Leaf = detail::leaf_t<S, M S::*, Path...>;
+  BoundParam<Leaf> p;
   p.name = std::move(name);
-  p.type = param_type_of<M>();
-  p.setter = [member](Stage& st, const ParamValue& v) { static_cast<S&>(st).*member = from_param_value<M>(v); };
-  return p;
-}
-
-// Param("timeout_s", &ShardSource::stream_, &StreamOptions::timeout_s): a
-// parameter stored in a field of a member struct of the stage class S.
-template <class S, class O, class M>
-BoundParam<M> Param(std::string name, O S::*outer, M O::*field) {
-  static_assert(std::is_base_of_v<Stage, S>, "bind parameters to members of the stage class");
-  BoundParam<M> p;
-  p.name = std::move(name);
-  p.type = param_type_of<M>();
-  p.setter = [outer, field](Stage& st, const ParamValue& v) {
-    static_cast<S&>(st).*outer.*field = from_param_value<M>(v);
-  };
-  return p;
-}
-
-// Param("batch_size", &EvalStage::impl_, &EvalStage::Impl::batch): a field of
-// the stage's pimpl; the stage's constructor must have created it.
-template <class S, class O, class D, class M>
-BoundParam<M> Param(std::string name, std::unique_ptr<O, D> S::*impl, M O::*field) {
-  static_assert(std::is_base_of_v<Stage, S>, "bind parameters to members of the stage class");
-  BoundParam<M> p;
-  p.name = std::move(name);
-  p.type = param_type_of<M>();
-  p.setter = [impl, field](Stage& st, const ParamValue& v) {
-    (*(static_cast<S&>(st).*impl)).*field = from_param_value<M>(v);
+  if constexpr (!std::is_enum_v<Leaf>) p.type = param_type_of<Leaf>();
+  p.setter = [first, rest..., named = p.named](Stage& st, const ParamValue& v) {
+    Leaf& member = detail::walk(static_cast<S&>(st), first, rest...);
+    if (!named->entries.empty()) member = named->lookup(std::get<std::string>(v));
+    else if constexpr (!std::is_enum_v<Leaf>) member = from_param_value<Leaf>(v);
+    else throw std::logic_error("an enum parameter without .values()");
   };
   return p;
 }

@@ -34,7 +34,9 @@
 // Bump when Stage, StageContext, Emitter, Sample, Params or StageSchema change
 // layout or virtual tables. Plugins built against another ABI are refused.
 // 5: ParamSpec::setter (parameters bound to members).
-#define CATLIP_PLUGIN_ABI_VERSION 5u
+// 6: Stage::configure() without arguments; the base class holds the context
+//    (ctx()) and the parameters (params()); Stage::check_placement().
+#define CATLIP_PLUGIN_ABI_VERSION 6u
 
 #define CATLIP_STR_INNER(x) #x
 #define CATLIP_STR(x) CATLIP_STR_INNER(x)

@@ -56,9 +56,10 @@ struct ReplicaResult {
   std::string error;
 };
 
-// Configures the stage, runs it until end of stream or `stop`, flushes and
-// closes it. Exceptions from the stage become a failed result naming it.
-ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const Params& params,
+// Configures the stage (bind_and_configure(): bound parameters, context,
+// configure()), runs it until end of stream or `stop`, flushes and closes it.
+// Exceptions from the stage become a failed result naming it.
+ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSchema& schema, const Params& params,
                           zmq::context_t& zctx, const std::atomic<bool>& stop);
 
 }  // namespace catlip

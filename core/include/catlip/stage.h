@@ -78,29 +78,64 @@ class StageContext {
   virtual void finish_run(std::string_view reason) = 0;
 };
 
+// The base class of every stage. Every virtual is optional except
+// process() (transforms and sinks) or produce() (sources, via SourceStage);
+// each says its default. The runtime owns the stage object, its context and
+// its parameters; a stage owns what it creates.
 class Stage {
  public:
   virtual ~Stage() = default;
-  // Called once before any item. Throw std::exception to fail the run with a
-  // clear message (the runtime prefixes stage name and replica). Parameters
-  // are declared once, in schema(): those bound to members
-  // (Param("count", &MyStage::count_), see catlip/params.h) are already
-  // stored when configure() runs (bind_params()); `params` holds every
-  // resolved value, for those configure() computes from.
-  virtual void configure(const Params& params, StageContext& ctx) { (void)params; (void)ctx; }
+  // Optional (default: nothing). Called once before any item, after every
+  // parameter bound to a member (Param("count", &MyStage::count_), see
+  // catlip/params.h) has been stored; ctx() and params() are valid from here
+  // to close(). Compute what parameters imply (derived values, files to
+  // open) here. Throw std::exception to fail the run with a clear message
+  // (the runtime prefixes stage name and replica).
+  virtual void configure() {}
   // Sources: emit some items; return false when there is nothing more.
   virtual bool produce(Emitter& out) { (void)out; return false; }
-  // Transforms and sinks: handle one input item.
+  // Transforms and sinks (required): handle one input item.
   virtual void process(Sample&& in, Emitter& out) = 0;
-  // A batch arriving on an input; by default each sample is processed.
+  // Optional: a batch arriving on an input; by default each sample is processed.
   virtual void process(Batch&& in, Emitter& out) {
     for (auto& s : in.samples) process(std::move(s), out);
   }
-  // All inputs have ended: emit anything still held.
+  // Optional (default: nothing): all inputs have ended: emit anything still held.
   virtual void flush(Emitter& out) { (void)out; }
-  // Release resources; called even after a failure when possible.
+  // Optional (default: nothing): release resources; called even after a
+  // failure when possible.
   virtual void close() {}
+  // Optional (default: any placement is fine): checked by catlip validate,
+  // before anything runs, on a fresh instance whose bound parameters are set
+  // (configure() has not run; ctx() is not available). Returns "" or why the
+  // stage cannot run on `replicas` replicas, at most `per_node` of them on
+  // one node (e.g. data-parallel ranks sharing one GPU).
+  virtual std::string check_placement(int replicas, int per_node) const {
+    (void)replicas;
+    (void)per_node;
+    return "";
+  }
+
+ protected:
+  // What the runtime tells this replica and offers it (counters, logs,
+  // run_dir, replica index). Owned by the runtime; valid from configure()
+  // to close(). Throws std::logic_error before configure().
+  StageContext& ctx() const;
+  // Every resolved parameter value, defaults filled in, bound or not.
+  const Params& params() const { return params_; }
+
+ private:
+  friend void bind_and_configure(Stage& stage, const StageSchema& schema, const Params& params, StageContext& ctx);
+  StageContext* ctx_ = nullptr;
+  Params params_;
 };
+
+// What the runtime does before the first item, in one place: stores every
+// bound parameter (bind_params()), attaches `ctx` and `params` (Stage::ctx(),
+// Stage::params()), then calls configure(). The process runtime, the thread
+// launcher and the local harness all use it. Throws std::invalid_argument
+// when a value does not fit its member, and whatever configure() throws.
+void bind_and_configure(Stage& stage, const StageSchema& schema, const Params& params, StageContext& ctx);
 
 // Source stages derive from this so they need not implement process().
 class SourceStage : public Stage {
@@ -120,10 +155,6 @@ struct StageSchema {
   // ranks): the plan gives them a rendezvous endpoint on replica 0's node,
   // StageContext::group_endpoint().
   bool group = false;
-  // Optional: checks a placement before anything runs (catlip validate):
-  // returns "" or why the stage cannot run with these parameters on
-  // `replicas` replicas, at most `per_node` of them on one node.
-  std::string (*check_placement)(const Params& params, int replicas, int per_node) = nullptr;
   // Optional (default false): a failed or hung replica may be restarted
   // (up to the stage's max_restarts) instead of failing the run. Declare it
   // only for stages whose replicas keep no state across items (decode,

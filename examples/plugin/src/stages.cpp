@@ -15,22 +15,22 @@ StageSchema Words::schema() {
   s.doc = "Emits one sample per word of a text, in the text field 'field'. An example source.";
   s.writes = {"txt"};
   s.params = {
-      Param("text", ParamType::String).def(std::string("the quick brown fox")).describe("Words to emit, space-separated"),
-      Param("repeat", ParamType::Int).def(int64_t{1}).range(1, 1000000).describe("How many times to emit the words"),
-      Param("field", ParamType::String).def(std::string("txt")).describe("Text field to write each word to"),
+      // Declared once: bound to the member that holds it, set before configure().
+      Param("text", &Words::text_).def("the quick brown fox").describe("Words to emit, space-separated"),
+      Param("repeat", &Words::repeat_).def(1).range(1, 1000000).describe("How many times to emit the words"),
+      Param("field", &Words::field_).def("txt").describe("Text field to write each word to"),
   };
   return s;
 }
 
-void Words::configure(const Params& p, StageContext& ctx) {
-  std::istringstream in(p.get_string("text"));
+void Words::configure() {
+  std::istringstream in(text_);
   for (std::string w; in >> w;) words_.push_back(w);
   if (words_.empty()) throw std::invalid_argument("text has no words");
-  field_ = p.get_string("field");
-  end_ = static_cast<int64_t>(words_.size()) * p.get_int("repeat");
-  next_ = ctx.replica();  // replica r of n emits items r, r+n, r+2n, ...
-  step_ = ctx.replicas();
-  ctx.set_total(next_ < end_ ? (end_ - next_ + step_ - 1) / step_ : 0);
+  end_ = static_cast<int64_t>(words_.size()) * repeat_;
+  next_ = ctx().replica();  // replica r of n emits items r, r+n, r+2n, ...
+  step_ = ctx().replicas();
+  ctx().set_total(next_ < end_ ? (end_ - next_ + step_ - 1) / step_ : 0);
 }
 
 bool Words::produce(Emitter& out) {
@@ -51,19 +51,14 @@ StageSchema Upper::schema() {
   s.doc = "Upper-cases a text field. An example transform.";
   s.reads = {"txt"};
   s.writes = {"txt"};
-  s.params = {Param("field", ParamType::String).def(std::string("txt")).describe("Text field to change")};
+  s.params = {Param("field", &Upper::field_).def("txt").describe("Text field to change")};
   return s;
-}
-
-void Upper::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  field_ = p.get_string("field");
 }
 
 void Upper::process(Sample&& s, Emitter& out) {
   const std::string* t = s.text(field_);
   if (!t) {
-    ctx_->count("skipped.no_text");  // bad input: counted and skipped, not fatal
+    ctx().count("skipped.no_text");  // bad input: counted and skipped, not fatal
     return;
   }
   std::string u = *t;
@@ -79,15 +74,14 @@ StageSchema Save::schema() {
   s.doc = "Writes '<key> <text>' per sample to <run_dir>/<file>.<replica>. An example sink.";
   s.reads = {"txt"};
   s.params = {
-      Param("file", ParamType::String).def(std::string("words.txt")).describe("File name in the run directory"),
-      Param("field", ParamType::String).def(std::string("txt")).describe("Text field to write"),
+      Param("file", &Save::file_).def("words.txt").describe("File name in the run directory"),
+      Param("field", &Save::field_).def("txt").describe("Text field to write"),
   };
   return s;
 }
 
-void Save::configure(const Params& p, StageContext& ctx) {
-  field_ = p.get_string("field");
-  std::string path = ctx.run_dir() + "/" + p.get_string("file") + "." + std::to_string(ctx.replica());
+void Save::configure() {
+  std::string path = ctx().run_dir() + "/" + file_ + "." + std::to_string(ctx().replica());
   out_.open(path);
   if (!out_) throw std::runtime_error("cannot write " + path);
 }

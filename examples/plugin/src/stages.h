@@ -16,12 +16,13 @@ namespace myplugin {
 class Words : public catlip::SourceStage {
  public:
   static catlip::StageSchema schema();
-  void configure(const catlip::Params& p, catlip::StageContext& ctx) override;
+  void configure() override;
   bool produce(catlip::Emitter& out) override;
 
  private:
+  std::string text_, field_;  // parameters
+  int64_t repeat_ = 1;
   std::vector<std::string> words_;
-  std::string field_;
   int64_t next_ = 0, end_ = 0, step_ = 1;
 };
 
@@ -30,25 +31,23 @@ class Words : public catlip::SourceStage {
 class Upper : public catlip::Stage {
  public:
   static catlip::StageSchema schema();
-  void configure(const catlip::Params& p, catlip::StageContext& ctx) override;
   void process(catlip::Sample&& s, catlip::Emitter& out) override;
 
  private:
-  catlip::StageContext* ctx_ = nullptr;
-  std::string field_;
+  std::string field_;  // parameter
 };
 
 // Writes "<key> <text>" per sample to <run_dir>/<file>.<replica>.
 class Save : public catlip::Stage {
  public:
   static catlip::StageSchema schema();
-  void configure(const catlip::Params& p, catlip::StageContext& ctx) override;
+  void configure() override;
   void process(catlip::Sample&& s, catlip::Emitter& out) override;
   void close() override { out_.close(); }
 
  private:
+  std::string file_, field_;  // parameters
   std::ofstream out_;
-  std::string field_;
 };
 
 }  // namespace myplugin

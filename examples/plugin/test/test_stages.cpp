@@ -1,5 +1,6 @@
 // In-process test of the stages with catlip's local harness (catlip/local.h):
-// parameters resolved against the schema exactly as `catlip run` does, a
+// configure_stage() resolves the parameters against the schema, stores the
+// bound ones and configures, exactly as `catlip run` does; a
 // LocalContext that records counters, a CollectEmitter that keeps the output.
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +22,7 @@ using namespace catlip;
 static void words_then_upper() {
   myplugin::Words words;
   LocalContext ctx("words", "myplugin.words");
-  words.configure(resolve_params(myplugin::Words::schema(), {{"text", std::string("a bc")}, {"repeat", int64_t{2}}}), ctx);
+  configure_stage(words, myplugin::Words::schema(), {{"text", std::string("a bc")}, {"repeat", int64_t{2}}}, ctx);
   CollectEmitter produced;
   run_source(words, produced);
   CHECK(produced.samples.size() == 4);
@@ -29,7 +30,7 @@ static void words_then_upper() {
 
   myplugin::Upper upper;
   LocalContext uctx("upper", "myplugin.upper");
-  upper.configure(resolve_params(myplugin::Upper::schema(), {}), uctx);
+  configure_stage(upper, myplugin::Upper::schema(), {}, uctx);
   Sample no_text;
   no_text.key = "empty";
   produced.samples.push_back(no_text);

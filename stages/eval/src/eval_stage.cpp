@@ -38,7 +38,9 @@ struct Kept {  // one sample shown in the report grid
 
 struct EvalStage::Impl {
   StageContext* ctx = nullptr;
-  std::string weights_path, vocab_path;
+  std::string checkpoint, device, weights_path, vocab_path;
+  bool ema = true;
+  int threads = 0;  // 0 = one per core
   EvalVocab vocab;
   train::LoadedModel model;
   int64_t batch = 64, max_samples = 0, keep_n = 16;
@@ -86,7 +88,6 @@ EvalStage::EvalStage() : impl_(std::make_unique<Impl>()) {}
 EvalStage::~EvalStage() = default;
 
 StageSchema EvalStage::schema() {
-  using T = ParamType;
   using I = Impl;
   StageSchema s;
   s.type = "eval.catlip";
@@ -99,18 +100,18 @@ StageSchema EvalStage::schema() {
       "(+ PNGs) into the run directory and logs a summary.";
   s.reads = {"image", "labels", "json", "txt"};
   s.params = {
-      Param("checkpoint", T::String).require().describe(
+      Param("checkpoint", &EvalStage::impl_, &I::checkpoint).require().describe(
           "Weights: a ckpt-*.catlip checkpoint, a .safetensors export, or a directory (training run "
           "dir, export dir or checkpoint dir; the export is preferred, then the newest checkpoint)"),
-      Param("ema", T::Bool).def(true).describe("Use the EMA weights when the checkpoint/export has them"),
+      Param("ema", &EvalStage::impl_, &I::ema).def(true).describe("Use the EMA weights when the checkpoint/export has them"),
       Param("vocab", &EvalStage::impl_, &I::vocab_path).require().describe(
           "Vocabulary TSV the model was trained with (index, wnid, lemma, count, gloss); the count "
           "column gives the label-frequency prior"),
       Param("batch_size", &EvalStage::impl_, &I::batch).def(64).range(1, 65536).describe("Images per forward pass"),
       Param("threshold", &EvalStage::impl_, &I::threshold).def(0.5).range(0, 1).describe("Sigmoid score at or above which a synset is predicted (F1)"),
       Param("top_k", &EvalStage::impl_, &I::ks).def({1, 5}).range(1, 1000).describe("k values for precision@k"),
-      Param("device", T::String).def(std::string("cpu")).describe("cpu, cuda, cuda:N or auto"),
-      Param("threads", T::Int).def(int64_t{0}).range(0, 1024).describe("Intra-op CPU threads; 0 = one per core"),
+      Param("device", &EvalStage::impl_, &I::device).def("cpu").describe("cpu, cuda, cuda:N or auto"),
+      Param("threads", &EvalStage::impl_, &I::threads).def(0).range(0, 1024).describe("Intra-op CPU threads; 0 = one per core"),
       Param("mean", &EvalStage::impl_, &I::mean).def({}).describe("Per-channel mean; empty = what the checkpoint records from training"),
       Param("std", &EvalStage::impl_, &I::std).def({}).describe("Per-channel std; empty = what the checkpoint records from training"),
       Param("gt_field", &EvalStage::impl_, &I::gt_field).def("json").describe(
@@ -120,27 +121,25 @@ StageSchema EvalStage::schema() {
           "Evaluate at most this many samples (later ones are counted as eval.ignored); 0 = all"),
       Param("samples", &EvalStage::impl_, &I::keep_n).def(16).range(0, 1024).describe(
           "Number of held-out images kept for the report grid (PNG + caption synsets + top predictions)"),
-      Param("output", T::String).def(std::string("eval.json")).describe("Summary JSON; relative paths are in the run dir"),
-      Param("per_synset", T::String).def(std::string("eval_per_synset.tsv")).describe("Per-synset AP TSV"),
-      Param("samples_json", T::String).def(std::string("eval_samples.json")).describe("Report grid description"),
+      Param("output", &EvalStage::impl_, &I::output).def("eval.json").describe("Summary JSON; relative paths are in the run dir"),
+      Param("per_synset", &EvalStage::impl_, &I::per_synset).def("eval_per_synset.tsv").describe("Per-synset AP TSV"),
+      Param("samples_json", &EvalStage::impl_, &I::samples_json).def("eval_samples.json").describe("Report grid description"),
       Param("samples_dir", &EvalStage::impl_, &I::samples_dir).def("eval_samples").describe("Directory for the grid PNGs"),
   };
   return s;
 }
 
-void EvalStage::configure(const Params& p, StageContext& ctx) {
+void EvalStage::configure() {
   auto& m = *impl_;
-  m.ctx = &ctx;
-  if (ctx.replicas() > 1)
+  m.ctx = &ctx();
+  if (ctx().replicas() > 1)
     throw std::invalid_argument("eval.catlip must run as a single replica (it computes metrics over all samples)");
-  // Read here, not bound: threads (0 = computed), checkpoint (resolved, with
-  // ema and device, into a loaded model) and the run-dir-relative outputs.
-  int threads = int(p.get_int("threads"));
-  if (threads == 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
+  // Derived from the bound values: threads (0 = one per core), the model the
+  // checkpoint resolves to, the outputs' paths in the run dir.
+  at::set_num_threads(m.threads ? m.threads : int(std::max(1u, std::thread::hardware_concurrency())));
   m.vocab = load_eval_vocab(m.vocab_path);
-  m.weights_path = resolve_checkpoint(p.get_string("checkpoint"), p.get_bool("ema"));
-  m.model = train::load_model(m.weights_path, p.get_bool("ema"), p.get_string("device"));
+  m.weights_path = resolve_checkpoint(m.checkpoint, m.ema);
+  m.model = train::load_model(m.weights_path, m.ema, m.device);
   if (m.model.config.num_classes != m.vocab.size())
     throw std::invalid_argument(m.weights_path + " has " + std::to_string(m.model.config.num_classes) +
                                 " outputs but vocabulary " + m.vocab_path + " has " +
@@ -148,13 +147,13 @@ void EvalStage::configure(const Params& p, StageContext& ctx) {
   if (m.mean.size() != m.std.size() || (!m.mean.empty() && m.mean.size() != 3))
     throw std::invalid_argument("mean and std must both have 3 values (or both be empty)");
   if (m.mean.empty()) m.mean = m.model.config.mean, m.std = m.model.config.std;  // what training used
-  m.output = in_run_dir(ctx, p.get_string("output"));
-  m.per_synset = in_run_dir(ctx, p.get_string("per_synset"));
-  m.samples_json = in_run_dir(ctx, p.get_string("samples_json"));
+  m.output = in_run_dir(ctx(), m.output);
+  m.per_synset = in_run_dir(ctx(), m.per_synset);
+  m.samples_json = in_run_dir(ctx(), m.samples_json);
   const int64_t S = m.model.config.image_size;
   m.images = torch::empty({m.batch, S, S, 3}, torch::kUInt8);
   m.batch_kept.assign(size_t(m.batch), nullptr);
-  ctx.log(LogLevel::Info, "evaluating " + m.weights_path + (m.model.ema ? " (EMA weights)" : "") + " step " +
+  ctx().log(LogLevel::Info, "evaluating " + m.weights_path + (m.model.ema ? " (EMA weights)" : "") + " step " +
                               std::to_string(m.model.step) + ", model " + m.model.config.to_string() +
                               ", vocabulary " + std::to_string(m.vocab.size()) + " synsets");
 }

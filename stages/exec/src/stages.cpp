@@ -22,25 +22,24 @@ std::string python_helper_dir() {
 
 namespace {
 
-// The timeouts are bound to the stage's SessionOptions member `opts`; the
-// others are read by session_options().
+// Bound to the stage's SessionOptions member `opts` (and its max_message_mb
+// member); session_options() completes them.
 template <class S>
-std::vector<ParamSpec> common_params(SessionOptions S::*opts) {
-  using T = ParamType;
+std::vector<ParamSpec> common_params(SessionOptions S::*opts, int64_t S::*max_message_mb) {
   return {
-      Param("command", T::StringList).require().describe(
+      Param("command", opts, &SessionOptions::child, &ChildSpec::argv).require().describe(
           "Program and arguments (argv; argv[0] is looked up in PATH, relative paths are relative to cwd), "
           "e.g. [\"/usr/bin/python3\", \"filter.py\", \"--drop\", \"dog\"]"),
-      Param("env", T::StringList).def(std::vector<std::string>{}).describe(
+      Param("env", opts, &SessionOptions::child, &ChildSpec::env).def({}).describe(
           "Extra environment variables for the program, as \"NAME=VALUE\""),
-      Param("cwd", T::String).def(std::string()).describe("Working directory of the program (\"\": catlip's)"),
+      Param("cwd", opts, &SessionOptions::child, &ChildSpec::cwd).def("").describe("Working directory of the program (\"\": catlip's)"),
       Param("timeout_s", opts, &SessionOptions::timeout_s).def(60.0).range(0, 1e7).describe(
           "Longest time the program may stay silent while catlip waits for it (0: no limit)"),
       Param("startup_timeout_s", opts, &SessionOptions::startup_timeout_s).def(30.0).range(0.1, 1e7).describe(
           "Time the program has to answer the hello"),
       Param("exit_timeout_s", opts, &SessionOptions::exit_timeout_s).def(5.0).range(0, 3600).describe(
           "Time the program has to exit after its end-of-stream before it is killed"),
-      Param("max_message_mb", T::Int).def(int64_t{256}).range(1, 4095).describe(
+      Param("max_message_mb", max_message_mb).def(256).range(1, 4095).describe(
           "Largest frame the program may write, in MiB"),
   };
 }
@@ -56,13 +55,13 @@ SessionCallbacks callbacks(StageContext* ctx, Emitter** out) {
 
 }  // namespace
 
-SessionOptions session_options(SessionOptions o, const Params& p, StageContext& ctx, const std::string& mode) {
-  // Read here, not bound: command is checked and, like cwd, a field of o.child;
-  // env is appended to catlip's own variables; max_message_mb is scaled.
+SessionOptions session_options(SessionOptions o, int64_t max_message_mb, const StageContext& ctx,
+                               const std::string& mode) {
+  // The bound values completed: command checked, the user's env appended to
+  // catlip's own variables, max_message_mb scaled.
   o.mode = mode;
-  o.child.argv = p.get_strings("command");
   if (o.child.argv.empty() || o.child.argv[0].empty()) throw std::runtime_error("command is empty");
-  o.child.cwd = p.get_string("cwd");
+  std::vector<std::string> user_env = std::move(o.child.env);
   o.child.env = {"CATLIP_STAGE=" + ctx.stage_name(), "CATLIP_STAGE_TYPE=" + ctx.stage_type(),
                  "CATLIP_REPLICA=" + std::to_string(ctx.replica()), "CATLIP_REPLICAS=" + std::to_string(ctx.replicas()),
                  "CATLIP_RUN_DIR=" + ctx.run_dir()};
@@ -72,12 +71,12 @@ SessionOptions session_options(SessionOptions o, const Params& p, StageContext& 
     o.child.env.push_back("PYTHONPATH=" + dir + (pp && *pp ? ":" + std::string(pp) : ""));
     o.child.env.push_back("CATLIP_PYTHON_DIR=" + dir);
   }
-  for (auto& e : p.get_strings("env")) o.child.env.push_back(e);
+  for (auto& e : user_env) o.child.env.push_back(e);
   o.stage = ctx.stage_name();
   o.stage_type = ctx.stage_type();
   o.replica = ctx.replica();
   o.replicas = ctx.replicas();
-  o.max_frame_bytes = size_t(p.get_int("max_message_mb")) << 20;
+  o.max_frame_bytes = size_t(max_message_mb) << 20;
   return o;
 }
 
@@ -89,15 +88,15 @@ StageSchema ExecProcessStage::schema() {
           "(docs/stage-protocol.md: length-prefixed frames on its stdin/stdout, samples in the wire encoding); "
           "emits whatever the program writes back (0..n items per input). Its stderr goes to the run log. "
           "Python programs: `import catlip_stage`.";
-  s.params = common_params(&ExecProcessStage::opts_);
+  s.params = common_params(&ExecProcessStage::opts_, &ExecProcessStage::max_message_mb_);
   s.params.push_back(Param("window", &ExecProcessStage::opts_, &SessionOptions::window).def(4).range(1, 1024).describe(
       "Items sent to the program before it has answered them (pipelining; bounds memory)"));
   return s;
 }
 
-void ExecProcessStage::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  session_ = std::make_unique<ExecSession>(session_options(opts_, p, ctx, "transform"), callbacks(ctx_, &out_));
+void ExecProcessStage::configure() {
+  session_ = std::make_unique<ExecSession>(session_options(opts_, max_message_mb_, ctx(), "transform"),
+                                             callbacks(&ctx(), &out_));
   session_->start();
 }
 
@@ -128,13 +127,13 @@ StageSchema ExecSourceStage::schema() {
   s.doc = "Runs a program per replica that produces items over the catlip stage protocol "
           "(docs/stage-protocol.md) until it ends its stream. CATLIP_REPLICA / CATLIP_REPLICAS tell it its share. "
           "Python programs: `import catlip_stage`.";
-  s.params = common_params(&ExecSourceStage::opts_);
+  s.params = common_params(&ExecSourceStage::opts_, &ExecSourceStage::max_message_mb_);
   return s;
 }
 
-void ExecSourceStage::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  session_ = std::make_unique<ExecSession>(session_options(opts_, p, ctx, "source"), callbacks(ctx_, &out_));
+void ExecSourceStage::configure() {
+  session_ = std::make_unique<ExecSession>(session_options(opts_, max_message_mb_, ctx(), "source"),
+                                             callbacks(&ctx(), &out_));
   session_->start();
 }
 

@@ -74,25 +74,25 @@ StageSchema ImageDecodeStage::schema() {
       "side + center crop. Output `image`: uint8 HWC [size,size,3] RGB (grayscale replicated, CMYK converted, "
       "alpha composited on white); the encoded field is erased. Bad images are skipped and counted as "
       "skipped.empty_image / unknown_format / too_many_pixels / decode_error / no_image.";
-  using P = ParamType;
   s.params = {
-      Param("mode", P::String).def(std::string("train")).one_of({"train", "eval"})
+      Param("mode", &ImageDecodeStage::spec_, &TransformSpec::mode)
+          .values({{"train", TransformSpec::Train}, {"eval", TransformSpec::Eval}}).def(TransformSpec::Train)
           .describe("train: RandomResizedCrop + flip; eval: Resize(resize) + CenterCrop(size)"),
       Param("size", &ImageDecodeStage::spec_, &TransformSpec::size).def(224).range(1, 8192).describe("output height and width in pixels"),
-      Param("resize", P::Int).def(int64_t{0}).range(0, 16384)
+      Param("resize", &ImageDecodeStage::spec_, &TransformSpec::resize).def(0).range(0, 16384)
           .describe("eval: shorter side after resizing, before the center crop; 0 = round(size * 256 / 224)"),
-      Param("scale", P::FloatList).def(std::vector<double>{0.08, 1.0}).range(0.0, 1.0)
+      Param("scale", &ImageDecodeStage::scale_).def({0.08, 1.0}).range(0.0, 1.0)
           .describe("train: [min, max] fraction of the image area covered by the crop"),
-      Param("ratio", P::FloatList).def(std::vector<double>{3.0 / 4.0, 4.0 / 3.0}).range(0.01, 100.0)
+      Param("ratio", &ImageDecodeStage::ratio_).def({3.0 / 4.0, 4.0 / 3.0}).range(0.01, 100.0)
           .describe("train: [min, max] crop aspect ratio w/h, sampled log-uniformly"),
       Param("flip", &ImageDecodeStage::spec_, &TransformSpec::flip_prob).def(0.5).range(0.0, 1.0).describe("train: probability of a horizontal flip"),
       Param("max_pixels", &ImageDecodeStage::spec_, &TransformSpec::max_pixels).def(kDefaultMaxPixels).at_least(1)
           .describe("images whose header declares more pixels are skipped before decoding (decompression bombs)"),
-      Param("seed", P::Int).def(int64_t{0})
+      Param("seed", &ImageDecodeStage::seed_).def(0)
           .describe("augmentation seed; a sample's crop depends only on (seed, key, epoch)"),
       Param("threads", &ImageDecodeStage::threads_).def(1).range(1, 256)
           .describe("decode threads inside this replica (1 = decode in the calling thread)"),
-      Param("inflight", P::Int).def(int64_t{0}).range(0, 65536)
+      Param("inflight", &ImageDecodeStage::inflight_).def(0).range(0, 65536)
           .describe("samples held in flight when threads > 1; 0 = 4 * threads"),
       Param("scaled_decode", &ImageDecodeStage::spec_, &TransformSpec::scaled_decode).def(true)
           .describe("let libjpeg-turbo shrink JPEGs in the DCT domain when the output needs fewer pixels"),
@@ -105,26 +105,20 @@ StageSchema ImageDecodeStage::schema() {
   return s;
 }
 
-void ImageDecodeStage::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  // Read here, not bound: mode is parsed to an enum, resize, inflight and
-  // seed are derived (0 = computed default; seed keeps a negative int's bits),
-  // scale and ratio are checked and combined into spec_.rrc.
-  spec_.mode = p.get_string("mode") == "eval" ? TransformSpec::Eval : TransformSpec::Train;
-  int64_t resize = p.get_int("resize");
-  spec_.resize = resize ? static_cast<int>(resize) : static_cast<int>((int64_t{spec_.size} * 256 + 112) / 224);
+void ImageDecodeStage::configure() {
+  // Derived from the bound values: resize and inflight (0 = computed
+  // default); scale and ratio are checked and combined into spec_.rrc.
+  if (spec_.resize == 0) spec_.resize = static_cast<int>((int64_t{spec_.size} * 256 + 112) / 224);
   if (spec_.resize < spec_.size)
     throw std::invalid_argument("image.decode: resize (" + std::to_string(spec_.resize) +
                                 ") must be at least size (" + std::to_string(spec_.size) + ")");
-  auto scale = p.get_floats("scale"), ratio = p.get_floats("ratio");
+  const auto &scale = scale_, &ratio = ratio_;
   if (scale.size() != 2 || scale[0] > scale[1] || scale[1] <= 0)
     throw std::invalid_argument("image.decode: scale must be [min, max] with 0 <= min <= max, max > 0");
   if (ratio.size() != 2 || ratio[0] > ratio[1])
     throw std::invalid_argument("image.decode: ratio must be [min, max] with min <= max");
   spec_.rrc = RandomResizedCropParams{scale[0], scale[1], ratio[0], ratio[1]};
-  seed_ = static_cast<uint64_t>(p.get_int("seed"));
-  int64_t inflight = p.get_int("inflight");
-  inflight_ = static_cast<size_t>(inflight ? inflight : 4 * threads_);
+  if (inflight_ == 0) inflight_ = static_cast<size_t>(4 * threads_);
   if (threads_ > 1) {
     pool_ = std::make_unique<Pool>();
     pool_->start(threads_, this);
@@ -135,7 +129,7 @@ void ImageDecodeStage::run(Work& w) const {
   for (auto& f : fields_)
     if (auto* b = w.sample.bytes(f)) {
       w.field = f;
-      Rng rng = Rng::for_sample(seed_, w.sample.key, w.sample.origin.epoch);
+      Rng rng = Rng::for_sample(static_cast<uint64_t>(seed_), w.sample.key, w.sample.origin.epoch);
       try {
         w.outcome = decode_transform(b->data.data(), b->data.size(), spec_, rng, w.pixels);
       } catch (const std::bad_alloc&) {  // e.g. the output buffer: skip the image, keep going
@@ -152,7 +146,7 @@ void ImageDecodeStage::finish(Work& w, Emitter& out) {
   if (w.field.empty()) reason = "no_image";
   else if (!w.outcome.ok()) reason = decode_status_reason(w.outcome.status);
   if (!reason.empty()) {
-    ctx_->count("skipped." + reason);
+    ctx().count("skipped." + reason);
     // Every skip is counted; the first 100 and then every 1000th are logged
     // so a shard full of garbage cannot flood the log.
     ++skips_;
@@ -162,7 +156,7 @@ void ImageDecodeStage::finish(Work& w, Emitter& out) {
                         (w.sample.origin.url.empty() ? std::string("?") : w.sample.origin.url) + ": " + reason;
       if (!w.field.empty()) msg += " (field " + w.field + "): " + w.outcome.message;
       else msg += ": none of the image fields is present";
-      ctx_->log(LogLevel::Warn, msg);
+      ctx().log(LogLevel::Warn, msg);
     }
     return;
   }
@@ -172,7 +166,7 @@ void ImageDecodeStage::finish(Work& w, Emitter& out) {
   t.shape = {spec_.size, spec_.size, 3};
   t.data.assign(reinterpret_cast<const char*>(w.pixels.data()), w.pixels.size());
   w.sample.set(output_, std::move(t));
-  ctx_->count("decoded");
+  ctx().count("decoded");
   out.emit(std::move(w.sample));
 }
 

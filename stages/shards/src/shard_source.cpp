@@ -17,13 +17,12 @@ StageSchema ShardSource::schema() {
       "Reads WebDataset tar shards (local paths, file://, http://, https://) and emits one sample per key "
       "group with fields named by extension (jpg/png/webp as bytes, txt/json/cls as text). Shards are "
       "shuffled per (seed, epoch), split by rank then by replica; see stages/shards/README.md.";
-  using T = ParamType;
   using S = ShardSource;
   s.params = {
-      Param("urls", T::StringList).require().describe(
+      Param("urls", &S::url_patterns_).require().describe(
           "Shard URLs or patterns: brace ranges 'shard-{000000..000012}.tar', lists '{a,b}', '@file' for a "
           "shard-list file (one pattern per line)"),
-      Param("seed", T::Int).def(int64_t{0}).describe("Seed for the shard order and the sample shuffle buffer"),
+      Param("seed", &S::seed_).def(0).describe("Seed for the shard order and the sample shuffle buffer"),
       Param("shuffle_shards", &S::assign_, &AssignOptions::shuffle).def(true).describe("Shuffle the shard list every epoch (by seed and epoch)"),
       Param("shuffle_buffer", &S::shuffle_buffer_).def(0).range(0, 1e7).describe(
           "Samples held in the shuffle buffer (0 = no sample shuffling, emit in shard order)"),
@@ -31,18 +30,18 @@ StageSchema ShardSource::schema() {
           "Passes over the shard list; 0 = endless resampling (a fresh shard order every pass)"),
       Param("rank", &S::assign_, &AssignOptions::rank).def(0).at_least(0).describe("Data-parallel rank of this job (0-based)"),
       Param("world_size", &S::assign_, &AssignOptions::world_size).def(1).at_least(1).describe("Number of data-parallel ranks"),
-      Param("resume_from", T::StringList).def(std::vector<std::string>{}).describe(
+      Param("resume_from", &S::resume_from_).def({}).describe(
           "Per replica, position 'EPOCH:SHARD:SAMPLE' of the last sample delivered (empty string or empty "
           "list = from the start); one entry per replica of this stage"),
-      Param("require", T::StringList).def(std::vector<std::string>{}).describe(
+      Param("require", &S::read_, &ReadOptions::require).def({}).describe(
           "Fields a sample must have, each an alternatives list such as 'jpg|png|webp'; a sample lacking one is "
           "counted as skipped.missing_<alts> and dropped"),
-      Param("keep", T::StringList)
-          .def(std::vector<std::string>{"jpg", "png", "webp", "txt", "json", "cls"})
+      Param("keep", &S::read_, &ReadOptions::keep)
+          .def({"jpg", "png", "webp", "txt", "json", "cls"})
           .describe("Extensions to keep (lowercase; jpeg is read as jpg); others are counted as "
                     "skipped.unknown_extension and dropped. Empty list keeps everything"),
-      Param("text_fields", T::StringList)
-          .def(std::vector<std::string>{"txt", "json", "cls"})
+      Param("text_fields", &S::read_, &ReadOptions::text)
+          .def({"txt", "json", "cls"})
           .describe("Extensions emitted as text fields; all others are bytes"),
       Param("max_member_bytes", &S::read_, &ReadOptions::max_member_bytes).def(int64_t{64} << 20).range(1, 1e12).describe(
           "Largest tar member read; larger ones are counted as skipped.member_too_large and skipped unread"),
@@ -69,31 +68,30 @@ StageSchema ShardSource::schema() {
 }
 
 void ShardSource::problem(const std::string& reason, const std::string& msg) {
-  ctx_->count(reason);
+  ctx().count(reason);
   // The first few of each kind are logged; a counter tells the rest.
   if (++logged_[reason] <= 20)
-    ctx_->log(reason.rfind("error", 0) == 0 ? LogLevel::Warn : LogLevel::Info, reason + ": " + msg);
+    ctx().log(reason.rfind("error", 0) == 0 ? LogLevel::Warn : LogLevel::Info, reason + ": " + msg);
 }
 
-void ShardSource::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  // Read here, not bound: urls are expanded, the extension lists normalized,
-  // resume_from parsed, and seed keeps a negative int's bits.
-  urls_ = expand_urls(p.get_strings("urls"));
+void ShardSource::configure() {
+  // Derived from the bound values: urls expanded, the extension lists
+  // normalized, resume_from parsed, and seed keeps a negative int's bits.
+  urls_ = expand_urls(url_patterns_);
   if (urls_.empty()) throw std::invalid_argument("shards.source: 'urls' expands to no shards");
-  assign_.seed = static_cast<uint64_t>(p.get_int("seed"));
+  assign_.seed = static_cast<uint64_t>(seed_);
   if (assign_.rank >= assign_.world_size)
     throw std::invalid_argument("shards.source: rank " + std::to_string(assign_.rank) + " >= world_size " +
                                 std::to_string(assign_.world_size));
-  assign_.replica = ctx.replica();
-  assign_.replicas = std::max(1, ctx.replicas());
-  read_.keep = normalize_exts(p.get_strings("keep"));
-  read_.text = normalize_exts(p.get_strings("text_fields"));
-  read_.require = normalize_exts(p.get_strings("require"));
-  StageContext* c = &ctx;
+  assign_.replica = ctx().replica();
+  assign_.replicas = std::max(1, ctx().replicas());
+  read_.keep = normalize_exts(read_.keep);
+  read_.text = normalize_exts(read_.text);
+  read_.require = normalize_exts(read_.require);
+  StageContext* c = &ctx();
   stream_.on_retry = [c](int, const std::string&) { c->count("shards.http_retries"); };
 
-  const auto& resume = p.get_strings("resume_from");
+  const auto& resume = resume_from_;
   if (!resume.empty() && resume.size() != static_cast<size_t>(assign_.replicas) &&
       !(resume.size() == 1 && assign_.replicas == 1))
     throw std::invalid_argument("shards.source: resume_from has " + std::to_string(resume.size()) +
@@ -123,7 +121,7 @@ void ShardSource::configure(const Params& p, StageContext& ctx) {
       resume_.reset();
     } else {
       start_epoch(first_epoch);  // replay; deliver() suppresses until the position
-      ctx.log(LogLevel::Info, "resuming at " + format_position(*resume_) + " by replaying epoch " +
+      ctx().log(LogLevel::Info, "resuming at " + format_position(*resume_) + " by replaying epoch " +
                                   std::to_string(first_epoch) + " through the shuffle buffer");
     }
   } else {
@@ -146,7 +144,7 @@ void ShardSource::compute_total() {
     }
     if (counts.size() > 100000) return;
   }
-  ctx_->set_total(total);
+  ctx().set_total(total);
 }
 
 bool ShardSource::start_epoch(int64_t epoch) {
@@ -160,7 +158,7 @@ bool ShardSource::start_epoch(int64_t epoch) {
                                           static_cast<uint64_t>(assign_.rank),
                                           static_cast<uint64_t>(assign_.replica)}));
   if (plan_.empty() && epoch == 0)
-    ctx_->log(LogLevel::Warn, "replica " + std::to_string(assign_.replica) + " of rank " +
+    ctx().log(LogLevel::Warn, "replica " + std::to_string(assign_.replica) + " of rank " +
                                   std::to_string(assign_.rank) + " has no shards (" + std::to_string(urls_.size()) +
                                   " shards for " + std::to_string(assign_.world_size * assign_.replicas) +
                                   " readers)");
@@ -178,7 +176,7 @@ bool ShardSource::open_next_shard() {
       reader_ = std::make_unique<SampleReader>(
           std::move(in), url, s, read_, [this](const std::string& r, const std::string& m) { problem(r, m); },
           skip);
-      ctx_->count("shards.opened");
+      ctx().count("shards.opened");
       return true;
     } catch (const std::exception& e) {
       problem("error.shard_open", std::string(e.what()));
@@ -190,15 +188,15 @@ bool ShardSource::open_next_shard() {
 
 bool ShardSource::next_read(Sample& s) {
   for (;;) {
-    if (ctx_->stop_requested()) return false;
+    if (ctx().stop_requested()) return false;
     if (!reader_ && !open_next_shard()) return false;
     if (reader_->next(s)) {
       s.origin.epoch = epoch_;
       ++samples_read_;
       return true;
     }
-    ctx_->count("shards.bytes", static_cast<int64_t>(reader_->bytes_read()));
-    if (!reader_->failed()) ctx_->count("shards.completed");
+    ctx().count("shards.bytes", static_cast<int64_t>(reader_->bytes_read()));
+    if (!reader_->failed()) ctx().count("shards.completed");
     else shard_failed(reader_->error());
     reader_.reset();
   }
@@ -222,11 +220,11 @@ void ShardSource::deliver(Sample&& s, Emitter& out) {
     // Replaying towards the saved position (shuffle-buffer mode).
     bool at = s.origin.epoch == resume_->epoch && s.origin.shard == resume_->shard &&
               s.origin.index == resume_->sample;
-    ctx_->count("shards.resume_replayed");
+    ctx().count("shards.resume_replayed");
     if (at) resume_.reset();
     return;
   }
-  ctx_->count("samples");
+  ctx().count("samples");
   out.emit(std::move(s));
 }
 
@@ -244,7 +242,7 @@ bool ShardSource::produce(Emitter& out) {
         buffer_.push_back(std::move(s));
         if (buffer_.size() < shuffle_buffer_) continue;
       } else {
-        if (ctx_->stop_requested()) {
+        if (ctx().stop_requested()) {
           finished_ = true;
           return false;
         }

@@ -135,21 +135,20 @@ StageSchema BpeCountStage::schema() {
   return s;
 }
 
-void BpeCountStage::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
-  part_.replica = ctx.replica();
-  part_.replicas = ctx.replicas();
+void BpeCountStage::configure() {
+  part_.replica = ctx().replica();
+  part_.replicas = ctx().replicas();
 }
 
 void BpeCountStage::process(Sample&& in, Emitter&) {
   const std::string* cap = caption_of(in, field_);
   if (!cap) {
     ++part_.no_caption;
-    ctx_->count("skipped.no_caption");
+    ctx().count("skipped.no_caption");
     return;
   }
   std::string text = bpe_normalize(*cap, clean_, &cr_);
-  if (!count_clean(*ctx_, cr_)) return;
+  if (!count_clean(ctx(), cr_)) return;
   bpe_pretokenize(text, pre_);
   for (auto w : pre_) {
     auto it = part_.counts.find(w);
@@ -158,11 +157,11 @@ void BpeCountStage::process(Sample&& in, Emitter&) {
   }
   part_.words_total += static_cast<int64_t>(pre_.size());
   ++part_.captions;
-  ctx_->count("counted");
+  ctx().count("counted");
   if (part_.counts.size() > 2 * static_cast<size_t>(max_words_)) {
     size_t n = bpe_keep_most_frequent(part_.counts, static_cast<size_t>(max_words_));
     part_.pruned_words += static_cast<int64_t>(n);
-    ctx_->count("pruned_words", static_cast<int64_t>(n));
+    ctx().count("pruned_words", static_cast<int64_t>(n));
   }
 }
 
@@ -170,12 +169,12 @@ void BpeCountStage::flush(Emitter& out) {
   size_t n = bpe_keep_most_frequent(part_.counts, static_cast<size_t>(max_words_));
   if (n) {
     part_.pruned_words += static_cast<int64_t>(n);
-    ctx_->count("pruned_words", static_cast<int64_t>(n));
+    ctx().count("pruned_words", static_cast<int64_t>(n));
   }
-  ctx_->log(LogLevel::Info, "counted " + std::to_string(part_.words_total) + " pre-tokens (" +
+  ctx().log(LogLevel::Info, "counted " + std::to_string(part_.words_total) + " pre-tokens (" +
                                 std::to_string(part_.counts.size()) + " distinct) in " +
                                 std::to_string(part_.captions) + " captions");
-  out.emit(part_.to_sample("bpe_counts." + std::to_string(ctx_->replica())));
+  out.emit(part_.to_sample("bpe_counts." + std::to_string(ctx().replica())));
   part_.counts = {};
 }
 
@@ -205,9 +204,8 @@ StageSchema BpeLearnStage::schema() {
   return s;
 }
 
-void BpeLearnStage::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
-  if (ctx.replicas() != 1)
+void BpeLearnStage::configure() {
+  if (ctx().replicas() != 1)
     throw std::invalid_argument("text.bpe_learn must run as a single replica (replicas = 1)");
 }
 
@@ -216,8 +214,8 @@ void BpeLearnStage::process(Sample&& in, Emitter&) {
   try {
     p = BpePartial::from_sample(in);
   } catch (const std::exception& e) {
-    ctx_->count("skipped.not_partial");
-    ctx_->log(LogLevel::Warn, e.what());
+    ctx().count("skipped.not_partial");
+    ctx().log(LogLevel::Warn, e.what());
     return;
   }
   if (upstream_replicas_ < 0) upstream_replicas_ = p.replicas;
@@ -227,7 +225,7 @@ void BpeLearnStage::process(Sample&& in, Emitter&) {
   if (!replicas_seen_.insert(p.replica).second)
     throw std::runtime_error("text.bpe_learn: two partials from text.bpe_count replica " + std::to_string(p.replica));
   ++parts_;
-  ctx_->count("partials");
+  ctx().count("partials");
   total_.captions += p.captions;
   total_.no_caption += p.no_caption;
   total_.words_total += p.words_total;
@@ -262,12 +260,12 @@ void BpeLearnStage::flush(Emitter&) {
                              " samples without the caption field)");
   BpeLearnStats st;
   BpeTokenizer tok = BpeTokenizer::learn(total_.counts, vocab_size_, static_cast<size_t>(max_words_), &st);
-  std::string out = in_run_dir(*ctx_, output_), stp = in_run_dir(*ctx_, stats_);
+  std::string out = in_run_dir(ctx(), output_), stp = in_run_dir(ctx(), stats_);
   if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty())
     std::filesystem::create_directories(parent);
   tok.save(out);
   if (tok.vocab_size() < vocab_size_)
-    ctx_->log(LogLevel::Warn, "only " + std::to_string(tok.num_merges()) + " merges could be learned: vocab_size " +
+    ctx().log(LogLevel::Warn, "only " + std::to_string(tok.num_merges()) + " merges could be learned: vocab_size " +
                                   std::to_string(tok.vocab_size()) + " < " + std::to_string(vocab_size_) +
                                   " requested (too few distinct captions words)");
 
@@ -317,9 +315,9 @@ void BpeLearnStage::flush(Emitter&) {
     if (!f) throw std::runtime_error("write failed: " + tmp);
     std::filesystem::rename(tmp, stp);
   }
-  ctx_->gauge("vocab_size", static_cast<double>(tok.vocab_size()));
-  ctx_->gauge("merges", static_cast<double>(tok.num_merges()));
-  ctx_->log(LogLevel::Info, "wrote " + out + ": " + std::to_string(tok.num_merges()) + " merges, vocab_size " +
+  ctx().gauge("vocab_size", static_cast<double>(tok.vocab_size()));
+  ctx().gauge("merges", static_cast<double>(tok.num_merges()));
+  ctx().log(LogLevel::Info, "wrote " + out + ": " + std::to_string(tok.num_merges()) + " merges, vocab_size " +
                                 std::to_string(tok.vocab_size()) + ", checksum " + tok.checksum() + ", from " +
                                 std::to_string(total_.captions) + " captions (" + std::to_string(parts_) +
                                 " partials)");
@@ -350,33 +348,32 @@ StageSchema BpeEncodeStage::schema() {
   return s;
 }
 
-void BpeEncodeStage::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
+void BpeEncodeStage::configure() {
   tok_ = std::make_unique<BpeTokenizer>(BpeTokenizer::load(tokenizer_path_));
-  ctx.gauge("vocab_size", static_cast<double>(tok_->vocab_size()));
-  ctx.log(LogLevel::Info, "tokenizer " + tokenizer_path_ + ": vocab_size " + std::to_string(tok_->vocab_size()) +
+  ctx().gauge("vocab_size", static_cast<double>(tok_->vocab_size()));
+  ctx().log(LogLevel::Info, "tokenizer " + tokenizer_path_ + ": vocab_size " + std::to_string(tok_->vocab_size()) +
                               ", checksum " + tok_->checksum());
 }
 
 void BpeEncodeStage::process(Sample&& in, Emitter& out) {
   const std::string* cap = caption_of(in, field_);
   if (!cap) {
-    ctx_->count("skipped.no_caption");
+    ctx().count("skipped.no_caption");
     return;
   }
   CleanResult cr;
   std::string text = bpe_normalize(*cap, clean_, &cr);
-  if (!count_clean(*ctx_, cr)) return;
-  if (text.empty()) ctx_->count("empty_caption");
+  if (!count_clean(ctx(), cr)) return;
+  if (text.empty()) ctx().count("empty_caption");
   IntList ids{tok_->sot_id()};
   tok_->encode_normalized(text, ids);
   ids.push_back(tok_->eot_id());
   if (static_cast<int64_t>(ids.size()) > context_length_) {
     ids.resize(static_cast<size_t>(context_length_));
     ids.back() = tok_->eot_id();
-    ctx_->count("bpe_truncated");
+    ctx().count("bpe_truncated");
   }
-  ctx_->count("encoded");
+  ctx().count("encoded");
   in.set_ints(output_field_, std::move(ids));
   out.emit(std::move(in));
 }

@@ -25,15 +25,17 @@ std::vector<std::string> split_ws(const std::string& s) {
   return out;
 }
 
-// Parameters shared by the stages that parse captions; the paths are bound to
-// the stage's LabelerOptions member, the others are parsed by model_options().
+// Parameters shared by the stages that parse captions, bound to the stage's
+// LabelerOptions member.
 template <class S>
 void add_model_params(StageSchema& s, LabelerOptions S::*lopt) {
-  s.params.push_back(Param("pos", ParamType::String).def(std::string("nouns")).one_of({"nouns", "all"})
+  s.params.push_back(Param("pos", lopt, &LabelerOptions::pos)
+                         .values({{"nouns", PosMode::Nouns}, {"all", PosMode::All}}).def(PosMode::Nouns)
                          .describe("Which tokens may become labels: \"nouns\" keeps Penn tags NN and NNS "
                                    "(the paper); \"all\" lemmatizes every token as CoreNet actually does."));
-  s.params.push_back(Param("synset_rule", ParamType::String).def(std::string("head_lemma"))
-                         .one_of({"head_lemma", "first_sense"})
+  s.params.push_back(Param("synset_rule", lopt, &LabelerOptions::rule)
+                         .values({{"head_lemma", SynsetRule::HeadLemma}, {"first_sense", SynsetRule::FirstSense}})
+                         .def(SynsetRule::HeadLemma)
                          .describe("head_lemma (CoreNet): the lemma's first noun sense, kept only if that "
                                    "synset's first lemma is the lemma itself; first_sense: always the first noun sense."));
   s.params.push_back(Param("wordnet_dir", lopt, &LabelerOptions::wordnet_dir).def(kDefaultWordNetDir)
@@ -41,19 +43,13 @@ void add_model_params(StageSchema& s, LabelerOptions S::*lopt) {
   s.params.push_back(Param("lexicon_dir", lopt, &LabelerOptions::lexicon_dir).def(kDefaultLexiconDir)
                          .describe("Directory with the POS model tags.yml, words.yml, unknown.yml "
                                    "(Debian liblingua-en-tagger-perl)."));
-  s.params.push_back(Param("max_bytes", ParamType::Int).def(int64_t{16384}).range(16, 1 << 26)
+  s.params.push_back(Param("max_bytes", lopt, &LabelerOptions::clean, &CleanOptions::max_bytes).def(16384)
+                         .range(16, 1 << 26)
                          .describe("Captions longer than this are cut (counted as truncated.long_caption)."));
-  s.params.push_back(Param("invalid_utf8", ParamType::String).def(std::string("repair")).one_of({"repair", "reject"})
-                         .describe("Invalid UTF-8 in a caption: repair (drop the invalid bytes; counted as repaired.invalid_utf8) or drop the sample."));
-}
-
-// The model parameters a member cannot hold as given: names parsed to enums,
-// "repair"/"reject" to a bool, and a field of a field (clean.max_bytes).
-void model_options(const Params& p, LabelerOptions& o) {
-  o.pos = parse_pos_mode(p.get_string("pos"));
-  o.rule = parse_synset_rule(p.get_string("synset_rule"));
-  o.clean.max_bytes = static_cast<size_t>(p.get_int("max_bytes"));
-  o.clean.repair_utf8 = p.get_string("invalid_utf8") == "repair";
+  s.params.push_back(Param("invalid_utf8", lopt, &LabelerOptions::clean, &CleanOptions::repair_utf8)
+                         .values({{"repair", true}, {"reject", false}}).def(true)
+                         .describe("Invalid UTF-8 in a caption: repair (drop the invalid bytes; counted as "
+                                   "repaired.invalid_utf8) or drop the sample."));
 }
 
 // Counts what cleaning reported; returns false if the sample must be dropped.
@@ -94,9 +90,7 @@ StageSchema ParseStage::schema() {
   return s;
 }
 
-void ParseStage::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  model_options(p, lopt_);
+void ParseStage::configure() {
   labeler_ = std::make_unique<Labeler>(lopt_);
 }
 
@@ -110,12 +104,12 @@ void ParseStage::process(Sample&& in, Emitter& out) {
     }
   }
   if (!cap) {
-    ctx_->count("skipped.no_caption");
+    ctx().count("skipped.no_caption");
     return;
   }
   Parse& p = parse_;
   labeler_->parse(*cap, p);
-  if (!count_clean(*ctx_, p.clean)) return;
+  if (!count_clean(ctx(), p.clean)) return;
   if (write_tokens_) {
     std::vector<std::string> tags;
     tags.reserve(p.tags.size());
@@ -125,8 +119,8 @@ void ParseStage::process(Sample&& in, Emitter& out) {
   }
   in.set_text("nouns", join(p.lemmas));
   auto syn = p.unique_synsets();
-  ctx_->count("parsed");
-  if (syn.empty()) ctx_->count("no_synset");
+  ctx().count("parsed");
+  if (syn.empty()) ctx().count("no_synset");
   in.set_ints("synsets", IntList(syn.begin(), syn.end()));
   out.emit(std::move(in));
 }
@@ -149,12 +143,12 @@ StageSchema SynsetCountStage::schema() {
   return s;
 }
 
-void SynsetCountStage::configure(const Params&, StageContext& ctx) { ctx_ = &ctx; }
+void SynsetCountStage::configure() {}
 
 void SynsetCountStage::process(Sample&& in, Emitter&) {
   const IntList* syn = in.ints(field_);
   if (!syn) {
-    ctx_->count("skipped.no_synsets");
+    ctx().count("skipped.no_synsets");
     return;
   }
   std::vector<int64_t> u(syn->begin(), syn->end());
@@ -162,15 +156,15 @@ void SynsetCountStage::process(Sample&& in, Emitter&) {
   u.erase(std::unique(u.begin(), u.end()), u.end());
   u.erase(std::remove_if(u.begin(), u.end(), [](int64_t x) { return x < 0; }), u.end());
   counts_.add_sample(u);
-  ctx_->count("counted");
+  ctx().count("counted");
 }
 
 void SynsetCountStage::flush(Emitter& out) {
-  std::string key = "synset_counts." + std::to_string(ctx_->replica());
+  std::string key = "synset_counts." + std::to_string(ctx().replica());
   if (write_part_) {
-    std::string path = in_run_dir(*ctx_, "vocab.part-" + std::to_string(ctx_->replica()) + ".tsv");
+    std::string path = in_run_dir(ctx(), "vocab.part-" + std::to_string(ctx().replica()) + ".tsv");
     counts_.write_file(path);
-    ctx_->log(LogLevel::Info, "wrote " + path + " (" + std::to_string(counts_.samples) + " samples, " +
+    ctx().log(LogLevel::Info, "wrote " + path + " (" + std::to_string(counts_.samples) + " samples, " +
                                   std::to_string(counts_.counts.size()) + " synsets)");
   }
   out.emit(counts_.to_sample(key));
@@ -201,9 +195,8 @@ StageSchema VocabMergeStage::schema() {
   return s;
 }
 
-void VocabMergeStage::configure(const Params&, StageContext& ctx) {
-  ctx_ = &ctx;
-  if (ctx.replicas() != 1)
+void VocabMergeStage::configure() {
+  if (ctx().replicas() != 1)
     throw std::invalid_argument("text.vocab_merge must run as a single replica (replicas = 1)");
 }
 
@@ -211,10 +204,10 @@ void VocabMergeStage::process(Sample&& in, Emitter&) {
   try {
     counts_.merge(SynsetCounts::from_sample(in));
     ++parts_;
-    ctx_->count("partials");
+    ctx().count("partials");
   } catch (const std::exception& e) {
-    ctx_->count("skipped.not_partial");
-    ctx_->log(LogLevel::Warn, e.what());
+    ctx().count("skipped.not_partial");
+    ctx().log(LogLevel::Warn, e.what());
   }
 }
 
@@ -224,11 +217,11 @@ void VocabMergeStage::flush(Emitter&) {
                              " partial counts, got " + std::to_string(parts_));
   auto wn = WordNet::shared(wordnet_dir_);
   auto v = select_vocab(counts_, min_count_, top_k_, *wn);
-  std::string out = in_run_dir(*ctx_, output_), st = in_run_dir(*ctx_, stats_);
+  std::string out = in_run_dir(ctx(), output_), st = in_run_dir(ctx(), stats_);
   write_vocab_tsv(out, v);
   write_vocab_stats(st, counts_, v, min_count_, top_k_);
-  ctx_->gauge("vocab_size", static_cast<double>(v.size()));
-  ctx_->log(LogLevel::Info, "wrote " + out + ": " + std::to_string(v.size()) + " synsets from " +
+  ctx().gauge("vocab_size", static_cast<double>(v.size()));
+  ctx().log(LogLevel::Info, "wrote " + out + ": " + std::to_string(v.size()) + " synsets from " +
                                 std::to_string(counts_.samples) + " samples (" + std::to_string(parts_) +
                                 " partials)");
 }
@@ -254,12 +247,10 @@ StageSchema LabelsStage::schema() {
   return s;
 }
 
-void LabelsStage::configure(const Params& p, StageContext& ctx) {
-  ctx_ = &ctx;
-  model_options(p, lopt_);
+void LabelsStage::configure() {
   rule_ = lopt_.rule;
   vocab_ = Vocab::load(vocab_path_);
-  if (vocab_.size() == 0) ctx.log(LogLevel::Warn, "vocabulary " + vocab_path_ + " is empty");
+  if (vocab_.size() == 0) ctx().log(LogLevel::Warn, "vocabulary " + vocab_path_ + " is empty");
   wordnet_ = WordNet::shared(lopt_.wordnet_dir);
 }
 
@@ -277,22 +268,22 @@ void LabelsStage::process(Sample&& in, Emitter& out) {
   } else if (const std::string* cap = in.text(field_)) {
     if (!labeler_) labeler_ = std::make_unique<Labeler>(lopt_);
     Parse p = labeler_->parse(*cap);
-    if (!count_clean(*ctx_, p.clean)) return;
+    if (!count_clean(ctx(), p.clean)) return;
     for (auto o : p.synsets) add(o);
   } else {
-    ctx_->count("skipped.no_caption");
+    ctx().count("skipped.no_caption");
     return;
   }
   std::sort(labels.begin(), labels.end());
   labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
   if (labels.empty()) {
-    ctx_->count("unlabeled");
+    ctx().count("unlabeled");
     if (drop_unlabeled_) {
-      ctx_->count("dropped.unlabeled");
+      ctx().count("dropped.unlabeled");
       return;
     }
   } else {
-    ctx_->count("labeled");
+    ctx().count("labeled");
   }
   in.set_ints("labels", IntList(labels.begin(), labels.end()));
   out.emit(std::move(in));

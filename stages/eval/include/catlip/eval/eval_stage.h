@@ -27,7 +27,7 @@ class EvalStage : public Stage {
   EvalStage();
   ~EvalStage() override;
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
   void flush(Emitter& out) override;
   void close() override;

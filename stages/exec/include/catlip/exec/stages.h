@@ -14,36 +14,38 @@ namespace catlip::exec {
 // code (<plugin dir>/python), or $CATLIP_PYTHON_DIR; "" if neither exists.
 std::string python_helper_dir();
 
-// Completes `o`, which holds the bound parameters (timeouts, window), from
-// the parameters read in configure() and the stage context.
-SessionOptions session_options(SessionOptions o, const Params& p, StageContext& ctx, const std::string& mode);
+// Completes `o`, which holds the bound parameters (command, env, cwd,
+// timeouts, window), from the stage context: catlip's CATLIP_* variables
+// before the user's env, the frame limit in bytes. Throws on an empty command.
+SessionOptions session_options(SessionOptions o, int64_t max_message_mb, const StageContext& ctx,
+                               const std::string& mode);
 
 class ExecProcessStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& p, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& s, Emitter& out) override;
   void flush(Emitter& out) override;
   void close() override;
 
  private:
-  StageContext* ctx_ = nullptr;
   Emitter* out_ = nullptr;
-  SessionOptions opts_;  // bound parameters (timeouts, window)
+  SessionOptions opts_;  // bound parameters (command, env, cwd, timeouts, window)
+  int64_t max_message_mb_ = 256;
   std::unique_ptr<ExecSession> session_;
 };
 
 class ExecSourceStage : public SourceStage {
  public:
   static StageSchema schema();
-  void configure(const Params& p, StageContext& ctx) override;
+  void configure() override;
   bool produce(Emitter& out) override;
   void close() override;
 
  private:
-  StageContext* ctx_ = nullptr;
   Emitter* out_ = nullptr;
-  SessionOptions opts_;  // bound parameters (timeouts, window)
+  SessionOptions opts_;  // bound parameters (command, env, cwd, timeouts, window)
+  int64_t max_message_mb_ = 256;
   std::unique_ptr<ExecSession> session_;
 };
 

@@ -26,7 +26,7 @@ class ImageDecodeStage : public Stage {
   ImageDecodeStage();
   ~ImageDecodeStage() override;
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
   void flush(Emitter& out) override;
   void close() override;
@@ -39,11 +39,11 @@ class ImageDecodeStage : public Stage {
   void drain(Emitter& out, size_t keep);   // emit until <= keep in flight
 
   struct Pool;
-  StageContext* ctx_ = nullptr;
   TransformSpec spec_;
-  uint64_t seed_ = 0;
+  int64_t seed_ = 0;  // a negative seed keeps its bits
   int threads_ = 1;
-  size_t inflight_ = 4;
+  size_t inflight_ = 0;  // 0 = 4 * threads
+  std::vector<double> scale_, ratio_;  // RandomResizedCrop [min, max], combined into spec_.rrc
   std::vector<std::string> fields_;
   std::string output_;
   int64_t skips_logged_ = 0, skips_ = 0;

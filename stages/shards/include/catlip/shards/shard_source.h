@@ -34,7 +34,7 @@ namespace catlip::shards {
 class ShardSource : public SourceStage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   bool produce(Emitter& out) override;
   void close() override;
 
@@ -47,8 +47,9 @@ class ShardSource : public SourceStage {
   void compute_total();
   void shard_failed(const std::string& error);
   void check_not_all_failed() const;
-
-  StageContext* ctx_ = nullptr;
+  std::vector<std::string> url_patterns_;  // as given; urls_ is their expansion
+  std::vector<std::string> resume_from_;  // per replica, "EPOCH:SHARD:SAMPLE"
+  int64_t seed_ = 0;
   std::vector<std::string> urls_;
   AssignOptions assign_;
   ReadOptions read_;

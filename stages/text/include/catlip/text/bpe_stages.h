@@ -36,12 +36,11 @@ struct BpePartial {
 class BpeCountStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
   void flush(Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   std::string field_;
   int64_t max_words_ = 0;
   CleanOptions clean_;
@@ -53,12 +52,11 @@ class BpeCountStage : public Stage {
 class BpeLearnStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
   void flush(Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   int64_t vocab_size_ = 0, max_words_ = 0, expect_parts_ = 0, parts_ = 0;
   int64_t upstream_replicas_ = -1;
   std::set<int64_t> replicas_seen_;
@@ -69,11 +67,10 @@ class BpeLearnStage : public Stage {
 class BpeEncodeStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   std::string tokenizer_path_, field_, output_field_;
   int64_t context_length_ = 77;
   CleanOptions clean_;

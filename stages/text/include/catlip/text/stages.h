@@ -21,11 +21,10 @@ namespace catlip::text {
 class ParseStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   std::string field_;
   bool write_tokens_ = true;
   LabelerOptions lopt_;
@@ -36,12 +35,11 @@ class ParseStage : public Stage {
 class SynsetCountStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
   void flush(Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   std::string field_;
   bool write_part_ = true;
   SynsetCounts counts_;
@@ -50,12 +48,11 @@ class SynsetCountStage : public Stage {
 class VocabMergeStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
   void flush(Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   int64_t min_count_ = 1, top_k_ = 0, expect_parts_ = 0, parts_ = 0;
   std::string output_, stats_, wordnet_dir_;
   SynsetCounts counts_;
@@ -64,11 +61,10 @@ class VocabMergeStage : public Stage {
 class LabelsStage : public Stage {
  public:
   static StageSchema schema();
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
 
  private:
-  StageContext* ctx_ = nullptr;
   std::string field_;
   bool drop_unlabeled_ = false;
   std::string vocab_path_;

@@ -15,32 +15,40 @@
 #include <string>
 
 #include "catlip/stage.h"
+#include "catlip/train/trainer.h"
 
 namespace catlip::train {
 
 class Trainer;
-struct TrainOptions;
 
 class TrainStage : public Stage {
  public:
   TrainStage();
   ~TrainStage() override;
   static StageSchema schema();
-  // Maps validated parameters to trainer options (exposed for tests/tools);
-  // objective "catlip" or "clip" (the schema the parameters were checked against).
-  static TrainOptions options_from(const Params& p, const std::string& run_dir,
-                                   const std::string& objective = "catlip");
 
-  void configure(const Params& params, StageContext& ctx) override;
+  void configure() override;
   void process(Sample&& in, Emitter& out) override;
   void process(Batch&& in, Emitter& out) override;
   void flush(Emitter& out) override;
   void close() override;
+  // Several data-parallel ranks on one node cannot share one "cuda:N".
+  std::string check_placement(int replicas, int per_node) const override;
 
+  // The trainer options the bound parameters give, before the context adds
+  // ranks and run_dir: "0 = derived" values resolved (dim/depth/heads from
+  // model, threads = 0 from `cores`), mean/std checked. Exposed for tests
+  // and tools.
+  TrainOptions options(int cores) const;
   Trainer* trainer() { return trainer_.get(); }
 
  protected:
   TrainStage(std::string objective, std::string ints_field);
+  // Parameters shared by train.catlip and train.clip.
+  static std::vector<ParamSpec> image_params();  // the ViT
+  static std::vector<ParamSpec> loop_params();   // batching, optimizer, schedule, devices, checkpoints
+  TrainOptions opt_;                // bound parameters
+  std::string model_size_ = "tiny";  // the named ViT size; dim/depth/heads = 0 take its values
 
  private:
   std::string objective_ = "catlip";
@@ -49,7 +57,6 @@ class TrainStage : public Stage {
   void take(Sample& s);
   void end_item();
 
-  StageContext* ctx_ = nullptr;
   std::unique_ptr<Trainer> trainer_;
   bool have_last_ = false;
   bool finished_ = false;
