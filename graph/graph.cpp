@@ -10,8 +10,6 @@
 #include <set>
 #include <sstream>
 
-#include <arpa/inet.h>
-
 #include <cmath>
 
 #include <toml++/toml.h>
@@ -47,32 +45,6 @@ std::vector<const StageSpec*> GraphSpec::consumers_of(const std::string& n) cons
 }
 
 namespace {
-
-const std::set<std::string> kGraphKeys = {"name",           "metrics_port",   "transport",         "host",
-                                          "base_port",      "prefetch",       "max_message_mb",    "run_dir",
-                                          "report_interval_s", "nodes",       "join_timeout_s",    "node_timeout_s",
-                                          "liveness_timeout_s", "max_error_fraction", "metrics_bind",
-                                          "security", "secret_file", "max_restarts"};
-
-std::string num_str(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", x);
-  return b;
-}
-
-// A number within [lo, hi] (nan and inf are not); "" or why not.
-std::string number_in(const toml::node& v, double lo, double hi, double& out) {
-  double x = v.value<double>().value_or(std::nan(""));
-  if (!v.is_number() || !(x >= lo && x <= hi))
-    return "expected a number in [" + num_str(lo) + ", " + num_str(hi) + "]";
-  out = x;
-  return "";
-}
-
-bool is_ip_literal(const std::string& a) {
-  unsigned char buf[16];
-  return ::inet_pton(AF_INET, a.c_str(), buf) == 1 || ::inet_pton(AF_INET6, a.c_str(), buf) == 1;
-}
 
 SourceLoc loc_of(const toml::node& n, const std::string& file) {
   SourceLoc l;
@@ -153,6 +125,27 @@ std::string to_param(const toml::node& n, ParamValue& out) {
   return "unsupported value type (dates and times are not parameters)";
 }
 
+// Checks a TOML value against a declared key and stores it; "" or why not.
+template <class H>
+std::string set_key(const GraphKey<H>& k, H& holder, const toml::node& n) {
+  ParamValue v;
+  if (std::string e = to_param(n, v); !e.empty()) return e;
+  if (!k.checks_type)
+    if (std::string e = k.spec.check(v); !e.empty()) return e;
+  try {
+    return k.set(holder, v);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+template <class H>
+const GraphKey<H>* find_key(const std::vector<GraphKey<H>>& keys, const std::string& name) {
+  for (auto& k : keys)
+    if (k.spec.name == name) return &k;
+  return nullptr;
+}
+
 void interpolate_tree(toml::node& n, const std::string& file, std::vector<Diagnostic>& diags,
                       const std::string& stage) {
   if (auto s = n.as_string()) {
@@ -210,8 +203,6 @@ void apply_set(toml::table& root, const std::string& set, std::vector<Diagnostic
 
 }  // namespace
 
-std::vector<std::string> graph_table_keys() { return {kGraphKeys.begin(), kGraphKeys.end()}; }
-
 bool load_graph_string(const std::string& text, const std::string& path, const LoadOptions& opt,
                        GraphSpec& g, std::vector<Diagnostic>& diags) {
   size_t before = diags.size();
@@ -241,71 +232,15 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
   if (auto gt = root["graph"].as_table()) {
     if (opt.interpolate_env) interpolate_tree(*gt, path, diags, "");
     for (auto&& kv : *gt) {
-      // Not a structured binding: the lambdas below use `v`, and capturing
-      // a structured binding needs clang >= 16 (the fuzz build is clang 14).
-      auto&& k = kv.first;
-      auto&& v = kv.second;
-      std::string key(k.str());
-      SourceLoc l = loc_of(v, path);
-      if (!kGraphKeys.count(key)) {
-        diags.push_back({l, "", "unknown key '" + key + "' in [graph]"});
+      std::string key(kv.first.str());
+      SourceLoc l = loc_of(kv.second, path);
+      const GraphKey<GraphSpec>* k = find_key(graph_keys(), key);
+      if (!k) {
+        diags.push_back({l, "", "unknown key '" + key + "' in [graph] (catlip inspect graph lists them)"});
         continue;
       }
-      auto want_int = [&](int64_t lo, int64_t hi) -> int64_t {
-        if (!v.is_integer()) { diags.push_back({l, "", "[graph] " + key + ": expected an integer"}); return lo; }
-        int64_t x = v.as_integer()->get();
-        if (x < lo || x > hi) {
-          diags.push_back({l, "", "[graph] " + key + ": value " + std::to_string(x) + " is out of range [" +
-                                      std::to_string(lo) + ", " + std::to_string(hi) + "]"});
-          return lo;
-        }
-        return x;
-      };
-      auto want_str = [&]() -> std::string {
-        if (!v.is_string()) { diags.push_back({l, "", "[graph] " + key + ": expected a string"}); return ""; }
-        return v.as_string()->get();
-      };
-      if (key == "name") g.name = want_str();
-      else if (key == "metrics_port") g.metrics_port = int(want_int(0, 65535));
-      else if (key == "transport") {
-        g.transport = want_str();
-        if (g.transport != "ipc" && g.transport != "tcp")
-          diags.push_back({l, "", "[graph] transport: expected \"ipc\" or \"tcp\""});
-      } else if (key == "host") g.host = want_str();
-      else if (key == "base_port") g.base_port = int(want_int(0, 65000));
-      else if (key == "prefetch") g.prefetch = int(want_int(1, 1 << 20));
-      else if (key == "max_message_mb") g.max_message_mb = want_int(1, 4096);
-      else if (key == "run_dir") g.run_dir = want_str();
-      else if (key == "nodes") g.nodes = int(want_int(1, 100000));
-      else if (key == "report_interval_s" || key == "join_timeout_s" || key == "node_timeout_s") {
-        double lo = key == "report_interval_s" ? 0.01 : 0.5, hi = key == "report_interval_s" ? 3600 : 86400;
-        double x = v.value<double>().value_or(-1);
-        if (!v.is_number() || !(x >= lo && x <= hi)) {
-          diags.push_back({l, "", "[graph] " + key + ": expected a number of seconds in [" + param_value_to_string(lo) +
-                                      ", " + param_value_to_string(hi) + "]"});
-          continue;
-        }
-        (key == "report_interval_s" ? g.report_interval_s : key == "join_timeout_s" ? g.join_timeout_s : g.node_timeout_s) = x;
-      } else if (key == "liveness_timeout_s") {
-        liveness_loc = l;
-        if (auto e = number_in(v, 0.1, 86400, g.liveness_timeout_s); !e.empty())
-          diags.push_back({l, "", "[graph] " + key + ": " + e + " seconds"});
-      } else if (key == "max_error_fraction") {
-        if (auto e = number_in(v, 0, 1, g.max_error_fraction); !e.empty())
-          diags.push_back({l, "", "[graph] " + key + ": " + e});
-      } else if (key == "max_restarts") {
-        g.max_restarts = int(want_int(0, 1000));
-      } else if (key == "metrics_bind") {
-        g.metrics_bind = want_str();
-        if (!is_ip_literal(g.metrics_bind))
-          diags.push_back({l, "", "[graph] metrics_bind: expected an IP address such as \"127.0.0.1\" or \"0.0.0.0\""});
-      } else if (key == "security") {
-        g.security = want_str();
-        if (g.security != "curve" && g.security != "none")
-          diags.push_back({l, "", "[graph] security: expected \"curve\" (tcp links authenticated and encrypted) or \"none\""});
-      } else if (key == "secret_file") {
-        g.secret_file = want_str();
-      }
+      if (std::string e = set_key(*k, g, kv.second); !e.empty()) diags.push_back({l, "", "[graph] " + key + ": " + e});
+      else if (key == "liveness_timeout_s") liveness_loc = l;
     }
   } else if (root.contains("graph")) {
     diags.push_back({loc_of(*root["graph"].node(), path), "", "[graph] must be a table"});
@@ -337,78 +272,28 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
     if (name.empty() || name.find_first_of("/#. \t") != std::string::npos)
       diags.push_back({s.loc, name, "stage names may not contain '/', '#', '.' or spaces"});
     if (opt.interpolate_env) interpolate_tree(*t, path, diags, name);
+    const bool both_counts = t->contains("replicas") && t->contains("replicas_per_node");
     for (auto&& [pk, pv] : *t) {
       std::string key(pk.str());
       SourceLoc l = loc_of(pv, path);
-      if (key == "type") {
-        s.type_loc = l;
-        if (!pv.is_string()) diags.push_back({l, name, "type: expected a string such as \"shards.source\""});
-        else s.type = pv.as_string()->get();
-      } else if (key == "inputs") {
-        s.inputs_loc = l;
-        auto a = pv.as_array();
-        if (!a) {
-          diags.push_back({l, name, "inputs: expected a list of stage names, e.g. inputs = [\"read\"]"});
-          continue;
-        }
-        for (auto& e : *a) {
-          if (!e.is_string()) diags.push_back({loc_of(e, path), name, "inputs: expected stage names (strings)"});
-          else s.inputs.push_back(e.as_string()->get());
-        }
-      } else if (key == "replicas" || key == "replicas_per_node") {
-        if (s.replicas_loc.line && t->contains("replicas") && t->contains("replicas_per_node")) {
+      if (const GraphKey<StageSpec>* k = find_key(stage_keys(), key)) {
+        if (k->loc) s.*(k->loc) = l;
+        if (key == "replicas_per_node" && both_counts)
           diags.push_back({l, name, "give either replicas or replicas_per_node, not both"});
-          continue;
-        }
-        s.replicas_loc = l;
-        s.per_node_key = key == "replicas_per_node";
-        if (!pv.is_integer()) diags.push_back({l, name, key + ": expected an integer"});
-        else {
-          int64_t r = pv.as_integer()->get();
-          if (r < 1 || r > 1024) diags.push_back({l, name, key + ": " + std::to_string(r) + " is out of range [1, 1024]"});
-          else s.per_node = int(r);
-        }
-      } else if (key == "nodes") {
-        s.nodes_loc = l;
-        if (pv.is_string() && pv.as_string()->get() == "all") s.nodes_all = true;
-        else if (auto a = pv.as_array(); a && !a->empty()) {
-          for (auto& e : *a) {
-            if (!e.is_integer() || e.as_integer()->get() < 0 || e.as_integer()->get() > 100000) {
-              diags.push_back({loc_of(e, path), name, "nodes: expected node ranks (integers >= 0)"});
-              break;
-            }
-            s.nodes_spec.push_back(int(e.as_integer()->get()));
-          }
-        } else diags.push_back({l, name, "nodes: expected a list of node ranks such as [0, 2], or \"all\""});
-      } else if (key == "prefetch") {
-        if (!pv.is_integer() || pv.as_integer()->get() < 1 || pv.as_integer()->get() > (1 << 20))
-          diags.push_back({l, name, "prefetch: expected an integer in [1, 1048576]"});
-        else s.prefetch = int(pv.as_integer()->get());
-      } else if (key == "min_samples") {
-        if (!pv.is_integer() || pv.as_integer()->get() < 0)
-          diags.push_back({l, name, "min_samples: expected an integer >= 0"});
-        else s.min_samples = pv.as_integer()->get();
-      } else if (key == "max_error_fraction") {
-        if (auto e = number_in(pv, 0, 1, s.max_error_fraction); !e.empty()) diags.push_back({l, name, key + ": " + e});
-      } else if (key == "max_restarts") {
-        if (!pv.is_integer() || pv.as_integer()->get() < 0 || pv.as_integer()->get() > 1000)
-          diags.push_back({l, name, "max_restarts: expected an integer in [0, 1000]"});
-        else s.max_restarts = int(pv.as_integer()->get());
-      } else if (key == "liveness_timeout_s") {
-        if (auto e = number_in(pv, 0.1, 86400, s.liveness_timeout_s); !e.empty())
-          diags.push_back({l, name, key + ": " + e + " seconds"});
-        else if (s.liveness_timeout_s <= g.report_interval_s)
+        else if (std::string e = set_key(*k, s, pv); !e.empty())
+          diags.push_back({l, name, key + ": " + e});
+        else if (key == "liveness_timeout_s" && s.liveness_timeout_s <= g.report_interval_s)
           diags.push_back({l, name, key + ": " + param_value_to_string(s.liveness_timeout_s) +
                                         " must be greater than [graph] report_interval_s (" +
                                         param_value_to_string(g.report_interval_s) + ")"});
-      } else {
-        ParamValue val;
-        std::string err = to_param(pv, val);
-        if (!err.empty()) diags.push_back({l, name, "parameter '" + key + "': " + err});
-        else {
-          s.params[key] = val;
-          s.param_locs[key] = l;
-        }
+        continue;
+      }
+      ParamValue val;
+      std::string err = to_param(pv, val);
+      if (!err.empty()) diags.push_back({l, name, "parameter '" + key + "': " + err});
+      else {
+        s.params[key] = val;
+        s.param_locs[key] = l;
       }
     }
     if (s.type.empty() && !t->contains("type"))
@@ -535,29 +420,13 @@ static std::string value_toml(const ParamValue& v) {
 
 std::string graph_to_toml(const GraphSpec& g) {
   std::ostringstream o;
-  o << "# Resolved graph (overrides and ${ENV} applied), read by the workers.\n";
-  o << "[graph]\nname = " << toml_quote(g.name) << "\nmetrics_port = " << g.metrics_port
-    << "\ntransport = " << toml_quote(g.transport) << "\nhost = " << toml_quote(g.host)
-    << "\nbase_port = " << g.base_port << "\nprefetch = " << g.prefetch
-    << "\nmax_message_mb = " << g.max_message_mb << "\nreport_interval_s = " << toml_double(g.report_interval_s)
-    << "\nnodes = " << g.nodes << "\njoin_timeout_s = " << toml_double(g.join_timeout_s)
-    << "\nnode_timeout_s = " << toml_double(g.node_timeout_s) << "\nliveness_timeout_s = " << toml_double(g.liveness_timeout_s)
-    << "\nmax_error_fraction = " << toml_double(g.max_error_fraction) << "\nmetrics_bind = " << toml_quote(g.metrics_bind)
-    << "\nsecurity = " << toml_quote(g.security) << "\nmax_restarts = " << g.max_restarts;
-  if (!g.secret_file.empty()) o << "\nsecret_file = " << toml_quote(g.secret_file);
-  if (!g.run_dir.empty()) o << "\nrun_dir = " << toml_quote(g.run_dir);
-  o << "\n";
+  o << "# Resolved graph (overrides and ${ENV} applied), read by the workers.\n[graph]\n";
+  for (auto& k : graph_keys())
+    if (auto v = k.get(g)) o << k.spec.name << " = " << value_toml(*v) << "\n";
   for (auto& s : g.stages) {
-    o << "\n[stages." << toml_key(s.name) << "]\ntype = " << toml_quote(s.type) << "\n";
-    if (!s.inputs.empty()) o << "inputs = " << value_toml(s.inputs) << "\n";
-    o << (s.per_node_key ? "replicas_per_node = " : "replicas = ") << s.per_node << "\n";
-    if (s.nodes_all) o << "nodes = \"all\"\n";
-    else if (!s.nodes_spec.empty()) o << "nodes = " << value_toml(std::vector<int64_t>(s.nodes_spec.begin(), s.nodes_spec.end())) << "\n";
-    if (s.prefetch) o << "prefetch = " << s.prefetch << "\n";
-    if (s.liveness_timeout_s > 0) o << "liveness_timeout_s = " << toml_double(s.liveness_timeout_s) << "\n";
-    if (s.min_samples >= 0) o << "min_samples = " << s.min_samples << "\n";
-    if (s.max_restarts >= 0) o << "max_restarts = " << s.max_restarts << "\n";
-    if (s.max_error_fraction >= 0) o << "max_error_fraction = " << toml_double(s.max_error_fraction) << "\n";
+    o << "\n[stages." << toml_key(s.name) << "]\n";
+    for (auto& k : stage_keys())
+      if (auto v = k.get(s)) o << k.spec.name << " = " << value_toml(*v) << "\n";
     for (auto& [k, v] : s.params) o << toml_key(k) << " = " << value_toml(v) << "\n";
   }
   return o.str();

@@ -253,7 +253,7 @@ inputs = ["work"]
   CHECK(r.exit_code == 3);
   CHECK_THAT(r.out, Catch::Contains("bad.toml:5:9: error: stage 'numbers': parameter 'count': value -5 is below the minimum 0"));
   CHECK_THAT(r.out, Catch::Contains("bad.toml:8:10: error: stage 'work': unknown input 'numbrs'"));
-  CHECK_THAT(r.out, Catch::Contains("bad.toml:9:12: error: stage 'work': replicas: 0 is out of range"));
+  CHECK_THAT(r.out, Catch::Contains("bad.toml:9:12: error: stage 'work': replicas: value 0 is below the minimum 1"));
   CHECK_THAT(r.out, Catch::Contains("nothing was started"));
   CHECK(read_file(dir.file("run/graph.toml")).empty());
   auto v = run_cmd(catlip_bin() + " validate " + dir.file("bad.toml"));

@@ -393,8 +393,11 @@ TEST_CASE("train: the time budget stops training on a step boundary and is recor
   // Checkpoints every 0.1 s of training: the first after 0.1 s, then one at
   // the first step past each later 0.1 s mark (a slow step may pass several
   // marks at once, so a loaded machine gets fewer), never two per mark.
+  // (A step that outlasts the whole budget, on a very loaded machine, leaves
+  // one step and so one checkpoint: the timed one and the final coincide.)
   auto all = list_checkpoints(dir.path() + "/checkpoints");
-  REQUIRE(all.size() >= 2);
+  INFO("steps " << t.step());
+  REQUIRE(all.size() >= static_cast<size_t>(std::min<int64_t>(2, t.step())));
   std::vector<double> secs;
   for (auto& p : all) {
     auto f = read_checkpoint_file(p, &why);

@@ -59,24 +59,26 @@ void print_type(const StageSchema& s, const LoadedPlugin& p) {
 }
 
 int cmd_inspect(int argc, char** argv) {
-  Args a(argc, argv, {"help", "all"});
+  Args a(argc, argv, {"help", "all", "markdown"});
   if (a.has("help")) {
     std::cout << "usage: catlip inspect [TYPE|PLUGIN] [--all]\n\n"
                  "Without arguments: every plugin found (CATLIP_PLUGIN_PATH, then the built-in\n"
                  "directory) with its stage types. With a stage type (e.g. shards.source) or a\n"
                  "plugin name: the full documentation of its parameters. --all: every stage type\n"
-                 "in full. `catlip inspect graph`: the [graph] keys and the reserved stage keys.\n\n"
+                 "in full. `catlip inspect graph`: the [graph] keys and the reserved stage keys\n"
+                 "(--markdown: as the table in docs/graph-reference.md).\n\n"
                  "Exit codes: 0 ok, 1 no such type, 4 a plugin failed to load.\n";
     return kOk;
   }
-  if (int rc = check_syntax(a, Syntax{"catlip inspect", "usage: catlip inspect [TYPE|PLUGIN] [--all]", {"all"}, 0, 1})) return rc;
+  if (int rc = check_syntax(a, Syntax{"catlip inspect", "usage: catlip inspect [TYPE|PLUGIN] [--all]", {"all", "markdown"}, 0, 1})) return rc;
   if (a.positional().size() == 1 && a.positional()[0] == "graph") {
-    std::cout << "Graph keys ([graph] table) and reserved stage keys (every other stage key is a\n"
-                 "parameter of the stage type):\n\n";
-    for (auto& k : graph_key_docs()) {
-      std::cout << "  " << k.key << " (" << k.where << "; default " << k.default_value << ")\n        "
-                << wrap(k.doc, 8) << "\n";
+    if (a.has("markdown")) {
+      std::cout << graph_keys_markdown();
+      return kOk;
     }
+    std::cout << "Graph keys ([graph] table) and reserved stage keys (every other stage key is a\n"
+                 "parameter of the stage type):\n\n"
+              << graph_keys_text();
     return kOk;
   }
   PluginLoader loader;

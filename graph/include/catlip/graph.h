@@ -11,11 +11,10 @@
 //   inputs = ["read"]
 //   replicas = 2
 //
-// Keys of a stage other than the reserved ones (type, inputs, replicas,
-// replicas_per_node, nodes, prefetch, liveness_timeout_s, min_samples,
-// max_error_fraction) are the stage's parameters, checked
-// against its schema by validate_graph(). Every value keeps its
-// file:line:column for diagnostics.
+// Keys of a stage other than the reserved ones (stage_keys() in
+// graph_keys.h, where the [graph] keys are declared too) are the stage's
+// parameters, checked against its schema by validate_graph(). Every value
+// keeps its file:line:column for diagnostics.
 //
 // Placement: a stage runs `replicas` (or `replicas_per_node`) replicas on
 // each node it is placed on: `nodes = [0, 2]`, `nodes = "all"`, default
