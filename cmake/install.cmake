@@ -3,7 +3,7 @@
 # the plugin SDK (libcatlip_core's own rules are in core/CMakeLists.txt).
 include(CMakePackageConfigHelpers)
 
-set(_programs catlip catlip-worker)
+set(_programs catlip catlip-worker catlip-bench)
 if(TARGET catlip-torch)
   list(APPEND _programs catlip-torch)
 endif()

@@ -6,7 +6,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup.sh" --test-deps
 cd "$ROOT/build"
-ctest --output-on-failure -j "${CATLIP_TEST_JOBS:-2}" "$@"
+LOG="$ROOT/build/Testing/ctest-output.log"
+mkdir -p "$(dirname "$LOG")"
+t0=$(date +%s)
+rc=0
+ctest --output-on-failure -j "${CATLIP_TEST_JOBS:-2}" "$@" 2>&1 | tee "$LOG" || rc=$?
+echo "ctest: $(( $(date +%s) - t0 )) s wall"
+# The slowest 10 tests of this run (a test over 120 s belongs in a bench).
+echo "slowest tests:"
+grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$LOG" |
+  sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: (.*[^ .]) \.+ *[^ ]+ +([0-9.]+) sec$/\2\t\1/' |
+  sort -rn | head -10 | awk -F'\t' '{ printf "  %8.1f s  %s\n", $1, $2 }'
+if [ "$rc" != 0 ]; then exit "$rc"; fi
 
 # --- fuzz (tests/fuzz, tools/fuzz.sh) -------------------------------------
 # Every libFuzzer target (codec, tar, image, graph, text) for

@@ -1,8 +1,10 @@
-// Every `catlip` command (and the catlip-torch ones it forwards to) refuses
-// a misspelt option and stray arguments with exit 2 and a usage line,
-// before doing anything.
+// Every `catlip` command (its own and those of catlip-torch and
+// catlip-bench, which the front end lists and forwards to) refuses a
+// misspelt option and stray arguments with exit 2 and a usage line, before
+// doing anything; unknown and partial commands get help; --version.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,7 +15,7 @@ using namespace catlip::test;
 
 namespace {
 
-// Command names from `catlip --help` (and catlip-torch's, when built).
+// Command names from `catlip --help` (every binary's).
 std::vector<std::string> commands(const std::string& bin) {
   std::vector<std::string> out;
   std::istringstream in(run_cmd(bin + " --help").out);
@@ -38,15 +40,11 @@ std::vector<std::string> commands(const std::string& bin) {
   return out;
 }
 
-std::string torch_bin() { return catlip_bin() + "-torch"; }
-
 }  // namespace
 
 TEST_CASE("cli: every command refuses a misspelt option with exit 2 and a usage line") {
   auto cmds = commands(catlip_bin());
-  REQUIRE(cmds.size() >= 15);
-  auto torch = commands(torch_bin());
-  cmds.insert(cmds.end(), torch.begin(), torch.end());
+  REQUIRE(cmds.size() >= 25);
   for (auto& c : cmds) {
     for (std::string bad : {"--sett=1", "--no-such-option 1"}) {
       auto r = run_cmd("timeout 60 " + catlip_bin() + " " + c + " " + bad + " </dev/null");
@@ -60,8 +58,6 @@ TEST_CASE("cli: every command refuses a misspelt option with exit 2 and a usage 
 
 TEST_CASE("cli: every command with bounded arguments refuses stray ones with exit 2") {
   auto cmds = commands(catlip_bin());
-  auto torch = commands(torch_bin());
-  cmds.insert(cmds.end(), torch.begin(), torch.end());
   // These take any number of inputs (captions, shard URLs).
   const std::vector<std::string> variadic = {"label", "shards ls", "shards stat"};
   for (auto& c : cmds) {
@@ -94,4 +90,41 @@ TEST_CASE("cli: a near miss gets a did-you-mean, a single-dash spelling too") {
   // The run was not started: a misspelt override is never silently dropped.
   auto r = run_cmd(catlip_bin() + " run --sett decode.size=1 --quiet </dev/null");
   CHECK(r.out.find("running graph") == std::string::npos);
+}
+
+TEST_CASE("cli: one front end lists every binary's commands and answers unknown or partial ones") {
+  auto cmds = commands(catlip_bin());
+  for (const char* c : {"run", "validate", "bench pipeline", "bench train", "transfer", "shards pack"}) {
+    INFO(c);
+    CHECK(std::find(cmds.begin(), cmds.end(), c) != cmds.end());
+  }
+  struct Case {
+    std::string args, says;
+  } cases[] = {
+      {"runn", "unknown command 'runn' (did you mean 'run'?)"},
+      {"validat", "unknown command 'validat' (did you mean 'validate'?)"},
+      {"shards", "catlip shards: give a subcommand"},
+      {"bench", "catlip bench pipeline"},
+      {"xyzzy", "unknown command 'xyzzy'; catlip --help lists them"},
+  };
+  for (auto& c : cases) {
+    auto r = run_cmd(catlip_bin() + " " + c.args + " 2>&1");
+    INFO("catlip " << c.args << "\n" << r.out);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.out, Catch::Contains(c.says));
+    CHECK_THAT(r.out, !Catch::Contains("catlip-torch") && !Catch::Contains("catlip-bench"));
+  }
+  // A sibling's command runs through the front end.
+  auto r = run_cmd(catlip_bin() + " bench transport --help 2>&1");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("usage: catlip bench transport"));
+}
+
+TEST_CASE("cli: --version names catlip, the plugin ABI, LibTorch, CUDA and the plugins") {
+  auto r = run_cmd(catlip_bin() + " --version 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("catlip 0.") && Catch::Contains("plugin ABI 6"));
+  CHECK_THAT(r.out, Catch::Contains("LibTorch:") && Catch::Contains("CUDA (built):"));
+  CHECK_THAT(r.out, Catch::Contains("plugins (") && Catch::Contains(" train ") && Catch::Contains(" shards "));
 }
