@@ -72,10 +72,29 @@ set(CATLIP_TORCH_LIBDIR "${TORCH_INSTALL_PREFIX}/lib")
 list(APPEND CMAKE_INSTALL_RPATH "${CATLIP_TORCH_LIBDIR}")
 message(STATUS "LibTorch ${CATLIP_TORCH_VERSION}: CUDA ${CATLIP_TORCH_CUDA}, NCCL ${CATLIP_TORCH_NCCL}")
 
-# catlip_torch_pch(TARGET...): <torch/torch.h> precompiled once per target
-# (a TU that includes it costs 10-16 s and ~1 GB; with the PCH, ~2 s).
+# catlip_torch_pch(TARGET...): <torch/torch.h> precompiled once for the
+# whole build (a TU that includes it costs 10-16 s and ~1 GB; with the PCH,
+# ~2 s) in catlip_torch_pch and reused by every torch-facing target. Reuse
+# needs identical code-generation flags, so they are all position-independent
+# (as the plugins' static libraries must be anyway).
 function(catlip_torch_pch)
+  if(NOT TARGET catlip_torch_pch)
+    add_library(catlip_torch_pch STATIC ${CMAKE_SOURCE_DIR}/cmake/torch_pch.cpp)
+    target_link_libraries(catlip_torch_pch PUBLIC torch)
+    set_target_properties(catlip_torch_pch PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    target_precompile_headers(catlip_torch_pch PRIVATE <torch/torch.h>)
+  endif()
   foreach(t ${ARGN})
-    target_precompile_headers(${t} PRIVATE <torch/torch.h>)
+    get_target_property(_type ${t} TYPE)
+    if(_type STREQUAL "EXECUTABLE")
+      # -fPIC, not CMake's -fPIE for executables: the PCH was made with -fPIC
+      # (PIC objects link into a PIE all the same).
+      set_target_properties(${t} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+      target_compile_options(${t} PRIVATE -fPIC)
+    else()
+      set_target_properties(${t} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    endif()
+    target_precompile_headers(${t} REUSE_FROM catlip_torch_pch)
+    target_compile_options(${t} PRIVATE -Winvalid-pch)
   endforeach()
 endfunction()
