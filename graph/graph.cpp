@@ -5,6 +5,9 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -355,9 +358,16 @@ bool place_stages(GraphSpec& g, std::vector<Diagnostic>& diags) {
 
 bool load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
                 std::vector<Diagnostic>& diags) {
+  out = GraphSpec{};
+  out.file = path;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    diags.push_back({SourceLoc{path, 0, 0}, "", "cannot read the graph file: it is a directory"});
+    return false;
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) {
-    diags.push_back({SourceLoc{path, 0, 0}, "", "cannot read the graph file"});
+    diags.push_back({SourceLoc{path, 0, 0}, "", std::string("cannot read the graph file: ") + std::strerror(errno)});
     return false;
   }
   std::stringstream ss;

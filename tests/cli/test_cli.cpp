@@ -128,3 +128,17 @@ TEST_CASE("cli: --version names catlip, the plugin ABI, LibTorch, CUDA and the p
   CHECK_THAT(r.out, Catch::Contains("LibTorch:") && Catch::Contains("CUDA (built):"));
   CHECK_THAT(r.out, Catch::Contains("plugins (") && Catch::Contains(" train ") && Catch::Contains(" shards "));
 }
+
+TEST_CASE("cli: a graph file that cannot be read is named with the OS reason, exit 3, nothing started") {
+  TempDir dir("nofile");
+  for (std::string cmd : {"run", "validate"}) {
+    auto r = run_cmd(catlip_bin() + " " + cmd + " " + dir.file("missing.toml") + " 2>&1");
+    INFO(r.out);
+    CHECK(r.exit_code == 3);
+    CHECK_THAT(r.out, Catch::Contains(dir.file("missing.toml") + ": error: cannot read the graph file: No such file or directory"));
+    CHECK_THAT(r.out, Catch::Contains("1 error in " + dir.file("missing.toml") + "; nothing was started"));
+    auto d = run_cmd(catlip_bin() + " " + cmd + " " + dir.path() + " 2>&1");
+    CHECK(d.exit_code == 3);
+    CHECK_THAT(d.out, Catch::Contains("it is a directory"));
+  }
+}
