@@ -366,7 +366,11 @@ class ProcessLauncher : public Launcher {
       e.failure = failure_text(e.stage, e.replica, e.node, run_.graph.nodes, err, why);
       auto budget = run_.restarts.find(e.stage);
       int max = budget == run_.restarts.end() ? 0 : budget->second;
-      if (!e.stopped && !stopping_ && r.restarts < max) {
+      // A configuration error (the worker's exit 3: parameters or configure())
+      // would fail the same way again: it is never restarted.
+      const bool config_error = WIFEXITED(r.status) && WEXITSTATUS(r.status) == kConfigErrorExit;
+      if (config_error) e.failure += " (a configuration error: not restarted)";
+      if (!e.stopped && !stopping_ && !config_error && r.restarts < max) {
         // Restart after a backoff (0.25 s, doubling, at most 4 s); its
         // unacknowledged items are re-sent to it or its siblings.
         r.restarts++;
@@ -376,7 +380,7 @@ class ProcessLauncher : public Launcher {
         ev.on_restart(e, r.restarts, max);
         return;
       }
-      if (max > 0 && !e.stopped)
+      if (max > 0 && !e.stopped && !config_error)
         e.failure += " (after " + std::to_string(r.restarts) + " restart" + (r.restarts == 1 ? "" : "s") +
                      "; max_restarts " + std::to_string(max) + ")";
     }

@@ -1,7 +1,8 @@
 // catlip-worker: runs one replica of one stage, started by `catlip run`.
 // It loads only the plugin of its stage type, reads the resolved graph the
-// supervisor wrote, and exits 0 (done), 1 (failed), 2 (usage), 4 (plugin
-// error) or 5 (stopped on request).
+// supervisor wrote, and exits 0 (done), 1 (failed), 2 (usage), 3 (a
+// configuration error: parameters or configure() failed; never restarted),
+// 4 (plugin error) or 5 (stopped on request).
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -139,7 +140,7 @@ int main(int argc, char** argv) {
   if (res.stopped) return 5;
   if (!res.ok) {
     std::cerr << "error: " << res.error << "\n";
-    return 1;
+    return res.config_error ? catlip::kConfigErrorExit : 1;
   }
   return 0;
 }

@@ -346,6 +346,7 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
   } catch (const std::exception& e) {
     res.ok = false;
     res.error = std::string(configured ? "" : "configure: ") + e.what();
+    res.config_error = !configured;
     set_state(ReplicaState::Failed, res.error);
   }
   try {

@@ -89,6 +89,8 @@ StageSchema MapStage::schema() {
       Param("crash_at", &MapStage::crash_at_).def(-1).describe("abort() the process at this item count (-1: never)"),
       Param("startup_ms", &MapStage::startup_ms_).def(0.0).range(0, 600000)
           .describe("Delay in configure(), as a stage loading a model (the replica still reports meanwhile)"),
+      Param("fail_configure", &MapStage::fail_configure_).def(false)
+          .describe("Throw from configure(), as a stage given a missing file (a configuration error)"),
       Param("error_every", &MapStage::error_every_).def(0).range(0, int64_t{1} << 40)
           .describe("Drop every Nth item, counting it as error.injected (0: never)"),
   };
@@ -97,6 +99,7 @@ StageSchema MapStage::schema() {
 
 void MapStage::configure() {
   sleep_ms(startup_ms_);
+  if (fail_configure_) throw std::invalid_argument("failing configure() on purpose (fail_configure = true)");
   // The pid shows which process handled the item (tests check that
   // replicas really are separate processes).
   tag_ = ctx().stage_name() + "/" + std::to_string(ctx().replica()) + "@" + std::to_string(::getpid()) + ";";

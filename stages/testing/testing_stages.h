@@ -38,6 +38,7 @@ class MapStage : public Stage {
   std::string op_, tag_;
   int64_t add_ = 0, fail_at_ = -1, crash_at_ = -1, seen_ = 0, error_every_ = 0;
   double sleep_ms_ = 0, startup_ms_ = 0;
+  bool fail_configure_ = false;
 };
 
 // Writes one line per item (key, n values, via) to <run_dir>/<file>.<replica>.

@@ -158,3 +158,18 @@ TEST_CASE("chaos: a stage that keeps state is never restarted") {
   CHECK_THAT(p.log(), Catch::Contains("stage 'collect'"));
   CHECK(p.log().find("restarting stage 'collect'") == std::string::npos);
 }
+
+TEST_CASE("chaos: a configuration error of a restartable stage fails once, without restarts") {
+  TempDir dir("chaos-config");
+  write_file(dir.file("g.toml"), graph("fail_configure = true\n"));
+  std::string run = dir.file("run");
+  Proc p(catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + run + " --progress plain", dir.file("log"));
+  int code = p.wait(120);
+  std::string log = p.log();
+  INFO(log);
+  CHECK(code == 1);
+  CHECK_THAT(log, Catch::Contains("stage 'decode'") && Catch::Contains("a configuration error: not restarted"));
+  CHECK_THAT(log, Catch::Contains("configure: failing configure() on purpose"));
+  CHECK(log.find("restarting stage 'decode'") == std::string::npos);
+  CHECK(pids_with(run).empty());
+}

@@ -50,9 +50,16 @@ struct ReplicaPlan {
   double report_interval_s = 0.5;
 };
 
+// The exit status of a replica process (catlip-worker) whose stage failed
+// before its first item (ReplicaResult::config_error): launchers never
+// restart it.
+inline constexpr int kConfigErrorExit = 3;
+
 struct ReplicaResult {
   bool ok = false;  // also true when the stage ended the run (finish_run)
   bool stopped = false;  // stopped by request, not failed
+  bool config_error = false;  // failed before the first item (bound parameters, configure()):
+                              // a configuration error, which a restart would only repeat
   std::string error;
 };
 
