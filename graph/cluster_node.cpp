@@ -189,7 +189,9 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
     return "the graph runs on " + std::to_string(p.g.nodes) + " nodes but this node's launcher says " +
            std::to_string(opt.id.nodes);
   PluginLoader loader;
-  if (!validate_graph(p.g, loader, diags)) {
+  ValidateOptions vo;
+  vo.files_of_node = opt.id.rank;  // this node's stages read their files here
+  if (!validate_graph(p.g, loader, diags, nullptr, vo)) {
     std::string why = "the graph is invalid with this node's plugins:";
     for (auto& d : diags) why += " " + d.str() + ";";
     return why;

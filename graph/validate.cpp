@@ -1,6 +1,11 @@
 #include "catlip/validate.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <cstring>
+#include <cerrno>
 #include <functional>
 #include <set>
 
@@ -21,8 +26,48 @@ std::map<std::string, int> restart_budgets(const GraphSpec& g, PluginLoader& loa
   return out;
 }
 
+namespace {
+
+// "" if `path` exists as `want` says and can be read, else why not.
+std::string path_problem(const std::string& path, ParamSpec::Exists want) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return "'" + path + "' does not exist (" + std::strerror(ENOENT) + ")";
+  bool dir = fs::is_directory(st);
+  if (want == ParamSpec::Exists::File && dir) return "'" + path + "' is a directory, not a file";
+  if (want == ParamSpec::Exists::Dir && !dir) return "'" + path + "' is not a directory";
+  if (::access(path.c_str(), R_OK) != 0) return "'" + path + "' cannot be read (" + std::strerror(errno) + ")";
+  return "";
+}
+
+// The files the stage's parameters name exist: ParamSpec::must_exist, then
+// the stage's own check_files() on a probe with the parameters bound.
+void check_stage_files(const StageSpec& s, const StageSchema& sc, const Params& p, const Stage& probe,
+                       std::vector<Diagnostic>& diags) {
+  auto loc_of = [&](const std::string& param) {
+    auto it = s.param_locs.find(param);
+    return it == s.param_locs.end() ? s.loc : it->second;
+  };
+  for (auto& spec : sc.params) {
+    if (spec.must_exist == ParamSpec::Exists::No || !p.has(spec.name)) continue;
+    const ParamValue& v = p.values().at(spec.name);
+    std::vector<std::string> paths;
+    if (auto str = std::get_if<std::string>(&v)) paths.push_back(*str);
+    else if (auto list = std::get_if<std::vector<std::string>>(&v)) paths = *list;
+    for (auto& path : paths)
+      if (!path.empty())
+        if (auto e = path_problem(path, spec.must_exist); !e.empty())
+          diags.push_back({loc_of(spec.name), s.name, "parameter '" + spec.name + "': " + e});
+  }
+  for (auto& [param, problem] : probe.check_files())
+    diags.push_back({loc_of(param), s.name, "parameter '" + param + "': " + problem});
+}
+
+}  // namespace
+
 bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
-                    std::map<std::string, Params>* resolved) {
+                    std::map<std::string, Params>* resolved, const ValidateOptions& opt) {
   size_t before = diags.size();
   std::map<std::string, const StageType*> types;
 
@@ -80,6 +125,9 @@ bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagno
         bind_params(sc, p, *probe);
         if (auto e = probe->check_placement(s.replicas, per_node); !e.empty())
           diags.push_back({s.replicas_loc, s.name, e});
+        bool here = opt.files_of_node < 0 || std::find(s.replica_node.begin(), s.replica_node.end(),
+                                                       opt.files_of_node) != s.replica_node.end();
+        if (opt.check_files && here) check_stage_files(s, sc, p, *probe, diags);
       } catch (const std::exception& e) {
         diags.push_back({s.loc, s.name, e.what()});
       }

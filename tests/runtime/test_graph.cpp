@@ -167,9 +167,14 @@ TEST_CASE("graph: every shipped config validates") {
       if (e.path().extension() == ".toml") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   REQUIRE(files.size() >= 8);
+  // Placeholder files where the configs read some (validate checks they exist).
+  test::TempDir tmp("cfg");
+  for (const char* f : {"x.tar", "v.tsv", "bpe.txt"}) test::write_file(tmp.file(f), "placeholder\n");
+  const std::string env = "DATA=" + tmp.path() + " SHARDS=" + tmp.file("x.tar") + " VOCAB=" + tmp.file("v.tsv") +
+                          " MODEL_VOCAB=" + tmp.file("v.tsv") + " CHECKPOINT=" + tmp.path() + " TOKENIZER=" +
+                          tmp.file("bpe.txt") + " ";
   for (auto& f : files) {
-    auto r = test::run_cmd("DATA=/tmp SHARDS=/tmp/x.tar VOCAB=/tmp/v.tsv MODEL_VOCAB=/tmp/v.tsv CHECKPOINT=/tmp TOKENIZER=/tmp/bpe.txt " +
-                           test::catlip_bin() + " validate '" + f + "' 2>&1");
+    auto r = test::run_cmd(env + test::catlip_bin() + " validate --no-check-files '" + f + "' 2>&1");
     INFO(f << "\n" << r.out);
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("valid graph") != std::string::npos);
@@ -302,4 +307,35 @@ TEST_CASE("graph: docs/graph-reference.md's key table is the one the declaration
     CHECK(seen.insert(k.spec.name).second);
     CHECK_FALSE(k.spec.doc.empty());
   }
+}
+
+TEST_CASE("validate: missing shard, vocabulary and program files are named at file:line:col before anything runs") {
+  test::TempDir dir("files");
+  test::write_file(dir.file("present-000000.tar"), "");
+  test::write_file(dir.file("g.toml"), "[stages.read]\ntype = \"shards.source\"\nurls = [\"" + dir.path() +
+                                           "/missing-{000000..000003}.tar\", \"" + dir.path() +
+                                           "/present-{000000..000001}.tar\"]\n"
+                                           "[stages.labels]\ntype = \"text.labels\"\ninputs = [\"read\"]\nvocab = \"" +
+                                           dir.file("nope.tsv") + "\"\n"
+                                           "[stages.py]\ntype = \"exec.process\"\ninputs = [\"labels\"]\n"
+                                           "command = [\"no-such-program-xyz\"]\n"
+                                           "[stages.sink]\ntype = \"testing.collect\"\ninputs = [\"py\"]\n");
+  for (std::string cmd : {"validate", "run"}) {
+    auto r = test::run_cmd(test::catlip_bin() + " " + cmd + " " + dir.file("g.toml") +
+                           (cmd == "run" ? " --run-dir " + dir.file("run-" + cmd) : std::string()) + " 2>&1");
+    INFO(cmd << "\n" << r.out);
+    CHECK(r.exit_code == 3);
+    CHECK_THAT(r.out, Catch::Contains(dir.file("g.toml") + ":3:8: error: stage 'read': parameter 'urls': '" +
+                                      dir.path() + "/missing-{000000..000003}.tar' matches no readable file (4 names, e.g. " +
+                                      dir.path() + "/missing-000000.tar (No such file or directory))"));
+    CHECK(r.out.find("present-") == std::string::npos);  // a pattern with one file is fine
+    CHECK_THAT(r.out, Catch::Contains(dir.file("g.toml") + ":7:9: error: stage 'labels': parameter 'vocab': '" +
+                                      dir.file("nope.tsv") + "' does not exist"));
+    CHECK_THAT(r.out, Catch::Contains("stage 'py': parameter 'command': program 'no-such-program-xyz' is not in PATH"));
+    CHECK_THAT(r.out, Catch::Contains("3 errors in " + dir.file("g.toml") + "; nothing was started"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("run-" + cmd)));
+  }
+  auto skip = test::run_cmd(test::catlip_bin() + " validate --no-check-files " + dir.file("g.toml") + " 2>&1");
+  INFO(skip.out);
+  CHECK(skip.exit_code == 0);
 }

@@ -25,7 +25,9 @@ const char* kGraphHelp =
     "  GRAPH              a graph TOML file\n"
     "  --set S.P=VALUE    override parameter P of stage S (or graph.KEY); VALUE is TOML\n"
     "                     (42, 1.5, true, [\"a\"], \"text\"); anything else is a string. Repeatable.\n"
-    "  ${VAR} and ${VAR:-default} in string values are replaced from the environment.\n";
+    "  ${VAR} and ${VAR:-default} in string values are replaced from the environment.\n"
+    "  --no-check-files   do not check that the files parameters name (vocabularies, tokenizers,\n"
+    "                     checkpoints, shard patterns, programs) exist and can be read\n";
 
 // --nodes N (0 when absent); -1 after printing a usage error.
 int nodes_option(const Args& a, const char* cmd) {
@@ -40,7 +42,7 @@ int nodes_option(const Args& a, const char* cmd) {
 
 // Loads and validates; prints every problem. Returns 0 or an exit code.
 int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<std::string, Params>& params,
-                      int nodes = 0) {
+                      int nodes = 0, bool check_files = true) {
   std::vector<Diagnostic> diags;
   LoadOptions lo;
   lo.sets = a.all("set");
@@ -56,7 +58,12 @@ int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<
     ok = load_graph(a.positional()[0], lo, g, diags);
   }
   PluginLoader loader;
-  if (ok || !g.stages.empty()) ok = validate_graph(g, loader, diags, &params) && ok;
+  // Files are checked where they are read: with several nodes, this node
+  // (node 0) checks its own stages' files and every agent its own.
+  ValidateOptions vo;
+  vo.check_files = check_files && !a.has("no-check-files");
+  vo.files_of_node = g.nodes > 1 ? 0 : -1;
+  if (ok || !g.stages.empty()) ok = validate_graph(g, loader, diags, &params, vo) && ok;
   for (auto& d : diags) std::cerr << d.str() << "\n";
   if (!diags.empty()) {
     std::cerr << diags.size() << " error" << (diags.size() == 1 ? "" : "s") << " in " << g.file
@@ -69,10 +76,10 @@ int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<
 const Syntax kRun{"catlip run",
                   "usage: catlip run [GRAPH] [--set S.P=V]... [--run-dir DIR] [--progress auto|live|plain]\n"
                   "                  [--in-process] [--quiet] [--nodes N --listen HOST:PORT]\n",
-                  {"set", "run-dir", "progress", "in-process", "quiet", "nodes", "listen"}, 0, 1};
+                  {"set", "run-dir", "progress", "in-process", "quiet", "nodes", "listen", "no-check-files"}, 0, 1};
 
 int cmd_run(int argc, char** argv) {
-  Args a(argc, argv, {"in-process", "quiet", "help"});
+  Args a(argc, argv, {"in-process", "quiet", "help", "no-check-files"});
   if (a.has("help")) {
     std::cout << kRun.usage << "\n"
                  "Validates GRAPH, then runs every stage replica as its own process (catlip-worker),\n"
@@ -126,11 +133,11 @@ const Syntax kNode{"catlip node",
                    "                   [--run-dir DIR] [--progress auto|live|plain] [--quiet] [--join-timeout S]\n"
                    "                   [--secret-file FILE]\n",
                    {"set", "run-dir", "progress", "quiet", "rank", "nodes", "coordinator", "join-timeout",
-                    "secret-file"},
+                    "secret-file", "no-check-files"},
                    0, 1};
 
 int cmd_node(int argc, char** argv) {
-  Args a(argc, argv, {"quiet", "help"});
+  Args a(argc, argv, {"quiet", "help", "no-check-files"});
   if (a.has("help")) {
     std::cout << kNode.usage << "\n"
                  "The per-host agent of a multi-host run: start one per host with the cluster's launcher\n"
@@ -228,17 +235,19 @@ int cmd_node(int argc, char** argv) {
   }
 }
 
-const Syntax kValidate{"catlip validate", "usage: catlip validate GRAPH [--set S.P=V]... [--nodes N]\n",
-                       {"set", "nodes"}, 1, 1};
+const Syntax kValidate{"catlip validate", "usage: catlip validate GRAPH [--set S.P=V]... [--nodes N] [--no-check-files]\n",
+                       {"set", "nodes", "no-check-files"}, 1, 1};
 
 int cmd_validate(int argc, char** argv) {
-  Args a(argc, argv, {"help"});
+  Args a(argc, argv, {"help", "no-check-files"});
   if (a.has("help")) {
     std::cout << kValidate.usage << "\n"
                  "Checks GRAPH without starting anything: TOML syntax, stage types (loading their\n"
                  "plugins), parameters (unknown, mistyped, out of range, missing), inputs, cycles,\n"
                  "outputs nobody consumes, replicas, placement (nodes = [..] against the node count\n"
-                 "from --nodes N or [graph] nodes). Every problem is printed as file:line:column.\n\n"
+                 "from --nodes N or [graph] nodes), and that the files parameters name exist (shard\n"
+                 "patterns match, vocabularies, tokenizers, checkpoints, programs; as `catlip run`\n"
+                 "does). Every problem is printed as file:line:column.\n\n"
               << kGraphHelp << "  --nodes N          node count to check placement against\n"
               << "\nExit codes: 0 valid, 3 invalid, 2 usage.\n";
     return kOk;
@@ -277,7 +286,7 @@ int cmd_graph(int argc, char** argv) {
   if (nodes < 0) return kUsage;
   GraphSpec g;
   std::map<std::string, Params> params;
-  if (int rc = load_and_validate(a, true, g, params, nodes)) return rc;
+  if (int rc = load_and_validate(a, true, g, params, nodes, false)) return rc;
   std::cout << graph_to_dot(g);
   return kOk;
 }

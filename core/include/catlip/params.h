@@ -65,6 +65,11 @@ struct ParamSpec {
   std::string doc;
   std::optional<double> min, max;  // inclusive bounds for Int/Float (and list elements)
   std::vector<std::string> choices;  // allowed values for String (and list elements)
+  // A path that must exist before the run starts (catlip validate and run
+  // check it, unless --no-check-files): a readable file, a directory, or
+  // either. Empty values are not checked.
+  enum class Exists : uint8_t { No, File, Dir, Any };
+  Exists must_exist = Exists::No;
   // Bound parameters (Param("name", &Class::member_)): stores the resolved
   // value into the member of the concrete stage; see bind_params(). Throws
   // std::invalid_argument when the value does not fit the member (e.g. an
@@ -78,6 +83,9 @@ struct ParamSpec {
   ParamSpec& one_of(std::vector<std::string> c) { choices = std::move(c); return *this; }
   ParamSpec& require() { required = true; return *this; }
   ParamSpec& describe(std::string d) { doc = std::move(d); return *this; }
+  ParamSpec& existing_file() { must_exist = Exists::File; return *this; }
+  ParamSpec& existing_dir() { must_exist = Exists::Dir; return *this; }
+  ParamSpec& existing_path() { must_exist = Exists::Any; return *this; }
 
   // Checks a value against type, range and choices. Returns "" if fine, else
   // a message such as "expected int, got string" or "value 0 below minimum 1".
@@ -275,6 +283,9 @@ struct BoundParam : ParamSpec {
   }
   BoundParam& require() { ParamSpec::require(); return *this; }
   BoundParam& describe(std::string d) { ParamSpec::describe(std::move(d)); return *this; }
+  BoundParam& existing_file() { ParamSpec::existing_file(); return *this; }
+  BoundParam& existing_dir() { ParamSpec::existing_dir(); return *this; }
+  BoundParam& existing_path() { ParamSpec::existing_path(); return *this; }
 
   // Shared with the setter, which maps a name to its value.
   std::shared_ptr<detail::NamedValues<M>> named = std::make_shared<detail::NamedValues<M>>();

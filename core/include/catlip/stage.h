@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "catlip/params.h"
@@ -115,6 +116,12 @@ class Stage {
     (void)per_node;
     return "";
   }
+  // Optional (default: nothing to check): files the stage needs that a
+  // parameter's ParamSpec::must_exist cannot express (shard patterns, a
+  // program in PATH), checked by catlip validate and run before anything
+  // starts, on a fresh instance with its bound parameters set. Returns
+  // (parameter, problem) pairs, e.g. {"urls", "'d/x-{0..3}.tar' matches no file"}.
+  virtual std::vector<std::pair<std::string, std::string>> check_files() const { return {}; }
 
  protected:
   // What the runtime tells this replica and offers it (counters, logs,

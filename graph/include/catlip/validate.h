@@ -11,12 +11,23 @@
 
 namespace catlip {
 
+struct ValidateOptions {
+  // The files parameters name exist and can be read (ParamSpec::must_exist,
+  // Stage::check_files()): vocabularies, tokenizers, checkpoints, shard
+  // patterns, programs. Off for a graph meant for another machine.
+  bool check_files = true;
+  // Check only the files of stages with a replica on this node rank (each
+  // node checks its own); -1: every stage.
+  int files_of_node = -1;
+};
+
 // Checks stage types (loading only the plugins the graph names), parameters
-// (unknown, mistyped, out of range, missing), inputs (unknown, missing, a
-// source with inputs), cycles, unconsumed transform outputs and replicas.
-// On success fills `resolved` (stage name -> parameters with defaults).
+// (unknown, mistyped, out of range, missing), placement, the files
+// parameters name (opt), inputs (unknown, missing, a source with inputs),
+// cycles, unconsumed transform outputs and replicas. On success fills
+// `resolved` (stage name -> parameters with defaults).
 bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
-                    std::map<std::string, Params>* resolved = nullptr);
+                    std::map<std::string, Params>* resolved = nullptr, const ValidateOptions& opt = {});
 
 // Restarts allowed per stage whose schema says its replicas may be restarted
 // (StageSchema::restartable): the stage's max_restarts, else the graph's.

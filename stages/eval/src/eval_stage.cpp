@@ -100,11 +100,11 @@ StageSchema EvalStage::schema() {
       "(+ PNGs) into the run directory and logs a summary.";
   s.reads = {"image", "labels", "json", "txt"};
   s.params = {
-      Param("checkpoint", &EvalStage::impl_, &I::checkpoint).require().describe(
+      Param("checkpoint", &EvalStage::impl_, &I::checkpoint).require().existing_path().describe(
           "Weights: a ckpt-*.catlip checkpoint, a .safetensors export, or a directory (training run "
           "dir, export dir or checkpoint dir; the export is preferred, then the newest checkpoint)"),
       Param("ema", &EvalStage::impl_, &I::ema).def(true).describe("Use the EMA weights when the checkpoint/export has them"),
-      Param("vocab", &EvalStage::impl_, &I::vocab_path).require().describe(
+      Param("vocab", &EvalStage::impl_, &I::vocab_path).require().existing_file().describe(
           "Vocabulary TSV the model was trained with (index, wnid, lemma, count, gloss); the count "
           "column gives the label-frequency prior"),
       Param("batch_size", &EvalStage::impl_, &I::batch).def(64).range(1, 65536).describe("Images per forward pass"),

@@ -1,6 +1,7 @@
 #include "catlip/exec/stages.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -32,7 +33,7 @@ std::vector<ParamSpec> common_params(SessionOptions S::*opts, int64_t S::*max_me
           "e.g. [\"/usr/bin/python3\", \"filter.py\", \"--drop\", \"dog\"]"),
       Param("env", opts, &SessionOptions::child, &ChildSpec::env).def({}).describe(
           "Extra environment variables for the program, as \"NAME=VALUE\""),
-      Param("cwd", opts, &SessionOptions::child, &ChildSpec::cwd).def("").describe("Working directory of the program (\"\": catlip's)"),
+      Param("cwd", opts, &SessionOptions::child, &ChildSpec::cwd).def("").existing_dir().describe("Working directory of the program (\"\": catlip's)"),
       Param("timeout_s", opts, &SessionOptions::timeout_s).def(60.0).range(0, 1e7).describe(
           "Longest time the program may stay silent while catlip waits for it (0: no limit)"),
       Param("startup_timeout_s", opts, &SessionOptions::startup_timeout_s).def(30.0).range(0.1, 1e7).describe(
@@ -78,6 +79,27 @@ SessionOptions session_options(SessionOptions o, int64_t max_message_mb, const S
   o.replicas = ctx.replicas();
   o.max_frame_bytes = size_t(max_message_mb) << 20;
   return o;
+}
+
+std::vector<std::pair<std::string, std::string>> program_problems(const SessionOptions& o) {
+  if (o.child.argv.empty() || o.child.argv[0].empty()) return {{"command", "is empty"}};
+  const std::string& prog = o.child.argv[0];
+  auto runnable = [](const fs::path& p) { return ::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p); };
+  if (prog.find('/') != std::string::npos) {
+    fs::path p = prog;
+    if (p.is_relative() && !o.child.cwd.empty()) p = fs::path(o.child.cwd) / p;
+    if (runnable(p)) return {};
+    return {{"command", "program '" + p.string() + "' " + (fs::exists(p) ? "is not executable" : "does not exist")}};
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  for (size_t i = 0; i <= dirs.size();) {
+    size_t j = dirs.find(':', i);
+    if (j == std::string::npos) j = dirs.size();
+    if (j > i && runnable(fs::path(dirs.substr(i, j - i)) / prog)) return {};
+    i = j + 1;
+  }
+  return {{"command", "program '" + prog + "' is not in PATH"}};
 }
 
 StageSchema ExecProcessStage::schema() {

@@ -1,4 +1,8 @@
 #include "catlip/shards/shard_source.h"
+#include <cerrno>
+#include <cstring>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -72,6 +76,32 @@ void ShardSource::problem(const std::string& reason, const std::string& msg) {
   // The first few of each kind are logged; a counter tells the rest.
   if (++logged_[reason] <= 20)
     ctx().log(reason.rfind("error", 0) == 0 ? LogLevel::Warn : LogLevel::Info, reason + ": " + msg);
+}
+
+std::vector<std::pair<std::string, std::string>> ShardSource::check_files() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& pattern : url_patterns_) {
+    std::vector<std::string> urls;
+    try {
+      urls = expand_urls({pattern});
+    } catch (const std::exception& e) {
+      out.push_back({"urls", e.what()});
+      continue;
+    }
+    size_t local = 0, found = 0;
+    std::string first_missing;
+    for (auto& u : urls) {
+      if (is_http_url(u)) continue;
+      ++local;
+      std::string path = local_path(u);
+      if (::access(path.c_str(), R_OK) == 0) ++found;
+      else if (first_missing.empty()) first_missing = path + " (" + std::strerror(errno) + ")";
+    }
+    if (local > 0 && found == 0)
+      out.push_back({"urls", "'" + pattern + "' matches no readable file" +
+                                 (local > 1 ? " (" + std::to_string(local) + " names, e.g. " : " (") + first_missing + ")"});
+  }
+  return out;
 }
 
 void ShardSource::configure() {

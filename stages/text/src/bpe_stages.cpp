@@ -334,7 +334,7 @@ StageSchema BpeEncodeStage::schema() {
   s.doc = "Encodes the caption with a BPE tokenizer written by text.bpe_learn: IntList `tokens` = "
           "<|startoftext|> ids <|endoftext|>, cut to context_length keeping <|endoftext|> last (open_clip's "
           "tokenize(truncate=True)), not padded. Samples without a caption are dropped (skipped.no_caption).";
-  s.params.push_back(Param("tokenizer", &BpeEncodeStage::tokenizer_path_).require()
+  s.params.push_back(Param("tokenizer", &BpeEncodeStage::tokenizer_path_).require().existing_file()
                          .describe("Tokenizer file written by text.bpe_learn."));
   s.params.push_back(Param("context_length", &BpeEncodeStage::context_length_).def(int64_t{77}).range(2, 1 << 20)
                          .describe("Most ids per caption, SOT and EOT included (CLIP: 77)."));

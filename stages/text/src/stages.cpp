@@ -38,9 +38,9 @@ void add_model_params(StageSchema& s, LabelerOptions S::*lopt) {
                          .def(SynsetRule::HeadLemma)
                          .describe("head_lemma (CoreNet): the lemma's first noun sense, kept only if that "
                                    "synset's first lemma is the lemma itself; first_sense: always the first noun sense."));
-  s.params.push_back(Param("wordnet_dir", lopt, &LabelerOptions::wordnet_dir).def(kDefaultWordNetDir)
+  s.params.push_back(Param("wordnet_dir", lopt, &LabelerOptions::wordnet_dir).def(kDefaultWordNetDir).existing_dir()
                          .describe("Directory with WordNet 3.0 index.noun, data.noun, noun.exc (Debian wordnet-base)."));
-  s.params.push_back(Param("lexicon_dir", lopt, &LabelerOptions::lexicon_dir).def(kDefaultLexiconDir)
+  s.params.push_back(Param("lexicon_dir", lopt, &LabelerOptions::lexicon_dir).def(kDefaultLexiconDir).existing_dir()
                          .describe("Directory with the POS model tags.yml, words.yml, unknown.yml "
                                    "(Debian liblingua-en-tagger-perl)."));
   s.params.push_back(Param("max_bytes", lopt, &LabelerOptions::clean, &CleanOptions::max_bytes).def(16384)
@@ -189,7 +189,7 @@ StageSchema VocabMergeStage::schema() {
                          .describe("Stats file; a relative path is inside the run directory."));
   s.params.push_back(Param("expect_parts", &VocabMergeStage::expect_parts_).def(0).at_least(0)
                          .describe("If > 0, fail when a different number of partials arrives."));
-  s.params.push_back(Param("wordnet_dir", &VocabMergeStage::wordnet_dir_).def(kDefaultWordNetDir)
+  s.params.push_back(Param("wordnet_dir", &VocabMergeStage::wordnet_dir_).def(kDefaultWordNetDir).existing_dir()
                          .describe("WordNet directory, for the lemma and gloss columns."));
   s.reads = {"offsets", "counts", "stats"};
   return s;
@@ -235,7 +235,7 @@ StageSchema LabelsStage::schema() {
   s.kind = StageKind::Transform;
   s.doc = "Maps a sample to its vocabulary indices (IntList `labels`, sorted unique: a sparse "
           "multi-hot). Uses `synsets` if present, else the `nouns` lemmas, else parses the caption.";
-  s.params.push_back(Param("vocab", &LabelsStage::vocab_path_).require()
+  s.params.push_back(Param("vocab", &LabelsStage::vocab_path_).require().existing_file()
                          .describe("Vocabulary TSV written by text.vocab_merge or `catlip vocab merge`."));
   s.params.push_back(Param("field", &LabelsStage::field_).def("txt")
                          .describe("Caption field, used when neither `synsets` nor `nouns` is present."));

@@ -153,7 +153,7 @@ StageSchema TrainStage::schema() {
   s.reads = {"image", "labels"};
   s.group = true;  // replicas are data-parallel ranks
   s.params = join(join({
-      Param("vocab", &S::opt_, &O::vocab_path).require().describe(
+      Param("vocab", &S::opt_, &O::vocab_path).require().existing_file().describe(
           "Vocabulary TSV (header [#]index\\twnid\\tlemma\\tcount\\tgloss, one row per class, as written by text.vocab_merge); its "
           "row count is the number of outputs"),
   }, image_params()), loop_params());
@@ -176,7 +176,7 @@ StageSchema ClipTrainStage::schema() {
   s.reads = {"image", "tokens"};
   s.group = true;  // replicas are data-parallel ranks
   s.params = join(join({
-      Param("tokenizer", &C::opt_, &O::tokenizer_path).require().describe(
+      Param("tokenizer", &C::opt_, &O::tokenizer_path).require().existing_file().describe(
           "BPE tokenizer file written by text.bpe_learn (the same one text.bpe_encode uses); its "
           "vocabulary size sets the text tower's embedding rows"),
       Param("embed_dim", &C::opt_, &O::clip, &ClipOptions::text, &TextConfig::embed_dim).def(512).range(1, 1 << 16).describe("Joint image-text embedding width"),

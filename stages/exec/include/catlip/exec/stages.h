@@ -20,10 +20,15 @@ std::string python_helper_dir();
 SessionOptions session_options(SessionOptions o, int64_t max_message_mb, const StageContext& ctx,
                                const std::string& mode);
 
+// check_files() of both exec stages: command[0] found and executable.
+std::vector<std::pair<std::string, std::string>> program_problems(const SessionOptions& o);
+
 class ExecProcessStage : public Stage {
  public:
   static StageSchema schema();
   void configure() override;
+  // The program (command[0]) exists: in PATH, or as a path from cwd.
+  std::vector<std::pair<std::string, std::string>> check_files() const override { return program_problems(opts_); }
   void process(Sample&& s, Emitter& out) override;
   void flush(Emitter& out) override;
   void close() override;
@@ -39,6 +44,8 @@ class ExecSourceStage : public SourceStage {
  public:
   static StageSchema schema();
   void configure() override;
+  // The program (command[0]) exists: in PATH, or as a path from cwd.
+  std::vector<std::pair<std::string, std::string>> check_files() const override { return program_problems(opts_); }
   bool produce(Emitter& out) override;
   void close() override;
 

@@ -35,6 +35,8 @@ class ShardSource : public SourceStage {
  public:
   static StageSchema schema();
   void configure() override;
+  // Every local pattern of `urls` matches at least one readable file.
+  std::vector<std::pair<std::string, std::string>> check_files() const override;
   bool produce(Emitter& out) override;
   void close() override;
 
