@@ -88,6 +88,9 @@ int check_syntax(const Args& a, const Syntax& s);
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 // " (did you mean --x?)" for an unknown option `given` ("--sett", "-set"), or "".
 std::string did_you_mean(const std::string& given, const std::vector<std::string>& options);
+// The `catlip` front end beside the running binary (what a sibling such as
+// catlip-bench runs for `catlip run`, `catlip shards synth`, ...).
+std::string catlip_front_end();
 // A TCP port on 127.0.0.1 that is free now (bound to port 0, read, closed),
 // or -1: for benches that start their own rendezvous (bench train/clip --ranks).
 int free_loopback_port();

@@ -218,3 +218,9 @@ std::string default_python(const char* argv0) {
 }
 
 }  // namespace catlip::cli
+
+namespace catlip::cli {
+std::string catlip_front_end() {
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "catlip").string();
+}
+}  // namespace catlip::cli

@@ -161,7 +161,7 @@ int cmd_bench_ingest(int argc, char** argv) {
   fs::create_directories(data);
   int per_shard = std::max(1, n / 8);
   if (!fs::exists(data / "bench-000000.tar")) {
-    std::string self = fs::read_symlink("/proc/self/exe").string();
+    std::string self = catlip_front_end();
     std::string cmd = "'" + self + "' shards synth '" + (data / "bench").string() + "' --samples " + std::to_string(n) +
                       " --size " + std::to_string(isize) + " --samples-per-shard " + std::to_string(per_shard) + " >/dev/null";
     if (std::system(cmd.c_str()) != 0) {

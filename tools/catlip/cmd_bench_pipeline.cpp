@@ -175,7 +175,7 @@ int cmd_bench_pipeline(int argc, char** argv) {
     return kUsage;
   }
   const int crop = 224;
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const std::string self = catlip_front_end();
   const std::string exe_dir = fs::path(self).parent_path().string();
   const std::string python = a.get("python", default_python(argv[0]));
 

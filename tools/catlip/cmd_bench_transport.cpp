@@ -183,7 +183,7 @@ Result cross_host_path(const VethHosts& h, int n, size_t bytes, const std::strin
     ::setenv("CATLIP_NODE_RANK", "1", 1);
     ::setenv("CATLIP_NNODES", "2", 1);
     ::setenv("CATLIP_COORDINATOR", coord.c_str(), 1);
-    std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+    std::string exe = catlip_front_end();
     ::execl(exe.c_str(), "catlip", "node", (char*)nullptr);
     ::_exit(127);
   }
