@@ -6,8 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <zlib.h>
+
 #include "catlip/train/checkpoint_file.h"
-#include "catlip/train/crc32.h"
 #include "catlip/train/safetensors.h"
 #include "catlip/train/schedule.h"
 #include "catlip/train/vit_config.h"
@@ -17,14 +18,24 @@
 using namespace catlip;
 using namespace catlip::train;
 
-TEST_CASE("crc32 matches the zlib check value") {
-  const char* s = "123456789";
-  CHECK(crc32(s, 9) == 0xCBF43926u);
-  // Incremental equals one-shot, across the 8-byte fast path.
-  std::string big(1000, 'x');
-  for (size_t i = 0; i < big.size(); ++i) big[i] = char(i * 7);
-  uint32_t inc = crc32_update(crc32_update(0, big.data(), 13), big.data() + 13, big.size() - 13);
-  CHECK(inc == crc32(big.data(), big.size()));
+TEST_CASE("checksums are CRC-32/ISO-HDLC (zlib's), as files written before hold") {
+  // The check value of CRC-32/ISO-HDLC, which checkpoint frames and the
+  // vocabulary/tokenizer checksums have always used.
+  CHECK(crc32_z(0, reinterpret_cast<const Bytef*>("123456789"), 9) == 0xCBF43926u);
+  // A vocabulary's checksum (recorded in checkpoints and exports) is stable.
+  test::TempDir dir("crc");
+  test::write_file(dir.file("v.tsv"), "index\twnid\tlemma\tcount\tgloss\n0\tn01\tdog\t5\ta dog\n1\tn02\tcat\t3\ta cat\n");
+  CHECK(load_vocab(dir.file("v.tsv")).checksum == "crc32:b1920327");
+  // A checkpoint frame's CRC field (bytes 12..15, LE) is the CRC of the
+  // payload, computed incrementally while writing.
+  std::vector<float> w(3000, 0.25f);
+  std::string p = write_checkpoint_file(dir.path(), 1, {{"catlip.step", "1"}}, {{"w", DType::F32, {3000}, w.data(), 12000}});
+  std::string bytes = test::read_file(p);
+  REQUIRE(bytes.size() > kCheckpointFrameBytes);
+  uint32_t field = 0;
+  for (int i = 0; i < 4; ++i) field |= uint32_t(static_cast<unsigned char>(bytes[12 + i])) << (8 * i);
+  CHECK(field == crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()) + kCheckpointFrameBytes,
+                         bytes.size() - kCheckpointFrameBytes));
 }
 
 TEST_CASE("safetensors round trip keeps names, dtypes, shapes, bytes and metadata") {
