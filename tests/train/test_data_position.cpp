@@ -191,6 +191,11 @@ TEST_CASE("data position: JSON round trip, runs, and reading the version-1 forma
   CHECK_THROWS(DataPosition::parse("{\"format\":\"data_position/9\",\"streams\":[]}"));
   CHECK_THROWS(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,4]]]]]]})"));
   CHECK_THROWS(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[2,1,3,[]]]]]})"));
+  // Errors start with "data position" and say what is wrong; a JSON error gives its byte.
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[)"),
+                    Catch::Contains("data position: invalid JSON at byte 37"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u","0",[]]]})"),
+                    Catch::Contains("data position: expected an integer, got string"));
   CHECK(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,6]]]]]]})")
             .find(org("u", 0))
             ->exceptions() == std::set<int64_t>{5, 6});

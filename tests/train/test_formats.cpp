@@ -78,6 +78,35 @@ TEST_CASE("safetensors parser rejects hostile headers instead of reading out of 
   CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"X9","shape":[2],"data_offsets":[0,8]}})", 8), "dtype"));
   CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})", 8), "json"));
   CHECK_NOTHROW(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8), "ok"));
+  // Errors name the input and say what is wrong; a JSON error gives the byte.
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})", 8), "x.st"),
+                    Catch::Contains("x.st: not a valid safetensors file") && Catch::Contains("header: invalid JSON at byte 54"));
+  // Numbers must be integers: no silent conversion of 2.5 or "2".
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8), "f"),
+                    Catch::Contains("entry 'a'") && Catch::Contains("expected an integer"));
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":["2"],"data_offsets":[0,8]}})", 8), "s"),
+                    Catch::Contains("expected an integer"));
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2]}})", 8), "m"),
+                    Catch::Contains("missing 'data_offsets'"));
+  // A shape whose byte size wraps around 2^64 (2^61 F64 elements = 2^64 bytes = 0).
+  CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,0]}})", 8), "wrap"));
+  CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}})", 8), "u64"));
+  // Nesting is bounded (64 levels), so is the header (100 MB, as the reference implementation).
+  std::string deep = R"({"__metadata__":)" + std::string(70, '[') + std::string(70, ']') + "}";
+  CHECK_THROWS_WITH(safetensors_parse(blob(deep, 0), "deep"), Catch::Contains("nested deeper than 64"));
+  std::string big(8 + 100'000'001, ' ');
+  uint64_t n = 100'000'001;
+  std::memcpy(big.data(), &n, 8);
+  CHECK_THROWS_WITH(safetensors_parse(big, "big"), Catch::Contains("over the limit"));
+}
+
+TEST_CASE("safetensors header: compact JSON, metadata first, tensors in order, padded to 8") {
+  std::vector<TensorView> v = {{"z", DType::F32, {2, 3}, nullptr, 24}, {"a\"b", DType::I64, {}, nullptr, 8}};
+  std::string h = safetensors_header({{"format", "pt"}, {"k\n", "v"}}, v);
+  CHECK(h.size() % 8 == 0);
+  CHECK(h.rfind(R"({"__metadata__":{"format":"pt","k\n":"v"},"z":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                R"("a\"b":{"dtype":"I64","shape":[],"data_offsets":[24,32]}})",
+                0) == 0);
 }
 
 TEST_CASE("checkpoint frame detects truncation and corruption") {
