@@ -9,7 +9,7 @@ cd "$ROOT/build"
 ctest --output-on-failure -j "${CATLIP_TEST_JOBS:-2}" "$@"
 
 # --- fuzz (tests/fuzz, tools/fuzz.sh) -------------------------------------
-# Every libFuzzer target (codec, tar, image, graph, text) for
+# Every libFuzzer target (codec, tar, image, graph, text, formats) for
 # CATLIP_FUZZ_SECONDS each (default 30 for the full run, skipped when ctest
 # arguments select a subset); any finding fails the run. Needs clang and
 # libFuzzer (clang, libclang-rt-14-dev in tools/packages-test.txt).

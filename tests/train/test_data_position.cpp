@@ -196,6 +196,16 @@ TEST_CASE("data position: JSON round trip, runs, and reading the version-1 forma
                     Catch::Contains("data position: invalid JSON at byte 37"));
   CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u","0",[]]]})"),
                     Catch::Contains("data position: expected an integer, got string"));
+  // Out-of-range numbers are refused, not wrapped around (fuzz_formats).
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[9223372036854775806,9223372036854775807,3,[]]]]]})"),
+                    Catch::Contains("bad epoch entry"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[-5,2]]]]]]})"),
+                    Catch::Contains("bad run"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,9223372036854775807]]]]]]})"),
+                    Catch::Contains("bad run"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[0,18446744073709551615]]]]]]})"),
+                    Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"u": [0, 0, 9223372036854775807]})"), Catch::Contains("bad index"));
   CHECK(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,6]]]]]]})")
             .find(org("u", 0))
             ->exceptions() == std::set<int64_t>{5, 6});

@@ -1,5 +1,6 @@
 #include "catlip/train/data_position.h"
 
+#include <limits>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -110,6 +111,7 @@ std::string DataPosition::to_json() const {
 
 DataPosition DataPosition::parse(const std::string& text) {
   const json::Value v = json::parse(text, "data position");
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   DataPosition out;
   try {
     auto* fmt = json::find(json::object(v), "format");
@@ -126,13 +128,15 @@ DataPosition DataPosition::parse(const std::string& text) {
           auto& ga = json::array(g);
           if (ga.size() != 4) throw std::runtime_error("bad epoch entry for '" + url + "'");
           const int64_t first = json::integer(ga[0]), last = json::integer(ga[1]), hwm = json::integer(ga[2]);
-          if (first > last || last - first > 1000000) throw std::runtime_error("bad epoch entry for '" + url + "'");
+          // Epochs and indices are >= 0, and below INT64_MAX so that loops end.
+          if (first < 0 || first > last || last == kMax || last - first > 1000000)
+            throw std::runtime_error("bad epoch entry for '" + url + "'");
           std::set<int64_t> ex;
           for (auto& r : json::array(ga[3])) {
             auto& ab = json::array(r);
-            if (ab.size() != 2 || json::integer(ab[0]) > json::integer(ab[1]))
-              throw std::runtime_error("bad run for '" + url + "'");
+            if (ab.size() != 2) throw std::runtime_error("bad run for '" + url + "'");
             const int64_t a0 = json::integer(ab[0]), a1 = json::integer(ab[1]);
+            if (a0 < 0 || a0 > a1 || a1 == kMax) throw std::runtime_error("bad run for '" + url + "'");
             if (a1 - a0 > (int64_t(1) << 24)) throw std::runtime_error("run too long for '" + url + "'");
             for (int64_t i = a0; i <= a1; ++i) ex.insert(i);
           }
@@ -146,6 +150,7 @@ DataPosition DataPosition::parse(const std::string& text) {
         if (a.size() != 3) throw std::runtime_error("entry for '" + url + "' needs 3 numbers");
         int64_t epoch = json::integer(a[0]), shard = json::integer(a[1]), index = json::integer(a[2]);
         if (epoch < 0 || epoch > 1000000) throw std::runtime_error("entry for '" + url + "': bad epoch");
+        if (index < -1 || index == kMax) throw std::runtime_error("entry for '" + url + "': bad index");
         for (int64_t ep = 0; ep < epoch; ++ep) out.streams_[StreamKey{url, ep, shard}].assign(ConsumedSet::kAll, {});
         out.streams_[StreamKey{url, epoch, shard}].assign(index + 1, {});
       }
