@@ -2,6 +2,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/run_metrics.h"
 
 namespace catlip {
@@ -205,57 +208,30 @@ std::string RunMetrics::prometheus() const {
   return o.str();
 }
 
-static std::string jstr(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') { o += '\\'; o += c; }
-    else if (static_cast<unsigned char>(c) < 0x20) { char b[8]; snprintf(b, sizeof b, "\\u%04x", c); o += b; }
-    else o += c;
-  }
-  return o + "\"";
-}
+// Rates and gauges with 10 significant digits: gauges such as first_item_s
+// (seconds of a steady clock) need them. Non-finite values are written as null.
+static double num10(double d) { return json::round_sig(d, 10); }
 
-static std::string jnum(double d) {
-  if (!std::isfinite(d)) return "null";
-  char b[32];
-  snprintf(b, sizeof b, "%.10g", d);  // gauges such as first_item_s (seconds of a steady clock) need the digits
-  return b;
-}
-
-std::string RunMetrics::json_line(double now) const {
-  std::ostringstream o;
-  o << "{\"t\":" << jnum(now) << ",\"stages\":{";
-  bool first = true;
+json::Ordered RunMetrics::json_record(double now) const {
+  json::Ordered stages = json::Ordered::object();
   for (auto& v : views_) {
-    if (!first) o << ",";
-    first = false;
-    o << jstr(v.name) << ":{\"replicas\":" << v.replicas << ",\"done\":" << v.done << ",\"failed\":" << v.failed
-      << ",\"items_in\":" << v.items_in << ",\"items_out\":" << v.items_out << ",\"bytes_out\":" << v.bytes_out
-      << ",\"in_rate\":" << jnum(v.in_rate) << ",\"out_rate\":" << jnum(v.out_rate)
-      << ",\"mb_rate\":" << jnum(v.mb_rate) << ",\"busy_pct\":" << jnum(v.busy_pct)
-      << ",\"wait_in_pct\":" << jnum(v.wait_in_pct) << ",\"wait_out_pct\":" << jnum(v.wait_out_pct)
-      << ",\"queue\":" << v.queue << ",\"errors\":" << v.errors << ",\"total\":" << v.total
-      << ",\"restarts\":" << v.restarts;
-    if (!v.restart_reasons.empty()) {
-      o << ",\"restart_reasons\":[";
-      for (size_t i = 0; i < v.restart_reasons.size(); ++i) o << (i ? "," : "") << jstr(v.restart_reasons[i]);
-      o << "]";
-    }
-    if (!v.failures.empty()) {
-      o << ",\"failures\":[";
-      for (size_t i = 0; i < v.failures.size(); ++i) o << (i ? "," : "") << jstr(v.failures[i]);
-      o << "]";
-    }
-    o << ",\"counters\":{";
-    bool f2 = true;
-    for (auto& [k, c] : v.counters) { o << (f2 ? "" : ",") << jstr(k) << ":" << c; f2 = false; }
-    o << "},\"gauges\":{";
-    f2 = true;
-    for (auto& [k, x] : v.gauges) { o << (f2 ? "" : ",") << jstr(k) << ":" << jnum(x); f2 = false; }
-    o << "}}";
+    json::Ordered s = {{"replicas", v.replicas},   {"done", v.done},
+                       {"failed", v.failed},       {"items_in", v.items_in},
+                       {"items_out", v.items_out}, {"bytes_out", v.bytes_out},
+                       {"in_rate", num10(v.in_rate)},       {"out_rate", num10(v.out_rate)},
+                       {"mb_rate", num10(v.mb_rate)},       {"busy_pct", num10(v.busy_pct)},
+                       {"wait_in_pct", num10(v.wait_in_pct)}, {"wait_out_pct", num10(v.wait_out_pct)},
+                       {"queue", v.queue},         {"errors", v.errors},
+                       {"total", v.total},         {"restarts", v.restarts}};
+    if (!v.restart_reasons.empty()) s["restart_reasons"] = v.restart_reasons;
+    if (!v.failures.empty()) s["failures"] = v.failures;
+    s["counters"] = json::Ordered(v.counters);
+    json::Ordered gauges = json::Ordered::object();
+    for (auto& [k, x] : v.gauges) gauges[k] = num10(x);
+    s["gauges"] = std::move(gauges);
+    stages[v.name] = std::move(s);
   }
-  o << "}}";
-  return o.str();
+  return {{"t", num10(now)}, {"stages", std::move(stages)}};
 }
 
 std::string human_count(double v) {
@@ -340,26 +316,14 @@ std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed, boo
   return o.str();
 }
 
-std::string nodes_json(const std::vector<NodeView>& nodes) {
-  auto q = [](const std::string& s) {
-    std::string o = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') o += '\\';
-      if (static_cast<unsigned char>(c) >= 0x20) o += c;
-    }
-    return o + "\"";
-  };
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    auto& n = nodes[i];
-    o << (i ? "," : "") << "{\"rank\":" << n.rank << ",\"host\":" << q(n.host) << ",\"address\":" << q(n.address)
-      << ",\"pid\":" << n.pid << ",\"status\":" << q(n.status) << ",\"replicas\":" << n.replicas
-      << ",\"exited\":" << n.exited << ",\"failed\":" << n.failed << ",\"items_in\":" << n.items_in
-      << ",\"items_out\":" << n.items_out << ",\"bytes_out\":" << n.bytes_out << "}";
-  }
-  o << "]";
-  return o.str();
+json::Ordered nodes_json(const std::vector<NodeView>& nodes) {
+  json::Ordered out = json::Ordered::array();
+  for (auto& n : nodes)
+    out.push_back({{"rank", n.rank},         {"host", n.host},         {"address", n.address},
+                   {"pid", n.pid},           {"status", n.status},     {"replicas", n.replicas},
+                   {"exited", n.exited},     {"failed", n.failed},     {"items_in", n.items_in},
+                   {"items_out", n.items_out}, {"bytes_out", n.bytes_out}});
+  return out;
 }
 
 }  // namespace catlip

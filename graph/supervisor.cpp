@@ -17,8 +17,11 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/cluster.h"
 #include "catlip/launch_env.h"
+#include "catlip/json.h"
 #include "catlip/launcher.h"
 #include "catlip/plugin_loader.h"
 #include "catlip/run_metrics.h"
@@ -62,16 +65,6 @@ std::string fmt1(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1f", x);
   return b;
-}
-
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (c == '\n') o += "\\n";
-    else if (static_cast<unsigned char>(c) >= 0x20) o += c;
-  }
-  return o + "\"";
 }
 
 class Supervisor : public LaunchEvents {
@@ -235,7 +228,7 @@ void Supervisor::write_files(bool final) {
   last_file_ = now;
   double el = std::chrono::duration<double>(now - start_).count();
   if (metrics_file_) {
-    std::string line = metrics_.json_line(el) + "\n";
+    std::string line = json::dump(metrics_.json_record(el)) + "\n";
     std::fwrite(line.data(), 1, line.size(), metrics_file_);
     std::fflush(metrics_file_);
   }
@@ -267,14 +260,17 @@ int Supervisor::stop_all(const std::string& why) {
 
 void Supervisor::write_summary(int exit_code, double el) {
   refresh_nodes();
-  std::ostringstream sum;
-  sum << "{\"graph\":" << json_str(g_.name) << ",\"exit_code\":" << exit_code << ",\"elapsed_s\":" << el
-      << ",\"failure\":" << json_str(failure_) << ",\"failures\":[";
-  int k = 0;
+  json::Ordered failures = json::Ordered::array();
   for (auto& v : metrics_.view())
-    for (auto& f : v.failures) sum << (k++ ? "," : "") << json_str(f);
-  sum << "],\"nodes\":" << nodes_json(nodes_) << ",\"final\":" << metrics_.json_line(el) << "}\n";
-  write_text_file(run_dir_ + "/summary.json", sum.str());
+    for (auto& f : v.failures) failures.push_back(f);
+  json::Ordered sum = {{"graph", g_.name},
+                       {"exit_code", exit_code},
+                       {"elapsed_s", json::round_sig(el, 6)},
+                       {"failure", failure_},
+                       {"failures", std::move(failures)},
+                       {"nodes", nodes_json(nodes_)},
+                       {"final", metrics_.json_record(el)}};
+  write_text_file(run_dir_ + "/summary.json", json::dump(sum) + "\n");
 }
 
 // Node 0's listeners (producer ports read over tcp, group rendezvous ports)

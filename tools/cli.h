@@ -99,6 +99,10 @@ int free_loopback_port();
 // (<repo>/.venv/bin/python, found from the binary at argv0: build/bin/..),
 // else the compile-time venv of this build, else /usr/bin/python3.
 std::string default_python(const char* argv0);
+// A figure of stage `stage` in RUN_DIR/summary.json (written by catlip run):
+// its final field `name` ("items_in", "bytes_out", ...), else its gauge or
+// counter of that name; `def` when the file, the stage or the figure is missing.
+double summary_figure(const std::string& run_dir, const std::string& stage, const std::string& name, double def = 0);
 
 }  // namespace catlip::cli
 

@@ -12,6 +12,10 @@
 #include <filesystem>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
+
 namespace catlip::cli {
 
 std::vector<Command>& commands() {
@@ -215,6 +219,20 @@ std::string default_python(const char* argv0) {
   if (fs::exists(CATLIP_VENV_PYTHON, ec)) return CATLIP_VENV_PYTHON;
 #endif
   return "/usr/bin/python3";
+}
+
+double summary_figure(const std::string& run_dir, const std::string& stage, const std::string& name, double def) {
+  try {
+    const json::Value sum = json::read_file(run_dir + "/summary.json");
+    const json::Value* st = json::find(json::at(json::at(sum, "final"), "stages"), stage);
+    if (!st) return def;
+    if (auto* v = json::find(*st, name); v && v->is_number()) return json::number(*v);
+    for (const char* section : {"gauges", "counters"})
+      if (auto* sec = json::find(*st, section))
+        if (auto* v = json::find(*sec, name); v && v->is_number()) return json::number(*v);
+  } catch (const std::exception&) {
+  }
+  return def;
 }
 
 }  // namespace catlip::cli

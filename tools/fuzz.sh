@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (tests/fuzz, clang + ASan + UBSan) into
 # build-fuzz/ and runs one target, or every one, for a bounded time.
 #
-#   bash tools/fuzz.sh TARGET SECONDS     TARGET: codec tar image graph text, or all
+#   bash tools/fuzz.sh TARGET SECONDS     TARGET: codec tar image graph text formats, or all
 #   bash tools/fuzz.sh --build            only (re)build
 #   bash tools/fuzz.sh --seeds            rewrite the checked-in seed corpus
 #
@@ -20,13 +20,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${CATLIP_FUZZ_BUILD:-$ROOT/build-fuzz}"
-ALL=(codec tar image graph text)
+ALL=(codec tar image graph text formats)
 
 # Per-target -max_len: a few KB covers every header and structure; images
 # and tars get more room for real content.
 max_len() {
   case "$1" in
     codec) echo 16384 ;; tar) echo 16384 ;; image) echo 65536 ;; graph) echo 8192 ;; text) echo 4096 ;;
+    formats) echo 16384 ;;
   esac
 }
 
@@ -47,7 +48,7 @@ case "${1:-}" in
   --seeds)
     build --target fuzz_make_seeds
     C="$ROOT/tests/fuzz/corpus"
-    rm -f "$C"/{codec,tar,image,text}/seed-* "$C"/graph/seed-*
+    rm -f "$C"/{codec,tar,image,text,formats}/seed-* "$C"/graph/seed-*
     "$BUILD/bin/fuzz_make_seeds" "$C"
     mkdir -p "$C/graph"
     for f in "$ROOT"/configs/*.toml "$ROOT"/configs/examples/*.toml; do

@@ -20,7 +20,7 @@ grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$LOG" |
 if [ "$rc" != 0 ]; then exit "$rc"; fi
 
 # --- fuzz (tests/fuzz, tools/fuzz.sh) -------------------------------------
-# Every libFuzzer target (codec, tar, image, graph, text) for
+# Every libFuzzer target (codec, tar, image, graph, text, formats) for
 # CATLIP_FUZZ_SECONDS each (default 30 for the full run, skipped when ctest
 # arguments select a subset); any finding fails the run. Needs clang and
 # libFuzzer (clang, libclang-rt-14-dev in tools/packages-test.txt).

@@ -17,13 +17,15 @@
 #include <set>
 #include <sstream>
 
-#include "catlip/train/mini_json.h"
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "cluster_util.h"
 #include "test_util.h"
 
 using namespace catlip::test;
 using namespace catlip::test::cluster;
-namespace json = catlip::train::json;
+namespace json = catlip::json;
 namespace fs = std::filesystem;
 
 namespace {
@@ -126,20 +128,16 @@ json::Value read_summary(const std::string& run_dir) {
   INFO("summary.json: " << text);
   REQUIRE_FALSE(text.empty());
   json::Value v;
-  REQUIRE_NOTHROW(v = json::parse(text));
+  REQUIRE_NOTHROW(v = json::parse(text, run_dir + "/summary.json"));
   REQUIRE(v.is_object());
   return v;
 }
 
-const json::Value* member(const json::Value& obj, const std::string& key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.object().find(key);
-  return it == obj.object().end() ? nullptr : &it->second;
-}
+const json::Value* member(const json::Value& obj, const std::string& key) { return json::find(obj, key); }
 
 std::string str_member(const json::Value& obj, const std::string& key) {
   auto* m = member(obj, key);
-  return m && m->is_string() ? m->string() : std::string();
+  return m && m->is_string() ? json::string(*m) : std::string();
 }
 
 // summary.json "nodes": one entry per rank 0..n-1, in order; returns them.
@@ -149,13 +147,13 @@ std::vector<json::Value> summary_nodes(const std::string& run_dir, int n) {
   INFO(read_file(run_dir + "/summary.json"));
   REQUIRE(nodes);
   REQUIRE(nodes->is_array());
-  REQUIRE(static_cast<int>(nodes->array().size()) == n);
-  std::vector<json::Value> out(nodes->array().begin(), nodes->array().end());
+  REQUIRE(static_cast<int>(nodes->size()) == n);
+  std::vector<json::Value> out(nodes->begin(), nodes->end());
   for (int k = 0; k < n; ++k) {
     auto* rank = member(out[k], "rank");
     REQUIRE(rank);
-    REQUIRE(rank->is_int());
-    CHECK(rank->integer() == k);
+    REQUIRE(rank->is_number_integer());
+    CHECK(json::integer(*rank) == k);
   }
   return out;
 }
@@ -171,8 +169,8 @@ void check_summary_ok(const std::string& run_dir, int n, const NetnsHosts* hosts
     if (hosts) CHECK(str_member(nodes[k], "address") == hosts->address(k));
     auto* reps = member(nodes[k], "replicas");
     REQUIRE(reps);
-    REQUIRE(reps->is_int());
-    CHECK(reps->integer() >= 3);  // shards, decode and labels (and collect on node 0)
+    REQUIRE(reps->is_number_integer());
+    CHECK(json::integer(*reps) >= 3);  // shards, decode and labels (and collect on node 0)
   }
 }
 

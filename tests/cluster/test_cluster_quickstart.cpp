@@ -10,13 +10,15 @@
 #include <filesystem>
 #include <regex>
 
-#include "catlip/train/mini_json.h"
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "cluster_util.h"
 #include "test_util.h"
 
 using namespace catlip::test;
 using namespace catlip::test::cluster;
-namespace json = catlip::train::json;
+namespace json = catlip::json;
 namespace fs = std::filesystem;
 
 namespace {
@@ -25,11 +27,8 @@ namespace {
 double gt_map(const std::string& eval_json) {
   std::string text = read_file(eval_json);
   INFO(eval_json << ": " << text.substr(0, 400));
-  json::Value v = json::parse(text);
-  const auto& gt = v.object().at("ground_truth");
-  const auto& m = gt.object().at("mAP");
-  if (auto* d = std::get_if<double>(&m.v)) return *d;
-  return double(m.integer());
+  json::Value v = json::parse(text, eval_json);
+  return json::number(json::at(json::at(v, "ground_truth"), "mAP"));
 }
 
 std::string toml_list(const std::vector<std::string>& files) {

@@ -7,23 +7,23 @@
 #include <cmath>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/eval/clip_eval.h"
+#include "catlip/json.h"
 #include "catlip/train/clip_config.h"
 #include "catlip/train/clip_model.h"
-#include "catlip/train/mini_json.h"
 #include "catlip/train/model_io.h"
 #include "catlip/train/state_io.h"
 #include "test_util.h"
 
 using namespace catlip;
 namespace fs = std::filesystem;
-namespace json = catlip::train::json;
+namespace json = catlip::json;
 using eval::AccuracyPoint;
 
 namespace {
-double num(const json::Value& v) {
-  return std::holds_alternative<double>(v.v) ? std::get<double>(v.v) : double(std::get<int64_t>(v.v));
-}
+double num(const json::Value& v) { return json::number(v); }
 }  // namespace
 
 TEST_CASE("time_to_accuracy interpolates linearly between checkpoints") {
@@ -77,15 +77,15 @@ TEST_CASE("compute_times and compare_json on hand-made curves") {
   REQUIRE(r.lp_clip_to_catlip.reached);
   REQUIRE(std::abs(r.lp_clip_to_catlip.seconds - 90.0) < 1e-9);  // 0.4 -> 0.8 over 60..120 s; 0.6 at 90 s
 
-  auto j = json::parse(eval::compare_json(r));
-  auto& m = j.object().at("models").object();
-  REQUIRE(m.at("catlip").object().at("curve").array().size() == 2);
-  REQUIRE(m.at("clip").object().at("curve").array().size() == 2);
-  REQUIRE(num(m.at("clip").object().at("final").object().at("linear_probe")) == Approx(0.8));
-  auto& zs = j.object().at("time_to_other_final").object().at("zero_shot").object();
-  REQUIRE(num(zs.at("catlip_to_clip").object().at("seconds")) == Approx(75.0));
-  REQUIRE(std::holds_alternative<bool>(zs.at("clip_to_catlip").object().at("reached").v));
-  REQUIRE_FALSE(std::get<bool>(zs.at("clip_to_catlip").object().at("reached").v));
+  auto j = json::parse(eval::compare_json(r), "compare_json");
+  auto& m = j.at("models");
+  REQUIRE(json::array(m.at("catlip").at("curve")).size() == 2);
+  REQUIRE(json::array(m.at("clip").at("curve")).size() == 2);
+  REQUIRE(num(m.at("clip").at("final").at("linear_probe")) == Approx(0.8));
+  auto& zs = j.at("time_to_other_final").at("zero_shot");
+  REQUIRE(num(zs.at("catlip_to_clip").at("seconds")) == Approx(75.0));
+  REQUIRE(zs.at("clip_to_catlip").at("reached").is_boolean());
+  REQUIRE_FALSE(zs.at("clip_to_catlip").at("reached").get<bool>());
   auto table = eval::compare_table(r);
   REQUIRE(table.find("never within the budget") != std::string::npos);
   auto html = eval::compare_html(r);
@@ -190,17 +190,17 @@ TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves
   REQUIRE(r.exit_code == 0);
   REQUIRE(r.out.find("CatLIP vs CLIP on ") != std::string::npos);
   REQUIRE(fs::exists(d.file("compare/compare.html")));
-  auto j = json::parse(test::read_file(d.file("compare/compare.json")));
-  auto& m = j.object().at("models").object();
+  auto j = json::read_file(d.file("compare/compare.json"));
+  auto& m = j.at("models");
   for (const char* k : {"catlip", "clip"}) {
-    auto& curve = m.at(k).object().at("curve").array();
+    auto& curve = json::array(m.at(k).at("curve"));
     // Checkpoints every budget/7 s at the quickstart's nominal speed, and
     // one at the end: fewer on a busy machine, at least that last one.
     REQUIRE(curve.size() >= 1);
     double prev = -1;
     for (auto& p : curve) {
-      double s = num(p.object().at("seconds")), zs = num(p.object().at("zero_shot")),
-             lp = num(p.object().at("linear_probe"));
+      double s = num(p.at("seconds")), zs = num(p.at("zero_shot")),
+             lp = num(p.at("linear_probe"));
       REQUIRE(s >= prev);
       prev = s;
       REQUIRE((zs >= 0 && zs <= 1));
@@ -208,5 +208,5 @@ TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves
     }
     REQUIRE(prev >= 12.0);  // the last checkpoint is at the budget
   }
-  REQUIRE(j.object().at("time_to_other_final").object().count("linear_probe") == 1);
+  REQUIRE(j.at("time_to_other_final").count("linear_probe") == 1);
 }

@@ -6,20 +6,20 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/eval/eval_stage.h"
+#include "catlip/json.h"
 #include "catlip/local.h"
-#include "catlip/train/mini_json.h"
 #include "catlip/train/model_io.h"
 #include "test_util.h"
 
 using namespace catlip;
 namespace fs = std::filesystem;
-namespace json = catlip::train::json;
+namespace json = catlip::json;
 
 namespace {
-double num(const json::Value& v) {
-  return std::holds_alternative<double>(v.v) ? std::get<double>(v.v) : double(std::get<int64_t>(v.v));
-}
+double num(const json::Value& v) { return json::number(v); }
 }  // namespace
 
 TEST_CASE("eval.catlip evaluates an exported model and writes eval.json, TSV, samples") {
@@ -73,10 +73,13 @@ TEST_CASE("eval.catlip evaluates an exported model and writes eval.json, TSV, sa
   REQUIRE(ctx.counter("eval.gt_objects_outside_vocab") == 1);
   REQUIRE(ctx.counter("eval.bad_ground_truth_json") == 1);
   REQUIRE(fs::exists(d.file("eval.json")));
-  auto e = json::parse(test::read_file(d.file("eval.json")));
-  REQUIRE(num(e.object().at("samples")) == 5);
-  REQUIRE(num(e.object().at("step")) == 7);
-  auto& gt = e.object().at("ground_truth").object();
+  auto e = json::read_file(d.file("eval.json"));
+  // One top-level key per line, each metrics block on one line.
+  REQUIRE(test::read_file(d.file("eval.json")).find("\n  \"captions\": {\"samples\": 5, \"classes_scored\": 3,") !=
+          std::string::npos);
+  REQUIRE(num(e.at("samples")) == 5);
+  REQUIRE(num(e.at("step")) == 7);
+  auto& gt = e.at("ground_truth");
   REQUIRE(num(gt.at("samples")) == 4);  // the broken json is not scored against ground truth
   REQUIRE(num(gt.at("classes_scored")) == 2);
   // Prior: constant scores per synset, so AP = prevalence: ball 3/4, cup 2/4.
@@ -84,7 +87,7 @@ TEST_CASE("eval.catlip evaluates an exported model and writes eval.json, TSV, sa
   double map = num(gt.at("mAP"));
   REQUIRE(map >= 0.0);
   REQUIRE(map <= 1.0);
-  auto& cap = e.object().at("captions").object();
+  auto& cap = e.at("captions");
   REQUIRE(num(cap.at("samples")) == 5);
   REQUIRE(num(cap.at("classes_scored")) == 3);
   // Per-synset TSV: header + 3 rows; samples file with 2 PNGs.
@@ -92,9 +95,9 @@ TEST_CASE("eval.catlip evaluates an exported model and writes eval.json, TSV, sa
   int lines = 0;
   for (std::string l; std::getline(tsv, l);) ++lines;
   REQUIRE(lines == 4);
-  auto samples = json::parse(test::read_file(d.file("eval_samples.json")));
-  REQUIRE(samples.array().size() == 2);
-  REQUIRE(samples.array()[0].object().at("top").array().size() == 3);
+  auto samples = json::read_file(d.file("eval_samples.json"));
+  REQUIRE(json::array(samples).size() == 2);
+  REQUIRE(json::array(samples[0].at("top")).size() == 3);
   REQUIRE(fs::exists(d.file("eval_samples/000.png")));
   REQUIRE(fs::exists(d.file("eval_samples/001.png")));
 }

@@ -184,3 +184,14 @@ TEST_CASE("headless Chromium renders the report's charts and image grid") {
   auto has_colour = [&](uint32_t c) { return colours.count(c) > 0; };
   CHECK((has_colour(0x2ca02c) || has_colour(0xd62728) || has_colour(0x1f77b4)));
 }
+
+TEST_CASE("catlip report: an unreadable JSON input fails with its file and position") {
+  TempDir d("eval-report3");
+  fabricate_run(d.path());
+  write_file(d.path() + "/eval/eval.json", "{\"checkpoint\": \"x\",\n \"step\": 40,,\n}\n");
+  auto r = run_cmd(catlip_bin() + " report " + d.path() + " 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("catlip report: " + d.path() + "/eval/eval.json: invalid JSON at byte 33 (line 2, column 13)") !=
+        std::string::npos);
+}

@@ -1,9 +1,10 @@
 // Writes the seed corpus of the fuzz targets with the project's own
 // encoders: codec messages, tars from TarWriter, tiny JPEG/PNG/WebP images
-// (tests/image/image_test_util), captions. The graph seeds are copies of
-// configs/*.toml (tools/fuzz.sh --seeds copies them).
+// (tests/image/image_test_util), captions, safetensors files, data
+// positions and JSON. The graph seeds are copies of configs/*.toml
+// (tools/fuzz.sh --seeds copies them).
 //
-//   fuzz_make_seeds <corpus dir>   (writes <dir>/{codec,tar,image,text}/seed-*)
+//   fuzz_make_seeds <corpus dir>   (writes <dir>/{codec,tar,image,text,formats}/seed-*)
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +16,8 @@
 
 #include "catlip/codec.h"
 #include "catlip/shards/tar_writer.h"
+#include "catlip/train/data_position.h"
+#include "catlip/train/safetensors.h"
 #include "image_test_util.h"
 
 namespace fs = std::filesystem;
@@ -163,6 +166,27 @@ int main(int argc, char** argv) {
   {
     put(root / "text", "seed-" + std::to_string(i), std::string(1, char(i & 3)) + c);
     ++i;
+  }
+
+  // --- formats (byte 0: 0 safetensors, 1 data position, 2 JSON; see fuzz_formats.cpp)
+  {
+    std::vector<float> w = {1.5f, -2.f, 3.25f, 0.f, 7.f, 8.f};
+    std::vector<int64_t> n = {42, -1};
+    std::vector<train::TensorView> views = {{"blocks.0.attn.qkv.weight", DType::F32, {2, 3}, w.data(), 24},
+                                            {"n", DType::I64, {2}, n.data(), 16},
+                                            {"empty", DType::BF16, {0, 4}, nullptr, 0}};
+    std::string st;
+    train::safetensors_write([&](const void* p, size_t k) { st.append(static_cast<const char*>(p), k); },
+                             {{"format", "pt"}, {"catlip.step", "7"}}, views);
+    put(root / "formats", "seed-safetensors", std::string(1, '\0') + st);
+    train::DataPosition pos;
+    for (int64_t k : {0, 1, 2, 5, 6, 9})
+      pos.insert(Origin{"shards/train-000001.tar", 0, k, 1});
+    pos.insert(Origin{"b \"q\".tar", 2, 0, 3});
+    put(root / "formats", "seed-data-position", std::string(1, '\1') + pos.to_json());
+    put(root / "formats", "seed-data-position-v1", std::string(1, '\1') + R"({"s0.tar": [0, 3, 11], "s1.tar": [2, 4, 5]})");
+    put(root / "formats", "seed-json",
+        std::string(1, '\2') + R"({"a": [1, -2, 3.5e-7, true, null], "s": "x\"\\\n\u00e9\ud83d\ude00", "o": {"k": {}}})");
   }
   return 0;
 }

@@ -191,6 +191,21 @@ TEST_CASE("data position: JSON round trip, runs, and reading the version-1 forma
   CHECK_THROWS(DataPosition::parse("{\"format\":\"data_position/9\",\"streams\":[]}"));
   CHECK_THROWS(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,4]]]]]]})"));
   CHECK_THROWS(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[2,1,3,[]]]]]})"));
+  // Errors start with "data position" and say what is wrong; a JSON error gives its byte.
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[)"),
+                    Catch::Contains("data position: invalid JSON at byte 37"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u","0",[]]]})"),
+                    Catch::Contains("data position: expected an integer, got string"));
+  // Out-of-range numbers are refused, not wrapped around (fuzz_formats).
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[9223372036854775806,9223372036854775807,3,[]]]]]})"),
+                    Catch::Contains("bad epoch entry"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[-5,2]]]]]]})"),
+                    Catch::Contains("bad run"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,9223372036854775807]]]]]]})"),
+                    Catch::Contains("bad run"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[0,18446744073709551615]]]]]]})"),
+                    Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(DataPosition::parse(R"({"u": [0, 0, 9223372036854775807]})"), Catch::Contains("bad index"));
   CHECK(DataPosition::parse(R"({"format":"data_position/2","urls":[["u",0,[[0,0,3,[[5,6]]]]]]})")
             .find(org("u", 0))
             ->exceptions() == std::set<int64_t>{5, 6});

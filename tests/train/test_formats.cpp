@@ -6,8 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <zlib.h>
+
 #include "catlip/train/checkpoint_file.h"
-#include "catlip/train/crc32.h"
 #include "catlip/train/safetensors.h"
 #include "catlip/train/schedule.h"
 #include "catlip/train/vit_config.h"
@@ -17,14 +18,24 @@
 using namespace catlip;
 using namespace catlip::train;
 
-TEST_CASE("crc32 matches the zlib check value") {
-  const char* s = "123456789";
-  CHECK(crc32(s, 9) == 0xCBF43926u);
-  // Incremental equals one-shot, across the 8-byte fast path.
-  std::string big(1000, 'x');
-  for (size_t i = 0; i < big.size(); ++i) big[i] = char(i * 7);
-  uint32_t inc = crc32_update(crc32_update(0, big.data(), 13), big.data() + 13, big.size() - 13);
-  CHECK(inc == crc32(big.data(), big.size()));
+TEST_CASE("checksums are CRC-32/ISO-HDLC (zlib's), as files written before hold") {
+  // The check value of CRC-32/ISO-HDLC, which checkpoint frames and the
+  // vocabulary/tokenizer checksums have always used.
+  CHECK(crc32_z(0, reinterpret_cast<const Bytef*>("123456789"), 9) == 0xCBF43926u);
+  // A vocabulary's checksum (recorded in checkpoints and exports) is stable.
+  test::TempDir dir("crc");
+  test::write_file(dir.file("v.tsv"), "index\twnid\tlemma\tcount\tgloss\n0\tn01\tdog\t5\ta dog\n1\tn02\tcat\t3\ta cat\n");
+  CHECK(load_vocab(dir.file("v.tsv")).checksum == "crc32:b1920327");
+  // A checkpoint frame's CRC field (bytes 12..15, LE) is the CRC of the
+  // payload, computed incrementally while writing.
+  std::vector<float> w(3000, 0.25f);
+  std::string p = write_checkpoint_file(dir.path(), 1, {{"catlip.step", "1"}}, {{"w", DType::F32, {3000}, w.data(), 12000}});
+  std::string bytes = test::read_file(p);
+  REQUIRE(bytes.size() > kCheckpointFrameBytes);
+  uint32_t field = 0;
+  for (int i = 0; i < 4; ++i) field |= uint32_t(static_cast<unsigned char>(bytes[12 + i])) << (8 * i);
+  CHECK(field == crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()) + kCheckpointFrameBytes,
+                         bytes.size() - kCheckpointFrameBytes));
 }
 
 TEST_CASE("safetensors round trip keeps names, dtypes, shapes, bytes and metadata") {
@@ -67,6 +78,35 @@ TEST_CASE("safetensors parser rejects hostile headers instead of reading out of 
   CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"X9","shape":[2],"data_offsets":[0,8]}})", 8), "dtype"));
   CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})", 8), "json"));
   CHECK_NOTHROW(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8), "ok"));
+  // Errors name the input and say what is wrong; a JSON error gives the byte.
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})", 8), "x.st"),
+                    Catch::Contains("x.st: not a valid safetensors file") && Catch::Contains("header: invalid JSON at byte 54"));
+  // Numbers must be integers: no silent conversion of 2.5 or "2".
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8), "f"),
+                    Catch::Contains("entry 'a'") && Catch::Contains("expected an integer"));
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":["2"],"data_offsets":[0,8]}})", 8), "s"),
+                    Catch::Contains("expected an integer"));
+  CHECK_THROWS_WITH(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2]}})", 8), "m"),
+                    Catch::Contains("missing 'data_offsets'"));
+  // A shape whose byte size wraps around 2^64 (2^61 F64 elements = 2^64 bytes = 0).
+  CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,0]}})", 8), "wrap"));
+  CHECK_THROWS(safetensors_parse(blob(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}})", 8), "u64"));
+  // Nesting is bounded (64 levels), so is the header (100 MB, as the reference implementation).
+  std::string deep = R"({"__metadata__":)" + std::string(70, '[') + std::string(70, ']') + "}";
+  CHECK_THROWS_WITH(safetensors_parse(blob(deep, 0), "deep"), Catch::Contains("nested deeper than 64"));
+  std::string big(8 + 100'000'001, ' ');
+  uint64_t n = 100'000'001;
+  std::memcpy(big.data(), &n, 8);
+  CHECK_THROWS_WITH(safetensors_parse(big, "big"), Catch::Contains("over the limit"));
+}
+
+TEST_CASE("safetensors header: compact JSON, metadata first, tensors in order, padded to 8") {
+  std::vector<TensorView> v = {{"z", DType::F32, {2, 3}, nullptr, 24}, {"a\"b", DType::I64, {}, nullptr, 8}};
+  std::string h = safetensors_header({{"format", "pt"}, {"k\n", "v"}}, v);
+  CHECK(h.size() % 8 == 0);
+  CHECK(h.rfind(R"({"__metadata__":{"format":"pt","k\n":"v"},"z":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                R"("a\"b":{"dtype":"I64","shape":[],"data_offsets":[24,32]}})",
+                0) == 0);
 }
 
 TEST_CASE("checkpoint frame detects truncation and corruption") {

@@ -21,6 +21,9 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/local.h"
 #include "catlip/train/checkpoint_file.h"
 #include "catlip/train/model_io.h"
@@ -171,6 +174,13 @@ TEST_CASE("loss decreases and the model overfits a small fixed batch") {
   CHECK(lines == 80);
   for (auto key : {"\"step\":80", "\"loss\":", "\"lr\":", "\"images_per_s\":", "\"step_s\":", "\"input_wait_frac\":"})
     CHECK(last.find(key) != std::string::npos);
+  {
+    auto rec = catlip::json::parse(last, "train_metrics.jsonl");
+    CHECK(catlip::json::integer(rec.at("step")) == 80);
+    CHECK(catlip::json::number(rec.at("loss")) > 0);
+    for (auto key : {"time", "lr", "grad_norm", "step_s", "window_s", "images_per_s", "input_wait_frac_total"})
+      CHECK(rec.at(key).is_number());
+  }
   auto gauges = ctx.gauges();
   CHECK(gauges.count("train.input_wait_frac"));
   CHECK(gauges.at("train.step") == 80);
@@ -333,7 +343,17 @@ TEST_CASE("export: timm names, loadable by PyTorch with identical logits") {
   REQUIRE(fs::exists(exp + "/model.safetensors"));
   REQUIRE(fs::exists(exp + "/model_ema.safetensors"));
   CHECK(test::read_file(exp + "/vocab.tsv") == test::read_file(o.vocab_path));
-  CHECK(fs::exists(exp + "/config.json"));
+  // config.json (timm's names) reads back with the model's configuration.
+  auto cfg = catlip::json::read_file(exp + "/config.json");
+  CHECK(cfg.at("architecture") == "vit");
+  CHECK(cfg.at("num_classes") == 10);
+  CHECK(cfg.at("embed_dim") == 64);
+  CHECK(cfg.at("depth") == 2);
+  CHECK(cfg.at("num_heads") == 2);
+  CHECK(cfg.at("img_size") == 32);
+  CHECK(cfg.at("patch_size") == 8);
+  CHECK(cfg.at("class_token") == true);
+  CHECK(cfg.at("norm_eps").get<double>() == Approx(1e-6));
 
   // C++ logits on a fixed input.
   auto m = load_model(exp + "/model.safetensors");

@@ -29,12 +29,6 @@ struct Rate {
   double items_per_s = 0, mb_per_s = 0, wall_s = 0;
 };
 
-double summary_number(const std::string& text, const std::string& name) {
-  auto p = text.find("\"" + name + "\":");
-  if (p == std::string::npos) return 0;
-  return std::atof(text.c_str() + p + name.size() + 3);
-}
-
 std::string toml_string(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
@@ -67,10 +61,7 @@ Rate run_once(const std::string& pass, int n, size_t bytes, const std::string& r
   auto t0 = std::chrono::steady_clock::now();
   if (run_graph(g, params, opt) != 0) return {};
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::ifstream f(run_dir + "/summary.json");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  double first = summary_number(ss.str(), "first_item_s"), last = summary_number(ss.str(), "last_item_s");
+  double first = summary_figure(run_dir, "sink", "first_item_s"), last = summary_figure(run_dir, "sink", "last_item_s");
   if (last <= first) return {};
   double dt = last - first;
   return {(n - 1) / dt, (n - 1) * double(bytes) / dt / 1e6, wall};

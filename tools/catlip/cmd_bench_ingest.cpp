@@ -98,11 +98,6 @@ struct Figures {
   int64_t samples = 0;
 };
 
-double json_number(const std::string& text, size_t from, const std::string& key) {
-  auto p = text.find("\"" + key + "\":", from);
-  return p == std::string::npos ? 0 : std::atof(text.c_str() + p + key.size() + 3);
-}
-
 Figures run_ingest(const std::string& urls, int decoders, int size, const std::string& run_dir, double shard_mb) {
   std::ostringstream t;
   t << "[graph]\nname = \"bench-ingest\"\n"
@@ -124,17 +119,11 @@ Figures run_ingest(const std::string& urls, int decoders, int size, const std::s
   auto t0 = std::chrono::steady_clock::now();
   if (run_graph(g, params, opt) != 0) return {};
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::ifstream f(run_dir + "/summary.json");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string s = ss.str();
-  auto sink = s.find("\"sink\":{");
-  auto read = s.find("\"read\":{");
   Figures r;
-  r.samples = int64_t(json_number(s, sink, "items_in"));
-  double first = json_number(s, sink, "first_item_s"), last = json_number(s, sink, "last_item_s");
+  r.samples = int64_t(summary_figure(run_dir, "sink", "items_in"));
+  double first = summary_figure(run_dir, "sink", "first_item_s"), last = summary_figure(run_dir, "sink", "last_item_s");
   r.seconds = last > first ? last - first : wall;
-  double read_bytes = json_number(s, read, "bytes_out");
+  double read_bytes = summary_figure(run_dir, "read", "bytes_out");
   (void)shard_mb;
   r.samples_per_s = r.samples / r.seconds;
   r.mb_per_s = read_bytes / r.seconds / 1e6;  // encoded (shard) bytes moved per second

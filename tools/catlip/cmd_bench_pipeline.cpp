@@ -25,9 +25,13 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "cli.h"
 
 using namespace catlip::cli;
+namespace json = catlip::json;
 namespace fs = std::filesystem;
 
 namespace {
@@ -108,21 +112,10 @@ std::string slurp(const std::string& p) {
 
 std::string tail(const std::string& s, size_t n = 1500) { return s.size() > n ? "..." + s.substr(s.size() - n) : s; }
 
-// The number after "key": in a JSON text (from `from`), or `def`.
-double json_number(const std::string& text, const std::string& key, size_t from = 0, double def = -1) {
-  auto p = text.find("\"" + key + "\":", from);
-  if (p == std::string::npos) return def;
-  p += key.size() + 3;
-  while (p < text.size() && text[p] == ' ') ++p;
-  return std::atof(text.c_str() + p);
-}
-
-std::string json_string(const std::string& text, const std::string& key) {
-  auto p = text.find("\"" + key + "\": \"");
-  if (p == std::string::npos) return "";
-  p += key.size() + 5;
-  auto e = text.find('"', p);
-  return e == std::string::npos ? "" : text.substr(p, e - p);
+// The number `key` of a JSON object, or `def`.
+double json_number(const json::Value& v, const std::string& key, double def = -1) {
+  const json::Value* x = json::find(v, key);
+  return x && x->is_number() ? json::number(*x) : def;
 }
 
 std::string find_script(const std::string& given, const std::string& exe_dir) {
@@ -270,19 +263,19 @@ int cmd_bench_pipeline(int argc, char** argv) {
                        << "\nclasses = " << classes << "\nsize = " << crop << "\n";
   const std::string run_dir = dir + "/run-catlip";
   Child cat = run_child({self, "run", graph, "--run-dir", run_dir, "--quiet"}, dir + "/catlip.log");
-  std::string summary = slurp(run_dir + "/summary.json");
-  auto sink = summary.find("\"batch\":{");
-  long long cat_samples = sink == std::string::npos ? -1 : (long long)json_number(summary, "collate.samples", sink, 0);
-  long long cat_labels = sink == std::string::npos ? -1 : (long long)json_number(summary, "collate.labels", sink, 0);
-  long long cat_batches = sink == std::string::npos
-                              ? -1
-                              : (long long)(json_number(summary, "collate.batches", sink, 0) +
-                                            json_number(summary, "collate.partial_batches", sink, 0));
+  // The collate sink's counters; -1 without a summary (the run failed).
+  const bool summary = summary_figure(run_dir, "batch", "replicas", -1) >= 0;
+  long long cat_samples = summary ? (long long)summary_figure(run_dir, "batch", "collate.samples") : -1;
+  long long cat_labels = summary ? (long long)summary_figure(run_dir, "batch", "collate.labels") : -1;
+  long long cat_batches = summary ? (long long)(summary_figure(run_dir, "batch", "collate.batches") +
+                                                summary_figure(run_dir, "batch", "collate.partial_batches"))
+                                  : -1;
   bool cat_ok = cat.rc == 0 && cat_samples == n;
 
   // 4. The PyTorch baseline on the same shards and vocabulary.
   enum { kRan, kSkipped, kFailedRun } base_state = kSkipped;
   std::string base_note, base_out;
+  json::Value base_json;  // the baseline's result: the JSON object on its last line
   Child base;
   if (a.has("no-baseline")) {
     base_note = "skipped (--no-baseline)";
@@ -302,17 +295,27 @@ int cmd_bench_pipeline(int argc, char** argv) {
       base = run_child(args, dir + "/baseline.log");
       base_out = slurp(dir + "/baseline.log");
       auto j = base_out.rfind("{\"samples\"");
+      std::string parse_error;
       if (base.rc == 0 && j != std::string::npos) {
-        base_out = base_out.substr(j);
+        try {
+          base_json = json::parse(base_out.substr(j, base_out.find('\n', j) - j), "baseline result");
+        } catch (const std::exception& e) {
+          parse_error = e.what();
+        }
+      }
+      if (base.rc == 0 && j != std::string::npos && parse_error.empty()) {
         base_state = kRan;
+      } else if (!parse_error.empty()) {
+        base_state = kFailedRun;
+        base_note = "FAILED: " + parse_error + ":\n" + tail(base_out);
       } else {
         base_state = kFailedRun;
         base_note = "FAILED (exit " + std::to_string(base.rc) + "):\n" + tail(base_out);
       }
     }
   }
-  long long base_samples = base_state == kRan ? (long long)json_number(base_out, "samples") : -1;
-  long long base_labels = base_state == kRan ? (long long)json_number(base_out, "labels") : -1;
+  long long base_samples = base_state == kRan ? (long long)json_number(base_json, "samples") : -1;
+  long long base_labels = base_state == kRan ? (long long)json_number(base_json, "labels") : -1;
 
   // 5. The table.
   const std::string cat_label = "catlip run: shards.source -> image.decode x" + std::to_string(replicas) +
@@ -335,12 +338,14 @@ int cmd_bench_pipeline(int argc, char** argv) {
                 cat_samples > 0 ? double(cat_labels) / cat_samples : 0.0,
                 cat_samples == n ? "" : "  <- NOT all samples arrived");
   if (base_state == kRan) {
-    double setup = json_number(base_out, "setup_cpu_s", 0, 0), loop = json_number(base_out, "loop_s", 0, 0);
-    bool tagged = base_out.find("\"pos_tag\": true") != std::string::npos;
+    double setup = json_number(base_json, "setup_cpu_s", 0), loop = json_number(base_json, "loop_s", 0);
+    const json::Value* tag = json::find(base_json, "pos_tag");
+    bool tagged = tag && tag->is_boolean() && tag->get<bool>();
+    const json::Value* versions = json::find(base_json, "versions");
     std::printf("PyTorch (%s): %lld samples, %.2f labels/sample; %s; of its CPU time %.2f s went to start-up before the\n"
                 "  loader (imports, vocabulary), its loader loop took %.2f s wall; without start-up: %.1f samples/CPU-s%s\n",
                 python.c_str(), base_samples, base_samples > 0 ? double(base_labels) / base_samples : 0.0,
-                json_string(base_out, "versions").c_str(), setup, loop,
+                versions && versions->is_string() ? json::string(*versions).c_str() : "", setup, loop,
                 base.cpu - setup > 0 ? base_samples / (base.cpu - setup) : 0.0,
                 tagged ? "" : "\n  (no nltk.pos_tag: Debian lacks its model, so the baseline skips tagging, which CoreNet does)");
     if (cat_ok && base_samples > 0 && cat.cpu > 0 && base.cpu > 0) {

@@ -144,17 +144,8 @@ Result raw_zmq(const std::string& bind, const std::string& connect, int n, size_
   }
 }
 
-double gauge_from_summary(const std::string& text, const std::string& name) {
-  auto p = text.find("\"" + name + "\":");
-  if (p == std::string::npos) return 0;
-  return std::atof(text.c_str() + p + name.size() + 3);
-}
-
 Result summary_rate(const std::string& run_dir, int n, size_t bytes) {
-  std::ifstream f(run_dir + "/summary.json");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  double first = gauge_from_summary(ss.str(), "first_item_s"), last = gauge_from_summary(ss.str(), "last_item_s");
+  double first = summary_figure(run_dir, "sink", "first_item_s"), last = summary_figure(run_dir, "sink", "last_item_s");
   if (last <= first) return {};
   double dt = last - first;
   return {(n - 1) / dt, (n - 1) * double(bytes) / dt / 1e9};

@@ -8,9 +8,13 @@
 #include <iostream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "cli.h"
 
 using namespace catlip::cli;
+namespace json = catlip::json;
 namespace fs = std::filesystem;
 
 namespace {
@@ -96,15 +100,6 @@ Meta parse_svg(const std::string& svg) {
   return m;
 }
 
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o + "\"";
-}
-
 int cmd_image_openclipart(int argc, char** argv) {
   Args a(argc, argv, {"help"});
   if (a.has("help")) {
@@ -186,11 +181,11 @@ int cmd_image_openclipart(int argc, char** argv) {
       return kFailed;
     }
     std::ofstream(out / (name + ".txt")) << caption << "\n";
-    std::string kw;
-    for (size_t i = 0; i < m.keywords.size(); ++i) kw += (i ? ", " : "") + json_string(m.keywords[i]);
-    std::ofstream(out / (name + ".json")) << "{\"title\": " << json_string(m.title) << ", \"keywords\": [" << kw
-                                          << "], \"category\": " << json_string(rel.begin()->string())
-                                          << ", \"source\": \"openclipart\"}\n";
+    json::Ordered meta = {{"title", m.title},
+                          {"keywords", m.keywords},
+                          {"category", rel.begin()->string()},
+                          {"source", "openclipart"}};
+    std::ofstream(out / (name + ".json")) << json::dump(meta, 0) << "\n";
     ++written;
   }
   std::cout << "wrote " << written << " images with captions to " << out.string() << " (" << no_svg

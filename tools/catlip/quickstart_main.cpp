@@ -40,13 +40,15 @@
 #include <iostream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/eval/report.h"
 #include "catlip/graph.h"
+#include "catlip/json.h"
 #include "catlip/plugin_loader.h"
 #include "catlip/supervisor.h"
 #include "catlip/synth/categories.h"
 #include "catlip/synth/generator.h"
-#include "catlip/train/mini_json.h"
 #include "catlip/validate.h"
 #include "cli.h"
 
@@ -336,15 +338,11 @@ int cmd_quickstart(int argc, char** argv) {
     if (info.zero_shot >= 0) {
       std::cout << "Transfer Init zero-shot accuracy:       " << fmt(info.zero_shot) << "   (chance " << fmt(info.chance)
                 << ")\n";
-      std::ifstream tj(out + "/transfer/transfer.json");
-      std::stringstream ss;
-      ss << tj.rdbuf();
       try {
-        auto v = train::json::parse(ss.str());
-        auto& heads = v.object().at("finetune").object().at("heads").object();
-        for (auto& [name, h] : heads) {
-          auto& fa = h.object().at("final_accuracy").v;
-          double acc = std::holds_alternative<double>(fa) ? std::get<double>(fa) : double(std::get<int64_t>(fa));
+        const json::Value v = json::read_file(out + "/transfer/transfer.json");
+        for (auto& [name, h] : json::object(json::at(json::at(v, "finetune"), "heads")).items()) {
+          const json::Value& fa = json::at(h, "final_accuracy");
+          double acc = fa.is_number() ? json::number(fa) : std::nan("");  // null: NaN
           std::cout << "fine-tune init_head=" << name << ":" << std::string(std::max<size_t>(1, 20 - name.size()), ' ')
                     << fmt(acc) << "   (after " << tsteps << " steps)\n";
         }

@@ -266,7 +266,7 @@ build() {
     echo "reusing the configured build dir $BUILD"
   fi
   echo "libraries as configured (the prefix is $PREFIX):"
-  grep -E '^(Torch_DIR|Boost_DIR|ZeroMQ_LIBRARY|cppzmq_DIR|msgpack_DIR|tomlplusplus_DIR|CURL_LIBRARY_RELEASE|ICU_UC_LIBRARY_RELEASE|GLOO_INCLUDE_DIR|pkgcfg_lib_CATLIP_SODIUM_sodium|pkgcfg_lib_CATLIP_IMG_(turbojpeg|jpeg|png16|webp)|PKG_CONFIG_EXECUTABLE):' \
+  grep -E '^(Torch_DIR|Boost_DIR|ZeroMQ_LIBRARY|cppzmq_DIR|msgpack_DIR|tomlplusplus_DIR|nlohmann_json_DIR|ZLIB_LIBRARY_RELEASE|CURL_LIBRARY_RELEASE|ICU_UC_LIBRARY_RELEASE|GLOO_INCLUDE_DIR|pkgcfg_lib_CATLIP_SODIUM_sodium|pkgcfg_lib_CATLIP_IMG_(turbojpeg|jpeg|png16|webp)|PKG_CONFIG_EXECUTABLE):' \
     "$BUILD/CMakeCache.txt" | sed 's/:[A-Z]*=/ = /; s/^/  /' || true
   echo "+ ninja -C $BUILD -j$NPROC catlip"
   ninja -C "$BUILD" -j"$NPROC" catlip

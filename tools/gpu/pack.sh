@@ -11,7 +11,7 @@
 #   dev   headers, .so links, CMake/pkg-config files of what the build links:
 #         ZeroMQ (+cppzmq), libsodium, msgpack-cxx, toml++, Boost (headers
 #         only: Boost.Asio), libcurl, ICU, libjpeg-turbo/turbojpeg, libpng,
-#         libwebp, zlib, Gloo (headers only: c10d's ProcessGroupGloo lives in
+#         libwebp, zlib, nlohmann-json (headers only), Gloo (headers only: c10d's ProcessGroupGloo lives in
 #         the torch wheel). No Catch2: check.sh builds without the tests.
 #   lib   the runtime libraries those .so links point to (always unpacked)
 #   dep   the libraries those depend on, recursively, less the C/C++ runtime
@@ -32,11 +32,12 @@ DIR="${1:-$ROOT/.gpu-carry/debs}"
 LIMIT_MB="${CATLIP_GPU_CARRY_MB:-60}"
 
 DEV=(libzmq3-dev cppzmq-dev libsodium-dev libmsgpack-cxx-dev libtomlplusplus-dev libcurl4-openssl-dev
-     libicu-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libgloo-dev)
+     libicu-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libgloo-dev
+     nlohmann-json3-dev)
 # Packages whose Depends are not followed: Boost's -dev chain (headers are
 # all the build uses) and Gloo (headers only; libgloo0 would pull in
 # libibverbs and hiredis for nothing).
-HEADERS_ONLY=(libgloo-dev)
+HEADERS_ONLY=(libgloo-dev nlohmann-json3-dev)
 TOOL=(pkgconf pkgconf-bin)
 DATA=(wordnet-base liblingua-en-tagger-perl)
 # Present wherever g++ runs; a second glibc/libstdc++ in the prefix would break things.

@@ -64,9 +64,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
-#include "catlip/train/mini_json.h"
 #include "catlip/train/model_io.h"
 #include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
@@ -76,7 +78,7 @@
 #include "cli.h"
 
 namespace fs = std::filesystem;
-namespace json = catlip::train::json;
+namespace json = catlip::json;
 using namespace catlip::train;
 using namespace catlip::bench;
 using Clock = std::chrono::steady_clock;
@@ -141,17 +143,14 @@ struct PyRun {
   bool fused_adamw = false;
 };
 
-double num(const json::Object& o, const std::string& k) {
-  auto it = o.find(k);
-  if (it == o.end()) return 0;
-  if (auto* d = std::get_if<double>(&it->second.v)) return *d;
-  if (auto* i = std::get_if<int64_t>(&it->second.v)) return double(*i);
-  return 0;
+double num(const json::Value& o, const std::string& k) {
+  const json::Value* x = json::find(o, k);
+  return x && x->is_number() ? json::number(*x) : 0;
 }
 
-std::string str(const json::Object& o, const std::string& k) {
-  auto it = o.find(k);
-  return it != o.end() && it->second.is_string() ? it->second.string() : "";
+std::string str(const json::Value& o, const std::string& k) {
+  const json::Value* x = json::find(o, k);
+  return x && x->is_string() ? json::string(*x) : "";
 }
 
 // Runs a command; its stdout and stderr together, and the exit status.
@@ -210,16 +209,15 @@ PyRun python_run(const PySpec& s, const BenchCase& c, bool compile) {
     if (!l.empty() && l[0] == '{') last = l;
   try {
     if (last.empty()) throw std::runtime_error("no result line");
-    auto v = json::parse(last);
-    auto& o = v.object();
+    const json::Value o = json::object(json::parse(last, "result line"));
     r.error = str(o, "error");
     if (rc == 0 && r.error.empty()) {
       r.ok = true;
       r.min = num(o, "min_s");
       r.median = num(o, "median_s");
       r.compile_s = num(o, "compile_s");
-      auto f = o.find("fused_adamw");
-      r.fused_adamw = f != o.end() && std::holds_alternative<bool>(f->second.v) && std::get<bool>(f->second.v);
+      const json::Value* f = json::find(o, "fused_adamw");
+      r.fused_adamw = f && f->is_boolean() && f->get<bool>();
     }
   } catch (const std::exception&) {
   }
@@ -300,12 +298,8 @@ std::string pair_col(const Side& s, const char* what) {
   return fmt("%.4f", s.min) + "/" + fmt("%.4f", s.median);
 }
 
-std::string json_num(double v) {
-  if (!std::isfinite(v)) return "null";
-  char b[64];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
+// Figures with 6 significant digits; NaN/inf are written as null.
+double num6(double v) { return json::round_sig(v, 6); }
 
 // The whole run as one JSON object (--json).
 struct Header {
@@ -316,53 +310,76 @@ struct Header {
   double peak_tflops = 0;  // 0: unknown
 };
 
-std::string side_json(const Side& s, int64_t batch, double flops, double peak_tflops) {
-  if (!s.ran) return "null";
-  std::ostringstream o;
+json::Ordered side_json(const Side& s, int64_t batch, double flops, double peak_tflops) {
+  if (!s.ran) return nullptr;
   double tf_best = flops / s.min / 1e12, tf_med = flops / s.median / 1e12;
-  o << "{\"min_s\": " << json_num(s.min) << ", \"median_s\": " << json_num(s.median)
-    << ", \"images_per_s\": " << json_num(double(batch) / s.median)
-    << ", \"images_per_s_best\": " << json_num(double(batch) / s.min) << ", \"tflops\": " << json_num(tf_best)
-    << ", \"tflops_median\": " << json_num(tf_med) << ", \"mfu\": "
-    << (peak_tflops > 0 ? json_num(tf_best / peak_tflops) : "null")
-    << ", \"mfu_median\": " << (peak_tflops > 0 ? json_num(tf_med / peak_tflops) : "null") << "}";
-  return o.str();
+  const double none = std::nan("");  // written as null
+  return {{"min_s", num6(s.min)},
+          {"median_s", num6(s.median)},
+          {"images_per_s", num6(double(batch) / s.median)},
+          {"images_per_s_best", num6(double(batch) / s.min)},
+          {"tflops", num6(tf_best)},
+          {"tflops_median", num6(tf_med)},
+          {"mfu", peak_tflops > 0 ? num6(tf_best / peak_tflops) : none},
+          {"mfu_median", peak_tflops > 0 ? num6(tf_med / peak_tflops) : none}};
 }
 
 bool write_json(const std::string& path, const Header& h, const std::vector<CaseResult>& rs, bool eager_met) {
-  std::ofstream f(path);
-  auto q = [](const std::string& s) { return json::quote(s); };
-  f << "{\"command\": \"bench train\", \"size\": " << q(h.size) << ", \"dim\": " << h.cfg.dim
-    << ", \"depth\": " << h.cfg.depth << ", \"heads\": " << h.cfg.heads << ", \"patch\": " << h.cfg.patch_size
-    << ", \"vocab\": " << h.cfg.num_classes << ", \"device\": " << q(h.device) << ", \"device_name\": "
-    << q(h.device_name) << ", \"precision\": " << q(h.precision) << ", \"threads\": " << h.threads
-    << ", \"steps\": " << h.steps << ", \"warmup\": " << h.warmup << ", \"rounds\": " << h.rounds
-    << ", \"libtorch\": " << q(TORCH_VERSION) << ", \"torch\": " << q(h.torch_version) << ", \"python\": "
-    << q(h.python) << ", \"peak_tflops\": " << (h.peak_tflops > 0 ? json_num(h.peak_tflops) : "null")
-    << ", \"peak_source\": " << q(h.peak_source) << ", \"compile\": " << (h.compile ? "true" : "false")
-    << ", \"eager_error\": " << (h.eager_error.empty() ? "null" : q(h.eager_error))
-    << ", \"compile_error\": " << (h.compile_error.empty() ? "null" : q(h.compile_error))
-    << ", \"target_eager_met\": " << (eager_met ? "true" : "false") << ",\n \"cases\": [";
-  for (size_t i = 0; i < rs.size(); ++i) {
-    const auto& r = rs[i];
+  auto text_or_null = [](const std::string& s) { return s.empty() ? json::Ordered() : json::Ordered(s); };
+  const double none = std::nan("");  // written as null
+  json::Ordered cases = json::Ordered::array();
+  for (const auto& r : rs) {
     auto ratio = [&](const Side& s, bool med) {
-      return r.cpp.ran && s.ran ? json_num(med ? r.cpp.median / s.median : r.cpp.min / s.min) : "null";
+      return r.cpp.ran && s.ran ? num6(med ? r.cpp.median / s.median : r.cpp.min / s.min) : none;
     };
-    f << (i ? ",\n  " : "\n  ") << "{\"image\": " << r.c.image << ", \"batch\": " << r.c.batch
-      << ", \"size\": " << q(h.size) << ", \"device\": " << q(h.device) << ", \"precision\": " << q(h.precision)
-      << ", \"threads\": " << h.threads << ", \"torch\": " << q(h.torch_version) << ", \"python\": " << q(h.python)
-      << ", \"flops_per_step\": " << json_num(r.flops)
-      << ",\n   \"cpp\": " << side_json(r.cpp, r.c.batch, r.flops, h.peak_tflops)
-      << ",\n   \"eager\": " << side_json(r.eager, r.c.batch, r.flops, h.peak_tflops)
-      << ",\n   \"compile\": " << side_json(r.compiled, r.c.batch, r.flops, h.peak_tflops)
-      << ",\n   \"compile_s\": [";
-    for (size_t k = 0; k < r.compile_s.size(); ++k) f << (k ? ", " : "") << json_num(r.compile_s[k]);
-    f << "], \"eager_fused_adamw\": " << (r.fused_adamw ? "true" : "false")
-      << ", \"ratio_eager\": " << ratio(r.eager, false) << ", \"ratio_eager_median\": " << ratio(r.eager, true)
-      << ", \"ratio_compile\": " << ratio(r.compiled, false)
-      << ", \"ratio_compile_median\": " << ratio(r.compiled, true) << "}";
+    json::Ordered compile_s = json::Ordered::array();
+    for (double x : r.compile_s) compile_s.push_back(num6(x));
+    cases.push_back({{"image", r.c.image},
+                     {"batch", r.c.batch},
+                     {"size", h.size},
+                     {"device", h.device},
+                     {"precision", h.precision},
+                     {"threads", h.threads},
+                     {"torch", h.torch_version},
+                     {"python", h.python},
+                     {"flops_per_step", num6(r.flops)},
+                     {"cpp", side_json(r.cpp, r.c.batch, r.flops, h.peak_tflops)},
+                     {"eager", side_json(r.eager, r.c.batch, r.flops, h.peak_tflops)},
+                     {"compile", side_json(r.compiled, r.c.batch, r.flops, h.peak_tflops)},
+                     {"compile_s", std::move(compile_s)},
+                     {"eager_fused_adamw", r.fused_adamw},
+                     {"ratio_eager", ratio(r.eager, false)},
+                     {"ratio_eager_median", ratio(r.eager, true)},
+                     {"ratio_compile", ratio(r.compiled, false)},
+                     {"ratio_compile_median", ratio(r.compiled, true)}});
   }
-  f << "\n ]}\n";
+  json::Ordered j = {{"command", "bench train"},
+                     {"size", h.size},
+                     {"dim", h.cfg.dim},
+                     {"depth", h.cfg.depth},
+                     {"heads", h.cfg.heads},
+                     {"patch", h.cfg.patch_size},
+                     {"vocab", h.cfg.num_classes},
+                     {"device", h.device},
+                     {"device_name", h.device_name},
+                     {"precision", h.precision},
+                     {"threads", h.threads},
+                     {"steps", h.steps},
+                     {"warmup", h.warmup},
+                     {"rounds", h.rounds},
+                     {"libtorch", TORCH_VERSION},
+                     {"torch", h.torch_version},
+                     {"python", h.python},
+                     {"peak_tflops", h.peak_tflops > 0 ? num6(h.peak_tflops) : none},
+                     {"peak_source", h.peak_source},
+                     {"compile", h.compile},
+                     {"eager_error", text_or_null(h.eager_error)},
+                     {"compile_error", text_or_null(h.compile_error)},
+                     {"target_eager_met", eager_met},
+                     {"cases", std::move(cases)}};
+  std::ofstream f(path);
+  // One key per line; one line per case.
+  f << json::dump(j, 2) << "\n";
   return bool(f);
 }
 

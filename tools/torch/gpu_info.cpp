@@ -21,6 +21,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/train/data_parallel.h"
 #include "cli.h"
 
@@ -40,15 +43,6 @@ std::string find_loaded(const std::string& name) {
       },
       &p);
   return p.second;
-}
-
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) o += c;
-  }
-  return o + "\"";
 }
 
 int cmd_gpu_info(int argc, char** argv) {
@@ -87,13 +81,13 @@ int cmd_gpu_info(int argc, char** argv) {
   const bool flash = ctx.userEnabledFlashSDP(), mem = ctx.userEnabledMemEfficientSDP(),
              math = ctx.userEnabledMathSDP();
   if (a.has("json")) {
-    std::cout << "{\"torch\": " << json_str(TORCH_VERSION) << ", \"libtorch_cuda\": " << json_str(cuda_lib)
-              << ", \"cuda_built\": " << json_str(cuda_built) << ", \"backends\": [";
-    for (size_t i = 0; i < backends.size(); ++i) std::cout << (i ? ", " : "") << json_str(backends[i]);
-    std::cout << "], \"gpus\": [";
-    for (size_t i = 0; i < names.size(); ++i) std::cout << (i ? ", " : "") << json_str(names[i]);
-    std::cout << "], \"sdpa\": {\"flash\": " << (flash ? "true" : "false") << ", \"mem_efficient\": "
-              << (mem ? "true" : "false") << ", \"math\": " << (math ? "true" : "false") << "}}\n";
+    catlip::json::Ordered j = {{"torch", TORCH_VERSION},
+                               {"libtorch_cuda", cuda_lib},
+                               {"cuda_built", cuda_built},
+                               {"backends", backends},
+                               {"gpus", names},
+                               {"sdpa", {{"flash", flash}, {"mem_efficient", mem}, {"math", math}}}};
+    std::cout << catlip::json::dump(j, 0) << "\n";
     return kOk;
   }
   std::cout << "LibTorch:        " << TORCH_VERSION << "\n"

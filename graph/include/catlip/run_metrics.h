@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "catlip/graph.h"
 #include "catlip/report.h"
 
@@ -39,8 +41,8 @@ struct NodeView {
 };
 // One line per node for the progress display.
 std::string render_nodes(const std::vector<NodeView>& nodes, double elapsed_s, bool tty);
-// A JSON array of the nodes, for summary.json and metrics.jsonl.
-std::string nodes_json(const std::vector<NodeView>& nodes);
+// The nodes as a JSON array, for summary.json.
+nlohmann::ordered_json nodes_json(const std::vector<NodeView>& nodes);
 
 class RunMetrics {
  public:
@@ -58,7 +60,8 @@ class RunMetrics {
   std::vector<StageView> view() const { return views_; }
   const ReplicaReport* report(const std::string& stage, int replica) const;
   std::string prometheus() const;
-  std::string json_line(double now_s) const;  // one JSON object, no newline
+  // One metrics.jsonl record: {"t": now_s, "stages": {name: {...}}}.
+  nlohmann::ordered_json json_record(double now_s) const;
 
  private:
   struct Prev {

@@ -13,11 +13,13 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/eval/eval_vocab.h"
-#include "catlip/eval/json_out.h"
 #include "catlip/eval/png_io.h"
 #include "catlip/eval/svg_plot.h"
 #include "catlip/eval/wordnet_graph.h"
+#include "catlip/json.h"
 #include "catlip/train/checkpoint_file.h"
 #include "catlip/train/model_io.h"
 
@@ -289,32 +291,32 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
 
 namespace {
 
-std::string time_json(const TimeToAccuracy& t, double target) {
-  std::ostringstream j;
-  j << "{\"target\": " << jnum(target) << ", \"reached\": " << (t.reached ? "true" : "false")
-    << ", \"seconds\": " << (t.reached ? jnum(t.seconds) : "null")
-    << ", \"at_first_checkpoint\": " << (t.at_first_point ? "true" : "false") << ", \"text\": " << jstr(describe(t))
-    << "}";
-  return j.str();
+double num6(double v) { return json::round_sig(v, 6); }  // NaN: null
+
+json::Ordered time_json(const TimeToAccuracy& t, double target) {
+  return {{"target", num6(target)},
+          {"reached", t.reached},
+          {"seconds", t.reached ? json::Ordered(num6(t.seconds)) : json::Ordered()},
+          {"at_first_checkpoint", t.at_first_point},
+          {"text", describe(t)}};
 }
 
-std::string curve_json(const ModelCurve& c) {
-  std::ostringstream j;
-  j << "{\"run\": " << jstr(c.run) << ", \"model\": " << jstr(c.summary) << ", \"curve\": [";
-  for (size_t i = 0; i < c.points.size(); ++i) {
-    auto& p = c.points[i];
-    j << (i ? ",\n      " : "\n      ") << "{\"step\": " << p.step << ", \"seconds\": " << jnum(p.seconds)
-      << ", \"cpu_seconds\": " << jnum(p.cpu_seconds)
-      << ", \"zero_shot\": " << jnum(p.zero_shot) << ", \"linear_probe\": " << jnum(p.linear_probe)
-      << ", \"checkpoint\": " << jstr(p.path) << "}";
-  }
-  j << "]";
+json::Ordered curve_json(const ModelCurve& c) {
+  json::Ordered curve = json::Ordered::array();
+  for (auto& p : c.points)
+    curve.push_back({{"step", p.step},
+                     {"seconds", num6(p.seconds)},
+                     {"cpu_seconds", num6(p.cpu_seconds)},
+                     {"zero_shot", num6(p.zero_shot)},
+                     {"linear_probe", num6(p.linear_probe)},
+                     {"checkpoint", p.path}});
+  json::Ordered j = {{"run", c.run}, {"model", c.summary}, {"curve", std::move(curve)}};
   if (!c.points.empty())
-    j << ", \"final\": {\"step\": " << c.last().step << ", \"seconds\": " << jnum(c.last().seconds)
-      << ", \"zero_shot\": " << jnum(c.last().zero_shot) << ", \"linear_probe\": " << jnum(c.last().linear_probe)
-      << "}";
-  j << "}";
-  return j.str();
+    j["final"] = {{"step", c.last().step},
+                  {"seconds", num6(c.last().seconds)},
+                  {"zero_shot", num6(c.last().zero_shot)},
+                  {"linear_probe", num6(c.last().linear_probe)}};
+  return j;
 }
 
 double final_or_nan(const ModelCurve& c, bool zs) {
@@ -355,18 +357,23 @@ std::string throughput(const CompareResult& r) {
 }  // namespace
 
 std::string compare_json(const CompareResult& r) {
-  std::ostringstream j;
-  j << "{\n  \"classes\": " << r.classes << ",\n  \"probe_train_samples\": " << r.train_n
-    << ",\n  \"test_samples\": " << r.test_n << ",\n  \"chance\": " << jnum(r.chance)
-    << ",\n  \"majority\": " << jnum(r.majority) << ",\n  \"catlip_mapping_coverage\": " << jnum(r.mapping_coverage)
-    << ",\n  \"models\": {\n    \"catlip\": " << curve_json(r.catlip) << ",\n    \"clip\": " << curve_json(r.clip)
-    << "\n  },\n  \"time_to_other_final\": {\n    \"zero_shot\": {\"catlip_to_clip\": "
-    << time_json(r.zs_catlip_to_clip, final_or_nan(r.clip, true))
-    << ",\n                  \"clip_to_catlip\": " << time_json(r.zs_clip_to_catlip, final_or_nan(r.catlip, true))
-    << "},\n    \"linear_probe\": {\"catlip_to_clip\": " << time_json(r.lp_catlip_to_clip, final_or_nan(r.clip, false))
-    << ",\n                     \"clip_to_catlip\": " << time_json(r.lp_clip_to_catlip, final_or_nan(r.catlip, false))
-    << "}\n  },\n  \"seconds\": " << jnum(r.seconds) << "\n}\n";
-  return j.str();
+  json::Ordered j = {
+      {"classes", r.classes},
+      {"probe_train_samples", r.train_n},
+      {"test_samples", r.test_n},
+      {"chance", num6(r.chance)},
+      {"majority", num6(r.majority)},
+      {"catlip_mapping_coverage", num6(r.mapping_coverage)},
+      {"models", {{"catlip", curve_json(r.catlip)}, {"clip", curve_json(r.clip)}}},
+      {"time_to_other_final",
+       {{"zero_shot",
+         {{"catlip_to_clip", time_json(r.zs_catlip_to_clip, final_or_nan(r.clip, true))},
+          {"clip_to_catlip", time_json(r.zs_clip_to_catlip, final_or_nan(r.catlip, true))}}},
+        {"linear_probe",
+         {{"catlip_to_clip", time_json(r.lp_catlip_to_clip, final_or_nan(r.clip, false))},
+          {"clip_to_catlip", time_json(r.lp_clip_to_catlip, final_or_nan(r.catlip, false))}}}}},
+      {"seconds", num6(r.seconds)}};
+  return json::dump(j, 2) + "\n";
 }
 
 std::string compare_table(const CompareResult& r) {

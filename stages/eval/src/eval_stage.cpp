@@ -10,12 +10,14 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/eval/checkpoint_path.h"
 #include "catlip/eval/eval_vocab.h"
 #include "catlip/eval/ground_truth.h"
-#include "catlip/eval/json_out.h"
 #include "catlip/eval/metrics.h"
 #include "catlip/eval/png_io.h"
+#include "catlip/json.h"
 #include "catlip/train/model_io.h"
 
 namespace fs = std::filesystem;
@@ -227,22 +229,35 @@ void EvalStage::process(Sample&& in, Emitter&) {
 
 namespace {
 
-std::string metrics_json(const MultiLabelMetrics& m, const MultiLabelMetrics* prior) {
-  std::ostringstream o;
-  o << "{\"samples\": " << m.samples << ", \"classes_scored\": " << m.classes_scored << ", \"mAP\": " << jnum(m.map)
-    << ", \"f1_micro\": " << jnum(m.f1_micro) << ", \"f1_macro\": " << jnum(m.f1_macro)
-    << ", \"precision_micro\": " << jnum(m.precision_micro) << ", \"recall_micro\": " << jnum(m.recall_micro)
-    << ", \"precision_at\": {";
-  for (size_t i = 0; i < m.ks.size(); ++i)
-    o << (i ? ", " : "") << "\"" << m.ks[i] << "\": " << jnum(m.precision_at_k[i]);
-  o << "}";
+// Metrics keep 6 significant digits in the JSON (and the TSV); NaN is null.
+double num6(double v) { return json::round_sig(v, 6); }
+std::string tsv_num(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+json::Ordered precision_at(const MultiLabelMetrics& m) {
+  json::Ordered o = json::Ordered::object();
+  for (size_t i = 0; i < m.ks.size(); ++i) o[std::to_string(m.ks[i])] = num6(m.precision_at_k[i]);
+  return o;
+}
+
+json::Ordered metrics_json(const MultiLabelMetrics& m, const MultiLabelMetrics* prior) {
+  json::Ordered o = {{"samples", m.samples},
+                     {"classes_scored", m.classes_scored},
+                     {"mAP", num6(m.map)},
+                     {"f1_micro", num6(m.f1_micro)},
+                     {"f1_macro", num6(m.f1_macro)},
+                     {"precision_micro", num6(m.precision_micro)},
+                     {"recall_micro", num6(m.recall_micro)},
+                     {"precision_at", precision_at(m)}};
   if (prior) {
-    o << ", \"prior_mAP\": " << jnum(prior->map) << ", \"prior_precision_at\": {";
-    for (size_t i = 0; i < prior->ks.size(); ++i)
-      o << (i ? ", " : "") << "\"" << prior->ks[i] << "\": " << jnum(prior->precision_at_k[i]);
-    o << "}";
+    o["prior_mAP"] = num6(prior->map);
+    o["prior_precision_at"] = precision_at(*prior);
   }
-  return o.str() + "}";
+  return o;
 }
 
 std::string fmt(double v) {
@@ -290,47 +305,47 @@ void EvalStage::flush(Emitter&) {
   if (n_gt > 0) evaluate(m.gt_targets, &m.has_gt, gt, gt_prior);
   evaluate(m.caption_targets, nullptr, cap, cap_prior);
 
-  std::ostringstream j;
-  j << "{\n  \"checkpoint\": " << jstr(m.weights_path) << ",\n  \"step\": " << m.model.step
-    << ",\n  \"ema\": " << (m.model.ema ? "true" : "false") << ",\n  \"model\": " << jstr(m.model.config.to_string())
-    << ",\n  \"vocab\": " << jstr(m.vocab_path) << ",\n  \"vocab_size\": " << V << ",\n  \"samples\": " << m.n
-    << ",\n  \"threshold\": " << jnum(m.threshold);
-  if (n_gt > 0) j << ",\n  \"ground_truth\": " << metrics_json(gt, &gt_prior);
-  j << ",\n  \"captions\": " << metrics_json(cap, &cap_prior);
-  j << ",\n  \"per_synset\": " << jstr(fs::path(m.per_synset).filename().string())
-    << ",\n  \"samples_file\": " << jstr(fs::path(m.samples_json).filename().string()) << "\n}\n";
-  write_file_bytes(m.output, j.str());
+  json::Ordered j = {{"checkpoint", m.weights_path}, {"step", m.model.step},  {"ema", m.model.ema},
+                     {"model", m.model.config.to_string()}, {"vocab", m.vocab_path}, {"vocab_size", V},
+                     {"samples", m.n},                      {"threshold", num6(m.threshold)}};
+  if (n_gt > 0) j["ground_truth"] = metrics_json(gt, &gt_prior);
+  j["captions"] = metrics_json(cap, &cap_prior);
+  j["per_synset"] = fs::path(m.per_synset).filename().string();
+  j["samples_file"] = fs::path(m.samples_json).filename().string();
+  write_file_bytes(m.output, json::dump(j, 1) + "\n");
 
   std::ostringstream t;
   t << "index\twnid\tlemma\ttrain_count\tgt_positives\tgt_ap\tcaption_positives\tcaption_ap\n";
   for (int64_t c = 0; c < V; ++c) {
     t << c << "\t" << m.vocab.wnids[size_t(c)] << "\t" << m.vocab.lemmas[size_t(c)] << "\t"
       << m.vocab.counts[size_t(c)] << "\t";
-    if (n_gt > 0) t << gt.per_class[size_t(c)].positives << "\t" << jnum(gt.per_class[size_t(c)].ap);
+    if (n_gt > 0) t << gt.per_class[size_t(c)].positives << "\t" << tsv_num(gt.per_class[size_t(c)].ap);
     else t << "0\tnull";
-    t << "\t" << cap.per_class[size_t(c)].positives << "\t" << jnum(cap.per_class[size_t(c)].ap) << "\n";
+    t << "\t" << cap.per_class[size_t(c)].positives << "\t" << tsv_num(cap.per_class[size_t(c)].ap) << "\n";
   }
   write_file_bytes(m.per_synset, t.str());
 
-  std::ostringstream s;
   auto lemmas = [&](const std::vector<int64_t>& rows) {
-    std::string o = "[";
-    for (size_t i = 0; i < rows.size(); ++i) o += (i ? ", " : "") + jstr(m.vocab.lemmas[size_t(rows[i])]);
-    return o + "]";
+    json::Ordered o = json::Ordered::array();
+    for (auto r : rows) o.push_back(m.vocab.lemmas[size_t(r)]);
+    return o;
   };
-  s << "[\n";
-  for (size_t i = 0; i < m.kept.size(); ++i) {
-    auto& k = *m.kept[i];
-    s << "  {\"key\": " << jstr(k.key) << ", \"png\": " << jstr(k.png) << ", \"caption\": " << jstr(k.caption)
-      << ", \"caption_synsets\": " << lemmas(k.caption_rows) << ", \"ground_truth\": " << lemmas(k.gt_rows)
-      << ", \"top\": [";
+  json::Ordered samples = json::Ordered::array();
+  for (auto& kept : m.kept) {
+    auto& k = *kept;
+    json::Ordered top = json::Ordered::array();
     for (size_t q = 0; q < k.top.size(); ++q)
-      s << (q ? ", " : "") << "{\"lemma\": " << jstr(m.vocab.lemmas[size_t(k.top[q])])
-        << ", \"wnid\": " << jstr(m.vocab.wnids[size_t(k.top[q])]) << ", \"p\": " << jnum(k.top_p[q]) << "}";
-    s << "]}" << (i + 1 < m.kept.size() ? "," : "") << "\n";
+      top.push_back({{"lemma", m.vocab.lemmas[size_t(k.top[q])]},
+                     {"wnid", m.vocab.wnids[size_t(k.top[q])]},
+                     {"p", num6(k.top_p[q])}});
+    samples.push_back({{"key", k.key},
+                       {"png", k.png},
+                       {"caption", k.caption},
+                       {"caption_synsets", lemmas(k.caption_rows)},
+                       {"ground_truth", lemmas(k.gt_rows)},
+                       {"top", std::move(top)}});
   }
-  s << "]\n";
-  write_file_bytes(m.samples_json, s.str());
+  write_file_bytes(m.samples_json, json::dump(samples, 1) + "\n");
 
   std::string summary = "evaluated " + std::to_string(m.n) + " samples: ";
   if (n_gt > 0)

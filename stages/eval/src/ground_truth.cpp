@@ -2,28 +2,27 @@
 
 #include <algorithm>
 
-#include "catlip/train/mini_json.h"
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 
 namespace catlip::eval {
-
-namespace json = catlip::train::json;
 
 GroundTruth parse_ground_truth(const std::string& text, const EvalVocab& vocab) {
   GroundTruth g;
   try {
-    auto v = json::parse(text);
+    const json::Value v = json::parse(text, "");
     if (!v.is_object()) {
       g.error = "json is not an object";
       return g;
     }
-    const auto& o = v.object();
     auto add_list = [&](const char* key, bool by_wnid) {
-      auto it = o.find(key);
-      if (it == o.end() || !it->second.is_array()) return false;
+      const json::Value* list = json::find(v, key);
+      if (!list || !list->is_array()) return false;
       g.present = true;
-      for (auto& e : it->second.array()) {
+      for (auto& e : *list) {
         if (!e.is_string()) continue;
-        const std::string& s = e.string();
+        const std::string& s = json::string(e);
         g.names.push_back(s);
         int64_t r = by_wnid ? vocab.index_of_wnid(s) : vocab.index_of_lemma(s);
         if (r >= 0) g.rows.push_back(r);
@@ -54,19 +53,17 @@ int64_t parse_class_label(const std::string* cls, const std::string* text,
   }
   if (!text) return -1;
   try {
-    auto v = json::parse(*text);
-    if (!v.is_object()) return -1;
-    const auto& o = v.object();
+    const json::Value v = json::parse(*text, "");
     for (const char* k : {"class_wnid", "wnid"}) {
-      auto it = o.find(k);
-      if (it != o.end() && it->second.is_string()) {
-        auto f = std::find(class_wnids.begin(), class_wnids.end(), it->second.string());
+      const json::Value* w = json::find(v, k);
+      if (w && w->is_string()) {
+        auto f = std::find(class_wnids.begin(), class_wnids.end(), json::string(*w));
         if (f != class_wnids.end()) return f - class_wnids.begin();
       }
     }
-    auto it = o.find("class");
-    if (it != o.end() && it->second.is_string()) {
-      std::string c = it->second.string();
+    const json::Value* cl = json::find(v, "class");
+    if (cl && cl->is_string()) {
+      std::string c = json::string(*cl);
       for (int64_t i = 0; i < int64_t(class_names.size()); ++i) {
         std::string nm = class_names[size_t(i)];
         std::replace(nm.begin(), nm.end(), '_', ' ');

@@ -8,16 +8,16 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/eval/eval_vocab.h"
 #include "catlip/eval/png_io.h"
 #include "catlip/eval/svg_plot.h"
-#include "catlip/train/mini_json.h"
+#include "catlip/json.h"
 
 namespace fs = std::filesystem;
 
 namespace catlip::eval {
-
-namespace json = catlip::train::json;
 
 namespace {
 
@@ -36,24 +36,15 @@ std::string slurp(const std::string& p) {
   return s.str();
 }
 
-double num(const json::Value& v, double def = NAN) {
-  if (std::holds_alternative<int64_t>(v.v)) return double(std::get<int64_t>(v.v));
-  if (std::holds_alternative<double>(v.v)) return std::get<double>(v.v);
-  return def;
-}
-const json::Value* get(const json::Value& v, const std::string& k) {
-  if (!v.is_object()) return nullptr;
-  auto& o = v.object();
-  auto it = o.find(k);
-  return it == o.end() ? nullptr : &it->second;
-}
+double num(const json::Value& v, double def = NAN) { return v.is_number() ? json::number(v) : def; }
+const json::Value* get(const json::Value& v, const std::string& k) { return json::find(v, k); }
 double getnum(const json::Value& v, const std::string& k, double def = NAN) {
   auto* x = get(v, k);
   return x ? num(*x, def) : def;
 }
 std::string getstr(const json::Value& v, const std::string& k) {
   auto* x = get(v, k);
-  return x && x->is_string() ? x->string() : "";
+  return x && x->is_string() ? json::string(*x) : "";
 }
 
 // JSON lines; bad lines (a run killed mid-write) are skipped.
@@ -64,7 +55,7 @@ std::vector<json::Value> read_jsonl(const std::string& path) {
   while (std::getline(f, line)) {
     if (line.empty()) continue;
     try {
-      out.push_back(json::parse(line));
+      out.push_back(json::parse(line, path));
     } catch (const std::exception&) {
     }
   }
@@ -108,7 +99,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
   std::string eval_path = find_input(run_dir, "eval.json");
   std::ostringstream eval_sec;
   if (!eval_path.empty()) {
-    auto e = json::parse(slurp(eval_path));
+    auto e = json::read_file(eval_path);
     const json::Value* gt = get(e, "ground_truth");
     const json::Value* cap = get(e, "captions");
     if (gt) {
@@ -227,7 +218,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
       double t = getnum(l, "t");
       const json::Value* st = get(l, "stages");
       if (!st || !st->is_object()) continue;
-      for (auto& [name, v] : st->object()) {
+      for (auto& [name, v] : st->items()) {
         if (!rate.count(name)) {
           order.push_back(name);
           rate[name].name = busy[name].name = wait[name].name = name;
@@ -256,7 +247,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
   std::ostringstream tr_sec;
   std::string tr_path = find_input(run_dir, "transfer.json");
   if (!tr_path.empty()) {
-    auto t = json::parse(slurp(tr_path));
+    auto t = json::read_file(tr_path);
     info.zero_shot = getnum(t, "zero_shot", -1);
     info.chance = getnum(t, "chance", -1);
     headline += card("Transfer Init zero-shot accuracy", fmt(info.zero_shot) + " (chance " + fmt(info.chance) + ")");
@@ -264,10 +255,10 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
     std::string rows;
     if (auto* ft = get(t, "finetune"))
       if (auto* heads = get(*ft, "heads"); heads && heads->is_object()) {
-        for (auto& [name, h] : heads->object()) {
+        for (auto& [name, h] : heads->items()) {
           Series s{"init_head = " + name, {}, {}, name == "synsets" ? "#2ca02c" : "#d62728"};
           if (auto* c = get(h, "curve"); c && c->is_array())
-            for (auto& p : c->array()) s.x.push_back(getnum(p, "step")), s.y.push_back(getnum(p, "accuracy"));
+            for (auto& p : *c) s.x.push_back(getnum(p, "step")), s.y.push_back(getnum(p, "accuracy"));
           curves.push_back(s);
           rows += "<tr><td>fine-tune, init_head = " + html_escape(name) + "</td><td>" + fmt(getnum(h, "final_accuracy")) +
                   "</td></tr>";
@@ -307,20 +298,20 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
   std::ostringstream img_sec;
   std::string sj_path = find_input(run_dir, "eval_samples.json");
   if (!sj_path.empty()) {
-    auto arr = json::parse(slurp(sj_path));
+    auto arr = json::read_file(sj_path);
     std::string base = fs::path(sj_path).parent_path().string();
     img_sec << "<h2>Held-out images</h2><p class=\"note\">Caption synsets come from the caption (nouns &rarr; WordNet); "
                "ground truth is what was drawn; predictions are the model's top 5 (sigmoid). Green: a prediction "
                "that is in the ground truth (or caption synsets when there is none).</p><div class=\"grid\">";
     if (arr.is_array())
-      for (auto& s : arr.array()) {
+      for (auto& s : arr) {
         std::string png = base + "/" + getstr(s, "png");
         if (!fs::is_regular_file(png)) continue;
         auto list = [&](const char* k) {
           std::vector<std::string> v;
           if (auto* a = get(s, k); a && a->is_array())
-            for (auto& x : a->array())
-              if (x.is_string()) v.push_back(x.string());
+            for (auto& x : *a)
+              if (x.is_string()) v.push_back(json::string(x));
           return v;
         };
         auto capsyn = list("caption_synsets"), gt = list("ground_truth");
@@ -336,7 +327,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
                 << "</div><div><b>predicted:</b> ";
         if (auto* top = get(s, "top"); top && top->is_array()) {
           bool first = true;
-          for (auto& p : top->array()) {
+          for (auto& p : *top) {
             std::string l = getstr(p, "lemma");
             bool hit = std::find(truth.begin(), truth.end(), l) != truth.end();
             img_sec << (first ? "" : ", ") << "<span class=\"" << (hit ? "hit" : "miss") << "\">" << html_escape(l) << " "

@@ -9,13 +9,15 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/eval/checkpoint_path.h"
 #include "catlip/eval/ground_truth.h"
-#include "catlip/eval/json_out.h"
 #include "catlip/eval/metrics.h"
 #include "catlip/eval/png_io.h"
 #include "catlip/image/decode.h"
 #include "catlip/image/rng.h"
+#include "catlip/json.h"
 #include "catlip/local.h"
 #include "catlip/shards/shard_source.h"
 #include "catlip/train/model_io.h"
@@ -266,27 +268,33 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  std::ostringstream j;
-  j << "{\n  \"checkpoint\": " << jstr(path) << ",\n  \"classes_file\": " << jstr(o.classes) << ",\n  \"classes\": " << C
-    << ",\n  \"mapping\": {\"exact\": " << res.mapping.exact << ", \"hyponym\": " << res.mapping.hyponym
-    << ", \"hypernym\": " << res.mapping.hypernym << ", \"unmapped\": " << res.mapping.unmapped
-    << ", \"coverage\": " << jnum(res.mapping.coverage()) << "},\n  \"train_samples\": " << res.train_n
-    << ",\n  \"test_samples\": " << res.test_n << ",\n  \"chance\": " << jnum(res.chance)
-    << ",\n  \"majority\": " << jnum(res.majority) << ",\n  \"zero_shot\": " << jnum(res.zero_shot)
-    << ",\n  \"linear_probe\": " << jnum(res.linear_probe) << ",\n  \"finetune\": {\"steps\": " << o.steps
-    << ", \"batch_size\": " << o.batch_size << ", \"lr\": " << jnum(o.lr) << ", \"heads\": {";
+  auto num6 = [](double v) { return json::round_sig(v, 6); };  // NaN: null
+  json::Ordered heads = json::Ordered::object();
   for (size_t h = 0; h < res.heads.size(); ++h) {
-    j << (h ? ", " : "") << jstr(res.heads[h]) << ": {\"final_accuracy\": " << jnum(res.final_accuracy[h])
-      << ", \"curve\": [";
-    for (size_t i = 0; i < res.curves[h].size(); ++i) {
-      auto& p = res.curves[h][i];
-      j << (i ? ", " : "") << "{\"step\": " << p.step << ", \"accuracy\": " << jnum(p.accuracy)
-        << ", \"loss\": " << jnum(p.loss) << "}";
-    }
-    j << "]}";
+    json::Ordered curve = json::Ordered::array();
+    for (auto& p : res.curves[h])
+      curve.push_back({{"step", p.step}, {"accuracy", num6(p.accuracy)}, {"loss", num6(p.loss)}});
+    heads[res.heads[h]] = {{"final_accuracy", num6(res.final_accuracy[h])}, {"curve", std::move(curve)}};
   }
-  j << "}},\n  \"seconds\": " << jnum(res.seconds) << "\n}\n";
-  write_file_bytes(o.out_dir + "/transfer.json", j.str());
+  json::Ordered j = {{"checkpoint", path},
+                     {"classes_file", o.classes},
+                     {"classes", C},
+                     {"mapping",
+                      {{"exact", res.mapping.exact},
+                       {"hyponym", res.mapping.hyponym},
+                       {"hypernym", res.mapping.hypernym},
+                       {"unmapped", res.mapping.unmapped},
+                       {"coverage", num6(res.mapping.coverage())}}},
+                     {"train_samples", res.train_n},
+                     {"test_samples", res.test_n},
+                     {"chance", num6(res.chance)},
+                     {"majority", num6(res.majority)},
+                     {"zero_shot", num6(res.zero_shot)},
+                     {"linear_probe", num6(res.linear_probe)},
+                     {"finetune",
+                      {{"steps", o.steps}, {"batch_size", o.batch_size}, {"lr", num6(o.lr)}, {"heads", std::move(heads)}}},
+                     {"seconds", num6(res.seconds)}};
+  write_file_bytes(o.out_dir + "/transfer.json", json::dump(j, 1) + "\n");
   return res;
 }
 

@@ -8,6 +8,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/shards/tar_writer.h"
 #include "catlip/synth/categories.h"
 
@@ -88,37 +91,29 @@ std::string encode_jpeg(const std::vector<uint8_t>& rgb, int size, int quality) 
   return out;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else o += c;
-  }
-  return o;
-}
-
+// The sample's ground truth, on one line: {"key": ..., "caption": ..., "objects": [...], ...}.
 std::string make_json(const SynthSample& s, int size) {
-  std::string j = "{\"key\": \"" + s.key + "\", \"caption\": \"" + json_escape(s.caption) + "\", \"objects\": [";
   auto cats = object_categories(s.objects);
-  for (size_t i = 0; i < cats.size(); ++i) j += std::string(i ? ", " : "") + "\"" + kCategories[cats[i]].name + "\"";
-  j += "], \"wnids\": [";
-  for (size_t i = 0; i < cats.size(); ++i) j += std::string(i ? ", " : "") + "\"" + kCategories[cats[i]].wnid + "\"";
-  j += "], \"class\": \"" + std::string(kCategories[s.cls].name) + "\", \"class_index\": " + std::to_string(s.cls);
-  j += ", \"background\": \"" + std::string(background_adjective(s.background)) + "\", \"instances\": [";
-  for (size_t i = 0; i < s.objects.size(); ++i) {
-    auto& o = s.objects[i];
-    char bb[160];
-    std::snprintf(bb, sizeof bb, "[%d, %d, %d, %d]", int(std::max(0.0f, o.place.cx - o.place.half)),
-                  int(std::max(0.0f, o.place.cy - o.place.half)), int(std::min<float>(size, o.place.cx + o.place.half)),
-                  int(std::min<float>(size, o.place.cy + o.place.half)));
-    j += std::string(i ? ", " : "") + "{\"name\": \"" + kCategories[o.category].name + "\", \"color\": \"" +
-         palette()[o.color].name + "\", \"bbox\": " + bb + "}";
+  json::Ordered objects = json::Ordered::array(), wnids = json::Ordered::array(), instances = json::Ordered::array();
+  for (int c : cats) {
+    objects.push_back(kCategories[c].name);
+    wnids.push_back(kCategories[c].wnid);
   }
-  return j + "]}";
+  for (auto& o : s.objects) {
+    json::Ordered bbox = {int(std::max(0.0f, o.place.cx - o.place.half)), int(std::max(0.0f, o.place.cy - o.place.half)),
+                          int(std::min<float>(size, o.place.cx + o.place.half)),
+                          int(std::min<float>(size, o.place.cy + o.place.half))};
+    instances.push_back({{"name", kCategories[o.category].name}, {"color", palette()[o.color].name}, {"bbox", bbox}});
+  }
+  json::Ordered j = {{"key", s.key},
+                     {"caption", s.caption},
+                     {"objects", std::move(objects)},
+                     {"wnids", std::move(wnids)},
+                     {"class", kCategories[s.cls].name},
+                     {"class_index", s.cls},
+                     {"background", background_adjective(s.background)},
+                     {"instances", std::move(instances)}};
+  return json::dump(j, 0);
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/text/stages.h"  // in_run_dir
 
 namespace catlip::text {
@@ -30,23 +33,6 @@ bool count_clean(StageContext& ctx, const CleanResult& c) {
   }
   if (c.invalid_utf8) ctx.count("repaired.invalid_utf8");
   return true;
-}
-
-std::string json_string(std::string_view s) {
-  std::string o = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o + "\"";
 }
 
 template <class S>
@@ -274,38 +260,32 @@ void BpeLearnStage::flush(Emitter&) {
   size_t ntop = std::min<size_t>(20, top.size());
   std::partial_sort(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(ntop), top.end(),
                     [](auto& a, auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
-  std::string j = "{\n";
-  auto kv = [&](const char* k, const std::string& v, bool last = false) {
-    j += std::string("  \"") + k + "\": " + v + (last ? "\n" : ",\n");
-  };
-  kv("tokenizer", json_string(out));
-  kv("checksum", json_string(tok.checksum()));
-  kv("vocab_size", std::to_string(tok.vocab_size()));
-  kv("requested_vocab_size", std::to_string(vocab_size_));
-  kv("merges", std::to_string(tok.num_merges()));
-  kv("partials", std::to_string(parts_));
-  kv("captions", std::to_string(total_.captions));
-  kv("samples_without_caption", std::to_string(total_.no_caption));
-  kv("words_total", std::to_string(total_.words_total));
-  kv("distinct_words", std::to_string(st.distinct_words));
-  kv("learned_from_words", std::to_string(st.kept_words));
-  kv("pruned_words", std::to_string(total_.pruned_words));
-  kv("skipped_pairs", std::to_string(st.skipped_pairs));
-  kv("symbols_before", std::to_string(st.symbols_before));
-  kv("tokens_after", std::to_string(st.symbols_after));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4f",
-                st.total_words ? static_cast<double>(st.symbols_after) / static_cast<double>(st.total_words) : 0.0);
-  kv("tokens_per_word", buf);
-  std::string tw = "[";
-  for (size_t i = 0; i < ntop; ++i) {
-    auto ids = tok.encode(top[i].first);
-    tw += std::string(i ? ",\n    " : "\n    ") + "{\"word\": " + json_string(top[i].first) +
-          ", \"count\": " + std::to_string(top[i].second) + ", \"tokens\": " + std::to_string(ids.size()) + "}";
-  }
-  tw += ntop ? "\n  ]" : "]";
-  kv("top_words", tw, true);
-  j += "}\n";
+  json::Ordered top_words = json::Ordered::array();
+  for (size_t i = 0; i < ntop; ++i)
+    top_words.push_back({{"word", top[i].first}, {"count", top[i].second}, {"tokens", tok.encode(top[i].first).size()}});
+  json::Ordered stats = {
+      {"tokenizer", out},
+      {"checksum", tok.checksum()},
+      {"vocab_size", tok.vocab_size()},
+      {"requested_vocab_size", vocab_size_},
+      {"merges", tok.num_merges()},
+      {"partials", parts_},
+      {"captions", total_.captions},
+      {"samples_without_caption", total_.no_caption},
+      {"words_total", total_.words_total},
+      {"distinct_words", st.distinct_words},
+      {"learned_from_words", st.kept_words},
+      {"pruned_words", total_.pruned_words},
+      {"skipped_pairs", st.skipped_pairs},
+      {"symbols_before", st.symbols_before},
+      {"tokens_after", st.symbols_after},
+      {"tokens_per_word", json::round_fixed(st.total_words ? static_cast<double>(st.symbols_after) /
+                                                                 static_cast<double>(st.total_words)
+                                                           : 0.0,
+                                            4)},
+      {"top_words", std::move(top_words)}};
+  // One key per line; top_words one word per line.
+  const std::string j = json::dump(stats, 2) + "\n";
   {
     std::string tmp = stp + ".tmp";
     std::ofstream f(tmp, std::ios::trunc);

@@ -5,8 +5,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include <zlib.h>
+
 #include "catlip/train/atomic_file.h"
-#include "catlip/train/crc32.h"
 
 namespace fs = std::filesystem;
 
@@ -41,7 +42,7 @@ std::string write_checkpoint_file(const std::string& dir, int64_t step,
   uint64_t len = 0;
   safetensors_write(
       [&](const void* p, size_t n) {
-        crc = crc32_update(crc, p, n);
+        crc = uint32_t(crc32_z(crc, static_cast<const Bytef*>(p), n));
         len += n;
         f.write(p, n);
       },
@@ -78,7 +79,7 @@ std::optional<SafeTensorsFile> read_checkpoint_file(const std::string& path, std
     return bad((have < len ? "truncated: " : "trailing bytes: ") + std::to_string(have) + " of " +
                std::to_string(len) + " payload bytes");
   uint32_t want = uint32_t(get_le(p + 12, 4));
-  uint32_t got = crc32(p + kCheckpointFrameBytes, len);
+  uint32_t got = uint32_t(crc32_z(0, p + kCheckpointFrameBytes, size_t(len)));
   if (got != want) return bad("CRC mismatch (corrupted)");
   try {
     return safetensors_parse(bytes, kCheckpointFrameBytes, path);

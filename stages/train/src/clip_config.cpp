@@ -1,12 +1,12 @@
 #include "catlip/train/clip_config.h"
 
-#include "catlip/train/crc32.h"
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include <zlib.h>
 
 namespace catlip::train {
 
@@ -75,7 +75,8 @@ TokenizerInfo read_tokenizer_info(const std::string& path) {
   t.vocab_size = std::atoll(first.c_str() + at + 11);
   if (t.vocab_size < 515) throw std::runtime_error("tokenizer " + path + ":1: vocab_size must be >= 515");
   char b[32];
-  std::snprintf(b, sizeof b, "crc32:%08x", crc32(bytes.data(), bytes.size()));
+  std::snprintf(b, sizeof b, "crc32:%08x",
+                unsigned(crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size())));
   t.checksum = b;
   return t;
 }

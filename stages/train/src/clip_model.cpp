@@ -6,6 +6,9 @@
 #include <limits>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/train/checkpoint_file.h"
 #include "catlip/train/model_io.h"
 #include "catlip/train/safetensors.h"
@@ -173,14 +176,26 @@ std::string export_clip(const std::string& dir, const std::string& name, const N
   // The tokenizer beside the weights: its ids are the text tower's rows.
   if (fs::path(tokenizer_path) != fs::path(dir) / "tokenizer.txt")
     fs::copy_file(tokenizer_path, dir + "/tokenizer.txt", fs::copy_options::overwrite_existing);
-  std::ofstream cj(dir + "/config.json");
-  cj << "{\n  \"architecture\": \"clip\",\n  \"embed_dim\": " << text.embed_dim << ",\n  \"vision_cfg\": {"
-     << "\"width\": " << v.dim << ", \"layers\": " << v.depth << ", \"heads\": " << v.heads
-     << ", \"mlp_ratio\": " << v.mlp_ratio << ", \"image_size\": " << v.image_size
-     << ", \"patch_size\": " << v.patch_size << ", \"stem\": \"" << v.stem << "\", \"pool\": \"" << v.pool << "\"},\n"
-     << "  \"text_cfg\": {\"vocab_size\": " << text.vocab_size << ", \"context_length\": " << text.context_length
-     << ", \"width\": " << text.width << ", \"layers\": " << text.depth << ", \"heads\": " << text.heads
-     << ", \"mlp_ratio\": " << text.mlp_ratio << "},\n  \"tokenizer\": \"tokenizer.txt\"\n}\n";
+  json::Ordered cj = {{"architecture", "clip"},
+                      {"embed_dim", text.embed_dim},
+                      {"vision_cfg",
+                       {{"width", v.dim},
+                        {"layers", v.depth},
+                        {"heads", v.heads},
+                        {"mlp_ratio", v.mlp_ratio},
+                        {"image_size", v.image_size},
+                        {"patch_size", v.patch_size},
+                        {"stem", v.stem},
+                        {"pool", v.pool}}},
+                      {"text_cfg",
+                       {{"vocab_size", text.vocab_size},
+                        {"context_length", text.context_length},
+                        {"width", text.width},
+                        {"layers", text.depth},
+                        {"heads", text.heads},
+                        {"mlp_ratio", text.mlp_ratio}}},
+                      {"tokenizer", "tokenizer.txt"}};
+  std::ofstream(dir + "/config.json") << json::dump(cj, 1) << "\n";
   return path;
 }
 

@@ -1,11 +1,13 @@
 #include "catlip/train/data_position.h"
 
-#include <sstream>
+#include <limits>
+#include <stdexcept>
 #include <utility>
 #include <vector>
-#include <stdexcept>
 
-#include "catlip/train/mini_json.h"
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 
 namespace catlip::train {
 
@@ -75,16 +77,15 @@ size_t DataPosition::total_exceptions() const {
 }
 
 namespace {
-void write_runs(std::ostringstream& s, const std::set<int64_t>& ex) {
-  s << "[";
-  bool first = true;
+// Runs of consecutive indices: [[first, last], ...].
+json::Ordered runs(const std::set<int64_t>& ex) {
+  json::Ordered out = json::Ordered::array();
   for (auto it = ex.begin(); it != ex.end();) {
     int64_t a = *it, b = a;
     for (++it; it != ex.end() && *it == b + 1; ++it) b = *it;
-    s << (first ? "" : ",") << "[" << a << "," << b << "]";
-    first = false;
+    out.push_back({a, b});
   }
-  s << "]";
+  return out;
 }
 }  // namespace
 
@@ -93,68 +94,69 @@ std::string DataPosition::to_json() const {
   // passes over the shard: same hwm, no exceptions) share one entry.
   std::map<std::pair<std::string, int64_t>, std::vector<std::pair<int64_t, const ConsumedSet*>>> by_shard;
   for (auto& [k, c] : streams_) by_shard[{k.url, k.shard}].emplace_back(k.epoch, &c);  // epochs ascending
-  std::ostringstream s;
-  s << "{\"format\":\"data_position/2\",\"urls\":[";
-  bool first_url = true;
+  json::Ordered urls = json::Ordered::array();
   for (auto& [us, eps] : by_shard) {
-    s << (first_url ? "" : ",") << "[" << json::quote(us.first) << "," << us.second << ",[";
-    first_url = false;
+    json::Ordered epochs = json::Ordered::array();
     for (size_t i = 0; i < eps.size();) {
       size_t j = i + 1;
       while (j < eps.size() && eps[j].first == eps[j - 1].first + 1 && *eps[j].second == *eps[i].second) ++j;
-      s << (i == 0 ? "" : ",") << "[" << eps[i].first << "," << eps[j - 1].first << "," << eps[i].second->hwm() << ",";
-      write_runs(s, eps[i].second->exceptions());
-      s << "]";
+      epochs.push_back({eps[i].first, eps[j - 1].first, eps[i].second->hwm(), runs(eps[i].second->exceptions())});
       i = j;
     }
-    s << "]]";
+    urls.push_back({us.first, us.second, std::move(epochs)});
   }
-  s << "]}";
-  return s.str();
+  json::Ordered out = {{"format", "data_position/2"}, {"urls", std::move(urls)}};
+  return json::dump(out);
 }
 
 DataPosition DataPosition::parse(const std::string& text) {
+  const json::Value v = json::parse(text, "data position");
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   DataPosition out;
-  auto v = json::parse(text);
-  auto& obj = v.object();
-  auto fmt = obj.find("format");
-  if (fmt != obj.end() && fmt->second.is_string()) {
-    if (fmt->second.string() != "data_position/2")
-      throw std::runtime_error("data position: unknown format '" + fmt->second.string() + "'");
-    auto us = obj.find("urls");
-    if (us == obj.end()) throw std::runtime_error("data position: 'urls' missing");
-    for (auto& e : us->second.array()) {
-      auto& a = e.array();
-      if (a.size() != 3) throw std::runtime_error("data position: a url entry needs [url, shard, epochs]");
-      const std::string& url = a[0].string();
-      const int64_t shard = a[1].integer();
-      for (auto& g : a[2].array()) {
-        auto& ga = g.array();
-        if (ga.size() != 4 || ga[0].integer() > ga[1].integer() || ga[1].integer() - ga[0].integer() > 1000000)
-          throw std::runtime_error("data position: bad epoch entry for '" + url + "'");
-        std::set<int64_t> ex;
-        for (auto& r : ga[3].array()) {
-          auto& ab = r.array();
-          if (ab.size() != 2 || ab[0].integer() > ab[1].integer())
-            throw std::runtime_error("data position: bad run for '" + url + "'");
-          if (ab[1].integer() - ab[0].integer() > (int64_t(1) << 24))
-            throw std::runtime_error("data position: run too long for '" + url + "'");
-          for (int64_t i = ab[0].integer(); i <= ab[1].integer(); ++i) ex.insert(i);
+  try {
+    auto* fmt = json::find(json::object(v), "format");
+    if (fmt && fmt->is_string()) {
+      if (json::string(*fmt) != "data_position/2") throw std::runtime_error("unknown format '" + json::string(*fmt) + "'");
+      auto* us = json::find(v, "urls");
+      if (!us) throw std::runtime_error("'urls' missing");
+      for (auto& e : json::array(*us)) {
+        auto& a = json::array(e);
+        if (a.size() != 3) throw std::runtime_error("a url entry needs [url, shard, epochs]");
+        const std::string& url = json::string(a[0]);
+        const int64_t shard = json::integer(a[1]);
+        for (auto& g : json::array(a[2])) {
+          auto& ga = json::array(g);
+          if (ga.size() != 4) throw std::runtime_error("bad epoch entry for '" + url + "'");
+          const int64_t first = json::integer(ga[0]), last = json::integer(ga[1]), hwm = json::integer(ga[2]);
+          // Epochs and indices are >= 0, and below INT64_MAX so that loops end.
+          if (first < 0 || first > last || last == kMax || last - first > 1000000)
+            throw std::runtime_error("bad epoch entry for '" + url + "'");
+          std::set<int64_t> ex;
+          for (auto& r : json::array(ga[3])) {
+            auto& ab = json::array(r);
+            if (ab.size() != 2) throw std::runtime_error("bad run for '" + url + "'");
+            const int64_t a0 = json::integer(ab[0]), a1 = json::integer(ab[1]);
+            if (a0 < 0 || a0 > a1 || a1 == kMax) throw std::runtime_error("bad run for '" + url + "'");
+            if (a1 - a0 > (int64_t(1) << 24)) throw std::runtime_error("run too long for '" + url + "'");
+            for (int64_t i = a0; i <= a1; ++i) ex.insert(i);
+          }
+          for (int64_t ep = first; ep <= last; ++ep) out.streams_[StreamKey{url, ep, shard}].assign(hwm, ex);
         }
-        for (int64_t ep = ga[0].integer(); ep <= ga[1].integer(); ++ep)
-          out.streams_[StreamKey{url, ep, shard}].assign(ga[2].integer(), ex);
+      }
+    } else {
+      // Version 1: {"url": [epoch, shard, index]}: the largest sample trained on.
+      for (auto& [url, e] : v.items()) {
+        auto& a = json::array(e);
+        if (a.size() != 3) throw std::runtime_error("entry for '" + url + "' needs 3 numbers");
+        int64_t epoch = json::integer(a[0]), shard = json::integer(a[1]), index = json::integer(a[2]);
+        if (epoch < 0 || epoch > 1000000) throw std::runtime_error("entry for '" + url + "': bad epoch");
+        if (index < -1 || index == kMax) throw std::runtime_error("entry for '" + url + "': bad index");
+        for (int64_t ep = 0; ep < epoch; ++ep) out.streams_[StreamKey{url, ep, shard}].assign(ConsumedSet::kAll, {});
+        out.streams_[StreamKey{url, epoch, shard}].assign(index + 1, {});
       }
     }
-    return out;
-  }
-  // Version 1: {"url": [epoch, shard, index]}: the largest sample trained on.
-  for (auto& [url, e] : obj) {
-    auto& a = e.array();
-    if (a.size() != 3) throw std::runtime_error("data position entry for '" + url + "' needs 3 numbers");
-    int64_t epoch = a[0].integer(), shard = a[1].integer(), index = a[2].integer();
-    if (epoch < 0 || epoch > 1000000) throw std::runtime_error("data position entry for '" + url + "': bad epoch");
-    for (int64_t ep = 0; ep < epoch; ++ep) out.streams_[StreamKey{url, ep, shard}].assign(ConsumedSet::kAll, {});
-    out.streams_[StreamKey{url, epoch, shard}].assign(index + 1, {});
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("data position: ") + e.what());
   }
   return out;
 }

@@ -4,6 +4,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/train/checkpoint_file.h"
 #include "catlip/train/safetensors.h"
 
@@ -84,21 +87,18 @@ std::string export_model(const std::string& dir, const std::string& name, const 
   safetensors_save(path, meta, stash.views());
   // The vocabulary beside the weights: row i of vocab.tsv is output i.
   fs::copy_file(vocab.path, dir + "/vocab.tsv", fs::copy_options::overwrite_existing);
-  std::ofstream cj(dir + "/config.json");
-  cj << "{\n  \"architecture\": \"vit\",\n  \"num_classes\": " << cfg.num_classes
-     << ",\n  \"embed_dim\": " << cfg.dim << ",\n  \"depth\": " << cfg.depth
-     << ",\n  \"num_heads\": " << cfg.heads << ",\n  \"mlp_ratio\": " << cfg.mlp_ratio
-     << ",\n  \"img_size\": " << cfg.image_size << ",\n  \"patch_size\": " << cfg.patch_size
-     << ",\n  \"stem\": \"" << cfg.stem << "\",\n  \"global_pool\": \"" << cfg.pool << "\",\n  \"class_token\": true"
-     << ",\n  \"norm_eps\": " << cfg.ln_eps;
+  json::Ordered cfg_json = {{"architecture", "vit"},  {"num_classes", cfg.num_classes},
+                            {"embed_dim", cfg.dim},      {"depth", cfg.depth},
+                            {"num_heads", cfg.heads},    {"mlp_ratio", cfg.mlp_ratio},
+                            {"img_size", cfg.image_size}, {"patch_size", cfg.patch_size},
+                            {"stem", cfg.stem},          {"global_pool", cfg.pool},
+                            {"class_token", true},       {"norm_eps", cfg.ln_eps}};
   // timm's pretrained_cfg keys for the input normalisation.
-  auto list = [&](const std::vector<double>& v) {
-    std::string r = "[";
-    for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + std::to_string(v[i]);
-    return r + "]";
-  };
-  if (!cfg.mean.empty()) cj << ",\n  \"mean\": " << list(cfg.mean) << ",\n  \"std\": " << list(cfg.std);
-  cj << "\n}\n";
+  if (!cfg.mean.empty()) {
+    cfg_json["mean"] = cfg.mean;
+    cfg_json["std"] = cfg.std;
+  }
+  std::ofstream(dir + "/config.json") << json::dump(cfg_json, 1) << "\n";
   return path;
 }
 

@@ -12,12 +12,20 @@
 #include <stdexcept>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/train/atomic_file.h"
-#include "catlip/train/mini_json.h"
 
 namespace catlip::train {
 
 namespace {
+// As the reference implementation (safetensors' MAX_HEADER_SIZE): a header
+// is parsed into memory whole, so a hostile length must not make it huge.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// Real headers nest 3 levels (root, entry, shape); hostile ones may not go deep.
+constexpr int kMaxHeaderDepth = 64;
+
 struct DTypeName {
   DType t;
   const char* name;
@@ -48,30 +56,14 @@ bool safetensors_dtype_from(const std::string& s, DType* out) {
 
 std::string safetensors_header(const std::map<std::string, std::string>& metadata,
                                const std::vector<TensorView>& tensors) {
-  std::ostringstream h;
-  h << "{";
-  bool first = true;
-  if (!metadata.empty()) {
-    h << "\"__metadata__\":{";
-    bool f2 = true;
-    for (auto& [k, v] : metadata) {
-      h << (f2 ? "" : ",") << json::quote(k) << ":" << json::quote(v);
-      f2 = false;
-    }
-    h << "}";
-    first = false;
-  }
+  json::Ordered h = json::Ordered::object();
+  if (!metadata.empty()) h["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (auto& t : tensors) {
-    h << (first ? "" : ",") << json::quote(t.name) << ":{\"dtype\":\"" << safetensors_dtype(t.dtype)
-      << "\",\"shape\":[";
-    for (size_t i = 0; i < t.shape.size(); ++i) h << (i ? "," : "") << t.shape[i];
-    h << "],\"data_offsets\":[" << offset << "," << offset + t.nbytes << "]}";
+    h[t.name] = {{"dtype", safetensors_dtype(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.nbytes}}};
     offset += t.nbytes;
-    first = false;
   }
-  h << "}";
-  std::string s = h.str();
+  std::string s = json::dump(h);
   while (s.size() % 8) s += ' ';
   return s;
 }
@@ -90,9 +82,10 @@ SafeTensorsFile safetensors_parse(const std::string& all, size_t base, const std
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
   if (n > bytes.size() - 8) fail("header length " + std::to_string(n) + " exceeds file size");
+  if (n > kMaxHeaderBytes) fail("header length " + std::to_string(n) + " over the limit of " + std::to_string(kMaxHeaderBytes));
   json::Value root;
   try {
-    root = json::parse(std::string(bytes.substr(8, n)));
+    root = json::parse(std::string(bytes.substr(8, n)), "header", kMaxHeaderDepth);
   } catch (const std::exception& e) {
     fail(e.what());
   }
@@ -100,37 +93,33 @@ SafeTensorsFile safetensors_parse(const std::string& all, size_t base, const std
   const uint64_t data_begin = 8 + n;
   const uint64_t data_size = bytes.size() - data_begin;
   SafeTensorsFile out;
-  for (auto& [name, v] : root.object()) {
+  for (auto& [name, v] : root.items()) {
     try {
       if (name == "__metadata__") {
-        for (auto& [k, mv] : v.object()) out.metadata[k] = mv.string();
+        for (auto& [k, mv] : json::object(v).items()) out.metadata[k] = json::string(mv);
         continue;
       }
-      auto& o = v.object();
-      auto get = [&](const char* key) -> const json::Value& {
-        auto it = o.find(key);
-        if (it == o.end()) throw std::runtime_error(std::string("missing ") + key);
-        return it->second;
-      };
+      json::object(v);
       Tensor t;
-      if (!safetensors_dtype_from(get("dtype").string(), &t.dtype))
-        throw std::runtime_error("unsupported dtype " + get("dtype").string());
+      const std::string& dtype = json::string(json::at(v, "dtype"));
+      if (!safetensors_dtype_from(dtype, &t.dtype)) throw std::runtime_error("unsupported dtype " + dtype);
       int64_t numel = 1;
-      for (auto& d : get("shape").array()) {
-        int64_t x = d.integer();
+      for (auto& d : json::array(json::at(v, "shape"))) {
+        int64_t x = json::integer(d);
         if (x < 0 || (x > 0 && numel > std::numeric_limits<int64_t>::max() / x))
           throw std::runtime_error("bad shape");
         t.shape.push_back(x);
         numel *= x;
       }
-      auto& offs = get("data_offsets").array();
+      auto& offs = json::array(json::at(v, "data_offsets"));
       if (offs.size() != 2) throw std::runtime_error("data_offsets must have 2 entries");
-      int64_t b = offs[0].integer(), e = offs[1].integer();
+      int64_t b = json::integer(offs[0]), e = json::integer(offs[1]);
       if (b < 0 || e < b || uint64_t(e) > data_size)
         throw std::runtime_error("data_offsets [" + std::to_string(b) + "," + std::to_string(e) +
                                  "] outside the data section of " + std::to_string(data_size) +
                                  " bytes");
-      if (uint64_t(e - b) != uint64_t(numel) * dtype_size(t.dtype))
+      // numel <= data_size first: numel * dtype size cannot wrap around then.
+      if (uint64_t(numel) > data_size || uint64_t(e - b) != uint64_t(numel) * dtype_size(t.dtype))
         throw std::runtime_error("byte size does not match dtype and shape");
       t.data.assign(bytes.data() + data_begin + b, size_t(e - b));
       out.tensors.emplace(name, std::move(t));

@@ -17,9 +17,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
+#include "catlip/json.h"
 #include "catlip/train/checkpoint_file.h"
 #include "catlip/train/loss.h"
-#include "catlip/train/mini_json.h"
 #include "catlip/train/model_io.h"
 #include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
@@ -566,17 +568,20 @@ struct Trainer::Impl {
     ctx.gauge("train.input_wait_frac", m.input_wait_frac);
     ctx.gauge("train.input_wait_frac_total", m.input_wait_frac_total);
     if (metrics.is_open()) {
-      char buf[512];
-      std::snprintf(buf, sizeof buf,
-                    "{\"step\":%lld,\"time\":%.3f,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,"
-                    "\"step_s\":%.6f,\"window_s\":%.6f,\"images_per_s\":%.3f,"
-                    "\"input_wait_frac\":%.4f,\"input_wait_frac_total\":%.4f}\n",
-                    static_cast<long long>(m.step),
-                    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
-                    m.loss, m.lr,
-                    m.grad_norm, m.step_s, m.window_s, m.images_per_s, m.input_wait_frac,
-                    m.input_wait_frac_total);
-      metrics << buf;
+      // Fixed precision per field (loss 6 digits, times to the microsecond, ...):
+      // short lines; non-finite values (a diverged loss) are written as null.
+      const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+      json::Ordered line = {{"step", m.step},
+                            {"time", json::round_fixed(now, 3)},
+                            {"loss", json::round_sig(m.loss, 6)},
+                            {"lr", json::round_sig(m.lr, 6)},
+                            {"grad_norm", json::round_sig(m.grad_norm, 6)},
+                            {"step_s", json::round_fixed(m.step_s, 6)},
+                            {"window_s", json::round_fixed(m.window_s, 6)},
+                            {"images_per_s", json::round_fixed(m.images_per_s, 3)},
+                            {"input_wait_frac", json::round_fixed(m.input_wait_frac, 4)},
+                            {"input_wait_frac_total", json::round_fixed(m.input_wait_frac_total, 4)}};
+      metrics << json::dump(line) << "\n";
       metrics.flush();
     }
     if (opt.log_every > 0 && rank() == 0 && (m.step % opt.log_every == 0 || m.step == 1)) {

@@ -4,7 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "catlip/train/crc32.h"
+#include <zlib.h>
+
 #include "catlip/train/safetensors.h"
 
 namespace catlip::train {
@@ -26,7 +27,8 @@ Vocab load_vocab(const std::string& path) {
   v.path = path;
   std::string bytes = read_whole_file(path);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "crc32:%08x", crc32(bytes.data(), bytes.size()));
+  std::snprintf(buf, sizeof buf, "crc32:%08x",
+                unsigned(crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size())));
   v.checksum = buf;
   std::istringstream in(bytes);
   std::string line;

@@ -5,8 +5,10 @@
 //   {"__metadata__": {"k": "v"}, "name": {"dtype": "F32", "shape": [..],
 //    "data_offsets": [begin, end]}, ...}
 // then the raw little-endian tensor bytes, offsets relative to the data start.
-// Written by hand so the trainer needs no extra dependency; the reader checks
-// every offset and size so a hostile file cannot make it read out of bounds.
+// The header is read and written with nlohmann-json (catlip/json.h); the
+// reader caps the header at 100 MB (as the reference implementation does) and
+// 64 levels of nesting, and checks every offset and size, so a hostile file
+// gets a clear error and cannot make it read out of bounds.
 #pragma once
 
 #include <cstdint>
