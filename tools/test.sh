@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Sets up (packages + Release build), then runs every test through CTest.
 #
-#   bash tools/test.sh [extra ctest arguments, e.g. -L runtime]
+#   bash tools/test.sh [--full] [extra ctest arguments, e.g. -L runtime]
+#
+# --full also runs the soaks (CTest label `soak`: the full cross-node
+# quickstart pair, ~15 min here), whose small forms every run has.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SOAK=(-LE soak)
+if [ "${1:-}" = "--full" ]; then
+  SOAK=()
+  shift
+fi
 bash "$ROOT/tools/setup.sh" --test-deps
 cd "$ROOT/build"
 LOG="$ROOT/build/Testing/ctest-output.log"
 mkdir -p "$(dirname "$LOG")"
 t0=$(date +%s)
 rc=0
-ctest --output-on-failure -j "${CATLIP_TEST_JOBS:-2}" "$@" 2>&1 | tee "$LOG" || rc=$?
+ctest --output-on-failure -j "${CATLIP_TEST_JOBS:-2}" "${SOAK[@]}" "$@" 2>&1 | tee "$LOG" || rc=$?
 echo "ctest: $(( $(date +%s) - t0 )) s wall"
 # The slowest 10 tests of this run (a test over 120 s belongs in a bench).
 echo "slowest tests:"
