@@ -1,3 +1,4 @@
+// graph_to_dot (catlip/graph.h): a graph as Graphviz DOT, with replicas, placement and queues.
 #include <sstream>
 
 #include "catlip/graph.h"

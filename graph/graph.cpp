@@ -1,3 +1,4 @@
+// The implementation of catlip/graph.h: the TOML graph: parsing, overrides and the in-memory model.
 #include "catlip/graph.h"
 #include "catlip/graph_keys.h"
 

@@ -1,3 +1,4 @@
+// The implementation of catlip/plan.h: where every replica runs and how replicas reach each other.
 #include "catlip/plan.h"
 
 #include "catlip/plugin_loader.h"

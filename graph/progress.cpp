@@ -1,3 +1,5 @@
+// Progress lines, the live view, metrics.jsonl / metrics.prom and summary.json of a run
+// (catlip/run_metrics.h).
 #include <cmath>
 #include <cstdio>
 #include <sstream>

@@ -1,3 +1,4 @@
+// The implementation of catlip/validate.h: checking a graph against the stages' schemas before
 #include "catlip/validate.h"
 
 #include <unistd.h>

@@ -1,3 +1,5 @@
+// The shared command-line code of the catlip binaries (cli.h): command registry and
+// dispatch, Args, check_syntax and did-you-mean, the venv python, a free port.
 #include "cli.h"
 
 #include <arpa/inet.h>

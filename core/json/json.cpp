@@ -1,3 +1,4 @@
+// The implementation of catlip/json.h: JSON for catlip's own files, on nlohmann-json.
 #include "catlip/json.h"
 
 #include <cerrno>

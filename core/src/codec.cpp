@@ -1,3 +1,4 @@
+// The implementation of catlip/codec.h: msgpack wire format for messages between stages.
 #include "catlip/codec.h"
 
 #include <msgpack.hpp>

@@ -1,3 +1,4 @@
+// The implementation of catlip/local.h: running a stage in the current thread, without processes.
 #include "catlip/local.h"
 
 #include <iostream>

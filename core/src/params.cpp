@@ -1,3 +1,4 @@
+// The implementation of catlip/params.h: typed stage parameters and the schema that declares them.
 #include "catlip/params.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// The implementation of catlip/plugin_loader.h: finding and loading plugin .so files.
 #include "catlip/plugin_loader.h"
 
 #include <dirent.h>

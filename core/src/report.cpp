@@ -1,3 +1,4 @@
+// The implementation of catlip/report.h: what a stage replica tells the supervisor about itself.
 #include "catlip/report.h"
 
 #include <msgpack.hpp>

@@ -1,3 +1,5 @@
+// The implementation of catlip/runtime.h: the loop that runs one stage replica between its
+// input queue and its output queue (credits, acknowledgements, reports).
 #include "catlip/runtime.h"
 
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// The implementation of catlip/sample.h: the unit of data that flows between stages.
 #include "catlip/sample.h"
 
 namespace catlip {

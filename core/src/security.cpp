@@ -1,3 +1,5 @@
+// The implementation of catlip/security.h: CurveZMQ keys for tcp links and the ZAP handler
+// that admits only the plan's peers.
 #include "catlip/security.h"
 
 #include <fcntl.h>

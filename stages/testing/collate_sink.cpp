@@ -1,3 +1,5 @@
+// testing.collate (collate_sink.h): a sink that batches images and multi-hot labels as a
+// trainer does, without LibTorch, for benchmarks of the input side.
 #include "collate_sink.h"
 
 #include <chrono>

@@ -1,3 +1,5 @@
+// The runtime's test stages (testing_stages.h): testing.counter, testing.map and
+// testing.collect.
 #include "testing_stages.h"
 
 #include <chrono>

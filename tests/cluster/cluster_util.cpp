@@ -1,3 +1,5 @@
+// Helpers of the multi-host tests (cluster_util.h): network-namespace hosts, node commands,
+// processes with logs, waiting on conditions, leftovers checks.
 #include "cluster_util.h"
 
 #include <fcntl.h>

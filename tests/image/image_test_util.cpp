@@ -1,3 +1,4 @@
+// Encoders for test images (image_test_util.h): TurboJPEG, libpng, libwebp.
 #include "image_test_util.h"
 
 #include <png.h>

@@ -1,3 +1,4 @@
+// Tests of the msgpack wire codec (catlip/codec.h): round trips, limits, hostile frames.
 #include <catch2/catch.hpp>
 
 #include <random>

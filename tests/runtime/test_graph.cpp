@@ -1,3 +1,5 @@
+// Tests of graph loading and validation (catlip/graph.h, validate.h, graph_keys.h): positions
+// of every error, the shipped configs, the key reference, file checks.
 #include <catch2/catch.hpp>
 
 #include <fstream>

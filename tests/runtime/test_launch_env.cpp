@@ -1,3 +1,5 @@
+// Tests of the launch environment (catlip/launch_env.h): node rank, count and coordinator
+// from flags, Slurm, Open MPI, torchrun and Kubernetes variables.
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>

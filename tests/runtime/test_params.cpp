@@ -1,3 +1,5 @@
+// Tests of stage parameters (catlip/params.h): bound members of any depth, named values,
+// defaults, ranges, resolve and bind errors.
 #include <catch2/catch.hpp>
 
 #include <cstdint>

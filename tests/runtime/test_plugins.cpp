@@ -1,3 +1,5 @@
+// Tests of the plugin loader (catlip/plugin_loader.h): search paths, ABI refusal, errors
+// naming the plugin.
 #include <catch2/catch.hpp>
 
 #include "catlip/plugin_loader.h"

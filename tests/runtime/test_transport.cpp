@@ -1,3 +1,5 @@
+// Tests of the ZeroMQ transport (catlip/transport.h): demand balance, back-pressure,
+// fan-in and broadcast, unreachable upstreams named.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>

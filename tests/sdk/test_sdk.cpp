@@ -1,3 +1,5 @@
+// Tests of the plugin SDK: ABI checks, the ARCHITECTURE.md example compiled as shown,
+// the installed SDK with examples/plugin built against it.
 #include <catch2/catch.hpp>
 
 #include "catlip/local.h"

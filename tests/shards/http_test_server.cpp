@@ -1,3 +1,5 @@
+// A small HTTP server for the shard tests (http_test_server.h): ranges, stalls, errors
+// and redirects on demand.
 #include "http_test_server.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,5 @@
+// Helpers shared by the tests (test_util.h): temporary directories, files, commands,
+// the catlip binaries, the venv python, skipping.
 #include "test_util.h"
 
 #include <arpa/inet.h>

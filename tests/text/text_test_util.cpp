@@ -1,3 +1,5 @@
+// Helpers of the text tests (text_test_util.h): the reference implementations (NLTK, the
+// Perl tagger) run for comparison.
 #include "text_test_util.h"
 
 #include "catlip/text/reference.h"

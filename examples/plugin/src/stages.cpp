@@ -1,3 +1,5 @@
+// The stages of the example plugin `myplugin` (stages.h): words (a source), upper (a
+// transform) and save (a sink), each parameter declared once and bound to its member.
 #include "stages.h"
 
 #include <cctype>

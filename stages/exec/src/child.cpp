@@ -1,3 +1,4 @@
+// The implementation of catlip/exec/child.h: a child program with its stdin and stdout on pipes.
 #include "catlip/exec/child.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// The implementation of catlip/exec/protocol.h: the framing between an exec stage and its program
 #include "catlip/exec/protocol.h"
 
 #include <msgpack.hpp>

@@ -1,3 +1,4 @@
+// The implementation of catlip/exec/session.h: one running program speaking the stage protocol
 #include "catlip/exec/session.h"
 
 #include <poll.h>

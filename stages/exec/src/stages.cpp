@@ -1,3 +1,4 @@
+// The implementation of catlip/exec/stages.h: stage types that run an external program per
 #include "catlip/exec/stages.h"
 
 #include <dlfcn.h>

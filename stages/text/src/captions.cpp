@@ -1,3 +1,4 @@
+// The implementation of catlip/text/captions.h: deterministic, realistic-looking alt-text captions.
 #include "catlip/text/captions.h"
 
 #include <random>

@@ -1,3 +1,4 @@
+// The implementation of catlip/text/clean.h: caption cleaning as CoreNet does it, made total.
 #include "catlip/text/clean.h"
 
 #include "text_internal.h"

@@ -1,3 +1,4 @@
+// The implementation of catlip/text/labeler.h: caption -> tokens, tags, noun lemmas, synsets.
 #include "catlip/text/labeler.h"
 
 #include <algorithm>

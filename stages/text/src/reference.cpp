@@ -1,3 +1,4 @@
+// The implementation of catlip/text/reference.h: helpers to run the reference implementations.
 #include "catlip/text/reference.h"
 
 #include <cstdio>

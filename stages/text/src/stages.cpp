@@ -1,3 +1,4 @@
+// The implementation of catlip/text/stages.h: the stages of the `text` plugin.
 #include "catlip/text/stages.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The implementation of catlip/text/tagger.h: a bigram HMM part-of-speech tagger (Penn Treebank).
 #include "catlip/text/tagger.h"
 
 #include <cmath>

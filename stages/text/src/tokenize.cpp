@@ -1,3 +1,4 @@
+// The implementation of catlip/text/tokenize.h: NLTK's TreebankWordTokenizer, without regexes.
 #include "catlip/text/tokenize.h"
 
 #include <array>

@@ -1,3 +1,4 @@
+// The implementation of catlip/text/vocab.h: synset counts, their merge, and the vocabulary TSV.
 #include "catlip/text/vocab.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The implementation of catlip/text/wordnet.h: the noun part of WordNet 3.0, read from its files.
 #include "catlip/text/wordnet.h"
 
 #include <algorithm>
