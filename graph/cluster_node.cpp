@@ -245,6 +245,9 @@ int run_node_agent(const NodeOptions& opt) {
   Say(rank) << opt.id.describe() << "; joining " << coord << " from " << address;
 
   std::string secret = cluster_secret(opt.secret_file);
+  if (secret.empty())
+    Say(rank) << "no cluster secret set: the coordinator accepts this node only if its graph has security = "
+                 "\"none\"; otherwise export CATLIP_CLUSTER_SECRET on every node (`catlip secret` makes one)";
   SignalGuard signals;
   zmq::context_t zctx(1);
   Uplink up(zctx, coord, secret);
@@ -264,7 +267,13 @@ int run_node_agent(const NodeOptions& opt) {
     double limit = heard ? std::max(opt.join_timeout_s, 60.0) : opt.join_timeout_s;
     if (since(t0) > limit) {
       Say(rank) << (heard ? "the coordinator did not start the run" : "no answer from the coordinator at " + coord)
-                << " within " << limit << " s" << (heard ? "" : " (is node 0 running, and is the address reachable from here?)");
+                << " within " << limit << " s"
+                << (heard ? ""
+                    : secret.empty()
+                        ? " (is node 0 running? This node has no cluster secret: with security = \"curve\", the "
+                          "default, node 0 refuses to start without one; set CATLIP_CLUSTER_SECRET, the same on "
+                          "every node)"
+                        : " (is node 0 running, and is the address reachable from here?)");
       return 1;
     }
     CtlMsg m;

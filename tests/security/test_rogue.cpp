@@ -343,3 +343,21 @@ inputs = ["numbers"]
   CHECK(c2.wait(30) == 1);
   CHECK_THAT(c2.log(), Catch::Contains("CATLIP_CLUSTER_SECRET"));
 }
+
+TEST_CASE("join: an agent without a cluster secret says so at once and again when no coordinator answers") {
+  catlip::test::cluster::clean_launcher_env();
+  ::unsetenv("CATLIP_CLUSTER_SECRET");
+  ::unsetenv("CATLIP_CLUSTER_SECRET_FILE");
+  int port = catlip::test::free_port();
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = catlip::test::run_cmd("timeout 30 " + catlip::test::catlip_bin() +
+                                 " node --rank 1 --nodes 2 --coordinator 127.0.0.1:" + std::to_string(port) +
+                                 " --join-timeout 3 2>&1");
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(took < 10);
+  CHECK_THAT(r.out, Catch::Contains("no cluster secret set") && Catch::Contains("export CATLIP_CLUSTER_SECRET"));
+  CHECK_THAT(r.out, Catch::Contains("This node has no cluster secret") &&
+                        Catch::Contains("set CATLIP_CLUSTER_SECRET, the same on every node"));
+}
