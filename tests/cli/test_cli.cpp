@@ -142,3 +142,13 @@ TEST_CASE("cli: a graph file that cannot be read is named with the OS reason, ex
     CHECK_THAT(d.out, Catch::Contains("it is a directory"));
   }
 }
+
+TEST_CASE("cli: inspect shows whether a stage is restartable, the fields it reads and writes, file parameters") {
+  auto labels = run_cmd(catlip_bin() + " inspect text.labels 2>&1");
+  INFO(labels.out);
+  CHECK(labels.exit_code == 0);
+  CHECK_THAT(labels.out, Catch::Contains("restartable:   yes") && Catch::Contains("reads fields:  synsets, nouns, txt"));
+  CHECK_THAT(labels.out, Catch::Contains("vocab (string, required, an existing file)"));
+  auto train = run_cmd(catlip_bin() + " inspect train.catlip 2>&1");
+  CHECK_THAT(train.out, Catch::Contains("restartable:   no") && Catch::Contains("group:         yes"));
+}

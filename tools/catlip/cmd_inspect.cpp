@@ -35,6 +35,11 @@ void print_type(const StageSchema& s, const LoadedPlugin& p) {
   };
   if (!s.reads.empty()) std::cout << "  reads fields:  " << join(s.reads) << "\n";
   if (!s.writes.empty()) std::cout << "  writes fields: " << join(s.writes) << "\n";
+  std::cout << "  restartable:   "
+            << (s.restartable ? "yes (a failed or hung replica is restarted, up to max_restarts)"
+                              : "no (it keeps state: a failed replica fails the run)")
+            << (s.group ? "\n  group:         yes (its replicas are one collective group, e.g. data-parallel ranks)" : "")
+            << "\n";
   if (s.params.empty()) {
     std::cout << "  parameters: none\n";
     return;
@@ -54,6 +59,10 @@ void print_type(const StageSchema& s, const LoadedPlugin& p) {
                 << (q.max ? bound(*q.max) : std::string("inf"));
     }
     if (!q.choices.empty()) std::cout << ", one of: " << join(q.choices);
+    if (q.must_exist != ParamSpec::Exists::No)
+      std::cout << (q.must_exist == ParamSpec::Exists::File  ? ", an existing file"
+                    : q.must_exist == ParamSpec::Exists::Dir ? ", an existing directory"
+                                                             : ", an existing file or directory");
     std::cout << ")\n        " << wrap(q.doc.empty() ? "(undocumented)" : q.doc, 8) << "\n";
   }
 }
