@@ -39,7 +39,7 @@ std::string graph_to_dot(const GraphSpec& g) {
       for (int r = 0; r < s.replicas; ++r) links += upstream_replicas(*u, s, r).size();
       std::string how = g.nodes == 1 ? g.transport : node_local_edge(*u, s) ? "node-local" : "all-to-all (tcp across nodes)";
       o << "  \"" << esc(in) << "\" -> \"" << esc(s.name) << "\" [label=\"" << how << " queue\\n" << links
-        << " links, <= " << prefetch * links << " in flight\"];\n";
+        << (links == 1 ? " link, <= " : " links, <= ") << prefetch * links << " in flight\"];\n";
     }
   }
   o << "}\n";

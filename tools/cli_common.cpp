@@ -160,8 +160,17 @@ int check_syntax(const Args& a, const Syntax& s) {
     std::string near = closest(name, s.options);
     return "unknown option " + given + (near.empty() ? "" : " (did you mean --" + near + "?)");
   };
-  if (!a.error().empty()) {
-    problem = a.error();
+  const std::string kNeeds = " needs a value", kOpt = "option --";
+  const std::string& err = a.error();
+  if (!err.empty() && err.rfind(kOpt, 0) == 0 && err.size() > kNeeds.size() &&
+      err.compare(err.size() - kNeeds.size(), kNeeds.size(), kNeeds) == 0 &&
+      std::find(s.options.begin(), s.options.end(),
+                err.substr(kOpt.size(), err.size() - kOpt.size() - kNeeds.size())) == s.options.end()) {
+    // "--al" at the end: not a known option short of its value, a misspelt one.
+    std::string name = err.substr(kOpt.size(), err.size() - kOpt.size() - kNeeds.size());
+    problem = option_problem("--" + name, name);
+  } else if (!err.empty()) {
+    problem = err;
   } else if (auto u = a.unknown(s.options); !u.empty()) {
     problem = option_problem(u[0], u[0].substr(2));
   } else {

@@ -152,3 +152,13 @@ TEST_CASE("cli: inspect shows whether a stage is restartable, the fields it read
   auto train = run_cmd(catlip_bin() + " inspect train.catlip 2>&1");
   CHECK_THAT(train.out, Catch::Contains("restartable:   no") && Catch::Contains("group:         yes"));
 }
+
+TEST_CASE("cli: a misspelt flag at the end gets a did-you-mean, not 'needs a value'") {
+  auto r = run_cmd(catlip_bin() + " inspect --al 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.out, Catch::Contains("unknown option --al (did you mean --all?)"));
+  auto v = run_cmd(catlip_bin() + " run --run-dir 2>&1");  // a known option without its value
+  CHECK(v.exit_code == 2);
+  CHECK_THAT(v.out, Catch::Contains("option --run-dir needs a value"));
+}

@@ -23,7 +23,7 @@ int cmd_shards_pack(int argc, char** argv) {
                  "  --max-file-bytes B      skip images larger than B (default 64 MiB)\n";
     return kOk;
   }
-  if (int rc = check_syntax(a, Syntax{"catlip shards pack", "usage: catlip shards pack SRC_DIR OUT_PREFIX [--samples-per-shard N] [--max-shard-bytes B]", {"max-file-bytes", "max-shard-bytes", "samples-per-shard"}, 2, 2})) return rc;
+  if (int rc = check_syntax(a, Syntax{"catlip shards pack", "usage: catlip shards pack SRC_DIR OUT_PREFIX [--samples-per-shard N] [--max-shard-bytes B] [--max-file-bytes B]", {"max-file-bytes", "max-shard-bytes", "samples-per-shard"}, 2, 2})) return rc;
   auto bad = a.unknown({"samples-per-shard", "max-shard-bytes", "max-file-bytes"});
   if (!a.error().empty() || !bad.empty() || a.positional().size() != 2) {
     std::cerr << "catlip shards pack: " << (!a.error().empty() ? a.error() : !bad.empty() ? "unknown option " + bad[0]
