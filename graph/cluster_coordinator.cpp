@@ -87,6 +87,7 @@ struct RemoteNodes::Impl {
     try {
       zmq::poll(&it, 1, std::chrono::milliseconds(ms));
     } catch (const zmq::error_t&) {
+      // EINTR (a signal): the caller checks its stop flag and polls again
     }
   }
 };
@@ -217,6 +218,7 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       im.sock.send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
       im.sock.send(zmq::buffer(b), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
+      // a node that left cannot be told anything: its loss is noticed by liveness
     }
     if (k > 0 && k < n) {
       nodes_[size_t(k)].status = "failed";

@@ -118,6 +118,7 @@ class Uplink : public LaunchEvents {
     try {
       if (timeout_ms > 0) zmq::poll(&it, 1, std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t&) {
+      // EINTR (a signal): the caller checks its signal flag and calls again
     }
     for (;;) {
       zmq::message_t msg;
@@ -342,6 +343,7 @@ int run_node_agent(const NodeOptions& opt) {
     try {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
     } catch (const zmq::error_t&) {
+      // EINTR (a signal): the loop checks its signal flag next
     }
     launcher->handle(up);
     up.ping();
@@ -352,6 +354,7 @@ int run_node_agent(const NodeOptions& opt) {
         try {
           r = std::stoi(field(m, "replica"));
         } catch (...) {
+          // no or bad replica index: -1 kills none, and the coordinator notices
         }
         launcher->kill_replica(field(m, "stage"), r);
         continue;
@@ -361,6 +364,7 @@ int run_node_agent(const NodeOptions& opt) {
       try {
         grace = std::stod(field(m, "grace"));
       } catch (...) {
+        // no or bad grace from the coordinator: keep the default
       }
       int killed = launcher->stop(grace, up);
       up.send({{"kind", "BYE"}, {"killed", std::to_string(killed)}});

@@ -214,6 +214,7 @@ class ProcessLauncher : public Launcher {
       try {
         zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
       } catch (const zmq::error_t&) {
+        // EINTR (a signal): the loop checks its stop flag next
       }
       handle(ev);
     }

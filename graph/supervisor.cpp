@@ -448,6 +448,7 @@ int Supervisor::run() {
       try {
         zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
       } catch (const zmq::error_t&) {
+        // EINTR (a signal): the loop checks its stop flag next
       }
       local_->handle(*this);
     }

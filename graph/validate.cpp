@@ -21,6 +21,7 @@ std::map<std::string, int> restart_budgets(const GraphSpec& g, PluginLoader& loa
     try {
       t = loader.find_type(s.type);
     } catch (const PluginError&) {
+      // an unloadable plugin is reported by validate_graph, which callers run first
     }
     if (t && t->schema.restartable) out[s.name] = s.max_restarts >= 0 ? s.max_restarts : g.max_restarts;
   }

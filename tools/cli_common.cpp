@@ -242,6 +242,7 @@ double summary_figure(const std::string& run_dir, const std::string& stage, cons
       if (auto* sec = json::find(*st, section))
         if (auto* v = json::find(*sec, name); v && v->is_number()) return json::number(*v);
   } catch (const std::exception&) {
+    // no or unreadable summary.json: the figure is absent (the default)
   }
   return def;
 }

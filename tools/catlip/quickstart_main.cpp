@@ -347,6 +347,7 @@ int cmd_quickstart(int argc, char** argv) {
                     << fmt(acc) << "   (after " << tsteps << " steps)\n";
         }
       } catch (const std::exception&) {
+        // no transfer.json (Transfer Init failed and said why above): nothing to print
       }
     }
     std::cout << "total " << fmt(since(t_all), 1) << " s\nreport: " << info.html_path << "\n";

@@ -73,6 +73,8 @@ void ExecSession::fail_gone(const std::string& when) {
     } catch (const ExecError&) {
       throw;
     } catch (const std::exception&) {
+      // A torn last frame of a program that died: its exit status, reported
+      // below, says what happened.
     }
   }
   if (!exited) fail("closed its output " + when + " but did not exit");

@@ -128,6 +128,7 @@ void ExecProcessStage::process(Sample&& s, Emitter& out) {
   try {
     session_->send(std::move(s));
   } catch (const ExecStopped&) {
+    // the run is stopping: drop the item quietly, the runtime reports the stop
   }
 }
 
@@ -136,6 +137,7 @@ void ExecProcessStage::flush(Emitter& out) {
   try {
     session_->finish();
   } catch (const ExecStopped&) {
+    // the run is stopping: end quietly, the runtime reports the stop
   }
 }
 
