@@ -386,3 +386,26 @@ finish_after = 2000
   CHECK(lines_of(read_file(dir.file("run/collected.tsv.0"))).size() == 2000);
   CHECK(pids_with(dir.file("run")).empty());
 }
+
+TEST_CASE("testing.jsonl writes the chosen fields of each sample as JSON lines") {
+  TempDir dir("jsonl");
+  write_file(dir.file("g.toml"), R"([stages.numbers]
+type = "testing.counter"
+count = 20
+[stages.sink]
+type = "testing.jsonl"
+inputs = ["numbers"]
+fields = ["n", "missing"]
+max_items = 5
+)");
+  auto r = run_cmd(catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + dir.file("run") + " --quiet 2>&1");
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  std::string text = read_file(dir.file("run/samples.jsonl"));
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  REQUIRE(lines.size() == 5);
+  CHECK_THAT(lines[0], Catch::Contains("\"key\":\"item") && Catch::Contains("\"n\":[") &&
+                           Catch::Contains("\"missing\":null") && Catch::Contains("\"origin\":{\"url\":\"counter\""));
+}
