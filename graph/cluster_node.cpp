@@ -225,23 +225,27 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
 
 int run_node_agent(const NodeOptions& opt) {
   const int rank = opt.id.rank;
-  std::string err, coord_ip;
+  std::string coord_ip;
   // Node 0's name may appear in DNS after this node starts (a Kubernetes
   // pod's record): keep asking until the join timeout.
   for (auto t0 = Clock::now();; std::this_thread::sleep_for(std::chrono::milliseconds(500))) {
-    coord_ip = resolve_host(opt.id.coordinator_host, &err);
-    if (!coord_ip.empty()) break;
+    auto ip = resolve_host(opt.id.coordinator_host);
+    if (ip.ok()) {
+      coord_ip = *ip;
+      break;
+    }
     if (since(t0) > opt.join_timeout_s) {
       Say(rank) << "cannot resolve the coordinator '" << opt.id.coordinator_host << "' within " << opt.join_timeout_s
-                << " s: " << err;
+                << " s: " << ip.status().message();
       return 1;
     }
   }
-  std::string address = local_address_towards(coord_ip, &err);
-  if (address.empty()) {
-    Say(rank) << "no route to the coordinator " << coord_ip << ": " << err;
+  auto route = local_address_towards(coord_ip);
+  if (!route.ok()) {
+    Say(rank) << "no route to the coordinator " << coord_ip << ": " << route.status().message();
     return 1;
   }
+  const std::string address = *route;
   std::string coord = "tcp://" + coord_ip + ":" + std::to_string(opt.id.coordinator_port);
   Say(rank) << opt.id.describe() << "; joining " << coord << " from " << address;
 

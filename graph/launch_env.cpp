@@ -128,11 +128,10 @@ void slurm(Endpoint& c, const EnvLookup& env) {
   for (const char* name : {"SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST"}) {
     const char* v = get(env, name);
     if (!v || !c.host.empty()) continue;
-    try {
-      c.host = expand_hostlist(v).at(0);
-    } catch (const std::invalid_argument& e) {
-      fail(assign(name, v) + ": " + e.what());
-    }
+    auto hosts = expand_hostlist(v);
+    if (!hosts.ok()) fail(assign(name, v) + ": " + hosts.status().message());
+    if (hosts->empty()) continue;
+    c.host = hosts->front();
     c.host_src = std::string("from ") + name;
   }
   if (const char* v = get(env, "SLURM_JOB_ID"); v && !c.port) {
@@ -298,7 +297,8 @@ EnvLookup process_env() {
   return [](const char* name) -> const char* { return std::getenv(name); };
 }
 
-NodeIdentity detect_node_identity(const NodeFlags& flags, const EnvLookup& env) {
+namespace {
+NodeIdentity detect(const NodeFlags& flags, const EnvLookup& env) {
   Pick rank = pick(flags.rank, "--rank", kRankVars, env, 0, "a node rank (an integer >= 0)",
                    "cannot tell this node's rank: pass --rank K or export CATLIP_NODE_RANK (also read: NODE_RANK, "
                    "GROUP_RANK, PET_NODE_RANK, JOB_COMPLETION_INDEX, SLURM_NODEID, OMPI_COMM_WORLD_RANK)");
@@ -317,36 +317,56 @@ NodeIdentity detect_node_identity(const NodeFlags& flags, const EnvLookup& env) 
   pick_coordinator(flags, env, id);
   return id;
 }
+}  // namespace
 
-std::vector<std::string> expand_hostlist(const std::string& list) {
+// The parsing helpers throw std::invalid_argument, naming the variable or
+// flag; the public functions turn that into a Status.
+Result<NodeIdentity> detect_node_identity(const NodeFlags& flags, const EnvLookup& env) {
+  try {
+    return detect(flags, env);
+  } catch (const std::invalid_argument& e) {
+    return Status::Invalid(e.what());
+  }
+}
+
+Result<std::vector<std::string>> expand_hostlist(const std::string& list) {
   std::vector<std::string> out;
   if (list.empty()) return out;
-  for (const auto& item : split_items(list)) expand_item(item, list, out);
+  try {
+    for (const auto& item : split_items(list)) expand_item(item, list, out);
+  } catch (const std::invalid_argument& e) {
+    return Status::Invalid(e.what());
+  }
   return out;
 }
 
-std::pair<std::string, int> parse_host_port(const std::string& s, int def_port) {
-  return split_host_port(s, def_port, "address '" + s + "'");
+Result<std::pair<std::string, int>> parse_host_port(const std::string& s, int def_port) {
+  try {
+    return split_host_port(s, def_port, "address '" + s + "'");
+  } catch (const std::invalid_argument& e) {
+    return Status::Invalid(e.what());
+  }
 }
 
-std::string resolve_host(const std::string& host, std::string* error) {
+Result<std::string> resolve_host(const std::string& host) {
   std::string dns_error, ip = getaddr_ipv4(host, &dns_error);
   if (!ip.empty()) return ip;
   std::string addr = scontrol_node_addr(host);  // Slurm node names are often not in DNS
-  if (addr.empty() || addr == host) return set_error(error, dns_error);
+  if (addr.empty() || addr == host) return Status::NotFound(dns_error);
   ip = getaddr_ipv4(addr, nullptr);
-  if (ip.empty()) return set_error(error, dns_error + "; its Slurm NodeAddr '" + addr + "' does not resolve either");
+  if (ip.empty())
+    return Status::NotFound(dns_error + "; its Slurm NodeAddr '" + addr + "' does not resolve either");
   return ip;
 }
 
-std::string local_address_towards(const std::string& ipv4, std::string* error) {
+Result<std::string> local_address_towards(const std::string& ipv4) {
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(9);
   if (::inet_pton(AF_INET, ipv4.c_str(), &to.sin_addr) != 1)
-    return set_error(error, "not an IPv4 address: '" + ipv4 + "'");
+    return Status::Invalid("not an IPv4 address: '" + ipv4 + "'");
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return set_error(error, std::string("socket: ") + std::strerror(errno));
+  if (fd < 0) return Status::Unavailable(std::string("socket: ") + std::strerror(errno));
   sockaddr_in me{};
   socklen_t len = sizeof me;
   std::string err;
@@ -355,10 +375,10 @@ std::string local_address_towards(const std::string& ipv4, std::string* error) {
   else if (::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) != 0)
     err = std::string("getsockname: ") + std::strerror(errno);
   ::close(fd);
-  if (!err.empty()) return set_error(error, err);
+  if (!err.empty()) return Status::Unavailable(err);
   char buf[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &me.sin_addr, buf, sizeof buf);
-  return buf;
+  return std::string(buf);
 }
 
 }  // namespace catlip

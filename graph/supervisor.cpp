@@ -282,8 +282,9 @@ EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run
   try {
     tcp = listen_for_node(g_, 0, address, g_.base_port, listeners_);
   } catch (const std::exception&) {
-    std::string err, local = local_address_towards(address, &err);
-    if (local.empty() || local == address) throw;
+    auto found = local_address_towards(address);
+    if (!found.ok() || *found == address) throw;
+    const std::string local = *found;
     listeners_ = NodeListeners{};
     nodes_[0].address = local;
     tcp = listen_for_node(g_, 0, local, g_.base_port, listeners_);
@@ -307,15 +308,18 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
       restart_budget_ = run.restarts = restart_budgets(g_, loader);
     }
     if (g_.nodes == 1 && (!tcp_producers(g_, 0).empty() || !group_stages(g_).empty())) {
-      std::string err, ip = resolve_host(g_.host, &err);
-      if (ip.empty()) return "cannot resolve [graph] host '" + g_.host + "': " + err;
-      tcp = listen_node0(ip, run);
+      auto ip = resolve_host(g_.host);
+      if (!ip.ok()) return "cannot resolve [graph] host '" + g_.host + "': " + ip.status().message();
+      tcp = listen_node0(*ip, run);
       if (opt_.in_process) listeners_ = NodeListeners{};  // threads bind the group ports themselves
     }
     if (g_.nodes > 1) {
-      auto [chost, cport] = parse_host_port(opt_.coordinator, 29400);
-      std::string err, cip = resolve_host(chost, &err);
-      if (cip.empty()) return "cannot resolve the coordinator address '" + chost + "': " + err;
+      auto hp = parse_host_port(opt_.coordinator, 29400);
+      if (!hp.ok()) return "--listen: " + hp.status().message();
+      auto [chost, cport] = *hp;
+      auto resolved = resolve_host(chost);
+      if (!resolved.ok()) return "cannot resolve the coordinator address '" + chost + "': " + resolved.status().message();
+      const std::string cip = *resolved;
       // A host name that means loopback only here (Debian maps its own name
       // to 127.0.1.1) would shut the other hosts out: listen on every address.
       bool name_on_loopback = cip.rfind("127.", 0) == 0 && chost != cip;

@@ -24,17 +24,20 @@ EnvLookup fake_env(Env m) {
   };
 }
 
-NodeIdentity detect(const Env& env, const NodeFlags& flags = {}) { return detect_node_identity(flags, fake_env(env)); }
+// The identity; fails the test (with the Status) when there is none.
+NodeIdentity detect(const Env& env, const NodeFlags& flags = {}) {
+  auto r = detect_node_identity(flags, fake_env(env));
+  INFO(r.status().to_string());
+  REQUIRE(r.ok());
+  return *r;
+}
 
-// The message detect_node_identity throws; fails the test when it does not throw.
+// The Invalid status's message; fails the test when an identity came back.
 std::string error_of(const Env& env, const NodeFlags& flags = {}) {
-  try {
-    NodeIdentity id = detect(env, flags);
-    FAIL("expected an error, got " << id.describe());
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
+  auto r = detect_node_identity(flags, fake_env(env));
+  if (r.ok()) FAIL("expected an error, got " << r->describe());
+  CHECK(r.status().code() == Status::Code::Invalid);
+  return r.status().message();
 }
 
 NodeFlags flags(int rank, int nodes, std::string coordinator = "") { return {rank, nodes, std::move(coordinator)}; }
@@ -218,32 +221,37 @@ TEST_CASE("launch_env: malformed or missing values name the variable", "[launch_
 
 TEST_CASE("launch_env: Slurm host lists", "[launch_env]") {
   using V = std::vector<std::string>;
-  CHECK(expand_hostlist("n[1-3,5],gpu-[01-02],login") == V{"n1", "n2", "n3", "n5", "gpu-01", "gpu-02", "login"});
-  CHECK(expand_hostlist("node07") == V{"node07"});
-  CHECK(expand_hostlist("") == V{});
-  CHECK(expand_hostlist("c[8-11]") == V{"c8", "c9", "c10", "c11"});
-  CHECK(expand_hostlist("c[098-101]") == V{"c098", "c099", "c100", "c101"});
-  CHECK(expand_hostlist("r[1-2]n[1-2]") == V{"r1n1", "r1n2", "r2n1", "r2n2"});
-  CHECK(expand_hostlist("a[1,3]-ib,b") == V{"a1-ib", "a3-ib", "b"});
-  CHECK(expand_hostlist("x[7]") == V{"x7"});
+  auto hosts = [](const char* list) { return expand_hostlist(list).value(); };
+  CHECK(hosts("n[1-3,5],gpu-[01-02],login") == V{"n1", "n2", "n3", "n5", "gpu-01", "gpu-02", "login"});
+  CHECK(hosts("node07") == V{"node07"});
+  CHECK(hosts("") == V{});
+  CHECK(hosts("c[8-11]") == V{"c8", "c9", "c10", "c11"});
+  CHECK(hosts("c[098-101]") == V{"c098", "c099", "c100", "c101"});
+  CHECK(hosts("r[1-2]n[1-2]") == V{"r1n1", "r1n2", "r2n1", "r2n2"});
+  CHECK(hosts("a[1,3]-ib,b") == V{"a1-ib", "a3-ib", "b"});
+  CHECK(hosts("x[7]") == V{"x7"});
   for (const char* bad : {"n[1-", "n]1", "n[[1]]", "n[]", "n[a-b]", "n[3-1]", "n[1-2,]", "a,,b", "a,", "n[-2]",
                           "a b", "n[0-99999999]", "r[0-999]n[0-999]"}) {
     INFO(bad);
-    CHECK_THROWS_WITH(expand_hostlist(bad), Catch::Contains("malformed host list '" + std::string(bad) + "'"));
+    auto r = expand_hostlist(bad);
+    CHECK_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("malformed host list '" + std::string(bad) + "'"));
   }
 }
 
 TEST_CASE("launch_env: parse_host_port", "[launch_env]") {
   using P = std::pair<std::string, int>;
-  CHECK(parse_host_port("head:4000", 1) == P{"head", 4000});
-  CHECK(parse_host_port("10.0.0.1", 29400) == P{"10.0.0.1", 29400});
-  CHECK(parse_host_port("[::1]:80", 1) == P{"::1", 80});
-  CHECK(parse_host_port("[fe80::2]", 7) == P{"fe80::2", 7});
-  CHECK(parse_host_port("h:65535", 1) == P{"h", 65535});
+  CHECK(parse_host_port("head:4000", 1).value() == P{"head", 4000});
+  CHECK(parse_host_port("10.0.0.1", 29400).value() == P{"10.0.0.1", 29400});
+  CHECK(parse_host_port("[::1]:80", 1).value() == P{"::1", 80});
+  CHECK(parse_host_port("[fe80::2]", 7).value() == P{"fe80::2", 7});
+  CHECK(parse_host_port("h:65535", 1).value() == P{"h", 65535});
   for (const char* bad : {"", ":80", "h:", "h:0", "h:65536", "h:80x", "h:-1", "::1", "[::1", "[::1]80", "[]:80",
                           "a b:80"}) {
     INFO(bad);
-    CHECK_THROWS_WITH(parse_host_port(bad, 1), Catch::Contains("address '" + std::string(bad) + "'"));
+    auto r = parse_host_port(bad, 1);
+    CHECK(r.status().code() == Status::Code::Invalid);
+    CHECK_THAT(r.status().message(), Catch::Contains("address '" + std::string(bad) + "'"));
   }
 }
 
@@ -258,12 +266,13 @@ struct PathGuard {  // prepends a directory to PATH for the lifetime of the guar
 }  // namespace
 
 TEST_CASE("launch_env: resolving names and the local address", "[launch_env]") {
-  std::string err;
-  CHECK(resolve_host("127.0.0.1", &err) == "127.0.0.1");
-  CHECK(resolve_host("localhost", &err) == "127.0.0.1");
-  CHECK(local_address_towards("127.0.0.1", &err) == "127.0.0.1");
-  CHECK(local_address_towards("not-an-address", &err).empty());
-  CHECK_THAT(err, Catch::Contains("not-an-address"));
+  CHECK(resolve_host("127.0.0.1").value() == "127.0.0.1");
+  CHECK(resolve_host("localhost").value() == "127.0.0.1");
+  CHECK(local_address_towards("127.0.0.1").value() == "127.0.0.1");
+  auto bad = local_address_towards("not-an-address");
+  CHECK(bad.status().code() == Status::Code::Invalid);
+  CHECK_THAT(bad.status().message(), Catch::Contains("not-an-address"));
+  CHECK_THROWS_AS(bad.value(), std::logic_error);  // a failed Result has no value
 
   // A name DNS does not know goes to `scontrol show node NAME` (a fake one here).
   char tmpl[] = "/tmp/catlip-launch-env-XXXXXX";
@@ -276,10 +285,10 @@ TEST_CASE("launch_env: resolving names and the local address", "[launch_env]") {
   REQUIRE(chmod(script.c_str(), 0755) == 0);
   {
     PathGuard path(dir);
-    CHECK(resolve_host("n7.catlip.invalid", &err) == "127.0.0.9");
-    err.clear();
-    CHECK(resolve_host("n8.catlip.invalid", &err).empty());
-    CHECK_THAT(err, Catch::Contains("n8.catlip.invalid"));
+    CHECK(resolve_host("n7.catlip.invalid").value() == "127.0.0.9");
+    auto none = resolve_host("n8.catlip.invalid");
+    CHECK(none.status().code() == Status::Code::NotFound);
+    CHECK_THAT(none.status().message(), Catch::Contains("n8.catlip.invalid"));
   }
   std::remove(script.c_str());
   rmdir(dir.c_str());

@@ -183,13 +183,12 @@ int cmd_node(int argc, char** argv) {
     std::cerr << "catlip node: --rank and --nodes expect integers (rank >= 0, nodes >= 1)\n";
     return kUsage;
   }
-  NodeIdentity id;
-  try {
-    id = detect_node_identity(flags);
-  } catch (const std::exception& e) {
-    std::cerr << "catlip node: " << e.what() << "\n";
+  auto detected = detect_node_identity(flags);
+  if (!detected.ok()) {
+    std::cerr << "catlip node: " << detected.status().message() << "\n";
     return kUsage;
   }
+  NodeIdentity id = std::move(detected).value();
   double join_timeout = a.get_double("join-timeout", 0);
   if (a.has("join-timeout") && !(join_timeout >= 0.5 && join_timeout <= 86400)) {
     std::cerr << "catlip node: --join-timeout expects seconds in [0.5, 86400]\n";

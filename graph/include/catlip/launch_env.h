@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "catlip/status.h"
+
 namespace catlip {
 
 struct NodeFlags {
@@ -49,31 +51,32 @@ struct NodeIdentity {
 using EnvLookup = std::function<const char*(const char*)>;
 EnvLookup process_env();  // std::getenv
 
-// Applies the precedence above field by field. Throws std::invalid_argument
-// naming the variable (or flag) and its value for malformed input, for a rank
+// Applies the precedence above field by field. Invalid, naming the variable
+// (or flag) and its value, for malformed input, for a rank
 // not below the node count, and when a field cannot be determined at all
 // (saying which flags or variables would provide it).
-NodeIdentity detect_node_identity(const NodeFlags& flags, const EnvLookup& env = process_env());
+Result<NodeIdentity> detect_node_identity(const NodeFlags& flags, const EnvLookup& env = process_env());
 
 // Slurm compressed host lists: "n[1-3,5],gpu-[01-02],login" -> n1 n2 n3 n5
 // gpu-01 gpu-02 login. Zero padding is kept; several bracket groups in one
 // name ("r[1-2]n[1-2]") expand as a cartesian product. "" gives no hosts.
-// Throws std::invalid_argument on malformed lists.
-std::vector<std::string> expand_hostlist(const std::string& list);
+// An Invalid status names a malformed list.
+Result<std::vector<std::string>> expand_hostlist(const std::string& list);
 
 // "host:port", "host", "[v6addr]:port", "[v6addr]" -> {host, port}; port is
-// def_port when absent. Throws std::invalid_argument on bad input (empty host,
-// a port outside 1-65535, an IPv6 address without brackets).
-std::pair<std::string, int> parse_host_port(const std::string& s, int def_port);
+// def_port when absent. Invalid for bad input (empty host, a port outside
+// 1-65535, an IPv6 address without brackets), naming it.
+Result<std::pair<std::string, int>> parse_host_port(const std::string& s, int def_port);
 
 // Host name or dotted IPv4 -> dotted IPv4 (getaddrinfo, AF_INET). When that
 // fails and `scontrol` is on PATH, asks `scontrol show node NAME` for its
-// NodeAddr= (Slurm node names often are not in DNS). Returns "" and sets
-// *error on failure.
-std::string resolve_host(const std::string& host, std::string* error = nullptr);
+// NodeAddr= (Slurm node names often are not in DNS). NotFound, with the
+// resolver's reason, when neither works.
+Result<std::string> resolve_host(const std::string& host);
 
 // The local IPv4 address the kernel would use to reach `ipv4` (a UDP socket
-// connect + getsockname; sends nothing). Returns "" and sets *error on failure.
-std::string local_address_towards(const std::string& ipv4, std::string* error = nullptr);
+// connect + getsockname; sends nothing). Invalid for a malformed address,
+// Unavailable with the reason (no route) otherwise.
+Result<std::string> local_address_towards(const std::string& ipv4);
 
 }  // namespace catlip
