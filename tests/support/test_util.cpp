@@ -72,9 +72,10 @@ std::vector<std::string> table_row(const std::string& out, const std::string& fi
 }
 
 std::string torch_cli_or_skip() {
-  auto p = std::filesystem::path(catlip_bin()).parent_path() / "catlip-torch";
-  if (!std::filesystem::exists(p)) skip_test("catlip-torch not built (CATLIP_WITH_TORCH off)");
-  return p.string();
+  auto dir = std::filesystem::path(catlip_bin()).parent_path();
+  if (!std::filesystem::exists(dir / "catlip-torch")) skip_test("catlip-torch not built (CATLIP_WITH_TORCH off)");
+  if (!std::filesystem::exists(dir / "catlip-bench")) skip_test("catlip-bench not built");
+  return (dir / "catlip-torch").string();
 }
 
 std::string venv_python() {

@@ -29,7 +29,7 @@
 #                    hundred samples on CPU (the point: every step runs and is parsed)
 #   --prefix DIR     where the .debs are unpacked (default OUT/prefix)
 #   --build-dir DIR  build there (default OUT/build); an existing build dir is reused
-#                    (ninja builds only the `catlip` target and what it needs)
+#                    (ninja builds only the `catlip` and `catlip-bench` targets and what they need)
 #   --no-build       use the binaries in --build-dir as they are
 #   --debs DIR       the .debs (default .gpu-carry/debs); none: system libraries
 #   --python PATH    torch's interpreter (default /opt/torch/.venv/bin/python;
@@ -268,16 +268,16 @@ build() {
   echo "libraries as configured (the prefix is $PREFIX):"
   grep -E '^(Torch_DIR|Boost_DIR|ZeroMQ_LIBRARY|cppzmq_DIR|msgpack_DIR|tomlplusplus_DIR|nlohmann_json_DIR|ZLIB_LIBRARY_RELEASE|CURL_LIBRARY_RELEASE|ICU_UC_LIBRARY_RELEASE|GLOO_INCLUDE_DIR|pkgcfg_lib_CATLIP_SODIUM_sodium|pkgcfg_lib_CATLIP_IMG_(turbojpeg|jpeg|png16|webp)|PKG_CONFIG_EXECUTABLE):' \
     "$BUILD/CMakeCache.txt" | sed 's/:[A-Z]*=/ = /; s/^/  /' || true
-  echo "+ ninja -C $BUILD -j$NPROC catlip"
-  ninja -C "$BUILD" -j"$NPROC" catlip
+  echo "+ ninja -C $BUILD -j$NPROC catlip catlip-bench"
+  ninja -C "$BUILD" -j"$NPROC" catlip catlip-bench
 }
 BUILT=0
 if ((NO_BUILD)); then
-  if [ -x "$BUILD/bin/catlip" ] && [ -x "$BUILD/bin/catlip-torch" ]; then
+  if [ -x "$BUILD/bin/catlip" ] && [ -x "$BUILD/bin/catlip-torch" ] && [ -x "$BUILD/bin/catlip-bench" ]; then
     skip_step build "--no-build: using $BUILD/bin as it is"; BUILT=1
   else
-    printf 'build\tfailed\t0\t--no-build, but %s/bin has no catlip and catlip-torch\n' "$BUILD" >>"$STEPS"
-    echo "check: --no-build, but $BUILD/bin has no catlip and catlip-torch" >&2; FAILED=1
+    printf 'build\tfailed\t0\t--no-build, but %s/bin has no catlip, catlip-torch and catlip-bench\n' "$BUILD" >>"$STEPS"
+    echo "check: --no-build, but $BUILD/bin has no catlip, catlip-torch and catlip-bench" >&2; FAILED=1
   fi
 elif ! ((FAILED)); then
   run_step build build
