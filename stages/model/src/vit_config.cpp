@@ -1,10 +1,10 @@
-#include "catlip/train/vit_config.h"
+#include "catlip/model/vit_config.h"
 
 #include <map>
 #include <sstream>
 #include <stdexcept>
 
-namespace catlip::train {
+namespace catlip::model {
 
 bool vit_size(const std::string& name, ViTConfig* cfg) {
   struct S { const char* n; int64_t dim, depth, heads; };
@@ -119,4 +119,4 @@ double ViTConfig::forward_flops() const {
   return f;
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

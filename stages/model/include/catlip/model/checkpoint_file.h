@@ -1,4 +1,4 @@
-// catlip/train/checkpoint_file.h - the on-disk frame around a checkpoint.
+// catlip/model/checkpoint_file.h - the on-disk frame around a checkpoint.
 //
 // A checkpoint is a safetensors payload (tensors + string metadata) inside a
 // 32-byte frame so that a truncated or corrupted file is recognised before
@@ -35,9 +35,9 @@
 #include <string>
 #include <vector>
 
-#include "catlip/train/safetensors.h"
+#include "catlip/model/safetensors.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 constexpr char kCheckpointMagic[8] = {'C', 'A', 'T', 'L', 'I', 'P', 'C', 'K'};
 constexpr size_t kCheckpointFrameBytes = 32;
@@ -60,4 +60,4 @@ std::vector<std::string> list_checkpoints(const std::string& dir);
 // Removes all but the newest `keep` checkpoints (keep <= 0: remove none).
 void prune_checkpoints(const std::string& dir, int keep);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

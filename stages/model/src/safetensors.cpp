@@ -1,4 +1,4 @@
-#include "catlip/train/safetensors.h"
+#include "catlip/model/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "catlip/json.h"
-#include "catlip/train/atomic_file.h"
+#include "catlip/model/atomic_file.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 namespace {
 // As the reference implementation (safetensors' MAX_HEADER_SIZE): a header
@@ -205,4 +205,4 @@ void AtomicFile::commit() {
   }
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

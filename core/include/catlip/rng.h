@@ -1,4 +1,5 @@
-// catlip/image/rng.h - per-sample random state for augmentation.
+// catlip/rng.h - per-sample random state (image augmentation, synthetic data,
+// Transfer Init's crops): a small generator knowing nothing of what it draws.
 //
 // The state for a sample is derived from (seed, sample key, epoch) only, so a
 // sample gets the same crop whichever thread, replica or process decodes it,
@@ -9,7 +10,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace catlip::image {
+namespace catlip {
 
 inline uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -52,4 +53,4 @@ class Rng {
   uint64_t s_;
 };
 
-}  // namespace catlip::image
+}  // namespace catlip

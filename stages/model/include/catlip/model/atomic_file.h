@@ -1,4 +1,4 @@
-// catlip/train/atomic_file.h - write a file so readers see all of it or none.
+// catlip/model/atomic_file.h - write a file so readers see all of it or none.
 //
 // Bytes go to "<path>.tmp-<pid>"; commit() fsyncs it, renames it over <path>
 // and fsyncs the directory, so a crash leaves either the old file or the new
@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-namespace catlip::train {
+namespace catlip::model {
 
 class AtomicFile {
  public:
@@ -31,4 +31,4 @@ class AtomicFile {
   uint64_t size_ = 0;
 };
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,4 +1,4 @@
-// catlip/train/safetensors.h - reading and writing the safetensors format.
+// catlip/model/safetensors.h - reading and writing the safetensors format.
 //
 // Layout (https://github.com/huggingface/safetensors): 8-byte little-endian
 // header length N, N bytes of JSON
@@ -18,7 +18,7 @@
 
 #include "catlip/sample.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 // A tensor to write: points at bytes owned by the caller.
 struct TensorView {
@@ -73,4 +73,4 @@ SafeTensorsFile safetensors_load(const std::string& path);
 // Reads a whole file; throws with the path on failure.
 std::string read_whole_file(const std::string& path);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

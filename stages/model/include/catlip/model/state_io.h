@@ -1,4 +1,4 @@
-// catlip/train/state_io.h - moving named torch tensors in and out of the
+// catlip/model/state_io.h - moving named torch tensors in and out of the
 // safetensors/checkpoint containers.
 #pragma once
 
@@ -9,10 +9,10 @@
 
 #include <torch/torch.h>
 
+#include "catlip/model/safetensors.h"
 #include "catlip/sample.h"
-#include "catlip/train/safetensors.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
@@ -45,4 +45,4 @@ Tensor to_catlip(const torch::Tensor& t);
 void load_into(const NamedTensors& dst, const std::map<std::string, Tensor>& src,
                const std::string& prefix, const std::string& what);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

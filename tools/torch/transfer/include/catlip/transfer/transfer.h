@@ -1,4 +1,4 @@
-// catlip/eval/transfer.h - Transfer Init experiments on a class-labeled set.
+// catlip/transfer/transfer.h - Transfer Init experiments on a class-labeled set.
 //
 // Given a CatLIP model, its vocabulary and a class list (wnids), maps classes
 // to vocabulary rows (transfer_map.h) and measures, on held-out samples:
@@ -23,7 +23,7 @@
 
 #include "catlip/eval/transfer_map.h"
 
-namespace catlip::eval {
+namespace catlip::transfer {
 
 struct TransferOptions {
   std::string checkpoint;  // see checkpoint_path.h
@@ -51,7 +51,7 @@ struct CurvePoint {
 };
 
 struct TransferResult {
-  MappingReport mapping;
+  eval::MappingReport mapping;
   int64_t classes = 0, train_n = 0, test_n = 0;
   double chance = 0, majority = 0, zero_shot = 0, linear_probe = 0;
   std::vector<std::string> heads;                 // init_heads run
@@ -64,4 +64,4 @@ struct TransferResult {
 // <out_dir>/transfer_mapping.tsv. `log` receives progress lines.
 TransferResult run_transfer(const TransferOptions& opt, void (*log)(const std::string&));
 
-}  // namespace catlip::eval
+}  // namespace catlip::transfer

@@ -1,5 +1,5 @@
-#include "catlip/eval/transfer.h"
-#include "catlip/eval/transfer_ops.h"
+#include "catlip/transfer/transfer.h"
+#include "catlip/transfer/transfer_ops.h"
 
 #include <torch/torch.h>
 
@@ -16,15 +16,15 @@
 #include "catlip/eval/metrics.h"
 #include "catlip/eval/png_io.h"
 #include "catlip/image/decode.h"
-#include "catlip/image/rng.h"
 #include "catlip/json.h"
 #include "catlip/local.h"
+#include "catlip/model/model_io.h"
+#include "catlip/rng.h"
 #include "catlip/shards/shard_source.h"
-#include "catlip/train/model_io.h"
 
-namespace catlip::eval {
+namespace catlip::transfer {
 
-LabeledSet load_labeled_set(const std::vector<std::string>& urls, int64_t limit, int size, const ClassList& classes,
+LabeledSet load_labeled_set(const std::vector<std::string>& urls, int64_t limit, int size, const eval::ClassList& classes,
                             const std::string& what, void (*log)(const std::string&)) {
   std::map<std::string, ParamValue> given = {{"urls", urls},
                                              {"shuffle_shards", false},
@@ -47,7 +47,7 @@ LabeledSet load_labeled_set(const std::vector<std::string>& urls, int64_t limit,
     more = src.produce(out);
     for (auto& s : out.samples) {
       if (limit > 0 && int64_t(labels.size()) >= limit) break;
-      int64_t y = parse_class_label(s.text("cls"), s.text("json"), classes.wnids, classes.names);
+      int64_t y = eval::parse_class_label(s.text("cls"), s.text("json"), classes.wnids, classes.names);
       const Bytes* b = nullptr;
       for (const char* f : {"jpg", "png", "webp"})
         if ((b = s.bytes(f))) break;
@@ -55,7 +55,7 @@ LabeledSet load_labeled_set(const std::vector<std::string>& urls, int64_t limit,
         ++set.skipped;
         continue;
       }
-      image::Rng rng(0);
+      Rng rng(0);
       auto r = image::decode_transform(b->data.data(), b->data.size(), spec, rng, px);
       if (!r.ok()) {
         ++set.skipped;
@@ -88,7 +88,7 @@ double top1_accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
   return logits.argmax(1).eq(labels.to(logits.device())).to(torch::kFloat64).mean().item<double>();
 }
 
-torch::Tensor synset_class_scores(const torch::Tensor& logits, const MappingReport& mapping) {
+torch::Tensor synset_class_scores(const torch::Tensor& logits, const eval::MappingReport& mapping) {
   const int64_t C = int64_t(mapping.classes.size());
   auto cls = torch::full({logits.size(0), C}, -1e30f, logits.options().dtype(torch::kFloat32));
   for (int64_t c = 0; c < C; ++c) {
@@ -100,11 +100,11 @@ torch::Tensor synset_class_scores(const torch::Tensor& logits, const MappingRepo
   return cls;
 }
 
-double synset_zero_shot(train::LoadedModel& m, const LabeledSet& test, const MappingReport& mapping,
+double synset_zero_shot(model::LoadedModel& m, const LabeledSet& test, const eval::MappingReport& mapping,
                         const std::vector<double>& mean, const std::vector<double>& stdv) {
   torch::NoGradGuard ng;
   auto logits = map_batches(test.images, 128, [&](torch::Tensor x) {
-    return m.model->forward(train::preprocess_images(x, m.device, mean, stdv)).cpu();
+    return m.model->forward(model::preprocess_images(x, m.device, mean, stdv)).cpu();
   });
   return top1_accuracy(synset_class_scores(logits, mapping), test.labels);
 }
@@ -130,13 +130,13 @@ double linear_probe(const torch::Tensor& ftr, const torch::Tensor& ytr_in, const
 namespace {
 
 struct Model {
-  train::LoadedModel m;
+  model::LoadedModel m;
   torch::nn::Linear head{nullptr};
 };
 
 Model load(const std::string& path, const TransferOptions& o) {
   Model r;
-  r.m = train::load_model(path, o.ema, o.device);
+  r.m = model::load_model(path, o.ema, o.device);
   return r;
 }
 
@@ -147,18 +147,18 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
   int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   TransferResult res;
-  EvalVocab vocab = load_eval_vocab(o.vocab);
-  WordNetGraph wn(o.wordnet_dir);
-  ClassList classes = load_class_list(o.classes);
-  res.mapping = map_classes(classes, vocab, wn, o.max_distance);
+  eval::EvalVocab vocab = eval::load_eval_vocab(o.vocab);
+  eval::WordNetGraph wn(o.wordnet_dir);
+  eval::ClassList classes = eval::load_class_list(o.classes);
+  res.mapping = eval::map_classes(classes, vocab, wn, o.max_distance);
   res.classes = int64_t(classes.wnids.size());
   std::filesystem::create_directories(o.out_dir);
-  write_file_bytes(o.out_dir + "/transfer_mapping.tsv", mapping_tsv(res.mapping, vocab));
+  eval::write_file_bytes(o.out_dir + "/transfer_mapping.tsv", eval::mapping_tsv(res.mapping, vocab));
   log("transfer: " + std::to_string(res.classes) + " classes -> vocabulary: " + std::to_string(res.mapping.exact) +
       " exact, " + std::to_string(res.mapping.hyponym) + " via hyponyms, " + std::to_string(res.mapping.hypernym) +
       " via hypernyms, " + std::to_string(res.mapping.unmapped) + " unmapped");
 
-  const std::string path = resolve_checkpoint(o.checkpoint, o.ema);
+  const std::string path = eval::resolve_checkpoint(o.checkpoint, o.ema);
   Model base = load(path, o);
   if (base.m.config.num_classes != vocab.size())
     throw std::runtime_error(path + " has " + std::to_string(base.m.config.num_classes) + " outputs but " + o.vocab +
@@ -178,7 +178,7 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
   // Normalisation: as given, else what training recorded in the checkpoint.
   const auto& mean = o.mean.empty() ? base.m.config.mean : o.mean;
   const auto& stdv = o.mean.empty() ? base.m.config.std : o.std;
-  auto prep = [&](const torch::Tensor& u8) { return train::preprocess_images(u8, dev, mean, stdv); };
+  auto prep = [&](const torch::Tensor& u8) { return model::preprocess_images(u8, dev, mean, stdv); };
 
   // ---- zero-shot: max over each class's mapped rows of the synset logits.
   {
@@ -188,11 +188,11 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
   }
 
   // ---- head initialisation from the mapped rows, or random.
-  auto make_head = [&](const std::string& init, const train::LoadedModel& m) {
+  auto make_head = [&](const std::string& init, const model::LoadedModel& m) {
     const int64_t D = m.config.dim;
     torch::nn::Linear head(D, C);
     torch::NoGradGuard ng;
-    train::trunc_normal_(head->weight, 0.02);
+    model::trunc_normal_(head->weight, 0.02);
     head->bias.zero_();
     if (init == "synsets") {
       auto W = m.model->head->weight.detach().cpu(), B = m.model->head->bias.detach().cpu();
@@ -294,8 +294,8 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
                      {"finetune",
                       {{"steps", o.steps}, {"batch_size", o.batch_size}, {"lr", num6(o.lr)}, {"heads", std::move(heads)}}},
                      {"seconds", num6(res.seconds)}};
-  write_file_bytes(o.out_dir + "/transfer.json", json::dump(j, 1) + "\n");
+  eval::write_file_bytes(o.out_dir + "/transfer.json", json::dump(j, 1) + "\n");
   return res;
 }
 
-}  // namespace catlip::eval
+}  // namespace catlip::transfer

@@ -1,4 +1,4 @@
-// catlip/train/vit_config.h - the shape of a ViT, without LibTorch.
+// catlip/model/vit_config.h - the shape of a ViT, without LibTorch.
 //
 // Named sizes follow ViT/DeiT: tiny 192/12/3, small 384/12/6, base 768/12/12,
 // large 1024/24/16, huge 1280/32/20 (dim/depth/heads). Any of dim, depth or
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace catlip::train {
+namespace catlip::model {
 
 struct ViTConfig {
   int64_t dim = 192, depth = 12, heads = 3, mlp_ratio = 4;
@@ -44,4 +44,4 @@ struct ViTConfig {
 // Fills dim/depth/heads for a named size; false if the name is unknown.
 bool vit_size(const std::string& name, ViTConfig* cfg);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,9 +1,9 @@
-#include "catlip/train/state_io.h"
+#include "catlip/model/state_io.h"
 
 #include <cstring>
 #include <stdexcept>
 
-namespace catlip::train {
+namespace catlip::model {
 
 DType catlip_dtype(torch::ScalarType t) {
   switch (t) {
@@ -99,4 +99,4 @@ void load_into(const NamedTensors& dst, const std::map<std::string, Tensor>& src
   }
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

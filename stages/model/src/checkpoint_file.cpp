@@ -1,4 +1,4 @@
-#include "catlip/train/checkpoint_file.h"
+#include "catlip/model/checkpoint_file.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,11 +7,11 @@
 
 #include <zlib.h>
 
-#include "catlip/train/atomic_file.h"
+#include "catlip/model/atomic_file.h"
 
 namespace fs = std::filesystem;
 
-namespace catlip::train {
+namespace catlip::model {
 
 namespace {
 void put_le(unsigned char* p, uint64_t v, int n) {
@@ -110,4 +110,4 @@ void prune_checkpoints(const std::string& dir, int keep) {
   }
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,8 +1,8 @@
-// catlip/train/model_io.h - loading trained weights for inference (the API
+// catlip/model/model_io.h - loading trained weights for inference (the API
 // the evaluator uses) and writing the timm-named export.
 //
-//   auto m = catlip::train::load_model("run/export/model.safetensors");
-//   auto x = catlip::train::preprocess_images(u8_bhwc, m.device);
+//   auto m = catlip::model::load_model("run/export/model.safetensors");
+//   auto x = catlip::model::preprocess_images(u8_bhwc, m.device);
 //   auto logits = m.model->forward(x);   // [B, num_classes]
 //
 // Both catlip checkpoints (ckpt-*.catlip) and exported .safetensors files
@@ -15,11 +15,11 @@
 
 #include <torch/torch.h>
 
-#include "catlip/train/state_io.h"
-#include "catlip/train/vit.h"
-#include "catlip/train/vocab.h"
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit.h"
+#include "catlip/model/vocab.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 // "auto" -> cuda if available else cpu; "cpu"; "cuda"; "cuda:N". Throws if
 // CUDA is requested but unavailable.
@@ -52,4 +52,4 @@ torch::Tensor preprocess_images(const torch::Tensor& u8_bhwc, const torch::Devic
 std::string export_model(const std::string& dir, const std::string& name, const NamedTensors& weights,
                          const ViTConfig& cfg, const Vocab& vocab, int64_t step);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,4 +1,4 @@
-// catlip/eval/transfer_ops.h - the pieces of Transfer Init (transfer.h),
+// catlip/transfer/transfer_ops.h - the pieces of Transfer Init (transfer.h),
 // callable on their own, per checkpoint, without fine-tuning: reading a
 // class-labeled held-out set, CatLIP's zero-shot from mapped synset rows, and
 // the linear probe on frozen features (any model's: `catlip compare` probes
@@ -16,11 +16,11 @@
 
 #include "catlip/eval/transfer_map.h"
 
-namespace catlip::train {
+namespace catlip::model {
 struct LoadedModel;
 }
 
-namespace catlip::eval {
+namespace catlip::transfer {
 
 // Class-labeled images, decoded with the evaluation transform (resize, centre
 // crop) at one size.
@@ -35,7 +35,7 @@ struct LabeledSet {
 // in .json; see ground_truth.h) from WebDataset shards, in shard order.
 // `what` names the set in log lines ("transfer: <what> set: ...") and errors.
 // Throws std::runtime_error if no sample has a class.
-LabeledSet load_labeled_set(const std::vector<std::string>& urls, int64_t limit, int size, const ClassList& classes,
+LabeledSet load_labeled_set(const std::vector<std::string>& urls, int64_t limit, int size, const eval::ClassList& classes,
                             const std::string& what, void (*log)(const std::string&));
 
 // f over `images` in batches of `bs` (rows in order), outputs concatenated.
@@ -46,11 +46,11 @@ double top1_accuracy(const torch::Tensor& scores, const torch::Tensor& labels);
 
 // Synset logits [N, vocabulary] -> class scores [N, C]: the max of each
 // class's mapped rows; a class without rows scores -1e30 (never wins).
-torch::Tensor synset_class_scores(const torch::Tensor& logits, const MappingReport& mapping);
+torch::Tensor synset_class_scores(const torch::Tensor& logits, const eval::MappingReport& mapping);
 
 // CatLIP zero-shot accuracy of a loaded model on `test` (argmax over classes
 // of synset_class_scores). mean/std: normalisation (empty = none).
-double synset_zero_shot(train::LoadedModel& m, const LabeledSet& test, const MappingReport& mapping,
+double synset_zero_shot(model::LoadedModel& m, const LabeledSet& test, const eval::MappingReport& mapping,
                         const std::vector<double>& mean, const std::vector<double>& std);
 
 struct ProbeOptions {
@@ -66,4 +66,4 @@ double linear_probe(const torch::Tensor& train_features, const torch::Tensor& tr
                     const torch::Tensor& test_features, const torch::Tensor& test_labels, int64_t classes,
                     const ProbeOptions& opt);
 
-}  // namespace catlip::eval
+}  // namespace catlip::transfer

@@ -1,4 +1,4 @@
-// catlip/eval/clip_eval.h - CLIP zero-shot, and CatLIP vs CLIP along the
+// catlip/transfer/clip_eval.h - CLIP zero-shot, and CatLIP vs CLIP along the
 // wall clock (`catlip compare`, `catlip quickstart --compare clip`).
 //
 // CLIP zero-shot (as CLIP's paper): one prompt per class ("a photo of a
@@ -28,11 +28,11 @@
 #include <string>
 #include <vector>
 
-#include "catlip/eval/transfer_ops.h"
+#include "catlip/model/clip_model.h"
 #include "catlip/text/bpe.h"
-#include "catlip/train/clip_model.h"
+#include "catlip/transfer/transfer_ops.h"
 
-namespace catlip::eval {
+namespace catlip::transfer {
 
 // ---- CLIP zero-shot.
 
@@ -43,20 +43,20 @@ std::vector<std::string> clip_prompts(const std::vector<std::string>& names,
 // The tokenizer of a loaded CLIP model: `path` if given, else the one
 // load_clip found beside the weights. Throws if none is found or its
 // checksum differs from the one the weights record.
-text::BpeTokenizer load_clip_tokenizer(const train::LoadedClip& m, const std::string& path = "");
+text::BpeTokenizer load_clip_tokenizer(const model::LoadedClip& m, const std::string& path = "");
 
 // Normalised text features of the prompts, [C, embed_dim] on the model's
 // device (the zero-shot classifier).
-torch::Tensor clip_text_classifier(train::LoadedClip& m, const text::BpeTokenizer& tok,
+torch::Tensor clip_text_classifier(model::LoadedClip& m, const text::BpeTokenizer& tok,
                                    const std::vector<std::string>& prompts);
 
 // Cosine similarities [N, C] of the images (uint8 [N,S,S,3]) to the
 // classifier rows, on the CPU.
-torch::Tensor clip_zero_shot_scores(train::LoadedClip& m, const torch::Tensor& images, const torch::Tensor& classifier);
+torch::Tensor clip_zero_shot_scores(model::LoadedClip& m, const torch::Tensor& images, const torch::Tensor& classifier);
 
 // Top-1 accuracy of CLIP zero-shot on `test`, class c's prompt made from
 // classes.names[c] (the wnid when a class has no name).
-double clip_zero_shot(train::LoadedClip& m, const text::BpeTokenizer& tok, const ClassList& classes,
+double clip_zero_shot(model::LoadedClip& m, const text::BpeTokenizer& tok, const eval::ClassList& classes,
                       const LabeledSet& test, const std::string& templ = "a photo of a {}.");
 
 // ---- Accuracy against wall clock.
@@ -136,4 +136,4 @@ std::string compare_html(const CompareResult& r);
 // The plain-text table `catlip compare` prints.
 std::string compare_table(const CompareResult& r);
 
-}  // namespace catlip::eval
+}  // namespace catlip::transfer

@@ -1,4 +1,4 @@
-#include "catlip/train/clip_config.h"
+#include "catlip/model/clip_config.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 
 #include <zlib.h>
 
-namespace catlip::train {
+namespace catlip::model {
 
 std::string TextConfig::check() const {
   if (vocab_size < 3) return "text vocab_size must be >= 3";
@@ -81,4 +81,4 @@ TokenizerInfo read_tokenizer_info(const std::string& path) {
   return t;
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

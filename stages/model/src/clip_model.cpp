@@ -1,4 +1,4 @@
-#include "catlip/train/clip_model.h"
+#include "catlip/model/clip_model.h"
 
 #include <cmath>
 #include <filesystem>
@@ -9,13 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "catlip/json.h"
-#include "catlip/train/checkpoint_file.h"
-#include "catlip/train/model_io.h"
-#include "catlip/train/safetensors.h"
+#include "catlip/model/checkpoint_file.h"
+#include "catlip/model/model_io.h"
+#include "catlip/model/safetensors.h"
 
 namespace fs = std::filesystem;
 
-namespace catlip::train {
+namespace catlip::model {
 
 namespace nn = torch::nn;
 
@@ -199,4 +199,4 @@ std::string export_clip(const std::string& dir, const std::string& name, const N
   return path;
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,4 +1,4 @@
-// catlip/train/clip_config.h - the shape of CLIP's text tower and joint
+// catlip/model/clip_config.h - the shape of CLIP's text tower and joint
 // embedding, without LibTorch.
 //
 // The image tower is the same ViT train.catlip trains (ViTConfig); its head
@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-namespace catlip::train {
+namespace catlip::model {
 
 struct TextConfig {
   int64_t vocab_size = 49408;    // the tokenizer's (bytes, merges, <|startoftext|>, <|endoftext|>)
@@ -43,4 +43,4 @@ struct TokenizerInfo {
 // Throws std::runtime_error naming the file (and line 1 for a bad header).
 TokenizerInfo read_tokenizer_info(const std::string& path);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

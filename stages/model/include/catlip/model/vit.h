@@ -1,4 +1,4 @@
-// catlip/train/vit.h - the Vision Transformer CatLIP trains (LibTorch).
+// catlip/model/vit.h - the Vision Transformer CatLIP trains (LibTorch).
 //
 // ViT as in CoreNet's CatLIP configs: patch embedding (a single patchify conv
 // or CoreNet's 3-conv stem), a CLS token, learned position embeddings,
@@ -31,9 +31,9 @@
 
 #include <torch/torch.h>
 
-#include "catlip/train/vit_config.h"
+#include "catlip/model/vit_config.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 // Attention and blocks serve both towers: the ViT (no mask) and CLIP's text
 // transformer (clip_model.h), which passes an additive causal mask [T,T].
@@ -119,4 +119,4 @@ void apply_fast_paths(torch::nn::Module& root, const FastPaths& f);
 // inverse-CDF method), which LibTorch's C++ API lacks.
 void trunc_normal_(torch::Tensor t, double std);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,4 +1,4 @@
-#include "catlip/train/vit.h"
+#include "catlip/model/vit.h"
 
 #include <ATen/autocast_mode.h>
 
@@ -7,7 +7,7 @@
 #include <optional>
 #include <stdexcept>
 
-namespace catlip::train {
+namespace catlip::model {
 
 namespace nn = torch::nn;
 
@@ -253,4 +253,4 @@ void apply_fast_paths(torch::nn::Module& root, const FastPaths& f) {
   for (auto& m : root.modules(/*include_self=*/false)) visit(*m);
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,14 +1,15 @@
-#include "catlip/train/vocab.h"
+#include "catlip/model/vocab.h"
 
 #include <cstdio>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_set>
 
 #include <zlib.h>
 
-#include "catlip/train/safetensors.h"
+#include "catlip/model/safetensors.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 std::vector<std::string> split_tabs(const std::string& s) {
   std::vector<std::string> out;
@@ -22,7 +23,7 @@ std::vector<std::string> split_tabs(const std::string& s) {
   return out;
 }
 
-Vocab load_vocab(const std::string& path) {
+Vocab load_vocab(const std::string& path, const VocabRowCheck& check) {
   Vocab v;
   v.path = path;
   std::string bytes = read_whole_file(path);
@@ -33,6 +34,7 @@ Vocab load_vocab(const std::string& path) {
   std::istringstream in(bytes);
   std::string line;
   int64_t lineno = 0;
+  std::unordered_set<std::string> seen;
   auto fail = [&](const std::string& m) {
     throw std::runtime_error(path + ":" + std::to_string(lineno) + ": " + m);
   };
@@ -64,13 +66,17 @@ Vocab load_vocab(const std::string& path) {
       } catch (const std::exception&) {
       }
     }
+    if (!seen.insert(cols[1]).second) fail("duplicate wnid '" + cols[1] + "'");
+    if (check)
+      if (std::string why = check(cols); !why.empty()) fail(why);
     v.wnids.push_back(cols[1]);
     v.lemmas.push_back(cols[2]);
     v.counts.push_back(count);
+    v.glosses.push_back(cols.size() > 4 ? cols[4] : std::string());
   }
   if (lineno == 0) fail("empty vocabulary file");
   if (v.wnids.empty()) fail("vocabulary has no rows");
   return v;
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

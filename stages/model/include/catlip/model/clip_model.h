@@ -1,4 +1,4 @@
-// catlip/train/clip_model.h - CLIP as train.clip trains it (LibTorch).
+// catlip/model/clip_model.h - CLIP as train.clip trains it (LibTorch).
 //
 // Image tower: the ViT of vit.h, unchanged (the code train.catlip trains);
 // its head is the image projection (ViTConfig::num_classes = embed_dim).
@@ -22,11 +22,11 @@
 
 #include <torch/torch.h>
 
-#include "catlip/train/clip_config.h"
-#include "catlip/train/state_io.h"
-#include "catlip/train/vit.h"
+#include "catlip/model/clip_config.h"
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit.h"
 
-namespace catlip::train {
+namespace catlip::model {
 
 struct TextTransformerImpl : torch::nn::Module {
   explicit TextTransformerImpl(const TextConfig& c);
@@ -96,4 +96,4 @@ std::string export_clip(const std::string& dir, const std::string& name, const N
                         const ViTConfig& vision, const TextConfig& text, const std::string& tokenizer_path,
                         const std::string& tokenizer_checksum, int64_t step);
 
-}  // namespace catlip::train
+}  // namespace catlip::model

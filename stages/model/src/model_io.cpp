@@ -1,4 +1,4 @@
-#include "catlip/train/model_io.h"
+#include "catlip/model/model_io.h"
 
 #include <filesystem>
 #include <fstream>
@@ -7,12 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include "catlip/json.h"
-#include "catlip/train/checkpoint_file.h"
-#include "catlip/train/safetensors.h"
+#include "catlip/model/checkpoint_file.h"
+#include "catlip/model/safetensors.h"
 
 namespace fs = std::filesystem;
 
-namespace catlip::train {
+namespace catlip::model {
 
 torch::Device resolve_device(const std::string& spec) {
   if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
@@ -102,4 +102,4 @@ std::string export_model(const std::string& dir, const std::string& name, const 
   return path;
 }
 
-}  // namespace catlip::train
+}  // namespace catlip::model

@@ -1,4 +1,4 @@
-#include "catlip/eval/clip_eval.h"
+#include "catlip/transfer/clip_eval.h"
 
 #include <torch/torch.h>
 
@@ -20,12 +20,12 @@
 #include "catlip/eval/svg_plot.h"
 #include "catlip/eval/wordnet_graph.h"
 #include "catlip/json.h"
-#include "catlip/train/checkpoint_file.h"
-#include "catlip/train/model_io.h"
+#include "catlip/model/checkpoint_file.h"
+#include "catlip/model/model_io.h"
 
 namespace fs = std::filesystem;
 
-namespace catlip::eval {
+namespace catlip::transfer {
 
 // ---------------------------------------------------------------- zero-shot
 
@@ -40,12 +40,12 @@ std::vector<std::string> clip_prompts(const std::vector<std::string>& names, con
   return out;
 }
 
-text::BpeTokenizer load_clip_tokenizer(const train::LoadedClip& m, const std::string& path) {
+text::BpeTokenizer load_clip_tokenizer(const model::LoadedClip& m, const std::string& path) {
   const std::string p = path.empty() ? m.tokenizer_path : path;
   if (p.empty())
     throw std::runtime_error("no tokenizer.txt beside the CLIP weights (nor in the run's export/); pass the tokenizer");
   // The weights record the file's checksum as train.clip computes it.
-  const auto info = train::read_tokenizer_info(p);
+  const auto info = model::read_tokenizer_info(p);
   if (!m.tokenizer_checksum.empty() && info.checksum != m.tokenizer_checksum)
     throw std::runtime_error("tokenizer " + p + " has checksum " + info.checksum + " but the model was trained with " +
                              m.tokenizer_checksum);
@@ -56,26 +56,26 @@ text::BpeTokenizer load_clip_tokenizer(const train::LoadedClip& m, const std::st
   return tok;
 }
 
-torch::Tensor clip_text_classifier(train::LoadedClip& m, const text::BpeTokenizer& tok,
+torch::Tensor clip_text_classifier(model::LoadedClip& m, const text::BpeTokenizer& tok,
                                    const std::vector<std::string>& prompts) {
   std::vector<std::vector<int64_t>> rows;
   for (auto& p : prompts) rows.push_back(tok.encode_context(p, m.text.context_length));
   torch::NoGradGuard ng;
-  auto f = m.model->encode_text(train::pad_tokens(rows, m.device));
+  auto f = m.model->encode_text(model::pad_tokens(rows, m.device));
   return torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
-torch::Tensor clip_zero_shot_scores(train::LoadedClip& m, const torch::Tensor& images, const torch::Tensor& classifier) {
+torch::Tensor clip_zero_shot_scores(model::LoadedClip& m, const torch::Tensor& images, const torch::Tensor& classifier) {
   torch::NoGradGuard ng;
   return map_batches(images, 128, [&](torch::Tensor x) {
-    auto f = m.model->encode_image(train::preprocess_images(x, m.device, m.vision.mean, m.vision.std));
+    auto f = m.model->encode_image(model::preprocess_images(x, m.device, m.vision.mean, m.vision.std));
     f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(1));
     return f.matmul(classifier.t()).cpu();
   });
 }
 
 namespace {
-std::vector<std::string> class_names(const ClassList& classes) {
+std::vector<std::string> class_names(const eval::ClassList& classes) {
   std::vector<std::string> names;
   for (size_t c = 0; c < classes.wnids.size(); ++c)
     names.push_back(c < classes.names.size() && !classes.names[c].empty() ? classes.names[c] : classes.wnids[c]);
@@ -83,7 +83,7 @@ std::vector<std::string> class_names(const ClassList& classes) {
 }
 }  // namespace
 
-double clip_zero_shot(train::LoadedClip& m, const text::BpeTokenizer& tok, const ClassList& classes,
+double clip_zero_shot(model::LoadedClip& m, const text::BpeTokenizer& tok, const eval::ClassList& classes,
                       const LabeledSet& test, const std::string& templ) {
   auto cls = clip_text_classifier(m, tok, clip_prompts(class_names(classes), templ));
   return top1_accuracy(clip_zero_shot_scores(m, test.images, cls), test.labels);
@@ -145,7 +145,7 @@ namespace {
 // Checkpoints of a run dir (its checkpoints/) or a checkpoint dir, in step order.
 std::vector<std::string> run_checkpoints(const std::string& run) {
   for (const std::string& dir : {run + "/checkpoints", run}) {
-    auto l = train::list_checkpoints(dir);
+    auto l = model::list_checkpoints(dir);
     if (!l.empty()) {
       std::reverse(l.begin(), l.end());
       return l;
@@ -162,7 +162,7 @@ struct CkptMeta {
 
 CkptMeta read_meta(const std::string& path) {
   std::string why;
-  auto f = train::read_checkpoint_file(path, &why);
+  auto f = model::read_checkpoint_file(path, &why);
   if (!f) throw std::runtime_error(why);
   CkptMeta m;
   if (auto it = f->metadata.find("catlip.step"); it != f->metadata.end()) m.step = std::stoll(it->second);
@@ -186,10 +186,10 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
   int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   CompareResult res;
-  ClassList classes = load_class_list(o.classes);
-  EvalVocab vocab = load_eval_vocab(o.vocab);
-  WordNetGraph wn(o.wordnet_dir);
-  MappingReport mapping = map_classes(classes, vocab, wn, o.max_distance);
+  eval::ClassList classes = eval::load_class_list(o.classes);
+  eval::EvalVocab vocab = eval::load_eval_vocab(o.vocab);
+  eval::WordNetGraph wn(o.wordnet_dir);
+  eval::MappingReport mapping = eval::map_classes(classes, vocab, wn, o.max_distance);
   res.classes = int64_t(classes.wnids.size());
   res.mapping_coverage = mapping.coverage();
   res.chance = 1.0 / double(res.classes);
@@ -234,13 +234,13 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
   res.catlip.run = o.catlip_run;
   for (auto& path : catlip_ckpts) {
     auto meta = read_meta(path);
-    auto m = train::load_model(path, o.ema, o.device);
+    auto m = model::load_model(path, o.ema, o.device);
     if (m.config.num_classes != vocab.size())
       throw std::runtime_error(path + " has " + std::to_string(m.config.num_classes) + " outputs but " + o.vocab +
                                " has " + std::to_string(vocab.size()) + " rows");
     if (res.catlip.summary.empty()) res.catlip.summary = "ViT " + m.config.to_string();
     auto& [tr, te] = sets_at(int(m.config.image_size));
-    auto prep = [&](torch::Tensor x) { return train::preprocess_images(x, m.device, m.config.mean, m.config.std); };
+    auto prep = [&](torch::Tensor x) { return model::preprocess_images(x, m.device, m.config.mean, m.config.std); };
     CheckpointScore s{path, meta.step, meta.seconds, 0, 0, meta.cpu_seconds};
     s.zero_shot = synset_zero_shot(m, te, mapping, m.config.mean, m.config.std);
     auto ftr = features(tr.images, [&](torch::Tensor x) { return m.model->features(prep(x)); });
@@ -257,7 +257,7 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
   const auto prompts = clip_prompts(class_names(classes), o.prompt);
   for (auto& path : clip_ckpts) {
     auto meta = read_meta(path);
-    auto m = train::load_clip(path, o.ema, o.device);
+    auto m = model::load_clip(path, o.ema, o.device);
     if (!tok) {
       tok = load_clip_tokenizer(m, o.tokenizer);
       tok_checksum = m.tokenizer_checksum;
@@ -269,7 +269,7 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
     if (res.clip.summary.empty())
       res.clip.summary = "image ViT " + m.vision.to_string() + "; text " + m.text.to_string();
     auto& [tr, te] = sets_at(int(m.vision.image_size));
-    auto prep = [&](torch::Tensor x) { return train::preprocess_images(x, m.device, m.vision.mean, m.vision.std); };
+    auto prep = [&](torch::Tensor x) { return model::preprocess_images(x, m.device, m.vision.mean, m.vision.std); };
     CheckpointScore s{path, meta.step, meta.seconds, 0, 0, meta.cpu_seconds};
     auto cls = clip_text_classifier(m, *tok, prompts);
     s.zero_shot = top1_accuracy(clip_zero_shot_scores(m, te.images, cls), te.labels);
@@ -282,8 +282,8 @@ CompareResult run_compare(const CompareOptions& o, void (*log)(const std::string
   compute_times(res);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fs::create_directories(o.out_dir);
-  write_file_bytes(o.out_dir + "/compare.json", compare_json(res));
-  write_file_bytes(o.out_dir + "/compare.html", compare_html(res));
+  eval::write_file_bytes(o.out_dir + "/compare.json", compare_json(res));
+  eval::write_file_bytes(o.out_dir + "/compare.html", compare_html(res));
   return res;
 }
 
@@ -407,9 +407,9 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;paddi
 .note{color:#666;font-size:13px}
 )";
   auto chart = [&](bool zs) {
-    std::vector<Series> s;
+    std::vector<eval::Series> s;
     for (auto* c : {&r.catlip, &r.clip}) {
-      Series x;
+      eval::Series x;
       x.name = c->name;
       x.color = c == &r.catlip ? "#1f77b4" : "#d62728";
       for (auto& p : c->points) {
@@ -422,14 +422,14 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;paddi
     for (auto& x : s)
       for (double v : x.x)
         if (std::isfinite(v)) tmax = std::max(tmax, v);
-    if (zs) s.push_back(Series{"chance", {0, tmax}, {r.chance, r.chance}, "#888888", true});
-    ChartOptions co;
+    if (zs) s.push_back(eval::Series{"chance", {0, tmax}, {r.chance, r.chance}, "#888888", true});
+    eval::ChartOptions co;
     co.title = zs ? "zero-shot top-1 accuracy" : "linear probe top-1 accuracy (frozen image features)";
     co.x_label = "training wall time (s)";
     co.y_label = "accuracy";
     co.y_from_zero = true;
     co.y_max = 1.0;
-    return "<div class=\"chart\">" + line_chart(s, co) + "</div>";
+    return "<div class=\"chart\">" + eval::line_chart(s, co) + "</div>";
   };
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>CatLIP vs CLIP</title><style>" << kStyle
@@ -441,8 +441,8 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;paddi
        "probe on each model's frozen pooled image features (trained on "
     << r.train_n << " images). Time: the checkpoint's training wall time from the first sample.</p>"
     << "<div class=\"charts\">" << chart(true) << chart(false) << "</div>"
-    << "<h2>Time to reach the other's final accuracy</h2><ul><li>" << html_escape(verdict(r, true)) << "</li><li>"
-    << html_escape(verdict(r, false)) << "</li><li>" << html_escape(throughput(r)) << "</li></ul><p class=\"note\">Linear interpolation between checkpoints; "
+    << "<h2>Time to reach the other's final accuracy</h2><ul><li>" << eval::html_escape(verdict(r, true)) << "</li><li>"
+    << eval::html_escape(verdict(r, false)) << "</li><li>" << eval::html_escape(throughput(r)) << "</li></ul><p class=\"note\">Linear interpolation between checkpoints; "
     << "\"&lt;=\" means already at the first checkpoint.</p><h2>Checkpoints</h2><table><tr><th>model</th><th>step</th>"
        "<th>train s</th><th>CPU s</th><th>zero-shot</th><th>linear probe</th></tr>";
   for (auto* c : {&r.catlip, &r.clip})
@@ -450,10 +450,10 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;paddi
       h << "<tr><td>" << c->name << "</td><td>" << p.step << "</td><td>" << fmt(p.seconds, 1) << "</td><td>"
         << fmt(p.cpu_seconds, 1) << "</td><td>"
         << fmt(p.zero_shot) << "</td><td>" << fmt(p.linear_probe) << "</td></tr>";
-  h << "</table><h2>Models</h2><ul><li>CatLIP: " << html_escape(r.catlip.summary) << " (" << html_escape(r.catlip.run)
-    << ")</li><li>CLIP: " << html_escape(r.clip.summary) << " (" << html_escape(r.clip.run) << ")</li></ul>"
+  h << "</table><h2>Models</h2><ul><li>CatLIP: " << eval::html_escape(r.catlip.summary) << " (" << eval::html_escape(r.catlip.run)
+    << ")</li><li>CLIP: " << eval::html_escape(r.clip.summary) << " (" << eval::html_escape(r.clip.run) << ")</li></ul>"
     << "<p class=\"note\">evaluation took " << fmt(r.seconds, 1) << " s</p></body></html>\n";
   return h.str();
 }
 
-}  // namespace catlip::eval
+}  // namespace catlip::transfer
