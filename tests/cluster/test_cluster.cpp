@@ -55,10 +55,11 @@ Dataset make_dataset(const TempDir& dir) {
     d.keys.insert(l.substr(0, l.find(' ')));
   }
   REQUIRE(d.keys.size() == 600);
-  // index <TAB> wnid <TAB> lemma, as text.vocab_merge writes it (WordNet 3.0
+  // The header comment, then index <TAB> wnid <TAB> lemma (WordNet 3.0
   // first noun senses of synth categories).
   d.vocab = dir.file("vocab.tsv");
   write_file(d.vocab,
+             "#index\twnid\tlemma\tcount\tgloss\n"
              "0\tn02778669\tball\n1\tn03147509\tcup\n2\tn02876657\tbottle\n"
              "3\tn02883344\tbox\n4\tn02958343\tcar\n5\tn02121620\tcat\n");
   return d;

@@ -9,18 +9,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "catlip/eval/clip_eval.h"
 #include "catlip/json.h"
-#include "catlip/train/clip_config.h"
-#include "catlip/train/clip_model.h"
-#include "catlip/train/model_io.h"
-#include "catlip/train/state_io.h"
+#include "catlip/model/clip_config.h"
+#include "catlip/model/clip_model.h"
+#include "catlip/model/model_io.h"
+#include "catlip/model/state_io.h"
+#include "catlip/transfer/clip_eval.h"
 #include "test_util.h"
 
 using namespace catlip;
 namespace fs = std::filesystem;
 namespace json = catlip::json;
-using eval::AccuracyPoint;
+using transfer::AccuracyPoint;
 
 namespace {
 double num(const json::Value& v) { return json::number(v); }
@@ -28,47 +28,47 @@ double num(const json::Value& v) { return json::number(v); }
 
 TEST_CASE("time_to_accuracy interpolates linearly between checkpoints") {
   std::vector<AccuracyPoint> c = {{10, 0.1}, {20, 0.3}, {30, 0.5}};
-  auto t = eval::time_to_accuracy(c, 0.4);
+  auto t = transfer::time_to_accuracy(c, 0.4);
   REQUIRE(t.reached);
   REQUIRE_FALSE(t.at_first_point);
   REQUIRE(std::abs(t.seconds - 25.0) < 1e-9);
   // Exactly at a point.
-  t = eval::time_to_accuracy(c, 0.3);
+  t = transfer::time_to_accuracy(c, 0.3);
   REQUIRE(t.reached);
   REQUIRE(std::abs(t.seconds - 20.0) < 1e-9);
   // Already reached at the first checkpoint: an upper bound.
-  t = eval::time_to_accuracy(c, 0.05);
+  t = transfer::time_to_accuracy(c, 0.05);
   REQUIRE(t.reached);
   REQUIRE(t.at_first_point);
   REQUIRE(t.seconds == 10.0);
-  REQUIRE(eval::describe(t) == "<= 10.0 s");
+  REQUIRE(transfer::describe(t) == "<= 10.0 s");
   // Never.
-  t = eval::time_to_accuracy(c, 0.6);
+  t = transfer::time_to_accuracy(c, 0.6);
   REQUIRE_FALSE(t.reached);
-  REQUIRE(eval::describe(t) == "never within the budget");
-  REQUIRE_FALSE(eval::time_to_accuracy({}, 0.1).reached);
+  REQUIRE(transfer::describe(t) == "never within the budget");
+  REQUIRE_FALSE(transfer::time_to_accuracy({}, 0.1).reached);
   // Not monotone: the FIRST crossing counts.
   std::vector<AccuracyPoint> w = {{10, 0.2}, {20, 0.5}, {30, 0.4}, {40, 0.6}};
-  t = eval::time_to_accuracy(w, 0.45);
+  t = transfer::time_to_accuracy(w, 0.45);
   REQUIRE(t.reached);
   REQUIRE(std::abs(t.seconds - (10.0 + 10.0 * 0.25 / 0.3)) < 1e-9);
-  REQUIRE(eval::describe(t) == "18.3 s");
+  REQUIRE(transfer::describe(t) == "18.3 s");
   // Points without a time are skipped.
   std::vector<AccuracyPoint> n = {{std::nan(""), 0.9}, {10, 0.2}, {30, 0.6}};
-  t = eval::time_to_accuracy(n, 0.4);
+  t = transfer::time_to_accuracy(n, 0.4);
   REQUIRE(t.reached);
   REQUIRE(std::abs(t.seconds - 20.0) < 1e-9);
 }
 
 TEST_CASE("compute_times and compare_json on hand-made curves") {
-  eval::CompareResult r;
+  transfer::CompareResult r;
   r.classes = 4, r.train_n = 10, r.test_n = 8, r.chance = 0.25, r.majority = 0.5;
   r.catlip.name = "CatLIP";
   r.clip.name = "CLIP";
   // CatLIP: zero-shot 0.3 -> 0.7; probe 0.5 -> 0.6. CLIP: zero-shot 0.2 -> 0.5; probe 0.4 -> 0.8.
   r.catlip.points = {{"a", 10, 50, 0.3, 0.5}, {"b", 20, 100, 0.7, 0.6}};
   r.clip.points = {{"c", 10, 60, 0.2, 0.4}, {"d", 20, 120, 0.5, 0.8}};
-  eval::compute_times(r);
+  transfer::compute_times(r);
   // CatLIP reaches CLIP's final zero-shot 0.5 halfway between its points.
   REQUIRE(r.zs_catlip_to_clip.reached);
   REQUIRE(std::abs(r.zs_catlip_to_clip.seconds - 75.0) < 1e-9);
@@ -77,7 +77,7 @@ TEST_CASE("compute_times and compare_json on hand-made curves") {
   REQUIRE(r.lp_clip_to_catlip.reached);
   REQUIRE(std::abs(r.lp_clip_to_catlip.seconds - 90.0) < 1e-9);  // 0.4 -> 0.8 over 60..120 s; 0.6 at 90 s
 
-  auto j = json::parse(eval::compare_json(r), "compare_json");
+  auto j = json::parse(transfer::compare_json(r), "compare_json");
   auto& m = j.at("models");
   REQUIRE(json::array(m.at("catlip").at("curve")).size() == 2);
   REQUIRE(json::array(m.at("clip").at("curve")).size() == 2);
@@ -86,9 +86,9 @@ TEST_CASE("compute_times and compare_json on hand-made curves") {
   REQUIRE(num(zs.at("catlip_to_clip").at("seconds")) == Approx(75.0));
   REQUIRE(zs.at("clip_to_catlip").at("reached").is_boolean());
   REQUIRE_FALSE(zs.at("clip_to_catlip").at("reached").get<bool>());
-  auto table = eval::compare_table(r);
+  auto table = transfer::compare_table(r);
   REQUIRE(table.find("never within the budget") != std::string::npos);
-  auto html = eval::compare_html(r);
+  auto html = transfer::compare_html(r);
   REQUIRE(html.find("<svg") != std::string::npos);
 }
 
@@ -102,14 +102,14 @@ TEST_CASE("CLIP zero-shot end to end on a tiny CLIP trained from scratch") {
       counts[w] += 10;
   auto tok = text::BpeTokenizer::learn(counts, 540);
   tok.save(d.file("bpe.txt"));
-  auto info = train::read_tokenizer_info(d.file("bpe.txt"));
+  auto info = model::read_tokenizer_info(d.file("bpe.txt"));
 
-  train::ViTConfig v;
+  model::ViTConfig v;
   v.dim = 16, v.depth = 1, v.heads = 2, v.image_size = 16, v.patch_size = 8;
-  train::TextConfig t;
+  model::TextConfig t;
   t.vocab_size = tok.vocab_size(), t.context_length = 16, t.width = 16, t.depth = 1, t.heads = 2, t.embed_dim = 16;
   torch::manual_seed(0);
-  train::ClipModel model(v, t);
+  model::ClipModel model(v, t);
 
   // Images: class c is a solid colour (one channel high) with noise.
   auto make_images = [&](int64_t per_class, uint64_t seed) {
@@ -123,19 +123,19 @@ TEST_CASE("CLIP zero-shot end to end on a tiny CLIP trained from scratch") {
         imgs.push_back(x.clamp(0, 255).to(torch::kUInt8));
         labels.push_back(c);
       }
-    return eval::LabeledSet{torch::stack(imgs), torch::tensor(labels, torch::kInt64), 0};
+    return transfer::LabeledSet{torch::stack(imgs), torch::tensor(labels, torch::kInt64), 0};
   };
   auto train_set = make_images(4, 1);
   std::vector<std::vector<int64_t>> rows;
   for (int64_t i = 0; i < train_set.size(); ++i)
     rows.push_back(tok.encode_context("a photo of a " + names[size_t(train_set.labels[i].item<int64_t>())] + ".", 16));
-  auto tokens = train::pad_tokens(rows, torch::kCPU);
+  auto tokens = model::pad_tokens(rows, torch::kCPU);
   // A few steps of symmetric InfoNCE (the batch holds each class 4 times:
   // same-class pairs are negatives here, which does not matter for a smoke test).
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(3e-3));
   model->train();
   for (int s = 0; s < 20; ++s) {
-    auto fi = torch::nn::functional::normalize(model->encode_image(train::preprocess_images(train_set.images, torch::kCPU)),
+    auto fi = torch::nn::functional::normalize(model->encode_image(model::preprocess_images(train_set.images, torch::kCPU)),
                                                torch::nn::functional::NormalizeFuncOptions().dim(1));
     auto ft = torch::nn::functional::normalize(model->encode_text(tokens),
                                                torch::nn::functional::NormalizeFuncOptions().dim(1));
@@ -149,26 +149,26 @@ TEST_CASE("CLIP zero-shot end to end on a tiny CLIP trained from scratch") {
     const double lv = loss.item<double>();
     REQUIRE(std::isfinite(lv));
   }
-  train::export_clip(d.file("export"), "model", train::named_state(*model), v, t, d.file("bpe.txt"), info.checksum, 20);
+  model::export_clip(d.file("export"), "model", model::named_state(*model), v, t, d.file("bpe.txt"), info.checksum, 20);
 
-  auto m = train::load_clip(d.file("export/model.safetensors"));
+  auto m = model::load_clip(d.file("export/model.safetensors"));
   REQUIRE(m.tokenizer_path == d.file("export/tokenizer.txt"));
-  auto tk = eval::load_clip_tokenizer(m);
+  auto tk = transfer::load_clip_tokenizer(m);
   REQUIRE(tk.vocab_size() == tok.vocab_size());
   eval::ClassList classes;
   classes.wnids = {"n02778669", "n03147509", "n13104059"};
   classes.names = names;
-  auto prompts = eval::clip_prompts(classes.names);
+  auto prompts = transfer::clip_prompts(classes.names);
   REQUIRE(prompts[1] == "a photo of a cup.");
-  auto cls = eval::clip_text_classifier(m, tk, prompts);
+  auto cls = transfer::clip_text_classifier(m, tk, prompts);
   REQUIRE(cls.size(0) == 3);
   REQUIRE(cls.size(1) == 16);
   REQUIRE(torch::allclose(cls.norm(2, 1), torch::ones({3}), 1e-4, 1e-4));
   auto test_set = make_images(5, 2);
-  auto scores = eval::clip_zero_shot_scores(m, test_set.images, cls);
+  auto scores = transfer::clip_zero_shot_scores(m, test_set.images, cls);
   REQUIRE(scores.size(0) == 15);
   REQUIRE(scores.abs().max().item<double>() <= 1.0 + 1e-4);  // cosines
-  double acc = eval::clip_zero_shot(m, tk, classes, test_set);
+  double acc = transfer::clip_zero_shot(m, tk, classes, test_set);
   REQUIRE(acc >= 0.0);
   REQUIRE(acc <= 1.0);
   INFO("zero-shot accuracy " << acc);
@@ -179,7 +179,7 @@ TEST_CASE("CLIP zero-shot end to end on a tiny CLIP trained from scratch") {
     other_counts[w] += 10;
   auto other = text::BpeTokenizer::learn(other_counts, 530);
   other.save(d.file("other.txt"));
-  REQUIRE_THROWS(eval::load_clip_tokenizer(m, d.file("other.txt")));
+  REQUIRE_THROWS(transfer::load_clip_tokenizer(m, d.file("other.txt")));
 }
 
 TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves") {

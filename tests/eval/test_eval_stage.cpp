@@ -11,7 +11,7 @@
 #include "catlip/eval/eval_stage.h"
 #include "catlip/json.h"
 #include "catlip/local.h"
-#include "catlip/train/model_io.h"
+#include "catlip/model/model_io.h"
 #include "test_util.h"
 
 using namespace catlip;
@@ -28,12 +28,12 @@ TEST_CASE("eval.catlip evaluates an exported model and writes eval.json, TSV, sa
   test::write_file(d.file("vocab.tsv"),
                    "index\twnid\tlemma\tcount\tgloss\n0\tn02778669\tball\t6\tg\n1\tn03147509\tcup\t3\tg\n"
                    "2\tn02876657\tbottle\t1\tg\n");
-  auto vocab = train::load_vocab(d.file("vocab.tsv"));
-  train::ViTConfig cfg;
+  auto vocab = model::load_vocab(d.file("vocab.tsv"));
+  model::ViTConfig cfg;
   cfg.dim = 16, cfg.depth = 1, cfg.heads = 2, cfg.image_size = 16, cfg.patch_size = 8, cfg.num_classes = 3;
   torch::manual_seed(0);
-  train::ViT model(cfg);
-  train::export_model(d.file("export"), "model", train::named_state(*model), cfg, vocab, 7);
+  model::ViT model(cfg);
+  model::export_model(d.file("export"), "model", model::named_state(*model), cfg, vocab, 7);
 
   eval::EvalStage st;
   LocalContext ctx("eval", "eval.catlip", 0, 1, d.path());
@@ -107,11 +107,11 @@ TEST_CASE("eval.catlip refuses a vocabulary of another size") {
   test::write_file(d.file("vocab.tsv"), "index\twnid\tlemma\tcount\tgloss\n0\tn02778669\tball\t6\tg\n1\tn03147509\tcup\t3\tg\n");
   test::write_file(d.file("vocab3.tsv"),
                    "#index\twnid\tlemma\tcount\tgloss\n0\tn02778669\tball\t6\tg\n1\tn03147509\tcup\t3\tg\n2\tn02876657\tbottle\t1\tg\n");
-  auto vocab = train::load_vocab(d.file("vocab.tsv"));
-  train::ViTConfig cfg;
+  auto vocab = model::load_vocab(d.file("vocab.tsv"));
+  model::ViTConfig cfg;
   cfg.dim = 16, cfg.depth = 1, cfg.heads = 2, cfg.image_size = 16, cfg.patch_size = 8, cfg.num_classes = 2;
-  train::ViT model(cfg);
-  auto path = train::export_model(d.file("x"), "model", train::named_state(*model), cfg, vocab, 1);
+  model::ViT model(cfg);
+  auto path = model::export_model(d.file("x"), "model", model::named_state(*model), cfg, vocab, 1);
   eval::EvalStage st;
   LocalContext ctx("eval", "eval.catlip", 0, 1, d.path());
   REQUIRE_THROWS_WITH(

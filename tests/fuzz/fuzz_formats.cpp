@@ -20,11 +20,12 @@
 #include <nlohmann/json.hpp>
 
 #include "catlip/json.h"
+#include "catlip/model/safetensors.h"
 #include "catlip/train/data_position.h"
-#include "catlip/train/safetensors.h"
 #include "fuzz_common.h"
 
 using namespace catlip;
+using namespace catlip::model;
 using namespace catlip::train;
 
 static void safetensors(const std::string& in) {

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.size = 8 * (1 + ((flags >> 3) & 3));
   spec.resize = spec.size + spec.size / 7;
   spec.max_pixels = kMaxPixels;
-  Rng rng(flags);
+  catlip::Rng rng(flags);
   std::vector<uint8_t> out;
   DecodeOutcome o = decode_transform(img.data(), img.size(), spec, rng, out);
   if (o.ok()) {

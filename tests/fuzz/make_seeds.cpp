@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "catlip/codec.h"
+#include "catlip/model/safetensors.h"
 #include "catlip/shards/tar_writer.h"
 #include "catlip/train/data_position.h"
-#include "catlip/train/safetensors.h"
 #include "image_test_util.h"
 
 namespace fs = std::filesystem;
@@ -172,11 +172,11 @@ int main(int argc, char** argv) {
   {
     std::vector<float> w = {1.5f, -2.f, 3.25f, 0.f, 7.f, 8.f};
     std::vector<int64_t> n = {42, -1};
-    std::vector<train::TensorView> views = {{"blocks.0.attn.qkv.weight", DType::F32, {2, 3}, w.data(), 24},
+    std::vector<model::TensorView> views = {{"blocks.0.attn.qkv.weight", DType::F32, {2, 3}, w.data(), 24},
                                             {"n", DType::I64, {2}, n.data(), 16},
                                             {"empty", DType::BF16, {0, 4}, nullptr, 0}};
     std::string st;
-    train::safetensors_write([&](const void* p, size_t k) { st.append(static_cast<const char*>(p), k); },
+    model::safetensors_write([&](const void* p, size_t k) { st.append(static_cast<const char*>(p), k); },
                              {{"format", "pt"}, {"catlip.step", "7"}}, views);
     put(root / "formats", "seed-safetensors", std::string(1, '\0') + st);
     train::DataPosition pos;

@@ -32,7 +32,7 @@ double mean_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& 
 }
 
 DecodeOutcome decode_eval(const std::string& bytes, int size, int resize, std::vector<uint8_t>& out) {
-  Rng rng(1);
+  catlip::Rng rng(1);
   return decode_transform(bytes.data(), bytes.size(), eval_spec(size, resize), rng, out);
 }
 
@@ -58,7 +58,7 @@ TEST_CASE("format sniffing and header info") {
 
 TEST_CASE("RandomResizedCrop parameters stay in range and follow torchvision") {
   RandomResizedCropParams p;
-  Rng rng(42);
+  catlip::Rng rng(42);
   int fallback = 0;
   for (int i = 0; i < 2000; ++i) {
     CropRect c = random_resized_crop(500, 375, p, rng);
@@ -81,11 +81,11 @@ TEST_CASE("RandomResizedCrop parameters stay in range and follow torchvision") {
   }
   CHECK(fallback < 200);
   // Same state, same crop.
-  Rng a(7), b(7);
+  catlip::Rng a(7), b(7);
   CHECK(random_resized_crop(640, 480, p, a) == random_resized_crop(640, 480, p, b));
   // Impossible ratio: 10 attempts fail, central crop with the ratio clamped.
   RandomResizedCropParams wide{0.5, 1.0, 10.0, 20.0};
-  Rng c(3);
+  catlip::Rng c(3);
   CropRect f = random_resized_crop(100, 100, wide, c);
   CHECK(f.width == 100);
   CHECK(f.height == 10);  // round(100 / 10)
@@ -168,7 +168,7 @@ TEST_CASE("train crops have the requested shape for every format") {
   spec.size = 224;
   for (auto& img : images)
     for (int i = 0; i < 10; ++i) {
-      Rng rng(i);
+      catlip::Rng rng(i);
       std::vector<uint8_t> out;
       auto o = decode_transform(img.data(), img.size(), spec, rng, out);
       REQUIRE(o.ok());
@@ -241,7 +241,7 @@ TEST_CASE("grayscale and CMYK JPEG, RGBA and gray PNG, RGBA WebP decode to RGB")
     }
     TransformSpec spec;
     spec.size = 20;
-    Rng rng(3);
+    catlip::Rng rng(3);
     REQUIRE(decode_transform(jpg.data(), jpg.size(), spec, rng, out).ok());
     for (int i = 0; i < 20 * 20; ++i) CHECK(out[i * 3] == out[i * 3 + 1]);
   }
@@ -269,7 +269,7 @@ TEST_CASE("grayscale and CMYK JPEG, RGBA and gray PNG, RGBA WebP decode to RGB")
     TransformSpec spec;
     spec.size = 24;
     for (int i = 0; i < 20; ++i) {
-      Rng rng(i);
+      catlip::Rng rng(i);
       REQUIRE(decode_transform(jpg.data(), jpg.size(), spec, rng, out).ok());
       CHECK(out.size() == 24 * 24 * 3);
     }
@@ -359,7 +359,7 @@ TEST_CASE("randomly damaged images never crash and mostly fail cleanly") {
   std::vector<uint8_t> g(160 * 120);
   for (size_t i = 0; i < g.size(); ++i) g[i] = uint8_t(i * 7);
   originals.push_back(encode_jpeg(g, 160, 120, 1));
-  Rng rng(99);
+  catlip::Rng rng(99);
   TransformSpec spec;
   spec.size = 32;
   int ok = 0, failed = 0;
@@ -371,7 +371,7 @@ TEST_CASE("randomly damaged images never crash and mostly fail cleanly") {
       for (int k = 0; k < 1 + iter % 8; ++k) b[size_t(rng.randint(0, int64_t(b.size()) - 1))] ^= char(1 + rng.randint(0, 254));
     else b.insert(size_t(rng.randint(0, int64_t(b.size()))), std::string(size_t(rng.randint(1, 64)), char(rng.randint(0, 255))));
     std::vector<uint8_t> out;
-    Rng r2(iter);
+    catlip::Rng r2(iter);
     auto o = decode_transform(b.data(), b.size(), spec, r2, out);
     if (o.ok()) {
       ++ok;

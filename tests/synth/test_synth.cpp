@@ -13,6 +13,7 @@
 #include "catlip/shards/webdataset.h"
 #include "catlip/synth/categories.h"
 #include "catlip/synth/generator.h"
+#include "synth_writer.h"
 #include "test_util.h"
 
 using namespace catlip;
@@ -245,8 +246,8 @@ TEST_CASE("synth: shards are byte-identical for the same seed and readable") {
   test::TempDir d1("synth1"), d2("synth2");
   SynthOptions o;
   o.seed = 42;
-  auto r1 = write_synth_shards(d1.file("syn"), 25, 10, o);
-  auto r2 = write_synth_shards(d2.file("syn"), 25, 10, o);
+  auto r1 = cli::write_synth_shards(d1.file("syn"), 25, 10, o);
+  auto r2 = cli::write_synth_shards(d2.file("syn"), 25, 10, o);
   REQUIRE(r1.shards.size() == 3);
   REQUIRE(r2.shards.size() == 3);
   for (size_t i = 0; i < 3; ++i) CHECK(test::read_file(r1.shards[i]) == test::read_file(r2.shards[i]));
@@ -273,6 +274,6 @@ TEST_CASE("synth: shards are byte-identical for the same seed and readable") {
   CHECK(n == 25);
   o.seed = 43;
   test::TempDir d3("synth3");
-  auto r3 = write_synth_shards(d3.file("syn"), 25, 10, o);
+  auto r3 = cli::write_synth_shards(d3.file("syn"), 25, 10, o);
   CHECK(test::read_file(r3.shards[0]) != test::read_file(r1.shards[0]));
 }

@@ -170,6 +170,20 @@ TEST_CASE("vocabulary: 2 replicas on disjoint halves give exactly the 1-replica 
   CHECK(stats.find("top\t0\tn") != std::string::npos);
 }
 
+TEST_CASE("text::Vocab reads the vocabulary with model::load_vocab's rules") {
+  TempDir d("vocab_rules");
+  catlip::test::write_file(d.file("v.tsv"), "index\twnid\tlemma\tcount\tgloss\n0\tn02084071\tdog\t5\ta dog\n");
+  auto v = Vocab::load(d.file("v.tsv"));
+  REQUIRE(v.size() == 1);
+  CHECK(v.entries()[0].gloss == "a dog");
+  CHECK(v.entries()[0].count == 5);
+  CHECK(v.index_of(2084071) == 0);
+  catlip::test::write_file(d.file("headerless.tsv"), "0\tn02084071\tdog\t5\ta dog\n");
+  CHECK_THROWS_WITH(Vocab::load(d.file("headerless.tsv")), Catch::Contains("headerless.tsv:1"));
+  catlip::test::write_file(d.file("badwnid.tsv"), "index\twnid\tlemma\tcount\tgloss\n0\tdog\tdog\t5\tx\n");
+  CHECK_THROWS_WITH(Vocab::load(d.file("badwnid.tsv")), Catch::Contains("bad wnid 'dog'"));
+}
+
 TEST_CASE("text.labels maps nouns, synsets or captions to sorted unique vocabulary indices") {
   TempDir d("labels");
   auto wn = WordNet::shared();
@@ -205,11 +219,11 @@ TEST_CASE("text.labels maps nouns, synsets or captions to sorted unique vocabula
   }
 
   // A malformed vocabulary names its file and line.
-  catlip::test::write_file(d.file("bad.tsv"), "0\tn02084071\tdog\n1\tnotawnid\tx\n");
+  catlip::test::write_file(d.file("bad.tsv"), "#index\twnid\tlemma\tcount\tgloss\n0\tn02084071\tdog\n1\tnotawnid\tx\n");
   LocalContext ctx("labels", "text.labels");
   LabelsStage st;
   CHECK_THROWS_WITH(configure_stage(st, LabelsStage::schema(), {{"vocab", d.file("bad.tsv")}}, ctx),
-                    Catch::Contains("bad.tsv:2"));
+                    Catch::Contains("bad.tsv:3"));
 }
 
 TEST_CASE("text stage schemas document every parameter") {

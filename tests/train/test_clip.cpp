@@ -16,16 +16,17 @@
 #include <random>
 
 #include "catlip/local.h"
-#include "catlip/train/checkpoint_file.h"
-#include "catlip/train/clip_model.h"
+#include "catlip/model/checkpoint_file.h"
+#include "catlip/model/clip_model.h"
+#include "catlip/model/model_io.h"
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
-#include "catlip/train/model_io.h"
 #include "catlip/train/schedule.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
 
 using namespace catlip;
+using namespace catlip::model;
 using namespace catlip::train;
 namespace fs = std::filesystem;
 

@@ -21,11 +21,12 @@
 #include <thread>
 
 #include "catlip/local.h"
-#include "catlip/train/checkpoint_file.h"
+#include "catlip/model/checkpoint_file.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
 
 using namespace catlip;
+using namespace catlip::model;
 using namespace catlip::train;
 
 namespace {

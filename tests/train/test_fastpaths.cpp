@@ -12,14 +12,15 @@
 #include <map>
 
 #include "catlip/local.h"
-#include "catlip/train/clip_model.h"
+#include "catlip/model/clip_model.h"
+#include "catlip/model/model_io.h"
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit.h"
 #include "catlip/train/loss.h"
-#include "catlip/train/model_io.h"
 #include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
-#include "catlip/train/state_io.h"
-#include "catlip/train/vit.h"
 
+using namespace catlip::model;
 using namespace catlip::train;
 
 namespace {

@@ -8,14 +8,15 @@
 
 #include <zlib.h>
 
-#include "catlip/train/checkpoint_file.h"
-#include "catlip/train/safetensors.h"
+#include "catlip/model/checkpoint_file.h"
+#include "catlip/model/safetensors.h"
+#include "catlip/model/vit_config.h"
+#include "catlip/model/vocab.h"
 #include "catlip/train/schedule.h"
-#include "catlip/train/vit_config.h"
-#include "catlip/train/vocab.h"
 #include "test_util.h"
 
 using namespace catlip;
+using namespace catlip::model;
 using namespace catlip::train;
 
 TEST_CASE("checksums are CRC-32/ISO-HDLC (zlib's), as files written before hold") {
@@ -170,6 +171,10 @@ TEST_CASE("vocabulary: header, ordered indices, checksum") {
   CHECK_THROWS_WITH(load_vocab(dir.file("bad1.tsv")), Catch::Contains("bad1.tsv:1"));
   test::write_file(dir.file("bad2.tsv"), "index\twnid\tlemma\tcount\tgloss\n0\tn01\tdog\t1\tx\n5\tn02\tcat\t1\tx\n");
   CHECK_THROWS_WITH(load_vocab(dir.file("bad2.tsv")), Catch::Contains("bad2.tsv:3"));
+  // One set of rules for every reader (text::Vocab builds on this one): a wnid once.
+  test::write_file(dir.file("bad3.tsv"), good + "2\tn01\tpuppy\t1\tx\n");
+  CHECK_THROWS_WITH(load_vocab(dir.file("bad3.tsv")), Catch::Contains("bad3.tsv:4") && Catch::Contains("duplicate wnid"));
+  CHECK(v.glosses == std::vector<std::string>{"a dog", "a cat"});
 }
 
 TEST_CASE("lr schedule: linear warmup then cosine to min_lr, by iteration") {

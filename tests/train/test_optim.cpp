@@ -8,11 +8,12 @@
 #include <cmath>
 #include <set>
 
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit.h"
 #include "catlip/train/loss.h"
 #include "catlip/train/optim.h"
-#include "catlip/train/state_io.h"
-#include "catlip/train/vit.h"
 
+using namespace catlip::model;
 using namespace catlip::train;
 
 namespace {

@@ -25,8 +25,8 @@
 
 #include "catlip/json.h"
 #include "catlip/local.h"
-#include "catlip/train/checkpoint_file.h"
-#include "catlip/train/model_io.h"
+#include "catlip/model/checkpoint_file.h"
+#include "catlip/model/model_io.h"
 #include "catlip/train/train_stage.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
@@ -34,6 +34,7 @@
 extern char** environ;
 
 using namespace catlip;
+using namespace catlip::model;
 using namespace catlip::train;
 namespace fs = std::filesystem;
 

@@ -49,7 +49,7 @@ std::string slurp(const fs::path& p) {
 
 // A 500x375 JPEG (quality 90, 4:2:0, like typical web photos) from a random
 // 4:3 crop of `rgb`.
-std::string to_500x375(const std::vector<uint8_t>& rgb, int w, int h, Rng& rng) {
+std::string to_500x375(const std::vector<uint8_t>& rgb, int w, int h, catlip::Rng& rng) {
   double ratio = 4.0 / 3.0;
   int cw = w, ch = static_cast<int>(w / ratio);
   if (ch > h) ch = h, cw = static_cast<int>(h * ratio);
@@ -84,7 +84,7 @@ std::vector<std::string> build_set(const std::string& dir, int count, std::strin
     photos.push_back({std::move(px), {o.info.width, o.info.height}});
   }
   std::vector<std::string> set;
-  Rng rng(1234);
+  catlip::Rng rng(1234);
   if (!photos.empty()) {
     source = std::to_string(photos.size()) + " colour photos from " + d + ", random 4:3 crops";
     for (int i = 0; i < count; ++i) {
@@ -191,11 +191,11 @@ int cmd_bench_decode(int argc, char** argv) {
   double a_rate = 0, a2_rate = 0, b_rate = 0;
   for (int r = 0; r < rounds; ++r) {
     a_rate = std::max(a_rate, measure(set, seconds / rounds, [&](const std::string& b, int i) {
-      Rng rng = Rng::for_sample(0, std::to_string(i), 0);
+      catlip::Rng rng = catlip::Rng::for_sample(0, std::to_string(i), 0);
       check(decode_transform(b.data(), b.size(), spec, rng, out));
     }));
     a2_rate = std::max(a2_rate, measure(set, seconds / rounds, [&](const std::string& b, int i) {
-      Rng rng = Rng::for_sample(0, std::to_string(i), 0);
+      catlip::Rng rng = catlip::Rng::for_sample(0, std::to_string(i), 0);
       check(decode_transform(b.data(), b.size(), noscale, rng, out));
     }));
     b_rate = std::max(b_rate, measure(set, seconds / rounds, [&](const std::string& b, int) {

@@ -51,6 +51,7 @@
 #include "catlip/synth/generator.h"
 #include "catlip/validate.h"
 #include "cli.h"
+#include "synth_writer.h"
 
 using namespace catlip;
 using namespace catlip::cli;
@@ -168,9 +169,9 @@ void prepare_data(const Args& a, const std::string& data, long long n_train, lon
     va.val = true;
     // The two splits are independent: generate them in parallel.
     auto fut = std::async(std::launch::async, [&] {
-      return synth::write_synth_shards(data + "/val", n_val, (n_val + 1) / 2, va);
+      return write_synth_shards(data + "/val", n_val, (n_val + 1) / 2, va);
     });
-    auto r = synth::write_synth_shards(data + "/train", n_train, (n_train + 7) / 8, tr);
+    auto r = write_synth_shards(data + "/train", n_train, (n_train + 7) / 8, tr);
     train_shards = r.shards;
     val_shards = fut.get().shards;
     std::cout << step << " wrote " << n_train << " training samples (" << train_shards.size() << " shards) and " << n_val

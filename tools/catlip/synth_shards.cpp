@@ -6,6 +6,7 @@
 #include "catlip/synth/categories.h"
 #include "catlip/synth/generator.h"
 #include "cli.h"
+#include "synth_writer.h"
 
 using namespace catlip::cli;
 
@@ -82,7 +83,7 @@ int cmd_shards_synth(int argc, char** argv) {
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   try {
     auto t0 = std::chrono::steady_clock::now();
-    auto r = catlip::synth::write_synth_shards(prefix, n, per_shard, o);
+    auto r = write_synth_shards(prefix, n, per_shard, o);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "wrote " << r.samples << " " << split << " samples into " << r.shards.size() << " shards ("
               << r.shards.front() << " .. " << r.shards.back() << ") in " << s << " s\n";

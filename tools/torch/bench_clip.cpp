@@ -1,5 +1,5 @@
 // `catlip bench clip`: a CatLIP training step against a CLIP training step on
-// the very same image tower (catlip::train::ViT, same config, batch and
+// the very same image tower (catlip::model::ViT, same config, batch and
 // threads), for a list of batch sizes. The CatLIP paper reports CLIP-level
 // accuracy with 2.7x less pre-training time; per-sample compute explains only
 // ~1.2x of it, the rest being the system (text tower, similarity matrices,
@@ -66,14 +66,15 @@
 #include <string>
 #include <vector>
 
-#include "catlip/train/clip_config.h"
-#include "catlip/train/clip_model.h"
+#include "catlip/model/clip_config.h"
+#include "catlip/model/clip_model.h"
+#include "catlip/model/vit.h"
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
 #include "catlip/train/optim.h"
-#include "catlip/train/vit.h"
 #include "cli.h"
 
+using namespace catlip::model;
 using namespace catlip::train;
 using Clock = std::chrono::steady_clock;
 

@@ -67,18 +67,19 @@
 #include <nlohmann/json.hpp>
 
 #include "catlip/json.h"
+#include "catlip/model/model_io.h"
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit.h"
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
-#include "catlip/train/model_io.h"
 #include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
-#include "catlip/train/state_io.h"
-#include "catlip/train/vit.h"
 #include "bench_train.h"
 #include "cli.h"
 
 namespace fs = std::filesystem;
 namespace json = catlip::json;
+using namespace catlip::model;
 using namespace catlip::train;
 using namespace catlip::bench;
 using Clock = std::chrono::steady_clock;

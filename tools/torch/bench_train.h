@@ -12,18 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit.h"
 #include "catlip/train/optim.h"
-#include "catlip/train/state_io.h"
-#include "catlip/train/vit.h"
 
 namespace catlip::bench {
 
 using train::AdamW;
 using train::AdamWOptions;
-using train::FastPaths;
-using train::NamedTensors;
-using train::ViT;
-using train::ViTConfig;
+using model::FastPaths;
+using model::NamedTensors;
+using model::ViT;
+using model::ViTConfig;
 using Clock = std::chrono::steady_clock;
 
 inline double median(std::vector<double> v) {
@@ -42,7 +42,7 @@ struct StepModel {
   StepModel(const ViTConfig& cfg, const torch::Device& device) : model(cfg) {
     model->to(device);
     model->train();
-    train::apply_fast_paths(*model, FastPaths{});
+    model::apply_fast_paths(*model, FastPaths{});
     NamedTensors named;
     for (auto& kv : model->named_parameters(true)) {
       named.emplace_back(kv.key(), kv.value());

@@ -25,6 +25,7 @@
 
 namespace catlip::bench {
 
+using namespace catlip::model;
 using namespace catlip::train;
 
 namespace {

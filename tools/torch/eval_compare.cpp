@@ -1,11 +1,11 @@
 // catlip compare: CatLIP vs CLIP along the training wall clock: zero-shot
 // and linear-probe accuracy of every checkpoint of a train.catlip run and a
 // train.clip run on the same class-labeled held-out shards; see
-// stages/eval/include/catlip/eval/clip_eval.h.
+// tools/torch/transfer/include/catlip/transfer/clip_eval.h.
 #include <cstdio>
 #include <iostream>
 
-#include "catlip/eval/clip_eval.h"
+#include "catlip/transfer/clip_eval.h"
 #include "cli.h"
 
 using namespace catlip::cli;
@@ -65,7 +65,7 @@ int cmd_compare(int argc, char** argv) {
               << " (see --help)\n";
     return kUsage;
   }
-  ev::CompareOptions o;
+  catlip::transfer::CompareOptions o;
   try {
     o.catlip_run = a.get("catlip");
     o.clip_run = a.get("clip");
@@ -95,8 +95,8 @@ int cmd_compare(int argc, char** argv) {
     return kUsage;
   }
   try {
-    auto r = ev::run_compare(o, &log_line);
-    std::cout << ev::compare_table(r);
+    auto r = catlip::transfer::run_compare(o, &log_line);
+    std::cout << catlip::transfer::compare_table(r);
     std::printf("wrote %s/compare.json and compare.html (%.1f s)\n", o.out_dir.c_str(), r.seconds);
     return kOk;
   } catch (const std::exception& e) {

@@ -1,13 +1,13 @@
 // catlip transfer: Transfer Init experiments (zero-shot from the synset head,
 // fine-tuning with init_head = synsets vs random, linear probe) on a
-// class-labeled shard set; see stages/eval/include/catlip/eval/transfer.h.
+// class-labeled shard set; see tools/torch/transfer/include/catlip/transfer/transfer.h.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "catlip/eval/png_io.h"
-#include "catlip/eval/transfer.h"
+#include "catlip/transfer/transfer.h"
 #include "cli.h"
 
 using namespace catlip::cli;
@@ -79,7 +79,7 @@ int cmd_transfer(int argc, char** argv) {
               << " (see --help)\n";
     return kUsage;
   }
-  ev::TransferOptions o;
+  catlip::transfer::TransferOptions o;
   try {
     o.checkpoint = a.get("checkpoint");
     o.vocab = a.get("vocab");
@@ -134,7 +134,7 @@ int cmd_transfer(int argc, char** argv) {
       std::filesystem::create_directories(o.out_dir);
       ev::write_file_bytes(o.out_dir + "/transfer_coverage.txt", text);
     }
-    auto r = ev::run_transfer(o, &log_line);
+    auto r = catlip::transfer::run_transfer(o, &log_line);
     std::printf("Transfer Init on %lld classes (%lld train / %lld test samples):\n", (long long)r.classes,
                 (long long)r.train_n, (long long)r.test_n);
     std::printf("  zero-shot accuracy      %.4f   (chance %.4f, majority class %.4f)\n", r.zero_shot, r.chance,

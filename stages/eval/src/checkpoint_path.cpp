@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "catlip/train/checkpoint_file.h"
+#include "catlip/model/checkpoint_file.h"
 
 namespace fs = std::filesystem;
 
@@ -20,7 +20,7 @@ std::string resolve_checkpoint(const std::string& path, bool ema) {
     if (fs::exists(dir + "/model.safetensors")) return dir + "/model.safetensors";
   }
   for (const std::string& dir : {path + "/checkpoints", path}) {
-    auto l = train::list_checkpoints(dir);
+    auto l = model::list_checkpoints(dir);
     if (!l.empty()) return l.front();
   }
   throw std::runtime_error("no weights in " + path +

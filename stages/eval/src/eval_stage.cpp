@@ -18,7 +18,7 @@
 #include "catlip/eval/metrics.h"
 #include "catlip/eval/png_io.h"
 #include "catlip/json.h"
-#include "catlip/train/model_io.h"
+#include "catlip/model/model_io.h"
 
 namespace fs = std::filesystem;
 
@@ -44,7 +44,7 @@ struct EvalStage::Impl {
   bool ema = true;
   int threads = 0;  // 0 = one per core
   EvalVocab vocab;
-  train::LoadedModel model;
+  model::LoadedModel model;
   int64_t batch = 64, max_samples = 0, keep_n = 16;
   double threshold = 0.5;
   std::vector<int> ks;
@@ -67,7 +67,7 @@ struct EvalStage::Impl {
   void run_batch() {
     if (fill == 0) return;
     torch::NoGradGuard ng;
-    auto x = train::preprocess_images(images.narrow(0, 0, fill), model.device, mean, std);
+    auto x = model::preprocess_images(images.narrow(0, 0, fill), model.device, mean, std);
     auto p = torch::sigmoid(model.model->forward(x)).to(torch::kCPU).to(torch::kFloat32).contiguous();
     const int64_t V = vocab.size();
     const float* d = p.data_ptr<float>();
@@ -141,7 +141,7 @@ void EvalStage::configure() {
   at::set_num_threads(m.threads ? m.threads : int(std::max(1u, std::thread::hardware_concurrency())));
   m.vocab = load_eval_vocab(m.vocab_path);
   m.weights_path = resolve_checkpoint(m.checkpoint, m.ema);
-  m.model = train::load_model(m.weights_path, m.ema, m.device);
+  m.model = model::load_model(m.weights_path, m.ema, m.device);
   if (m.model.config.num_classes != m.vocab.size())
     throw std::invalid_argument(m.weights_path + " has " + std::to_string(m.model.config.num_classes) +
                                 " outputs but vocabulary " + m.vocab_path + " has " +

@@ -11,7 +11,7 @@ int64_t EvalVocab::index_of_lemma(const std::string& l) const {
 }
 
 EvalVocab load_eval_vocab(const std::string& path) {
-  train::Vocab t = train::load_vocab(path);
+  model::Vocab t = model::load_vocab(path);
   EvalVocab v;
   v.wnids = std::move(t.wnids);
   v.lemmas = std::move(t.lemmas);

@@ -143,7 +143,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
     std::vector<std::vector<std::string>> all;
     while (std::getline(f, line)) {
       if (line.empty() || line.rfind("index", 0) == 0) continue;
-      all.push_back(split_tabs(line));
+      all.push_back(model::split_tabs(line));
     }
     for (auto& c : all)
       if (c.size() >= 8 && c[5] != "null") use_gt = true;

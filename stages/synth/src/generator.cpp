@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "catlip/json.h"
-#include "catlip/shards/tar_writer.h"
 #include "catlip/synth/categories.h"
 
 namespace catlip::synth {
@@ -186,18 +185,8 @@ SynthSample generate_sample(const SynthOptions& opt, int64_t index) {
   return s;
 }
 
-SynthShardsResult write_synth_shards(const std::string& prefix, int64_t n, int64_t per_shard,
-                                     const SynthOptions& opt) {
-  shards::ShardWriterOptions wo;
-  wo.max_samples = per_shard > 0 ? static_cast<uint64_t>(per_shard) : 0;
-  wo.max_bytes = 0;
-  shards::ShardWriter w(prefix, wo);
-  for (int64_t i = 0; i < n; ++i) {
-    SynthSample s = generate_sample(opt, i);
-    w.write(s.key, {{"jpg", s.jpg}, {"txt", s.caption}, {"json", s.json}, {"cls", std::to_string(s.cls)}});
-  }
-  w.close();
-  return SynthShardsResult{w.shard_paths(), n};
+std::vector<std::pair<std::string, std::string>> webdataset_fields(const SynthSample& s) {
+  return {{"jpg", s.jpg}, {"txt", s.caption}, {"json", s.json}, {"cls", std::to_string(s.cls)}};
 }
 
 }  // namespace catlip::synth

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "catlip/model/vocab.h"
 #include "catlip/text/wordnet.h"
 
 namespace catlip::text {
@@ -167,39 +168,28 @@ void write_vocab_stats(const std::string& path, const SynsetCounts& c,
 }
 
 Vocab Vocab::load(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error("vocab: cannot open " + path);
+  // The file's rules are model::load_vocab's, the one reader of the format
+  // (header line, rows 0..N-1 in order, unique wnids); text.labels adds only
+  // that every wnid is a WordNet noun id, to map synset offsets to rows.
+  model::Vocab m;
+  try {
+    m = model::load_vocab(path, [](const std::vector<std::string>& cols) -> std::string {
+      if (WordNet::parse_wnid(cols[1]) < 0) return "bad wnid '" + cols[1] + "' (expected a WordNet noun id, n + 8 digits)";
+      return "";
+    });
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("vocab: ") + e.what());
+  }
   Vocab v;
-  std::string line;
-  int lineno = 0;
-  while (std::getline(f, line)) {
-    ++lineno;
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> cols;
-    size_t s = 0;
-    for (size_t i = 0; i <= line.size(); ++i)
-      if (i == line.size() || line[i] == '\t') {
-        cols.push_back(line.substr(s, i - s));
-        s = i + 1;
-      }
-    auto bad = [&](const std::string& why) {
-      return std::runtime_error("vocab: " + path + ":" + std::to_string(lineno) + ": " + why);
-    };
-    if (cols.size() < 2) throw bad("expected index<TAB>wnid...");
+  for (int64_t i = 0; i < m.size(); ++i) {
+    const auto row = static_cast<size_t>(i);
     VocabEntry e;
-    try {
-      e.index = std::stoll(cols[0]);
-    } catch (...) {
-      throw bad("bad index '" + cols[0] + "'");
-    }
-    e.offset = WordNet::parse_wnid(cols[1]);
-    if (e.offset < 0) throw bad("bad wnid '" + cols[1] + "'");
-    if (e.index != static_cast<int64_t>(v.entries_.size()))
-      throw bad("indices must be 0, 1, 2, ... in order");
-    if (cols.size() > 2) e.lemma = cols[2];
-    if (cols.size() > 3) e.count = std::atoll(cols[3].c_str());
-    if (cols.size() > 4) e.gloss = cols[4];
-    if (!v.index_.emplace(e.offset, e.index).second) throw bad("duplicate wnid " + cols[1]);
+    e.index = i;
+    e.offset = WordNet::parse_wnid(m.wnids[row]);
+    e.lemma = m.lemmas[row];
+    e.count = m.counts[row];
+    e.gloss = m.glosses[row];
+    v.index_.emplace(e.offset, e.index);
     v.entries_.push_back(std::move(e));
   }
   return v;

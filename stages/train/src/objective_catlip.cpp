@@ -3,11 +3,11 @@
 
 #include <stdexcept>
 
+#include "catlip/model/model_io.h"
+#include "catlip/model/vit.h"
+#include "catlip/model/vocab.h"
 #include "catlip/train/loss.h"
-#include "catlip/train/model_io.h"
 #include "catlip/train/objective.h"
-#include "catlip/train/vit.h"
-#include "catlip/train/vocab.h"
 
 namespace catlip::train {
 
@@ -34,17 +34,17 @@ class CatlipObjective : public Objective {
  public:
   explicit CatlipObjective(const TrainOptions& opt) {
     if (opt.vocab_path.empty()) throw std::invalid_argument("train.catlip: vocab is required");
-    vocab_ = load_vocab(opt.vocab_path);
+    vocab_ = model::load_vocab(opt.vocab_path);
     cfg_ = opt.model;
     cfg_.num_classes = vocab_.size();
     cfg_.mean = opt.mean;  // recorded in checkpoints and exports for the evaluator
     cfg_.std = opt.std;
     if (auto e = cfg_.check(); !e.empty()) throw std::invalid_argument("model: " + e);
-    model_ = ViT(cfg_);
+    model_ = model::ViT(cfg_);
   }
   const char* name() const override { return "catlip"; }
   torch::nn::Module& module() override { return *model_; }
-  const ViTConfig& image_config() const override { return cfg_; }
+  const model::ViTConfig& image_config() const override { return cfg_; }
 
   bool take_ints(std::vector<int64_t>& labels, StageContext& ctx) override {
     size_t k = 0;
@@ -89,14 +89,14 @@ class CatlipObjective : public Objective {
       throw std::runtime_error(path + " was trained with vocabulary " + get("catlip.vocab_checksum") + " but " +
                                vocab_.path + " is " + vocab_.checksum +
                                "; refusing to resume with another vocabulary");
-    if (ViTConfig::parse(get("catlip.model")) != cfg_)
+    if (model::ViTConfig::parse(get("catlip.model")) != cfg_)
       throw std::runtime_error(path + " holds model '" + get("catlip.model") + "' but the configuration asks for '" +
                                cfg_.to_string() + "'");
   }
 
-  std::string export_weights(const std::string& dir, const std::string& name, const NamedTensors& state,
+  std::string export_weights(const std::string& dir, const std::string& name, const model::NamedTensors& state,
                              int64_t step) const override {
-    return export_model(dir, name, state, cfg_, vocab_, step);
+    return model::export_model(dir, name, state, cfg_, vocab_, step);
   }
 
   std::string describe() const override {
@@ -105,9 +105,9 @@ class CatlipObjective : public Objective {
   }
 
  private:
-  Vocab vocab_;
-  ViTConfig cfg_;
-  ViT model_{nullptr};
+  model::Vocab vocab_;
+  model::ViTConfig cfg_;
+  model::ViT model_{nullptr};
 };
 
 }  // namespace

@@ -4,7 +4,7 @@
 // (OpenCLIP's --gather-with-grad --local-loss).
 #include <stdexcept>
 
-#include "catlip/train/clip_model.h"
+#include "catlip/model/clip_model.h"
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
 #include "catlip/train/objective.h"
@@ -16,7 +16,7 @@ namespace {
 class ClipObjective : public Objective {
  public:
   explicit ClipObjective(const TrainOptions& opt)
-      : tok_(read_tokenizer_info(opt.tokenizer_path)), gather_(opt.clip.gather_features),
+      : tok_(model::read_tokenizer_info(opt.tokenizer_path)), gather_(opt.clip.gather_features),
         max_scale_(opt.clip.max_logit_scale) {
     vision_ = opt.model;
     vision_.mean = opt.mean;
@@ -28,11 +28,11 @@ class ClipObjective : public Objective {
     if (auto e = text_.check(); !e.empty()) throw std::invalid_argument("text model: " + e);
     if (!(opt.clip.init_logit_scale >= 1 && opt.clip.init_logit_scale <= max_scale_))
       throw std::invalid_argument("init_logit_scale must be within [1, max_logit_scale]");
-    model_ = ClipModel(vision_, text_, opt.clip.init_logit_scale);
+    model_ = model::ClipModel(vision_, text_, opt.clip.init_logit_scale);
   }
   const char* name() const override { return "clip"; }
   torch::nn::Module& module() override { return *model_; }
-  const ViTConfig& image_config() const override { return vision_; }
+  const model::ViTConfig& image_config() const override { return vision_; }
 
   bool take_ints(std::vector<int64_t>& tokens, StageContext& ctx) override {
     const int64_t eot = text_.vocab_size - 1;
@@ -59,7 +59,7 @@ class ClipObjective : public Objective {
 
   torch::Tensor loss(const torch::Tensor& x, const std::vector<std::vector<int64_t>>& tokens,
                      const ObjectiveEnv& env) override {
-    auto ids = pad_tokens(tokens, env.device);
+    auto ids = model::pad_tokens(tokens, env.device);
     torch::Tensor img, txt;
     {
       AutocastScope ac(env.bf16_cuda, env.bf16_cpu);
@@ -103,15 +103,15 @@ class ClipObjective : public Objective {
     if (get("catlip.tokenizer_checksum") != tok_.checksum)
       throw std::runtime_error(path + " was trained with tokenizer " + get("catlip.tokenizer_checksum") + " but " +
                                tok_.path + " is " + tok_.checksum + "; refusing to resume with another tokenizer");
-    if (ViTConfig::parse(get("catlip.model")) != vision_ || TextConfig::parse(get("catlip.text_model")) != text_)
+    if (model::ViTConfig::parse(get("catlip.model")) != vision_ || model::TextConfig::parse(get("catlip.text_model")) != text_)
       throw std::runtime_error(path + " holds model '" + get("catlip.model") + "' / '" + get("catlip.text_model") +
                                "' but the configuration asks for '" + vision_.to_string() + "' / '" +
                                text_.to_string() + "'");
   }
 
-  std::string export_weights(const std::string& dir, const std::string& name, const NamedTensors& state,
+  std::string export_weights(const std::string& dir, const std::string& name, const model::NamedTensors& state,
                              int64_t step) const override {
-    return export_clip(dir, name, state, vision_, text_, tok_.path, tok_.checksum, step);
+    return model::export_clip(dir, name, state, vision_, text_, tok_.path, tok_.checksum, step);
   }
 
   std::string describe() const override {
@@ -120,12 +120,12 @@ class ClipObjective : public Objective {
   }
 
  private:
-  TokenizerInfo tok_;
+  model::TokenizerInfo tok_;
   bool gather_;
   double max_scale_;
-  ViTConfig vision_;
-  TextConfig text_;
-  ClipModel model_{nullptr};
+  model::ViTConfig vision_;
+  model::TextConfig text_;
+  model::ClipModel model_{nullptr};
 };
 
 }  // namespace

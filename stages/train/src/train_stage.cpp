@@ -28,19 +28,19 @@ std::vector<ParamSpec> TrainStage::image_params() {
           .one_of({"tiny", "small", "base", "large", "huge"})
           .describe("ViT size: tiny 192/12/3, small 384/12/6, base 768/12/12, large 1024/24/16, "
                     "huge 1280/32/20 (dim/depth/heads)"),
-      Param("dim", &S::opt_, &O::model, &ViTConfig::dim).def(0).at_least(0).describe("Embedding width; 0 = from model"),
-      Param("depth", &S::opt_, &O::model, &ViTConfig::depth).def(0).at_least(0).describe("Number of blocks; 0 = from model"),
-      Param("heads", &S::opt_, &O::model, &ViTConfig::heads).def(0).at_least(0).describe("Attention heads; 0 = from model"),
-      Param("mlp_ratio", &S::opt_, &O::model, &ViTConfig::mlp_ratio).def(4).range(1, 16).describe("MLP hidden width / dim"),
-      Param("image_size", &S::opt_, &O::model, &ViTConfig::image_size).def(224).range(16, 4096)
+      Param("dim", &S::opt_, &O::model, &model::ViTConfig::dim).def(0).at_least(0).describe("Embedding width; 0 = from model"),
+      Param("depth", &S::opt_, &O::model, &model::ViTConfig::depth).def(0).at_least(0).describe("Number of blocks; 0 = from model"),
+      Param("heads", &S::opt_, &O::model, &model::ViTConfig::heads).def(0).at_least(0).describe("Attention heads; 0 = from model"),
+      Param("mlp_ratio", &S::opt_, &O::model, &model::ViTConfig::mlp_ratio).def(4).range(1, 16).describe("MLP hidden width / dim"),
+      Param("image_size", &S::opt_, &O::model, &model::ViTConfig::image_size).def(224).range(16, 4096)
           .describe("Input side in pixels; other sizes are resized (and counted as train.resized)"),
-      Param("patch_size", &S::opt_, &O::model, &ViTConfig::patch_size).def(16).range(1, 256).describe("Patch side in pixels"),
-      Param("stem", &S::opt_, &O::model, &ViTConfig::stem).def("patchify").one_of({"patchify", "conv3", "cnn"})
+      Param("patch_size", &S::opt_, &O::model, &model::ViTConfig::patch_size).def(16).range(1, 256).describe("Patch side in pixels"),
+      Param("stem", &S::opt_, &O::model, &model::ViTConfig::stem).def("patchify").one_of({"patchify", "conv3", "cnn"})
           .describe("Patch embedding: one patchify conv; CoreNet's 3-conv stem (kernels/strides "
                     "4,2,2 with BatchNorm+GELU; needs patch_size 16); or cnn, a hybrid-ViT stem of "
                     "log2(patch_size) stages of 3x3 conv + BatchNorm + GELU + 2x2 max-pool (learns "
                     "fastest on small data and CPUs)"),
-      Param("pool", &S::opt_, &O::model, &ViTConfig::pool).def("token").one_of({"token", "avg", "max"})
+      Param("pool", &S::opt_, &O::model, &model::ViTConfig::pool).def("token").one_of({"token", "avg", "max"})
           .describe("Features for the head: the CLS token (ViT, CatLIP), or the mean or max over "
                     "patch tokens (max suits multi-label presence of small objects)"),
   };
@@ -179,12 +179,12 @@ StageSchema ClipTrainStage::schema() {
       Param("tokenizer", &C::opt_, &O::tokenizer_path).require().existing_file().describe(
           "BPE tokenizer file written by text.bpe_learn (the same one text.bpe_encode uses); its "
           "vocabulary size sets the text tower's embedding rows"),
-      Param("embed_dim", &C::opt_, &O::clip, &ClipOptions::text, &TextConfig::embed_dim).def(512).range(1, 1 << 16).describe("Joint image-text embedding width"),
-      Param("text_width", &C::opt_, &O::clip, &ClipOptions::text, &TextConfig::width).def(512).range(1, 1 << 16).describe("Text transformer width"),
-      Param("text_depth", &C::opt_, &O::clip, &ClipOptions::text, &TextConfig::depth).def(12).range(1, 1024).describe("Text transformer blocks"),
-      Param("text_heads", &C::opt_, &O::clip, &ClipOptions::text, &TextConfig::heads).def(8).range(1, 1024).describe("Text attention heads"),
-      Param("text_mlp_ratio", &C::opt_, &O::clip, &ClipOptions::text, &TextConfig::mlp_ratio).def(4).range(1, 16).describe("Text MLP hidden width / width"),
-      Param("context_length", &C::opt_, &O::clip, &ClipOptions::text, &TextConfig::context_length).def(77).range(2, 4096).describe(
+      Param("embed_dim", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::embed_dim).def(512).range(1, 1 << 16).describe("Joint image-text embedding width"),
+      Param("text_width", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::width).def(512).range(1, 1 << 16).describe("Text transformer width"),
+      Param("text_depth", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::depth).def(12).range(1, 1024).describe("Text transformer blocks"),
+      Param("text_heads", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::heads).def(8).range(1, 1024).describe("Text attention heads"),
+      Param("text_mlp_ratio", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::mlp_ratio).def(4).range(1, 16).describe("Text MLP hidden width / width"),
+      Param("context_length", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::context_length).def(77).range(2, 4096).describe(
           "Tokens per caption (start and end of text included); longer token rows are cut, keeping the end token"),
       Param("gather_features", &C::opt_, &O::clip, &ClipOptions::gather_features).def(true).describe(
           "Data parallel: contrast against every rank's features, gathered with gradient; false: each rank "
@@ -201,8 +201,8 @@ TrainOptions TrainStage::options(int cores) const {
   TrainOptions o = opt_;
   o.objective = objective_;
   // "0 = from model": the named size fills what was left at 0.
-  ViTConfig preset;
-  vit_size(model_size_, &preset);
+  model::ViTConfig preset;
+  model::vit_size(model_size_, &preset);
   for (auto [field, from] : {std::pair{&o.model.dim, preset.dim}, std::pair{&o.model.depth, preset.depth},
                              std::pair{&o.model.heads, preset.heads}})
     if (*field == 0) *field = from;

@@ -20,14 +20,14 @@
 #include <nlohmann/json.hpp>
 
 #include "catlip/json.h"
-#include "catlip/train/checkpoint_file.h"
+#include "catlip/model/checkpoint_file.h"
+#include "catlip/model/model_io.h"
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit.h"
+#include "catlip/model/vocab.h"
 #include "catlip/train/loss.h"
-#include "catlip/train/model_io.h"
 #include "catlip/train/objective.h"
 #include "catlip/train/optim.h"
-#include "catlip/train/state_io.h"
-#include "catlip/train/vit.h"
-#include "catlip/train/vocab.h"
 
 namespace fs = std::filesystem;
 
@@ -58,10 +58,10 @@ struct Trainer::Impl {
   TrainOptions opt;
   StageContext& ctx;
   std::unique_ptr<Objective> obj;  // the model and its loss
-  ViTConfig cfg;                   // the image tower's (obj->image_config())
+  model::ViTConfig cfg;                   // the image tower's (obj->image_config())
   torch::Device device = torch::kCPU;
   bool bf16_cuda = false, bf16_cpu = false;
-  NamedTensors state;  // parameters + buffers by timm name
+  model::NamedTensors state;  // parameters + buffers by timm name
   std::vector<torch::Tensor> params;
   std::unique_ptr<AdamW> optim;
   std::unique_ptr<Ema> ema;
@@ -121,7 +121,7 @@ struct Trainer::Impl {
     if (opt.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
     if (!opt.mean.empty() && (opt.mean.size() != 3 || opt.std.size() != 3))
       throw std::invalid_argument("mean and std must both have 3 values (or both be empty)");
-    device = resolve_device(opt.device);
+    device = model::resolve_device(opt.device);
     const bool cuda = device.is_cuda();
     if (opt.precision == "bf16") {
       (cuda ? bf16_cuda : bf16_cpu) = true;
@@ -144,13 +144,13 @@ struct Trainer::Impl {
     auto& model = obj->module();
     model.to(device);
     model.train();
-    FastPaths fast;
+    model::FastPaths fast;
     fast.attention = opt.attention;
     fast.channels_last = opt.channels_last;
     fast.checkpoint_blocks = opt.checkpoint_blocks;
-    apply_fast_paths(model, fast);  // before the optimizer state copies the parameters' layout
-    state = named_state(model);
-    NamedTensors named_params;
+    model::apply_fast_paths(model, fast);  // before the optimizer state copies the parameters' layout
+    state = model::named_state(model);
+    model::NamedTensors named_params;
     for (auto& kv : model.named_parameters(true)) {
       named_params.emplace_back(kv.key(), kv.value());
       params.push_back(kv.value());
@@ -304,7 +304,7 @@ struct Trainer::Impl {
       last_ckpt_step = step;
       return "";
     }
-    TensorStash st;
+    model::TensorStash st;
     st.add_all("model.", state);
     if (ema) st.add_all("ema.", ema->tensors());
     for (auto& s : optim->slots()) {
@@ -330,8 +330,8 @@ struct Trainer::Impl {
         {"catlip.train_seconds", std::to_string(train_seconds())},
         {"catlip.train_cpu_seconds", std::to_string(cpu_seconds() - cpu_at_first)},
     });
-    std::string path = write_checkpoint_file(ckpt_dir, step, meta, st.views());
-    prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
+    std::string path = model::write_checkpoint_file(ckpt_dir, step, meta, st.views());
+    model::prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
     last_ckpt_step = step;
     ctx.count("train.checkpoints");
     log(LogLevel::Info, "checkpoint " + path + " (step " + std::to_string(step) + ")");
@@ -339,9 +339,9 @@ struct Trainer::Impl {
   }
 
   void resume() {
-    for (auto& path : list_checkpoints(ckpt_dir)) {
+    for (auto& path : model::list_checkpoints(ckpt_dir)) {
       std::string why;
-      auto f = read_checkpoint_file(path, &why);
+      auto f = model::read_checkpoint_file(path, &why);
       if (!f) {
         log(LogLevel::Warn, why + "; skipped, trying an older one");
         ctx.count("skipped.bad_checkpoint");
@@ -353,32 +353,32 @@ struct Trainer::Impl {
     log(LogLevel::Info, "resume: no valid checkpoint in " + ckpt_dir + "; starting from step 0");
   }
 
-  void load(const SafeTensorsFile& f, const std::string& path) {
+  void load(const model::SafeTensorsFile& f, const std::string& path) {
     auto meta = [&](const std::string& k) -> std::string {
       auto it = f.metadata.find(k);
       if (it == f.metadata.end()) throw std::runtime_error(path + ": metadata '" + k + "' missing");
       return it->second;
     };
     obj->check_resume(f.metadata, path);
-    load_into(state, f.tensors, "model.", path);
+    model::load_into(state, f.tensors, "model.", path);
     if (ema) {
-      if (f.tensors.count("ema." + state.front().first)) load_into(ema->tensors(), f.tensors, "ema.", path);
+      if (f.tensors.count("ema." + state.front().first)) model::load_into(ema->tensors(), f.tensors, "ema.", path);
       else ema = std::make_unique<Ema>(state, opt.ema_decay);  // EMA newly enabled: start from weights
     }
-    NamedTensors m, v;
+    model::NamedTensors m, v;
     for (auto& s : optim->slots()) {
       m.emplace_back(s.name, s.exp_avg);
       v.emplace_back(s.name, s.exp_avg_sq);
     }
-    load_into(m, f.tensors, "optim.exp_avg.", path);
-    load_into(v, f.tensors, "optim.exp_avg_sq.", path);
+    model::load_into(m, f.tensors, "optim.exp_avg.", path);
+    model::load_into(v, f.tensors, "optim.exp_avg_sq.", path);
     optim->set_steps(std::stoll(meta("catlip.optim_steps")));
     step = std::stoll(meta("catlip.step"));
     last_ckpt_step = step;
     if (auto it = f.tensors.find("rng.cpu"); it != f.tensors.end()) {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> l(gen.mutex());
-      gen.set_state(to_torch(it->second));
+      gen.set_state(model::to_torch(it->second));
     }
     resume_position = DataPosition::parse(meta("catlip.data_position"));
     std::string pos_summary = resume_position.summary();
@@ -467,7 +467,7 @@ struct Trainer::Impl {
     const double lr = lr_for(step);
     lr_used = lr;
     const bool last_micro = micro + 1 == opt.accumulate_steps;
-    auto x = preprocess_images(batches->stage(), device, opt.mean, opt.std);
+    auto x = model::preprocess_images(batches->stage(), device, opt.mean, opt.std);
     ObjectiveEnv env;
     env.device = device;
     env.bf16_cuda = bf16_cuda;
@@ -649,7 +649,7 @@ int Trainer::rank() const { return impl_->opt.dist.rank; }
 int Trainer::world_size() const { return impl_->opt.dist.world_size; }
 double Trainer::last_exposed_allreduce_s() const { return impl_->exposed_s; }
 int64_t Trainer::allreduce_bytes_per_step() const { return impl_->dp ? impl_->dp->bytes_per_step() : 0; }
-const ViTConfig& Trainer::model_config() const { return impl_->cfg; }
+const model::ViTConfig& Trainer::model_config() const { return impl_->cfg; }
 const std::string& Trainer::vocab_checksum() const { return impl_->obj->checksum(); }
 const DataPosition& Trainer::data_position() const { return impl_->position; }
 const StepMetrics& Trainer::last_metrics() const { return impl_->last; }
@@ -657,8 +657,8 @@ std::string Trainer::device_name() const { return impl_->device.str(); }
 
 std::vector<std::pair<std::string, Tensor>> Trainer::weights(bool ema) const {
   std::vector<std::pair<std::string, Tensor>> out;
-  const NamedTensors& src = ema && impl_->ema ? impl_->ema->tensors() : impl_->state;
-  for (auto& [n, t] : src) out.emplace_back(n, to_catlip(t));
+  const model::NamedTensors& src = ema && impl_->ema ? impl_->ema->tensors() : impl_->state;
+  for (auto& [n, t] : src) out.emplace_back(n, model::to_catlip(t));
   return out;
 }
 

@@ -1,6 +1,6 @@
 // catlip/eval/eval_vocab.h - the vocabulary TSV with the lookups evaluation
-// needs (by wnid, by lemma). Parsed by train::load_vocab, the one reader of
-// the format (see catlip/train/vocab.h); the count column gives the
+// needs (by wnid, by lemma). Parsed by model::load_vocab, the one reader of
+// the format (see catlip/model/vocab.h); the count column gives the
 // label-frequency prior.
 #pragma once
 
@@ -9,11 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "catlip/train/vocab.h"
+#include "catlip/model/vocab.h"
 
 namespace catlip::eval {
-
-using train::split_tabs;
 
 struct EvalVocab {
   std::vector<std::string> wnids, lemmas;

@@ -17,7 +17,7 @@
 //   antialias=False), which is what torchvision applies to tensors.
 #pragma once
 
-#include "catlip/image/rng.h"
+#include "catlip/rng.h"
 
 namespace catlip::image {
 

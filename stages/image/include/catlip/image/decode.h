@@ -20,7 +20,7 @@
 
 #include "catlip/image/crop.h"
 #include "catlip/image/format.h"
-#include "catlip/image/rng.h"
+#include "catlip/rng.h"
 
 namespace catlip::image {
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "catlip/synth/render.h"
@@ -56,14 +57,9 @@ std::string make_caption(const std::vector<SynthObject>& objects, Background bg,
 // Sorted unique category indices of the drawn objects.
 std::vector<int> object_categories(const std::vector<SynthObject>& objects);
 
-struct SynthShardsResult {
-  std::vector<std::string> shards;
-  int64_t samples = 0;
-};
-// Writes samples [0, n) to `<prefix>-000000.tar`, ... with `per_shard`
-// samples each; members <key>.jpg/.txt/.json/.cls. Byte-identical for
-// identical arguments.
-SynthShardsResult write_synth_shards(const std::string& prefix, int64_t n, int64_t per_shard,
-                                     const SynthOptions& opt);
+// The sample's WebDataset fields, in member order: jpg, txt (the caption),
+// json (the ground truth), cls (the class of the largest object). Writing
+// them into shards is the tools' job (`catlip shards synth`).
+std::vector<std::pair<std::string, std::string>> webdataset_fields(const SynthSample& s);
 
 }  // namespace catlip::synth

@@ -10,11 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "catlip/image/rng.h"
+#include "catlip/rng.h"
 
 namespace catlip::synth {
-
-using image::Rng;
 
 struct Rgb {
   uint8_t r = 0, g = 0, b = 0;

@@ -62,7 +62,9 @@ void write_vocab_stats(const std::string& path, const SynsetCounts& c,
 
 class Vocab {
  public:
-  // Throws std::runtime_error naming file and line on malformed input.
+  // Read by model::load_vocab (catlip/model/vocab.h: the one reader of the
+  // format, with its rules); every wnid must be a WordNet noun id. Throws
+  // std::runtime_error naming the file (and line or row) on malformed input.
   static Vocab load(const std::string& path);
   int64_t index_of(int64_t offset) const {  // -1 if not in the vocabulary
     auto it = index_.find(offset);

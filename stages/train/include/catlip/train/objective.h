@@ -26,10 +26,10 @@
 
 #include <torch/torch.h>
 
+#include "catlip/model/state_io.h"
+#include "catlip/model/vit_config.h"
 #include "catlip/stage.h"
-#include "catlip/train/state_io.h"
 #include "catlip/train/trainer.h"
-#include "catlip/train/vit_config.h"
 
 namespace catlip::train {
 
@@ -53,7 +53,7 @@ class Objective {
   // moves it to the device and owns the optimizer over its parameters).
   virtual torch::nn::Module& module() = 0;
   // Required: the image tower's config (input size, normalisation).
-  virtual const ViTConfig& image_config() const = 0;
+  virtual const model::ViTConfig& image_config() const = 0;
   // Required: checks one sample's integers (labels or tokens), fixing them
   // in place where that is safe. Returns false to drop the sample; counts
   // what it drops or fixes on ctx.
@@ -77,7 +77,7 @@ class Objective {
   virtual void check_resume(const std::map<std::string, std::string>& m, const std::string& path) const = 0;
   // Required: writes <dir>/<name>.safetensors and what belongs beside it;
   // returns the weights path.
-  virtual std::string export_weights(const std::string& dir, const std::string& name, const NamedTensors& state,
+  virtual std::string export_weights(const std::string& dir, const std::string& name, const model::NamedTensors& state,
                                      int64_t step) const = 0;
   // Required: the model for the start-up log line.
   virtual std::string describe() const = 0;

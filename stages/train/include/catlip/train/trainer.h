@@ -45,12 +45,12 @@
 #include <utility>
 #include <vector>
 
+#include "catlip/model/clip_config.h"
+#include "catlip/model/vit_config.h"
 #include "catlip/sample.h"
 #include "catlip/stage.h"
-#include "catlip/train/clip_config.h"
 #include "catlip/train/data_position.h"
 #include "catlip/train/schedule.h"
-#include "catlip/train/vit_config.h"
 
 namespace catlip::train {
 
@@ -65,7 +65,7 @@ struct DistOptions {
 
 // train.clip only: the text tower and the contrastive loss.
 struct ClipOptions {
-  TextConfig text;               // vocab_size comes from the tokenizer
+  model::TextConfig text;        // vocab_size comes from the tokenizer
   bool gather_features = true;   // data parallel: contrast against every rank's batch (gather with grad)
   double init_logit_scale = 1.0 / 0.07;
   double max_logit_scale = 100;  // exp(logit_scale) is clamped to it after every step
@@ -76,7 +76,7 @@ struct TrainOptions {
   std::string vocab_path;      // catlip: TSV vocabulary; its row count sets model.num_classes
   std::string tokenizer_path;  // clip: BPE tokenizer file (text.bpe_learn)
   ClipOptions clip;
-  ViTConfig model;             // the image tower (clip: its head is the image projection)
+  model::ViTConfig model;      // the image tower (clip: its head is the image projection)
   int64_t batch_size = 256;     // per rank and micro-step
   int64_t accumulate_steps = 1;  // micro-steps per optimizer step (gradient accumulation)
   DistOptions dist;
@@ -159,7 +159,7 @@ class Trainer {
   // last step, and gradient bytes allreduced per step (0 on one rank).
   double last_exposed_allreduce_s() const;
   int64_t allreduce_bytes_per_step() const;
-  const ViTConfig& model_config() const;
+  const model::ViTConfig& model_config() const;
   const std::string& vocab_checksum() const;
   const DataPosition& data_position() const;
   const StepMetrics& last_metrics() const;
