@@ -361,3 +361,57 @@ TEST_CASE("join: an agent without a cluster secret says so at once and again whe
   CHECK_THAT(r.out, Catch::Contains("This node has no cluster secret") &&
                         Catch::Contains("set CATLIP_CLUSTER_SECRET, the same on every node"));
 }
+
+TEST_CASE("join: `catlip run --nodes 2` on loopback without a secret makes a one-run secret, never for a host name") {
+  TempDir dir("onerun");
+  write_file(dir.file("g.toml"), R"([graph]
+nodes = 2
+join_timeout_s = 30
+[stages.numbers]
+type = "testing.counter"
+count = 20
+replicas_per_node = 1
+[stages.collect]
+type = "testing.collect"
+inputs = ["numbers"]
+)");
+  std::string no_secret = "env -u CATLIP_CLUSTER_SECRET -u CATLIP_CLUSTER_SECRET_FILE ";
+  int port = free_port();
+  Proc c0(no_secret + catlip_bin() + " run " + dir.file("g.toml") + " --nodes 2 --listen 127.0.0.1:" +
+              std::to_string(port) + " --run-dir " + dir.file("run") + " --progress plain",
+          dir.file("node0.log"));
+  // The export line, as a user would copy it into the agent's shell.
+  std::string secret;
+  REQUIRE(wait_until(
+      [&] {
+        auto log = c0.log();
+        auto at = log.find("export CATLIP_CLUSTER_SECRET=");
+        if (at == std::string::npos) return false;
+        auto end = log.find('\n', at);
+        if (end == std::string::npos) return false;
+        secret = log.substr(at + 29, end - at - 29);
+        return true;
+      },
+      20));
+  INFO(c0.log());
+  CHECK(secret.size() >= 32);
+  CHECK_THAT(c0.log(), Catch::Contains("made one for this run"));
+  Proc c1("env -u CATLIP_CLUSTER_SECRET_FILE CATLIP_CLUSTER_SECRET=" + secret + " " + catlip_bin() +
+              " node --rank 1 --nodes 2 --coordinator 127.0.0.1:" + std::to_string(port) + " --join-timeout 20",
+          dir.file("node1.log"));
+  CHECK(c1.wait(60) == 0);
+  CHECK(c0.wait(60) == 0);
+  INFO(c1.log());
+  CHECK_THAT(c0.log(), Catch::Contains("finished"));
+
+  // A host name (Debian maps this host's own name to 127.0.1.1, and the
+  // coordinator then listens on every interface): no secret is made.
+  char host[256] = {};
+  REQUIRE(::gethostname(host, sizeof host - 1) == 0);
+  auto r = run_cmd("timeout 30 " + no_secret + catlip_bin() + " run " + dir.file("g.toml") + " --nodes 2 --listen " +
+                   std::string(host) + ":" + std::to_string(free_port()) + " --run-dir " + dir.file("run2") + " 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.out, Catch::Contains("CATLIP_CLUSTER_SECRET"));
+  CHECK_THAT(r.out, !Catch::Contains("made one for this run"));
+}

@@ -11,6 +11,7 @@
 #include "catlip/launch_env.h"
 #include "catlip/plan.h"
 #include "catlip/plugin_loader.h"
+#include "catlip/security.h"
 #include "catlip/supervisor.h"
 #include "catlip/validate.h"
 #include "cli.h"
@@ -28,6 +29,28 @@ const char* kGraphHelp =
     "  ${VAR} and ${VAR:-default} in string values are replaced from the environment.\n"
     "  --no-check-files   do not check that the files parameters name (vocabularies, tokenizers,\n"
     "                     checkpoints, shard patterns, programs) exist and can be read\n";
+
+// `catlip run --nodes N --listen 127.0.0.1:P` with CURVE on and no secret
+// set anywhere: every node is on this host, so a secret made for this run
+// only is as good as a shared one. It goes into this process's environment
+// (the coordinator reads it there) and the export line for the agents is
+// printed. Never for an address other hosts could reach: a host name that
+// only resolves to loopback here (Debian maps its own name to 127.0.1.1)
+// makes the coordinator listen on every interface, so only a loopback
+// literal or "localhost" counts.
+void one_run_secret_for_loopback(const GraphSpec& g, const std::string& listen) {
+  if (g.nodes <= 1 || g.security != "curve" || !cluster_secret(g.secret_file).empty()) return;
+  auto hp = parse_host_port(listen, 0);
+  if (!hp.ok()) return;  // the supervisor reports the bad address with its own message
+  const std::string& host = hp.value().first;
+  bool loopback = host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+  if (!loopback) return;  // node 0 then refuses, naming the missing secret
+  std::string secret = random_secret_hex();
+  ::setenv("CATLIP_CLUSTER_SECRET", secret.c_str(), 1);
+  std::cerr << "catlip run: no cluster secret set; made one for this run (the coordinator listens on "
+            << host << " only). Start the other " << g.nodes - 1 << " node(s) of this host with:\n"
+            << "  export CATLIP_CLUSTER_SECRET=" << secret << "\n";
+}
 
 // --nodes N (0 when absent); -1 after printing a usage error.
 int nodes_option(const Args& a, const char* cmd) {
@@ -121,6 +144,7 @@ int cmd_run(int argc, char** argv) {
   opt.progress = prog == "live" ? 1 : prog == "plain" ? 0 : -1;
   opt.coordinator = a.get("listen");
   try {
+    one_run_secret_for_loopback(g, opt.coordinator);
     return run_graph(g, params, opt);
   } catch (const std::exception& e) {
     std::cerr << "catlip run: " << e.what() << "\n";
