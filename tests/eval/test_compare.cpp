@@ -4,8 +4,10 @@
 // (REQUIRE only: LibTorch brings glog's CHECK macro, which replaces Catch's.)
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -182,15 +184,18 @@ TEST_CASE("CLIP zero-shot end to end on a tiny CLIP trained from scratch") {
   REQUIRE_THROWS(transfer::load_clip_tokenizer(m, d.file("other.txt")));
 }
 
-TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves") {
+TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves; then every configs/quickstart_*.toml runs alone, as is") {
   test::TempDir d("qs-compare");
-  auto r = test::run_cmd("cd " + test::source_dir() + " && " + test::catlip_bin() +
-                         " quickstart --compare clip --train-samples 256 --val-samples 32 --budget-s 12 --out " + d.path() + " 2>&1");
+  // In a fresh working directory with the default --out (runs/quickstart),
+  // as a user's clone would be.
+  const std::string cd = "cd " + d.path() + " && ", configs = test::source_dir() + "/configs";
+  auto r = test::run_cmd(cd + test::catlip_bin() + " quickstart --compare clip --train-samples 256 --val-samples 32 " +
+                         "--budget-s 12 --configs " + configs + " 2>&1");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   REQUIRE(r.out.find("CatLIP vs CLIP on ") != std::string::npos);
-  REQUIRE(fs::exists(d.file("compare/compare.html")));
-  auto j = json::read_file(d.file("compare/compare.json"));
+  REQUIRE(fs::exists(d.file("runs/quickstart/compare/compare.html")));
+  auto j = json::read_file(d.file("runs/quickstart/compare/compare.json"));
   auto& m = j.at("models");
   for (const char* k : {"catlip", "clip"}) {
     auto& curve = json::array(m.at(k).at("curve"));
@@ -209,4 +214,28 @@ TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves
     REQUIRE(prev >= 12.0);  // the last checkpoint is at the budget
   }
   REQUIRE(j.at("time_to_other_final").count("linear_probe") == 1);
+
+  // The README: "each step also runs alone from configs/quickstart_*.toml"
+  // (their DATA, VOCAB, TOKENIZER, CHECKPOINT defaults are the quickstart's
+  // runs/quickstart folders). Every config file is covered, none by name only.
+  std::vector<std::string> steps;
+  for (auto& e : fs::directory_iterator(configs)) {
+    auto n = e.path().filename().string();
+    if (n.rfind("quickstart_", 0) == 0 && e.path().extension() == ".toml") steps.push_back(n.substr(11, n.size() - 16));
+  }
+  std::sort(steps.begin(), steps.end());
+  REQUIRE(steps == std::vector<std::string>{"bpe", "clip", "eval", "train", "vocab"});
+  // Each step's main output, inside its own run directory.
+  const std::map<std::string, std::string> output = {{"vocab", "vocab.tsv"},          {"bpe", "bpe.txt"},
+                                                     {"train", "export/model.safetensors"}, {"clip", "export/model.safetensors"},
+                                                     {"eval", "eval.json"}};
+  for (auto& step : steps) {
+    std::string run_dir = "runs/alone-" + step;
+    auto a = test::run_cmd(cd + test::catlip_bin() + " run " + configs + "/quickstart_" + step + ".toml --run-dir " +
+                           run_dir + " --progress plain 2>&1");
+    INFO("configs/quickstart_" << step << ".toml alone:\n" << a.out);
+    REQUIRE(a.exit_code == 0);
+    REQUIRE(fs::exists(d.file(run_dir + "/summary.json")));
+    if (output.count(step)) REQUIRE(fs::exists(d.file(run_dir + "/" + output.at(step))));
+  }
 }
