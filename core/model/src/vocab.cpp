@@ -1,3 +1,5 @@
+// The implementation of catlip/model/vocab.h: reading and checking the synset
+// vocabulary TSV.
 #include "catlip/model/vocab.h"
 
 #include <cstdio>

@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/ground_truth.h: a sample's `.json` objects (and class
+// label) mapped to vocabulary rows.
 #include "catlip/eval/ground_truth.h"
 
 #include <algorithm>

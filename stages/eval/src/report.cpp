@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/report.h: `catlip report`, one self-contained HTML
+// file built from a run's metrics, eval and transfer artefacts.
 #include "catlip/eval/report.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/tar_writer.h: ustar members with pax headers for
+// long names and large sizes, and ShardWriter's rolling shard files.
 #include "catlip/shards/tar_writer.h"
 
 #include "catlip/shards/tar_reader.h"
