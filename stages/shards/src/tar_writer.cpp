@@ -88,6 +88,7 @@ TarWriter::~TarWriter() {
   try {
     close();
   } catch (...) {
+    // a destructor must not throw; a caller that needs to know calls close() first
   }
 }
 TarWriter::TarWriter(TarWriter&& o) noexcept { *this = std::move(o); }
@@ -96,6 +97,7 @@ TarWriter& TarWriter::operator=(TarWriter&& o) noexcept {
     try {
       close();
     } catch (...) {
+      // noexcept: finishing the old file is best effort; call close() first to see errors
     }
     f_ = std::exchange(o.f_, nullptr);
     path_ = std::move(o.path_);
@@ -169,6 +171,7 @@ ShardWriter::~ShardWriter() {
   try {
     close();
   } catch (...) {
+    // a destructor must not throw; a caller that needs to know calls close() first
   }
 }
 
