@@ -45,6 +45,7 @@ def read_steps(out):
                     steps.append({"step": parts[0], "status": parts[1], "seconds": float(parts[2]),
                                   "note": parts[3] if len(parts) > 3 else ""})
     except OSError:
+        # no steps.tsv (the check never started): an empty step table
         pass
     return steps
 
@@ -57,6 +58,7 @@ def quickstart_figures(out):
         with open(os.path.join(out, "quickstart", "train", "train_metrics.jsonl")) as f:
             rows = [json.loads(line) for line in f if line.strip()]
     except (OSError, ValueError):
+        # missing or cut short (a killed run): no training figures
         pass
     if rows:
         n = len(rows)
@@ -100,6 +102,7 @@ def quickstart_figures(out):
         if m:
             q["total_s"] = float(m.group(1))
     except OSError:
+        # no quickstart log: the figures from it are left out
         pass
     return q
 

@@ -300,6 +300,7 @@ class _Conn:
             self.write(ERROR, str(message).encode("utf-8", "replace"))
             self.wfile.flush()
         except OSError:
+            # the runtime has closed the pipe: there is nobody left to tell
             pass
 
 
@@ -327,6 +328,7 @@ def _at_exit():
     try:
         _conn.end()
     except (BrokenPipeError, OSError):
+        # the runtime has closed the pipe (it is gone or stopping the run): nothing to end
         pass
 
 

@@ -221,6 +221,7 @@ PyRun python_run(const PySpec& s, const BenchCase& c, bool compile) {
       r.fused_adamw = f && f->is_boolean() && f->get<bool>();
     }
   } catch (const std::exception&) {
+    // no or unreadable result line: r.ok stays false and the error below quotes the output
   }
   if (!r.ok && r.error.empty())
     r.error = (compile ? "torch.compile" : std::string("eager")) + " run failed (exit status " + std::to_string(rc) +

@@ -1,3 +1,5 @@
+// The implementation of catlip/model/checkpoint_file.h: writing, verifying, listing and
+// pruning checkpoint files (a safetensors payload in a CRC-checked 32-byte frame).
 #include "catlip/model/checkpoint_file.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The implementation of catlip/model/clip_config.h: CLIP's text-tower config (checks, the
+// key=value line, FLOPs) and reading a BPE tokenizer file's size and checksum.
 #include "catlip/model/clip_config.h"
 
 #include <cstdio>

@@ -1,3 +1,5 @@
+// The implementation of catlip/model/clip_model.h: CLIP's text tower and joint model
+// (LibTorch), loading CLIP weights and writing CLIP's export.
 #include "catlip/model/clip_model.h"
 
 #include <cmath>

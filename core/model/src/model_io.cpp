@@ -1,3 +1,5 @@
+// The implementation of catlip/model/model_io.h: loading a checkpoint or export for
+// inference, image preprocessing, and writing the timm-named export.
 #include "catlip/model/model_io.h"
 
 #include <filesystem>

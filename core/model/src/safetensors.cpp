@@ -1,3 +1,5 @@
+// The implementation of catlip/model/safetensors.h: the bounds-checked safetensors
+// parser and writer, and AtomicFile (write, then rename).
 #include "catlip/model/safetensors.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The implementation of catlip/model/state_io.h: converting between torch and catlip
+// tensors, and copying named tensors in and out of modules.
 #include "catlip/model/state_io.h"
 
 #include <cstring>

@@ -1,3 +1,5 @@
+// The implementation of catlip/model/vit.h: the ViT's modules (attention, MLP, block,
+// patch embedding), timm's weight init, and the fast paths (SDPA, checkpointing).
 #include "catlip/model/vit.h"
 
 #include <ATen/autocast_mode.h>

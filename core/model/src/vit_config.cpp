@@ -1,3 +1,5 @@
+// The implementation of catlip/model/vit_config.h: named ViT sizes, checks, the
+// key=value line saved in checkpoints, and FLOPs per image.
 #include "catlip/model/vit_config.h"
 
 #include <map>

@@ -1,3 +1,5 @@
+// The implementation of catlip/model/vocab.h: reading and checking the synset
+// vocabulary TSV.
 #include "catlip/model/vocab.h"
 
 #include <cstdio>
@@ -56,6 +58,7 @@ Vocab load_vocab(const std::string& path, const VocabRowCheck& check) {
       idx = std::stoll(cols[0], &used);
       if (used != cols[0].size()) idx = -1;
     } catch (const std::exception&) {
+      // not a number: idx stays -1 and fails the order check below, naming the line
     }
     if (idx != v.size())
       fail("index '" + cols[0] + "' out of order, expected " + std::to_string(v.size()));
@@ -64,6 +67,7 @@ Vocab load_vocab(const std::string& path, const VocabRowCheck& check) {
       try {
         count = std::stoll(cols[3]);
       } catch (const std::exception&) {
+        // empty or not a number: the count is taken as absent (0); only the prior uses it
       }
     }
     if (!seen.insert(cols[1]).second) fail("duplicate wnid '" + cols[1] + "'");

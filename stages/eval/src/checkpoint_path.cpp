@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/checkpoint_path.h: from a file or run, export or
+// checkpoint directory to the weights file to evaluate.
 #include "catlip/eval/checkpoint_path.h"
 
 #include <filesystem>

@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/eval_stage.h: eval.catlip, which scores batches with a
+// trained model and at the end writes eval.json, the per-synset TSV and sample images.
 #include "catlip/eval/eval_stage.h"
 
 #include <torch/torch.h>

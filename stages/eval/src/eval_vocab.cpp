@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/eval_vocab.h: the vocabulary with lookups by wnid
+// and lemma.
 #include "catlip/eval/eval_vocab.h"
 
 namespace catlip::eval {

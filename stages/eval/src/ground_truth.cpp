@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/ground_truth.h: a sample's `.json` objects (and class
+// label) mapped to vocabulary rows.
 #include "catlip/eval/ground_truth.h"
 
 #include <algorithm>
@@ -49,6 +51,7 @@ int64_t parse_class_label(const std::string* cls, const std::string* text,
       long long v = std::stoll(*cls, &used);
       if (v >= 0 && v < n) return v;
     } catch (const std::exception&) {
+      // not an integer: fall through to the json's wnid or class name
     }
   }
   if (!text) return -1;
@@ -73,6 +76,7 @@ int64_t parse_class_label(const std::string* cls, const std::string* text,
       }
     }
   } catch (const std::exception&) {
+    // not JSON: the sample has no class label (-1); callers count it as skipped
   }
   return -1;
 }

@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/metrics.h: AP, mAP, F1, precision@k and top-1
+// accuracy, with scikit-learn's conventions.
 #include "catlip/eval/metrics.h"
 
 #include <algorithm>

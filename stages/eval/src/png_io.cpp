@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/png_io.h: PNG encoding with libpng, whole-file writes
+// and base64 for data URIs.
 #include "catlip/eval/png_io.h"
 
 #include <png.h>

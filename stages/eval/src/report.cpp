@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/report.h: `catlip report`, one self-contained HTML
+// file built from a run's metrics, eval and transfer artefacts.
 #include "catlip/eval/report.h"
 
 #include <algorithm>
@@ -57,6 +59,7 @@ std::vector<json::Value> read_jsonl(const std::string& path) {
     try {
       out.push_back(json::parse(line, path));
     } catch (const std::exception&) {
+      // a bad line (a run killed mid-write) is skipped; the report uses the rest
     }
   }
   return out;
@@ -154,6 +157,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
       try {
         rows.push_back({c[2], std::stod(a), std::stoll(use_gt ? c[4] : c[6])});
       } catch (const std::exception&) {
+        // a row with a non-numeric AP or count is left out of the chart
       }
     }
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.ap > b.ap; });

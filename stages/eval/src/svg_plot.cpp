@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/svg_plot.h: inline-SVG line and bar charts for the
+// HTML report.
 #include "catlip/eval/svg_plot.h"
 
 #include <algorithm>

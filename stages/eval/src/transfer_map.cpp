@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/transfer_map.h: the class list file and Transfer
+// Init's class -> vocabulary mapping through WordNet pointers.
 #include "catlip/eval/transfer_map.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The implementation of catlip/eval/wordnet_graph.h: WordNet's noun hypernym/hyponym
+// pointers read from data.noun.
 #include "catlip/eval/wordnet_graph.h"
 
 #include <cstdio>

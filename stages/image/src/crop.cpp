@@ -1,3 +1,5 @@
+// The implementation of catlip/image/crop.h: torchvision's RandomResizedCrop, flip and
+// eval resize + centre crop, as per-axis source coordinate maps.
 #include "catlip/image/crop.h"
 
 #include <algorithm>

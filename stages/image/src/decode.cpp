@@ -1,3 +1,5 @@
+// The implementation of catlip/image/decode.h: from encoded bytes to a transformed RGB8
+// image (format check, JPEG DCT scale, decode, resample), failures as statuses.
 #include "catlip/image/decode.h"
 
 #include <algorithm>

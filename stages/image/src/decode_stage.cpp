@@ -1,3 +1,5 @@
+// The implementation of catlip/image/decode_stage.h: the `image.decode` stage, with its
+// optional thread pool that keeps samples in order.
 #include "catlip/image/decode_stage.h"
 
 #include <condition_variable>

@@ -1,3 +1,5 @@
+// The implementation of catlip/image/format.h: sniffing JPEG, PNG and WebP from magic
+// bytes and reading their headers without decoding.
 #include "catlip/image/format.h"
 
 #include <turbojpeg.h>

@@ -1,3 +1,5 @@
+// The implementation of catlip/image/resample.h: two-tap bilinear resampling of an RGB
+// region, with optional horizontal flip.
 #include "catlip/image/resample.h"
 
 #include <algorithm>

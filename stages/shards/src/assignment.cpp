@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/assignment.h: the per-epoch shard shuffle, dealing
+// shards to ranks and replicas, and "E:S:K" resume positions.
 #include "catlip/shards/assignment.h"
 
 #include <stdexcept>

@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/byte_stream.h: file and in-memory streams, and the
+// libcurl HTTP(S) stream with its ring buffer, retries and Range resumption.
 #include "catlip/shards/byte_stream.h"
 
 #include <curl/curl.h>

@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/pack.h: packing a folder of images + captions
+// (+ .json) into tar shards.
 #include "catlip/shards/pack.h"
 
 #include <algorithm>

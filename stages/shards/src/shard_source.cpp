@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/shard_source.h: the `shards.source` stage (assigned
+// shards, shuffle buffer, epochs, resumption, per-reason problem counts).
 #include "catlip/shards/shard_source.h"
 #include <cerrno>
 #include <cstring>

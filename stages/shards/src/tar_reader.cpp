@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/tar_reader.h: the streaming tar parser (ustar, GNU
+// long names, pax headers), resynchronising after a damaged header.
 #include "catlip/shards/tar_reader.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/tar_writer.h: ustar members with pax headers for
+// long names and large sizes, and ShardWriter's rolling shard files.
 #include "catlip/shards/tar_writer.h"
 
 #include "catlip/shards/tar_reader.h"
@@ -86,6 +88,7 @@ TarWriter::~TarWriter() {
   try {
     close();
   } catch (...) {
+    // a destructor must not throw; a caller that needs to know calls close() first
   }
 }
 TarWriter::TarWriter(TarWriter&& o) noexcept { *this = std::move(o); }
@@ -94,6 +97,7 @@ TarWriter& TarWriter::operator=(TarWriter&& o) noexcept {
     try {
       close();
     } catch (...) {
+      // noexcept: finishing the old file is best effort; call close() first to see errors
     }
     f_ = std::exchange(o.f_, nullptr);
     path_ = std::move(o.path_);
@@ -167,6 +171,7 @@ ShardWriter::~ShardWriter() {
   try {
     close();
   } catch (...) {
+    // a destructor must not throw; a caller that needs to know calls close() first
   }
 }
 

@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/url_expand.h: brace expansion of shard patterns and
+// @FILE shard lists.
 #include "catlip/shards/url_expand.h"
 
 #include <cerrno>

@@ -1,3 +1,5 @@
+// The implementation of catlip/shards/webdataset.h: grouping tar members into samples by
+// key, with problems reported by reason, and counting a shard's samples.
 #include "catlip/shards/webdataset.h"
 
 #include <algorithm>

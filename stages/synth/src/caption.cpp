@@ -1,3 +1,5 @@
+// Captions for the synthetic set (make_caption, object_categories in generator.h): one of
+// many templates naming every drawn object with counts, colours and sizes.
 #include <algorithm>
 #include <cctype>
 #include <map>

@@ -1,3 +1,5 @@
+// The implementation of catlip/synth/generator.h: sample i of (seed, split) as a JPEG, a
+// caption and JSON ground truth, and its WebDataset fields.
 #include "catlip/synth/generator.h"
 
 #include <turbojpeg.h>

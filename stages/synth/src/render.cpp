@@ -1,3 +1,5 @@
+// The implementation of catlip/synth/render.h: the colour palette, backgrounds and the
+// signed-distance shapes of every object category, rasterised with antialiasing.
 #include "catlip/synth/render.h"
 
 #include <algorithm>

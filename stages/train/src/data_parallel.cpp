@@ -1,3 +1,5 @@
+// The implementation of catlip/train/data_parallel.h: the c10d rendezvous and process
+// group, weight broadcast and checks, and the bucketed gradient allreduce.
 #include "catlip/train/data_parallel.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,5 @@
+// The implementation of catlip/train/data_position.h: per-stream consumed sets
+// (high-water mark + exceptions) and their JSON form in checkpoints.
 #include "catlip/train/data_position.h"
 
 #include <limits>

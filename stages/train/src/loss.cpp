@@ -1,3 +1,5 @@
+// The implementation of catlip/train/loss.h: CatLIP's BCE over multi-hot synset targets
+// and CLIP's contrastive loss.
 #include "catlip/train/loss.h"
 
 namespace catlip::train {

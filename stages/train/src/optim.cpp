@@ -1,3 +1,5 @@
+// The implementation of catlip/train/optim.h: AdamW (fused and loop), the weight-decay
+// exclusions, gradient-norm clipping and the weight EMA.
 #include "catlip/train/optim.h"
 
 #include <cmath>

@@ -1,3 +1,5 @@
+// The implementation of catlip/train/schedule.h: the learning rate at a step (linear
+// warmup, then cosine).
 #include "catlip/train/schedule.h"
 
 #include <algorithm>

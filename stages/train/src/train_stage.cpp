@@ -1,3 +1,5 @@
+// The implementation of catlip/train/train_stage.h: the train.catlip and train.clip
+// stages, their parameters, and feeding samples or batches to the Trainer.
 #include "catlip/train/train_stage.h"
 
 #include <torch/cuda.h>

@@ -1,3 +1,5 @@
+// The implementation of catlip/train/trainer.h: the training loop (collate, forward, loss,
+// backward, AdamW, EMA, metrics, checkpoints, resume, export) behind the pimpl.
 #include "catlip/train/trainer.h"
 
 #include "catlip/train/data_parallel.h"

@@ -1,3 +1,5 @@
+// The implementation of catlip/transfer/clip_eval.h: CLIP zero-shot with prompts, and
+// `catlip compare` (CatLIP vs CLIP accuracy along the wall clock).
 #include "catlip/transfer/clip_eval.h"
 
 #include <torch/torch.h>

@@ -1,3 +1,5 @@
+// The implementation of catlip/transfer/transfer.h: loading a labeled set from shards and
+// the Transfer Init experiments (zero-shot, fine-tuning, linear probe).
 #include "catlip/transfer/transfer.h"
 #include "catlip/transfer/transfer_ops.h"
 
