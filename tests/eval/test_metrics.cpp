@@ -92,4 +92,9 @@ TEST_CASE("ground truth from the synthetic json maps wnids, then lemmas, to rows
   REQUIRE(parse_class_label(nullptr, &j1, cw, cn) == 0);
   REQUIRE(parse_class_label(&bad_cls, &j2, cw, cn) == 1);
   REQUIRE(parse_class_label(nullptr, nullptr, cw, cn) == -1);
+  // A trailing newline is fine; trailing junk is not a class index.
+  std::string nl = "1\n", junk = "0abc";
+  REQUIRE(parse_class_label(&nl, nullptr, cw, cn) == 1);
+  REQUIRE(parse_class_label(&junk, nullptr, cw, cn) == -1);
+  REQUIRE(parse_class_label(&junk, &j2, cw, cn) == 1);
 }

@@ -174,6 +174,14 @@ TEST_CASE("vocabulary: header, ordered indices, checksum") {
   // One set of rules for every reader (text::Vocab builds on this one): a wnid once.
   test::write_file(dir.file("bad3.tsv"), good + "2\tn01\tpuppy\t1\tx\n");
   CHECK_THROWS_WITH(load_vocab(dir.file("bad3.tsv")), Catch::Contains("bad3.tsv:4") && Catch::Contains("duplicate wnid"));
+  // A damaged count is an error naming the line, not a silent 0 or 12.
+  test::write_file(dir.file("bad4.tsv"), good + "2\tn03\tcow\t12x\tx\n");
+  CHECK_THROWS_WITH(load_vocab(dir.file("bad4.tsv")), Catch::Contains("bad4.tsv:4") && Catch::Contains("count '12x'"));
+  test::write_file(dir.file("bad5.tsv"), good + "2\tn03\tcow\tmany\tx\n");
+  CHECK_THROWS_WITH(load_vocab(dir.file("bad5.tsv")), Catch::Contains("bad5.tsv:4"));
+  // An empty or absent count is 0.
+  test::write_file(dir.file("v4.tsv"), good + "2\tn03\tcow\t\tx\n3\tn04\tant\n");
+  CHECK(load_vocab(dir.file("v4.tsv")).counts == std::vector<int64_t>{5, 3, 0, 0});
   CHECK(v.glosses == std::vector<std::string>{"a dog", "a cat"});
 }
 

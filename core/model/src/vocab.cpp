@@ -62,13 +62,17 @@ Vocab load_vocab(const std::string& path, const VocabRowCheck& check) {
     }
     if (idx != v.size())
       fail("index '" + cols[0] + "' out of order, expected " + std::to_string(v.size()));
+    // The count column may be absent or empty (0); anything else must be a
+    // whole non-negative number ("12x" or "-3" is a damaged file, not 12).
     int64_t count = 0;
-    if (cols.size() > 3) {
+    if (cols.size() > 3 && !cols[3].empty()) {
+      size_t used = 0;
       try {
-        count = std::stoll(cols[3]);
+        count = std::stoll(cols[3], &used);
       } catch (const std::exception&) {
-        // empty or not a number: the count is taken as absent (0); only the prior uses it
+        used = 0;  // not a number (or out of range): refused just below, naming the line
       }
+      if (used != cols[3].size() || count < 0) fail("count '" + cols[3] + "' is not a non-negative whole number");
     }
     if (!seen.insert(cols[1]).second) fail("duplicate wnid '" + cols[1] + "'");
     if (check)

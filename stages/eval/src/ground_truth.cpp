@@ -49,7 +49,9 @@ int64_t parse_class_label(const std::string* cls, const std::string* text,
     try {
       size_t used = 0;
       long long v = std::stoll(*cls, &used);
-      if (v >= 0 && v < n) return v;
+      // "3" or "3\n" is class 3; "3abc" is not a class index.
+      bool whole = cls->find_first_not_of(" \t\r\n", used) == std::string::npos;
+      if (whole && v >= 0 && v < n) return v;
     } catch (const std::exception&) {
       // not an integer: fall through to the json's wnid or class name
     }
