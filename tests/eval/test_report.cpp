@@ -1,16 +1,23 @@
 // `catlip report` on a small fabricated run directory: the file exists, is
 // self-contained and holds every section; and, when Debian's chromium is
-// installed, a headless screenshot of it is a non-trivial image.
+// installed, headless screenshots of it at 1280 and 390 px are non-trivial
+// images and no chart has a legend, label or line over another or is wider
+// than the window.
 #include <catch2/catch.hpp>
 
 #include <png.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <set>
 
 #include "catlip/eval/png_io.h"
 #include "catlip/eval/report.h"
+#include "catlip/eval/svg_plot.h"
+#include "report_layout_check.h"
 #include "test_util.h"
 
 using namespace catlip::test;
@@ -18,27 +25,41 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A run directory laid out like the quickstart's (train/, eval/, transfer/).
+// A run directory laid out like the quickstart's (train/, eval/, transfer/),
+// with per-step and per-second noise as in a real run.
 void fabricate_run(const std::string& dir) {
   fs::create_directories(dir + "/train");
   fs::create_directories(dir + "/eval/eval_samples");
   fs::create_directories(dir + "/transfer");
+  std::mt19937 rng(7);
+  std::normal_distribution<double> noise(0.0, 1.0);
   std::string tm;
-  for (int s = 1; s <= 40; ++s) {
+  for (int s = 1; s <= 200; ++s) {  // warmup to step 20, then cosine decay
+    double lr = s <= 20 ? 1e-3 * s / 20 : 0.5e-3 * (1 + std::cos(3.14159265 * (s - 20) / 180.0));
     char b[256];
     std::snprintf(b, sizeof b,
                   "{\"step\":%d,\"time\":0,\"loss\":%.4f,\"lr\":%.6f,\"grad_norm\":1,\"step_s\":0.5,\"window_s\":0.6,"
-                  "\"images_per_s\":%.1f,\"input_wait_frac\":0.05,\"input_wait_frac_total\":0.04}\n",
-                  s, 0.7 / s + 0.05, 1e-3 * std::min(1.0, s / 10.0), 200.0 + s);
+                  "\"images_per_s\":%.1f,\"input_wait_frac\":%.3f,\"input_wait_frac_total\":%.3f}\n",
+                  s, 0.7 / (1 + s / 20.0) + 0.05 + 0.02 * noise(rng), lr, 220.0 + 25 * noise(rng),
+                  std::clamp(0.05 + 0.03 * noise(rng), 0.0, 1.0), 0.04 + 0.01 * std::exp(-s / 50.0));
     tm += b;
   }
   write_file(dir + "/train/train_metrics.jsonl", tm);
   std::string rm;
-  for (int t = 1; t <= 10; ++t)
-    rm += "{\"t\":" + std::to_string(t) +
-          ",\"stages\":{\"read\":{\"replicas\":1,\"out_rate\":900,\"in_rate\":0,\"busy_pct\":10,\"wait_in_pct\":0},"
-          "\"decode\":{\"replicas\":2,\"out_rate\":880,\"in_rate\":880,\"busy_pct\":35,\"wait_in_pct\":60},"
-          "\"train\":{\"replicas\":1,\"out_rate\":0,\"in_rate\":870,\"busy_pct\":95,\"wait_in_pct\":4}}}\n";
+  for (int t = 1; t <= 90; ++t) {  // the trainer near 100 % busy, the loaders waiting for it
+    char b[640];
+    std::snprintf(b, sizeof b,
+                  "{\"t\":%d,\"stages\":{\"read\":{\"replicas\":1,\"out_rate\":%.1f,\"in_rate\":0,\"busy_pct\":%.1f,"
+                  "\"wait_in_pct\":0},\"decode\":{\"replicas\":2,\"out_rate\":%.1f,\"in_rate\":%.1f,\"busy_pct\":%.1f,"
+                  "\"wait_in_pct\":%.1f},\"augment\":{\"replicas\":2,\"out_rate\":%.1f,\"in_rate\":%.1f,\"busy_pct\":%.1f,"
+                  "\"wait_in_pct\":%.1f},\"train\":{\"replicas\":1,\"out_rate\":0,\"in_rate\":%.1f,\"busy_pct\":%.1f,"
+                  "\"wait_in_pct\":%.1f}}}\n",
+                  t, 900 + 60 * noise(rng), 10 + 2 * noise(rng), 880 + 80 * noise(rng), 880 + 80 * noise(rng),
+                  35 + 5 * noise(rng), 60 + 5 * noise(rng), 875 + 90 * noise(rng), 875 + 90 * noise(rng),
+                  50 + 5 * noise(rng), 45 + 5 * noise(rng), 870 + 100 * noise(rng),
+                  std::clamp(95 + 2 * noise(rng), 0.0, 100.0), std::clamp(4 + 2 * noise(rng), 0.0, 100.0));
+    rm += b;
+  }
   rm += "{\"t\": broken line\n";  // a run killed mid-write: skipped
   write_file(dir + "/train/metrics.jsonl", rm);
   write_file(dir + "/eval/eval.json",
@@ -67,6 +88,9 @@ void fabricate_run(const std::string& dir) {
              " \"finetune\": {\"steps\": 10, \"heads\": {\"synsets\": {\"final_accuracy\": 0.72, \"curve\":"
              " [{\"step\": 0, \"accuracy\": 0.55}, {\"step\": 10, \"accuracy\": 0.72}]}, \"random\": {\"final_accuracy\":"
              " 0.2, \"curve\": [{\"step\": 0, \"accuracy\": 0.02}, {\"step\": 10, \"accuracy\": 0.2}]}}}}\n");
+  write_file(dir + "/transfer/transfer_coverage.txt",
+             "/src/catlip/configs/data/imagenet_wnids.txt: 1000 classes -> 120 exact, 10 via hyponyms, 8 via "
+             "hypernyms, 862 unmapped (coverage 0.138)\n");
 }
 
 size_t count(const std::string& s, const std::string& needle) {
@@ -96,7 +120,21 @@ TEST_CASE("catlip report writes one self-contained HTML file with every section"
   CHECK(html.find("init_head = random") != std::string::npos);
   CHECK(count(html, "<svg") >= 8);
   CHECK(count(html, "<polyline") >= 8);
-  CHECK(html.find("throughput per stage") != std::string::npos);
+  CHECK(html.find("Throughput per stage") != std::string::npos);
+  CHECK(html.find("mean busy % per stage") != std::string::npos);
+  // Every chart scales (viewBox, width 100%) and has a one-line caption.
+  CHECK(count(html, "<svg") == count(html, "viewBox="));
+  CHECK(count(html, "<svg") == count(html, "style=\"width:100%"));
+  CHECK(count(html, "<figcaption>") >= 9);
+  // Noisy series are smoothed (a moving average over faint raw points);
+  // multi-series charts have a legend.
+  CHECK(html.find("moving average") != std::string::npos);
+  CHECK(count(html, "class=\"series raw\"") > 100);
+  CHECK(count(html, "class=\"legend\"") >= 4);
+  // The ImageNet coverage line is explained, not dumped raw.
+  CHECK(html.find("ImageNet-1k coverage 0.138") != std::string::npos);
+  CHECK(html.find("138 of 1000 classes have a row") != std::string::npos);
+  CHECK(html.find("<pre>") == std::string::npos);
   CHECK(html.find(">decode<") != std::string::npos);
   CHECK(html.find("learning rate") != std::string::npos);
   // The image is embedded, captions are escaped, a missing PNG is left out.
@@ -143,46 +181,96 @@ bool read_png(const std::string& path, int& w, int& h, std::vector<uint8_t>& px)
 }
 }  // namespace
 
-TEST_CASE("headless Chromium renders the report's charts and image grid") {
-  std::string chromium;
+namespace {
+std::string find_chromium() {
   for (const char* c : {"/usr/bin/chromium", "/usr/bin/chromium-browser"})
-    if (fs::exists(c)) chromium = c;
-  if (chromium.empty()) {
-    catlip::test::skip_test("Chromium is not installed (apt-get install -y --no-install-recommends chromium)");
-  }
+    if (fs::exists(c)) return c;
+  catlip::test::skip_test("Chromium is not installed (apt-get install -y --no-install-recommends chromium)");
+}
+
+// Runs headless Chromium on `report` shown `width` px wide (in an iframe of
+// that width at the window's left edge; the window is cut to `width` too);
+// `what` is "--screenshot=FILE" or "--dump-dom" (the DOM after scripts ran).
+CmdResult chromium(const TempDir& d, const std::string& report, int width, const std::string& what) {
+  std::string profile = d.file("profile-" + std::to_string(width)), html = report + "-frame.html";
+  fs::create_directories(profile);
+  write_file(html, report_frame_html(fs::path(report).filename().string(), width));
+  return run_cmd("timeout 120 " + find_chromium() +
+                 " --headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars "
+                 "--disable-component-update --disable-sync --no-first-run --virtual-time-budget=5000 "
+                 "--user-data-dir=" + profile + " " + what + " --window-size=" + std::to_string(width) +
+                 ",2000 file://" + html + (what == "--dump-dom" ? " 2>/dev/null" : " 2>&1"));
+}
+
+// The text of <pre id="ID">...</pre> in a dumped DOM ("<missing>" if absent).
+std::string pre_text(const std::string& dom, const std::string& id) {
+  size_t a = dom.find("<pre id=\"" + id + "\">");
+  if (a == std::string::npos) return "<missing>";
+  a = dom.find('>', a) + 1;
+  return dom.substr(a, dom.find("</pre>", a) - a);
+}
+}  // namespace
+
+TEST_CASE("headless Chromium renders the report's charts and image grid at 1280 and 390 px") {
+  find_chromium();
   TempDir d("eval-chromium");
   fabricate_run(d.path());
   REQUIRE(run_cmd(catlip_bin() + " report " + d.path()).exit_code == 0);
-  fs::create_directories(d.file("profile"));
-  std::string shot = d.file("shot.png");
-  auto r = run_cmd("timeout 120 " + chromium +
-                   " --headless --no-sandbox --disable-gpu --disable-background-networking "
-                   "--disable-component-update --disable-sync --no-first-run --user-data-dir=" +
-                   d.file("profile") + " --screenshot=" + shot + " --window-size=1200,2000 file://" +
-                   d.file("report.html"));
-  INFO(r.out);
-  REQUIRE(fs::exists(shot));
-  CHECK(fs::file_size(shot) > 20000);  // a blank page compresses to a few KB
-  int w = 0, h = 0;
-  std::vector<uint8_t> px;
-  REQUIRE(read_png(shot, w, h, px));
-  CHECK(w == 1200);
-  CHECK(h == 2000);
-  // Many distinct colours (chart lines, bars, the embedded image), and plenty
-  // of non-white pixels in the top half where the grid and charts are.
-  std::set<uint32_t> colours;
-  size_t non_white = 0;
-  for (int y = 0; y < h / 2; ++y)
-    for (int x = 0; x < w; ++x) {
-      const uint8_t* p = &px[size_t(y * w + x) * 4];
-      colours.insert(uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2]);
-      if (p[0] < 240 || p[1] < 240 || p[2] < 240) ++non_white;
-    }
-  CHECK(colours.size() > 200);
-  CHECK(non_white > size_t(w) * size_t(h / 2) / 50);
-  // The chart colours of the report's palette are present (SVG rendered).
-  auto has_colour = [&](uint32_t c) { return colours.count(c) > 0; };
-  CHECK((has_colour(0x2ca02c) || has_colour(0xd62728) || has_colour(0x1f77b4)));
+  for (int width : {1280, 390}) {
+    INFO("window width " << width);
+    std::string shot = d.file("shot-" + std::to_string(width) + ".png");
+    auto r = chromium(d, d.file("report.html"), width, "--screenshot=" + shot);
+    INFO(r.out);
+    REQUIRE(fs::exists(shot));
+    CHECK(fs::file_size(shot) > 20000);  // a blank page compresses to a few KB
+    int w = 0, h = 0;
+    std::vector<uint8_t> px;
+    REQUIRE(read_png(shot, w, h, px));
+    CHECK(w == width);
+    CHECK(h == 2000);
+    // Many distinct colours (chart lines, bars, the embedded image), and plenty
+    // of non-white pixels in the top half where the grid and charts are.
+    std::set<uint32_t> colours;
+    size_t non_white = 0;
+    for (int y = 0; y < h / 2; ++y)
+      for (int x = 0; x < w; ++x) {
+        const uint8_t* p = &px[size_t(y * w + x) * 4];
+        colours.insert(uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2]);
+        if (p[0] < 240 || p[1] < 240 || p[2] < 240) ++non_white;
+      }
+    CHECK(colours.size() > 200);
+    CHECK(non_white > size_t(w) * size_t(h / 2) / 50);
+    // The chart colours of the report's palette are present (SVG rendered).
+    auto has_colour = [&](uint32_t c) { return colours.count(c) > 0; };
+    CHECK((has_colour(0x2ca02c) || has_colour(0xd62728) || has_colour(0x1f77b4)));
+  }
+}
+
+TEST_CASE("headless Chromium: no legend, label or line overlaps another in any chart, at 1280 and 390 px") {
+  find_chromium();
+  TempDir d("eval-layout");
+  fabricate_run(d.path());
+  REQUIRE(run_cmd(catlip_bin() + " report " + d.path()).exit_code == 0);
+  // A copy of the report with the layout check appended (the report itself has no script).
+  std::string html = read_file(d.file("report.html"));
+  size_t end = html.rfind("</body>");
+  REQUIRE(end != std::string::npos);
+  write_file(d.file("check.html"), html.substr(0, end) + "<script>" + kReportLayoutCheckJs + "</script>" + html.substr(end));
+  for (int width : {1280, 390}) {
+    INFO("window width " << width);
+    auto r = chromium(d, d.file("check.html"), width, "--dump-dom");
+    std::string checked = pre_text(r.out, "checked"), overlaps = pre_text(r.out, "overlaps");
+    if (overlaps.size() > 6000) overlaps = overlaps.substr(0, 6000) + "\n...";
+    INFO("measured: " << checked);
+    INFO("overlaps:\n" << overlaps);
+    REQUIRE(checked != "<missing>");  // the script ran
+    CHECK(checked.find("viewport=" + std::to_string(width)) != std::string::npos);
+    // Every chart was measured: series, legends (multi-series charts) and labels.
+    CHECK(checked.find(" charts=0 ") == std::string::npos);
+    CHECK(checked.find(" series=0 ") == std::string::npos);
+    CHECK(checked.find(" legends=0 ") == std::string::npos);
+    CHECK(overlaps.empty());
+  }
 }
 
 TEST_CASE("catlip report: an unreadable JSON input fails with its file and position") {
@@ -194,4 +282,31 @@ TEST_CASE("catlip report: an unreadable JSON input fails with its file and posit
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("catlip report: " + d.path() + "/eval/eval.json: invalid JSON at byte 33 (line 2, column 13)") !=
         std::string::npos);
+}
+
+TEST_CASE("svg_plot: moving average, smoothing window, legend rows below the plot") {
+  using namespace catlip::eval;
+  auto m = moving_average({1, 2, 3, NAN, 5, 100}, 3);
+  CHECK(m[0] == Approx(1.5));   // the window shrinks at the ends
+  CHECK(m[1] == Approx(2.0));
+  CHECK(m[2] == Approx(2.5));   // NaN neighbours are skipped ...
+  CHECK(std::isnan(m[3]));      // ... and stay NaN
+  CHECK(m[5] == Approx(52.5));
+  CHECK(smoothing_window(5) == 1);
+  CHECK(smoothing_window(90) == 7);
+  CHECK(smoothing_window(100000) == 31);
+  // One series: no legend; three long names on a narrow chart: rows below
+  // the plot, and the SVG grows to hold them.
+  Series a{"a rather long series name", {0, 1, 2}, {1, 2, 3}, ""}, b = a, c = a;
+  ChartOptions o;
+  o.width = 300, o.height = 200, o.title = "t";
+  std::string one = line_chart({a}, o), three = line_chart({a, b, c}, o);
+  CHECK(one.find("class=\"legend\"") == std::string::npos);
+  CHECK(one.find("viewBox=\"0 0 300.0 200.0\"") != std::string::npos);
+  CHECK(count(three, "class=\"legend\"") == 3);
+  CHECK(three.find("viewBox=\"0 0 300.0 252.0\"") != std::string::npos);  // 3 rows of 16 px + 4
+  a.smooth = 3;
+  std::string s = line_chart({a}, o);
+  CHECK(count(s, "class=\"series raw\"") == 3);
+  CHECK(count(s, "<polyline class=\"series\"") == 1);
 }

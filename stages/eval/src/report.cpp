@@ -1,12 +1,14 @@
-// The implementation of catlip/eval/report.h: `catlip report`, one self-contained HTML
-// file built from a run's metrics, eval and transfer artefacts.
+// report.cpp - `catlip report`: builds the one-file HTML report of a run
+// (headline cards, held-out evaluation, AP per synset, images, Transfer Init;
+// Training and Pipeline come from report_training.cpp), and the helpers the
+// report's files share (report_util.h).
 #include "catlip/eval/report.h"
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,12 +18,13 @@
 #include "catlip/eval/png_io.h"
 #include "catlip/eval/svg_plot.h"
 #include "catlip/json.h"
+#include "report_util.h"
 
 namespace fs = std::filesystem;
 
 namespace catlip::eval {
 
-namespace {
+namespace report_detail {
 
 std::string find_input(const std::string& dir, const std::string& name) {
   for (const char* sub : {"", "/train", "/eval", "/transfer"}) {
@@ -38,18 +41,15 @@ std::string slurp(const std::string& p) {
   return s.str();
 }
 
-double num(const json::Value& v, double def = NAN) { return v.is_number() ? json::number(v) : def; }
-const json::Value* get(const json::Value& v, const std::string& k) { return json::find(v, k); }
-double getnum(const json::Value& v, const std::string& k, double def = NAN) {
-  auto* x = get(v, k);
-  return x ? num(*x, def) : def;
+double getnum(const json::Value& v, const std::string& k, double def) {
+  auto* x = json::find(v, k);
+  return x && x->is_number() ? json::number(*x) : def;
 }
 std::string getstr(const json::Value& v, const std::string& k) {
-  auto* x = get(v, k);
+  auto* x = json::find(v, k);
   return x && x->is_string() ? json::string(*x) : "";
 }
 
-// JSON lines; bad lines (a run killed mid-write) are skipped.
 std::vector<json::Value> read_jsonl(const std::string& path) {
   std::vector<json::Value> out;
   std::ifstream f(path);
@@ -65,42 +65,53 @@ std::vector<json::Value> read_jsonl(const std::string& path) {
   return out;
 }
 
-std::string fmt(double v, int prec = 3) {
+std::string fmt(double v, int prec) {
   if (!std::isfinite(v)) return "n/a";
   char b[32];
   std::snprintf(b, sizeof b, "%.*f", prec, v);
   return b;
 }
 
+std::string figure(const std::string& charts, const std::string& caption, bool wide) {
+  return std::string("<figure") + (wide ? " class=\"wide\"" : "") + ">" + charts + "<figcaption>" + caption +
+         "</figcaption></figure>";
+}
+
+std::string card(const std::string& k, const std::string& v) {
+  return "<div class=\"card\"><div class=\"v\">" + html_escape(v) + "</div><div class=\"k\">" + html_escape(k) + "</div></div>";
+}
+
+}  // namespace report_detail
+
+namespace {
+
+using namespace report_detail;
+const json::Value* get(const json::Value& v, const std::string& k) { return json::find(v, k); }
+
 const char* kStyle = R"(
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}
+@media (max-width:600px){body{margin:10px}}
 h1{margin-bottom:4px} h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}
 .headline{display:flex;gap:16px;flex-wrap:wrap;margin:16px 0}
 .card{border:1px solid #ccc;border-radius:6px;padding:10px 14px;min-width:150px;background:#fafafa}
 .card .v{font-size:24px;font-weight:bold} .card .k{font-size:12px;color:#555}
-.charts{display:flex;flex-wrap:wrap;gap:12px} .chart{border:1px solid #eee}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,440px),1fr));gap:20px;align-items:start}
+figure{margin:0;min-width:0} figure.wide{grid-column:1/-1}
+figcaption{font-size:12px;color:#555;margin-top:4px;max-width:640px}
+.multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,270px),1fr));gap:8px}
+svg.chart{display:block;border:1px solid #eee;box-sizing:border-box}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-.grid{display:grid;grid-template-columns:repeat(4,1fr);gap:12px}
-.cell{border:1px solid #ddd;border-radius:6px;padding:8px;font-size:12px;background:#fcfcfc}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,240px),1fr));gap:12px}
+.cell{border:1px solid #ddd;border-radius:6px;padding:8px;font-size:12px;background:#fcfcfc;overflow-wrap:anywhere}
 .cell img{width:100%;image-rendering:pixelated;display:block;margin-bottom:6px}
 .hit{color:#1a7f37;font-weight:bold} .miss{color:#999}
 .note{color:#666;font-size:12px}
 )";
 
-}  // namespace
-
-std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
-  if (!fs::is_directory(run_dir)) throw std::runtime_error("report: " + run_dir + " is not a directory");
-  ReportInfo info;
-  std::ostringstream body;
-  auto card = [&](const std::string& k, const std::string& v) {
-    return "<div class=\"card\"><div class=\"v\">" + html_escape(v) + "</div><div class=\"k\">" + html_escape(k) + "</div></div>";
-  };
-  std::string headline;
-
-  // ---------------------------------------------------------------- eval
+// Held-out evaluation (eval.json) and AP per synset (eval_per_synset.tsv).
+void eval_section(const std::string& run_dir, ReportInfo& info, std::string& headline, std::ostringstream& eval_sec) {
   std::string eval_path = find_input(run_dir, "eval.json");
-  std::ostringstream eval_sec;
   if (!eval_path.empty()) {
     auto e = json::read_file(eval_path);
     const json::Value* gt = get(e, "ground_truth");
@@ -118,7 +129,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
     eval_sec << "<h2>Held-out evaluation</h2><p>" << html_escape(getstr(e, "checkpoint")) << " (step "
              << fmt(getnum(e, "step"), 0) << ", model " << html_escape(getstr(e, "model")) << "), "
              << fmt(getnum(e, "samples"), 0) << " held-out samples, threshold " << fmt(getnum(e, "threshold"), 2)
-             << ".</p><table id=\"eval-table\"><tr><th>target</th><th>synsets scored</th><th>mAP</th><th>prior mAP</th>"
+             << ".</p><div class=\"scroll\"><table id=\"eval-table\"><tr><th>target</th><th>synsets scored</th><th>mAP</th><th>prior mAP</th>"
                 "<th>F1 micro</th><th>F1 macro</th><th>P@1</th><th>P@5</th></tr>";
     for (auto [name, v] : {std::pair<const char*, const json::Value*>{"ground truth", gt}, {"caption labels", cap}}) {
       if (!v) continue;
@@ -129,7 +140,7 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
                << (pa ? fmt(getnum(*pa, "1")) : "n/a") << "</td><td>" << (pa ? fmt(getnum(*pa, "5")) : "n/a")
                << "</td></tr>";
     }
-    eval_sec << "</table>";
+    eval_sec << "</table></div>";
     info.sections.push_back("Held-out evaluation");
   } else {
     info.missing.push_back("eval.json");
@@ -171,84 +182,52 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
     if (!rows.empty()) {
       eval_sec << "<h2>AP per synset</h2><p class=\"note\">Against " << (use_gt ? "ground-truth objects" : "caption labels")
                << "; in brackets the number of held-out positives. " << rows.size() << " synsets scored.</p>"
-               << "<div class=\"charts\">" << bar_chart(best, "best synsets") << bar_chart(worst, "worst synsets") << "</div>";
+               << "<div class=\"charts\">"
+               << figure(bar_chart(best, "best synsets"),
+                         "Average precision of the best-ranked synsets on held-out images. Good: near 1 with many positives.")
+               << figure(bar_chart(worst, "worst synsets"),
+                         "The worst-ranked synsets. Few positives make AP noisy; many positives and low AP is a real weakness.")
+               << "</div>";
       info.charts += 2;
       info.sections.push_back("AP per synset");
     }
   }
+}
 
-  // ---------------------------------------------------------------- training
-  std::ostringstream train_sec;
-  std::string tm_path = find_input(run_dir, "train_metrics.jsonl");
-  if (!tm_path.empty()) {
-    auto lines = read_jsonl(tm_path);
-    Series loss{"loss", {}, {}, "#1f77b4"}, lr{"lr", {}, {}, "#ff7f0e"}, ips{"images/s", {}, {}, "#2ca02c"},
-        wait{"input wait (window)", {}, {}, "#d62728"}, wait_t{"input wait (cumulative)", {}, {}, "#9467bd", true};
-    for (auto& l : lines) {
-      double s = getnum(l, "step");
-      loss.x.push_back(s), loss.y.push_back(getnum(l, "loss"));
-      lr.x.push_back(s), lr.y.push_back(getnum(l, "lr"));
-      ips.x.push_back(s), ips.y.push_back(getnum(l, "images_per_s"));
-      wait.x.push_back(s), wait.y.push_back(getnum(l, "input_wait_frac"));
-      wait_t.x.push_back(s), wait_t.y.push_back(getnum(l, "input_wait_frac_total"));
+// transfer_coverage.txt (`catlip transfer --coverage FILE`, which the
+// quickstart runs on configs/data/imagenet_wnids.txt): one line per class list,
+// "FILE: N classes -> E exact, O via hyponyms, R via hypernyms, U unmapped
+// (coverage C)", explained in one sentence each.
+std::string coverage_html(const std::string& text) {
+  static const std::regex line_re(
+      R"(^(.*): (\d+) classes -> (\d+) exact, (\d+) via hyponyms, (\d+) via hypernyms, (\d+) unmapped \(coverage ([0-9.eE+-]+)\)\s*$)");
+  std::ostringstream o;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (line.empty()) continue;
+    if (!std::regex_match(line, m, line_re)) {
+      o << "<p class=\"note coverage\">" << html_escape(line) << "</p>";
+      continue;
     }
-    train_sec << "<h2>Training</h2><p>" << lines.size() << " iterations logged";
-    if (!lines.empty())
-      train_sec << "; final loss " << fmt(loss.y.back(), 4) << ", final input-wait fraction (cumulative) "
-                << fmt(wait_t.y.back(), 3);
-    train_sec << ".</p><div class=\"charts\">"
-              << line_chart({loss}, {"training loss (BCE)", "step", "loss", 560, 300, false, false, 0})
-              << line_chart({lr}, {"learning rate", "step", "lr", 560, 300, false, true, 0})
-              << line_chart({ips}, {"trainer throughput", "step", "images/s", 560, 300, false, true, 0})
-              << line_chart({wait, wait_t}, {"input-wait fraction of the trainer", "step", "fraction", 560, 300, false, true, 1.0})
-              << "</div>";
-    info.charts += 4;
-    info.sections.push_back("Training");
-    if (!lines.empty()) headline += card("final training loss", fmt(loss.y.back(), 4));
-  } else {
-    info.missing.push_back("train_metrics.jsonl");
+    std::string file = fs::path(m[1].str()).filename().string();
+    long n = std::stol(m[2]), mapped = n - std::stol(m[6]);
+    bool imagenet = file == "imagenet_wnids.txt";
+    o << "<p class=\"note coverage\"><b>" << (imagenet ? "ImageNet-1k" : html_escape(file)) << " coverage "
+      << html_escape(m[7].str()) << "</b>" << (imagenet ? " (configs/data/imagenet_wnids.txt, its 1000 classes)" : "")
+      << ": " << mapped << " of " << n << " classes have a row in this model's synset vocabulary (" << m[3] << " exact, "
+      << m[4] << " via a hyponym, " << m[5] << " via a hypernym), so only they could be predicted zero-shot or start "
+      << "from a Transfer Init head if this checkpoint were fine-tuned on that dataset; the other " << m[6]
+      << " would start from random. The quickstart's small synthetic vocabulary covers few; a vocabulary built from "
+      << "real captions covers many more.</p>";
   }
+  return o.str();
+}
 
-  // Runtime metrics: the metrics.jsonl beside train_metrics, else the first found.
-  std::string rm_path;
-  if (!tm_path.empty() && fs::is_regular_file(fs::path(tm_path).parent_path() / "metrics.jsonl"))
-    rm_path = (fs::path(tm_path).parent_path() / "metrics.jsonl").string();
-  if (rm_path.empty()) rm_path = find_input(run_dir, "metrics.jsonl");
-  if (!rm_path.empty()) {
-    auto lines = read_jsonl(rm_path);
-    std::map<std::string, Series> rate, busy, wait;
-    std::vector<std::string> order;
-    for (auto& l : lines) {
-      double t = getnum(l, "t");
-      const json::Value* st = get(l, "stages");
-      if (!st || !st->is_object()) continue;
-      for (auto& [name, v] : st->items()) {
-        if (!rate.count(name)) {
-          order.push_back(name);
-          rate[name].name = busy[name].name = wait[name].name = name;
-        }
-        rate[name].x.push_back(t), rate[name].y.push_back(getnum(v, "out_rate") > 0 ? getnum(v, "out_rate") : getnum(v, "in_rate"));
-        busy[name].x.push_back(t), busy[name].y.push_back(getnum(v, "busy_pct"));
-        wait[name].x.push_back(t), wait[name].y.push_back(getnum(v, "wait_in_pct"));
-      }
-    }
-    std::vector<Series> r, b, w;
-    for (auto& n : order) r.push_back(rate[n]), b.push_back(busy[n]), w.push_back(wait[n]);
-    train_sec << "<h2>Pipeline</h2><p class=\"note\">From " << html_escape(rm_path)
-              << " (one line per second; rates are items per second, out or in; busy and input-wait are % of wall "
-                 "time averaged over a stage's replicas).</p><div class=\"charts\">"
-              << line_chart(r, {"throughput per stage", "seconds", "items/s", 560, 300, false, true, 0})
-              << line_chart(b, {"busy % per stage", "seconds", "busy %", 560, 300, false, true, 100})
-              << line_chart(w, {"waiting for input, % per stage", "seconds", "wait-in %", 560, 300, false, true, 100})
-              << "</div>";
-    info.charts += 3;
-    info.sections.push_back("Pipeline");
-  } else {
-    info.missing.push_back("metrics.jsonl");
-  }
-
-  // ---------------------------------------------------------------- transfer
-  std::ostringstream tr_sec;
+// Transfer Init (transfer.json), with the vocabulary coverage of other class
+// lists (transfer_coverage.txt) explained.
+void transfer_section(const std::string& run_dir, ReportInfo& info, std::string& headline, std::ostringstream& tr_sec) {
   std::string tr_path = find_input(run_dir, "transfer.json");
   if (!tr_path.empty()) {
     auto t = json::read_file(tr_path);
@@ -281,25 +260,28 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
     if (mp)
       tr_sec << ": " << fmt(getnum(*mp, "exact"), 0) << " exact, " << fmt(getnum(*mp, "hyponym"), 0) << " via hyponyms, "
              << fmt(getnum(*mp, "hypernym"), 0) << " via hypernyms, " << fmt(getnum(*mp, "unmapped"), 0)
-             << " unmapped (coverage " << fmt(getnum(*mp, "coverage")) << ")";
+             << " unmapped (coverage " << fmt(getnum(*mp, "coverage")) << ", the fraction of classes with a row)";
     tr_sec << "; " << fmt(getnum(t, "train_samples"), 0) << " training and " << fmt(getnum(t, "test_samples"), 0)
-           << " test samples.</p><table id=\"transfer-table\"><tr><th>method</th><th>test accuracy</th></tr>"
+           << " test samples.</p><div class=\"scroll\"><table id=\"transfer-table\"><tr><th>method</th><th>test accuracy</th></tr>"
            << "<tr><td>chance (1 / classes)</td><td>" << fmt(info.chance) << "</td></tr>"
            << "<tr><td>majority class</td><td>" << fmt(getnum(t, "majority")) << "</td></tr>"
            << "<tr><td>zero-shot (mapped synset rows, no training)</td><td>" << fmt(info.zero_shot) << "</td></tr>" << rows
-           << "<tr><td>linear probe on frozen features</td><td>" << fmt(lp) << "</td></tr></table><div class=\"charts\">"
-           << line_chart(curves, {"fine-tuning: Transfer Init vs random init", "step", "test accuracy", 700, 320, false, true, 1.0})
+           << "<tr><td>linear probe on frozen features</td><td>" << fmt(lp) << "</td></tr></table></div><div class=\"charts\">"
+           << figure(line_chart(curves, {"fine-tuning: Transfer Init vs random init", "step", "test accuracy", 480, 280,
+                                         false, true, 1.0}),
+                     "Test accuracy while fine-tuning a head initialised from the mapped synset rows (Transfer Init) or "
+                     "at random; dashed: linear probe and chance. Good: Transfer Init starts above chance and stays ahead.")
            << "</div>";
     info.charts += 1;
     info.sections.push_back("Transfer Init");
-    if (auto cov = find_input(run_dir, "transfer_coverage.txt"); !cov.empty())
-      tr_sec << "<pre>" << html_escape(slurp(cov)) << "</pre>";
+    if (auto cov = find_input(run_dir, "transfer_coverage.txt"); !cov.empty()) tr_sec << coverage_html(slurp(cov));
   } else {
     info.missing.push_back("transfer.json");
   }
+}
 
-  // ---------------------------------------------------------------- images
-  std::ostringstream img_sec;
+// The held-out images grid (eval_samples.json and its PNGs).
+void images_section(const std::string& run_dir, ReportInfo& info, std::ostringstream& img_sec) {
   std::string sj_path = find_input(run_dir, "eval_samples.json");
   if (!sj_path.empty()) {
     auto arr = json::read_file(sj_path);
@@ -348,11 +330,28 @@ std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
     info.missing.push_back("eval_samples.json");
   }
 
+}
+
+}  // namespace
+
+std::string build_report(const std::string& run_dir, ReportInfo* info_out) {
+  if (!fs::is_directory(run_dir)) throw std::runtime_error("report: " + run_dir + " is not a directory");
+  ReportInfo info;
+  std::string headline;
+  std::ostringstream eval_sec, train_sec, tr_sec, img_sec;
+  eval_section(run_dir, info, headline, eval_sec);
+  std::string tm_path = find_input(run_dir, "train_metrics.jsonl");
+  if (!tm_path.empty()) training_section(tm_path, info, headline, train_sec);
+  else info.missing.push_back("train_metrics.jsonl");
+  pipeline_section(run_dir, tm_path, info, train_sec);
+  transfer_section(run_dir, info, headline, tr_sec);
+  images_section(run_dir, info, img_sec);
+
   if (info.sections.empty())
     throw std::runtime_error("report: nothing to report in " + run_dir +
                              " (no eval.json, train_metrics.jsonl, metrics.jsonl, transfer.json or eval_samples.json)");
   std::ostringstream html;
-  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>CatLIP report: " << html_escape(run_dir)
+  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>CatLIP report: " << html_escape(run_dir)
        << "</title><style>" << kStyle << "</style></head><body><h1>CatLIP run report</h1><p class=\"note\">"
        << html_escape(fs::absolute(run_dir).string()) << "</p><div class=\"headline\">" << headline << "</div>"
        << eval_sec.str() << img_sec.str() << tr_sec.str() << train_sec.str();

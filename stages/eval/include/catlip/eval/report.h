@@ -9,8 +9,13 @@
 //                         wins)
 //   eval.json, eval_per_synset.tsv, eval_samples.json (+ PNGs)   evaluator
 //   transfer.json         Transfer Init experiments
-// Charts are inline SVG; images are embedded as base64 PNG data URIs, so the
-// file can be mailed or opened offline.
+//   transfer_coverage.txt how other class lists (the quickstart: ImageNet-1k)
+//                         map to the vocabulary; each line explained
+// Charts are inline SVG that scale to the window (390 px phones up), each
+// with a one-line caption; per-second and per-step noise is drawn as faint
+// dots under a moving average; legends sit below the plot. Images are
+// embedded as base64 PNG data URIs, so the file can be mailed or opened
+// offline.
 #pragma once
 
 #include <string>
