@@ -739,11 +739,12 @@ def main():
     # As root: again, in a private mount namespace (overlay, /etc/hosts).
     if (os.geteuid() == 0 and not args.list and not os.environ.get("_CATLIP_DOCS_ISOLATED")
             and shutil.which("unshare")):
-        env = dict(os.environ, _CATLIP_DOCS_ISOLATED="1")
-        r = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable] + sys.argv, env=env)
-        if r.returncode != 125 and r.returncode >= 0:
-            return r.returncode
-        log("replay_docs: cannot make a private mount namespace; replaying without one")
+        unshare = ["unshare", "--mount", "--propagation", "private"]
+        if run(unshare + ["true"]).returncode == 0:
+            env = dict(os.environ, _CATLIP_DOCS_ISOLATED="1")
+            r = subprocess.run(unshare + [sys.executable] + sys.argv, env=env)
+            return r.returncode if r.returncode >= 0 else 1
+        log("replay_docs: cannot make a private mount namespace: the build is not isolated, no emulated hosts")
 
     log(f"replay_docs: interpreter {sys.executable} (Python {sys.version.split()[0]})")
     log(f"replay_docs: source {SOURCE}, build {build}, {'soak form' if args.soak else 'normal form'}")
