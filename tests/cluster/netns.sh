@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Emulated hosts for the cluster tests: network namespaces on a private bridge.
 #
-#   netns.sh up TAG N    create namespaces cl<TAG>-0 .. cl<TAG>-<N-1>, each with lo up
-#                        and 10.<a>.<b>.<k+1>/24 on eth0 (a, b derived from TAG),
+#   netns.sh up TAG N [A.B.C]
+#                        create namespaces cl<TAG>-0 .. cl<TAG>-<N-1>, each with lo up
+#                        and 10.<a>.<b>.<k+1>/24 on eth0 (a, b derived from TAG; or
+#                        A.B.C.<k+1>/24 when given, e.g. 10.0.0 for the docs' addresses:
+#                        safe, as the namespaces have no route out and the root
+#                        namespace has no address on the bridge),
 #                        joined by bridge cl<TAG>br that lives in its own namespace
 #                        cl<TAG>-br (nothing in the root namespace, so no route to
 #                        anywhere else); prints "k ADDRESS NETNS VETH_HOST_SIDE" per node.
@@ -51,14 +55,17 @@ down() {
 }
 
 up() {
-  local tag=$1 n=$2
+  local tag=$1 n=$2 fixed=${3:-}
   check_tag "$tag"
   [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "N must be 1..250"
+  if [ -n "$fixed" ]; then
+    [[ "$fixed" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "subnet must be A.B.C, got '$fixed'"
+  fi
   down "$tag"
   # Any failure below (set -e, die) leaves nothing half made.
   trap 'rc=$?; [ "$rc" = 0 ] || down "$tag" >/dev/null 2>&1' EXIT
   local net br="cl${tag}-br" bridge="cl${tag}br"
-  net=$(subnet "$tag")
+  net=${fixed:-$(subnet "$tag")}
   ip netns add "$br"
   ip -n "$br" link set lo up
   ip -n "$br" link add "$bridge" type bridge
@@ -122,9 +129,9 @@ check() {
 }
 
 case "${1:-}" in
-  up) [ $# = 3 ] || die "usage: netns.sh up TAG N"; up "$2" "$3" ;;
+  up) [ $# = 3 ] || [ $# = 4 ] || die "usage: netns.sh up TAG N [A.B.C]"; up "$2" "$3" "${4:-}" ;;
   down) [ $# = 2 ] || die "usage: netns.sh down TAG"; down "$2" ;;
   bytes) [ $# = 2 ] || die "usage: netns.sh bytes TAG"; bytes "$2" ;;
   check) check ;;
-  *) die "usage: netns.sh up TAG N | down TAG | bytes TAG | check" ;;
+  *) die "usage: netns.sh up TAG N [A.B.C] | down TAG | bytes TAG | check" ;;
 esac
