@@ -506,7 +506,7 @@ def replay_doc(rel, ctx, args):
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    pass
+                    pass  # the block's process group already ended: nothing left to kill
                 p.wait()
         total = time.time() - t0
         return report(rel, blocks, events, logpath, scratch, rc, timed_out, total, args)
