@@ -130,6 +130,12 @@ bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagno
         bool here = opt.files_of_node < 0 || std::find(s.replica_node.begin(), s.replica_node.end(),
                                                        opt.files_of_node) != s.replica_node.end();
         if (opt.check_files && here) check_stage_files(s, sc, p, *probe, diags);
+        if (opt.check_urls && here)
+          for (auto& [param, problem] : probe->check_urls(opt.url_timeout_s)) {
+            auto it = s.param_locs.find(param);
+            diags.push_back({it == s.param_locs.end() ? s.loc : it->second, s.name,
+                             "parameter '" + param + "': " + problem});
+          }
       } catch (const std::exception& e) {
         diags.push_back({s.loc, s.name, e.what()});
       }

@@ -184,7 +184,7 @@ TEST_CASE("CLIP zero-shot end to end on a tiny CLIP trained from scratch") {
   REQUIRE_THROWS(transfer::load_clip_tokenizer(m, d.file("other.txt")));
 }
 
-TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves; then every configs/quickstart_*.toml runs alone, as is") {
+TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves, then every configs/quickstart_*.toml runs alone, as is") {
   test::TempDir d("qs-compare");
   // In a fresh working directory with the default --out (runs/quickstart),
   // as a user's clone would be.

@@ -79,6 +79,7 @@ void HttpTestServer::handle(int fd) {
   std::string method, target;
   in >> method >> target;
   r.path = target.empty() ? "" : target.substr(1);
+  r.method = method;
   std::string lower = req;
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   auto rp = lower.find("\r\nrange: bytes=");
@@ -123,6 +124,7 @@ void HttpTestServer::handle(int fd) {
     head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
     send_n = body.size();
   }
+  if (method == "HEAD") send_n = 0;  // the headers only, as HTTP says
   bool stall = false;
   if (send_n > 0 && cut_left_.fetch_sub(1) > 0) send_n = std::min(send_n, cut_bytes_.load());
   else if (send_n > 0 && stall_left_.fetch_sub(1) > 0) {

@@ -47,6 +47,7 @@ class HttpTestServer {
 
   struct Request {
     std::string path;
+    std::string method;              // GET, HEAD
     long long range_start = -1;  // -1: no Range header
     int status = 0;
   };

@@ -307,3 +307,46 @@ TEST_CASE("a drip-feeding server hits the per-shard deadline") {
   for (auto& l : r.logs) clear |= l.find("shard_timeout_s") != std::string::npos && l.find("shard-000000.tar") != std::string::npos;
   CHECK(clear);
 }
+
+TEST_CASE("head_url: a 2xx answer is fine, a 404 or a closed port is named with the URL") {
+  TempDir dir("http-head");
+  write_file(dir.file("a.tar"), "x");
+  HttpTestServer srv(dir.path());
+  CHECK(head_url(srv.url("a.tar"), {}, 5).empty());
+  auto why = head_url(srv.url("missing.tar"), {}, 5);
+  CHECK_THAT(why, Catch::Contains(srv.url("missing.tar")) && Catch::Contains("HTTP 404"));
+  auto reqs = srv.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].method == "HEAD");
+  CHECK(reqs[1].method == "HEAD");
+  srv.redirect("old.tar", "a.tar");
+  CHECK(head_url(srv.url("old.tar"), {}, 5).empty());
+  std::string closed = "http://127.0.0.1:" + std::to_string(free_port()) + "/a.tar";
+  CHECK_THAT(head_url(closed, {}, 5), Catch::Contains(closed));
+}
+
+TEST_CASE("catlip validate --check-urls: a shard URL that does not answer is named at the urls line") {
+  TempDir dir("http-validate");
+  for (int i : {0, 1, 3}) write_file(dir.file("train-00000" + std::to_string(i) + ".tar"), "x");
+  HttpTestServer srv(dir.path());
+  std::string graph = "[graph]\nname = \"remote\"\n\n[stages.read]\ntype = \"shards.source\"\nurls = [\"" +
+                      srv.url("train-{000000..000003}.tar") +
+                      "\"]\n\n[stages.sink]\ntype = \"testing.null\"\ninputs = [\"read\"]\n";
+  write_file(dir.file("g.toml"), graph);
+  // Without the flag nothing is fetched: remote shards are not checked.
+  auto plain = run_cmd(catlip_bin() + " validate " + dir.file("g.toml") + " 2>&1");
+  INFO(plain.out);
+  CHECK(plain.exit_code == 0);
+  CHECK(srv.requests().empty());
+  auto r = run_cmd(catlip_bin() + " validate " + dir.file("g.toml") + " --check-urls 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.out, Catch::Contains(dir.file("g.toml") + ":6:") && Catch::Contains("parameter 'urls'") &&
+                        Catch::Contains("1 of 4 URLs") && Catch::Contains("train-000002.tar: HTTP 404"));
+  for (auto& q : srv.requests()) CHECK(q.method == "HEAD");
+  // Every shard there: valid.
+  write_file(dir.file("train-000002.tar"), "x");
+  auto ok = run_cmd(catlip_bin() + " validate " + dir.file("g.toml") + " --check-urls 2>&1");
+  INFO(ok.out);
+  CHECK(ok.exit_code == 0);
+}

@@ -28,7 +28,9 @@ const char* kGraphHelp =
     "                     (42, 1.5, true, [\"a\"], \"text\"); anything else is a string. Repeatable.\n"
     "  ${VAR} and ${VAR:-default} in string values are replaced from the environment.\n"
     "  --no-check-files   do not check that the files parameters name (vocabularies, tokenizers,\n"
-    "                     checkpoints, shard patterns, programs) exist and can be read\n";
+    "                     checkpoints, shard patterns, programs) exist and can be read\n"
+    "  --check-urls       also send a HEAD request to http(s) shard URLs (up to 16 per pattern:\n"
+    "                     first, last and evenly spaced), 10 s at most each\n";
 
 // `catlip run --nodes N --listen 127.0.0.1:P` with CURVE on and no secret
 // set anywhere: every node is on this host, so a secret made for this run
@@ -85,6 +87,7 @@ int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<
   // (node 0) checks its own stages' files and every agent its own.
   ValidateOptions vo;
   vo.check_files = check_files && !a.has("no-check-files");
+  vo.check_urls = check_files && a.has("check-urls");
   vo.files_of_node = g.nodes > 1 ? 0 : -1;
   if (ok || !g.stages.empty()) ok = validate_graph(g, loader, diags, &params, vo) && ok;
   for (auto& d : diags) std::cerr << d.str() << "\n";
@@ -98,11 +101,11 @@ int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<
 
 const Syntax kRun{"catlip run",
                   "usage: catlip run [GRAPH] [--set S.P=V]... [--run-dir DIR] [--progress auto|live|plain]\n"
-                  "                  [--in-process] [--quiet] [--nodes N --listen HOST:PORT]\n",
-                  {"set", "run-dir", "progress", "in-process", "quiet", "nodes", "listen", "no-check-files"}, 0, 1};
+                  "                  [--in-process] [--quiet] [--nodes N --listen HOST:PORT] [--check-urls]\n",
+                  {"set", "run-dir", "progress", "in-process", "quiet", "nodes", "listen", "no-check-files", "check-urls"}, 0, 1};
 
 int cmd_run(int argc, char** argv) {
-  Args a(argc, argv, {"in-process", "quiet", "help", "no-check-files"});
+  Args a(argc, argv, {"in-process", "quiet", "help", "no-check-files", "check-urls"});
   if (a.has("help")) {
     std::cout << kRun.usage << "\n"
                  "Validates GRAPH, then runs every stage replica as its own process (catlip-worker),\n"
@@ -157,11 +160,11 @@ const Syntax kNode{"catlip node",
                    "                   [--run-dir DIR] [--progress auto|live|plain] [--quiet] [--join-timeout S]\n"
                    "                   [--secret-file FILE]\n",
                    {"set", "run-dir", "progress", "quiet", "rank", "nodes", "coordinator", "join-timeout",
-                    "secret-file", "no-check-files"},
+                    "secret-file", "no-check-files", "check-urls"},
                    0, 1};
 
 int cmd_node(int argc, char** argv) {
-  Args a(argc, argv, {"quiet", "help", "no-check-files"});
+  Args a(argc, argv, {"quiet", "help", "no-check-files", "check-urls"});
   if (a.has("help")) {
     std::cout << kNode.usage << "\n"
                  "The per-host agent of a multi-host run: start one per host with the cluster's launcher\n"
@@ -258,11 +261,11 @@ int cmd_node(int argc, char** argv) {
   }
 }
 
-const Syntax kValidate{"catlip validate", "usage: catlip validate GRAPH [--set S.P=V]... [--nodes N] [--no-check-files]\n",
-                       {"set", "nodes", "no-check-files"}, 1, 1};
+const Syntax kValidate{"catlip validate", "usage: catlip validate GRAPH [--set S.P=V]... [--nodes N] [--no-check-files] [--check-urls]\n",
+                       {"set", "nodes", "no-check-files", "check-urls"}, 1, 1};
 
 int cmd_validate(int argc, char** argv) {
-  Args a(argc, argv, {"help", "no-check-files"});
+  Args a(argc, argv, {"help", "no-check-files", "check-urls"});
   if (a.has("help")) {
     std::cout << kValidate.usage << "\n"
                  "Checks GRAPH without starting anything: TOML syntax, stage types (loading their\n"

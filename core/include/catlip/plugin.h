@@ -36,7 +36,7 @@
 // 5: ParamSpec::setter (parameters bound to members).
 // 6: Stage::configure() without arguments; the base class holds the context
 //    (ctx()) and the parameters (params()); Stage::check_placement().
-#define CATLIP_PLUGIN_ABI_VERSION 6u
+#define CATLIP_PLUGIN_ABI_VERSION 7u
 
 #define CATLIP_STR_INNER(x) #x
 #define CATLIP_STR(x) CATLIP_STR_INNER(x)

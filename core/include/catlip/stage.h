@@ -122,6 +122,14 @@ class Stage {
   // starts, on a fresh instance with its bound parameters set. Returns
   // (parameter, problem) pairs, e.g. {"urls", "'d/x-{0..3}.tar' matches no file"}.
   virtual std::vector<std::pair<std::string, std::string>> check_files() const { return {}; }
+  // Optional (default: nothing to check): remote inputs the stage reads
+  // (http(s) shard URLs), checked by `catlip validate/run --check-urls` on
+  // the same probe: one HEAD request each, none slower than timeout_s.
+  // Returns (parameter, problem) pairs like check_files().
+  virtual std::vector<std::pair<std::string, std::string>> check_urls(double timeout_s) const {
+    (void)timeout_s;
+    return {};
+  }
 
  protected:
   // What the runtime tells this replica and offers it (counters, logs,

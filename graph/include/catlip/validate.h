@@ -16,6 +16,10 @@ struct ValidateOptions {
   // Stage::check_files()): vocabularies, tokenizers, checkpoints, shard
   // patterns, programs. Off for a graph meant for another machine.
   bool check_files = true;
+  // Also ask each stage about its remote inputs (Stage::check_urls: a HEAD
+  // request per http(s) shard URL, sampled), at most url_timeout_s each.
+  bool check_urls = false;
+  double url_timeout_s = 10;
   // Check only the files of stages with a replica on this node rank (each
   // node checks its own); -1: every stage.
   int files_of_node = -1;

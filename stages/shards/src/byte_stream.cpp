@@ -399,6 +399,34 @@ std::unique_ptr<ByteStream> open_stream(const std::string& url, const StreamOpti
   return std::make_unique<FileStream>(local_path(url));
 }
 
+std::string head_url(const std::string& url, const StreamOptions& opts, double timeout_s) {
+  curl_init_once();
+  std::unique_ptr<CURL, void (*)(CURL*)> h(curl_easy_init(), curl_easy_cleanup);
+  if (!h) return url + ": cannot start an HTTP request (curl_easy_init failed)";
+  char errbuf[CURL_ERROR_SIZE] = {};
+  CURL* c = h.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, long(opts.max_redirects));
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(std::max(1.0, timeout_s * 1000)));
+  if (!opts.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts.ca_file.c_str());
+  if (opts.insecure) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) return url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc));
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) return url + ": HTTP " + std::to_string(status) + " to a HEAD request";
+  return "";
+}
+
 std::unique_ptr<ByteStream> memory_stream(std::string data) {
   return std::make_unique<MemoryStream>(std::move(data));
 }

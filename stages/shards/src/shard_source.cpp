@@ -106,6 +106,36 @@ std::vector<std::pair<std::string, std::string>> ShardSource::check_files() cons
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> ShardSource::check_urls(double timeout_s) const {
+  constexpr size_t kPerPattern = 16;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& pattern : url_patterns_) {
+    std::vector<std::string> urls;
+    try {
+      urls = expand_urls({pattern});
+    } catch (const std::exception&) {
+      continue;  // check_files() (or configure) reports a malformed pattern
+    }
+    std::vector<std::string> http;
+    for (auto& u : urls)
+      if (is_http_url(u)) http.push_back(u);
+    if (http.empty()) continue;
+    size_t n = std::min(http.size(), kPerPattern), bad = 0;
+    std::string first_problem;
+    for (size_t i = 0; i < n; ++i) {
+      size_t k = n == 1 ? 0 : i * (http.size() - 1) / (n - 1);
+      if (auto why = head_url(http[k], stream_, timeout_s); !why.empty())
+        if (bad++ == 0) first_problem = why;
+    }
+    if (bad > 0)
+      out.push_back({"urls", "'" + pattern + "': " + std::to_string(bad) + " of " + std::to_string(n) +
+                                 " URLs checked did not answer a HEAD request (" +
+                                 (http.size() > n ? std::to_string(http.size()) + " in the pattern; " : "") +
+                                 "first: " + first_problem + ")"});
+  }
+  return out;
+}
+
 void ShardSource::configure() {
   // Derived from the bound values: urls expanded, the extension lists
   // normalized, resume_from parsed, and seed keeps a negative int's bits.

@@ -73,6 +73,11 @@ std::string local_path(const std::string& url);
 // Opens a stream for a local path, file:// or http(s):// URL.
 std::unique_ptr<ByteStream> open_stream(const std::string& url, const StreamOptions& opts = {});
 
+// One HEAD request (redirects followed as opts says; TLS as opts says):
+// "" when the server answers 2xx, else why not, naming the URL and the HTTP
+// status or the connection error. At most timeout_s in all.
+std::string head_url(const std::string& url, const StreamOptions& opts, double timeout_s);
+
 // A stream over an in-memory string (tests, tools).
 std::unique_ptr<ByteStream> memory_stream(std::string data);
 

@@ -37,6 +37,9 @@ class ShardSource : public SourceStage {
   void configure() override;
   // Every local pattern of `urls` matches at least one readable file.
   std::vector<std::pair<std::string, std::string>> check_files() const override;
+  // HEAD requests to up to 16 of each pattern's http(s) URLs (the first, the
+  // last and evenly spaced ones between).
+  std::vector<std::pair<std::string, std::string>> check_urls(double timeout_s) const override;
   bool produce(Emitter& out) override;
   void close() override;
 
