@@ -102,11 +102,6 @@ static int to_int(const CtlMsg& m, const char* k, int def = -1) {
   }
 }
 
-static std::string field(const CtlMsg& m, const char* k) {
-  auto it = m.find(k);
-  return it == m.end() ? std::string() : it->second;
-}
-
 // "plugin 'testing' is version 0.1.0 on node 0 but 9.9.9 on node 2; ..."
 static std::string plugin_difference(const std::string& ours, const std::string& theirs, int k) {
   auto parse = [](const std::string& text) {
@@ -260,25 +255,25 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
     std::string id;
     CtlMsg m;
     while (im.recv(id, m)) {
-      const std::string kind = field(m, "kind");
+      const std::string kind = ctl_field(m, "kind");
       auto known = im.rank_of.find(id);
       if (kind == "JOIN") {
         int k = to_int(m, "rank");
         if (k < 1 || k >= n)
-          return refuse(id, -1, "rank " + field(m, "rank") + " is outside 1.." + std::to_string(n - 1) +
+          return refuse(id, -1, "rank " + ctl_field(m, "rank") + " is outside 1.." + std::to_string(n - 1) +
                                     " (the coordinator is node 0 of " + std::to_string(n) + ")");
         if (!im.id_of[size_t(k)].empty() && im.id_of[size_t(k)] != id)
           return refuse(id, -1, "node rank " + std::to_string(k) + " joined twice (from " + nodes_[size_t(k)].host +
-                                    " and " + field(m, "host") + ")");
+                                    " and " + ctl_field(m, "host") + ")");
         auto& ni = nodes_[size_t(k)];
-        ni.host = field(m, "host");
-        ni.address = field(m, "address");
+        ni.host = ctl_field(m, "host");
+        ni.address = ctl_field(m, "address");
         ni.pid = to_int(m, "pid", 0);
-        if (field(m, "version") != catlip_version())
-          return refuse(id, k, "catlip " + field(m, "version") + " there, " + catlip_version() + " here");
+        if (ctl_field(m, "version") != catlip_version())
+          return refuse(id, k, "catlip " + ctl_field(m, "version") + " there, " + catlip_version() + " here");
         im.id_of[size_t(k)] = id;
         im.rank_of[id] = k;
-        if (reached_at.empty()) reached_at = field(m, "via");
+        if (reached_at.empty()) reached_at = ctl_field(m, "via");
         im.seen[size_t(k)] = Clock::now();
         ni.status = "joined";
         CtlMsg assign{{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}};
@@ -291,9 +286,9 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       } else if (kind == "READY") {
         int k = known->second;
         im.seen[size_t(k)] = Clock::now();
-        std::string theirs = field(m, "plugins");
+        std::string theirs = ctl_field(m, "plugins");
         if (theirs != plugins) return refuse(id, k, plugin_difference(plugins, theirs, k));
-        for (auto& [tag, ep] : endpoints_from_text(field(m, "endpoints"))) tcp[tag] = ep;
+        for (auto& [tag, ep] : endpoints_from_text(ctl_field(m, "endpoints"))) tcp[tag] = ep;
         if (!im.ready[size_t(k)]) {
           im.ready[size_t(k)] = true;
           ready++;
@@ -301,12 +296,12 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       } else if (kind == "FAIL") {
         int k = known->second;
         nodes_[size_t(k)].status = "failed";
-        return who(k) + " cannot run the graph: " + field(m, "reason");
+        return who(k) + " cannot run the graph: " + ctl_field(m, "reason");
       } else if (kind == "LEAVE") {
         int k = known->second;
         im.lost[size_t(k)] = true;
         nodes_[size_t(k)].status = "lost";
-        return who(k) + " left while joining: " + field(m, "reason");
+        return who(k) + " left while joining: " + ctl_field(m, "reason");
       } else {
         im.seen[size_t(known->second)] = Clock::now();
       }
@@ -351,38 +346,38 @@ void RemoteNodes::handle(LaunchEvents& ev) {
     int k = it->second;
     im.seen[size_t(k)] = now;
     nodes_[size_t(k)].last_seen_s = std::chrono::duration<double>(now - im.start).count();
-    const std::string kind = field(m, "kind");
+    const std::string kind = ctl_field(m, "kind");
     if (kind == "REPORT") {
       ReplicaReport r;
-      std::string b = field(m, "report");
+      std::string b = ctl_field(m, "report");
       if (decode_report(b.data(), b.size(), r)) ev.on_report(k, r);
     } else if (kind == "LINE") {
-      ev.on_line(k, field(m, "tag"), field(m, "text"));
+      ev.on_line(k, ctl_field(m, "tag"), ctl_field(m, "text"));
     } else if (kind == "EXIT") {
       ReplicaExit e;
-      e.stage = field(m, "stage");
+      e.stage = ctl_field(m, "stage");
       e.replica = to_int(m, "replica", 0);
       e.node = k;
-      e.ok = field(m, "ok") == "1";
-      e.stopped = field(m, "stopped") == "1";
-      e.failure = field(m, "failure");
+      e.ok = ctl_field(m, "ok") == "1";
+      e.stopped = ctl_field(m, "stopped") == "1";
+      e.failure = ctl_field(m, "failure");
       nodes_[size_t(k)].exited++;
       if (im.stopping) e.stopped = e.stopped || !e.ok, e.failure.clear();  // winding down
       else if (!e.ok && !e.stopped) nodes_[size_t(k)].failed++;
       ev.on_exit(e);
     } else if (kind == "RESTART") {
       ReplicaExit e;
-      e.stage = field(m, "stage");
+      e.stage = ctl_field(m, "stage");
       e.replica = to_int(m, "replica", 0);
       e.node = k;
-      e.failure = field(m, "failure");
+      e.failure = ctl_field(m, "failure");
       ev.on_restart(e, to_int(m, "attempt", 1), to_int(m, "max", 1));
     } else if (kind == "BYE") {
       im.bye[size_t(k)] = true;
       im.killed += to_int(m, "killed", 0);
       if (nodes_[size_t(k)].status == "running") nodes_[size_t(k)].status = nodes_[size_t(k)].failed ? "failed" : "ok";
     } else if (kind == "LEAVE") {
-      lose(k, "left: " + field(m, "reason"));
+      lose(k, "left: " + ctl_field(m, "reason"));
     }
   }
   if (now - im.last_ping >= kPingEvery) {

@@ -160,11 +160,6 @@ class Uplink : public LaunchEvents {
   int64_t dropped_ = 0;
 };
 
-std::string field(const CtlMsg& m, const char* k) {
-  auto it = m.find(k);
-  return it == m.end() ? std::string() : it->second;
-}
-
 // What the node prepares between ASSIGN and START.
 struct Prepared {
   GraphSpec g;
@@ -181,7 +176,7 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
   std::vector<Diagnostic> diags;
   LoadOptions lo;
   lo.interpolate_env = false;  // resolved by the coordinator
-  if (!load_graph_string(field(assign, "graph"), "<graph from the coordinator>", lo, p.g, diags)) {
+  if (!load_graph_string(ctl_field(assign, "graph"), "<graph from the coordinator>", lo, p.g, diags)) {
     std::string why = "the coordinator's graph does not load here:";
     for (auto& d : diags) why += " " + d.str() + ";";
     return why;
@@ -203,9 +198,9 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
   } catch (const std::exception& e) {
     return e.what();
   }
-  p.run_dir = opt.run_dir.empty() ? field(assign, "run_dir") : opt.run_dir;
+  p.run_dir = opt.run_dir.empty() ? ctl_field(assign, "run_dir") : opt.run_dir;
   try {
-    p.keys = run_keys_from_text(field(assign, "keys"));
+    p.keys = run_keys_from_text(ctl_field(assign, "keys"));
   } catch (const std::exception& e) {
     return std::string("the coordinator's keys do not parse: ") + e.what();
   }
@@ -300,14 +295,14 @@ int run_node_agent(const NodeOptions& opt) {
       continue;
     }
     heard = true;
-    std::string kind = field(m, "kind");
+    std::string kind = ctl_field(m, "kind");
     if (kind == "REJECT") {
-      Say(rank) << "refused by the coordinator: " << field(m, "reason");
+      Say(rank) << "refused by the coordinator: " << ctl_field(m, "reason");
       return 1;
     } else if (kind == "STOP") {
       up.send({{"kind", "BYE"}, {"killed", "0"}});
-      Say(rank) << "the run ended before it started: " << field(m, "reason");
-      return field(m, "ok") == "1" ? 0 : 1;
+      Say(rank) << "the run ended before it started: " << ctl_field(m, "reason");
+      return ctl_field(m, "ok") == "1" ? 0 : 1;
     } else if (kind == "ASSIGN") {
       CtlMsg ready;
       std::string why = prepare(m, opt, address, prep, ready);
@@ -318,7 +313,7 @@ int run_node_agent(const NodeOptions& opt) {
       }
       up.send(ready);
     } else if (kind == "START") {
-      endpoints = field(m, "endpoints");
+      endpoints = ctl_field(m, "endpoints");
       break;
     }
   }
@@ -353,27 +348,27 @@ int run_node_agent(const NodeOptions& opt) {
     up.ping();
     CtlMsg m;
     while (up.recv(m, 0)) {
-      if (field(m, "kind") == "KILL") {
+      if (ctl_field(m, "kind") == "KILL") {
         int r = -1;
         try {
-          r = std::stoi(field(m, "replica"));
+          r = std::stoi(ctl_field(m, "replica"));
         } catch (...) {
           // no or bad replica index: -1 kills none, and the coordinator notices
         }
-        launcher->kill_replica(field(m, "stage"), r);
+        launcher->kill_replica(ctl_field(m, "stage"), r);
         continue;
       }
-      if (field(m, "kind") != "STOP") continue;
+      if (ctl_field(m, "kind") != "STOP") continue;
       double grace = 3;
       try {
-        grace = std::stod(field(m, "grace"));
+        grace = std::stod(ctl_field(m, "grace"));
       } catch (...) {
         // no or bad grace from the coordinator: keep the default
       }
       int killed = launcher->stop(grace, up);
       up.send({{"kind", "BYE"}, {"killed", std::to_string(killed)}});
-      bool ok = field(m, "ok") == "1";
-      Say(rank) << (ok ? "run finished" : "run stopped: " + field(m, "reason"));
+      bool ok = ctl_field(m, "ok") == "1";
+      Say(rank) << (ok ? "run finished" : "run stopped: " + ctl_field(m, "reason"));
       return ok ? 0 : 1;
     }
     if (int sig = signals.received().load()) {

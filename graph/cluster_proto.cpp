@@ -47,4 +47,9 @@ std::string plugin_set(const GraphSpec& g) {
   return out;
 }
 
+std::string ctl_field(const CtlMsg& m, const char* k) {
+  auto it = m.find(k);
+  return it == m.end() ? std::string() : it->second;
+}
+
 }  // namespace catlip

@@ -65,8 +65,9 @@ fi
 
 if ((NO_BUILD)); then exit 0; fi
 JOBS="${CATLIP_JOBS:-$(nproc)}"
+t0=$(date +%s)
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
 cmake --build "$BUILD" -j "$JOBS" "${TARGET[@]}"
-echo "setup: built into $BUILD (binaries in $BUILD/bin, plugins in $BUILD/plugins)"
+echo "setup: built into $BUILD in $(( $(date +%s) - t0 )) s with $JOBS jobs (binaries in $BUILD/bin, plugins in $BUILD/plugins)"

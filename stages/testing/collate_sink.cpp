@@ -8,7 +8,7 @@
 
 namespace catlip::testing {
 
-static double now_s() {
+static double collate_now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
@@ -39,7 +39,7 @@ void CollateSink::configure() {
 }
 
 void CollateSink::process(Sample&& s, Emitter&) {
-  double t = now_s();
+  double t = collate_now_s();
   if (!seen_++) ctx().gauge("first_item_s", t);
   ctx().gauge("last_item_s", t);
   const Tensor* img = s.tensor(image_field_);

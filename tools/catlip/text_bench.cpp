@@ -125,7 +125,7 @@ double field(const std::string& out, const std::string& key) {
   return p == std::string::npos ? -1 : std::atof(out.c_str() + p + key.size() + 1);
 }
 
-void usage() {
+void bench_usage() {
   std::cout << "Usage: catlip bench labels [--captions FILE] [--n N] [--rounds R] [--no-python] [--no-perl]\n\n"
                "Captions/s per core (CPU time, one thread) of catlip's caption -> vocabulary-index\n"
                "path, CoreNet's NLTK path and the Perl Lingua::EN::Tagger, on the same captions\n"
@@ -136,7 +136,7 @@ void usage() {
 
 int cmd_bench_labels(int argc, char** argv) {
   if (cli::wants_help(argc, argv)) {
-    usage();
+    bench_usage();
     return cli::kOk;
   }
   std::string file;
@@ -153,7 +153,7 @@ int cmd_bench_labels(int argc, char** argv) {
     else {
       std::cerr << "catlip bench labels: unknown argument " << a
                 << cli::did_you_mean(a, {"captions", "n", "rounds", "no-python", "no-perl"}) << "\n";
-      usage();
+      bench_usage();
       return cli::kUsage;
     }
   }

@@ -15,7 +15,7 @@ using namespace catlip::text;
 
 namespace {
 
-void usage() {
+void label_usage() {
   std::cout << "Usage: catlip label CAPTION... [--vocab FILE] [--pos nouns|all]\n"
                "                    [--rule head_lemma|first_sense] [--wordnet DIR] [--lexicon DIR]\n\n"
                "Prints the caption's tokens with POS tags, the tokens kept as label candidates,\n"
@@ -82,7 +82,7 @@ void explain(Labeler& lab, const Vocab* vocab, const std::string& caption) {
 
 int cmd_label(int argc, char** argv) {
   if (cli::wants_help(argc, argv)) {
-    usage();
+    label_usage();
     return cli::kOk;
   }
   LabelerOptions opt;
@@ -107,11 +107,11 @@ int cmd_label(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::cerr << "catlip label: " << e.what() << "\n";
-    usage();
+    label_usage();
     return cli::kUsage;
   }
   if (captions.empty()) {
-    usage();
+    label_usage();
     return cli::kUsage;
   }
   try {

@@ -13,7 +13,7 @@ using namespace catlip::text;
 
 namespace {
 
-void usage() {
+void vocab_usage() {
   std::cout << "Usage: catlip vocab merge RUN_DIR [--min-count N] [--top-k K] [-o vocab.tsv]\n"
                "                          [--stats FILE] [--wordnet DIR]\n\n"
                "Merges RUN_DIR/vocab.part-*.tsv (partial synset counts), keeps synsets with\n"
@@ -24,7 +24,7 @@ void usage() {
 
 int cmd_vocab_merge(int argc, char** argv) {
   if (cli::wants_help(argc, argv)) {
-    usage();
+    vocab_usage();
     return cli::kOk;
   }
   std::string dir, out, stats, wndir = kDefaultWordNetDir;
@@ -51,7 +51,7 @@ int cmd_vocab_merge(int argc, char** argv) {
     if (min_count < 1 || top_k < 0) throw std::invalid_argument("--min-count must be >= 1, --top-k >= 0");
   } catch (const std::exception& e) {
     std::cerr << "catlip vocab merge: " << e.what() << "\n";
-    usage();
+    vocab_usage();
     return cli::kUsage;
   }
   if (out.empty()) out = dir + "/vocab.tsv";

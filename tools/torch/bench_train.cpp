@@ -239,7 +239,7 @@ std::string default_script(const char* argv0) {
   return bin.string();
 }
 
-int usage() {
+int train_usage() {
   std::cout << "usage: catlip bench train [--size tiny] [--cases 64x32,224x8] [--threads 2] [--steps 5]\n"
                "                          [--warmup 2] [--rounds 2] [--vocab 1000] [--patch 16]\n"
                "                          [--device cpu|cuda] [--precision fp32|bf16] [--no-compile]\n"
@@ -386,7 +386,7 @@ bool write_json(const std::string& path, const Header& h, const std::vector<Case
 }
 
 int cmd_bench_train(int argc, char** argv) {
-  if (catlip::cli::wants_help(argc, argv)) return usage();
+  if (catlip::cli::wants_help(argc, argv)) return train_usage();
   std::string size = "tiny", python = catlip::cli::default_python(argv[0]), script = default_script(argv[0]);
   std::string cases_s = "64x32,224x8", device_s = "cpu", precision = "fp32", json_path;
   int threads = 2, steps = 5, warmup = 2, rounds = 2;
@@ -426,7 +426,7 @@ int cmd_bench_train(int argc, char** argv) {
                                                    "rounds", "vocab", "patch", "python", "script", "device",
                                                    "precision", "json", "no-compile"})
                   << "\n";
-        usage();
+        train_usage();
         return catlip::cli::kUsage;
       }
     } catch (const std::exception& e) {

@@ -13,9 +13,9 @@ namespace ev = catlip::eval;
 
 namespace {
 
-void log_line(const std::string& s) { std::cerr << s << "\n"; }
+void compare_log(const std::string& s) { std::cerr << s << "\n"; }
 
-const char* kHelp =
+const char* kCompareHelp =
     "usage: catlip compare --catlip RUN --clip RUN --vocab VOCAB.tsv --classes CLASSES.txt\n"
     "                      --train URLS --test URLS [options]\n\n"
     "Evaluates every checkpoint of a train.catlip run and of a train.clip run (their\n"
@@ -49,7 +49,7 @@ const char* kHelp =
 int cmd_compare(int argc, char** argv) {
   Args a(argc, argv, {"help", "no-ema"});
   if (a.has("help")) {
-    std::cout << kHelp;
+    std::cout << kCompareHelp;
     return kOk;
   }
   const std::vector<std::string> known = {"catlip", "clip", "vocab", "classes", "train", "test", "out", "tokenizer",
@@ -95,7 +95,7 @@ int cmd_compare(int argc, char** argv) {
     return kUsage;
   }
   try {
-    auto r = catlip::transfer::run_compare(o, &log_line);
+    auto r = catlip::transfer::run_compare(o, &compare_log);
     std::cout << catlip::transfer::compare_table(r);
     std::printf("wrote %s/compare.json and compare.html (%.1f s)\n", o.out_dir.c_str(), r.seconds);
     return kOk;

@@ -15,7 +15,7 @@ namespace ev = catlip::eval;
 
 namespace {
 
-void log_line(const std::string& s) { std::cerr << s << "\n"; }
+void transfer_log(const std::string& s) { std::cerr << s << "\n"; }
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -25,7 +25,7 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-const char* kHelp =
+const char* kTransferHelp =
     "usage: catlip transfer --checkpoint PATH --vocab VOCAB.tsv --classes CLASSES.txt\n"
     "                       --train URLS --test URLS [options]\n\n"
     "Transfer Init: maps each class (a wnid per line, optionally followed by a name) to\n"
@@ -63,7 +63,7 @@ const char* kHelp =
 int cmd_transfer(int argc, char** argv) {
   Args a(argc, argv, {"help", "no-ema"});
   if (a.has("help")) {
-    std::cout << kHelp;
+    std::cout << kTransferHelp;
     return kOk;
   }
   if (int rc = check_syntax(a, Syntax{"catlip transfer", "usage: catlip transfer --checkpoint PATH --vocab VOCAB.tsv --classes CLASSES.txt", {"coverage", "test", "train", "checkpoint", "classes", "device", "init-head", "out", "vocab", "wordnet", "lr", "weight-decay", "batch-size", "eval-every", "max-distance", "probe-steps", "seed", "steps", "test-samples", "threads", "train-samples", "no-ema"}, 0, 0})) return rc;
@@ -134,7 +134,7 @@ int cmd_transfer(int argc, char** argv) {
       std::filesystem::create_directories(o.out_dir);
       ev::write_file_bytes(o.out_dir + "/transfer_coverage.txt", text);
     }
-    auto r = catlip::transfer::run_transfer(o, &log_line);
+    auto r = catlip::transfer::run_transfer(o, &transfer_log);
     std::printf("Transfer Init on %lld classes (%lld train / %lld test samples):\n", (long long)r.classes,
                 (long long)r.train_n, (long long)r.test_n);
     std::printf("  zero-shot accuracy      %.4f   (chance %.4f, majority class %.4f)\n", r.zero_shot, r.chance,

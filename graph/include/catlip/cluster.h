@@ -43,6 +43,7 @@ namespace catlip {
 using CtlMsg = std::map<std::string, std::string>;  // "kind" plus fields
 std::string encode_ctl(const CtlMsg& m);
 bool decode_ctl(const void* data, size_t size, CtlMsg& out);  // false for garbage
+std::string ctl_field(const CtlMsg& m, const char* k);        // "" when absent
 
 // What a node must agree on with the coordinator to join.
 std::string catlip_version();

@@ -9,8 +9,8 @@
 namespace catlip::shards {
 namespace {
 
-constexpr uint64_t kBlock = 512;
-uint64_t padded(uint64_t n) { return (n + kBlock - 1) / kBlock * kBlock; }
+constexpr uint64_t kReadBlock = 512;
+uint64_t padded(uint64_t n) { return (n + kReadBlock - 1) / kReadBlock * kReadBlock; }
 
 // Parses an octal numeric field (spaces/NULs allowed around), or GNU base-256
 // when the high bit of the first byte is set. Returns false if malformed.
@@ -48,7 +48,7 @@ bool checksum_ok(const char* b) {
   if (!parse_number(b + 148, 8, stored)) return false;
   uint64_t u = 0;
   int64_t s = 0;
-  for (size_t i = 0; i < kBlock; ++i) {
+  for (size_t i = 0; i < kReadBlock; ++i) {
     char c = (i >= 148 && i < 156) ? ' ' : b[i];
     u += static_cast<unsigned char>(c);
     s += static_cast<signed char>(c);  // some old tars summed signed chars
@@ -68,8 +68,8 @@ void TarReader::fail(const std::string& msg, bool truncated) {
 
 size_t TarReader::fill_block(char* b) {
   size_t got = 0;
-  while (got < kBlock) {
-    size_t k = in_.read(b + got, kBlock - got);
+  while (got < kReadBlock) {
+    size_t k = in_.read(b + got, kReadBlock - got);
     if (k == 0) break;
     got += k;
   }
@@ -78,7 +78,7 @@ size_t TarReader::fill_block(char* b) {
 
 bool TarReader::read_block(char* b, bool allow_eof) {
   size_t got = fill_block(b);
-  if (got == kBlock) return true;
+  if (got == kReadBlock) return true;
   if (got == 0 && allow_eof) return false;
   fail("truncated tar header at byte " + std::to_string(in_.offset() - got), true);
 }
@@ -89,9 +89,9 @@ bool TarReader::read_block(char* b, bool allow_eof) {
 bool TarReader::resync(char* b, uint64_t bad_at) {
   for (;;) {
     uint64_t at = in_.offset();
-    if (fill_block(b) < kBlock) return false;
+    if (fill_block(b) < kReadBlock) return false;
     bool zero = true;
-    for (size_t i = 0; i < kBlock && zero; ++i) zero = b[i] == 0;
+    for (size_t i = 0; i < kReadBlock && zero; ++i) zero = b[i] == 0;
     if (zero || !checksum_ok(b)) continue;
     uint64_t skipped = at - bad_at;
     ++stats_.resyncs;
@@ -123,7 +123,7 @@ bool TarReader::next(TarHeader& h) {
   std::string long_name;
   bool have_pax_size = false;
   uint64_t pax_size = 0;
-  char b[kBlock];
+  char b[kReadBlock];
   for (;;) {
     uint64_t header_at = in_.offset();
     if (!read_block(b, true)) {
@@ -133,7 +133,7 @@ bool TarReader::next(TarHeader& h) {
       return false;
     }
     bool zero = true;
-    for (size_t i = 0; i < kBlock && zero; ++i) zero = b[i] == 0;
+    for (size_t i = 0; i < kReadBlock && zero; ++i) zero = b[i] == 0;
     if (zero) {
       done_ = true;
       stats_.clean_end = true;
@@ -142,7 +142,7 @@ bool TarReader::next(TarHeader& h) {
     if (!checksum_ok(b)) {
       if (!resync(b, header_at))
         fail("bad tar header checksum at byte " + std::to_string(header_at) + " and no valid header after it");
-      header_at = in_.offset() - kBlock;
+      header_at = in_.offset() - kReadBlock;
       long_name.clear();  // a long-name or pax record before the damage belonged to a lost member
       have_pax_size = false;
       pax_size = 0;

@@ -43,7 +43,7 @@ double color_dist(Rgb a, Rgb b) {
   return std::sqrt(dr * dr + dg * dg + db * db);
 }
 
-Rgb mix(Rgb a, Rgb b, float t) {
+Rgb mix_rounded(Rgb a, Rgb b, float t) {
   auto m = [t](uint8_t x, uint8_t y) { return static_cast<uint8_t>(std::lround(x + (y - x) * t)); };
   return Rgb{m(a.r, b.r), m(a.g, b.g), m(a.b, b.b)};
 }
@@ -175,7 +175,7 @@ SynthSample generate_sample(const SynthOptions& opt, int64_t index) {
   Rgb a = background_color(s.objects, rng);
   Rgb b = background_color(s.objects, rng);
   const float clutter = std::clamp(opt.clutter, 0.0f, 1.0f);
-  b = mix(a, b, clutter);  // less clutter: the second background colour moves towards the first
+  b = mix_rounded(a, b, clutter);  // less clutter: the second background colour moves towards the first
   Canvas canvas(S, S);
   draw_background(canvas, s.background, a, b, rng);
   for (auto& o : s.objects) draw_object(canvas, o.category, o.place, palette()[o.color].rgb, rng);

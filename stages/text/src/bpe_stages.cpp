@@ -25,7 +25,7 @@ const std::string* caption_of(const Sample& s, const std::string& field) {
 }
 
 // Counts what cleaning reported (as the other text stages do); false: drop.
-bool count_clean(StageContext& ctx, const CleanResult& c) {
+bool count_bpe_clean(StageContext& ctx, const CleanResult& c) {
   if (c.truncated) ctx.count("truncated.long_caption");
   if (c.rejected) {
     ctx.count("skipped.invalid_utf8");
@@ -134,7 +134,7 @@ void BpeCountStage::process(Sample&& in, Emitter&) {
     return;
   }
   std::string text = bpe_normalize(*cap, clean_, &cr_);
-  if (!count_clean(ctx(), cr_)) return;
+  if (!count_bpe_clean(ctx(), cr_)) return;
   bpe_pretokenize(text, pre_);
   for (auto w : pre_) {
     auto it = part_.counts.find(w);
@@ -343,7 +343,7 @@ void BpeEncodeStage::process(Sample&& in, Emitter& out) {
   }
   CleanResult cr;
   std::string text = bpe_normalize(*cap, clean_, &cr);
-  if (!count_clean(ctx(), cr)) return;
+  if (!count_bpe_clean(ctx(), cr)) return;
   if (text.empty()) ctx().count("empty_caption");
   IntList ids{tok_->sot_id()};
   tok_->encode_normalized(text, ids);

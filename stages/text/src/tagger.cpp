@@ -1,6 +1,8 @@
 // The implementation of catlip/text/tagger.h: a bigram HMM part-of-speech tagger (Penn Treebank).
 #include "catlip/text/tagger.h"
 
+#include "chars.h"
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -13,17 +15,10 @@
 namespace catlip::text {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
-// Perl's \w on decoded text: letters, digits, '_' (non-ASCII counted as letters).
-bool is_word(char c) {
-  auto u = static_cast<unsigned char>(c);
-  return is_digit(c) || is_upper(c) || is_lower(c) || c == '_' || u >= 0x80;
-}
-bool ends_with(std::string_view s, std::string_view suf) {
-  return s.size() >= suf.size() && s.substr(s.size() - suf.size()) == suf;
-}
+using chars::is_digit;
+using chars::is_lower;
+using chars::is_upper;
+using chars::is_word;
 
 // One line of Lingua's YAML, parsed as its loader does:
 //   m/^"?([^\{"]+)"?: \{ (.*) \}/ and split /[:,]\s+/, $data
@@ -271,11 +266,11 @@ const char* Tagger::unknown_class(const std::string& w) const {
   }
   // $_ eq ucfirst: the first character has no lowercase-to-uppercase change.
   if (!w.empty() && !is_lower(w[0]) && static_cast<unsigned char>(w[0]) < 0x80) return "-cap-";
-  if (ends_with(w, "ing")) return "-ing-";
-  if (ends_with(w, "s")) return "-s-";
-  if (ends_with(w, "tion")) return "-tion-";
-  if (ends_with(w, "ly")) return "-ly-";
-  if (ends_with(w, "ed")) return "-ed-";
+  if (std::string_view(w).ends_with("ing")) return "-ing-";
+  if (std::string_view(w).ends_with("s")) return "-s-";
+  if (std::string_view(w).ends_with("tion")) return "-tion-";
+  if (std::string_view(w).ends_with("ly")) return "-ly-";
+  if (std::string_view(w).ends_with("ed")) return "-ed-";
   return "-unknown-";
 }
 

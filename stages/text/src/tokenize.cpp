@@ -1,6 +1,8 @@
 // The implementation of catlip/text/tokenize.h: NLTK's TreebankWordTokenizer, without regexes.
 #include "catlip/text/tokenize.h"
 
+#include "chars.h"
+
 #include <array>
 #include <cstring>
 #include <memory>
@@ -8,12 +10,9 @@
 namespace catlip::text {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+using chars::is_digit;
+using chars::is_word;
 bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-bool is_word(char c) {
-  auto u = static_cast<unsigned char>(c);
-  return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || is_digit(c) || c == '_' || u >= 0x80;
-}
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 // A byte set, built once per distinct literal: find_first_of/strchr would
 // call memchr for every byte of the caption.

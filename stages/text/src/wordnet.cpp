@@ -58,9 +58,6 @@ std::string ascii_lower(std::string_view s) {
   return o;
 }
 
-bool ends_with(std::string_view s, std::string_view suf) {
-  return s.size() >= suf.size() && s.substr(s.size() - suf.size()) == suf;
-}
 
 // NLTK's MORPHOLOGICAL_SUBSTITUTIONS[NOUN], in order.
 const std::pair<std::string_view, std::string_view> kNounRules[] = {
@@ -164,7 +161,7 @@ std::vector<std::string> WordNet::morphy(std::string_view form) const {
     std::vector<std::string> out;
     for (auto& f : forms)
       for (auto& [old, neu] : kNounRules)
-        if (ends_with(f, old)) out.push_back(f.substr(0, f.size() - old.size()) + std::string(neu));
+        if (std::string_view(f).ends_with(old)) out.push_back(f.substr(0, f.size() - old.size()) + std::string(neu));
     return out;
   };
   std::string w(form);
