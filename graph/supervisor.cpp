@@ -1,5 +1,6 @@
-// The coordinator's event loop: start the launchers, turn their events into
-// progress and files, decide when the run is over, stop everything.
+// The run's policy: start the launchers, turn their events into decisions
+// (liveness, restarts, failures, end-of-run outcomes), decide when the run is
+// over and stop everything. What is shown and written is run_reporter.h's.
 #include "catlip/supervisor.h"
 
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include "catlip/plugin_loader.h"
 #include "catlip/run_metrics.h"
 #include "catlip/validate.h"
+#include "run_reporter.h"
 
 namespace fs = std::filesystem;
 
@@ -44,23 +46,6 @@ std::string timestamp() {
 
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Files of the supervisor are opened close-on-exec (std::ofstream cannot be):
-// the workers it forks must not inherit them.
-FILE* open_cloexec(const std::string& path, const char* mode = "w") {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return nullptr;
-  FILE* f = ::fdopen(fd, mode);
-  if (!f) ::close(fd);
-  return f;
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  if (FILE* f = open_cloexec(path)) {
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-  }
-}
-
 std::string fmt1(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1f", x);
@@ -70,36 +55,36 @@ std::string fmt1(double x) {
 class Supervisor : public LaunchEvents {
  public:
   Supervisor(const GraphSpec& g, const std::map<std::string, Params>& params, const RunOptions& opt)
-      : g_(g), params_(params), opt_(opt), metrics_(g_) {}
+      : g_(g), params_(params), opt_(opt), report_(g_, opt_) {}
   int run();
 
   // LaunchEvents
   void on_line(int node, const std::string& tag, const std::string& line) override {
-    emit_line("[" + (g_.nodes > 1 ? "n" + std::to_string(node) + " " : std::string()) + tag + "] " + line);
+    report_.line("[" + (g_.nodes > 1 ? "n" + std::to_string(node) + " " : std::string()) + tag + "] " + line);
   }
   void on_report(int node, const ReplicaReport& r) override {
     if (!r.finish_run.empty() && finished_by_.empty())
       finished_by_ = "stage '" + r.stage + "' (replica " + std::to_string(r.replica) + ") ended the run: " + r.finish_run;
-    metrics_.update(r);
+    report_.metrics().update(r);
     heard_[{r.stage, r.replica}] = Clock::now();
     (void)node;
   }
   void on_exit(const ReplicaExit& e) override {
-    if (e.node == 0) nodes_[0].exited++;
+    if (e.node == 0) report_.nodes()[0].exited++;
     exited_.insert({e.stage, e.replica});
     if (!e.ok && !e.stopped) {
       std::string why = failure_of(e);
-      if (e.node == 0) nodes_[0].failed++;
-      if (!stopping_) metrics_.mark_failed(e.stage, e.replica, why);
+      if (e.node == 0) report_.nodes()[0].failed++;
+      if (!stopping_) report_.metrics().mark_failed(e.stage, e.replica, why);
       if (failure_.empty()) failure_ = why;
     }
   }
   void on_restart(const ReplicaExit& e, int attempt, int max) override {
     std::string why = failure_of(e);
     hung_.erase({e.stage, e.replica});
-    metrics_.mark_restarted(e.stage, e.replica, why);
+    report_.metrics().mark_restarted(e.stage, e.replica, why);
     heard_[{e.stage, e.replica}] = Clock::now();  // liveness counts from the restart
-    emit_line("catlip: restarting stage '" + e.stage + "' replica " + std::to_string(e.replica) +
+    report_.line("catlip: restarting stage '" + e.stage + "' replica " + std::to_string(e.replica) +
               (g_.nodes > 1 ? " (node " + std::to_string(e.node) + ")" : std::string()) + " [" +
               std::to_string(attempt) + "/" + std::to_string(max) + "] after: " + why);
   }
@@ -110,38 +95,24 @@ class Supervisor : public LaunchEvents {
 
  private:
   std::string setup_run_dir();
-  void init_nodes();
   std::string start_replicas(const std::atomic<int>& signal);
   EndpointTable listen_node0(const std::string& address, LocalRun& run);
   int event_loop(const std::atomic<int>& signal);
-  void emit_line(const std::string& line);
-  void draw_progress(bool force);
-  void clear_progress();
-  void write_files(bool final);
-  void refresh_nodes();
   bool all_exited() const;
   int stop_all(const std::string& why);
-  void write_summary(int exit_code, double elapsed);
   void check_liveness();
   std::string check_outcomes() const;
 
   GraphSpec g_;
   const std::map<std::string, Params>& params_;
   RunOptions opt_;
-  RunMetrics metrics_;
+  RunReporter report_;  // progress, metrics files, summary (run_reporter.h)
   std::string run_dir_;
-  std::vector<NodeView> nodes_;
   zmq::context_t zctx_{1};  // before the launchers: their sockets close first
   std::unique_ptr<SocketDir> sock_dir_;
   NodeListeners listeners_;  // node 0's, until its replicas have them
   std::unique_ptr<Launcher> local_;
   std::unique_ptr<RemoteNodes> remote_;
-  bool tty_ = false;
-  int drawn_lines_ = 0;
-  Clock::time_point start_ = Clock::now(), last_draw_{}, last_plain_{}, last_file_{};
-  std::mutex prom_mu_;
-  std::string prom_text_;
-  FILE* metrics_file_ = nullptr;
   std::string failure_;      // first failure: ends the run
   std::string finished_by_;  // set when a stage called finish_run()
   // Liveness: when each replica's latest report arrived, which have exited.
@@ -157,87 +128,14 @@ class Supervisor : public LaunchEvents {
     return h == hung_.end() ? e.failure : h->second;
   }
   bool stopping_ = false;  // exits from here on are part of stopping
-
- public:
-  ~Supervisor() override {
-    if (metrics_file_) std::fclose(metrics_file_);
-  }
+  // The other nodes' views (the coordinator's), or null on one host.
+  const std::vector<NodeView>* remote_nodes() const { return remote_ ? &remote_->nodes() : nullptr; }
 };
 
 std::string Supervisor::setup_run_dir() {
   std::string d = !opt_.run_dir.empty() ? opt_.run_dir : !g_.run_dir.empty() ? g_.run_dir : "runs/" + g_.name + "-" + timestamp();
   fs::create_directories(d);
   return fs::absolute(d).lexically_normal().string();
-}
-
-void Supervisor::emit_line(const std::string& line) {
-  clear_progress();
-  std::cerr << line << "\n";
-}
-
-void Supervisor::clear_progress() {
-  if (!tty_ || drawn_lines_ == 0) return;
-  std::cerr << "\033[" << drawn_lines_ << "A\033[J";
-  drawn_lines_ = 0;
-}
-
-void Supervisor::refresh_nodes() {
-  if (remote_) {
-    auto& rn = remote_->nodes();
-    for (size_t k = 1; k < rn.size(); ++k) nodes_[k] = rn[k];
-  }
-  for (auto& n : nodes_) n.items_in = n.items_out = n.bytes_out = 0;
-  for (auto& s : all_replicas(g_))
-    if (auto* r = metrics_.report(s.stage, s.replica)) {
-      auto& n = nodes_[size_t(s.node)];
-      n.items_in += r->items_in;
-      n.items_out += r->items_out;
-      n.bytes_out += r->bytes_out;
-    }
-}
-
-void Supervisor::draw_progress(bool force) {
-  if (opt_.quiet) return;
-  auto now = Clock::now();
-  double el = std::chrono::duration<double>(now - start_).count();
-  auto text = [&](bool live) {
-    std::string t = render_progress(metrics_.view(), el, live);
-    if (g_.nodes > 1) {
-      refresh_nodes();
-      t += render_nodes(nodes_, el, live);
-    }
-    return t;
-  };
-  if (tty_) {
-    if (!force && now - last_draw_ < std::chrono::milliseconds(500)) return;
-    last_draw_ = now;
-    clear_progress();
-    std::string t = text(true);
-    std::cerr << t << std::flush;
-    drawn_lines_ = static_cast<int>(std::count(t.begin(), t.end(), '\n'));
-  } else {
-    if (!force && now - last_plain_ < std::chrono::duration<double>(opt_.plain_interval_s)) return;
-    last_plain_ = now;
-    std::cerr << text(false) << std::flush;
-  }
-}
-
-void Supervisor::write_files(bool final) {
-  auto now = Clock::now();
-  if (!final && now - last_file_ < std::chrono::seconds(1)) return;
-  last_file_ = now;
-  double el = std::chrono::duration<double>(now - start_).count();
-  if (metrics_file_) {
-    std::string line = json::dump(metrics_.json_record(el)) + "\n";
-    std::fwrite(line.data(), 1, line.size(), metrics_file_);
-    std::fflush(metrics_file_);
-  }
-  std::string prom = metrics_.prometheus();
-  {
-    std::lock_guard<std::mutex> l(prom_mu_);
-    prom_text_ = prom;
-  }
-  if (final) write_text_file(run_dir_ + "/metrics.prom", prom);
 }
 
 bool Supervisor::all_exited() const {
@@ -254,30 +152,15 @@ int Supervisor::stop_all(const std::string& why) {
   }
   if (local_) killed += local_->stop(opt_.stop_grace_s, *this);
   if (remote_) killed += remote_->stop(opt_.stop_grace_s, *this);
-  if (killed) emit_line("catlip: " + why + ": killed " + std::to_string(killed) + " replica(s) that did not stop in time");
+  if (killed) report_.line("catlip: " + why + ": killed " + std::to_string(killed) + " replica(s) that did not stop in time");
   return killed;
-}
-
-void Supervisor::write_summary(int exit_code, double el) {
-  refresh_nodes();
-  json::Ordered failures = json::Ordered::array();
-  for (auto& v : metrics_.view())
-    for (auto& f : v.failures) failures.push_back(f);
-  json::Ordered sum = {{"graph", g_.name},
-                       {"exit_code", exit_code},
-                       {"elapsed_s", json::round_sig(el, 6)},
-                       {"failure", failure_},
-                       {"failures", std::move(failures)},
-                       {"nodes", nodes_json(nodes_)},
-                       {"final", metrics_.json_record(el)}};
-  write_text_file(run_dir_ + "/summary.json", json::dump(sum) + "\n");
 }
 
 // Node 0's listeners (producer ports read over tcp, group rendezvous ports)
 // at `address`, or at the local address towards it when it is not one of
 // this host's (e.g. a Kubernetes service address).
 EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run) {
-  nodes_[0].address = address;
+  report_.nodes()[0].address = address;
   EndpointTable tcp;
   try {
     tcp = listen_for_node(g_, 0, address, g_.base_port, listeners_);
@@ -286,7 +169,7 @@ EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run
     if (!found.ok() || *found == address) throw;
     const std::string local = *found;
     listeners_ = NodeListeners{};
-    nodes_[0].address = local;
+    report_.nodes()[0].address = local;
     tcp = listen_for_node(g_, 0, local, g_.base_port, listeners_);
   }
   run.listen_fds = listeners_.listen_fds;
@@ -333,7 +216,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
       if (!why.empty()) return why;
       if (!opt_.quiet) {
         std::cerr << "catlip: all " << g_.nodes << " nodes joined:";
-        for (auto& n : remote_->nodes()) std::cerr << " " << n.rank << "=" << (n.rank ? n.host : nodes_[0].host);
+        for (auto& n : remote_->nodes()) std::cerr << " " << n.rank << "=" << (n.rank ? n.host : report_.nodes()[0].host);
         std::cerr << "\n";
       }
     }
@@ -342,8 +225,8 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
       local_ = make_thread_launcher(zctx_, g_, params_, run_dir_, tcp);
     } else {
       fs::create_directories(run.node_dir);
-      write_text_file(run.node_dir + "/graph.toml", graph_to_toml(g_));
-      write_text_file(run.node_dir + "/endpoints.txt", endpoints_to_text(tcp));
+      write_run_file(run.node_dir + "/graph.toml", graph_to_toml(g_));
+      write_run_file(run.node_dir + "/endpoints.txt", endpoints_to_text(tcp));
       local_ = make_process_launcher(zctx_, run);
     }
     if (remote_) remote_->start();
@@ -370,14 +253,14 @@ int Supervisor::event_loop(const std::atomic<int>& signal) {
     }
     if (local_) local_->handle(*this);
     if (remote_) remote_->handle(*this);
-    metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count());
-    write_files(false);
+    report_.metrics().tick(report_.elapsed_s());
+    report_.files(false);
     check_liveness();
     if (!finished_by_.empty()) {
       // Replicas that fail while the run winds down (e.g. sending to the
       // consumer that just left) do not fail it.
       failure_.clear();
-      clear_progress();
+      report_.clear();
       std::cerr << "catlip: " << finished_by_ << "; stopping the other replicas\n";
       stop_all("finishing");
       failure_.clear();
@@ -385,7 +268,7 @@ int Supervisor::event_loop(const std::atomic<int>& signal) {
     }
     if (!failure_.empty()) return 1;
     if (int sig = signal.load()) {
-      clear_progress();
+      report_.clear();
       std::cerr << "catlip: received " << ::strsignal(sig) << ", stopping all replicas\n";
       failure_ = std::string("interrupted by ") + ::strsignal(sig);
       stop_all("interrupted");
@@ -395,24 +278,16 @@ int Supervisor::event_loop(const std::atomic<int>& signal) {
       if (remote_) stop_all("finishing");  // collect every node's goodbye
       return 0;
     }
-    draw_progress(false);
+    report_.progress(false, remote_nodes());
   }
 }
 
 int Supervisor::run() {
   run_dir_ = setup_run_dir();
   g_.run_dir = run_dir_;
-  write_text_file(run_dir_ + "/graph.toml", graph_to_toml(g_));
-  tty_ = !opt_.quiet && (opt_.progress == 1 || (opt_.progress == -1 && ::isatty(2)));
-  metrics_file_ = open_cloexec(run_dir_ + "/metrics.jsonl");
+  write_run_file(run_dir_ + "/graph.toml", graph_to_toml(g_));
   SignalGuard signals;
-  MetricsServer server;
-  if (g_.metrics_port > 0)
-    server.start(g_.metrics_bind, g_.metrics_port, [this] {
-      std::lock_guard<std::mutex> l(prom_mu_);
-      return prom_text_;
-    });
-  init_nodes();
+  report_.open(run_dir_);
   if (!opt_.quiet)
     std::cerr << "catlip: running graph '" << g_.name << "' (" << g_.stages.size() << " stages"
               << (g_.nodes > 1 ? ", " + std::to_string(g_.nodes) + " nodes" : "") << ") in " << run_dir_ << "\n";
@@ -425,7 +300,7 @@ int Supervisor::run() {
     stop_all("interrupted");
   }
   if (exit_code == 1) {
-    clear_progress();
+    report_.clear();
     std::cerr << "catlip: run failed: " << failure_ << "\n";
     stop_all("stopping after failure");
   }
@@ -439,7 +314,7 @@ int Supervisor::run() {
     auto all_final = [&] {
       for (auto& slot : all_replicas(g_)) {
         if (slot.node != 0) continue;
-        const ReplicaReport* r = metrics_.report(slot.stage, slot.replica);
+        const ReplicaReport* r = report_.metrics().report(slot.stage, slot.replica);
         if (!r || (r->state != ReplicaState::Done && r->state != ReplicaState::Failed &&
                    r->state != ReplicaState::Stopped))
           return false;
@@ -457,24 +332,25 @@ int Supervisor::run() {
       local_->handle(*this);
     }
   }
-  metrics_.tick(std::chrono::duration<double>(Clock::now() - start_).count(), true);
+  report_.metrics().tick(report_.elapsed_s(), true);
   if (exit_code == 0) {
     // Every replica ended well; did the stages do what the graph asks?
     std::string why = check_outcomes();
     if (!why.empty()) {
       failure_ = why;
       exit_code = 1;
-      clear_progress();
+      report_.clear();
       std::cerr << "catlip: run failed: " << failure_ << "\n";
     }
   }
-  write_files(true);
-  if (nodes_[0].status == "running") nodes_[0].status = exit_code == 0 ? "ok" : nodes_[0].failed ? "failed" : "stopped";
-  draw_progress(true);
-  drawn_lines_ = 0;
-  double el = std::chrono::duration<double>(Clock::now() - start_).count();
-  write_summary(exit_code, el);
-  server.stop();
+  report_.files(true);
+  auto& node0 = report_.nodes()[0];
+  if (node0.status == "running") node0.status = exit_code == 0 ? "ok" : node0.failed ? "failed" : "stopped";
+  report_.progress(true, remote_nodes());
+  report_.keep_display();
+  double el = report_.elapsed_s();
+  report_.summary(exit_code, failure_, remote_nodes());
+  report_.close();
   if (!opt_.quiet && exit_code == 0)
     std::cerr << "catlip: graph '" << g_.name << "' finished in " << std::round(el * 100) / 100 << " s; run directory "
               << run_dir_ << "\n";
@@ -491,7 +367,7 @@ void Supervisor::check_liveness() {
   for (auto& slot : all_replicas(g_)) {
     auto key = std::make_pair(slot.stage, slot.replica);
     if (exited_.count(key)) continue;
-    const ReplicaReport* r = metrics_.report(slot.stage, slot.replica);
+    const ReplicaReport* r = report_.metrics().report(slot.stage, slot.replica);
     if (r && (r->state == ReplicaState::Done || r->state == ReplicaState::Failed || r->state == ReplicaState::Stopped))
       continue;
     auto it = heard_.find(key);
@@ -511,13 +387,13 @@ void Supervisor::check_liveness() {
       if (killed) {
         hung_[key] = why;
         heard_[key] = now;
-        emit_line("catlip: " + why + "; killing it");
+        report_.line("catlip: " + why + "; killing it");
         continue;
       }
     }
     if (hung_.count(key)) continue;  // killed, its exit is on the way
-    metrics_.mark_failed(slot.stage, slot.replica, why);
-    if (slot.node == 0) nodes_[0].failed++;
+    report_.metrics().mark_failed(slot.stage, slot.replica, why);
+    if (slot.node == 0) report_.nodes()[0].failed++;
     failure_ = why;
     return;
   }
@@ -526,7 +402,7 @@ void Supervisor::check_liveness() {
 // End-of-run checks of a run whose replicas all succeeded: each stage's
 // min_samples and max_error_fraction. Returns "" or the first violation.
 std::string Supervisor::check_outcomes() const {
-  for (auto& v : metrics_.view()) {
+  for (auto& v : report_.metrics().view()) {
     const StageSpec* s = g_.find(v.name);
     if (!s) continue;
     bool source = s->inputs.empty();
@@ -553,19 +429,6 @@ std::string Supervisor::check_outcomes() const {
              param_value_to_string(limit);
   }
   return "";
-}
-
-void Supervisor::init_nodes() {
-  nodes_.resize(size_t(g_.nodes));
-  for (int k = 0; k < g_.nodes; ++k) {
-    nodes_[size_t(k)].rank = k;
-    nodes_[size_t(k)].replicas = static_cast<int>(replicas_on_node(g_, k).size());
-  }
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  nodes_[0].host = host;
-  nodes_[0].pid = static_cast<int>(::getpid());
-  nodes_[0].status = "running";
 }
 
 }  // namespace
