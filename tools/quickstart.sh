@@ -3,7 +3,7 @@
 # run CatLIP end to end on embedded synthetic data: generate train and
 # held-out shards, build the synset vocabulary, train a tiny ViT, evaluate it
 # against the drawn objects, run Transfer Init and write an HTML report.
-# Prints the report path and the headline numbers. ~15 minutes on 2 cores,
+# Prints the report path and the headline numbers. ~10 minutes on 2 cores,
 # build included.
 #
 #   bash tools/quickstart.sh [catlip quickstart options, e.g. --out DIR]
