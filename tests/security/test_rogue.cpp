@@ -304,19 +304,19 @@ TEST_CASE("rogue peers: with security = none the plan's identities, credit cap a
   r.check_outcome();
 }
 
+namespace {
+// The join tests' graph: `count` numbers from one counter per node, collected
+// on node 0; nodes wait join_timeout_s for each other.
+std::string two_node_counter_graph(int join_timeout_s, int count) {
+  return "[graph]\nnodes = 2\njoin_timeout_s = " + std::to_string(join_timeout_s) +
+         "\n[stages.numbers]\ntype = \"testing.counter\"\ncount = " + std::to_string(count) +
+         "\nreplicas_per_node = 1\n[stages.collect]\ntype = \"testing.collect\"\ninputs = [\"numbers\"]\n";
+}
+}  // namespace
+
 TEST_CASE("rogue peers: a node with another cluster secret is refused at join, named") {
   TempDir dir("secret");
-  write_file(dir.file("g.toml"), R"([graph]
-nodes = 2
-join_timeout_s = 8
-[stages.numbers]
-type = "testing.counter"
-count = 10
-replicas_per_node = 1
-[stages.collect]
-type = "testing.collect"
-inputs = ["numbers"]
-)");
+  write_file(dir.file("g.toml"), two_node_counter_graph(8, 10));
   int port = free_port();
   std::string coord = "127.0.0.1:" + std::to_string(port);
   Proc c0("env -u CATLIP_CLUSTER_SECRET_FILE CATLIP_CLUSTER_SECRET=the-coordinators-secret-0123 " + catlip_bin() +
@@ -364,17 +364,7 @@ TEST_CASE("join: an agent without a cluster secret says so at once and again whe
 
 TEST_CASE("join: `catlip run --nodes 2` on loopback without a secret makes a one-run secret, never for a host name") {
   TempDir dir("onerun");
-  write_file(dir.file("g.toml"), R"([graph]
-nodes = 2
-join_timeout_s = 30
-[stages.numbers]
-type = "testing.counter"
-count = 20
-replicas_per_node = 1
-[stages.collect]
-type = "testing.collect"
-inputs = ["numbers"]
-)");
+  write_file(dir.file("g.toml"), two_node_counter_graph(30, 20));
   std::string no_secret = "env -u CATLIP_CLUSTER_SECRET -u CATLIP_CLUSTER_SECRET_FILE ";
   int port = free_port();
   Proc c0(no_secret + catlip_bin() + " run " + dir.file("g.toml") + " --nodes 2 --listen 127.0.0.1:" +
