@@ -6,7 +6,8 @@
 #
 #   bash tools/setup.sh [--no-build] [--apps] [--test-deps] [BUILD_DIR]
 #
-# --test-deps also installs tools/packages-test.txt (what only tests need).
+# --test-deps also installs tools/packages-test.txt (what only tests need)
+# and the Python peers of tools/requirements-dev.txt.
 #
 # --apps builds only what running catlip needs (the `catlip` target pulls in
 # catlip-worker, catlip-torch and every plugin), not the tests: about half
@@ -63,6 +64,16 @@ else
   echo "setup: venv $VENV up to date with tools/requirements.txt"
 fi
 
+# --test-deps: the peers the tests and benches compare against
+# (tools/requirements-dev.txt: timm, OpenCLIP, ftfy, WebDataset, SPDL, DALI).
+DEV_REQ="$ROOT/tools/requirements-dev.txt"
+if ((${#LISTS[@]} > 1)) && ! cmp -s "$DEV_REQ" "$VENV/.catlip-requirements-dev"; then
+  echo "setup: installing the peers of tools/requirements-dev.txt into $VENV"
+  t0=$(date +%s)
+  (cd "$ROOT/tools" && "$VENV/bin/pip" install --disable-pip-version-check -q -r "$DEV_REQ")
+  cp "$DEV_REQ" "$VENV/.catlip-requirements-dev"
+  echo "setup: peers ready in $(( $(date +%s) - t0 )) s"
+fi
 if ((NO_BUILD)); then exit 0; fi
 JOBS="${CATLIP_JOBS:-$(nproc)}"
 t0=$(date +%s)
