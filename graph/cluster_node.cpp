@@ -165,6 +165,7 @@ struct Prepared {
   GraphSpec g;
   RunKeys keys;
   std::map<std::string, int> restarts;  // restart_budgets with this node's plugins
+  std::map<std::string, Params> params;  // resolved with this node's plugins
   std::string run_dir;
   NodeListeners listeners;
 };
@@ -187,7 +188,7 @@ std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::str
   PluginLoader loader;
   ValidateOptions vo;
   vo.files_of_node = opt.id.rank;  // this node's stages read their files here
-  if (!validate_graph(p.g, loader, diags, nullptr, vo)) {
+  if (!validate_graph(p.g, loader, diags, &p.params, vo)) {
     std::string why = "the graph is invalid with this node's plugins:";
     for (auto& d : diags) why += " " + d.str() + ";";
     return why;
@@ -326,7 +327,8 @@ int run_node_agent(const NodeOptions& opt) {
   std::ofstream(node_dir + "/endpoints.txt") << endpoints;
   SocketDir sock_dir;
   LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints),
-               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin, prep.keys, prep.restarts};
+               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin, prep.keys, prep.restarts,
+               prep.params};
   auto launcher = make_process_launcher(zctx, run);
   try {
     launcher->start();

@@ -18,6 +18,7 @@
 #include "catlip/launcher.h"
 #include "catlip/local.h"
 #include "catlip/plugin_loader.h"
+#include "catlip/replica_spec.h"
 #include "catlip/runtime.h"
 
 namespace fs = std::filesystem;
@@ -101,6 +102,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The spec of one replica of this node: its plan (with the CURVE keys of its
+// stage) and its stage's resolved parameters. Stages that keep state (not
+// restartable: absent from run.restarts) drop re-delivered items.
+ReplicaSpec replica_spec(const LocalRun& run, const ReplicaSlot& slot) {
+  ReplicaSpec s;
+  s.plan = make_plan(run.graph, run.tcp, slot.stage, slot.replica, run.sock_dir, run.run_dir, false);
+  if (!run.keys.empty()) apply_run_keys(s.plan, run.graph, run.keys);
+  s.plan.dedupe = !run.restarts.count(slot.stage) && !s.plan.inputs.empty();
+  auto it = run.params.find(slot.stage);
+  if (it == run.params.end()) throw std::runtime_error("no resolved parameters for stage '" + slot.stage + "'");
+  s.params = it->second;
+  return s;
+}
+
 std::string failure_text(const std::string& stage, int replica, int node, int nodes, const std::string& error,
                          const std::string& why) {
   std::string s = "stage '" + stage + "' (replica " + std::to_string(replica) +
@@ -153,11 +168,14 @@ class ProcessLauncher : public Launcher {
   }
 
   void start() override {
-    // Each stage's workers read its secret (and the others' public keys)
-    // from a 0600 file in the 0700 socket directory; removed with it.
-    if (!run_.keys.empty())
-      for (auto& stage : stages_on_node(run_.graph, run_.node))
-        write_key_file(key_file(run_.sock_dir, stage), run_keys_to_text(run_.keys, {stage}));
+    // Each worker is handed its replica's plan and parameters (with its
+    // stage's CURVE secret) in a 0600 file in the 0700 socket directory,
+    // removed with it: the graph is planned once, here.
+    for (auto& p : procs_) {
+      auto path = write_replica_spec(run_.sock_dir, replica_spec(run_, p.slot));
+      if (!path.ok()) throw std::runtime_error(path.status().message());
+      p.spec_file = *path;
+    }
     for (auto& p : procs_) spawn(p);
   }
   void add_poll_items(std::vector<zmq::pollitem_t>& items) override {
@@ -239,6 +257,7 @@ class ProcessLauncher : public Launcher {
   using Clock = std::chrono::steady_clock;
   struct Proc {
     ReplicaSlot slot;
+    std::string spec_file;  // its ReplicaSpec, written by start()
     pid_t pid = -1;
     int out_fd = -1;
     std::string partial;
@@ -273,10 +292,9 @@ class ProcessLauncher : public Launcher {
       if (tag == r.slot.tag()) listen_fd = fd;
     for (auto& [tag, fd] : run_.group_fds)
       if (tag == r.slot.tag()) group_fd = fd;
-    std::vector<std::string> args = {"catlip:" + r.slot.tag(), "--graph", run_.node_dir + "/graph.toml",
-                                     "--endpoints", run_.node_dir + "/endpoints.txt", "--stage", r.slot.stage,
-                                     "--replica", std::to_string(r.slot.replica), "--sock-dir", run_.sock_dir,
-                                     "--run-dir", run_.run_dir, "--parent", std::to_string(::getpid())};
+    // --run-dir only names the run in ps (the worker checks it against the spec).
+    std::vector<std::string> args = {"catlip:" + r.slot.tag(), "--spec", r.spec_file, "--run-dir", run_.run_dir,
+                                     "--parent", std::to_string(::getpid())};
     if (listen_fd >= 0) args.insert(args.end(), {"--listen-fd", "3"});
     if (group_fd >= 0) args.insert(args.end(), {"--group-fd", "4"});
     std::vector<char*> cargs;

@@ -176,7 +176,6 @@ std::vector<std::string> stages_on_node(const GraphSpec& g, int node) {
   return out;
 }
 
-std::string key_file(const std::string& sock_dir, const std::string& stage) { return sock_dir + "/keys." + stage; }
 
 void apply_run_keys(ReplicaPlan& p, const GraphSpec& g, const RunKeys& keys) {
   auto is_tcp = [](const std::string& ep) { return ep.rfind("tcp://", 0) == 0; };

@@ -181,7 +181,11 @@ EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run
 // Returns "" or why the run could not start.
 std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
   EndpointTable tcp;
-  LocalRun run{g_, 0, run_dir_, g_.nodes > 1 ? run_dir_ + "/node-0" : run_dir_, "", {}, {}, {}, opt_.worker_bin};
+  LocalRun run;
+  run.graph = g_;
+  run.run_dir = run_dir_;
+  run.node_dir = g_.nodes > 1 ? run_dir_ + "/node-0" : run_dir_;
+  run.worker_bin = opt_.worker_bin;
   try {
     if (!opt_.in_process) {
       sock_dir_ = std::make_unique<SocketDir>();
@@ -224,6 +228,7 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     if (opt_.in_process) {
       local_ = make_thread_launcher(zctx_, g_, params_, run_dir_, tcp);
     } else {
+      run.params = params_;
       fs::create_directories(run.node_dir);
       write_run_file(run.node_dir + "/graph.toml", graph_to_toml(g_));
       write_run_file(run.node_dir + "/endpoints.txt", endpoints_to_text(tcp));

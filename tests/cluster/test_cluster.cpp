@@ -683,9 +683,7 @@ inputs = ["work"]
   REQUIRE(wait_until([&] { return lines_of(read_file(run + "/collected.tsv.0")).size() > 300; }, 60));
   int victim = -1;
   for (int pid : hosts.pids(1))
-    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(std::string("--stage") + '\0' + "work" + '\0') !=
-        std::string::npos)
-      victim = pid;
+    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").rfind("catlip:work/", 0) == 0) victim = pid;
   REQUIRE(victim > 0);
   REQUIRE(::kill(victim, SIGKILL) == 0);
   int c0 = nodes[0]->wait(120);

@@ -50,12 +50,7 @@ inputs = ["labels"]
 }
 
 std::vector<int> workers(const std::string& run_dir, const std::string& stage) {
-  std::vector<int> out;
-  for (int pid : pids_with(run_dir))
-    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(std::string("--stage") + '\0' + stage + '\0') !=
-        std::string::npos)
-      out.push_back(pid);
-  return out;
+  return worker_pids(run_dir, stage + "/");
 }
 
 size_t collected_lines(const std::string& run_dir) {

@@ -69,15 +69,10 @@ bool wait_for(F cond, double timeout_s) {
   return cond();
 }
 
-// Worker processes of the run in `run_dir` (their command line names its
-// graph.toml), optionally only those of one replica tag ("decode/1").
+// Worker processes of the run in `run_dir`, optionally only those of one
+// replica tag ("decode/1").
 std::vector<int> workers(const std::string& run_dir, const std::string& tag = "") {
-  std::vector<int> out;
-  for (int p : pids_with(run_dir + "/graph.toml")) {
-    std::string cmd = read_file("/proc/" + std::to_string(p) + "/cmdline");
-    if (tag.empty() || cmd.rfind("catlip:" + tag, 0) == 0) out.push_back(p);
-  }
-  return out;
+  return worker_pids(run_dir, tag);
 }
 
 const char* kEndless = R"(
@@ -381,10 +376,10 @@ inputs = ["decode"]
   RunGuard g0, g1;
   g0.pid = node(0, run0, dir.file("n0.log"));
   g1.pid = node(1, run1, dir.file("n1.log"));
-  // Node 1's workers read node 1's copy of the resolved graph.
-  REQUIRE(wait_for([&] { return workers(run1 + "/node-1", "decode/0").size() == 1; }, 30));
+  // Node 1's workers belong to node 1's run directory.
+  REQUIRE(wait_for([&] { return workers(run1, "decode/0").size() == 1; }, 30));
   REQUIRE(wait_for([&] { return stage_received(run0, "decode"); }, 20));
-  int target = workers(run1 + "/node-1", "decode/0")[0];
+  int target = workers(run1, "decode/0")[0];
   g1.stopped = target;
   REQUIRE(::kill(target, SIGSTOP) == 0);
   double took = 0;
@@ -399,6 +394,6 @@ inputs = ["decode"]
   CHECK(took < 2 + 6.0);
   CHECK_THAT(log0, Catch::Contains("run failed: stage 'decode' replica 0 (node 1, pid " + std::to_string(target) +
                                    ") sent nothing for 2."));
-  CHECK(wait_for([&] { return workers(run1 + "/node-1").empty() && workers(run0).empty(); }, 5));
-  if (workers(run1 + "/node-1").empty()) g1.stopped = -1;
+  CHECK(wait_for([&] { return workers(run1).empty() && workers(run0).empty(); }, 5));
+  if (workers(run1).empty()) g1.stopped = -1;
 }

@@ -2,11 +2,17 @@
 // from whom, what crosses hosts.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 
 #include "catlip/graph.h"
 #include "catlip/plan.h"
 #include "catlip/plugin_loader.h"
+#include "catlip/replica_spec.h"
 #include "catlip/validate.h"
 
 using namespace catlip;
@@ -181,4 +187,73 @@ TEST_CASE("plan: validate refuses data-parallel ranks that would share one GPU")
   CHECK(check("replicas = 2", "cuda") == "");
   CHECK(check("replicas_per_node = 1", "cuda:0") == "");  // one rank per node
   CHECK(check("replicas = 2", "cpu") == "");
+}
+
+TEST_CASE("replica spec: the plan and typed parameters round-trip through the worker's file", "[plan]") {
+  GraphSpec g = load(kPipeline, 1);
+  ReplicaSpec s;
+  s.plan = make_plan(g, {}, "decode", 1, "/tmp/x", "/runs/r", false);
+  REQUIRE_FALSE(s.plan.inputs.empty());
+  s.plan.curve.client = {"pub", "sec"};
+  s.plan.curve.server_keys = {"k1", ""};
+  s.plan.curve_clients = {{"pk", "collect"}};
+  s.plan.dedupe = true;
+  s.params.set("flag", true);
+  s.params.set("n", int64_t{-3});
+  s.params.set("lr", 1.0);
+  s.params.set("tiny", 1e-300);
+  s.params.set("name", std::string("a \"quoted\"\nname"));
+  s.params.set("empty_strings", std::vector<std::string>{});
+  s.params.set("empty_ints", std::vector<int64_t>{});
+  s.params.set("floats", std::vector<double>{0.1, 2});
+  auto back = replica_spec_from_text(replica_spec_to_text(s), "spec.json");
+  REQUIRE(back.ok());
+  const ReplicaPlan& p = back->plan;
+  CHECK(p.stage_name == "decode");
+  CHECK(p.stage_type == s.plan.stage_type);
+  CHECK(p.replica == 1);
+  CHECK(p.node == s.plan.node);
+  CHECK(p.inputs == s.plan.inputs);
+  CHECK(p.input_stages == s.plan.input_stages);
+  CHECK(p.output_endpoints == s.plan.output_endpoints);
+  REQUIRE(p.consumers.size() == s.plan.consumers.size());
+  for (size_t i = 0; i < p.consumers.size(); ++i) {
+    CHECK(p.consumers[i].stage == s.plan.consumers[i].stage);
+    CHECK(p.consumers[i].members == s.plan.consumers[i].members);
+  }
+  CHECK(p.curve.client.secret_z85 == "sec");
+  CHECK(p.curve.server_keys == s.plan.curve.server_keys);
+  CHECK(p.curve_clients == s.plan.curve_clients);
+  CHECK(p.dedupe);
+  CHECK(p.listen_fd == -1);
+  CHECK(back->params.values() == s.params.values());
+  // Types survive: 1.0 stays a float, an empty list keeps its element type.
+  CHECK(std::holds_alternative<double>(back->params.values().at("lr")));
+  CHECK(std::holds_alternative<std::vector<int64_t>>(back->params.values().at("empty_ints")));
+}
+
+TEST_CASE("replica spec: a damaged or exposed file is refused, naming it", "[plan]") {
+  auto bad = replica_spec_from_text(R"({"graph": "g", "stage": 3})", "r.json");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("r.json") != std::string::npos);
+  CHECK(bad.status().message().find("'stage'") != std::string::npos);
+  auto junk = replica_spec_from_text("{not json", "r.json");
+  REQUIRE_FALSE(junk.ok());
+  CHECK(junk.status().message().find("r.json") != std::string::npos);
+
+  char dir[] = "/tmp/catlip-spec-XXXXXX";
+  REQUIRE(::mkdtemp(dir));
+  ReplicaSpec s;
+  s.plan.stage_name = "decode";
+  s.plan.replica = 2;
+  auto path = write_replica_spec(dir, s);
+  REQUIRE(path.ok());
+  struct stat st {};
+  REQUIRE(::stat(path->c_str(), &st) == 0);
+  CHECK((st.st_mode & 077) == 0);
+  CHECK(read_replica_spec(*path).ok());
+  ::chmod(path->c_str(), 0644);
+  auto exposed = read_replica_spec(*path);
+  CHECK_FALSE(exposed.ok());
+  std::filesystem::remove_all(dir);
 }

@@ -198,9 +198,9 @@ inputs = ["work"]
   pid_t pid = start_run(dir.file("g.toml") + " --run-dir " + dir.file("run"), dir.file("log"));
   RunGuard guard{pid};
   // Wait until all four replicas run.
-  for (int i = 0; i < 200 && pids_with(dir.file("run/graph.toml")).size() < 4; ++i)
+  for (int i = 0; i < 200 && worker_pids(dir.file("run")).size() < 4; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(pids_with(dir.file("run/graph.toml")).size() == 4);
+  REQUIRE(worker_pids(dir.file("run")).size() == 4);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ::kill(pid, SIGINT);
   double took = 0;
@@ -208,7 +208,7 @@ inputs = ["work"]
   INFO(read_file(dir.file("log")));
   CHECK(code == 130);
   CHECK(took < 5.0);
-  CHECK(pids_with(dir.file("run/graph.toml")).empty());
+  CHECK(worker_pids(dir.file("run")).empty());
 }
 
 TEST_CASE("processes: killing the supervisor outright takes its workers with it") {
@@ -223,14 +223,14 @@ inputs = ["numbers"]
 )");
   pid_t pid = start_run(dir.file("g.toml") + " --run-dir " + dir.file("run"), dir.file("log"));
   RunGuard guard{pid};
-  for (int i = 0; i < 200 && pids_with(dir.file("run/graph.toml")).size() < 2; ++i)
+  for (int i = 0; i < 200 && worker_pids(dir.file("run")).size() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  REQUIRE(pids_with(dir.file("run/graph.toml")).size() == 2);
+  REQUIRE(worker_pids(dir.file("run")).size() == 2);
   ::kill(pid, SIGKILL);
   wait_exit(pid, 5);
-  for (int i = 0; i < 100 && !pids_with(dir.file("run/graph.toml")).empty(); ++i)
+  for (int i = 0; i < 100 && !worker_pids(dir.file("run")).empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  CHECK(pids_with(dir.file("run/graph.toml")).empty());
+  CHECK(worker_pids(dir.file("run")).empty());
 }
 
 TEST_CASE("processes: an invalid graph prints file:line:column errors and starts nothing") {

@@ -4,6 +4,7 @@
 
 #include "catlip/local.h"
 #include "catlip/plugin_loader.h"
+#include "catlip/replica_spec.h"
 #include "test_util.h"
 
 using namespace catlip;
@@ -73,11 +74,17 @@ TEST_CASE("docs: the ARCHITECTURE.md 'Adding a stage' example compiles as shown,
 
 TEST_CASE("abi: catlip-worker exits 4 on a plugin of another libstdc++ ABI, before running any of it") {
   test::TempDir dir("oldabi");
-  test::write_file(dir.file("g.toml"), "[stages.a]\ntype = \"oldabi.map\"\n");
+  // The replica spec a launcher would write for stage a (oldabi.map).
+  ReplicaSpec spec;
+  spec.plan.graph_name = "g";
+  spec.plan.stage_name = "a";
+  spec.plan.stage_type = "oldabi.map";
+  spec.plan.run_dir = dir.path();
+  auto file = write_replica_spec(dir.path(), spec);
+  REQUIRE(file.ok());
   std::string worker = std::string(CATLIP_BIN_DIR) + "/catlip-worker";
-  auto r = test::run_cmd("CATLIP_PLUGIN_PATH=" + std::string(CATLIP_OLD_ABI_PLUGIN_DIR) + " " + worker + " --graph " +
-                         dir.file("g.toml") + " --stage a --replica 0 --sock-dir " + dir.path() + " --run-dir " +
-                         dir.path());
+  auto r = test::run_cmd("CATLIP_PLUGIN_PATH=" + std::string(CATLIP_OLD_ABI_PLUGIN_DIR) + " " + worker + " --spec " +
+                         *file + " --run-dir " + dir.path());
   INFO(r.out);
   CHECK(r.exit_code == 4);
   CHECK_THAT(r.out, Catch::Contains("error: plugin " + kOldAbiPlugin) && Catch::Contains("_GLIBCXX_USE_CXX11_ABI=0"));

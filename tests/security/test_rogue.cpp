@@ -22,6 +22,7 @@
 #include <zmq.hpp>
 
 #include "catlip/codec.h"
+#include "catlip/replica_spec.h"
 #include "catlip/security.h"
 #include "cluster_util.h"
 
@@ -60,11 +61,8 @@ std::string endpoint_of(const std::string& run_dir, const std::string& tag) {
 }
 
 int worker_pid(const std::string& run_dir, const std::string& stage) {
-  for (int pid : pids_with(run_dir))
-    if (read_file("/proc/" + std::to_string(pid) + "/cmdline").find(std::string("--stage") + '\0' + stage + '\0') !=
-        std::string::npos)
-      return pid;
-  return -1;
+  auto pids = worker_pids(run_dir, stage + "/");
+  return pids.empty() ? -1 : pids.front();
 }
 
 std::string cmdline_arg(int pid, const std::string& flag) {
@@ -229,12 +227,18 @@ TEST_CASE("rogue peers: over CURVE tcp nothing is stolen or injected and strange
   zmq::context_t ctx(1);
   // The thief knows the producer's public key (say, from a leaked key
   // table) but has no member key: ZAP refuses it.
-  std::string sock_dir = cmdline_arg(r.producer, "--sock-dir");
-  RunKeys keys = run_keys_from_text(read_private_file(sock_dir + "/keys.collect"));
-  REQUIRE(keys.find("numbers"));
+  // The producer's public key, from its consumer's replica spec (0600 in
+  // the run's socket directory).
+  int collect = worker_pid(r.run, "collect");
+  REQUIRE(collect > 0);
+  auto spec = read_replica_spec(cmdline_arg(collect, "--spec"));
+  REQUIRE(spec.ok());
+  REQUIRE(spec->plan.curve.server_keys.size() == 1);
+  const std::string producer_key = spec->plan.curve.server_keys[0];
+  REQUIRE_FALSE(producer_key.empty());
   auto mine = curve_keypair();
   Rogue thief(ctx, "collect#0");
-  thief.sock.set(zmq::sockopt::curve_serverkey, keys.find("numbers")->public_z85);
+  thief.sock.set(zmq::sockopt::curve_serverkey, producer_key);
   thief.sock.set(zmq::sockopt::curve_publickey, mine.public_z85);
   thief.sock.set(zmq::sockopt::curve_secretkey, mine.secret_z85);
   thief.sock.connect(r.endpoint);

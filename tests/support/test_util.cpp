@@ -113,6 +113,15 @@ std::vector<int> pids_with(const std::string& needle) {
 
 int count_processes(const std::string& needle) { return static_cast<int>(pids_with(needle).size()); }
 
+std::vector<int> worker_pids(const std::string& run_dir, const std::string& tag) {
+  std::vector<int> out;
+  for (int p : pids_with(" --run-dir " + run_dir + " --parent ")) {
+    std::string cmd = read_file("/proc/" + std::to_string(p) + "/cmdline");
+    if (cmd.rfind("catlip:" + tag, 0) == 0) out.push_back(p);
+  }
+  return out;
+}
+
 void skip_test(const std::string& why) {
   std::fflush(stderr);
   std::printf("SKIPPED: %s\n", why.c_str());

@@ -37,6 +37,9 @@ std::string read_file(const std::string& path);
 // Processes (other than this one) whose command line contains `needle`.
 std::vector<int> pids_with(const std::string& needle);
 int count_processes(const std::string& needle);
+// catlip-worker processes of the run in `run_dir` (argv: catlip:<stage>/<replica>
+// --spec FILE --run-dir RUN_DIR ...), only those of replica `tag` ("decode/1") if given.
+std::vector<int> worker_pids(const std::string& run_dir, const std::string& tag = "");
 // The project venv's interpreter (<source>/.venv/bin/python: the pinned torch
 // and the Python baselines, tools/requirements.txt); /usr/bin/python3 if
 // there is no venv. Tests that compare with Python use this one.

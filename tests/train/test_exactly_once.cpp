@@ -163,9 +163,9 @@ id_log = true
     ::waitpid(pid, &st, 0);
     guard.pid = -1;
     CHECK(WIFSIGNALED(st));
-    for (int i = 0; i < 500 && !pids_with(run + "/graph.toml").empty(); ++i)
+    for (int i = 0; i < 500 && !worker_pids(run).empty(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    REQUIRE(pids_with(run + "/graph.toml").empty());
+    REQUIRE(worker_pids(run).empty());
   }
   const double first_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int steps_logged_killed = count_lines(run + "/train_metrics.jsonl");

@@ -88,6 +88,7 @@ struct LocalRun {
   std::string worker_bin;      // default: catlip-worker beside this executable
   RunKeys keys;                // CURVE keys of this node's stages (empty: plain tcp)
   std::map<std::string, int> restarts;  // stage -> restarts allowed per replica (restart_budgets)
+  std::map<std::string, Params> params;  // stage -> resolved parameters (validate_graph)
 };
 
 // catlip-worker processes for the replicas of one node. Each runs in its own

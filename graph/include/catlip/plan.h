@@ -64,8 +64,6 @@ std::vector<std::string> stages_on_node(const GraphSpec& g, int node);
 // (required when it has a tcp endpoint), its inputs' public keys, its
 // consumers' public keys. Throws std::invalid_argument naming a missing key.
 void apply_run_keys(ReplicaPlan& p, const GraphSpec& g, const RunKeys& keys);
-// The key file of one stage in a node's private socket directory.
-std::string key_file(const std::string& sock_dir, const std::string& stage);
 
 ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::string& stage, int replica,
                       const std::string& sock_dir, const std::string& run_dir, bool in_process);
