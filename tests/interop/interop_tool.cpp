@@ -38,6 +38,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/json.h"
 #include "catlip/model/clip_model.h"
 #include "catlip/model/model_io.h"

@@ -140,6 +140,8 @@ def register_timm_tower(oc_dir):
     def tower(pretrained=False, **kwargs):
         args = dict(img_size=v["image_size"], patch_size=v["patch_size"], embed_dim=v["width"], depth=v["layers"],
                     num_heads=v["heads"], mlp_ratio=v["mlp_ratio"], class_token=True)
+        for k in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):  # timm's factory passes these
+            kwargs.pop(k, None)
         return VisionTransformer(**dict(args, **kwargs))
 
     tower.__name__ = name
