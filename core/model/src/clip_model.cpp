@@ -197,6 +197,9 @@ std::string export_clip(const std::string& dir, const std::string& name, const N
                         {"heads", text.heads},
                         {"mlp_ratio", text.mlp_ratio}}},
                       {"tokenizer", "tokenizer.txt"}};
+  cj["text_cfg"]["ln_eps"] = text.ln_eps;
+  // The input normalisation training applied (OpenCLIP's preprocess_cfg).
+  if (!v.mean.empty()) cj["preprocess_cfg"] = {{"mean", v.mean}, {"std", v.std}};
   std::ofstream(dir + "/config.json") << json::dump(cj, 1) << "\n";
   return path;
 }

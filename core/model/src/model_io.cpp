@@ -55,6 +55,13 @@ LoadedModel load_model(const std::string& path, bool prefer_ema, const std::stri
     m.ema = prefer_ema && has_ema;
     prefix = m.ema ? "ema." : "model.";
   }
+  // Exports of avg/max pooling name the final norm as timm does (fc_norm).
+  if (!is_ckpt)
+    for (const char* k : {"weight", "bias"})
+      if (auto fc = f.tensors.find(std::string("fc_norm.") + k); fc != f.tensors.end() && !f.tensors.count(std::string("norm.") + k)) {
+        f.tensors.emplace(std::string("norm.") + k, std::move(fc->second));
+        f.tensors.erase(fc);
+      }
   load_into(named_state(*m.model), f.tensors, prefix, path);
   m.model->to(m.device);
   m.model->eval();
@@ -80,7 +87,12 @@ std::string export_model(const std::string& dir, const std::string& name, const 
                          const ViTConfig& cfg, const Vocab& vocab, int64_t step) {
   fs::create_directories(dir);
   TensorStash stash;
-  for (auto& [n, t] : weights) stash.add(n, t.is_floating_point() ? t.to(torch::kFloat32) : t);
+  // timm normalises after avg/max pooling with fc_norm (its norm is then an
+  // Identity): the same LayerNorm as catlip's norm, which also runs after
+  // pooling, under timm's name.
+  const bool fc_norm = cfg.pool != "token";
+  for (auto& [n, t] : weights)
+    stash.add(fc_norm && n.rfind("norm.", 0) == 0 ? "fc_" + n : n, t.is_floating_point() ? t.to(torch::kFloat32) : t);
   std::map<std::string, std::string> meta = {{"format", "pt"},
                                              {"catlip.model", cfg.to_string()},
                                              {"catlip.vocab_checksum", vocab.checksum},
@@ -95,6 +107,12 @@ std::string export_model(const std::string& dir, const std::string& name, const 
                             {"img_size", cfg.image_size}, {"patch_size", cfg.patch_size},
                             {"stem", cfg.stem},          {"global_pool", cfg.pool},
                             {"class_token", true},       {"norm_eps", cfg.ln_eps}};
+  // How timm builds this model (model_io.h, timm_form), or why it cannot.
+  const TimmForm tf = timm_form(cfg);
+  json::Ordered kw = json::Ordered::object();
+  for (auto& [k, v] : tf.kwargs) kw[k] = json::Ordered::parse(v);
+  cfg_json["timm"] = {{"model", tf.model}, {"kwargs", kw}, {"exact", tf.exact}};
+  if (!tf.exact) cfg_json["timm"]["note"] = tf.note;
   // timm's pretrained_cfg keys for the input normalisation.
   if (!cfg.mean.empty()) {
     cfg_json["mean"] = cfg.mean;

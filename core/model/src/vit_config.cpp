@@ -2,6 +2,7 @@
 // key=value line saved in checkpoints, and FLOPs per image.
 #include "catlip/model/vit_config.h"
 
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -118,6 +119,39 @@ double ViTConfig::forward_flops() const {
                  + 2.0 * T * D * D * double(mlp_ratio) * 2;  // fc1 + fc2
   f += double(depth) * block;
   f += 2.0 * D * double(num_classes);  // head on the pooled features
+  return f;
+}
+
+TimmForm timm_form(const ViTConfig& c) {
+  // timm's named ViTs (dim/depth/heads); huge is ViT-H/14 with 16 heads.
+  struct N { const char* name; int64_t dim; };
+  static const N names[] = {{"vit_tiny_patch16_224", 192},  {"vit_small_patch16_224", 384},
+                            {"vit_base_patch16_224", 768},  {"vit_large_patch16_224", 1024},
+                            {"vit_huge_patch14_224", 1280}};
+  TimmForm f;
+  const N* best = &names[0];
+  for (auto& n : names)
+    if (std::llabs(n.dim - c.dim) < std::llabs(best->dim - c.dim)) best = &n;
+  f.model = best->name;
+  auto num = [](int64_t v) { return std::to_string(v); };
+  f.kwargs = {{"img_size", num(c.image_size)}, {"patch_size", num(c.patch_size)}, {"embed_dim", num(c.dim)},
+              {"depth", num(c.depth)},         {"num_heads", num(c.heads)},       {"mlp_ratio", num(c.mlp_ratio)},
+              {"global_pool", "\"" + c.pool + "\""}, {"class_token", "true"}};
+  std::vector<std::string> why;
+  if (c.stem == "cnn")
+    why.push_back("stem 'cnn' (the hybrid ViT's conv3x3+BatchNorm+GELU+max-pool stages) has no timm equivalent; "
+                  "nearest timm forms: a hybrid VisionTransformer with a CNN backbone "
+                  "(timm.models.vision_transformer_hybrid, e.g. vit_small_r26_s32_224), or " + f.model +
+                  " itself with stem = \"patchify\" (exact)");
+  else if (c.stem == "conv3")
+    why.push_back("stem 'conv3' (CoreNet's 3-conv stem) is not a timm VisionTransformer option; nearest timm form: "
+                  "the ConvStem of vit_base_mci_224 (timm.models.vision_transformer_hybrid: the same 4/2/2 "
+                  "convolutions with BatchNorm and GELU, named patch_embed.backbone.*, with no_embed_class=False), "
+                  "or " + f.model + " with stem = \"patchify\" (exact)");
+  if (c.ln_eps != 1e-6) why.push_back("LayerNorm eps " + std::to_string(c.ln_eps) + " (timm's ViT uses 1e-6)");
+  f.exact = why.empty();
+  for (auto& w : why) f.note += (f.note.empty() ? "" : "; ") + w;
+  if (!f.exact) f.note += "; the export loads with catlip (load_model, eval.catlip) only";
   return f;
 }
 

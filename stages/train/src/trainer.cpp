@@ -619,6 +619,10 @@ struct Trainer::Impl {
     if (opt.export_weights && step > 0 && rank() == 0) {
       auto p = obj->export_weights(export_dir, "model", state, step);
       log(LogLevel::Info, "exported " + p);
+      // Say when timm cannot load it, and what comes nearest.
+      if (std::string(obj->name()) == "catlip")
+        if (auto tf = model::timm_form(obj->image_config()); !tf.exact)
+          log(LogLevel::Warn, "export: not loadable by timm: " + tf.note);
       if (ema) log(LogLevel::Info, "exported " + obj->export_weights(export_dir, "model_ema", ema->tensors(), step));
     }
     log(LogLevel::Info, "training finished at step " + std::to_string(step));

@@ -91,7 +91,10 @@ LoadedClip load_clip(const std::string& path, bool prefer_ema = true, const std:
 // Writes <dir>/<name>.safetensors (F32, the state names above, metadata
 // catlip.objective=clip, catlip.model, catlip.text_model,
 // catlip.tokenizer_checksum), copies the tokenizer to <dir>/tokenizer.txt and
-// writes <dir>/config.json. Returns the weights path.
+// writes <dir>/config.json (shapes in OpenCLIP's vision_cfg/text_cfg terms,
+// preprocess_cfg mean/std when training normalised its input; see
+// tools/python/catlip_peers.py for loading it into OpenCLIP). Returns the
+// weights path.
 std::string export_clip(const std::string& dir, const std::string& name, const NamedTensors& weights,
                         const ViTConfig& vision, const TextConfig& text, const std::string& tokenizer_path,
                         const std::string& tokenizer_checksum, int64_t step);

@@ -47,8 +47,10 @@ torch::Tensor preprocess_images(const torch::Tensor& u8_bhwc, const torch::Devic
                                 const std::vector<double>& std = {});
 
 // Writes <dir>/<name>.safetensors (timm VisionTransformer names, F32 for
-// floating tensors) plus <dir>/vocab.tsv and <dir>/config.json. Returns the
-// weights path.
+// floating tensors; with avg or max pooling the final norm is timm's
+// fc_norm.*) plus <dir>/vocab.tsv and <dir>/config.json, whose "timm" entry
+// names the timm model and kwargs that load it strictly (timm_form; "exact":
+// false and a "note" for stems timm lacks). Returns the weights path.
 std::string export_model(const std::string& dir, const std::string& name, const NamedTensors& weights,
                          const ViTConfig& cfg, const Vocab& vocab, int64_t step);
 

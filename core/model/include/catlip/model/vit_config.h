@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace catlip::model {
@@ -43,5 +44,20 @@ struct ViTConfig {
 
 // Fills dim/depth/heads for a named size; false if the name is unknown.
 bool vit_size(const std::string& name, ViTConfig* cfg);
+
+// The timm model that holds exactly this ViT, as the export names it:
+// timm.create_model(model, num_classes=N, **kwargs) loads the exported
+// safetensors with strict=True and computes the same logits (tests/interop).
+// kwargs (JSON values as text) always carry the full shape, since catlip's
+// sizes need not equal timm's (huge: catlip 20 heads as CoreNet, timm 16).
+// Not exact (the cnn and conv3 stems, a LayerNorm eps other than timm's
+// 1e-6): model is the nearest timm form and note says what differs.
+struct TimmForm {
+  bool exact = false;
+  std::string model;
+  std::vector<std::pair<std::string, std::string>> kwargs;
+  std::string note;  // "" when exact
+};
+TimmForm timm_form(const ViTConfig& cfg);
 
 }  // namespace catlip::model
