@@ -301,8 +301,13 @@ void fix_segment(std::string& seg, bool html) {
         high = !all_ascii(seg);
       }
     }
-    // ftfy's fix_encoding: only where its badness heuristic fires.
-    if (high) {
+    // ftfy's fix_encoding: only where its badness heuristic fires, which
+    // needs a character of its classes (all below U+2600, or U+F8FF, U+FFFD):
+    // a UTF-8 lead byte C2..E2 or EF.
+    if (high && std::any_of(seg.begin(), seg.end(), [](char c) {
+          auto u = static_cast<unsigned char>(c);
+          return (u >= 0xC2 && u <= 0xE2) || u == 0xEF;
+        })) {
       to_u32(seg, sc.t);
       if (ftfy_detail::is_bad(sc.t)) {
         U32 fixed = ftfy_detail::fix_encoding(sc.t);
