@@ -74,6 +74,17 @@ TEST_CASE("ftfy: mojibake, UTF-8 read as cp1252 or Latin-1") {
   CHECK(fix_encoding("\uff44og don\u00e2\u20ac\u2122t caf\u00c3\u00a9!") == "\uff44og don\u2019t caf\u00e9!");
 }
 
+TEST_CASE("ftfy: mojibake through cp1251, cp1250, MacRoman, cp437, and lossy sequences") {
+  CHECK(fix_text("\u0420\u0457\u0421\u0402\u0420\u0451\u0420\u0406\u0420\u00b5\u0421\u201a") ==
+        "\u043f\u0440\u0438\u0432\u0435\u0442");                            // cp1251
+  CHECK(fix_text("Dvo\u0139\u2122\u0102\u02c7k") == "Dvo\u0159\u00e1k");     // cp1250
+  CHECK(fix_text("caf\u221a\u00a9") == "caf\u00e9");                            // MacRoman
+  CHECK(fix_text("caf\u251c\u2310") == "caf\u00e9");                            // cp437
+  CHECK(fix_text("na\u00c3\u0192\u00c2\u00afve") == "na\u00efve");            // twice
+  // replace_lossy_sequences: a U+FFFD inside mojibake stands for a lost byte.
+  CHECK(fix_text("\u00c3\u00a9t\u00e2\u20ac\ufffd") == "\u00e9t\ufffd");
+}
+
 TEST_CASE("ftfy: restore_byte_a0 (a 0xA0 byte that became a space)") {
   CHECK(restore_byte_a0("\xF0\x9F\x8C ") == "\xF0\x9F\x8C\xA0");
   CHECK(restore_byte_a0("\xC3 la mode") == "\xC3\xA0 la mode");
@@ -121,7 +132,10 @@ TEST_CASE("ftfy: fix_text runs the fixes in ftfy's order") {
   CHECK(fix_text("a \uff44\uff4f\uff47 and a \ufb01sh \u2026 don\u00e2\u20ac\u2122t") ==
         "a dog and a fish \u2026 don't");
   // Entities first (then their mojibake), unless the text has a '<'.
-  CHECK(fix_text("caf&Atilde;&copy; &amp; more") == "caf&Atilde;\u00a9 & more");  // decode_entities' set
+  CHECK(fix_text("caf&Atilde;&copy; &amp; more") == "caf\u00e9 & more");  // HTML5 names, then the mojibake
+  CHECK(fix_text("&NTILDE;o &#x41; &#x3b; &bogus;") == "\u00d1o A &#x3b; &bogus;");
+  // From the first line with a '<' on, entities stay (ftfy keeps the choice).
+  CHECK(fix_text("a&amp;b\n<i>c&amp;d\ne&amp;f") == "a&b\n<i>c&amp;d\ne&amp;f");
   CHECK(fix_text("it&rsquo;s") == "it's");
   CHECK(fix_text("<b>it&rsquo;s</b>") == "<b>it&rsquo;s</b>");
   CHECK(fix_text("it&rsquo;s", {.unescape_html = false}) == "it&rsquo;s");
