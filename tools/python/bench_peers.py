@@ -11,7 +11,8 @@
   spdl        spdl.pipeline: a source thread reading the tars with
               spdl.io.iter_tarfile, a pipe stage of concurrency W decoding with
               spdl.io (FFmpeg: crop, scale, hflip in the decoder's filter graph),
-              aggregate(B) and a collate stage, on W threads
+              a labelling stage of concurrency 1 (NLTK's WordNet reader is not
+              thread-safe), aggregate(B) and a collate stage, on W threads
   dali        nvidia.dali on CPU (device_id=None, W threads):
               fn.readers.webdataset, fn.decoders.image_random_crop(device="cpu"),
               fn.resize, fn.flip with fn.random.coin_flip
@@ -20,8 +21,7 @@ Every one does RandomResizedCrop(size) with scale (0.08, 1) and ratio
 (3/4, 4/3), a horizontal flip with probability 0.5, and yields uint8
 [B,size,size,3] batches. --task pipeline also labels each caption with
 bench_labels.Labeller (NLTK, CoreNet's path) into float32 [B,classes]:
-in the DataLoader workers (webdataset), in the decode stage's threads
-(spdl), in the loop that takes DALI's batches (dali: a DALI pipeline runs no
+in the DataLoader workers (webdataset), in a stage of its own (spdl), in the loop that takes DALI's batches (dali: a DALI pipeline runs no
 Python per sample). --task decode leaves labels out. --epochs E reads the
 shards E times. Seeded with --seed.
 
@@ -167,18 +167,26 @@ def run_spdl(args, shards, labeller, emit):
             cw, ch, x, y, args.size, args.size, flip)
         frames = spdl.io.decode_packets(packets, filter_desc=desc)
         img = spdl.io.to_numpy(spdl.io.convert_frames(frames)).reshape(args.size, args.size, 3)
-        return img, (labeller(g["txt"]) if labeller else None)
+        return img, g.get("txt")
+
+    def label(item):
+        img, txt = item
+        return img, labeller(txt)
 
     def collate(items):
         images = np.stack([im for im, _ in items])
         targets = np.stack([t for _, t in items]) if labeller else None
         return images, targets
 
+    builder = (PipelineBuilder()
+               .add_source(samples())
+               .pipe(decode, concurrency=args.workers, output_order="input"))
     if labeller:
-        labeller.warm()  # NLTK's lazy WordNet loader is not safe to load from two threads at once
-    pipeline = (PipelineBuilder()
-                .add_source(samples())
-                .pipe(decode, concurrency=args.workers, output_order="input")
+        # NLTK's WordNet reader shares its file handles (seek + read): one
+        # labelling thread, the stage SPDL gives work that holds the GIL anyway.
+        labeller.warm()
+        builder = builder.pipe(label, concurrency=1)
+    pipeline = (builder
                 .aggregate(args.batch)
                 .pipe(collate)
                 .add_sink(4)
@@ -253,6 +261,8 @@ def main():
     versions_of, run = LOADERS[args.loader]
     try:
         versions = versions_of()
+        if args.task == "pipeline":
+            import nltk  # the labeller's
     except Exception as e:  # ImportError, or a native library that fails to load
         print(json.dumps({"loader": args.loader, "skipped": "%s: %s" % (type(e).__name__, e)}))
         return 0
@@ -262,7 +272,6 @@ def main():
     try:
         labeller = None
         if args.task == "pipeline":
-            import nltk
             import bench_labels
             nltk.data.path.insert(0, bench_labels.make_nltk_data(tmp, args.wordnet_dir))
             labeller = make_labeller(args)
