@@ -14,6 +14,7 @@ wordnet-base, linked into a temporary nltk_data directory with the
 import html
 import os
 import re
+import threading
 import urllib.parse
 
 # WordNet 3.0's lexicographer files in number order with their syntactic
@@ -74,7 +75,10 @@ def clean(caption):
 class Labeller:
     """caption (str or bytes) -> float32 multi-hot numpy vector over the
     vocabulary. WordNet is loaded lazily, in the process that labels (forked
-    workers must not share the reader's open files and their offsets)."""
+    workers must not share the reader's open files and their offsets). Calls
+    are serialised by a lock: NLTK's WordNet reader seeks and reads shared file
+    handles, and two threads at once corrupt each other's reads (the labelling
+    is Python, which holds the GIL anyway)."""
 
     def __init__(self, vocab_path):
         import nltk
@@ -84,6 +88,7 @@ class Labeller:
         self.classes = max(self.vocab.values()) + 1 if self.vocab else 0
         self.tok = TreebankWordTokenizer()
         self.lem = WordNetLemmatizer()
+        self.lock = threading.Lock()
         try:
             nltk.pos_tag(["a", "dog"])
             self.tagger = True
@@ -104,6 +109,10 @@ class Labeller:
         return s.offset() if s.name() == lemma + ".n.01" else None
 
     def __call__(self, caption):
+        with self.lock:
+            return self._labels(caption)
+
+    def _labels(self, caption):
         import nltk
         import numpy as np
         if isinstance(caption, (bytes, bytearray, memoryview)):

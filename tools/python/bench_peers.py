@@ -11,8 +11,8 @@
   spdl        spdl.pipeline: a source thread reading the tars with
               spdl.io.iter_tarfile, a pipe stage of concurrency W decoding with
               spdl.io (FFmpeg: crop, scale, hflip in the decoder's filter graph),
-              a labelling stage of concurrency 1 (NLTK's WordNet reader is not
-              thread-safe), aggregate(B) and a collate stage, on W threads
+              and labelling (one thread at a time: the Labeller's lock),
+              aggregate(B) and a collate stage, on W threads
   dali        nvidia.dali on CPU (device_id=None, W threads):
               fn.readers.webdataset, fn.decoders.image_random_crop(device="cpu"),
               fn.resize, fn.flip with fn.random.coin_flip
@@ -21,7 +21,7 @@ Every one does RandomResizedCrop(size) with scale (0.08, 1) and ratio
 (3/4, 4/3), a horizontal flip with probability 0.5, and yields uint8
 [B,size,size,3] batches. --task pipeline also labels each caption with
 bench_labels.Labeller (NLTK, CoreNet's path) into float32 [B,classes]:
-in the DataLoader workers (webdataset), in a stage of its own (spdl), in the loop that takes DALI's batches (dali: a DALI pipeline runs no
+in the DataLoader workers (webdataset), in the decode stage (spdl), in the loop that takes DALI's batches (dali: a DALI pipeline runs no
 Python per sample). --task decode leaves labels out. --epochs E reads the
 shards E times. Seeded with --seed.
 
@@ -167,11 +167,7 @@ def run_spdl(args, shards, labeller, emit):
             cw, ch, x, y, args.size, args.size, flip)
         frames = spdl.io.decode_packets(packets, filter_desc=desc)
         img = spdl.io.to_numpy(spdl.io.convert_frames(frames)).reshape(args.size, args.size, 3)
-        return img, g.get("txt")
-
-    def label(item):
-        img, txt = item
-        return img, labeller(txt)
+        return img, (labeller(g["txt"]) if labeller else None)
 
     def collate(items):
         images = np.stack([im for im, _ in items])
@@ -182,10 +178,7 @@ def run_spdl(args, shards, labeller, emit):
                .add_source(samples())
                .pipe(decode, concurrency=args.workers, output_order="input"))
     if labeller:
-        # NLTK's WordNet reader shares its file handles (seek + read): one
-        # labelling thread, the stage SPDL gives work that holds the GIL anyway.
-        labeller.warm()
-        builder = builder.pipe(label, concurrency=1)
+        labeller.warm()  # WordNet loaded before the threads label
     pipeline = (builder
                 .aggregate(args.batch)
                 .pipe(collate)
