@@ -1,10 +1,9 @@
 // `catlip bench pipeline` on a few samples: the catlip side (a real `catlip
 // run` ending in testing.collate) delivers every sample in trainer-ready
-// batches, and the PyTorch DataLoader + NLTK baseline prints its row beside it.
+// batches; without a Python every peer still gets its (SKIPPED) row.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <sstream>
 #include <string>
 
 #include "test_util.h"
@@ -13,21 +12,12 @@ using namespace catlip::test;
 
 namespace {
 
-// The whitespace-separated fields of the first line that starts with `prefix`
-// after the label (the label itself ends at the first run of two spaces).
-std::vector<std::string> row_fields(const std::string& out, const std::string& prefix) {
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) != 0) continue;
-    auto gap = line.find("  ");
-    std::istringstream f(gap == std::string::npos ? "" : line.substr(gap));
-    std::vector<std::string> v;
-    std::string x;
-    while (f >> x) v.push_back(x);
-    return v;
-  }
-  return {};
+// The fields of the bench table's row named `first`: table_row on what
+// follows the table's header line ("loader ..."), so that the bench's title
+// line ("catlip bench pipeline: ...") is not taken for catlip's row.
+std::vector<std::string> bench_row(const std::string& out, const std::string& first) {
+  auto at = out.find("\nloader ");
+  return table_row(at == std::string::npos ? out : out.substr(at + 1), first);
 }
 
 void need_text_data() {
@@ -41,46 +31,35 @@ void need_text_data() {
 TEST_CASE("bench pipeline: the catlip run collates every sample into batches") {
   need_text_data();
   TempDir t("bench-pipeline");
-  auto r = run_cmd("timeout 240 " + catlip_bin() + " bench pipeline --samples 150 --batch 32 --size 128 --no-baseline "
+  auto r = run_cmd("timeout 240 " + catlip_bin() + " bench pipeline --samples 150 --batch 32 --size 128 --no-peers "
                    "--out " + t.path() + " </dev/null");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
-  auto cat = row_fields(r.out, "catlip run:");
-  REQUIRE(cat.size() == 5);  // samples, wall s, samples/s, CPU s, samples/CPU-s
-  CHECK(cat[0] == "150");
-  CHECK(std::stod(cat[3]) > 0);
+  auto cat = bench_row(r.out, "catlip");
+  REQUIRE(cat.size() >= 6);  // catlip, samples, wall s, samples/s, CPU s, samples/CPU-s, ...
+  CHECK(cat[1] == "150");
+  CHECK(std::stod(cat[4]) > 0);
   CHECK_THAT(r.out, Catch::Contains("catlip: 150 of 150 samples in 5 batches"));
-  CHECK_THAT(r.out, Catch::Contains("skipped (--no-baseline)"));
+  CHECK_THAT(r.out, Catch::Contains("peers: skipped (--no-peers)"));
   // What ran is left in --out: the graph, its run dir, the vocabulary.
   CHECK(std::filesystem::exists(t.file("pipeline.toml")));
   CHECK(std::filesystem::exists(t.file("run-catlip/summary.json")));
   CHECK(std::filesystem::exists(t.file("vocab.tsv")));
 }
 
-TEST_CASE("bench pipeline: the PyTorch baseline row is printed beside the catlip row") {
-  need_text_data();
-  if (run_cmd(venv_python() + " -c 'import torch, torchvision, PIL, numpy, nltk' 2>&1").exit_code != 0)
-    skip_test(venv_python() + " lacks torch/torchvision/PIL/numpy/nltk (tools/requirements.txt; bash tools/setup.sh)");
-  auto r = run_cmd("timeout 240 " + catlip_bin() + " bench pipeline --samples 120 --batch 32 --size 128 </dev/null");
-  INFO(r.out);
-  REQUIRE(r.exit_code == 0);
-  auto cat = row_fields(r.out, "catlip run:");
-  auto py = row_fields(r.out, "PyTorch DataLoader");
-  REQUIRE(cat.size() == 5);
-  REQUIRE(py.size() == 5);
-  CHECK(cat[0] == "120");
-  CHECK(py[0] == "120");
-  CHECK(std::stod(py[3]) > 0);
-  CHECK_THAT(r.out, Catch::Contains("samples per CPU-second (per core)"));
-  CHECK_THAT(r.out, Catch::Contains("target >= 3x per core: "));
-}
+// The peers' rows with figures: tests/cli/test_bench_peers.cpp.
 
-TEST_CASE("bench pipeline: with no usable Python the baseline is reported as skipped") {
+TEST_CASE("bench pipeline: with no usable Python every peer is reported as skipped") {
   need_text_data();
   auto r = run_cmd("timeout 240 " + catlip_bin() +
                    " bench pipeline --samples 40 --batch 16 --size 64 --python /nonexistent/python3 </dev/null");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
-  CHECK(row_fields(r.out, "catlip run:").at(0) == "40");
-  CHECK_THAT(r.out, Catch::Contains("skipped: /nonexistent/python3 lacks"));
+  CHECK(bench_row(r.out, "catlip").at(1) == "40");
+  for (const char* peer : {"webdataset", "spdl", "dali"}) {
+    auto row = bench_row(r.out, peer);
+    REQUIRE(row.size() >= 2);
+    CHECK(row[1] == "SKIPPED:");
+  }
+  CHECK_THAT(r.out, Catch::Contains("no usable Python at /nonexistent/python3"));
 }

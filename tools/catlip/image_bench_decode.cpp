@@ -1,7 +1,9 @@
-// catlip bench decode: images/s per core of the image.decode train path
+// catlip bench decode: images per CPU-second of the image.decode train path
 // against libjpeg-turbo full-size decode (the ceiling without region/scaled
-// decode) and against PIL + torchvision (what a user would otherwise run).
+// decode) and against the strongest loaders' decode + crop + flip
+// (WebDataset + DataLoader, SPDL, DALI CPU: peer_bench.h) on the same images.
 #include <turbojpeg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include "catlip/image/resample.h"
 #include "catlip/synth/generator.h"
 #include "cli.h"
+#include "peer_bench.h"
 
 using namespace catlip::cli;
 using namespace catlip::image;
@@ -106,66 +109,156 @@ std::vector<std::string> build_set(const std::string& dir, int count, std::strin
   return set;
 }
 
-// Runs fn over the set until `seconds` have passed; returns images/s.
-double measure(const std::vector<std::string>& set, double seconds, const std::function<void(const std::string&, int)>& fn) {
+struct DecodeRate {
+  double wall = 0, cpu = 0;  // images per second, per CPU-second of this thread
+  double images = 0, seconds = 0, cpu_s = 0;
+};
+
+double thread_cpu_s() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+// Runs fn over the set until `seconds` have passed; images/s and images per
+// CPU-second (of this thread: the loop is single-threaded).
+DecodeRate measure(const std::vector<std::string>& set, double seconds, const std::function<void(const std::string&, int)>& fn) {
   for (int i = 0; i < std::min<int>(8, set.size()); ++i) fn(set[i], i);  // warm up
   auto t0 = Clock::now();
+  double c0 = thread_cpu_s();
   int64_t n = 0;
   double el = 0;
   do {
     for (size_t i = 0; i < set.size(); ++i, ++n) fn(set[i], static_cast<int>(n));
     el = std::chrono::duration<double>(Clock::now() - t0).count();
   } while (el < seconds);
-  return n / el;
+  double cpu = thread_cpu_s() - c0;
+  return {n / el, cpu > 0 ? n / cpu : 0, double(n), el, cpu};
 }
 
-const char* kPython = R"PY(
-import io, os, sys, time
-import torch
-torch.set_num_threads(1)
-from PIL import Image
-import torchvision.transforms as T
-d, seconds = sys.argv[1], float(sys.argv[2])
-data = [open(os.path.join(d, f), 'rb').read() for f in sorted(os.listdir(d))]
-rrc, flip = T.RandomResizedCrop(224), T.RandomHorizontalFlip()
-def one(b):
-    img = Image.open(io.BytesIO(b)).convert('RGB')
-    out = flip(rrc(img))
-    assert out.size == (224, 224)
-for b in data[:8]: one(b)
-n, t0 = 0, time.perf_counter()
-while True:
-    for b in data: one(b); n += 1
-    el = time.perf_counter() - t0
-    if el >= seconds: break
-import torchvision, PIL
-print(n / el, torchvision.__version__, PIL.__version__)
-)PY";
+// The round with the most images per CPU-second.
+DecodeRate best(const DecodeRate& a, const DecodeRate& b) { return b.cpu > a.cpu ? b : a; }
+
+const char* kDecodeUsage =
+    "usage: catlip bench decode [--count N] [--seconds S] [--images DIR] [--peer-epochs E] [--workers W]\n"
+    "                           [--cores C] [--seed S] [--python PATH] [--script FILE] [--no-peers]";
+
+const char* kDecodeHelp =
+    "\n\nImages per CPU-second on the same set of 500x375 JPEGs (built from scikit-image's sample\n"
+    "photos, or the photos in DIR, else synthetic scenes):\n"
+    "  (a)  image.decode train path: decode + RandomResizedCrop(224) + flip, one thread in this process\n"
+    "  (a') the same with scaled_decode = false (region decode only)\n"
+    "  (b)  libjpeg-turbo tjDecompress2 full-size decode alone\n"
+    "and the peers, each decoding the same JPEGs packed as WebDataset shards, RandomResizedCrop 224\n"
+    "(scale (0.08,1), ratio (3/4,4/3)) and flip, batched, no labels (tools/python/bench_peers.py\n"
+    "--task decode in the project venv, W workers or threads, pinned to C CPUs, E passes over the set;\n"
+    "figures from its loader loop, start-up excluded, CPU of its whole process tree):\n"
+    "  webdataset: WebDataset + torch DataLoader, PIL, torchvision v2 (OpenCLIP's path)\n"
+    "  spdl:       spdl.pipeline + spdl.io (FFmpeg) decode with a crop/scale/hflip filter\n"
+    "  dali:       DALI on CPU: readers.webdataset, decoders.image_random_crop, resize, flip\n"
+    "Ratios (a)/peer per CPU-second against the targets >= 3x WebDataset, >= 1.5x SPDL,\n"
+    ">= 1.0x DALI CPU, and a/b (target >= 1). A peer whose package is missing prints SKIPPED.\n\n"
+    "  --count N        images in the set (default 100)\n"
+    "  --seconds S      time per catlip variant, split over 6 interleaved rounds, best kept (default 3)\n"
+    "  --peer-epochs E  passes of each peer over the set (default 20)\n"
+    "  --workers W      the peers' worker processes or threads (default 2)\n"
+    "  --cores C        pin the peers to the first C CPUs this process may use (default 2; 0: none)\n"
+    "  --seed S         the peers' seed (default 0)\n"
+    "  --python PATH    the peers' interpreter (default: the project venv .venv/bin/python)\n"
+    "  --script FILE    the peers' script (default: tools/python/bench_peers.py beside the build)\n"
+    "  --no-peers       catlip's variants only (--no-python: the same)\n";
+
+// The set as WebDataset shards (two, so two workers both have one), through
+// `catlip shards pack`: DIR/img/NNNNNN.jpg + .txt -> DIR/shards/decode-*.tar.
+std::vector<std::string> pack_set(const std::vector<std::string>& set, const std::string& dir) {
+  fs::create_directories(dir + "/img");
+  for (size_t i = 0; i < set.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%06zu", i);
+    std::ofstream(dir + "/img/" + name + ".jpg", std::ios::binary) << set[i];
+    std::ofstream(dir + "/img/" + name + ".txt") << "a photo";
+  }
+  std::vector<std::string> out;
+  const size_t per_shard = std::max<size_t>(1, (set.size() + 1) / 2);
+  auto c = catlip::cli::peers::run_child({catlip_front_end(), "shards", "pack", dir + "/img", dir + "/shards/decode",
+                                          "--samples-per-shard", std::to_string(per_shard)},
+                                         dir + "/pack.log");
+  if (c.rc != 0) return out;
+  for (auto& e : fs::directory_iterator(dir + "/shards"))
+    if (e.path().extension() == ".tar") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The peers' rows beside catlip's (a); false when one FAILED.
+bool run_decode_peers(const Args& a, const std::vector<std::string>& set, DecodeRate cat, const char* argv0) {
+  namespace pb = catlip::cli::peers;
+  using pb::PeerResult;
+  const long long epochs = std::max<long long>(1, a.get_int("peer-epochs", 20));
+  const std::string workers = std::to_string(std::max<long long>(1, a.get_int("workers", 2)));
+  const std::vector<int> cpus = pb::pick_cpus(int(a.get_int("cores", 2)));
+  const std::string python = a.get("python", default_python(argv0));
+  const std::string exe_dir = fs::path(catlip_front_end()).parent_path().string();
+  char tmpl[] = "/tmp/catlip-bench-decode-XXXXXX";
+  if (!mkdtemp(tmpl)) {
+    std::perror("mkdtemp");
+    return false;
+  }
+  const std::string dir = tmpl;
+  std::vector<std::string> shards = pack_set(set, dir);
+  std::vector<PeerResult> peers;
+  if (shards.empty()) {
+    std::printf("peers: packing the set into shards failed:\n%s\n", pb::tail(slurp(dir + "/pack.log")).c_str());
+  } else {
+    peers = pb::run_peers(python, pb::find_python_script(a.get("script"), exe_dir, "bench_peers.py"),
+                      {"--task", "decode", "--batch", "32", "--workers", workers, "--size", "224", "--seed",
+                       std::to_string(a.get_int("seed", 0)), "--epochs", std::to_string(epochs)},
+                      shards, dir, cpus, (long long)set.size() * epochs);
+  }
+  std::printf("\nper CPU-second against the peers (%s, %lld passes over the set each, pinned to CPUs %s):\n",
+              python.c_str(), epochs, pb::cpus_text(cpus).c_str());
+  pb::print_header("images");
+  pb::print_row({"catlip", cat.images, cat.seconds, cat.wall, cat.cpu_s, cat.cpu,
+             "(a): image.decode in this process, 1 thread, best of 6 rounds"},
+            0, 0);
+  bool ok = !shards.empty();
+  for (const PeerResult& p : peers) {
+    if (p.state != PeerResult::kRan) {
+      pb::print_unrun(p);
+      ok = ok && p.state != PeerResult::kFailed;
+      continue;
+    }
+    pb::print_row({p.spec.loader, p.samples, p.loop_s, p.loop_s > 0 ? p.samples / p.loop_s : 0, p.loop_cpu,
+               p.loop_cpu > 0 ? p.samples / p.loop_cpu : 0, p.versions},
+              cat.cpu, p.spec.target);
+  }
+  for (const PeerResult& p : peers) std::printf("  %-10s %s\n", p.spec.loader.c_str(), p.spec.what.c_str());
+  std::printf("  catlip's (a) decodes from memory; the peers' loops also read the tars (page cache) and batch.\n");
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return ok;
+}
 
 int cmd_bench_decode(int argc, char** argv) {
-  Args a(argc, argv, {"help", "no-python"});
+  const std::vector<std::string> known = {"count",  "seconds", "images", "no-python", "no-peers", "peer-epochs",
+                                          "workers", "cores",  "seed",   "python",    "script"};
+  Args a(argc, argv, {"help", "no-python", "no-peers"});
   if (a.has("help")) {
-    std::cout << "usage: catlip bench decode [--count N] [--seconds S] [--images DIR] [--no-python]\n\n"
-                 "Images/s on ONE core, on the same set of 500x375 JPEGs (built from scikit-image's sample\n"
-                 "photos, or the photos in DIR, else synthetic scenes):\n"
-                 "  (a) image.decode train path: decode + RandomResizedCrop(224) + flip\n"
-                 "  (a') the same with scaled_decode = false (region decode only)\n"
-                 "  (b) libjpeg-turbo tjDecompress2 full-size decode alone\n"
-                 "  (c) PIL decode + torchvision RandomResizedCrop(224) + RandomHorizontalFlip in\n"
-                 "      /usr/bin/python3 with torch.set_num_threads(1)\n"
-                 "and the ratios a/c (target >= 2) and a/b (target >= 1).\n\n"
-                 "  --count N     images in the set (default 100)\n"
-                 "  --seconds S   time per variant, split over 6 interleaved rounds, best kept (default 3)\n";
+    std::cout << kDecodeUsage << kDecodeHelp;
     return kOk;
   }
-  if (int rc = check_syntax(a, Syntax{"catlip bench decode", "usage: catlip bench decode [--count N] [--seconds S] [--images DIR] [--no-python]", {"count", "seconds", "images", "no-python"}, 0, 0})) return rc;
-  auto bad = a.unknown({"count", "seconds", "images", "no-python"});
-  if (!a.error().empty() || !bad.empty()) {
-    std::cerr << "catlip bench decode: " << (!bad.empty() ? "unknown option " + bad[0] : a.error()) << "\n";
+  if (int rc = check_syntax(a, Syntax{"catlip bench decode", kDecodeUsage, known, 0, 0})) return rc;
+  int count = 0;
+  double seconds = 0;
+  try {
+    count = static_cast<int>(a.get_int("count", 100));
+    seconds = a.get_double("seconds", 3.0);
+    (void)a.get_int("peer-epochs", 20), (void)a.get_int("workers", 2), (void)a.get_int("cores", 2);
+    (void)a.get_int("seed", 0);
+  } catch (const std::exception&) {
+    std::cerr << "catlip bench decode: numeric option expected\n" << kDecodeUsage << "\n";
     return kUsage;
   }
-  int count = static_cast<int>(a.get_int("count", 100));
-  double seconds = a.get_double("seconds", 3.0);
   std::string source;
   auto set = build_set(a.get("images"), std::max(1, count), source);
   size_t bytes = 0;
@@ -188,17 +281,17 @@ int cmd_bench_decode(int argc, char** argv) {
   // The variants run interleaved in rounds and each keeps its best round, so
   // load from other processes on a shared machine biases none of them.
   const int rounds = 6;
-  double a_rate = 0, a2_rate = 0, b_rate = 0;
+  DecodeRate a_rate, a2_rate, b_rate;
   for (int r = 0; r < rounds; ++r) {
-    a_rate = std::max(a_rate, measure(set, seconds / rounds, [&](const std::string& b, int i) {
+    a_rate = best(a_rate, measure(set, seconds / rounds, [&](const std::string& b, int i) {
       catlip::Rng rng = catlip::Rng::for_sample(0, std::to_string(i), 0);
       check(decode_transform(b.data(), b.size(), spec, rng, out));
     }));
-    a2_rate = std::max(a2_rate, measure(set, seconds / rounds, [&](const std::string& b, int i) {
+    a2_rate = best(a2_rate, measure(set, seconds / rounds, [&](const std::string& b, int i) {
       catlip::Rng rng = catlip::Rng::for_sample(0, std::to_string(i), 0);
       check(decode_transform(b.data(), b.size(), noscale, rng, out));
     }));
-    b_rate = std::max(b_rate, measure(set, seconds / rounds, [&](const std::string& b, int) {
+    b_rate = best(b_rate, measure(set, seconds / rounds, [&](const std::string& b, int) {
       fails += tjDecompress2(tj, reinterpret_cast<const unsigned char*>(b.data()), b.size(), full.data(), 500, 0,
                              375, TJPF_RGB, 0) != 0;
     }));
@@ -208,60 +301,18 @@ int cmd_bench_decode(int argc, char** argv) {
     std::fprintf(stderr, "error: %lld decodes failed, first: %s\n", static_cast<long long>(fails), first_error.c_str());
     return kFailed;
   }
-  std::printf("(a)  image.decode decode+RandomResizedCrop(224)+flip : %8.0f images/s/core\n", a_rate);
-  std::printf("(a') same, scaled_decode=false (region decode only)   : %8.0f images/s/core\n", a2_rate);
-  std::printf("(b)  libjpeg-turbo full-size decode only (tjDecompress2): %8.0f images/s/core\n", b_rate);
-  std::printf("ratio a/b = %.2fx (target >= 1)\n", a_rate / b_rate);
-
-  if (a.has("no-python")) return kOk;
-  char tmpl[] = "/tmp/catlip-bench-decode-XXXXXX";
-  if (!mkdtemp(tmpl)) {
-    std::perror("mkdtemp");
-    return kFailed;
-  }
-  fs::path dir = tmpl;
-  for (size_t i = 0; i < set.size(); ++i) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%06zu.jpg", i);
-    std::ofstream(dir / name, std::ios::binary) << set[i];
-  }
-  std::ofstream(dir / "bench.py") << kPython;
-  fs::create_directory(dir / "img");
-  for (size_t i = 0; i < set.size(); ++i) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%06zu.jpg", i);
-    fs::rename(dir / name, dir / "img" / name);
-  }
-  std::string cmd = "/usr/bin/python3 " + (dir / "bench.py").string() + " " + (dir / "img").string() + " " +
-                    std::to_string(seconds) + " 2>&1";
-  std::string py_out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    while (fgets(buf, sizeof buf, p)) py_out += buf;
-    pclose(p);
-  }
-  fs::remove_all(dir);
-  double c_rate = 0;
-  std::string tv, pil;
-  {
-    std::istringstream in(py_out);
-    std::string line, last;
-    while (std::getline(in, line))
-      if (!line.empty()) last = line;
-    std::istringstream ls(last);
-    ls >> c_rate >> tv >> pil;
-  }
-  if (c_rate <= 0) {
-    std::printf("(c)  PIL + torchvision: failed to run /usr/bin/python3:\n%s\n", py_out.c_str());
-    return kFailed;
-  }
-  std::printf("(c)  PIL %s + torchvision %s RandomResizedCrop+flip, 1 thread: %8.0f images/s/core\n", pil.c_str(),
-              tv.c_str(), c_rate);
-  std::printf("ratio a/c = %.2fx (target >= 2), a/b = %.2fx (target >= 1)\n", a_rate / c_rate, a_rate / b_rate);
-  return kOk;
+  std::printf("%-56s %10s %14s\n", "", "images/s", "images/CPU-s");
+  std::printf("%-56s %10.0f %14.0f\n", "(a)  image.decode decode+RandomResizedCrop(224)+flip", a_rate.wall, a_rate.cpu);
+  std::printf("%-56s %10.0f %14.0f\n", "(a') same, scaled_decode=false (region decode only)", a2_rate.wall, a2_rate.cpu);
+  std::printf("%-56s %10.0f %14.0f\n", "(b)  libjpeg-turbo full-size decode only (tjDecompress2)", b_rate.wall,
+              b_rate.cpu);
+  std::printf("ratio a/b = %.2fx per CPU-second (target >= 1)\n", a_rate.cpu / b_rate.cpu);
+  if (a.has("no-python") || a.has("no-peers")) return kOk;
+  return run_decode_peers(a, set, a_rate, argv[0]) ? kOk : kFailed;
 }
 
 }  // namespace
 
-CATLIP_COMMAND("bench decode", "Images/s per core: image.decode vs libjpeg-turbo vs PIL+torchvision",
+CATLIP_COMMAND("bench decode",
+               "Images per CPU-second: image.decode vs libjpeg-turbo, WebDataset+DataLoader, SPDL, DALI CPU",
                cmd_bench_decode);
