@@ -197,9 +197,9 @@ RemoteNodes::RemoteNodes(zmq::context_t& zctx, const GraphSpec& g, const std::st
 
 RemoteNodes::~RemoteNodes() = default;
 
-std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::string& run_dir,
-                                    const std::string& plugins, const Node0Endpoints& node0, EndpointTable& tcp,
-                                    const std::atomic<int>& signal) {
+Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string& run_dir,
+                               const std::string& plugins, const Node0Endpoints& node0, EndpointTable& tcp,
+                               const std::atomic<int>& signal) {
   Impl& im = *impl_;
   const int n = im.g.nodes;
   auto deadline = Clock::now() + std::chrono::duration<double>(im.g.join_timeout_s);
@@ -219,12 +219,13 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       nodes_[size_t(k)].status = "failed";
       im.bye[size_t(k)] = true;  // nothing to wait for at stop()
     }
-    return (k >= 0 ? who(k) + " " : std::string("a node ")) + "refused at join: " + why;
+    return Status::Unavailable((k >= 0 ? who(k) + " " : std::string("a node ")) + "refused at join: " + why);
   };
   int ready = 1;
   std::string reached_at;  // the coordinator's address as the nodes reached it
   while (ready < n) {
-    if (int sig = signal.load()) return std::string("interrupted by ") + ::strsignal(sig) + " while nodes were joining";
+    if (int sig = signal.load())
+      return Status::Invalid(std::string("interrupted by ") + ::strsignal(sig) + " while nodes were joining");
     if (Clock::now() > deadline) {
       std::string missing;
       int joined = 1;
@@ -238,13 +239,14 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       if (missing.empty())
         for (int k = 1; k < n; ++k)
           if (!im.ready[size_t(k)]) missing += (missing.empty() ? "" : ", ") + std::to_string(k) + " (joined, not ready)";
-      return "node" + std::string(missing.find(',') == std::string::npos ? " " : "s ") + missing +
+      return Status::Unavailable(
+          "node" + std::string(missing.find(',') == std::string::npos ? " " : "s ") + missing +
              " did not join within " + param_value_to_string(im.g.join_timeout_s) + " s (" + std::to_string(joined) +
              " of " + std::to_string(n) + " joined" +
              (im.refused ? "; " + std::to_string(im.refused) +
                                " connection(s) failed the handshake: another cluster secret, or none?"
                          : std::string()) +
-             ")";
+             ")");
     }
     im.wait(100);
     im.read_monitor();
@@ -296,12 +298,12 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
       } else if (kind == "FAIL") {
         int k = known->second;
         nodes_[size_t(k)].status = "failed";
-        return who(k) + " cannot run the graph: " + ctl_field(m, "reason");
+        return Status::Unavailable(who(k) + " cannot run the graph: " + ctl_field(m, "reason"));
       } else if (kind == "LEAVE") {
         int k = known->second;
         im.lost[size_t(k)] = true;
         nodes_[size_t(k)].status = "lost";
-        return who(k) + " left while joining: " + ctl_field(m, "reason");
+        return Status::Unavailable(who(k) + " left while joining: " + ctl_field(m, "reason"));
       } else {
         im.seen[size_t(known->second)] = Clock::now();
       }
@@ -310,10 +312,10 @@ std::string RemoteNodes::rendezvous(const std::string& graph_toml, const std::st
   try {
     for (auto& [tag, ep] : node0(reached_at)) tcp[tag] = ep;
   } catch (const std::exception& e) {
-    return std::string("node 0 cannot listen for the other nodes' consumers: ") + e.what();
+    return Status::Unavailable(std::string("node 0 cannot listen for the other nodes' consumers: ") + e.what());
   }
   im.table = endpoints_to_text(tcp);
-  return "";
+  return Status::Ok();
 }
 
 void RemoteNodes::start() {

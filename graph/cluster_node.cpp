@@ -171,50 +171,51 @@ struct Prepared {
 };
 
 // Checks the assigned graph with this node's plugins and binds the tcp
-// listeners of its producers; returns "" or why this node cannot run it.
-std::string prepare(const CtlMsg& assign, const NodeOptions& opt, const std::string& address, Prepared& p,
-                    CtlMsg& ready) {
+// listeners of its producers; returns OK or why this node cannot run it.
+Status prepare(const CtlMsg& assign, const NodeOptions& opt, const std::string& address, Prepared& p,
+               CtlMsg& ready) {
   std::vector<Diagnostic> diags;
   LoadOptions lo;
   lo.interpolate_env = false;  // resolved by the coordinator
-  if (!load_graph_string(ctl_field(assign, "graph"), "<graph from the coordinator>", lo, p.g, diags)) {
+  if (!load_graph_string(ctl_field(assign, "graph"), "<graph from the coordinator>", lo, p.g, diags).ok()) {
     std::string why = "the coordinator's graph does not load here:";
     for (auto& d : diags) why += " " + d.str() + ";";
-    return why;
+    return Status::Invalid(why);
   }
   if (p.g.nodes != opt.id.nodes)
-    return "the graph runs on " + std::to_string(p.g.nodes) + " nodes but this node's launcher says " +
-           std::to_string(opt.id.nodes);
+    return Status::Invalid("the graph runs on " + std::to_string(p.g.nodes) + " nodes but this node's launcher says " +
+                           std::to_string(opt.id.nodes));
   PluginLoader loader;
   ValidateOptions vo;
   vo.files_of_node = opt.id.rank;  // this node's stages read their files here
-  if (!validate_graph(p.g, loader, diags, &p.params, vo)) {
+  if (!validate_graph(p.g, loader, diags, &p.params, vo).ok()) {
     std::string why = "the graph is invalid with this node's plugins:";
     for (auto& d : diags) why += " " + d.str() + ";";
-    return why;
+    return Status::Invalid(why);
   }
   std::string plugins;
   try {
     plugins = plugin_set(p.g);
   } catch (const std::exception& e) {
-    return e.what();
+    return Status::Invalid(e.what());
   }
   p.run_dir = opt.run_dir.empty() ? ctl_field(assign, "run_dir") : opt.run_dir;
   try {
     p.keys = run_keys_from_text(ctl_field(assign, "keys"));
   } catch (const std::exception& e) {
-    return std::string("the coordinator's keys do not parse: ") + e.what();
+    return Status::Invalid(std::string("the coordinator's keys do not parse: ") + e.what());
   }
-  if (curve_links(p.g) && p.keys.empty()) return "the graph's tcp links use CURVE but the coordinator sent no keys";
+  if (curve_links(p.g) && p.keys.empty())
+    return Status::Invalid("the graph's tcp links use CURVE but the coordinator sent no keys");
   p.restarts = restart_budgets(p.g, loader);
   EndpointTable mine;
   try {
     mine = listen_for_node(p.g, opt.id.rank, address, 0, p.listeners);
   } catch (const std::exception& e) {
-    return e.what();
+    return Status::Unavailable(e.what());
   }
   ready = {{"kind", "READY"}, {"plugins", plugins}, {"endpoints", endpoints_to_text(mine)}};
-  return "";
+  return Status::Ok();
 }
 
 }  // namespace
@@ -306,8 +307,9 @@ int run_node_agent(const NodeOptions& opt) {
       return ctl_field(m, "ok") == "1" ? 0 : 1;
     } else if (kind == "ASSIGN") {
       CtlMsg ready;
-      std::string why = prepare(m, opt, address, prep, ready);
-      if (!why.empty()) {
+      Status prepared = prepare(m, opt, address, prep, ready);
+      if (!prepared.ok()) {
+        const std::string& why = prepared.message();
         up.send({{"kind", "FAIL"}, {"reason", why}});
         Say(rank) << "cannot run the graph: " << why;
         return 1;

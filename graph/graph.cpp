@@ -207,8 +207,15 @@ void apply_set(toml::table& root, const std::string& set, std::vector<Diagnostic
 
 }  // namespace
 
-bool load_graph_string(const std::string& text, const std::string& path, const LoadOptions& opt,
-                       GraphSpec& g, std::vector<Diagnostic>& diags) {
+Status diagnostics_status(const std::vector<Diagnostic>& diags, size_t before) {
+  if (diags.size() <= before) return Status::Ok();
+  size_t more = diags.size() - before - 1;
+  return Status::Invalid(diags[before].str() +
+                         (more ? " (and " + std::to_string(more) + " more problem" + (more == 1 ? ")" : "s)") : ""));
+}
+
+Status load_graph_string(const std::string& text, const std::string& path, const LoadOptions& opt,
+                         GraphSpec& g, std::vector<Diagnostic>& diags) {
   size_t before = diags.size();
   g = GraphSpec{};
   g.file = path;
@@ -218,7 +225,7 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
   } catch (const toml::parse_error& e) {
     SourceLoc l{path, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column)};
     diags.push_back({l, "", "TOML syntax error: " + std::string(e.description())});
-    return false;
+    return diagnostics_status(diags, before);
   }
   for (auto& s : opt.sets) apply_set(root, s, diags);
 
@@ -261,7 +268,7 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
     SourceLoc l{path, 1, 1};
     if (root.contains("stages")) l = loc_of(*root["stages"].node(), path);
     diags.push_back({l, "", "the graph has no [stages.<name>] tables"});
-    return false;
+    return diagnostics_status(diags, before);
   }
   for (auto&& [k, v] : *st) {
     std::string name(k.str());
@@ -314,8 +321,8 @@ bool load_graph_string(const std::string& text, const std::string& path, const L
   });
   if (g.stages.empty()) diags.push_back({SourceLoc{path, 1, 1}, "", "the graph has no stages"});
   if (opt.nodes > 0) g.nodes = opt.nodes;
-  place_stages(g, diags);
-  return diags.size() == before;
+  (void)place_stages(g, diags);  // its problems are in diags, counted below
+  return diagnostics_status(diags, before);
 }
 
 std::vector<int> StageSpec::node_list() const {
@@ -326,7 +333,7 @@ std::vector<int> StageSpec::node_list() const {
   return out;
 }
 
-bool place_stages(GraphSpec& g, std::vector<Diagnostic>& diags) {
+Status place_stages(GraphSpec& g, std::vector<Diagnostic>& diags) {
   size_t before = diags.size();
   for (auto& s : g.stages) {
     std::vector<int> nodes;
@@ -354,22 +361,22 @@ bool place_stages(GraphSpec& g, std::vector<Diagnostic>& diags) {
     s.replicas = std::max<int>(1, static_cast<int>(s.replica_node.size()));
     if (s.replica_node.empty()) s.replica_node.assign(1, 0);
   }
-  return diags.size() == before;
+  return diagnostics_status(diags, before);
 }
 
-bool load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
-                std::vector<Diagnostic>& diags) {
+Status load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
+                  std::vector<Diagnostic>& diags) {
   out = GraphSpec{};
   out.file = path;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     diags.push_back({SourceLoc{path, 0, 0}, "", "cannot read the graph file: it is a directory"});
-    return false;
+    return Status::NotFound(diags.back().str());
   }
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     diags.push_back({SourceLoc{path, 0, 0}, "", std::string("cannot read the graph file: ") + std::strerror(errno)});
-    return false;
+    return Status::NotFound(diags.back().str());
   }
   std::stringstream ss;
   ss << f.rdbuf();

@@ -95,13 +95,13 @@ class Supervisor : public LaunchEvents {
 
  private:
   std::string setup_run_dir();
-  std::string start_replicas(const std::atomic<int>& signal);
+  Status start_replicas(const std::atomic<int>& signal);
   EndpointTable listen_node0(const std::string& address, LocalRun& run);
   int event_loop(const std::atomic<int>& signal);
   bool all_exited() const;
   int stop_all(const std::string& why);
   void check_liveness();
-  std::string check_outcomes() const;
+  Status check_outcomes() const;
 
   GraphSpec g_;
   const std::map<std::string, Params>& params_;
@@ -178,8 +178,8 @@ EndpointTable Supervisor::listen_node0(const std::string& address, LocalRun& run
 }
 
 // Node 0's tcp listeners, the other nodes' rendezvous, then every launcher.
-// Returns "" or why the run could not start.
-std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
+// Returns OK or why the run could not start.
+Status Supervisor::start_replicas(const std::atomic<int>& signal) {
   EndpointTable tcp;
   LocalRun run;
   run.graph = g_;
@@ -196,16 +196,16 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     }
     if (g_.nodes == 1 && (!tcp_producers(g_, 0).empty() || !group_stages(g_).empty())) {
       auto ip = resolve_host(g_.host);
-      if (!ip.ok()) return "cannot resolve [graph] host '" + g_.host + "': " + ip.status().message();
+      if (!ip.ok()) return ip.status().context("cannot resolve [graph] host '" + g_.host + "'");
       tcp = listen_node0(*ip, run);
       if (opt_.in_process) listeners_ = NodeListeners{};  // threads bind the group ports themselves
     }
     if (g_.nodes > 1) {
       auto hp = parse_host_port(opt_.coordinator, 29400);
-      if (!hp.ok()) return "--listen: " + hp.status().message();
+      if (!hp.ok()) return hp.status().context("--listen");
       auto [chost, cport] = *hp;
       auto resolved = resolve_host(chost);
-      if (!resolved.ok()) return "cannot resolve the coordinator address '" + chost + "': " + resolved.status().message();
+      if (!resolved.ok()) return resolved.status().context("cannot resolve the coordinator address '" + chost + "'");
       const std::string cip = *resolved;
       // A host name that means loopback only here (Debian maps its own name
       // to 127.0.1.1) would shut the other hosts out: listen on every address.
@@ -216,8 +216,8 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
                   << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
       // Node 0's producers listen at the address the other nodes reached it at.
       auto node0 = [&](const std::string& reached_at) { return listen_node0(reached_at.empty() ? cip : reached_at, run); };
-      std::string why = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), node0, tcp, signal);
-      if (!why.empty()) return why;
+      Status joined = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), node0, tcp, signal);
+      if (!joined.ok()) return joined;
       if (!opt_.quiet) {
         std::cerr << "catlip: all " << g_.nodes << " nodes joined:";
         for (auto& n : remote_->nodes()) std::cerr << " " << n.rank << "=" << (n.rank ? n.host : report_.nodes()[0].host);
@@ -239,9 +239,9 @@ std::string Supervisor::start_replicas(const std::atomic<int>& signal) {
     local_->start();
     release_group_ports(listeners_);  // producer ports stay held: a restarted replica reuses its own
   } catch (const std::exception& e) {
-    return std::string("cannot start replicas: ") + e.what();
+    return Status::Unavailable(std::string("cannot start replicas: ") + e.what());
   }
-  return "";
+  return Status::Ok();
 }
 
 // Until every replica has exited, one fails, a stage ends the run, or a
@@ -297,7 +297,8 @@ int Supervisor::run() {
     std::cerr << "catlip: running graph '" << g_.name << "' (" << g_.stages.size() << " stages"
               << (g_.nodes > 1 ? ", " + std::to_string(g_.nodes) + " nodes" : "") << ") in " << run_dir_ << "\n";
 
-  failure_ = start_replicas(signals.received());
+  Status started = start_replicas(signals.received());
+  failure_ = started.message();
   int exit_code = 1;
   if (failure_.empty()) exit_code = event_loop(signals.received());
   else if (signals.received()) {
@@ -340,9 +341,9 @@ int Supervisor::run() {
   report_.metrics().tick(report_.elapsed_s(), true);
   if (exit_code == 0) {
     // Every replica ended well; did the stages do what the graph asks?
-    std::string why = check_outcomes();
-    if (!why.empty()) {
-      failure_ = why;
+    Status outcomes = check_outcomes();
+    if (!outcomes.ok()) {
+      failure_ = outcomes.message();
       exit_code = 1;
       report_.clear();
       std::cerr << "catlip: run failed: " << failure_ << "\n";
@@ -405,8 +406,8 @@ void Supervisor::check_liveness() {
 }
 
 // End-of-run checks of a run whose replicas all succeeded: each stage's
-// min_samples and max_error_fraction. Returns "" or the first violation.
-std::string Supervisor::check_outcomes() const {
+// min_samples and max_error_fraction. Returns OK or the first violation.
+Status Supervisor::check_outcomes() const {
   for (auto& v : report_.metrics().view()) {
     const StageSpec* s = g_.find(v.name);
     if (!s) continue;
@@ -416,9 +417,9 @@ std::string Supervisor::check_outcomes() const {
     // leave others with nothing: only then is an empty stage fine.
     int64_t min = s->min_samples >= 0 ? s->min_samples : source ? 0 : 1;
     if (finished_by_.empty() && items < min)
-      return "stage '" + v.name + "' " + (source ? "emitted " : "received ") + std::to_string(items) + " item" +
+      return Status::Invalid("stage '" + v.name + "' " + (source ? "emitted " : "received ") + std::to_string(items) + " item" +
              (items == 1 ? "" : "s") + ", fewer than min_samples " + std::to_string(min) +
-             (items == 0 ? ": no data reached it" : "") + " (set min_samples = 0 on the stage if that is expected)";
+             (items == 0 ? ": no data reached it" : "") + " (set min_samples = 0 on the stage if that is expected)");
     int64_t errors = 0;
     std::string named;
     for (auto& [k, c] : v.counters)
@@ -429,11 +430,11 @@ std::string Supervisor::check_outcomes() const {
     int64_t denom = source ? v.items_out + errors : v.items_in;
     double limit = s->max_error_fraction >= 0 ? s->max_error_fraction : g_.max_error_fraction;
     if (errors > 0 && denom > 0 && double(errors) / double(denom) > limit)
-      return "stage '" + v.name + "': " + std::to_string(errors) + " errors for " + std::to_string(denom) + " items (" +
+      return Status::Invalid("stage '" + v.name + "': " + std::to_string(errors) + " errors for " + std::to_string(denom) + " items (" +
              fmt1(100.0 * double(errors) / double(denom)) + "%: " + named + "), above max_error_fraction " +
-             param_value_to_string(limit);
+             param_value_to_string(limit));
   }
-  return "";
+  return Status::Ok();
 }
 
 }  // namespace

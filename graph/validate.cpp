@@ -68,8 +68,8 @@ void check_stage_files(const StageSpec& s, const StageSchema& sc, const Params& 
 
 }  // namespace
 
-bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
-                    std::map<std::string, Params>* resolved, const ValidateOptions& opt) {
+Status validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
+                      std::map<std::string, Params>* resolved, const ValidateOptions& opt) {
   size_t before = diags.size();
   std::map<std::string, const StageType*> types;
 
@@ -199,7 +199,7 @@ bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagno
                            " is not consumed by any stage (add \"" + s.name +
                            "\" to another stage's inputs, or end the graph with a sink)"});
   }
-  return diags.size() == before;
+  return diagnostics_status(diags, before);
 }
 
 }  // namespace catlip

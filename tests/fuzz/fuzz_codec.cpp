@@ -1,4 +1,4 @@
-// Fuzzes catlip::decode (core/src/codec.cpp): the msgpack envelope, samples,
+// Fuzzes catlip::decode (core/runtime/src/codec.cpp): the msgpack envelope, samples,
 // batches, control messages and out-of-band attachments.
 //
 // Input: byte 0 selects the attachment count (low 2 bits); then, per

@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   LoadOptions opt;
   GraphSpec g;
   std::vector<Diagnostic> diags;
-  bool ok = load_graph_string(text, "fuzz.toml", opt, g, diags);
+  bool ok = load_graph_string(text, "fuzz.toml", opt, g, diags).ok();
   if (!ok) {
     FUZZ_CHECK(!diags.empty(), "load failed without a diagnostic");
     return 0;
@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::map<std::string, Params> resolved;
   std::vector<Diagnostic> vd;
-  bool valid = validate_graph(g, *loader, vd, &resolved);
+  bool valid = validate_graph(g, *loader, vd, &resolved).ok();
   FUZZ_CHECK(valid == vd.empty(), "validate_graph returned %d with %zu diagnostics", valid, vd.size());
 
   std::vector<std::string> order = topo_order(g);
@@ -89,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<Diagnostic> d2;
   LoadOptions raw;
   raw.interpolate_env = false;
-  bool ok2 = load_graph_string(t1, "resolved.toml", raw, g2, d2);
+  bool ok2 = load_graph_string(t1, "resolved.toml", raw, g2, d2).ok();
   FUZZ_CHECK(ok2, "graph_to_toml output does not load:\n%s--- TOML:\n%s", diag_text(d2).c_str(), t1.c_str());
   FUZZ_CHECK(g2.name == g.name && g2.host == g.host && g2.run_dir == g.run_dir && g2.nodes == g.nodes &&
                  g2.report_interval_s == g.report_interval_s && g2.join_timeout_s == g.join_timeout_s &&

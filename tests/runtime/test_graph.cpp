@@ -21,7 +21,7 @@ static bool load(const std::string& text, GraphSpec& g, std::vector<Diagnostic>&
                  std::vector<std::string> sets = {}) {
   LoadOptions o;
   o.sets = std::move(sets);
-  return load_graph_string(text, "g.toml", o, g, d);
+  return load_graph_string(text, "g.toml", o, g, d).ok();
 }
 
 static std::string all(const std::vector<Diagnostic>& d) {
@@ -115,7 +115,7 @@ inputs = ["work"]
 sise = 3
 )", g, d);
   PluginLoader loader;
-  CHECK_FALSE(validate_graph(g, loader, d));
+  CHECK_FALSE(validate_graph(g, loader, d).ok());
   std::string s = all(d);
   INFO(s);
   CHECK_THAT(s, Catch::Contains("g.toml:5:9: error: stage 'read': parameter 'count': expected int, got string"));
@@ -134,7 +134,7 @@ TEST_CASE("graph: sources take no inputs, transforms need them") {
   std::vector<Diagnostic> d;
   REQUIRE(load("[stages.a]\ntype = \"testing.counter\"\ninputs = [\"b\"]\n[stages.b]\ntype = \"testing.map\"\n", g, d));
   PluginLoader loader;
-  CHECK_FALSE(validate_graph(g, loader, d));
+  CHECK_FALSE(validate_graph(g, loader, d).ok());
   std::string s = all(d);
   CHECK_THAT(s, Catch::Contains("testing.counter is a source and takes no inputs"));
   CHECK_THAT(s, Catch::Contains("testing.map needs inputs"));

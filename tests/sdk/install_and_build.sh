@@ -28,6 +28,12 @@ for f in bin/catlip bin/catlip-worker include/catlip/stage.h include/catlip/plug
          lib/cmake/catlip/catlipTargets.cmake lib/pkgconfig/catlip.pc lib/catlip/plugins/catlip_testing.so; do
   [ -e "$P/$f" ] || fail "not installed: $f"
 done
+# The SDK's headers only: the runtime (libcatlip_runtime, for the programs)
+# is installed without its headers.
+for f in include/catlip/transport.h include/catlip/runtime.h include/catlip/codec.h include/catlip/plugin_loader.h; do
+  [ ! -e "$P/$f" ] || fail "a runtime header is installed with the SDK: $f"
+done
+ls "$P"/lib/libcatlip_runtime.so.* >/dev/null 2>&1 || fail "libcatlip_runtime is not installed for the programs"
 if [ -e "$BUILD/plugins/catlip_exec.so" ] && [ ! -f "$P/lib/catlip/plugins/python/catlip_stage.py" ]; then
   fail "the exec plugin's Python helper is not installed beside it"
 fi

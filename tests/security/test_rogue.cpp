@@ -229,8 +229,8 @@ TEST_CASE("rogue peers: over CURVE tcp nothing is stolen or injected and strange
   // table) but has no member key: ZAP refuses it.
   // The producer's public key, from its consumer's replica spec (0600 in
   // the run's socket directory).
-  int collect = worker_pid(r.run, "collect");
-  REQUIRE(collect > 0);
+  int collect = -1;
+  REQUIRE(wait_until([&] { return (collect = worker_pid(r.run, "collect")) > 0; }, 30));
   auto spec = read_replica_spec(cmdline_arg(collect, "--spec"));
   REQUIRE(spec.ok());
   REQUIRE(spec->plan.curve.server_keys.size() == 1);

@@ -51,7 +51,7 @@ Rate run_once(const std::string& pass, int n, size_t bytes, const std::string& r
   LoadOptions lo;
   PluginLoader loader;
   std::map<std::string, Params> params;
-  if (!load_graph_string(toml.str(), "<bench>", lo, g, d) || !validate_graph(g, loader, d, &params)) {
+  if (!load_graph_string(toml.str(), "<bench>", lo, g, d).ok() || !validate_graph(g, loader, d, &params).ok()) {
     for (auto& x : d) std::cerr << x.str() << "\n";
     return {};
   }

@@ -109,7 +109,7 @@ Figures run_ingest(const std::string& urls, int decoders, int size, const std::s
   std::vector<Diagnostic> d;
   PluginLoader loader;
   std::map<std::string, Params> params;
-  if (!load_graph_string(t.str(), "<bench ingest>", LoadOptions{}, g, d) || !validate_graph(g, loader, d, &params)) {
+  if (!load_graph_string(t.str(), "<bench ingest>", LoadOptions{}, g, d).ok() || !validate_graph(g, loader, d, &params).ok()) {
     for (auto& x : d) std::cerr << x.str() << "\n";
     return {};
   }

@@ -186,7 +186,7 @@ Result cross_host_path(const VethHosts& h, int n, size_t bytes, const std::strin
     LoadOptions lo;
     PluginLoader loader;
     std::map<std::string, Params> params;
-    if (!load_graph_string(bench_graph("ipc", n, bytes, 2), "<bench>", lo, g, d) || !validate_graph(g, loader, d, &params))
+    if (!load_graph_string(bench_graph("ipc", n, bytes, 2), "<bench>", lo, g, d).ok() || !validate_graph(g, loader, d, &params).ok())
       ::_exit(3);
     RunOptions opt;
     opt.run_dir = run_dir;
@@ -211,7 +211,7 @@ Result stage_path(const std::string& row, int n, size_t bytes, const std::string
   LoadOptions lo;
   PluginLoader loader;
   std::map<std::string, Params> params;
-  if (!load_graph_string(toml, "<bench>", lo, g, d) || !validate_graph(g, loader, d, &params)) {
+  if (!load_graph_string(toml, "<bench>", lo, g, d).ok() || !validate_graph(g, loader, d, &params).ok()) {
     for (auto& x : d) std::cerr << x.str() << "\n";
     return {};
   }

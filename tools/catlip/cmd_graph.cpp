@@ -78,9 +78,9 @@ int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<
       std::cerr << "catlip: missing GRAPH argument\n";
       return kUsage;
     }
-    ok = load_graph_string(kEmbeddedDefaultGraph, "<embedded configs/default.toml>", lo, g, diags);
+    ok = load_graph_string(kEmbeddedDefaultGraph, "<embedded configs/default.toml>", lo, g, diags).ok();
   } else {
-    ok = load_graph(a.positional()[0], lo, g, diags);
+    ok = load_graph(a.positional()[0], lo, g, diags).ok();
   }
   PluginLoader loader;
   // Files are checked where they are read: with several nodes, this node
@@ -89,7 +89,7 @@ int load_and_validate(const Args& a, bool allow_default, GraphSpec& g, std::map<
   vo.check_files = check_files && !a.has("no-check-files");
   vo.check_urls = check_files && a.has("check-urls");
   vo.files_of_node = g.nodes > 1 ? 0 : -1;
-  if (ok || !g.stages.empty()) ok = validate_graph(g, loader, diags, &params, vo) && ok;
+  if (ok || !g.stages.empty()) ok = validate_graph(g, loader, diags, &params, vo).ok() && ok;
   for (auto& d : diags) std::cerr << d.str() << "\n";
   if (!diags.empty()) {
     std::cerr << diags.size() << " error" << (diags.size() == 1 ? "" : "s") << " in " << g.file

@@ -86,10 +86,10 @@ void run_config(const std::string& file, const std::vector<std::string>& sets, c
   std::vector<Diagnostic> diags;
   LoadOptions lo;
   lo.sets = sets;
-  bool ok = load_graph(file, lo, g, diags);
+  bool ok = load_graph(file, lo, g, diags).ok();
   PluginLoader loader;
   std::map<std::string, Params> params;
-  if (ok) ok = validate_graph(g, loader, diags, &params);
+  if (ok) ok = validate_graph(g, loader, diags, &params).ok();
   for (auto& d : diags) std::cerr << d.str() << "\n";
   if (!ok || !diags.empty()) throw std::runtime_error("invalid graph " + file);
   RunOptions opt;

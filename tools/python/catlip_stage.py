@@ -38,7 +38,7 @@ WIRE_VERSION = 1
 
 # Frame kinds (one byte after the 4-byte little-endian payload length).
 HELLO, SAMPLE, DONE, END, ERROR, COUNT = b"H", b"S", b"D", b"E", b"X", b"C"
-# Wire message kinds and field tags (core/src/codec.cpp).
+# Wire message kinds and field tags (core/runtime/src/codec.cpp).
 MSG_SAMPLE, MSG_BATCH = 1, 2
 TAG_BYTES, TAG_TEXT, TAG_INTS, TAG_TENSOR = 0, 1, 2, 3
 

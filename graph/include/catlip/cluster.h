@@ -36,6 +36,7 @@
 
 #include "catlip/launch_env.h"
 #include "catlip/launcher.h"
+#include "catlip/status.h"
 #include "catlip/run_metrics.h"
 
 namespace catlip {
@@ -66,10 +67,10 @@ class RemoteNodes : public Launcher {
   // Waits for nodes 1..N-1 to join and get ready, then asks `node0` for node
   // 0's tcp endpoints, given the address the other nodes reach this host at
   // (they report it at join), and fills `tcp` with every node's endpoints.
-  // Returns "" or why the run cannot start (missing nodes, a refused node,
-  // interrupted).
+  // Returns OK, or why the run cannot start: Unavailable (missing nodes, a
+  // refused or failed node, node 0 cannot listen) or Invalid (interrupted).
   using Node0Endpoints = std::function<EndpointTable(const std::string& reached_at)>;
-  std::string rendezvous(const std::string& graph_toml, const std::string& run_dir, const std::string& plugins,
+  Status rendezvous(const std::string& graph_toml, const std::string& run_dir, const std::string& plugins,
                          const Node0Endpoints& node0, EndpointTable& tcp, const std::atomic<int>& signal);
 
   void start() override;

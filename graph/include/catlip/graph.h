@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "catlip/params.h"
+#include "catlip/status.h"
 
 namespace catlip {
 
@@ -102,16 +103,23 @@ struct LoadOptions {
 
 // Reads and parses a graph file. Syntax and structure problems (not a table,
 // reserved keys of the wrong type, bad --set, unset ${VAR}) are appended to
-// `diags`; returns false if any were found.
-bool load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
-                std::vector<Diagnostic>& diags);
-bool load_graph_string(const std::string& text, const std::string& virtual_path,
-                       const LoadOptions& opt, GraphSpec& out, std::vector<Diagnostic>& diags);
+// `diags`, each naming its line; the Status is Invalid when any were found
+// (its message: the first, and how many more), NotFound when the file cannot
+// be read. `out` holds what could be read either way, so a caller can go on
+// to validate it and report every problem at once.
+Status load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
+                  std::vector<Diagnostic>& diags);
+Status load_graph_string(const std::string& text, const std::string& virtual_path,
+                         const LoadOptions& opt, GraphSpec& out, std::vector<Diagnostic>& diags);
+
+// The Status of the diagnostics appended since `before`: OK when none,
+// else Invalid with the first one's text and a count of the rest.
+Status diagnostics_status(const std::vector<Diagnostic>& diags, size_t before = 0);
 
 // Resolves every stage's placement against g.nodes (replica counts and the
 // node of each replica); placement problems, such as a node rank >= the
 // node count, are appended to `diags`. load_graph* call it.
-bool place_stages(GraphSpec& g, std::vector<Diagnostic>& diags);
+Status place_stages(GraphSpec& g, std::vector<Diagnostic>& diags);
 
 // Serializes a (resolved) graph back to TOML, e.g. for the run directory.
 std::string graph_to_toml(const GraphSpec& g);

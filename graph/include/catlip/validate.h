@@ -28,10 +28,11 @@ struct ValidateOptions {
 // Checks stage types (loading only the plugins the graph names), parameters
 // (unknown, mistyped, out of range, missing), placement, the files
 // parameters name (opt), inputs (unknown, missing, a source with inputs),
-// cycles, unconsumed transform outputs and replicas. On success fills
-// `resolved` (stage name -> parameters with defaults).
-bool validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
-                    std::map<std::string, Params>* resolved = nullptr, const ValidateOptions& opt = {});
+// cycles, unconsumed transform outputs and replicas, each appended to
+// `diags`; the Status is Invalid when any were found (diagnostics_status).
+// Fills `resolved` (stage name -> parameters with defaults).
+Status validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diagnostic>& diags,
+                      std::map<std::string, Params>* resolved = nullptr, const ValidateOptions& opt = {});
 
 // Restarts allowed per stage whose schema says its replicas may be restarted
 // (StageSchema::restartable): the stage's max_restarts, else the graph's.
