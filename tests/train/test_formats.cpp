@@ -120,24 +120,23 @@ TEST_CASE("checkpoint frame detects truncation and corruption") {
   auto all = list_checkpoints(dir.path());
   REQUIRE(all.size() == 2);
   CHECK(all[0] == p2);  // newest first
-  std::string why;
-  auto ok = read_checkpoint_file(p1, &why);
-  REQUIRE(ok);
+  auto ok = read_checkpoint_file(p1);
+  REQUIRE(ok.ok());
   CHECK(ok->metadata.at("catlip.step") == "5");
 
   std::string bytes = test::read_file(p2);
   test::write_file(p2, bytes.substr(0, bytes.size() / 2));
-  CHECK_FALSE(read_checkpoint_file(p2, &why));
+  std::string why = read_checkpoint_file(p2).status().message();
   CHECK(why.find("truncated") != std::string::npos);
   CHECK(why.find(p2) != std::string::npos);
 
   bytes[bytes.size() - 10] ^= 0x55;
   test::write_file(p2, bytes);
-  CHECK_FALSE(read_checkpoint_file(p2, &why));
+  why = read_checkpoint_file(p2).status().message();
   CHECK(why.find("CRC") != std::string::npos);
 
   test::write_file(p2, "garbage that is long enough to hold a frame header....");
-  CHECK_FALSE(read_checkpoint_file(p2, &why));
+  why = read_checkpoint_file(p2).status().message();
   CHECK(why.find("magic") != std::string::npos);
 
   // No temporary files are left behind by atomic writes.

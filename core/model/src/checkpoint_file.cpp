@@ -59,16 +59,15 @@ std::string write_checkpoint_file(const std::string& dir, int64_t step,
   return path;
 }
 
-std::optional<SafeTensorsFile> read_checkpoint_file(const std::string& path, std::string* why) {
-  auto bad = [&](const std::string& m) -> std::optional<SafeTensorsFile> {
-    if (why) *why = "checkpoint " + path + ": " + m;
-    return std::nullopt;
+Result<SafeTensorsFile> read_checkpoint_file(const std::string& path) {
+  auto bad = [&](const std::string& m) -> Result<SafeTensorsFile> {
+    return Status::Invalid("checkpoint " + path + ": " + m);
   };
   std::string bytes;
   try {
     bytes = read_whole_file(path);
   } catch (const std::exception& e) {
-    return bad(e.what());
+    return Status::NotFound("checkpoint " + path + ": " + e.what());
   }
   if (bytes.size() < kCheckpointFrameBytes)
     return bad("truncated (" + std::to_string(bytes.size()) + " bytes, shorter than its frame)");

@@ -110,10 +110,9 @@ namespace {
 SafeTensorsFile read_weights(const std::string& path, bool* is_ckpt) {
   *is_ckpt = path.size() > 7 && path.substr(path.size() - 7) == ".catlip";
   if (!*is_ckpt) return safetensors_load(path);
-  std::string why;
-  auto c = read_checkpoint_file(path, &why);
-  if (!c) throw std::runtime_error(why);
-  return std::move(*c);
+  auto c = read_checkpoint_file(path);
+  if (!c.ok()) throw std::runtime_error(c.status().message());
+  return std::move(c).value();
 }
 std::string meta_of(const SafeTensorsFile& f, const std::string& path, const std::string& k) {
   auto it = f.metadata.find(k);

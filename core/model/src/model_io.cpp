@@ -33,10 +33,9 @@ LoadedModel load_model(const std::string& path, bool prefer_ema, const std::stri
   SafeTensorsFile f;
   bool is_ckpt = path.size() > 7 && path.substr(path.size() - 7) == ".catlip";
   if (is_ckpt) {
-    std::string why;
-    auto c = read_checkpoint_file(path, &why);
-    if (!c) throw std::runtime_error(why);
-    f = std::move(*c);
+    auto c = read_checkpoint_file(path);
+    if (!c.ok()) throw std::runtime_error(c.status().message());
+    f = std::move(c).value();
   } else {
     f = safetensors_load(path);
   }

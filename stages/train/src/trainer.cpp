@@ -342,10 +342,9 @@ struct Trainer::Impl {
 
   void resume() {
     for (auto& path : model::list_checkpoints(ckpt_dir)) {
-      std::string why;
-      auto f = model::read_checkpoint_file(path, &why);
-      if (!f) {
-        log(LogLevel::Warn, why + "; skipped, trying an older one");
+      auto f = model::read_checkpoint_file(path);
+      if (!f.ok()) {
+        log(LogLevel::Warn, f.status().message() + "; skipped, trying an older one");
         ctx.count("skipped.bad_checkpoint");
         continue;
       }

@@ -163,9 +163,8 @@ struct CkptMeta {
 };
 
 CkptMeta read_meta(const std::string& path) {
-  std::string why;
-  auto f = model::read_checkpoint_file(path, &why);
-  if (!f) throw std::runtime_error(why);
+  auto f = model::read_checkpoint_file(path);
+  if (!f.ok()) throw std::runtime_error(f.status().message());
   CkptMeta m;
   if (auto it = f->metadata.find("catlip.step"); it != f->metadata.end()) m.step = std::stoll(it->second);
   if (auto it = f->metadata.find("catlip.train_seconds"); it != f->metadata.end()) m.seconds = std::stod(it->second);

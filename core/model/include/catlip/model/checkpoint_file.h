@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "catlip/status.h"
 #include "catlip/model/safetensors.h"
 
 namespace catlip::model {
@@ -49,10 +50,10 @@ std::string write_checkpoint_file(const std::string& dir, int64_t step,
                                   const std::map<std::string, std::string>& metadata,
                                   const std::vector<TensorView>& tensors);
 
-// Reads and verifies a checkpoint. On any problem (missing, truncated, bad
-// magic, CRC mismatch, unparsable payload) returns nullopt and sets *why to a
-// message naming the file.
-std::optional<SafeTensorsFile> read_checkpoint_file(const std::string& path, std::string* why);
+// Reads and verifies a checkpoint. Any problem is a failed Result whose
+// message names the file: NotFound (cannot be read) or Invalid (truncated,
+// bad magic, CRC mismatch, unparsable payload).
+Result<SafeTensorsFile> read_checkpoint_file(const std::string& path);
 
 // Checkpoint files in `dir`, newest (highest step) first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
