@@ -29,10 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   ImageFormat f = sniff_format(img.data(), img.size());
   ImageInfo info;
-  std::string err = read_image_info(img.data(), img.size(), info);
+  catlip::Status header = read_image_info(img.data(), img.size(), info);
   FUZZ_CHECK(info.format == f, "read_image_info and sniff_format disagree");
-  if (err.empty()) FUZZ_CHECK(info.width > 0 && info.height > 0, "accepted header of zero size");
-  if (f == ImageFormat::Unknown) FUZZ_CHECK(!err.empty(), "unknown format without an error");
+  if (header.ok()) FUZZ_CHECK(info.width > 0 && info.height > 0, "accepted header of zero size");
+  if (f == ImageFormat::Unknown) FUZZ_CHECK(!header.ok(), "unknown format without an error");
 
   TransformSpec spec;
   spec.mode = (flags & 1) ? TransformSpec::Eval : TransformSpec::Train;
@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> out;
   DecodeOutcome o = decode_transform(img.data(), img.size(), spec, rng, out);
   if (o.ok()) {
-    FUZZ_CHECK(err.empty(), "decoded an image whose header was refused: %s", err.c_str());
+    FUZZ_CHECK(header.ok(), "decoded an image whose header was refused: %s", header.message().c_str());
     FUZZ_CHECK(o.info.pixels() <= kMaxPixels, "decoded %dx%d over max_pixels", o.info.width, o.info.height);
     FUZZ_CHECK(out.size() == size_t(spec.size) * spec.size * 3, "transform output of %zu bytes", out.size());
   } else {

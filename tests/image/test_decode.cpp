@@ -43,14 +43,14 @@ TEST_CASE("format sniffing and header info") {
   auto jpg = encode_jpeg(pattern_rgb(20, 10), 20, 10, 3);
   auto webp = encode_webp(pattern_rgb(20, 10), 20, 10, 3);
   ImageInfo info;
-  REQUIRE(read_image_info(png.data(), png.size(), info).empty());
+  REQUIRE(read_image_info(png.data(), png.size(), info).ok());
   CHECK(info.format == ImageFormat::Png);
   CHECK(info.width == 20);
   CHECK(info.height == 10);
-  REQUIRE(read_image_info(jpg.data(), jpg.size(), info).empty());
+  REQUIRE(read_image_info(jpg.data(), jpg.size(), info).ok());
   CHECK(info.format == ImageFormat::Jpeg);
   CHECK(info.width == 20);
-  REQUIRE(read_image_info(webp.data(), webp.size(), info).empty());
+  REQUIRE(read_image_info(webp.data(), webp.size(), info).ok());
   CHECK(info.format == ImageFormat::Webp);
   CHECK(info.height == 10);
   CHECK(sniff_format("GIF89a", 6) == ImageFormat::Unknown);
@@ -132,7 +132,7 @@ TEST_CASE("bilinear downscale by 2 averages 2x2 blocks (hand-computed)") {
   CHECK(out == expect);
   // The train path with a full-image crop and flip mirrors the columns.
   ImageInfo info;
-  REQUIRE(read_image_info(png.data(), png.size(), info).empty());
+  REQUIRE(read_image_info(png.data(), png.size(), info).ok());
   auto m = map_for_crop(CropRect{0, 0, 4, 4}, 2, 2, true);
   REQUIRE(decode_mapped(png.data(), png.size(), info, m, true, out).ok());
   std::vector<uint8_t> flipped = {45, 155, 7, 25, 175, 7, 125, 75, 7, 105, 95, 7};
@@ -146,7 +146,7 @@ TEST_CASE("bilinear 3 -> 2 uses half-pixel centres without antialiasing") {
   std::vector<uint8_t> px = {0, 0, 0, 100, 100, 100, 200, 200, 200};
   auto png = encode_png(px, 3, 1, 3);
   ImageInfo info;
-  REQUIRE(read_image_info(png.data(), png.size(), info).empty());
+  REQUIRE(read_image_info(png.data(), png.size(), info).ok());
   auto m = map_for_crop(CropRect{0, 0, 1, 3}, 2, 1, false);
   std::vector<uint8_t> out;
   REQUIRE(decode_mapped(png.data(), png.size(), info, m, true, out).ok());
@@ -154,7 +154,7 @@ TEST_CASE("bilinear 3 -> 2 uses half-pixel centres without antialiasing") {
   // Upscale 2 -> 4: src = 0.5 (i + 0.5) - 0.5 = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1).
   std::vector<uint8_t> two = {0, 0, 0, 200, 200, 200};
   png = encode_png(two, 2, 1, 3);
-  REQUIRE(read_image_info(png.data(), png.size(), info).empty());
+  REQUIRE(read_image_info(png.data(), png.size(), info).ok());
   m = map_for_crop(CropRect{0, 0, 1, 2}, 4, 1, false);
   REQUIRE(decode_mapped(png.data(), png.size(), info, m, true, out).ok());
   CHECK(out == std::vector<uint8_t>{0, 0, 0, 50, 50, 50, 150, 150, 150, 200, 200, 200});
@@ -186,7 +186,7 @@ TEST_CASE("JPEG region decode equals full decode followed by the same resampling
   std::vector<uint8_t> full;
   REQUIRE(decode_full(jpg.data(), jpg.size(), kDefaultMaxPixels, full).ok());
   ImageInfo info;
-  REQUIRE(read_image_info(jpg.data(), jpg.size(), info).empty());
+  REQUIRE(read_image_info(jpg.data(), jpg.size(), info).ok());
   for (auto crop : {CropRect{17, 41, 120, 150}, CropRect{0, 0, 250, 333}, CropRect{130, 200, 120, 133}}) {
     auto m = map_for_crop(crop, 96, 96, false);
     std::vector<uint8_t> region, ref(96 * 96 * 3);
@@ -211,7 +211,7 @@ TEST_CASE("JPEG DCT-scaled decode is used for small outputs and stays close") {
   auto px = pattern_rgb(800, 600, 2);
   auto jpg = encode_jpeg(px, 800, 600, 3, 95);
   ImageInfo info;
-  REQUIRE(read_image_info(jpg.data(), jpg.size(), info).empty());
+  REQUIRE(read_image_info(jpg.data(), jpg.size(), info).ok());
   auto m = map_for_crop(CropRect{0, 0, 600, 800}, 100, 100, false);
   std::vector<uint8_t> scaled, exact;
   auto a = decode_mapped(jpg.data(), jpg.size(), info, m, true, scaled);
@@ -230,7 +230,7 @@ TEST_CASE("grayscale and CMYK JPEG, RGBA and gray PNG, RGBA WebP decode to RGB")
     for (int i = 0; i < 32 * 32; ++i) g[i] = uint8_t(i % 32 * 8);
     auto jpg = encode_jpeg(g, 32, 32, 1, 100);
     ImageInfo info;
-    REQUIRE(read_image_info(jpg.data(), jpg.size(), info).empty());
+    REQUIRE(read_image_info(jpg.data(), jpg.size(), info).ok());
     CHECK(info.gray);
     REQUIRE(decode_eval(jpg, 32, 32, out).ok());
     REQUIRE(out.size() == 32 * 32 * 3);
@@ -255,7 +255,7 @@ TEST_CASE("grayscale and CMYK JPEG, RGBA and gray PNG, RGBA WebP decode to RGB")
       }
     auto jpg = encode_jpeg(cmyk, 32, 32, 4, 100, false);
     ImageInfo info;
-    REQUIRE(read_image_info(jpg.data(), jpg.size(), info).empty());
+    REQUIRE(read_image_info(jpg.data(), jpg.size(), info).ok());
     CHECK(info.cmyk);
     REQUIRE(decode_eval(jpg, 32, 32, out).ok());
     auto at = [&](int x, int y, int c) { return int(out[(y * 32 + x) * 3 + c]); };

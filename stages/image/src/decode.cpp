@@ -60,9 +60,10 @@ bool check_header(const void* data, size_t size, int64_t max_pixels, DecodeOutco
     o = fail(o, DecodeStatus::Empty, "empty (0-byte) image");
     return false;
   }
-  std::string err = read_image_info(data, size, o.info);
-  if (!err.empty()) {
-    o = fail(o, o.info.format == ImageFormat::Unknown ? DecodeStatus::UnknownFormat : DecodeStatus::Corrupt, err);
+  Status header = read_image_info(data, size, o.info);
+  if (!header.ok()) {
+    o = fail(o, o.info.format == ImageFormat::Unknown ? DecodeStatus::UnknownFormat : DecodeStatus::Corrupt,
+             header.message());
     return false;
   }
   if (o.info.pixels() > max_pixels) {

@@ -44,9 +44,9 @@ uint32_t be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
-std::string jpeg_info(const void* data, size_t n, ImageInfo& info) {
+Status jpeg_info(const void* data, size_t n, ImageInfo& info) {
   tjhandle h = thread_tj();
-  if (!h) return "cannot create TurboJPEG handle";
+  if (!h) return Status::Internal("cannot create TurboJPEG handle");
   int w = 0, hgt = 0, subsamp = 0, cs = 0;
   if (tjDecompressHeader3(h, static_cast<const unsigned char*>(data), static_cast<unsigned long>(n), &w, &hgt,
                           &subsamp, &cs) != 0) {
@@ -54,52 +54,52 @@ std::string jpeg_info(const void* data, size_t n, ImageInfo& info) {
     // TurboJPEG 2.1 leaves the handle mid-header after an error, and every
     // later header read on it fails: replace it.
     thread_tj_slot().reset(tjInitDecompress());
-    return err;
+    return Status::Invalid(err);
   }
   info.width = w;
   info.height = hgt;
   info.gray = cs == TJCS_GRAY;
   info.cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
-  return "";
+  return Status::Ok();
 }
 
-std::string png_info(const void* data, size_t n, ImageInfo& info) {
+Status png_info(const void* data, size_t n, ImageInfo& info) {
   auto* p = static_cast<const unsigned char*>(data);
   // signature(8) + length(4) + "IHDR"(4) + width(4) + height(4) + depth(1) + colour type(1)
-  if (n < 26 || std::memcmp(p + 12, "IHDR", 4)) return "bad PNG header: no IHDR chunk";
+  if (n < 26 || std::memcmp(p + 12, "IHDR", 4)) return Status::Invalid("bad PNG header: no IHDR chunk");
   uint32_t w = be32(p + 16), h = be32(p + 20);
-  if (w == 0 || h == 0 || w > 0x7FFFFFFF || h > 0x7FFFFFFF) return "bad PNG header: invalid size";
+  if (w == 0 || h == 0 || w > 0x7FFFFFFF || h > 0x7FFFFFFF) return Status::Invalid("bad PNG header: invalid size");
   info.width = static_cast<int>(w);
   info.height = static_cast<int>(h);
   int ct = p[25];
   info.gray = ct == 0 || ct == 4;
   info.alpha = ct == 4 || ct == 6;
-  return "";
+  return Status::Ok();
 }
 
-std::string webp_info(const void* data, size_t n, ImageInfo& info) {
+Status webp_info(const void* data, size_t n, ImageInfo& info) {
   WebPBitstreamFeatures f;
-  if (WebPGetFeatures(static_cast<const uint8_t*>(data), n, &f) != VP8_STATUS_OK) return "bad WebP header";
+  if (WebPGetFeatures(static_cast<const uint8_t*>(data), n, &f) != VP8_STATUS_OK) return Status::Invalid("bad WebP header");
   info.width = f.width;
   info.height = f.height;
   info.alpha = f.has_alpha;
-  return "";
+  return Status::Ok();
 }
 
 }  // namespace
 
-std::string read_image_info(const void* data, size_t n, ImageInfo& info) {
+Status read_image_info(const void* data, size_t n, ImageInfo& info) {
   info = ImageInfo{};
   info.format = sniff_format(data, n);
-  std::string err;
+  Status st;
   switch (info.format) {
-    case ImageFormat::Jpeg: err = jpeg_info(data, n, info); break;
-    case ImageFormat::Png: err = png_info(data, n, info); break;
-    case ImageFormat::Webp: err = webp_info(data, n, info); break;
-    default: return "not a JPEG, PNG or WebP image";
+    case ImageFormat::Jpeg: st = jpeg_info(data, n, info); break;
+    case ImageFormat::Png: st = png_info(data, n, info); break;
+    case ImageFormat::Webp: st = webp_info(data, n, info); break;
+    default: return Status::Invalid("not a JPEG, PNG or WebP image");
   }
-  if (err.empty() && (info.width <= 0 || info.height <= 0)) err = "image has zero size";
-  return err;
+  if (st.ok() && (info.width <= 0 || info.height <= 0)) return Status::Invalid("image has zero size");
+  return st;
 }
 
 }  // namespace catlip::image

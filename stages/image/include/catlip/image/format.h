@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "catlip/status.h"
+
 namespace catlip::image {
 
 enum class ImageFormat { Unknown, Jpeg, Png, Webp };
@@ -26,8 +28,9 @@ struct ImageInfo {
   int64_t pixels() const { return int64_t{width} * int64_t{height}; }
 };
 
-// Reads the header (JPEG: tjDecompressHeader3; PNG: IHDR; WebP: WebPGetFeatures).
-// Returns "" on success, else a message saying what is wrong.
-std::string read_image_info(const void* data, size_t size, ImageInfo& info);
+// Reads the header (JPEG: tjDecompressHeader3; PNG: IHDR; WebP: WebPGetFeatures)
+// into `info`; info.format is set even when the header is bad. Returns
+// Invalid saying what is wrong (unknown format, bad header, zero size).
+Status read_image_info(const void* data, size_t size, ImageInfo& info);
 
 }  // namespace catlip::image
