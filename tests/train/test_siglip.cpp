@@ -14,6 +14,8 @@
 #include <future>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "catlip/json.h"
 #include "catlip/local.h"
 #include "catlip/model/checkpoint_file.h"
@@ -214,8 +216,8 @@ TEST_CASE("siglip: the ring over 2, 3 and 4 c10d ranks gives the whole batch's l
     Grads want = run(0, W * B, nullptr);
 
     int port = test::free_port();
-    std::vector<Grads> got(size_t(W));
-    std::vector<double> exchange_s(size_t(W));
+    std::vector<Grads> got(static_cast<size_t>(W));
+    std::vector<double> exchange_s(static_cast<size_t>(W));
     std::vector<std::future<void>> fut;
     for (int r = 0; r < W; ++r)
       fut.push_back(std::async(std::launch::async, [&, r] {
@@ -257,7 +259,12 @@ TEST_CASE("siglip: the ring over 2, 3 and 4 c10d ranks gives the whole batch's l
 TEST_CASE("siglip: a small fixed set is memorised (image->text retrieval near 1), exported with t and b") {
   test::TempDir dir("siglip-overfit");
   auto o = siglip_options(dir.path());
-  const int N = 16, S = 60;
+  // More steps than CLIP's 60 with the paper's init (t = 10, b = -10): the
+  // positive pairs' pull dominates at first (the loss sits near 3.7 while
+  // the features bunch together), the negatives' push takes over once the
+  // positives' cosines near 1; retrieval is perfect from about step 110 on
+  // this set (constant lr, so a shorter run is this run's prefix).
+  const int N = 16, S = 160;
   o.batch_size = N;
   o.steps = S;
   o.lr = 2e-3;
@@ -283,7 +290,7 @@ TEST_CASE("siglip: a small fixed set is memorised (image->text retrieval near 1)
   }
   INFO("first loss " << first << ", last " << last);
   REQUIRE(first > 5.0);  // t = 10, b = -10: each image's positive pair costs ~ -log sigmoid(-10 + 10 cos) ~ 10
-  REQUIRE(last < 0.5 * first);
+  REQUIRE(last < 0.05 * first);
   REQUIRE(ctx.gauges().count("train.logit_bias"));
   // The export: SigLIP metadata, t' and b, the tokenizer beside it, loaded for zero-shot as CLIP's.
   const std::string exp = dir.path() + "/export/model.safetensors";
