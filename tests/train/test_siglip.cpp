@@ -1,8 +1,8 @@
 // train.siglip on tiny models: the sigmoid loss (and its gradients) against
 // a hand computation, the ring exchange over 2, 3 and 4 real c10d ranks
 // against one process on the whole batch, memorising a small fixed set
-// through the Trainer (retrieval accuracy, export, zero-shot loading), and
-// an exact resume that keeps the logit scale and bias.
+// through the Trainer (retrieval accuracy, export, zero-shot loading), an
+// exact resume that keeps the logit scale and bias, and the stage itself.
 #include <torch/torch.h>
 // LibTorch pulls in glog, whose CHECK would silently replace Catch's.
 #undef CHECK
@@ -23,6 +23,7 @@
 #include "catlip/model/model_io.h"
 #include "catlip/train/data_parallel.h"
 #include "catlip/train/loss.h"
+#include "catlip/train/train_stage.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
 
@@ -374,4 +375,50 @@ TEST_CASE("siglip: resume restores t' and b exactly and reaches the uninterrupte
   o.resume = true;
   LocalContext ctx;
   REQUIRE_THROWS_WITH(Trainer(o, ctx), Catch::Contains("is a siglip checkpoint"));
+}
+
+TEST_CASE("train.siglip stage: SigLIP's defaults, CLIP's text parameters, trains on image and tokens") {
+  test::TempDir dir("siglip-stage");
+  auto schema = SiglipTrainStage::schema();
+  REQUIRE(schema.type == "train.siglip");
+  REQUIRE(schema.reads == std::vector<std::string>{"image", "tokens"});
+  std::map<std::string, const ParamSpec*> by_name;
+  for (auto& p : schema.params) {
+    INFO(p.name);
+    REQUIRE_FALSE(p.doc.empty());
+    REQUIRE(by_name.emplace(p.name, &p).second);  // declared once
+  }
+  for (const char* n : {"tokenizer", "embed_dim", "text_width", "context_length", "model", "batch_size", "resume"})
+    REQUIRE(by_name.count(n));
+  REQUIRE_FALSE(by_name.count("gather_features"));  // nothing is gathered
+  REQUIRE(std::get<double>(*by_name.at("init_logit_scale")->default_value) == 10.0);
+  REQUIRE(std::get<double>(*by_name.at("init_logit_bias")->default_value) == -10.0);
+
+  std::map<std::string, ParamValue> given = {
+      {"tokenizer", write_tokenizer(dir.path())}, {"dim", int64_t{32}}, {"depth", int64_t{1}}, {"heads", int64_t{2}},
+      {"image_size", int64_t{32}}, {"patch_size", int64_t{8}}, {"embed_dim", int64_t{16}}, {"text_width", int64_t{32}},
+      {"text_depth", int64_t{1}}, {"text_heads", int64_t{2}}, {"context_length", int64_t{16}},
+      {"init_logit_bias", -4.0}, {"batch_size", int64_t{4}}, {"steps", int64_t{2}}, {"warmup_steps", int64_t{0}},
+      {"threads", int64_t{2}}, {"device", std::string("cpu")}, {"log_every", int64_t{0}}};
+  LocalContext ctx("trainer", "train.siglip", 0, 1, dir.path());
+  SiglipTrainStage stage;
+  configure_stage(stage, schema, given, ctx);
+  CollectEmitter out;
+  for (auto& p : make_pairs(8)) {
+    Sample s;
+    s.origin = p.origin;
+    s.set("image", p.image);
+    s.set_ints("tokens", p.tokens);
+    stage.process(std::move(s), out);
+  }
+  stage.flush(out);
+  REQUIRE(stage.trainer()->step() == 2);
+  std::string why;
+  auto ck = read_checkpoint_file(list_checkpoints(dir.path() + "/checkpoints").front(), &why);
+  REQUIRE(ck);
+  REQUIRE(ck->metadata.at("catlip.objective") == "siglip");
+  const double b = scalar_of(ck->tensors.at("model.logit_bias"));
+  REQUIRE(b != -4.0);           // trained from the given init
+  REQUIRE(std::abs(b + 4.0) < 0.1);  // two steps of lr 1e-3 from it
+  stage.close();
 }
