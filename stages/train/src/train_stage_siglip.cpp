@@ -28,7 +28,7 @@ StageSchema SiglipTrainStage::schema() {
       "rank's text features travel round the ring of ranks (OpenCLIP's bidirectional neighbour exchange, "
       "gradients returned to their owner), so every image meets every text of the global batch and "
       "memory does not grow with it. Same loop, checkpoints, resume, export and zero-shot evaluation "
-      "as train.clip; t' and b are in both.";
+      "as train.clip; t' and b are in its checkpoints and export.";
   s.reads = {"image", "tokens"};
   s.group = true;  // replicas are data-parallel ranks
   s.params = siglip_concat(siglip_concat(siglip_concat(text_params(), {
