@@ -626,6 +626,42 @@ TEST_CASE("data parallel: two train.clip ranks contrast against each other's fea
   check_nothing_left(dir, nullptr);
 }
 
+TEST_CASE("data parallel: two train.siglip ranks exchange text features round the ring and end together") {
+  clean_launcher_env();
+  TempDir dir("cl-dpsiglip");
+  Dataset data = make_dataset(dir);
+  write_file(dir.file("bpe.toml"), "[graph]\nname = \"bpe\"\n[stages.read]\ntype = \"shards.source\"\nurls = [\"" +
+                                       data.urls + "\"]\n[stages.count]\ntype = \"text.bpe_count\"\ninputs = [\"read\"]\n"
+                                       "[stages.learn]\ntype = \"text.bpe_learn\"\ninputs = [\"count\"]\nvocab_size = 700\n"
+                                       "output = \"" + dir.file("bpe.txt") + "\"\n");
+  auto b = run_cmd("timeout 120 " + catlip_bin() + " run " + dir.file("bpe.toml") + " --run-dir " + dir.file("bpe") +
+                   " --progress plain");
+  INFO(b.out);
+  REQUIRE(b.exit_code == 0);
+  write_file(dir.file("g.toml"),
+             "[graph]\nname = \"cluster-siglip\"\n"
+             "[stages.shards]\ntype = \"shards.source\"\nurls = [\"" + data.urls + "\"]\n"
+             "[stages.decode]\ntype = \"image.decode\"\ninputs = [\"shards\"]\nmode = \"eval\"\nsize = 32\nreplicas = 2\n"
+             "[stages.tokens]\ntype = \"text.bpe_encode\"\ninputs = [\"decode\"]\ntokenizer = \"" + dir.file("bpe.txt") +
+             "\"\ncontext_length = 24\n"
+             "[stages.train]\ntype = \"train.siglip\"\ninputs = [\"tokens\"]\ntokenizer = \"" + dir.file("bpe.txt") + "\"\n"
+             "replicas = 2\ndim = 32\ndepth = 1\nheads = 2\nimage_size = 32\npatch_size = 8\nembed_dim = 32\n"
+             "text_width = 32\ntext_depth = 1\ntext_heads = 2\ncontext_length = 24\nbatch_size = 16\n"
+             "warmup_steps = 2\ndevice = \"cpu\"\nthreads = 1\nlog_every = 1\ncheckpoint_every = 0\n");
+  auto r = run_cmd("timeout 240 " + catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + dir.file("run") +
+                   " --progress plain");
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  auto steps = finish_steps(r.out);
+  CHECK(steps[0] > 5);
+  CHECK(steps[0] == steps[1]);
+  CHECK_THAT(r.out, Catch::Contains("SigLIP: image ViT"));
+  CHECK_THAT(r.out, Catch::Contains("global batch 32 = 16 x 2 ranks (gloo, this is rank 0)"));
+  CHECK(fs::exists(dir.file("run/export/model.safetensors")));
+  CHECK_THAT(read_file(dir.file("run/export/config.json")), Catch::Contains("\"loss\": \"siglip\""));
+  check_nothing_left(dir, nullptr);
+}
+
 TEST_CASE("data parallel: one trainer rank on each of two namespace hosts") {
   require_netns();
   clean_launcher_env();

@@ -1,6 +1,7 @@
 // CatLIP vs CLIP (clip_eval.h): time-to-accuracy on hand-made curves, the
 // comparison's JSON, CLIP zero-shot end to end on a tiny CLIP trained here
-// from scratch, and a smoke run of `catlip quickstart --compare clip`.
+// from scratch (and on a SigLIP export), and a smoke run of
+// `catlip quickstart --compare clip`.
 // (REQUIRE only: LibTorch brings glog's CHECK macro, which replaces Catch's.)
 #include <catch2/catch.hpp>
 
@@ -182,6 +183,50 @@ TEST_CASE("CLIP zero-shot end to end on a tiny CLIP trained from scratch") {
   auto other = text::BpeTokenizer::learn(other_counts, 530);
   other.save(d.file("other.txt"));
   REQUIRE_THROWS(transfer::load_clip_tokenizer(m, d.file("other.txt")));
+}
+
+TEST_CASE("CLIP zero-shot: a train.siglip export loads and scores as the model that wrote it") {
+  test::TempDir d("siglip-zs");
+  const std::vector<std::string> names = {"ball", "cup", "tree"};
+  text::BpeWordCounts counts;
+  for (auto& n : names)
+    for (auto& w : text::bpe_pretokenize(text::bpe_normalize("a photo of a " + n + ".")))
+      counts[w] += 10;
+  auto tok = text::BpeTokenizer::learn(counts, 540);
+  tok.save(d.file("bpe.txt"));
+  auto info = model::read_tokenizer_info(d.file("bpe.txt"));
+  model::ViTConfig v;
+  v.dim = 16, v.depth = 1, v.heads = 2, v.image_size = 16, v.patch_size = 8;
+  model::TextConfig t;
+  t.vocab_size = tok.vocab_size(), t.context_length = 16, t.width = 16, t.depth = 1, t.heads = 2, t.embed_dim = 16;
+  torch::manual_seed(0);
+  model::ClipModel model(v, t, 10.0, -10.0);  // SigLIP's t and b
+  {
+    torch::NoGradGuard g;
+    model->logit_bias.fill_(-7.5);  // as if trained
+  }
+  model->eval();
+  model::export_clip(d.file("export"), "model", model::named_state(*model), v, t, d.file("bpe.txt"), info.checksum, 3,
+                     "siglip");
+  REQUIRE(model::is_clip_file(d.file("export/model.safetensors")));
+  auto m = model::load_clip(d.file("export/model.safetensors"));
+  REQUIRE(m.objective == "siglip");
+  REQUIRE(m.model->logit_bias.item<double>() == -7.5);
+  REQUIRE(m.model->logit_scale.item<double>() == Approx(std::log(10.0)));
+  // The zero-shot evaluator on the loaded export and on the model that wrote it.
+  model::LoadedClip ref = m;
+  ref.model = model;
+  auto tk = transfer::load_clip_tokenizer(m);
+  auto prompts = transfer::clip_prompts(names);
+  auto cls = transfer::clip_text_classifier(m, tk, prompts);
+  REQUIRE(torch::allclose(cls, transfer::clip_text_classifier(ref, tk, prompts), 0, 1e-6));
+  auto images = torch::randint(0, 256, {6, 16, 16, 3}, torch::kInt64).to(torch::kUInt8);
+  auto scores = transfer::clip_zero_shot_scores(m, images, cls);
+  REQUIRE(scores.size(0) == 6);
+  REQUIRE(torch::allclose(scores, transfer::clip_zero_shot_scores(ref, images, cls), 0, 1e-6));
+  auto cfg = json::read_file(d.file("export/config.json"));
+  REQUIRE(json::string(json::at(cfg, "loss")) == "siglip");
+  REQUIRE(num(json::at(cfg, "init_logit_bias")) == -7.5);
 }
 
 TEST_CASE("catlip quickstart --compare clip: a tiny smoke run writes both curves, then every configs/quickstart_*.toml runs alone, as is") {

@@ -108,6 +108,8 @@ def open_clip_dir(export_dir, out_dir, weights="model.safetensors"):
         "text_cfg": {"context_length": t["context_length"], "vocab_size": t["vocab_size"], "width": t["width"],
                      "heads": t["heads"], "layers": t["layers"], "mlp_ratio": t["mlp_ratio"]},
     }
+    if "init_logit_bias" in cfg:  # train.siglip: OpenCLIP then has the logit_bias the weights fill
+        model_cfg["init_logit_bias"] = cfg["init_logit_bias"]
     oc = {"model_cfg": model_cfg, "catlip_vision_cfg": v}
     pre = cfg.get("preprocess_cfg")
     if pre:

@@ -82,11 +82,13 @@ torch::Tensor TextTransformerImpl::forward(const torch::Tensor& tokens) {
   return pooled.matmul(text_projection);
 }
 
-ClipModelImpl::ClipModelImpl(ViTConfig vision, const TextConfig& t, double init_logit_scale) {
+ClipModelImpl::ClipModelImpl(ViTConfig vision, const TextConfig& t, double init_logit_scale,
+                             std::optional<double> init_logit_bias) {
   vision.num_classes = t.embed_dim;
   visual = register_module("visual", ViT(vision));
   text = register_module("text", TextTransformer(t));
   logit_scale = register_parameter("logit_scale", torch::tensor(std::log(init_logit_scale)));
+  if (init_logit_bias) logit_bias = register_parameter("logit_bias", torch::tensor(*init_logit_bias));
 }
 
 torch::Tensor ClipModelImpl::encode_image(const torch::Tensor& images) { return visual->forward(images); }
@@ -125,21 +127,24 @@ bool is_clip_file(const std::string& path) {
   bool ck = false;
   auto f = read_weights(path, &ck);
   auto it = f.metadata.find("catlip.objective");
-  return it != f.metadata.end() && it->second == "clip";
+  return it != f.metadata.end() && (it->second == "clip" || it->second == "siglip");
 }
 
 LoadedClip load_clip(const std::string& path, bool prefer_ema, const std::string& device) {
   bool is_ckpt = false;
   auto f = read_weights(path, &is_ckpt);
-  if (auto it = f.metadata.find("catlip.objective"); it == f.metadata.end() || it->second != "clip")
-    throw std::runtime_error(path + " does not hold a CLIP model (train.clip writes catlip.objective = clip)");
+  auto obj = f.metadata.find("catlip.objective");
+  if (obj == f.metadata.end() || (obj->second != "clip" && obj->second != "siglip"))
+    throw std::runtime_error(path + " does not hold a CLIP model (train.clip writes catlip.objective = clip, "
+                             "train.siglip siglip)");
   LoadedClip m;
+  m.objective = obj->second;
   m.vision = ViTConfig::parse(meta_of(f, path, "catlip.model"));
   m.text = TextConfig::parse(meta_of(f, path, "catlip.text_model"));
   if (auto it = f.metadata.find("catlip.tokenizer_checksum"); it != f.metadata.end()) m.tokenizer_checksum = it->second;
   if (auto it = f.metadata.find("catlip.step"); it != f.metadata.end()) m.step = std::stoll(it->second);
   m.device = resolve_device(device);
-  m.model = ClipModel(m.vision, m.text);
+  m.model = m.objective == "siglip" ? ClipModel(m.vision, m.text, 10.0, -10.0) : ClipModel(m.vision, m.text);
   std::string prefix;
   if (is_ckpt) {
     m.ema = prefer_ema && f.tensors.count("ema.logit_scale") != 0;
@@ -160,14 +165,14 @@ LoadedClip load_clip(const std::string& path, bool prefer_ema, const std::string
 
 std::string export_clip(const std::string& dir, const std::string& name, const NamedTensors& weights,
                         const ViTConfig& vision, const TextConfig& text, const std::string& tokenizer_path,
-                        const std::string& tokenizer_checksum, int64_t step) {
+                        const std::string& tokenizer_checksum, int64_t step, const std::string& objective) {
   fs::create_directories(dir);
   TensorStash stash;
   for (auto& [n, t] : weights) stash.add(n, t.is_floating_point() ? t.to(torch::kFloat32) : t);
   ViTConfig v = vision;
   v.num_classes = text.embed_dim;
   std::map<std::string, std::string> meta = {{"format", "pt"},
-                                             {"catlip.objective", "clip"},
+                                             {"catlip.objective", objective},
                                              {"catlip.model", v.to_string()},
                                              {"catlip.text_model", text.to_string()},
                                              {"catlip.tokenizer_checksum", tokenizer_checksum},
@@ -197,6 +202,11 @@ std::string export_clip(const std::string& dir, const std::string& name, const N
                         {"mlp_ratio", text.mlp_ratio}}},
                       {"tokenizer", "tokenizer.txt"}};
   cj["text_cfg"]["ln_eps"] = text.ln_eps;
+  if (objective == "siglip") {
+    cj["loss"] = "siglip";
+    for (auto& [n, t] : weights)
+      if (n == "logit_bias") cj["init_logit_bias"] = t.to(torch::kCPU, torch::kFloat64).item<double>();
+  }
   // The input normalisation training applied (OpenCLIP's preprocess_cfg).
   if (!v.mean.empty()) cj["preprocess_cfg"] = {{"mean", v.mean}, {"std", v.std}};
   std::ofstream(dir + "/config.json") << json::dump(cj, 1) << "\n";

@@ -312,13 +312,18 @@ struct GatherWithGrad : torch::autograd::Function<GatherWithGrad> {
   }
 };
 
-torch::Tensor DataParallel::gather_with_grad(const torch::Tensor& local) {
+c10d::Backend& DataParallel::feature_pg() {
   if (!gather_pg_) {
     // A second group on the same store (its keys prefixed): collectives on
     // the first pair up by call order with the gradient buckets.
     auto store = c10::make_intrusive<c10d::PrefixStore>("catlip-gather/", store_);
     gather_pg_ = make_backend(store);
   }
+  return *gather_pg_;
+}
+
+torch::Tensor DataParallel::gather_with_grad(const torch::Tensor& local) {
+  feature_pg();
   return GatherWithGrad::apply(local, this);
 }
 

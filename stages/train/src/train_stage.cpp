@@ -48,6 +48,22 @@ std::vector<ParamSpec> TrainStage::image_params() {
   };
 }
 
+// The text tower: CLIP's, for train.clip and train.siglip.
+std::vector<ParamSpec> TrainStage::text_params() {
+  return {
+      Param("tokenizer", &S::opt_, &O::tokenizer_path).require().existing_file().describe(
+          "BPE tokenizer file written by text.bpe_learn (the same one text.bpe_encode uses); its "
+          "vocabulary size sets the text tower's embedding rows"),
+      Param("embed_dim", &S::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::embed_dim).def(512).range(1, 1 << 16).describe("Joint image-text embedding width"),
+      Param("text_width", &S::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::width).def(512).range(1, 1 << 16).describe("Text transformer width"),
+      Param("text_depth", &S::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::depth).def(12).range(1, 1024).describe("Text transformer blocks"),
+      Param("text_heads", &S::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::heads).def(8).range(1, 1024).describe("Text attention heads"),
+      Param("text_mlp_ratio", &S::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::mlp_ratio).def(4).range(1, 16).describe("Text MLP hidden width / width"),
+      Param("context_length", &S::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::context_length).def(77).range(2, 4096).describe(
+          "Tokens per caption (start and end of text included); longer token rows are cut, keeping the end token"),
+  };
+}
+
 // The training loop: batching, optimizer, schedule, devices, checkpoints.
 std::vector<ParamSpec> TrainStage::loop_params() {
   return {
@@ -177,17 +193,7 @@ StageSchema ClipTrainStage::schema() {
       "the export carries the tokenizer beside the weights.";
   s.reads = {"image", "tokens"};
   s.group = true;  // replicas are data-parallel ranks
-  s.params = join(join({
-      Param("tokenizer", &C::opt_, &O::tokenizer_path).require().existing_file().describe(
-          "BPE tokenizer file written by text.bpe_learn (the same one text.bpe_encode uses); its "
-          "vocabulary size sets the text tower's embedding rows"),
-      Param("embed_dim", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::embed_dim).def(512).range(1, 1 << 16).describe("Joint image-text embedding width"),
-      Param("text_width", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::width).def(512).range(1, 1 << 16).describe("Text transformer width"),
-      Param("text_depth", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::depth).def(12).range(1, 1024).describe("Text transformer blocks"),
-      Param("text_heads", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::heads).def(8).range(1, 1024).describe("Text attention heads"),
-      Param("text_mlp_ratio", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::mlp_ratio).def(4).range(1, 16).describe("Text MLP hidden width / width"),
-      Param("context_length", &C::opt_, &O::clip, &ClipOptions::text, &model::TextConfig::context_length).def(77).range(2, 4096).describe(
-          "Tokens per caption (start and end of text included); longer token rows are cut, keeping the end token"),
+  s.params = join(join(join(text_params(), {
       Param("gather_features", &C::opt_, &O::clip, &ClipOptions::gather_features).def(true).describe(
           "Data parallel: contrast against every rank's features, gathered with gradient; false: each rank "
           "contrasts only within its own batch"),
@@ -195,7 +201,7 @@ StageSchema ClipTrainStage::schema() {
           "Initial exp(logit_scale), the inverse temperature"),
       Param("max_logit_scale", &C::opt_, &O::clip, &ClipOptions::max_logit_scale).def(100.0).range(1, 1000).describe(
           "exp(logit_scale) is clamped to this after every optimizer step"),
-  }, image_params()), loop_params());
+  }), image_params()), loop_params());
   return s;
 }
 

@@ -140,7 +140,8 @@ struct Trainer::Impl {
       torch::manual_seed(uint64_t(opt.seed));
       if (opt.objective == "catlip") obj = make_catlip_objective(opt);
       else if (opt.objective == "clip") obj = make_clip_objective(opt);
-      else throw std::invalid_argument("objective must be catlip or clip, not '" + opt.objective + "'");
+      else if (opt.objective == "siglip") obj = make_siglip_objective(opt);
+      else throw std::invalid_argument("objective must be catlip, clip or siglip, not '" + opt.objective + "'");
     }
     cfg = obj->image_config();
     auto& model = obj->module();

@@ -71,8 +71,19 @@ class DataParallel {
   // the same shape. Runs on a second process group (made on first use), so
   // it never interleaves with the gradient buckets backward launches.
   torch::Tensor gather_with_grad(const torch::Tensor& local);
-  // Seconds spent in gather_with_grad's collectives (forward and backward)
-  // since the last call; resets.
+  // SigLIP's ring (OpenCLIP's neighbour_exchange_with_grad): sends
+  // `to_right` to rank + 1 and returns what rank - 1 sent (same shape);
+  // backward sends the gradient of what arrived back to rank - 1 and
+  // returns, as the gradient of `to_right`, what rank + 1 sends back. On the
+  // second group, like gather_with_grad (data_parallel_ring.cpp).
+  torch::Tensor exchange_with_grad(const torch::Tensor& to_right);
+  // Both directions at once (neighbour_exchange_bidir_with_grad): sends
+  // `to_left` to rank - 1 and `to_right` to rank + 1; returns {from the
+  // right, from the left}, each with its gradient returned to its sender.
+  std::pair<torch::Tensor, torch::Tensor> exchange_bidir_with_grad(const torch::Tensor& to_left,
+                                                                   const torch::Tensor& to_right);
+  // Seconds spent in gather_with_grad's and the exchanges' collectives
+  // (forward and backward) since the last call; resets.
   double take_gather_seconds();
 
   // The c10d backends this build can form: "gloo", and "nccl" where the
@@ -94,6 +105,15 @@ class DataParallel {
   void on_grad(size_t param, const torch::Tensor& grad);
   void launch_ready();  // launches ready buckets in order; mu_ held
   c10::intrusive_ptr<c10d::Backend> make_backend(const c10::intrusive_ptr<c10d::Store>& store);
+  c10d::Backend& feature_pg();  // gather_pg_, made on first use
+  // Point-to-point sends and receives on feature_pg(), waited for together
+  // (coalesced where the backend can: NCCL pairs them in one group).
+  struct P2POp {
+    bool send;
+    int peer, tag;
+    torch::Tensor t;
+  };
+  void p2p(std::vector<P2POp>& ops);
 
   int rank_ = 0, world_ = 1;
   std::string backend_;
@@ -105,6 +125,8 @@ class DataParallel {
   std::chrono::milliseconds timeout_{600000};
   double gather_s_ = 0;
   friend struct GatherWithGrad;
+  friend struct ExchangeWithGrad;
+  friend struct ExchangeBidirWithGrad;
   std::vector<torch::Tensor> params_;
   std::vector<size_t> bucket_of_;
   std::vector<Bucket> buckets_;

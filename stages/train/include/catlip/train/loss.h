@@ -1,4 +1,4 @@
-// catlip/train/loss.h - the CatLIP objective, and CLIP's for comparison.
+// catlip/train/loss.h - the CatLIP objective, and CLIP's and SigLIP's for comparison.
 //
 // Binary cross-entropy with logits over the multi-hot synset target, reduced
 // as CoreNet does: summed over classes and over the batch, divided by the
@@ -26,5 +26,29 @@ torch::Tensor multi_hot(const std::vector<std::vector<int64_t>>& labels, int64_t
 // each CE averaged over the B rows. Computed in fp32.
 torch::Tensor clip_loss(const torch::Tensor& image, const torch::Tensor& text, const torch::Tensor& logit_scale,
                         const torch::Tensor& all_image, const torch::Tensor& all_text, int64_t offset);
+
+class DataParallel;
+
+// SigLIP's pairwise sigmoid loss (Zhai et al. 2023, arXiv 2303.15343;
+// OpenCLIP's SigLipLoss._loss; loss_siglip.cpp): image [B,E] and text [N,E]
+// L2-normalised; with t = exp(logit_scale), b = logit_bias,
+//   logits = t * image @ text^T + b,
+// labels +1 at (i, i) when `positives` (text is this rank's own, N == B)
+// and -1 everywhere else (texts of another rank: negatives only):
+//   -sum_ij log sigmoid(label_ij * logit_ij) / B.
+// Computed in fp32.
+torch::Tensor siglip_loss(const torch::Tensor& image, const torch::Tensor& text, const torch::Tensor& logit_scale,
+                          const torch::Tensor& logit_bias, bool positives);
+
+// SigLIP against every rank's texts without gathering them (OpenCLIP's
+// SigLipLoss, dist_impl "bidir"): siglip_loss with this rank's own texts,
+// plus the negatives-only loss with each other rank's texts as they travel
+// round the ring (DataParallel::exchange_bidir_with_grad, and one
+// exchange_with_grad for an even world size), their gradients returned to
+// their owners. One B x B logits matrix at a time, whatever the world
+// size. dp null: the local loss. The ranks' losses (and gradients) average
+// to siglip_loss of the whole global batch on one process.
+torch::Tensor siglip_ring_loss(const torch::Tensor& image, const torch::Tensor& text, const torch::Tensor& logit_scale,
+                               const torch::Tensor& logit_bias, DataParallel* dp);
 
 }  // namespace catlip::train

@@ -14,6 +14,9 @@
 //                                  (clip_model.h); ints = caption tokens;
 //                                  symmetric InfoNCE, features gathered
 //                                  across ranks with gradient.
+//   SigLIP (objective_siglip.cpp)  CLIP's objective (objective_clip.h) with
+//                                  the pairwise sigmoid loss, a logit bias,
+//                                  texts exchanged round the ring of ranks.
 //
 // Ownership: the Trainer owns its Objective; the Objective owns the model.
 // Include only from translation units that already pay for <torch/torch.h>.
@@ -47,7 +50,7 @@ class Objective {
  public:
   virtual ~Objective() = default;
 
-  // Required: "catlip" or "clip" (recorded as catlip.objective).
+  // Required: "catlip", "clip" or "siglip" (recorded as catlip.objective).
   virtual const char* name() const = 0;
   // Required: the model (built on the CPU by the constructor; the Trainer
   // moves it to the device and owns the optimizer over its parameters).
@@ -87,6 +90,7 @@ class Objective {
 // with the global generator, seeded by the caller).
 std::unique_ptr<Objective> make_catlip_objective(const TrainOptions& opt);
 std::unique_ptr<Objective> make_clip_objective(const TrainOptions& opt);
+std::unique_ptr<Objective> make_siglip_objective(const TrainOptions& opt);
 
 // Turns autocast on for one forward pass.
 class AutocastScope {

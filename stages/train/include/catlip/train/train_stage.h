@@ -1,9 +1,9 @@
-// catlip/train/train_stage.h - train.catlip and train.clip: the trainer as a
-// dataflow sink.
+// catlip/train/train_stage.h - train.catlip, train.clip and train.siglip:
+// the trainer as a dataflow sink.
 //
 // train.catlip consumes samples with `image` (Tensor uint8 [H,W,3]) and
 // `labels` (IntList of vocabulary indices); train.clip `image` and `tokens`
-// (IntList of BPE ids from text.bpe_encode). One at a time or as Batch
+// (IntList of BPE ids from text.bpe_encode), as does train.siglip. One at a time or as Batch
 // messages; both drive a Trainer (with its CatLIP or CLIP objective) and
 // share the image-tower and training-loop parameters. The time between the end of one process() call and the start of
 // the next is time spent waiting for input; the trainer reports it as the
@@ -46,6 +46,7 @@ class TrainStage : public Stage {
   TrainStage(std::string objective, std::string ints_field);
   // Parameters shared by train.catlip and train.clip.
   static std::vector<ParamSpec> image_params();  // the ViT
+  static std::vector<ParamSpec> text_params();   // CLIP's text tower (train.clip, train.siglip)
   static std::vector<ParamSpec> loop_params();   // batching, optimizer, schedule, devices, checkpoints
   TrainOptions opt_;                // bound parameters
   std::string model_size_ = "tiny";  // the named ViT size; dim/depth/heads = 0 take its values
@@ -70,6 +71,13 @@ class TrainStage : public Stage {
 class ClipTrainStage : public TrainStage {
  public:
   ClipTrainStage();
+  static StageSchema schema();
+};
+
+// train.siglip: CLIP's towers with SigLIP's sigmoid loss (train_stage_siglip.cpp).
+class SiglipTrainStage : public TrainStage {
+ public:
+  SiglipTrainStage();
   static StageSchema schema();
 };
 

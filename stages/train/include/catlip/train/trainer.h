@@ -63,16 +63,17 @@ struct DistOptions {
   double bucket_mb = 5;     // gradient allreduce buckets (5 MB measured best on CPU; one bucket cannot overlap)
 };
 
-// train.clip only: the text tower and the contrastive loss.
+// train.clip and train.siglip only: the text tower and the contrastive loss.
 struct ClipOptions {
   model::TextConfig text;        // vocab_size comes from the tokenizer
-  bool gather_features = true;   // data parallel: contrast against every rank's batch (gather with grad)
+  bool gather_features = true;   // clip, data parallel: contrast against every rank's batch (gather with grad)
   double init_logit_scale = 1.0 / 0.07;
   double max_logit_scale = 100;  // exp(logit_scale) is clamped to it after every step
+  double init_logit_bias = -10;  // siglip: the learnable bias b of its sigmoid loss
 };
 
 struct TrainOptions {
-  std::string objective = "catlip";  // catlip (BCE on synsets) | clip (InfoNCE with a text tower)
+  std::string objective = "catlip";  // catlip (BCE on synsets) | clip (InfoNCE with a text tower) | siglip
   std::string vocab_path;      // catlip: TSV vocabulary; its row count sets model.num_classes
   std::string tokenizer_path;  // clip: BPE tokenizer file (text.bpe_learn)
   ClipOptions clip;
