@@ -3,7 +3,8 @@
 #include "catlip/train/train_stage.h"
 
 CATLIP_PLUGIN("train", "0.1.0",
-              "Trainers: CatLIP (ViT + BCE on multi-hot synset labels) and CLIP (same ViT + text transformer + "
-              "InfoNCE) (LibTorch)");
+              "Trainers: CatLIP (ViT + BCE on multi-hot synset labels), CLIP (same ViT + text transformer + "
+              "InfoNCE) and SuperClass (same ViT classifying caption BPE tokens) (LibTorch)");
 CATLIP_REGISTER_STAGE(catlip::train::TrainStage);
 CATLIP_REGISTER_STAGE(catlip::train::ClipTrainStage);
+CATLIP_REGISTER_STAGE(catlip::train::SuperclassTrainStage);

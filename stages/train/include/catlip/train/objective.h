@@ -14,6 +14,10 @@
 //                                  (clip_model.h); ints = caption tokens;
 //                                  symmetric InfoNCE, features gathered
 //                                  across ranks with gradient.
+//   SuperClass (objective_superclass.cpp, superclass.h)  the CatLIP ViT with
+//                                  one output per BPE id; ints = caption
+//                                  tokens; softmax CE on the IDF-weighted
+//                                  multi-hot target (or BCE).
 //
 // Ownership: the Trainer owns its Objective; the Objective owns the model.
 // Include only from translation units that already pay for <torch/torch.h>.
@@ -47,7 +51,7 @@ class Objective {
  public:
   virtual ~Objective() = default;
 
-  // Required: "catlip" or "clip" (recorded as catlip.objective).
+  // Required: "catlip", "clip" or "superclass" (recorded as catlip.objective).
   virtual const char* name() const = 0;
   // Required: the model (built on the CPU by the constructor; the Trainer
   // moves it to the device and owns the optimizer over its parameters).
@@ -65,6 +69,10 @@ class Objective {
                              const ObjectiveEnv& env) = 0;
   // Optional (default: nothing): after each optimizer step.
   virtual void after_step() {}
+  // Optional (default: none): state outside the module that checkpoints hold
+  // (as "objective.<name>"), resume restores in place and rank 0 broadcasts
+  // at the start of data-parallel training (SuperClass: its IDF counts).
+  virtual model::NamedTensors extra_state() { return {}; }
   // Optional (default: nothing): gauges after each optimizer step.
   virtual void report(StageContext&) {}
   // Required: checksum of the file that defines the ints (vocabulary or
@@ -87,6 +95,7 @@ class Objective {
 // with the global generator, seeded by the caller).
 std::unique_ptr<Objective> make_catlip_objective(const TrainOptions& opt);
 std::unique_ptr<Objective> make_clip_objective(const TrainOptions& opt);
+std::unique_ptr<Objective> make_superclass_objective(const TrainOptions& opt);
 
 // Turns autocast on for one forward pass.
 class AutocastScope {

@@ -71,11 +71,17 @@ struct ClipOptions {
   double max_logit_scale = 100;  // exp(logit_scale) is clamped to it after every step
 };
 
+// train.superclass only: classification on caption BPE tokens (objective_superclass.cpp).
+struct SuperclassOptions {
+  std::string loss = "softmax";  // softmax (SuperClass: CE on the L1-normalised IDF-weighted target) | bce (plain multi-hot)
+};
+
 struct TrainOptions {
-  std::string objective = "catlip";  // catlip (BCE on synsets) | clip (InfoNCE with a text tower)
+  std::string objective = "catlip";  // catlip (BCE on synsets) | clip (InfoNCE with a text tower) | superclass
   std::string vocab_path;      // catlip: TSV vocabulary; its row count sets model.num_classes
-  std::string tokenizer_path;  // clip: BPE tokenizer file (text.bpe_learn)
+  std::string tokenizer_path;  // clip, superclass: BPE tokenizer file (text.bpe_learn)
   ClipOptions clip;
+  SuperclassOptions superclass;
   model::ViTConfig model;      // the image tower (clip: its head is the image projection)
   int64_t batch_size = 256;     // per rank and micro-step
   int64_t accumulate_steps = 1;  // micro-steps per optimizer step (gradient accumulation)
