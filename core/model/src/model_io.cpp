@@ -46,6 +46,8 @@ LoadedModel load_model(const std::string& path, bool prefer_ema, const std::stri
   LoadedModel m;
   m.config = ViTConfig::parse(it->second);
   if (auto v = f.metadata.find("catlip.vocab_checksum"); v != f.metadata.end()) m.vocab_checksum = v->second;
+  if (auto v = f.metadata.find("catlip.objective"); v != f.metadata.end()) m.objective = v->second;
+  if (auto v = f.metadata.find("catlip.tokenizer_checksum"); v != f.metadata.end()) m.tokenizer_checksum = v->second;
   if (auto s = f.metadata.find("catlip.step"); s != f.metadata.end()) m.step = std::stoll(s->second);
   m.device = resolve_device(device);
   m.model = ViT(m.config);

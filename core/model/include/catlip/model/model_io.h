@@ -31,6 +31,8 @@ struct LoadedModel {
   ViTConfig config;
   torch::Device device = torch::kCPU;
   std::string vocab_checksum;  // "" if the file does not say
+  std::string objective = "catlip";  // catlip.objective: catlip, or superclass (outputs are BPE ids)
+  std::string tokenizer_checksum;    // superclass: the tokenizer's, as recorded ("" if none)
   int64_t step = -1;
   bool ema = false;  // the EMA weights were loaded
 };
