@@ -1,0 +1,114 @@
+// SuperClass zero-shot (superclass_eval.h): classes map to their names' BPE
+// ids, a class scores the mean of their logits (against plain loops), and a
+// train.superclass export is found with its tokenizer and evaluated.
+#include <torch/torch.h>
+// LibTorch pulls in glog, whose CHECK would silently replace Catch's.
+#undef CHECK
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <set>
+
+#include "catlip/model/clip_config.h"
+#include "catlip/model/model_io.h"
+#include "catlip/model/state_io.h"
+#include "catlip/transfer/superclass_eval.h"
+#include "test_util.h"
+
+using namespace catlip;
+using namespace catlip::transfer;
+namespace fs = std::filesystem;
+
+namespace {
+
+// "cat" and "dog" are one token each; "hot" is three byte tokens.
+text::BpeTokenizer small_tokenizer() {
+  return text::BpeTokenizer({{"c", "a"}, {"ca", "t</w>"}, {"d", "o"}, {"do", "g</w>"}});
+}
+
+const std::vector<int64_t>& want_rows(const eval::MappingReport& m, int64_t c) { return m.classes[size_t(c)].rows; }
+
+eval::ClassList three_classes() {
+  eval::ClassList c;
+  c.wnids = {"n02121808", "n07697537", "n02084071", "n00000001"};
+  c.names = {"cat", "hot dog cat", "dog", " "};  // the last has no token
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("superclass zero-shot: a class scores the mean logit of its name's distinct BPE ids") {
+  auto tok = small_tokenizer();
+  auto classes = three_classes();
+  auto map = superclass_token_mapping(classes, tok);
+  REQUIRE(map.classes.size() == 4);
+  REQUIRE(map.exact == 3);
+  REQUIRE(map.unmapped == 1);
+  REQUIRE(map.classes[0].rows == std::vector<int64_t>{tok.encode("cat")[0]});
+  REQUIRE(tok.encode("cat").size() == 1);
+  // "hot dog cat": the distinct ids of its encoding, sorted.
+  std::set<int64_t> want(tok.encode("hot dog cat").begin(), tok.encode("hot dog cat").end());
+  REQUIRE(map.classes[1].rows == std::vector<int64_t>(want.begin(), want.end()));
+  REQUIRE(map.classes[1].rows.size() >= 4);
+  REQUIRE(map.classes[3].rows.empty());
+
+  torch::manual_seed(2);
+  const int64_t N = 5, V = tok.vocab_size();
+  auto logits = torch::randn({N, V});
+  auto s = superclass_class_scores(logits, map);
+  REQUIRE(s.sizes() == torch::IntArrayRef({N, 4}));
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t c = 0; c < 3; ++c) {
+      double sum = 0;
+      for (int64_t id : want_rows(map, c)) sum += logits[i][id].item<double>();
+      REQUIRE(s[i][c].item<double>() == Approx(sum / double(map.classes[size_t(c)].rows.size())).margin(1e-5));
+    }
+  REQUIRE(s[0][3].item<double>() < -1e29);  // unmapped: never wins
+  // The mean, not the max: one high token of a long name does not win.
+  auto l = torch::zeros({1, V});
+  l[0][map.classes[0].rows[0]] = 1.0;                    // cat
+  l[0][tok.encode("hot")[0]] = 3.0;                      // one of "hot dog cat"'s tokens
+  REQUIRE(superclass_class_scores(l, map).argmax(1).item<int64_t>() == 0);
+  // Tokens in the mapping file, in symbol form.
+  auto tsv = superclass_mapping_tsv(map, tok);
+  REQUIRE(tsv.find("cat</w>") != std::string::npos);
+  REQUIRE(tsv.find("unmapped") != std::string::npos);
+}
+
+TEST_CASE("superclass zero-shot: an export is loaded with its tokenizer and evaluated") {
+  test::TempDir dir("sc-zs");
+  auto tok = small_tokenizer();
+  const std::string exp = dir.path() + "/export";
+  fs::create_directories(exp);
+  tok.save(exp + "/tokenizer.txt");
+  const auto info = model::read_tokenizer_info(exp + "/tokenizer.txt");
+  model::ViTConfig cfg;
+  cfg.dim = 32;
+  cfg.depth = 1;
+  cfg.heads = 2;
+  cfg.image_size = 16;
+  cfg.patch_size = 8;
+  cfg.num_classes = tok.vocab_size();
+  torch::manual_seed(4);
+  model::ViT vit(cfg);
+  auto path = model::export_vit(exp, "model", model::named_state(*vit), cfg,
+                                {{"catlip.objective", "superclass"}, {"catlip.tokenizer_checksum", info.checksum}}, 7);
+  auto m = model::load_model(path);
+  REQUIRE(m.objective == "superclass");
+  REQUIRE(m.tokenizer_checksum == info.checksum);
+  auto found = load_superclass_tokenizer(path, m.tokenizer_checksum);
+  REQUIRE(found.vocab_size() == tok.vocab_size());
+  REQUIRE_THROWS_WITH(load_superclass_tokenizer(path, "crc32:00000000"), Catch::Contains("trained with"));
+  REQUIRE_THROWS_WITH(load_superclass_tokenizer(dir.path() + "/elsewhere/model.safetensors", ""),
+                      Catch::Contains("no tokenizer.txt"));
+
+  LabeledSet test;
+  test.images = torch::randint(0, 256, {6, 16, 16, 3}, torch::kUInt8);
+  auto map = superclass_token_mapping(three_classes(), found);
+  torch::NoGradGuard g;
+  auto logits = m.model->forward(model::preprocess_images(test.images, m.device));
+  test.labels = superclass_class_scores(logits, map).argmax(1);
+  REQUIRE(superclass_zero_shot(m, test, map, {}, {}) == Approx(1.0));
+  test.labels = (test.labels + 1) % 3;
+  REQUIRE(superclass_zero_shot(m, test, map, {}, {}) == Approx(0.0));
+}
