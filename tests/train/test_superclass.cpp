@@ -155,7 +155,7 @@ TEST_CASE("superclass: targets, online IDF and loss of three captions equal a ha
     for (int64_t t : s) df[size_t(t)] += 1;
   }
   const double N = 3;
-  std::vector<double> want_idf(size_t(V));
+  std::vector<double> want_idf(static_cast<size_t>(V), 0.0);
   for (int64_t j = 0; j < V; ++j) want_idf[size_t(j)] = std::log((N + 1) / (df[size_t(j)] + 1));
   auto got_idf = idf.idf();
   for (int64_t j = 0; j < V; ++j) REQUIRE(got_idf[j].item<double>() == Approx(want_idf[size_t(j)]).margin(1e-6));
