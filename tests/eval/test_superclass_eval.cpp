@@ -1,6 +1,7 @@
 // SuperClass zero-shot (superclass_eval.h): classes map to their names' BPE
 // ids, a class scores the mean of their logits (against plain loops), and a
-// train.superclass export is found with its tokenizer and evaluated.
+// train.superclass export is found with its tokenizer and evaluated; a tiny
+// model trained on captions through the Trainer classifies by class name.
 #include <torch/torch.h>
 // LibTorch pulls in glog, whose CHECK would silently replace Catch's.
 #undef CHECK
@@ -9,9 +10,12 @@
 #include <filesystem>
 #include <set>
 
+#include "catlip/local.h"
 #include "catlip/model/clip_config.h"
 #include "catlip/model/model_io.h"
 #include "catlip/model/state_io.h"
+#include "catlip/text/bpe.h"
+#include "catlip/train/trainer.h"
 #include "catlip/transfer/superclass_eval.h"
 #include "test_util.h"
 
@@ -113,4 +117,65 @@ TEST_CASE("superclass zero-shot: an export is loaded with its tokenizer and eval
   REQUIRE(superclass_zero_shot(m, test, map, {}, {}) == Approx(1.0));
   test.labels = (test.labels + 1) % 3;
   REQUIRE(superclass_zero_shot(m, test, map, {}, {}) == Approx(0.0));
+}
+
+TEST_CASE("superclass zero-shot end to end: trained on captions, classes found by their names' tokens") {
+  test::TempDir d("sc-zs-e2e");
+  const std::vector<std::string> names = {"ball", "cup", "tree"};
+  text::BpeWordCounts counts;
+  for (auto& n : names)
+    for (auto& w : text::bpe_pretokenize(text::bpe_normalize("a photo of a " + n + ".")))
+      counts[w] += 10;
+  auto tok = text::BpeTokenizer::learn(counts, 540);
+  tok.save(d.file("bpe.txt"));
+  // Class c: one colour channel high, with noise; caption "a photo of a <name>.".
+  auto image_of = [](int64_t c, uint64_t seed) {
+    torch::manual_seed(seed);
+    auto x = torch::randint(0, 60, {16, 16, 3}, torch::kInt64);
+    x.select(2, c).add_(180);
+    return x.clamp(0, 255).to(torch::kUInt8).contiguous();
+  };
+  train::TrainOptions o;
+  o.objective = "superclass";
+  o.tokenizer_path = d.file("bpe.txt");
+  o.model.dim = 32, o.model.depth = 1, o.model.heads = 2, o.model.image_size = 16, o.model.patch_size = 8;
+  o.model.pool = "avg";
+  o.batch_size = 12, o.steps = 30, o.lr = 3e-3, o.min_lr = 3e-3, o.warmup_steps = 0, o.weight_decay = 0;
+  o.device = "cpu", o.threads = 2, o.log_every = 0, o.checkpoint_every = 0, o.run_dir = d.path();
+  {
+    LocalContext ctx;
+    train::Trainer t(o, ctx);
+    for (int64_t i = 0; !t.done(); ++i) {
+      const int64_t c = i % 3;
+      auto x = image_of(c, uint64_t(100 + i));
+      Tensor img;
+      img.dtype = DType::U8;
+      img.shape = {16, 16, 3};
+      img.data.assign(static_cast<const char*>(x.data_ptr()), static_cast<const char*>(x.data_ptr()) + x.numel());
+      auto ids = tok.encode_context("a photo of a " + names[size_t(c)] + ".", 77);
+      t.add(img, IntList(ids.begin(), ids.end()), Origin{"s.tar", 0, i, 0}, "k");
+    }
+    t.finish();
+  }
+  const std::string path = d.file("export/model.safetensors");
+  auto m = model::load_model(path);
+  REQUIRE(m.objective == "superclass");
+  auto found = load_superclass_tokenizer(path, m.tokenizer_checksum);
+  eval::ClassList classes;
+  classes.wnids = {"n02778669", "n03147509", "n13104059"};
+  classes.names = names;
+  auto map = superclass_token_mapping(classes, found);
+  REQUIRE(map.unmapped == 0);
+  std::vector<torch::Tensor> imgs;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < 15; ++i) {
+    imgs.push_back(image_of(i % 3, uint64_t(5000 + i)));
+    labels.push_back(i % 3);
+  }
+  LabeledSet test{torch::stack(imgs), torch::tensor(labels, torch::kInt64), 0};
+  // "a", "photo", "of" are in every caption (IDF 0): only the class word is
+  // a target, and its logit finds the class.
+  const double acc = superclass_zero_shot(m, test, map, m.config.mean, m.config.std);
+  INFO("zero-shot accuracy " << acc);
+  REQUIRE(acc >= 0.9);
 }
