@@ -1,7 +1,8 @@
 // train.superclass on tiny models: targets, online IDF and the loss against
 // a hand computation; two real c10d ranks (Gloo) against one process on the
 // whole batch (the IDF allreduce); the IDF counts across a checkpoint and
-// resume; memorising 16 image-caption pairs (top-5 token recall).
+// resume, also across Trainer ranks; memorising 16 image-caption pairs (top-5
+// token recall).
 #include <torch/torch.h>
 // LibTorch pulls in glog, whose CHECK would silently replace Catch's.
 #undef CHECK
@@ -419,4 +420,64 @@ TEST_CASE("superclass: bad token rows are skipped, another objective's checkpoin
   o.resume = true;
   o.superclass.loss = "hinge";
   REQUIRE_THROWS_WITH(Trainer(o, ctx), Catch::Contains("softmax or bce"));
+}
+
+TEST_CASE("superclass: Trainer ranks checkpoint the global IDF counts, and resumed ranks share them") {
+  test::TempDir a("sc-dpA"), b("sc-dpB");
+  auto pairs = make_pairs(24, 32, 11);
+  auto run_two = [&](const std::string& dir, int64_t steps, bool resume, size_t from, size_t to,
+                     std::vector<std::pair<std::string, Tensor>>* weights) {
+    const int port = test::free_port();
+    std::vector<std::future<void>> fut;
+    for (int r = 0; r < 2; ++r)
+      fut.push_back(std::async(std::launch::async, [&, r] {
+        auto o = sc_options(dir);
+        o.steps = steps;
+        o.resume = resume;
+        o.dist.rank = r;
+        o.dist.world_size = 2;
+        o.dist.endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+        o.dist.timeout_s = 60;
+        LocalContext ctx;
+        Trainer t(o, ctx);
+        for (size_t i = from + size_t(r); i < to; i += 2) t.add(pairs[i].image, pairs[i].tokens, pairs[i].origin, "k");
+        REQUIRE(t.step() == steps);
+        if (r == 0 && weights) *weights = t.weights();
+        t.finish();
+      }));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    for (auto& f : fut) {
+      REQUIRE(f.wait_until(deadline) == std::future_status::ready);
+      f.get();
+    }
+  };
+  // 2 ranks x 4 samples x 2 steps: rank 0's checkpoint counts all 16 captions.
+  run_two(a.path(), 2, false, 0, 16, nullptr);
+  auto ck = list_checkpoints(a.path() + "/checkpoints").front();
+  REQUIRE(torch::equal(checkpoint_counts(ck), torch::tensor(hand_counts(pairs, 0, 16), torch::kInt64)));
+  fs::create_directories(b.path() + "/checkpoints");
+  fs::copy_file(ck, b.path() + "/checkpoints/" + fs::path(ck).filename().string());
+  // One more step on 2 ranks (rank 1 gets the counts by broadcast) equals it
+  // on 1 rank with the whole batch: with other counts on rank 1 its IDF
+  // weights, and so the averaged gradient, would differ.
+  std::vector<std::pair<std::string, Tensor>> two;
+  run_two(a.path(), 3, true, 16, 24, &two);
+  auto o = sc_options(b.path());
+  o.batch_size = 8;
+  o.steps = 3;
+  o.resume = true;
+  LocalContext ctx;
+  Trainer one(o, ctx);
+  REQUIRE(one.step() == 2);
+  for (size_t i = 16; i < 24; ++i) one.add(pairs[i].image, pairs[i].tokens, pairs[i].origin, "k");
+  REQUIRE(one.step() == 3);
+  auto want = one.weights();
+  one.finish();
+  REQUIRE(torch::equal(checkpoint_counts(list_checkpoints(a.path() + "/checkpoints").front()),
+                       torch::tensor(hand_counts(pairs, 0, 24), torch::kInt64)));
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, (to_torch(two[i].second) - to_torch(want[i].second)).abs().max().item<double>());
+  INFO("max |w(2 ranks) - w(1 rank)| = " << worst);
+  REQUIRE(worst < 1e-5);
 }
