@@ -8,6 +8,7 @@
 #undef CHECK
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -480,4 +481,29 @@ TEST_CASE("superclass: Trainer ranks checkpoint the global IDF counts, and resum
     worst = std::max(worst, (to_torch(two[i].second) - to_torch(want[i].second)).abs().max().item<double>());
   INFO("max |w(2 ranks) - w(1 rank)| = " << worst);
   REQUIRE(worst < 1e-5);
+}
+
+TEST_CASE("superclass: loss = bce is CatLIP's BCE on the plain multi-hot of the caption ids") {
+  test::TempDir dir("sc-bce");
+  auto o = sc_options(dir.path());
+  o.superclass.loss = "bce";
+  torch::manual_seed(1);
+  auto obj = make_superclass_objective(o);
+  auto& vit = dynamic_cast<ViTImpl&>(obj->module());
+  torch::manual_seed(2);
+  auto x = torch::randn({3, 3, 32, 32});
+  std::vector<std::vector<int64_t>> ids = {{7, 11}, {7}, {12, 13, 14}};
+  ObjectiveEnv env;
+  const double got = obj->loss(x, ids, env).item<double>();
+  torch::NoGradGuard g;
+  auto logits = vit.forward(x).to(torch::kFloat64);
+  double want = 0;  // sum over ids and captions of -log sigmoid(+-z), / captions
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t j = 0; j < kVocab; ++j) {
+      const double z = logits[r][j].item<double>();
+      const bool pos = std::find(ids[size_t(r)].begin(), ids[size_t(r)].end(), j) != ids[size_t(r)].end();
+      want += std::log1p(std::exp(pos ? -z : z));
+    }
+  want /= 3;
+  REQUIRE(got == Approx(want).epsilon(1e-5));
 }
