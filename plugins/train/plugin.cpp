@@ -4,7 +4,9 @@
 
 CATLIP_PLUGIN("train", "0.1.0",
               "Trainers: CatLIP (ViT + BCE on multi-hot synset labels), CLIP (same ViT + text transformer + "
-              "InfoNCE) and SigLIP (CLIP's towers + sigmoid loss) (LibTorch)");
+              "InfoNCE), SigLIP (CLIP's towers + sigmoid loss) and SuperClass (the ViT classifying caption BPE "
+              "tokens) (LibTorch)");
 CATLIP_REGISTER_STAGE(catlip::train::TrainStage);
 CATLIP_REGISTER_STAGE(catlip::train::ClipTrainStage);
 CATLIP_REGISTER_STAGE(catlip::train::SiglipTrainStage);
+CATLIP_REGISTER_STAGE(catlip::train::SuperclassTrainStage);

@@ -26,7 +26,7 @@ std::vector<std::string> split_commas(const std::string& s) {
 }
 
 const char* kTransferHelp =
-    "usage: catlip transfer --checkpoint PATH --vocab VOCAB.tsv --classes CLASSES.txt\n"
+    "usage: catlip transfer --checkpoint PATH [--vocab VOCAB.tsv] --classes CLASSES.txt\n"
     "                       --train URLS --test URLS [options]\n\n"
     "Transfer Init: maps each class (a wnid per line, optionally followed by a name) to\n"
     "vocabulary rows (same synset, else the nearest hyponyms/hypernyms in WordNet), then\n"
@@ -34,9 +34,12 @@ const char* kTransferHelp =
     "zero-shot accuracy from the mapped synset rows (no training) vs chance; fine-tuning\n"
     "with the head initialised from the synset rows vs at random, after the same steps;\n"
     "and a linear probe on frozen features. Writes OUT/transfer.json and\n"
-    "OUT/transfer_mapping.tsv; prints the figures.\n\n"
+    "OUT/transfer_mapping.tsv; prints the figures. A train.superclass model (outputs = BPE\n"
+    "ids) needs no vocabulary: each class maps to its name's tokens, zero-shot is the mean\n"
+    "of their logits, init_head=synsets the mean of their rows.\n\n"
     "  --checkpoint PATH      checkpoint, export or training run dir\n"
-    "  --vocab FILE           the model's vocabulary TSV\n"
+    "  --vocab FILE           the model's vocabulary TSV (CatLIP models)\n"
+    "  --tokenizer FILE       a train.superclass model's tokenizer (default: beside its export)\n"
     "  --classes FILE         class list (line i = class i)\n"
     "  --train URLS           shards to fine-tune on (brace patterns; repeatable)\n"
     "  --test URLS            held-out shards (repeatable)\n"
@@ -66,16 +69,18 @@ int cmd_transfer(int argc, char** argv) {
     std::cout << kTransferHelp;
     return kOk;
   }
-  if (int rc = check_syntax(a, Syntax{"catlip transfer", "usage: catlip transfer --checkpoint PATH --vocab VOCAB.tsv --classes CLASSES.txt", {"coverage", "test", "train", "checkpoint", "classes", "device", "init-head", "out", "vocab", "wordnet", "lr", "weight-decay", "batch-size", "eval-every", "max-distance", "probe-steps", "seed", "steps", "test-samples", "threads", "train-samples", "no-ema"}, 0, 0})) return rc;
-  auto bad = a.unknown({"checkpoint", "vocab", "classes", "train", "test", "out", "train-samples", "test-samples",
+  if (int rc = check_syntax(a, Syntax{"catlip transfer", "usage: catlip transfer --checkpoint PATH [--vocab VOCAB.tsv] --classes CLASSES.txt", {"coverage", "test", "train", "checkpoint", "classes", "device", "init-head", "out", "vocab", "tokenizer", "wordnet", "lr", "weight-decay", "batch-size", "eval-every", "max-distance", "probe-steps", "seed", "steps", "test-samples", "threads", "train-samples", "no-ema"}, 0, 0})) return rc;
+  auto bad = a.unknown({"checkpoint", "vocab", "tokenizer", "classes", "train", "test", "out", "train-samples", "test-samples",
                         "steps", "batch-size", "eval-every", "lr", "weight-decay", "init-head", "probe-steps",
                         "max-distance", "coverage", "mean", "std", "no-ema", "threads", "device", "seed", "wordnet"});
-  if (!a.error().empty() || !bad.empty() || !a.has("checkpoint") || !a.has("vocab") || !a.has("classes") ||
+  if (!a.error().empty() || !bad.empty() || !a.has("checkpoint") || !a.has("classes") ||
+      (a.has("coverage") && !a.has("vocab")) ||
       !a.has("train") || !a.has("test")) {
     std::cerr << "catlip transfer: "
               << (!a.error().empty() ? a.error()
                   : !bad.empty()     ? "unknown option " + bad[0]
-                                     : std::string("--checkpoint, --vocab, --classes, --train and --test are required"))
+                                     : std::string("--checkpoint, --classes, --train and --test are required (and "
+                                                   "--vocab with --coverage)"))
               << " (see --help)\n";
     return kUsage;
   }
@@ -83,6 +88,7 @@ int cmd_transfer(int argc, char** argv) {
   try {
     o.checkpoint = a.get("checkpoint");
     o.vocab = a.get("vocab");
+    o.tokenizer = a.get("tokenizer");
     o.classes = a.get("classes");
     o.train_urls = a.all("train");
     o.test_urls = a.all("test");

@@ -45,6 +45,8 @@ LoadedModel load_model(const std::string& path, bool prefer_ema, const std::stri
   LoadedModel m;
   m.config = ViTConfig::parse(it->second);
   if (auto v = f.metadata.find("catlip.vocab_checksum"); v != f.metadata.end()) m.vocab_checksum = v->second;
+  if (auto v = f.metadata.find("catlip.objective"); v != f.metadata.end()) m.objective = v->second;
+  if (auto v = f.metadata.find("catlip.tokenizer_checksum"); v != f.metadata.end()) m.tokenizer_checksum = v->second;
   if (auto s = f.metadata.find("catlip.step"); s != f.metadata.end()) m.step = std::stoll(s->second);
   m.device = resolve_device(device);
   m.model = ViT(m.config);
@@ -84,6 +86,14 @@ torch::Tensor preprocess_images(const torch::Tensor& u8_bhwc, const torch::Devic
 
 std::string export_model(const std::string& dir, const std::string& name, const NamedTensors& weights,
                          const ViTConfig& cfg, const Vocab& vocab, int64_t step) {
+  std::string path = export_vit(dir, name, weights, cfg, {{"catlip.vocab_checksum", vocab.checksum}}, step);
+  // The vocabulary beside the weights: row i of vocab.tsv is output i.
+  fs::copy_file(vocab.path, dir + "/vocab.tsv", fs::copy_options::overwrite_existing);
+  return path;
+}
+
+std::string export_vit(const std::string& dir, const std::string& name, const NamedTensors& weights,
+                       const ViTConfig& cfg, const std::map<std::string, std::string>& extra_meta, int64_t step) {
   fs::create_directories(dir);
   TensorStash stash;
   // timm normalises after avg/max pooling with fc_norm (its norm is then an
@@ -94,12 +104,10 @@ std::string export_model(const std::string& dir, const std::string& name, const 
     stash.add(fc_norm && n.rfind("norm.", 0) == 0 ? "fc_" + n : n, t.is_floating_point() ? t.to(torch::kFloat32) : t);
   std::map<std::string, std::string> meta = {{"format", "pt"},
                                              {"catlip.model", cfg.to_string()},
-                                             {"catlip.vocab_checksum", vocab.checksum},
                                              {"catlip.step", std::to_string(step)}};
+  meta.insert(extra_meta.begin(), extra_meta.end());
   std::string path = dir + "/" + name + ".safetensors";
   safetensors_save(path, meta, stash.views());
-  // The vocabulary beside the weights: row i of vocab.tsv is output i.
-  fs::copy_file(vocab.path, dir + "/vocab.tsv", fs::copy_options::overwrite_existing);
   json::Ordered cfg_json = {{"architecture", "vit"},  {"num_classes", cfg.num_classes},
                             {"embed_dim", cfg.dim},      {"depth", cfg.depth},
                             {"num_heads", cfg.heads},    {"mlp_ratio", cfg.mlp_ratio},

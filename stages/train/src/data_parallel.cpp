@@ -262,6 +262,12 @@ std::vector<double> DataParallel::sum(const std::vector<double>& x) {
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
+void DataParallel::sum_(torch::Tensor& t) {
+  torch::NoGradGuard g;
+  std::vector<at::Tensor> v{t};
+  pg_->allreduce(v)->wait();
+}
+
 std::vector<std::string> DataParallel::allgather(const std::string& s) {
   // Lengths first, then the bytes padded to the longest.
   auto len = torch::tensor({static_cast<int64_t>(s.size())}, torch::kInt64);

@@ -141,7 +141,8 @@ struct Trainer::Impl {
       if (opt.objective == "catlip") obj = make_catlip_objective(opt);
       else if (opt.objective == "clip") obj = make_clip_objective(opt);
       else if (opt.objective == "siglip") obj = make_siglip_objective(opt);
-      else throw std::invalid_argument("objective must be catlip, clip or siglip, not '" + opt.objective + "'");
+      else if (opt.objective == "superclass") obj = make_superclass_objective(opt);
+      else throw std::invalid_argument("objective must be catlip, clip, siglip or superclass, not '" + opt.objective + "'");
     }
     cfg = obj->image_config();
     auto& model = obj->module();
@@ -209,6 +210,9 @@ struct Trainer::Impl {
       ts.push_back(sl.exp_avg_sq);
     }
     if (!ts.empty()) dp->broadcast_from_rank0(ts, "optimizer state and EMA");
+    ts.clear();
+    for (auto& [n, t] : obj->extra_state()) ts.push_back(t);
+    if (!ts.empty()) dp->broadcast_from_rank0(ts, "objective state");
     auto scalars = dp->sum({rank() == 0 ? double(step) : 0.0, rank() == 0 ? double(optim->steps()) : 0.0});
     step = static_cast<int64_t>(scalars[0]);
     optim->set_steps(static_cast<int64_t>(scalars[1]));
@@ -310,6 +314,7 @@ struct Trainer::Impl {
     model::TensorStash st;
     st.add_all("model.", state);
     if (ema) st.add_all("ema.", ema->tensors());
+    st.add_all("objective.", obj->extra_state());
     for (auto& s : optim->slots()) {
       st.add("optim.exp_avg." + s.name, s.exp_avg);
       st.add("optim.exp_avg_sq." + s.name, s.exp_avg_sq);
@@ -363,6 +368,7 @@ struct Trainer::Impl {
     };
     obj->check_resume(f.metadata, path);
     model::load_into(state, f.tensors, "model.", path);
+    if (auto extra = obj->extra_state(); !extra.empty()) model::load_into(extra, f.tensors, "objective.", path);
     if (ema) {
       if (f.tensors.count("ema." + state.front().first)) model::load_into(ema->tensors(), f.tensors, "ema.", path);
       else ema = std::make_unique<Ema>(state, opt.ema_decay);  // EMA newly enabled: start from weights

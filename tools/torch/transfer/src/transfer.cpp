@@ -1,6 +1,7 @@
 // The implementation of catlip/transfer/transfer.h: loading a labeled set from shards and
 // the Transfer Init experiments (zero-shot, fine-tuning, linear probe).
 #include "catlip/transfer/transfer.h"
+#include "catlip/transfer/superclass_eval.h"
 #include "catlip/transfer/transfer_ops.h"
 
 #include <torch/torch.h>
@@ -149,22 +150,35 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
   int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   TransferResult res;
-  eval::EvalVocab vocab = eval::load_eval_vocab(o.vocab);
   eval::WordNetGraph wn(o.wordnet_dir);
   eval::ClassList classes = eval::load_class_list(o.classes);
-  res.mapping = eval::map_classes(classes, vocab, wn, o.max_distance);
   res.classes = int64_t(classes.wnids.size());
   std::filesystem::create_directories(o.out_dir);
-  eval::write_file_bytes(o.out_dir + "/transfer_mapping.tsv", eval::mapping_tsv(res.mapping, vocab));
-  log("transfer: " + std::to_string(res.classes) + " classes -> vocabulary: " + std::to_string(res.mapping.exact) +
-      " exact, " + std::to_string(res.mapping.hyponym) + " via hyponyms, " + std::to_string(res.mapping.hypernym) +
-      " via hypernyms, " + std::to_string(res.mapping.unmapped) + " unmapped");
-
   const std::string path = eval::resolve_checkpoint(o.checkpoint, o.ema);
   Model base = load(path, o);
-  if (base.m.config.num_classes != vocab.size())
-    throw std::runtime_error(path + " has " + std::to_string(base.m.config.num_classes) + " outputs but " + o.vocab +
-                             " has " + std::to_string(vocab.size()) + " rows");
+  if (base.m.objective == "superclass") {
+    // Outputs are BPE ids: a class maps to its name's tokens.
+    auto tok = load_superclass_tokenizer(path, base.m.tokenizer_checksum, o.tokenizer);
+    if (base.m.config.num_classes != tok.vocab_size())
+      throw std::runtime_error(path + " has " + std::to_string(base.m.config.num_classes) +
+                               " outputs but its tokenizer has " + std::to_string(tok.vocab_size()) + " ids");
+    res.zero_shot_mode = "superclass_tokens";
+    res.mapping = superclass_token_mapping(classes, tok, &wn);
+    eval::write_file_bytes(o.out_dir + "/transfer_mapping.tsv", superclass_mapping_tsv(res.mapping, tok));
+    log("transfer: SuperClass model: " + std::to_string(res.classes) + " classes -> their names' BPE ids: " +
+        std::to_string(res.mapping.exact) + " with tokens, " + std::to_string(res.mapping.unmapped) + " without");
+  } else {
+    if (o.vocab.empty()) throw std::runtime_error("--vocab is required for a CatLIP model (" + path + ")");
+    eval::EvalVocab vocab = eval::load_eval_vocab(o.vocab);
+    res.mapping = eval::map_classes(classes, vocab, wn, o.max_distance);
+    eval::write_file_bytes(o.out_dir + "/transfer_mapping.tsv", eval::mapping_tsv(res.mapping, vocab));
+    log("transfer: " + std::to_string(res.classes) + " classes -> vocabulary: " + std::to_string(res.mapping.exact) +
+        " exact, " + std::to_string(res.mapping.hyponym) + " via hyponyms, " + std::to_string(res.mapping.hypernym) +
+        " via hypernyms, " + std::to_string(res.mapping.unmapped) + " unmapped");
+    if (base.m.config.num_classes != vocab.size())
+      throw std::runtime_error(path + " has " + std::to_string(base.m.config.num_classes) + " outputs but " + o.vocab +
+                               " has " + std::to_string(vocab.size()) + " rows");
+  }
   const int S = int(base.m.config.image_size);
   LabeledSet train = load_labeled_set(o.train_urls, o.train_samples, S, classes, "train", log);
   LabeledSet test = load_labeled_set(o.test_urls, o.test_samples, S, classes, "test", log);
@@ -182,9 +196,12 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
   const auto& stdv = o.mean.empty() ? base.m.config.std : o.std;
   auto prep = [&](const torch::Tensor& u8) { return model::preprocess_images(u8, dev, mean, stdv); };
 
-  // ---- zero-shot: max over each class's mapped rows of the synset logits.
+  // ---- zero-shot: max over each class's mapped rows of the synset logits
+  // (SuperClass: the mean over its name's token logits).
   {
-    res.zero_shot = synset_zero_shot(base.m, test, res.mapping, mean, stdv);
+    res.zero_shot = res.zero_shot_mode == "superclass_tokens"
+                        ? superclass_zero_shot(base.m, test, res.mapping, mean, stdv)
+                        : synset_zero_shot(base.m, test, res.mapping, mean, stdv);
     log("transfer: zero-shot accuracy " + std::to_string(res.zero_shot) + " (chance " + std::to_string(res.chance) +
         ", majority class " + std::to_string(res.majority) + ")");
   }
@@ -292,6 +309,7 @@ TransferResult run_transfer(const TransferOptions& o, void (*log)(const std::str
                      {"chance", num6(res.chance)},
                      {"majority", num6(res.majority)},
                      {"zero_shot", num6(res.zero_shot)},
+                     {"zero_shot_mode", res.zero_shot_mode},
                      {"linear_probe", num6(res.linear_probe)},
                      {"finetune",
                       {{"steps", o.steps}, {"batch_size", o.batch_size}, {"lr", num6(o.lr)}, {"heads", std::move(heads)}}},

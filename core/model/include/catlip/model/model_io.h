@@ -10,6 +10,7 @@
 // rebuilt from the file alone.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct LoadedModel {
   ViTConfig config;
   torch::Device device = torch::kCPU;
   std::string vocab_checksum;  // "" if the file does not say
+  std::string objective = "catlip";  // catlip.objective: catlip, or superclass (outputs are BPE ids)
+  std::string tokenizer_checksum;    // superclass: the tokenizer's, as recorded ("" if none)
   int64_t step = -1;
   bool ema = false;  // the EMA weights were loaded
 };
@@ -53,5 +56,10 @@ torch::Tensor preprocess_images(const torch::Tensor& u8_bhwc, const torch::Devic
 // false and a "note" for stems timm lacks). Returns the weights path.
 std::string export_model(const std::string& dir, const std::string& name, const NamedTensors& weights,
                          const ViTConfig& cfg, const Vocab& vocab, int64_t step);
+// The same without the vocabulary: the weights (metadata catlip.model,
+// catlip.step and `extra_meta`) and config.json. train.superclass writes its
+// tokenizer beside them instead.
+std::string export_vit(const std::string& dir, const std::string& name, const NamedTensors& weights,
+                       const ViTConfig& cfg, const std::map<std::string, std::string>& extra_meta, int64_t step);
 
 }  // namespace catlip::model

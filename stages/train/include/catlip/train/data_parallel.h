@@ -62,6 +62,9 @@ class DataParallel {
   bool all_true(bool mine);
   // Element-wise sums over ranks of a few numbers (loss, counts).
   std::vector<double> sum(const std::vector<double>& v);
+  // Element-wise sum over ranks of a tensor on this rank's device, in place
+  // (SuperClass's document counts; any dtype the backend reduces).
+  void sum_(torch::Tensor& t);
   // Every rank's string, in rank order.
   std::vector<std::string> allgather(const std::string& s);
 

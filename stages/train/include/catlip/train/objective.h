@@ -17,6 +17,10 @@
 //   SigLIP (objective_siglip.cpp)  CLIP's objective (objective_clip.h) with
 //                                  the pairwise sigmoid loss, a logit bias,
 //                                  texts exchanged round the ring of ranks.
+//   SuperClass (objective_superclass.cpp, superclass.h)  the CatLIP ViT with
+//                                  one output per BPE id; ints = caption
+//                                  tokens; softmax CE on the IDF-weighted
+//                                  multi-hot target (or BCE).
 //
 // Ownership: the Trainer owns its Objective; the Objective owns the model.
 // Include only from translation units that already pay for <torch/torch.h>.
@@ -50,7 +54,7 @@ class Objective {
  public:
   virtual ~Objective() = default;
 
-  // Required: "catlip", "clip" or "siglip" (recorded as catlip.objective).
+  // Required: "catlip", "clip", "siglip" or "superclass" (recorded as catlip.objective).
   virtual const char* name() const = 0;
   // Required: the model (built on the CPU by the constructor; the Trainer
   // moves it to the device and owns the optimizer over its parameters).
@@ -68,6 +72,10 @@ class Objective {
                              const ObjectiveEnv& env) = 0;
   // Optional (default: nothing): after each optimizer step.
   virtual void after_step() {}
+  // Optional (default: none): state outside the module that checkpoints hold
+  // (as "objective.<name>"), resume restores in place and rank 0 broadcasts
+  // at the start of data-parallel training (SuperClass: its IDF counts).
+  virtual model::NamedTensors extra_state() { return {}; }
   // Optional (default: nothing): gauges after each optimizer step.
   virtual void report(StageContext&) {}
   // Required: checksum of the file that defines the ints (vocabulary or
@@ -91,6 +99,7 @@ class Objective {
 std::unique_ptr<Objective> make_catlip_objective(const TrainOptions& opt);
 std::unique_ptr<Objective> make_clip_objective(const TrainOptions& opt);
 std::unique_ptr<Objective> make_siglip_objective(const TrainOptions& opt);
+std::unique_ptr<Objective> make_superclass_objective(const TrainOptions& opt);
 
 // Turns autocast on for one forward pass.
 class AutocastScope {

@@ -81,4 +81,12 @@ class SiglipTrainStage : public TrainStage {
   static StageSchema schema();
 };
 
+// train.superclass: the same stage with the SuperClass objective (reads
+// `image` and `tokens`; train_stage_superclass.cpp).
+class SuperclassTrainStage : public TrainStage {
+ public:
+  SuperclassTrainStage();
+  static StageSchema schema();
+};
+
 }  // namespace catlip::train

@@ -72,11 +72,17 @@ struct ClipOptions {
   double init_logit_bias = -10;  // siglip: the learnable bias b of its sigmoid loss
 };
 
+// train.superclass only: classification on caption BPE tokens (objective_superclass.cpp).
+struct SuperclassOptions {
+  std::string loss = "softmax";  // softmax (SuperClass: CE on the L1-normalised IDF-weighted target) | bce (plain multi-hot)
+};
+
 struct TrainOptions {
-  std::string objective = "catlip";  // catlip (BCE on synsets) | clip (InfoNCE with a text tower) | siglip
+  std::string objective = "catlip";  // catlip (BCE on synsets) | clip (InfoNCE with a text tower) | siglip | superclass
   std::string vocab_path;      // catlip: TSV vocabulary; its row count sets model.num_classes
-  std::string tokenizer_path;  // clip: BPE tokenizer file (text.bpe_learn)
+  std::string tokenizer_path;  // clip, superclass: BPE tokenizer file (text.bpe_learn)
   ClipOptions clip;
+  SuperclassOptions superclass;
   model::ViTConfig model;      // the image tower (clip: its head is the image projection)
   int64_t batch_size = 256;     // per rank and micro-step
   int64_t accumulate_steps = 1;  // micro-steps per optimizer step (gradient accumulation)

@@ -1,7 +1,9 @@
 // catlip/transfer/transfer.h - Transfer Init experiments on a class-labeled set.
 //
 // Given a CatLIP model, its vocabulary and a class list (wnids), maps classes
-// to vocabulary rows (transfer_map.h) and measures, on held-out samples:
+// to vocabulary rows (transfer_map.h) and measures, on held-out samples
+// (a train.superclass model: classes map to their names' BPE ids instead,
+// superclass_eval.h, and zero-shot takes the mean of those logits):
 //   zero-shot    accuracy of argmax over classes of max(mapped row logits),
 //                no training at all; against chance (1/classes) and the
 //                majority class;
@@ -28,7 +30,8 @@ namespace catlip::transfer {
 struct TransferOptions {
   std::string checkpoint;  // see checkpoint_path.h
   bool ema = true;
-  std::string vocab, classes;
+  std::string vocab, classes;  // vocab: CatLIP models only
+  std::string tokenizer;       // train.superclass models: "" = tokenizer.txt beside the export
   std::string wordnet_dir = "/usr/share/wordnet";
   int max_distance = 4;
   std::vector<std::string> train_urls, test_urls;  // brace patterns allowed
@@ -54,6 +57,9 @@ struct TransferResult {
   eval::MappingReport mapping;
   int64_t classes = 0, train_n = 0, test_n = 0;
   double chance = 0, majority = 0, zero_shot = 0, linear_probe = 0;
+  // "synsets" (CatLIP: max over mapped synset rows) or "superclass_tokens"
+  // (train.superclass: mean over the class name's BPE ids, superclass_eval.h).
+  std::string zero_shot_mode = "synsets";
   std::vector<std::string> heads;                 // init_heads run
   std::vector<std::vector<CurvePoint>> curves;    // one per head
   std::vector<double> final_accuracy;             // one per head
