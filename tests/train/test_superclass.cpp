@@ -106,9 +106,8 @@ TrainOptions sc_options(const std::string& dir) {
 }
 
 torch::Tensor checkpoint_counts(const std::string& path) {
-  std::string why;
-  auto f = read_checkpoint_file(path, &why);
-  REQUIRE(f);
+  auto f = read_checkpoint_file(path);
+  REQUIRE(f.ok());
   auto it = f->tensors.find("objective.superclass.idf_counts");
   REQUIRE(it != f->tensors.end());
   return to_torch(it->second);
