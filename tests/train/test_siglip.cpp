@@ -26,51 +26,15 @@
 #include "catlip/train/train_stage.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
+#include "token_pairs.h"
 
 using namespace catlip;
 using namespace catlip::model;
 using namespace catlip::train;
+using namespace catlip::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int64_t kVocab = 600;  // 512 byte symbols + 86 merges + SOT + EOT
-constexpr int64_t kSot = kVocab - 2, kEot = kVocab - 1;
-
-// A tokenizer file as text.bpe_learn writes it (header: the vocabulary size).
-std::string write_tokenizer(const std::string& dir) {
-  std::string s = "#version: catlip-bpe/1 vocab_size=" + std::to_string(kVocab) + " merges=86\n";
-  for (int i = 0; i < 86; ++i) s += std::string(1, char('a' + i % 26)) + " " + std::string(1, char('a' + (i / 26) % 26)) + "\n";
-  std::string p = dir + "/tokenizer.txt";
-  test::write_file(p, s);
-  return p;
-}
-
-struct Pair {
-  Tensor image;
-  IntList tokens;
-  Origin origin;
-};
-
-// n image/caption pairs: noise images, distinct token rows SOT ... EOT.
-std::vector<Pair> make_pairs(int n, int size = 32, uint32_t seed = 3) {
-  std::mt19937 rng(seed);
-  std::vector<Pair> out;
-  for (int i = 0; i < n; ++i) {
-    Pair p;
-    p.image.dtype = DType::U8;
-    p.image.shape = {size, size, 3};
-    p.image.data.resize(size_t(size * size * 3));
-    for (auto& c : p.image.data) c = char(rng() & 0xFF);
-    p.tokens.push_back(kSot);
-    int len = 4 + int(rng() % 6);
-    for (int k = 0; k < len; ++k) p.tokens.push_back(int64_t(rng() % 500));
-    p.tokens.push_back(kEot);
-    p.origin = Origin{"shard-000.tar", 0, i, 0};
-    out.push_back(std::move(p));
-  }
-  return out;
-}
 
 TrainOptions siglip_options(const std::string& dir) {
   TrainOptions o;

@@ -26,43 +26,25 @@
 #include "catlip/train/superclass.h"
 #include "catlip/train/trainer.h"
 #include "test_util.h"
+#include "token_pairs.h"
 
 using namespace catlip;
 using namespace catlip::model;
 using namespace catlip::train;
+using namespace catlip::test;
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int64_t kVocab = 600;  // 512 byte symbols + 86 merges + SOT + EOT
-constexpr int64_t kSot = kVocab - 2, kEot = kVocab - 1;
-
-std::string write_tokenizer(const std::string& dir) {
-  std::string s = "#version: catlip-bpe/1 vocab_size=" + std::to_string(kVocab) + " merges=86\n";
-  for (int i = 0; i < 86; ++i) s += std::string(1, char('a' + i % 26)) + " " + std::string(1, char('a' + (i / 26) % 26)) + "\n";
-  std::string p = dir + "/tokenizer.txt";
-  test::write_file(p, s);
-  return p;
-}
-
-struct Pair {
-  Tensor image;
-  IntList tokens;  // SOT ids EOT, as text.bpe_encode writes them
-  Origin origin;
-};
-
 // n noise images with captions of 3-5 distinct ids below 500 (a few ids
 // shared, so document frequencies differ); some rows carry zero padding
 // after EOT, which must not count.
-std::vector<Pair> make_pairs(int n, int size = 32, uint32_t seed = 5) {
+std::vector<Pair> make_distinct_pairs(int n, int size = 32, uint32_t seed = 5) {
   std::mt19937 rng(seed);
   std::vector<Pair> out;
   for (int i = 0; i < n; ++i) {
     Pair p;
-    p.image.dtype = DType::U8;
-    p.image.shape = {size, size, 3};
-    p.image.data.resize(size_t(size * size * 3));
-    for (auto& c : p.image.data) c = char(rng() & 0xFF);
+    p.image = noise_image(size, rng);
     std::set<int64_t> ids;
     const size_t len = 3 + rng() % 3;
     if (i % 3 == 0) ids.insert(7);  // a common id
@@ -281,7 +263,7 @@ TEST_CASE("superclass: two ranks' averaged gradients equal one process on the wh
 
 TEST_CASE("superclass: the IDF counts survive a checkpoint and resume exactly") {
   test::TempDir a("sc-resA"), b("sc-resB");
-  auto pairs = make_pairs(16);
+  auto pairs = make_distinct_pairs(16);
   auto feed = [&](Trainer& t) {
     for (auto& p : pairs) t.add(p.image, p.tokens, p.origin, "k");
   };
@@ -342,7 +324,7 @@ TEST_CASE("superclass: 16 image-caption pairs are memorised (top-5 token recall)
   o.steps = S;
   o.lr = 2e-3;
   o.min_lr = o.lr;
-  auto pairs = make_pairs(N);
+  auto pairs = make_distinct_pairs(N);
   LocalContext ctx;
   double first = 0, last = 0;
   {
@@ -389,7 +371,7 @@ TEST_CASE("superclass: bad token rows are skipped, another objective's checkpoin
   test::TempDir dir("sc-checks");
   auto o = sc_options(dir.path());
   o.steps = 1;
-  auto pairs = make_pairs(4);
+  auto pairs = make_distinct_pairs(4);
   {
     LocalContext ctx;
     Trainer t(o, ctx);
@@ -424,7 +406,7 @@ TEST_CASE("superclass: bad token rows are skipped, another objective's checkpoin
 
 TEST_CASE("superclass: Trainer ranks checkpoint the global IDF counts, and resumed ranks share them") {
   test::TempDir a("sc-dpA"), b("sc-dpB");
-  auto pairs = make_pairs(24, 32, 11);
+  auto pairs = make_distinct_pairs(24, 32, 11);
   auto run_two = [&](const std::string& dir, int64_t steps, bool resume, size_t from, size_t to,
                      std::vector<std::pair<std::string, Tensor>>* weights) {
     const int port = test::free_port();
