@@ -1,6 +1,8 @@
 // testing.jsonl (jsonl_sink.h): chosen fields of every sample as JSON lines.
 #include "jsonl_sink.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 
@@ -15,8 +17,8 @@ StageSchema JsonlSink::schema() {
   s.type = "testing.jsonl";
   s.kind = StageKind::Sink;
   s.doc = "Writes chosen fields of every sample as one JSON line each into the run directory: text as a "
-          "string, an int list as an array, bytes as their size, a tensor as its dtype and shape. To see "
-          "what a stage emits.";
+          "string, an int list as an array, bytes as their size, a tensor as its dtype and shape (each "
+          "payload with its FNV-1a hash, so two runs' payloads can be compared). To see what a stage emits.";
   s.params = {
       Param("file", &JsonlSink::file_).def("samples.jsonl")
           .describe("File in the run directory (replica r > 0 writes <file>.<r>)"),
@@ -35,12 +37,22 @@ void JsonlSink::configure() {
 }
 
 namespace {
+// FNV-1a (64-bit) of a payload, as 16 hex digits: enough to tell two runs'
+// pixels apart in a test, not a cryptographic digest.
+std::string fnv1a(const std::string& data) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
 json::Ordered field_json(const Field& f) {
   if (auto* t = std::get_if<std::string>(&f)) return *t;
   if (auto* ints = std::get_if<IntList>(&f)) return *ints;
-  if (auto* b = std::get_if<Bytes>(&f)) return json::Ordered{{"bytes", b->data.size()}};
+  if (auto* b = std::get_if<Bytes>(&f)) return json::Ordered{{"bytes", b->data.size()}, {"fnv1a", fnv1a(b->data)}};
   const auto& t = std::get<Tensor>(f);
-  return json::Ordered{{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}};
+  return json::Ordered{{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"fnv1a", fnv1a(t.data)}};
 }
 }  // namespace
 

@@ -12,8 +12,8 @@ namespace catlip::testing {
 
 // One JSON object per sample in <run_dir>/<file> (replica r > 0:
 // <file>.<r>): "key", the origin, then each chosen field: text as a string,
-// an int list as an array, bytes as {"bytes": size}, a tensor as {"dtype",
-// "shape"}. A chosen field a sample lacks is null.
+// an int list as an array, bytes as {"bytes": size, "fnv1a": hash}, a tensor
+// as {"dtype", "shape", "fnv1a"}. A chosen field a sample lacks is null.
 class JsonlSink : public Stage {
  public:
   static StageSchema schema();

@@ -63,7 +63,7 @@ TEST_CASE("bench pipeline: catlip's row and one row per peer") {
   if (!std::filesystem::exists("/usr/share/wordnet/data.noun") ||
       !std::filesystem::exists("/usr/share/perl5/Lingua/EN/Tagger/tags.yml"))
     skip_test("needs WordNet (wordnet-base) and the Lingua lexicon (liblingua-en-tagger-perl) for text.labels");
-  auto r = run_cmd("timeout 180 " + catlip_bin() + " bench pipeline --samples 48 --batch 16 --size 64 </dev/null");
+  auto r = run_cmd("timeout 180 " + catlip_bin() + " bench pipeline --samples 48 --batch 16 --size 64 --no-steady </dev/null");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   CHECK(bench_row(r.out, "catlip").at(1) == "48");

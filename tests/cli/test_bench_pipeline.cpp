@@ -41,6 +41,16 @@ TEST_CASE("bench pipeline: the catlip run collates every sample into batches") {
   CHECK(std::stod(cat[4]) > 0);
   CHECK_THAT(r.out, Catch::Contains("catlip: 150 of 150 samples in 5 batches"));
   CHECK_THAT(r.out, Catch::Contains("peers: skipped (--no-peers)"));
+  // The steady state from the one-shard run (19 of the 150 samples): a
+  // positive marginal rate and start-up figure for catlip.
+  auto at = r.out.find("\nsteady state: (N - 19)");
+  REQUIRE(at != std::string::npos);
+  auto steady = table_row(r.out.substr(at + 1), "catlip");
+  REQUIRE(steady.size() >= 5);  // catlip, samples/CPU-s, CPU ms/sample, start-up CPU-s, share
+  CHECK(std::stod(steady[1]) > 0);
+  CHECK(std::stod(steady[2]) > 0);
+  CHECK(std::stod(steady[3]) >= 0);
+  CHECK(std::filesystem::exists(t.file("run-catlip-small/summary.json")));
   // What ran is left in --out: the graph, its run dir, the vocabulary.
   CHECK(std::filesystem::exists(t.file("pipeline.toml")));
   CHECK(std::filesystem::exists(t.file("run-catlip/summary.json")));
