@@ -143,6 +143,21 @@ TEST_CASE("cli: a graph file that cannot be read is named with the OS reason, ex
   }
 }
 
+TEST_CASE("cli: resume names a directory that is not a run, and a run with nothing to resume") {
+  TempDir dir("resume");
+  auto r = run_cmd(catlip_bin() + " resume " + dir.path() + " 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.out, Catch::Contains(dir.file("graph.toml") + " cannot be read (No such file or directory)"));
+  // A finished run without a trainer: its graph.toml loads, but no stage can resume.
+  auto run = run_cmd(catlip_bin() + " run --set numbers.count=10 --run-dir " + dir.file("run") + " --quiet 2>&1");
+  REQUIRE(run.exit_code == 0);
+  auto n = run_cmd(catlip_bin() + " resume " + dir.file("run") + " 2>&1");
+  INFO(n.out);
+  CHECK(n.exit_code == 2);
+  CHECK_THAT(n.out, Catch::Contains("has a `resume` parameter: nothing to continue"));
+}
+
 TEST_CASE("cli: inspect shows whether a stage is restartable, the fields it reads and writes, file parameters") {
   auto labels = run_cmd(catlip_bin() + " inspect text.labels 2>&1");
   INFO(labels.out);

@@ -1,7 +1,7 @@
 // Exactly-once training across a crash, through `catlip run`: synthetic
 // shards -> image.decode x 3 replicas (reordering) -> text.labels ->
 // train.catlip with an id log. The whole run is SIGKILLed at a random step
-// after its first checkpoint and rerun with resume = true; the id logs of
+// after its first checkpoint and continued with `catlip resume RUN`; the id logs of
 // the two runs together list every sample of the epoch exactly once.
 #include <catch2/catch.hpp>
 
@@ -173,13 +173,16 @@ id_log = true
   INFO("first run: " << first_s << " s, " << steps_logged_killed << " steps before the kill");
 
   auto t1 = std::chrono::steady_clock::now();
-  auto r = run_cmd("timeout 120 " + cat + " run " + d.file("g.toml") + " --run-dir " + run +
-                   " --set train.resume=true --progress plain 2>&1");
+  // `catlip resume RUN`: the run's own graph.toml with resume = true for
+  // the trainer (the same as `catlip run g.toml --run-dir RUN --set
+  // train.resume=true`).
+  auto r = run_cmd("timeout 120 " + cat + " resume " + run + " --progress plain 2>&1");
   const double second_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   INFO(r.out);
   INFO("second run: " << second_s << " s");
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("resumed from") != std::string::npos);
+  CHECK(r.out.find("catlip resume: train (train.catlip) resumes from its newest checkpoint") != std::string::npos);
 
   // The id log: every sample of the epoch exactly once, steps 1..120 of 8.
   std::multiset<std::string> got;

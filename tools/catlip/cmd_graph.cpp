@@ -2,6 +2,8 @@
 // schemas, then run it, or print it as Graphviz DOT.
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -153,6 +155,79 @@ int cmd_run(int argc, char** argv) {
     std::cerr << "catlip run: " << e.what() << "\n";
     return kFailed;
   }
+}
+
+const Syntax kResume{"catlip resume",
+                     "usage: catlip resume RUN_DIR [--set S.P=V]... [--progress auto|live|plain] [--quiet]\n"
+                     "                     [--nodes N --listen HOST:PORT]\n",
+                     {"set", "progress", "quiet", "nodes", "listen", "no-check-files", "check-urls"}, 1, 1};
+
+// catlip resume RUN_DIR: `catlip run RUN_DIR/graph.toml --run-dir RUN_DIR`
+// with `resume = true` for every stage whose schema has that parameter (the
+// trainers), so a run stopped by a crash, a lost node or a time limit
+// continues from its newest valid checkpoint and exact data position with one
+// command. graph.toml is the resolved graph the run wrote when it started
+// (overrides and ${ENV} applied), so nothing else is needed; `--set` still
+// overrides (after the resume settings).
+int cmd_resume(int argc, char** argv) {
+  Args a(argc, argv, {"quiet", "help", "no-check-files", "check-urls"});
+  if (a.has("help")) {
+    std::cout << kResume.usage << "\n"
+                 "Continues the run in RUN_DIR: runs RUN_DIR/graph.toml (the resolved graph the run wrote\n"
+                 "when it started) in RUN_DIR again, with resume = true for every stage that has that\n"
+                 "parameter (train.*: the newest valid checkpoint, its step, optimizer, EMA, schedule and\n"
+                 "data position; the sources replay and the trainer skips exactly what it consumed).\n"
+                 "Other options as `catlip run`; --set overrides after the resume settings. With several\n"
+                 "nodes, start the agents as for the original run (`catlip node` on every other host).\n\n"
+                 "Exit codes: 0 done, 1 a stage or node failed, 2 usage (no run directory), 3 invalid graph,\n"
+                 "130 interrupted.\n";
+    return kOk;
+  }
+  if (int rc = check_syntax(a, kResume)) return rc;
+  const std::string run_dir = a.positional()[0], graph = run_dir + "/graph.toml";
+  if (::access(graph.c_str(), R_OK) != 0) {
+    std::cerr << "catlip resume: " << graph << " cannot be read (" << std::strerror(errno)
+              << "): RUN_DIR must be the run directory of a catlip run, which writes graph.toml when it starts\n";
+    return kUsage;
+  }
+  // The stages that can resume: their type's schema declares `resume`.
+  GraphSpec g;
+  std::vector<Diagnostic> diags;
+  if (!load_graph(graph, LoadOptions{}, g, diags).ok()) {
+    for (auto& d : diags) std::cerr << d.str() << "\n";
+    std::cerr << "catlip resume: " << graph << " does not load; nothing was started\n";
+    return kInvalid;
+  }
+  std::vector<std::string> args = {"run", graph, "--run-dir", run_dir};
+  PluginLoader loader;
+  for (const StageSpec& st : g.stages) {
+    const StageType* t = nullptr;
+    try {
+      t = loader.find_type(st.type);
+    } catch (const std::exception&) {
+      continue;  // `catlip run` reports the plugin with its own message
+    }
+    if (!t) continue;
+    for (const ParamSpec& p : t->schema.params)
+      if (p.name == "resume") {
+        args.insert(args.end(), {"--set", st.name + ".resume=true"});
+        std::cerr << "catlip resume: " << st.name << " (" << st.type << ") resumes from its newest checkpoint\n";
+      }
+  }
+  if (args.size() == 4) {
+    std::cerr << "catlip resume: no stage of " << graph
+              << " has a `resume` parameter: nothing to continue (run it again with `catlip run`)\n";
+    return kUsage;
+  }
+  for (auto& v : a.all("set")) args.insert(args.end(), {"--set", v});
+  for (const char* opt : {"progress", "nodes", "listen"})
+    if (a.has(opt)) args.insert(args.end(), {std::string("--") + opt, a.get(opt)});
+  for (const char* flag : {"quiet", "no-check-files", "check-urls"})
+    if (a.has(flag)) args.push_back(std::string("--") + flag);
+  std::vector<char*> argv2;
+  for (auto& s2 : args) argv2.push_back(s2.data());
+  argv2.push_back(nullptr);
+  return cmd_run(int(args.size()), argv2.data());
 }
 
 const Syntax kNode{"catlip node",
@@ -322,5 +397,7 @@ int cmd_graph(int argc, char** argv) {
 CATLIP_COMMAND("run", "Run a graph (or the embedded default) as processes", cmd_run);
 CATLIP_COMMAND("node", "Run this host's part of a multi-host graph (under Slurm, mpirun, torchrun, Kubernetes)",
                cmd_node);
+CATLIP_COMMAND("resume", "Continue a stopped run from its run directory (newest checkpoint, exact data position)",
+               cmd_resume);
 CATLIP_COMMAND("validate", "Check a graph against the stage schemas; start nothing", cmd_validate);
 CATLIP_COMMAND("graph", "Print a graph as Graphviz DOT", cmd_graph);
