@@ -108,5 +108,7 @@ double summary_figure(const std::string& run_dir, const std::string& stage, cons
 
 #define CATLIP_CLI_CONCAT_(a, b) a##b
 #define CATLIP_CLI_CONCAT(a, b) CATLIP_CLI_CONCAT_(a, b)
+// __COUNTER__, not __LINE__: in a unity build two files' registrations may
+// sit on the same line.
 #define CATLIP_COMMAND(NAME, SUMMARY, FN) \
-  static ::catlip::cli::CommandRegistrar CATLIP_CLI_CONCAT(catlip_cmd_, __LINE__)(NAME, SUMMARY, FN)
+  static ::catlip::cli::CommandRegistrar CATLIP_CLI_CONCAT(catlip_cmd_, __COUNTER__)(NAME, SUMMARY, FN)

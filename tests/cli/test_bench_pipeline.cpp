@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <regex>
 #include <string>
 
 #include "test_util.h"
@@ -72,4 +73,27 @@ TEST_CASE("bench pipeline: with no usable Python every peer is reported as skipp
     CHECK(row[1] == "SKIPPED:");
   }
   CHECK_THAT(r.out, Catch::Contains("no usable Python at /nonexistent/python3"));
+}
+
+TEST_CASE("bench soak: a short soak under kills and pauses loses and doubles nothing") {
+  // The short form of `catlip bench soak --minutes 10` (README): the same
+  // checks, exit 0 only when every epoch arrived exactly once, the restarts
+  // equal the kills and memory stayed flat.
+  need_text_data();
+  TempDir t("bench-soak");
+  auto r = run_cmd("timeout 240 " + catlip_bin() + " bench soak --minutes 0.3 --samples 400 --size 128 "
+                   "--fault-every-s 1 --seed 3 --out " + t.path() + " </dev/null 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains(" lost, 0 doubled") && Catch::Contains(", 0 lost,"));
+  CHECK_THAT(r.out, Catch::Contains("soak passed"));
+  // Some faults were injected, and each kill became one restart.
+  const std::string out = r.out;
+  const std::regex row(R"((\d+) kills, +\d+ pauses, +(\d+) restarts)");
+  int kills = 0;
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), row); it != std::sregex_iterator(); ++it) {
+    kills += std::stoi((*it)[1]);
+    CHECK((*it)[1] == (*it)[2]);
+  }
+  CHECK(kills >= 1);
 }

@@ -24,6 +24,7 @@
 
 #include "catlip/json.h"
 #include "cli.h"
+#include "bench_common.h"
 #include "peer_bench.h"
 
 using namespace catlip::cli;
@@ -83,16 +84,6 @@ struct Options {
   long long n = 16000, size = 256, batch = 64, replicas = 2, workers = 2, cores = 2, seed = 0;
 };
 
-// Vocabulary rows of a text.vocab_merge TSV.
-int vocab_rows(const std::string& path) {
-  std::ifstream f(path);
-  std::string line;
-  int n = 0;
-  while (std::getline(f, line))
-    if (!line.empty() && line[0] != '#' && line.rfind("index\t", 0) != 0) ++n;
-  return n;
-}
-
 std::string load_average() {
   std::ifstream f("/proc/loadavg");
   double one = -1;
@@ -100,47 +91,6 @@ std::string load_average() {
   char b[32];
   std::snprintf(b, sizeof b, "%.2f", one);
   return one >= 0 ? b : "?";
-}
-
-// 1. Shards: 8 (or fewer) of them, so every decode replica and worker has
-// some. Returns the shard paths, sorted; empty on failure.
-std::vector<std::string> write_shards(const std::string& self, const std::string& dir, const Options& o,
-                                      double& bytes) {
-  const long long shards = std::min<long long>(8, o.n);
-  const long long per_shard = (o.n + shards - 1) / shards;
-  Child c = pb::run_child({self, "shards", "synth", dir + "/data/bench", "--samples", std::to_string(o.n), "--size",
-                       std::to_string(o.size), "--samples-per-shard", std::to_string(per_shard)},
-                      dir + "/synth.log");
-  std::vector<std::string> files;
-  if (c.rc != 0) return files;
-  bytes = 0;
-  for (auto& e : fs::directory_iterator(dir + "/data"))
-    if (e.path().extension() == ".tar") {
-      files.push_back(e.path().string());
-      bytes += double(fs::file_size(e.path()));
-    }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-std::string toml_list(const std::vector<std::string>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", \"" : "\"") + v[i] + "\"";
-  return s + "]";
-}
-
-// 2. The synset vocabulary of these captions (every synset seen), untimed.
-bool write_vocab(const std::string& self, const std::string& dir, const std::string& urls, const std::string& vocab) {
-  std::ofstream(dir + "/vocab.toml")
-      << "# catlip bench pipeline: the synset vocabulary of the benchmark's captions\n"
-      << "[graph]\nname = \"bench-pipeline-vocab\"\n"
-      << "[stages.read]\ntype = \"shards.source\"\nurls = " << urls << "\nshuffle_shards = false\n"
-      << "[stages.parse]\ntype = \"text.parse\"\ninputs = [\"read\"]\nwrite_tokens = false\n"
-      << "[stages.count]\ntype = \"text.synset_count\"\ninputs = [\"parse\"]\n"
-      << "[stages.merge]\ntype = \"text.vocab_merge\"\ninputs = [\"count\"]\nmin_count = 1\noutput = \"" << vocab
-      << "\"\n";
-  return pb::run_child({self, "run", dir + "/vocab.toml", "--run-dir", dir + "/run-vocab", "--quiet"}, dir + "/vocab.log")
-             .rc == 0;
 }
 
 // 3. catlip: the input side as a real run, timed as one child process tree.
@@ -359,12 +309,12 @@ int cmd_bench_pipeline(int argc, char** argv) {
   };
 
   double shard_bytes = 0;
-  const std::vector<std::string> shards = write_shards(self, dir, o, shard_bytes);
+  const std::vector<std::string> shards = bench::write_shards(self, dir, o.n, o.size, shard_bytes);
   if (shards.empty()) return fail("generating the shards failed", dir + "/synth.log");
-  const std::string urls = toml_list(shards);
+  const std::string urls = bench::toml_list(shards);
   const std::string vocab = dir + "/vocab.tsv";
-  if (!write_vocab(self, dir, urls, vocab)) return fail("the vocabulary graph failed", dir + "/vocab.log");
-  const int classes = vocab_rows(vocab);
+  if (!bench::write_vocab(self, dir, urls, vocab)) return fail("the vocabulary graph failed", dir + "/vocab.log");
+  const int classes = bench::vocab_rows(vocab);
   if (classes <= 0) return fail("the vocabulary " + vocab + " is empty", dir + "/vocab.log");
 
   std::printf("catlip bench pipeline: %lld samples (%lldx%lld synthetic JPEGs with captions, %zu shards, %.1f MB), "
@@ -378,7 +328,7 @@ int cmd_bench_pipeline(int argc, char** argv) {
   const long long per_shard = (o.n + std::min<long long>(8, o.n) - 1) / std::min<long long>(8, o.n);
   const bool steady = o.steady && shards.size() > 1;
   CatlipSide cat_small;
-  if (steady) cat_small = run_catlip(self, dir, "catlip-small", toml_list({shards[0]}), vocab, classes, o, cpus);
+  if (steady) cat_small = run_catlip(self, dir, "catlip-small", bench::toml_list({shards[0]}), vocab, classes, o, cpus);
   CatlipSide cat = run_catlip(self, dir, "catlip", urls, vocab, classes, o, cpus);
   const bool cat_ok = cat.child.rc == 0 && cat.samples == o.n;
 

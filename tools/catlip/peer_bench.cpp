@@ -22,14 +22,11 @@ namespace catlip::cli::peers {
 
 namespace fs = std::filesystem;
 
-Child run_child(const std::vector<std::string>& args, const std::string& log, const std::vector<int>& cpus) {
+pid_t spawn_child(const std::vector<std::string>& args, const std::string& log, const std::vector<int>& cpus) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  Child r;
-  auto t0 = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
-  if (pid < 0) return r;
   if (pid == 0) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -45,14 +42,25 @@ Child run_child(const std::vector<std::string>& args, const std::string& log, co
     std::perror(argv[0]);
     _exit(127);
   }
+  return pid;
+}
+
+Child wait_child(pid_t pid, std::chrono::steady_clock::time_point started) {
+  Child r;
+  if (pid < 0) return r;
   int st = 0;
   struct rusage ru {};
   while (::wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {
   }
-  r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   r.cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
   r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return r;
+}
+
+Child run_child(const std::vector<std::string>& args, const std::string& log, const std::vector<int>& cpus) {
+  auto t0 = std::chrono::steady_clock::now();
+  return wait_child(spawn_child(args, log, cpus), t0);
 }
 
 std::vector<int> pick_cpus(int n) {

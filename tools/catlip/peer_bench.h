@@ -10,6 +10,9 @@
 // FAILED; none is left out.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,10 @@ struct Child {
 // Runs args[0] with args, stdout+stderr to `log`, stdin from /dev/null,
 // pinned to `cpus` when not empty.
 Child run_child(const std::vector<std::string>& args, const std::string& log, const std::vector<int>& cpus = {});
+// The same in two halves: start it (-1 if fork failed), then reap it (wall
+// time from `started`, CPU time of its tree).
+pid_t spawn_child(const std::vector<std::string>& args, const std::string& log, const std::vector<int>& cpus = {});
+Child wait_child(pid_t pid, std::chrono::steady_clock::time_point started);
 
 // The first `n` CPUs this process may run on (sched_getaffinity), fewer if it
 // has fewer; empty when n <= 0 (no pinning).
