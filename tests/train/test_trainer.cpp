@@ -228,6 +228,38 @@ TEST_CASE("checkpoint, stop and resume reach the same weights as an uninterrupte
   }
 }
 
+TEST_CASE("background checkpoints hold exactly what a write in the step holds") {
+  // async_checkpoint (the default) snapshots the state and writes while
+  // training goes on: every checkpoint's tensors equal those of the same run
+  // writing synchronously, though training moved on during the write.
+  test::TempDir a("ckAsync"), b("ckSync");
+  auto items = make_items(24);
+  for (bool async : {true, false}) {
+    auto o = tiny_options(async ? a.path() : b.path());
+    o.async_checkpoint = async;
+    LocalContext ctx;
+    Trainer t(o, ctx);
+    feed(t, items);
+    t.finish();
+    CHECK(ctx.counter("train.checkpoints") == 2);
+    CHECK(any_log_contains(ctx, "written in", "in the background") == async);
+  }
+  auto ca = list_checkpoints(a.path() + "/checkpoints"), cb = list_checkpoints(b.path() + "/checkpoints");
+  REQUIRE(ca.size() == 2);
+  REQUIRE(cb.size() == 2);
+  for (size_t i = 0; i < ca.size(); ++i) {
+    auto fa = read_checkpoint_file(ca[i]), fb = read_checkpoint_file(cb[i]);
+    REQUIRE(fa.ok());
+    REQUIRE(fb.ok());
+    CHECK(fa->metadata.at("catlip.step") == fb->metadata.at("catlip.step"));
+    REQUIRE(fa->tensors.size() == fb->tensors.size());
+    for (auto& [name, t] : fa->tensors) {
+      INFO(ca[i] << ": " << name);
+      CHECK(t == fb->tensors.at(name));
+    }
+  }
+}
+
 TEST_CASE("a truncated or corrupt checkpoint is skipped with a message") {
   test::TempDir a("trunc");
   auto items = make_items(24);

@@ -45,9 +45,10 @@ NamedTensors named_state(const torch::nn::Module& m) {
 }
 
 void TensorStash::add(const std::string& name, const torch::Tensor& t) {
-  // CPU tensors are not copied: writers use the views before training
-  // continues (checkpoints are written synchronously between steps).
+  // CPU tensors are not copied unless asked (copy_): a synchronous writer
+  // uses the views before training continues.
   auto c = t.detach().to(torch::kCPU).contiguous();
+  if (copy_ && c.data_ptr() == t.data_ptr()) c = c.clone();
   TensorView v;
   v.name = name;
   v.dtype = catlip_dtype(c.scalar_type());

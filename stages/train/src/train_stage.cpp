@@ -121,6 +121,10 @@ std::vector<ParamSpec> TrainStage::loop_params() {
           .describe("Checkpoint every N iterations (and always at the end); 0 = only at the end"),
       Param("keep_checkpoints", &S::opt_, &O::keep_checkpoints).def(3).range(0, 1000000)
           .describe("Keep the newest K checkpoints; 0 = keep all"),
+      Param("async_checkpoint", &S::opt_, &O::async_checkpoint).def(true)
+          .describe("Write checkpoints in the background from a snapshot of the state, so a step waits only "
+                    "for the copy (rank 0; one write at a time; the end of training waits for the last). "
+                    "Costs one more copy of model, EMA and optimizer state in host memory while it writes"),
       Param("checkpoint_dir", &S::opt_, &O::checkpoint_dir).def("")
           .describe("Checkpoint directory; empty = <run_dir>/checkpoints"),
       Param("resume", &S::opt_, &O::resume).def(false)

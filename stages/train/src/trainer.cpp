@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -71,6 +72,12 @@ struct Trainer::Impl {
   int64_t step = 0;
   int64_t last_ckpt_step = -1;
   std::string ckpt_dir, export_dir;
+  // The background checkpoint write (async_checkpoint): at most one.
+  std::thread ckpt_writer;
+  std::string ckpt_written, ckpt_error;  // set by the writer: its path, or why it failed
+  int64_t ckpt_writing_step = -1;
+  double ckpt_snapshot_s = 0;
+  Clock::time_point ckpt_started;
 
   // The batch being collated.
   std::unique_ptr<BatchStager> batches;  // [B,H,W,3] uint8 collation buffers (pinned, double on CUDA)
@@ -304,14 +311,36 @@ struct Trainer::Impl {
 
   // ---- checkpoints ----
 
-  // Called by every rank at the same step; rank 0 alone writes.
+  // Waits for the background write, if any; reports it, or throws why it
+  // failed (the run must not go on believing it has a checkpoint).
+  std::string wait_checkpoint() {
+    if (!ckpt_writer.joinable()) return "";
+    ckpt_writer.join();
+    if (!ckpt_error.empty()) {
+      std::string e = ckpt_error;
+      ckpt_error.clear();
+      throw std::runtime_error("checkpoint at step " + std::to_string(ckpt_writing_step) + " failed: " + e);
+    }
+    ctx.count("train.checkpoints");
+    char b[160];
+    std::snprintf(b, sizeof b, " (step %lld; snapshot %.3f s in the step, written in %.2f s in the background)",
+                  (long long)ckpt_writing_step, ckpt_snapshot_s, secs(Clock::now() - ckpt_started));
+    log(LogLevel::Info, "checkpoint " + ckpt_written + b);
+    return ckpt_written;
+  }
+
+  // Called by every rank at the same step; rank 0 alone writes, in the
+  // background when opt.async_checkpoint (from a snapshot; the previous
+  // write is waited for first).
   std::string save_checkpoint() {
     auto positions = all_positions();
     if (rank() != 0) {
       last_ckpt_step = step;
       return "";
     }
-    model::TensorStash st;
+    wait_checkpoint();
+    const auto t0 = Clock::now();
+    model::TensorStash st(opt.async_checkpoint);
     st.add_all("model.", state);
     if (ema) st.add_all("ema.", ema->tensors());
     st.add_all("objective.", obj->extra_state());
@@ -338,9 +367,25 @@ struct Trainer::Impl {
         {"catlip.train_seconds", std::to_string(train_seconds())},
         {"catlip.train_cpu_seconds", std::to_string(cpu_seconds() - cpu_at_first)},
     });
+    last_ckpt_step = step;
+    if (opt.async_checkpoint) {
+      ckpt_writing_step = step;
+      ckpt_snapshot_s = secs(Clock::now() - t0);
+      ckpt_started = Clock::now();
+      ckpt_written.clear();
+      // The writer touches only the snapshot, its own strings and files.
+      ckpt_writer = std::thread([this, st = std::move(st), meta = std::move(meta), s = step]() {
+        try {
+          ckpt_written = model::write_checkpoint_file(ckpt_dir, s, meta, st.views());
+          model::prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
+        } catch (const std::exception& e) {
+          ckpt_error = e.what();
+        }
+      });
+      return "";
+    }
     std::string path = model::write_checkpoint_file(ckpt_dir, step, meta, st.views());
     model::prune_checkpoints(ckpt_dir, opt.keep_checkpoints);
-    last_ckpt_step = step;
     ctx.count("train.checkpoints");
     log(LogLevel::Info, "checkpoint " + path + " (step " + std::to_string(step) + ")");
     return path;
@@ -622,6 +667,7 @@ struct Trainer::Impl {
       pending_set.clear();
     }
     if (step > 0 && last_ckpt_step != step) save_checkpoint();
+    wait_checkpoint();  // the last checkpoint is on disk before the run reports success
     if (opt.export_weights && step > 0 && rank() == 0) {
       auto p = obj->export_weights(export_dir, "model", state, step);
       log(LogLevel::Info, "exported " + p);
@@ -638,7 +684,11 @@ struct Trainer::Impl {
 Trainer::Trainer(TrainOptions opt, StageContext& ctx) : impl_(std::make_unique<Impl>(std::move(opt), ctx)) {
   impl_->setup();
 }
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  // A write still running (training stopped by an error): let it finish, so
+  // no half-written temporary is left and the thread is joined.
+  if (impl_ && impl_->ckpt_writer.joinable()) impl_->ckpt_writer.join();
+}
 
 bool Trainer::add(const Tensor& image, const IntList& labels, const Origin& origin, const std::string& key) {
   return impl_->add(image, labels, origin, key);
@@ -649,7 +699,11 @@ void Trainer::note_input_wait(double seconds) {
   impl_->wait_total += seconds;
 }
 void Trainer::finish() { impl_->finish(); }
-std::string Trainer::save_checkpoint() { return impl_->save_checkpoint(); }
+std::string Trainer::save_checkpoint() {
+  std::string path = impl_->save_checkpoint();
+  std::string waited = impl_->wait_checkpoint();  // the API's promise: on disk when it returns
+  return waited.empty() ? path : waited;
+}
 int64_t Trainer::step() const { return impl_->step; }
 bool Trainer::done() const {
   return impl_->group_ended || impl_->budget_reached || (impl_->opt.steps > 0 && impl_->step >= impl_->opt.steps);

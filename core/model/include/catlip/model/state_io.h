@@ -27,11 +27,16 @@ NamedTensors named_state(const torch::nn::Module& m);
 // the views before the tensors are modified again.
 class TensorStash {
  public:
+  // copy = false: CPU tensors are referenced, so the views are valid only
+  // until the tensors change (a writer between training steps). copy = true:
+  // every tensor is snapshotted, so a writer may run while training goes on.
+  explicit TensorStash(bool copy = false) : copy_(copy) {}
   void add(const std::string& name, const torch::Tensor& t);
   void add_all(const std::string& prefix, const NamedTensors& ts);
   const std::vector<TensorView>& views() const { return views_; }
 
  private:
+  bool copy_ = false;
   std::vector<torch::Tensor> keep_;
   std::vector<TensorView> views_;
 };

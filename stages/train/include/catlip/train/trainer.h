@@ -109,6 +109,10 @@ struct TrainOptions {
   std::vector<double> mean, std;   // per-channel normalisation after /255; empty = none
   int64_t checkpoint_every = 1000;  // 0 = only at the end
   int keep_checkpoints = 3;
+  // Write checkpoints in the background from a snapshot of the state (one
+  // write at a time; the next checkpoint and the end of training wait for
+  // it), so a step is held up only for the copy. false: write in the step.
+  bool async_checkpoint = true;
   std::string checkpoint_dir;  // "" = <run_dir>/checkpoints
   bool resume = false;
   bool skip_consumed = true;
