@@ -122,7 +122,7 @@ TEST_CASE("bench objectives: rows, positive ratios, bytes equal to the formulas"
 TEST_CASE("bench objectives: bad options are refused") {
   torch_cli_or_skip();
   for (std::string bad : {"--objectives catlip,bogus", "--batches 7 --ranks 2", "--batches 8,x", "--ranks 0",
-                          "--heads 3", "--device tpu", "--bogus 1"}) {
+                          "--device tpu", "--bogus 1"}) {
     INFO(bad);
     CHECK(run_cmd(catlip_bin() + " bench objectives " + bad + " </dev/null 2>&1").exit_code == 2);
   }

@@ -36,7 +36,10 @@
 #include "bench_objectives.h"
 #include "cli.h"
 
-using namespace catlip::bench;
+// In its own namespace: the unity build compiles it with the other benches.
+namespace catlip::bench::clip {
+
+using namespace catlip::bench::objectives;
 using catlip::model::ViTConfig;
 
 namespace {
@@ -133,7 +136,7 @@ int usage() {
          "                         [--ranks 1] [--vocab-size 2000] [--dim 128] [--depth 4] [--heads 4]\n"
          "                         [--image 64] [--patch 8] [--stem patchify] [--embed-dim 128]\n"
          "                         [--text-width 128] [--text-depth 4] [--text-heads 4] [--context 32]\n"
-         "                         [--tokenizer-vocab 4096] [--min-tokens 12]\n\n"
+         "                         [--tokenizer-vocab 4096] [--min-tokens 12] [--size NAME] [--device cpu|cuda]\n\n"
          "Times a CatLIP training step (ViT with a --vocab-size synset head, BCE, AdamW) and a\n"
          "CLIP step on the same ViT (+ text transformer, InfoNCE, AdamW) at each batch size,\n"
          "with CLIP's time split into image tower, text tower and loss + similarity matrix\n"
@@ -141,7 +144,7 @@ int usage() {
          "and medians), the loss share and the per-sample FLOP ratio.\n\n"
          "--ranks N: N processes of this binary over c10d Gloo on 127.0.0.1, threads/N threads\n"
          "each, --batches per rank; CatLIP allreduces gradients, CLIP also gathers features\n"
-         "with gradient (the gather column).\n";
+         "with gradient (the gather column). `catlip bench objectives` adds SigLIP and SuperClass.\n";
   return catlip::cli::kOk;
 }
 
@@ -216,9 +219,9 @@ int cmd_bench_clip(int argc, char** argv) {
                 (long long)s.text.heads, (long long)s.text.context_length, (long long)s.text.vocab_size,
                 (long long)std::min(s.min_tokens, s.text.context_length), (long long)s.text.context_length,
                 (long long)clip->parameter_count());
-    std::printf("both: AdamW + grad-norm clipping 1.0; fp32 on the CPU (LibTorch %s); %d step%s after %d warmup per "
+    std::printf("both: AdamW + grad-norm clipping 1.0; fp32 on %s (LibTorch %s); %d step%s after %d warmup per "
                 "point, taking turns\n",
-                TORCH_VERSION, s.steps, s.steps == 1 ? "" : "s", s.warmup);
+                s.device.c_str(), TORCH_VERSION, s.steps, s.steps == 1 ? "" : "s", s.warmup);
     if (s.ranks > 1)
       std::printf("%d ranks (processes) x %d thread%s, c10d Gloo on 127.0.0.1, batches per rank; CatLIP: "
                   "gradient allreduce; CLIP: + feature gather with gradient\n",
@@ -268,3 +271,5 @@ int cmd_bench_clip(int argc, char** argv) {
 }  // namespace
 
 CATLIP_COMMAND("bench clip", "Time a CatLIP vs a CLIP training step on the same image tower", cmd_bench_clip);
+
+}  // namespace catlip::bench::clip

@@ -42,7 +42,7 @@ namespace catlip::train {
 class DataParallel;
 }
 
-namespace catlip::bench {
+namespace catlip::bench::objectives {
 
 struct Spec {
   model::ViTConfig vit;    // num_classes: CatLIP's synset vocabulary
@@ -188,4 +188,4 @@ void print_ratio_table(const std::vector<Point>& pts, const std::vector<std::str
 bool write_json(const std::string& path, const Spec& s, const std::vector<std::string>& objectives,
                 const std::vector<Point>& pts);
 
-}  // namespace catlip::bench
+}  // namespace catlip::bench::objectives

@@ -9,7 +9,7 @@
 #include "bench_objectives.h"
 #include "catlip/json.h"
 
-namespace catlip::bench {
+namespace catlip::bench::objectives {
 
 namespace json = catlip::json;
 
@@ -181,4 +181,4 @@ bool write_json(const std::string& path, const Spec& s, const std::vector<std::s
   return bool(f);
 }
 
-}  // namespace catlip::bench
+}  // namespace catlip::bench::objectives

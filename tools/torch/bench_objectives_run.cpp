@@ -15,7 +15,7 @@
 #include "catlip/train/data_parallel.h"
 #include "cli.h"
 
-namespace catlip::bench {
+namespace catlip::bench::objectives {
 
 using train::DataParallel;
 
@@ -277,4 +277,4 @@ std::string check_spec(const Spec& s) {
   return "";
 }
 
-}  // namespace catlip::bench
+}  // namespace catlip::bench::objectives

@@ -35,7 +35,7 @@
 #include "catlip/train/optim.h"
 #include "catlip/train/superclass.h"
 
-namespace catlip::bench {
+namespace catlip::bench::objectives {
 
 using Clock = std::chrono::steady_clock;
 using train::DataParallel;
@@ -309,4 +309,4 @@ Batch make_batch(const Spec& s, int64_t B, int rank, const torch::Device& device
   return b;
 }
 
-}  // namespace catlip::bench
+}  // namespace catlip::bench::objectives
