@@ -121,6 +121,7 @@ int parse(int argc, char** argv, Options* o) {
         auto known = kCommonOptions;
         known.insert(known.end(), {"objectives", "json"});
         std::cerr << "catlip bench objectives: unknown option " << a << cli::did_you_mean(a, known) << "\n";
+        usage();
         return cli::kUsage;
       }
     } catch (const std::exception& e) {
