@@ -193,6 +193,7 @@ void DataParallel::launch_ready() {
       parts.push_back((g.defined() ? g : torch::zeros_like(params_[k])).flatten());
     }
     b.flat = torch::cat(parts);
+    traffic_.grads += int64_t(b.flat.nbytes());
     std::vector<at::Tensor> v{b.flat};
     b.work = pg_->allreduce(v);
     b.launched = true;
@@ -264,8 +265,11 @@ std::vector<double> DataParallel::sum(const std::vector<double>& x) {
 
 void DataParallel::sum_(torch::Tensor& t) {
   torch::NoGradGuard g;
+  auto t0 = Clock::now();
   std::vector<at::Tensor> v{t};
   pg_->allreduce(v)->wait();
+  traffic_.counts += int64_t(t.nbytes());
+  traffic_.counts_s += std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 std::vector<std::string> DataParallel::allgather(const std::string& s) {
@@ -303,6 +307,7 @@ struct GatherWithGrad : torch::autograd::Function<GatherWithGrad> {
     std::vector<at::Tensor> inv{in};
     dp->gather_pg_->allgather(out, inv)->wait();
     dp->gather_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    dp->traffic_.gather += int64_t(in.nbytes());
     return torch::cat(out[0], 0);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -314,6 +319,7 @@ struct GatherWithGrad : torch::autograd::Function<GatherWithGrad> {
     std::vector<at::Tensor> v{g};
     dp->gather_pg_->allreduce(v)->wait();
     dp->gather_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    dp->traffic_.gather += int64_t(g.nbytes());
     return {g.narrow(0, dp->rank_ * rows, rows), torch::Tensor()};
   }
 };
@@ -331,6 +337,13 @@ c10d::Backend& DataParallel::feature_pg() {
 torch::Tensor DataParallel::gather_with_grad(const torch::Tensor& local) {
   feature_pg();
   return GatherWithGrad::apply(local, this);
+}
+
+DataParallel::Traffic DataParallel::take_traffic() {
+  std::lock_guard<std::mutex> l(mu_);  // launch_ready counts from backward's threads
+  Traffic t = traffic_;
+  traffic_ = Traffic();
+  return t;
 }
 
 double DataParallel::take_gather_seconds() {

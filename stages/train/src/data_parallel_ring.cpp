@@ -18,6 +18,7 @@ void DataParallel::p2p(std::vector<P2POp>& ops) {
   if (coalesce) pg.startCoalescing();
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
   for (auto& o : ops) {
+    if (o.send) traffic_.ring += int64_t(o.t.nbytes());
     std::vector<at::Tensor> v{o.t};
     works.push_back(o.send ? pg.send(v, o.peer, o.tag) : pg.recv(v, o.peer, o.tag));
   }

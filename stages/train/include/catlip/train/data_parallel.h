@@ -97,6 +97,21 @@ class DataParallel {
   // Gradient bytes allreduced per synchronous step.
   int64_t bytes_per_step() const { return bytes_; }
 
+  // Bytes of the tensors this rank handed to collectives since the last
+  // take_traffic(), by purpose (catlip bench objectives measures with it):
+  // allreduce buffers count their size, an allgather this rank's input, a
+  // send what it sends (what a rank receives is not counted). The
+  // control-plane collectives (all_true, sum, allgather of strings,
+  // broadcast) are not counted.
+  struct Traffic {
+    int64_t grads = 0;     // gradient buckets (begin/finish_backward, allreduce_grads_blocking)
+    int64_t gather = 0;    // gather_with_grad: forward allgather inputs, backward allreduce of the gathered gradient
+    int64_t ring = 0;      // exchange_with_grad, exchange_bidir_with_grad: tensors sent, forward and backward
+    int64_t counts = 0;    // sum_ (SuperClass's document counts)
+    double counts_s = 0;   // seconds in sum_
+  };
+  Traffic take_traffic();
+
  private:
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
@@ -127,6 +142,7 @@ class DataParallel {
   std::string address_;                               // this rank's, for the second group
   std::chrono::milliseconds timeout_{600000};
   double gather_s_ = 0;
+  Traffic traffic_;
   friend struct GatherWithGrad;
   friend struct ExchangeWithGrad;
   friend struct ExchangeBidirWithGrad;
