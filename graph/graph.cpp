@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -167,9 +168,14 @@ void interpolate_tree(toml::node& n, const std::string& file, std::vector<Diagno
   }
 }
 
+// Where each overridden key came from: "stage.key" (or "graph.key") -> the
+// --set argument, so a problem with its value names the argument, not the
+// graph file (whose line and column it does not have).
+using SetOrigins = std::map<std::string, SourceLoc>;
+
 // Applies one --set override onto the parsed table.
-void apply_set(toml::table& root, const std::string& set, std::vector<Diagnostic>& diags) {
-  SourceLoc cl{"<--set " + set + ">", 0, 0};
+void apply_set(toml::table& root, const std::string& set, std::vector<Diagnostic>& diags, SetOrigins& origins) {
+  SourceLoc cl = SourceLoc::argument("--set " + set);
   auto eq = set.find('=');
   if (eq == std::string::npos) {
     diags.push_back({cl, "", "expected --set stage.param=value"});
@@ -203,6 +209,7 @@ void apply_set(toml::table& root, const std::string& set, std::vector<Diagnostic
     target = (*stages)[where].as_table();
   }
   target->insert_or_assign(key, *parsed["v"].node());
+  origins[where + "." + key] = cl;
 }
 
 }  // namespace
@@ -227,7 +234,13 @@ Status load_graph_string(const std::string& text, const std::string& path, const
     diags.push_back({l, "", "TOML syntax error: " + std::string(e.description())});
     return diagnostics_status(diags, before);
   }
-  for (auto& s : opt.sets) apply_set(root, s, diags);
+  SetOrigins set_origins;
+  for (auto& s : opt.sets) apply_set(root, s, diags, set_origins);
+  // The location of a key's value: its --set argument when one replaced it.
+  auto loc_for = [&](const std::string& table, const std::string& key, const toml::node& n) {
+    auto it = set_origins.find(table + "." + key);
+    return it != set_origins.end() ? it->second : loc_of(n, path);
+  };
 
   for (auto&& [k, v] : root) {
     std::string key(k.str());
@@ -244,7 +257,7 @@ Status load_graph_string(const std::string& text, const std::string& path, const
     if (opt.interpolate_env) interpolate_tree(*gt, path, diags, "");
     for (auto&& kv : *gt) {
       std::string key(kv.first.str());
-      SourceLoc l = loc_of(kv.second, path);
+      SourceLoc l = loc_for("graph", key, kv.second);
       const GraphKey<GraphSpec>* k = find_key(graph_keys(), key);
       if (!k) {
         diags.push_back({l, "", "unknown key '" + key + "' in [graph] (catlip inspect graph lists them)"});
@@ -286,7 +299,7 @@ Status load_graph_string(const std::string& text, const std::string& path, const
     const bool both_counts = t->contains("replicas") && t->contains("replicas_per_node");
     for (auto&& [pk, pv] : *t) {
       std::string key(pk.str());
-      SourceLoc l = loc_of(pv, path);
+      SourceLoc l = loc_for(name, key, pv);
       if (const GraphKey<StageSpec>* k = find_key(stage_keys(), key)) {
         if (k->loc) s.*(k->loc) = l;
         if (key == "replicas_per_node" && both_counts)

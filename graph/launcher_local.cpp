@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <string_view>
 #include <thread>
 
 #include "catlip/launcher.h"
@@ -98,6 +99,19 @@ SignalGuard::~SignalGuard() {
 
 const std::atomic<int>& SignalGuard::received() { return g_signal; }
 
+std::string failure_text(const std::string& stage, int replica, int node, int nodes, const std::string& error,
+                         const std::string& why) {
+  std::string s = "stage '" + stage + "' (replica " + std::to_string(replica) +
+                  (nodes > 1 ? ", node " + std::to_string(node) : "") + ") failed";
+  // A worker's own stderr line reads "error: ..." (see worker_main.cpp):
+  // after "failed: " that prefix says nothing twice.
+  std::string_view e = error;
+  while (e.rfind("error: ", 0) == 0) e.remove_prefix(7);
+  if (!e.empty()) s += ": " + std::string(e);
+  if (!why.empty()) s += " [" + why + "]";
+  return s;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -113,15 +127,6 @@ ReplicaSpec replica_spec(const LocalRun& run, const ReplicaSlot& slot) {
   auto it = run.params.find(slot.stage);
   if (it == run.params.end()) throw std::runtime_error("no resolved parameters for stage '" + slot.stage + "'");
   s.params = it->second;
-  return s;
-}
-
-std::string failure_text(const std::string& stage, int replica, int node, int nodes, const std::string& error,
-                         const std::string& why) {
-  std::string s = "stage '" + stage + "' (replica " + std::to_string(replica) +
-                  (nodes > 1 ? ", node " + std::to_string(node) : "") + ") failed";
-  if (!error.empty()) s += ": " + error;
-  if (!why.empty()) s += " [" + why + "]";
   return s;
 }
 

@@ -177,3 +177,25 @@ TEST_CASE("cli: a misspelt flag at the end gets a did-you-mean, not 'needs a val
   CHECK(v.exit_code == 2);
   CHECK_THAT(v.out, Catch::Contains("option --run-dir needs a value"));
 }
+
+TEST_CASE("cli: an out-of-range --set value is named by its argument, and a failed replica says 'failed:' once") {
+  TempDir dir("cli-set");
+  auto v = run_cmd(catlip_bin() + " validate " + std::string(CATLIP_SOURCE_DIR) +
+                   "/configs/default.toml --set numbers.count=-5 2>&1");
+  INFO(v.out);
+  CHECK(v.exit_code == 3);
+  CHECK_THAT(v.out, Catch::Contains("--set numbers.count=-5: error: stage 'numbers': parameter 'count': value -5 is "
+                                    "below the minimum 0"));
+  CHECK_THAT(v.out, !Catch::Contains("default.toml: error"));
+  // A replica that fails every time: each failure line names its error once.
+  write_file(dir.file("g.toml"), "[stages.numbers]\ntype = \"testing.counter\"\ncount = 100\n"
+                                 "[stages.m]\ntype = \"testing.map\"\ninputs = [\"numbers\"]\nfail_at = 5\n"
+                                 "max_restarts = 3\n"
+                                 "[stages.sink]\ntype = \"testing.null\"\ninputs = [\"m\"]\n");
+  auto r = run_cmd("timeout 60 " + catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + dir.file("run") +
+                   " --progress plain 2>&1");
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.out, Catch::Contains("failed: failing on purpose at item 5"));
+  CHECK_THAT(r.out, !Catch::Contains("failed: error:"));
+}

@@ -12,6 +12,7 @@
 
 #include "catlip/graph.h"
 #include "catlip/graph_keys.h"
+#include "catlip/launcher.h"
 #include "catlip/validate.h"
 #include "test_util.h"
 
@@ -340,4 +341,45 @@ TEST_CASE("validate: missing shard, vocabulary and program files are named at fi
   auto skip = test::run_cmd(test::catlip_bin() + " validate --no-check-files " + dir.file("g.toml") + " 2>&1");
   INFO(skip.out);
   CHECK(skip.exit_code == 0);
+}
+
+TEST_CASE("graph: a bad --set value is reported against the --set argument, not the graph file") {
+  GraphSpec g;
+  std::vector<Diagnostic> d;
+  load(R"([graph]
+name = "s"
+[stages.read]
+type = "testing.counter"
+count = 10
+[stages.sink]
+type = "testing.null"
+inputs = ["read"]
+)", g, d, {"read.count=-5", "read.replicas=0", "graph.report_interval_s=-1", "sink.sise=3"});
+  PluginLoader loader;
+  CHECK_FALSE(validate_graph(g, loader, d).ok());
+  std::string s = all(d);
+  INFO(s);
+  CHECK_THAT(s, Catch::Contains("--set read.count=-5: error: stage 'read': parameter 'count': value -5 is below the minimum 0"));
+  CHECK_THAT(s, Catch::Contains("--set read.replicas=0: error: stage 'read': replicas: value 0 is below the minimum 1"));
+  CHECK_THAT(s, Catch::Contains("--set graph.report_interval_s=-1: error: [graph] report_interval_s"));
+  CHECK_THAT(s, Catch::Contains("--set sink.sise=3: error: stage 'sink': unknown parameter 'sise'"));
+  // Nothing that came from --set is blamed on the file without a position.
+  CHECK_THAT(s, !Catch::Contains("g.toml: error"));
+  // A key given with --set is "given" (liveness_timeout_s is not raised to
+  // 10 x report_interval_s as an absent one would be).
+  GraphSpec g2;
+  d.clear();
+  REQUIRE(load("[stages.read]\ntype = \"testing.counter\"\n", g2, d,
+               {"graph.report_interval_s=2", "graph.liveness_timeout_s=5"}));
+  CHECK(g2.liveness_timeout_s == 5);
+}
+
+TEST_CASE("launcher: a replica's failure says 'failed:' once, not 'failed: error:'") {
+  // The worker prints "error: ..." on stderr; when its report did not carry
+  // the error, that line is the failure text.
+  CHECK(failure_text("m", 0, 0, 1, "error: failing on purpose at item 5", "exited with status 1") ==
+        "stage 'm' (replica 0) failed: failing on purpose at item 5 [exited with status 1]");
+  CHECK(failure_text("m", 2, 1, 2, "configure: bad", "") == "stage 'm' (replica 2, node 1) failed: configure: bad");
+  CHECK(failure_text("m", 0, 0, 1, "", "killed by signal 9 (Killed)") ==
+        "stage 'm' (replica 0) failed [killed by signal 9 (Killed)]");
 }

@@ -6,8 +6,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "catlip/security.h"
 #include "catlip/transport.h"
@@ -218,4 +221,94 @@ TEST_CASE("transport: Hello is taken only from the plan's identities, once, and 
   CHECK(p.rejected_hellos() == 4);
   stop = true;
   t.join();
+}
+
+namespace {
+// What a HandshakeWatch or a producer told: (address, reason) pairs.
+struct Told {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> lines;
+  void add(const std::string& a, const std::string& r) {
+    std::lock_guard<std::mutex> l(mu);
+    lines.emplace_back(a, r);
+  }
+  int count(const std::string& addr_prefix, const std::string& reason_part) {
+    std::lock_guard<std::mutex> l(mu);
+    int n = 0;
+    for (auto& [a, r] : lines) n += a.rfind(addr_prefix, 0) == 0 && r.find(reason_part) != std::string::npos;
+    return n;
+  }
+};
+bool wait_for(const std::function<bool()>& cond, double limit_s) {
+  for (auto t0 = Clock::now(); since(t0) < limit_s; std::this_thread::sleep_for(std::chrono::milliseconds(10)))
+    if (cond()) return true;
+  return cond();
+}
+}  // namespace
+
+TEST_CASE("curve: plain ZeroMQ peers at a CURVE port are refused at the greeting, counted and named") {
+  zmq::context_t ctx(1);
+  std::atomic<bool> stop{false};
+  auto server = curve_keypair();
+  ZapHandler zap(ctx);
+  Producer p(ctx, std::vector<std::string>{"tcp://127.0.0.1:0"}, {{"c", 1}}, &stop, -1, server.secret_z85);
+  Told told;
+  HandshakeWatch w(ctx, p.socket(), [&](const std::string& a, const std::string& r) { told.add(a, r); });
+  // Twenty plain DEALERs, each saying Hello as the consumer would.
+  for (int i = 0; i < 20; ++i) {
+    zmq::socket_t d(ctx, zmq::socket_type::dealer);
+    d.set(zmq::sockopt::linger, 0);
+    d.set(zmq::sockopt::routing_id, "c#0");
+    d.connect(p.endpoint());
+    Message h;
+    h.kind = MsgKind::Hello;
+    h.value = 1000000;
+    h.text = "c#0";
+    d.send(zmq::buffer(encode(h)), zmq::send_flags::dontwait);
+    REQUIRE(wait_for([&] { return w.failed() >= i + 1; }, 10));
+  }
+  CHECK(w.failed() >= 20);  // (a DEALER may retry once before it is closed)
+  CHECK(zap.refused() == 0);  // refused before ZAP: the watch is what sees them
+  // Named: the peer's address (when it was still there to be asked; a
+  // refusal this fast can beat the lookup) and the reason.
+  CHECK(told.count("127.0.0.1:", "mechanism mismatch") >= 1);
+  CHECK(told.count("", "mechanism mismatch") == int(told.lines.size()));
+  CHECK(told.lines.size() <= 10);  // rate-limited: at most 10 lines a minute
+}
+
+TEST_CASE("transport: rejected Hellos are told with the peer and why, and an impersonator of a live identity is noticed") {
+  zmq::context_t ctx(1);
+  std::atomic<bool> stop{false};
+  Producer p(ctx, std::vector<std::string>{"tcp://127.0.0.1:0"}, {ConsumerGroup{"c", 1, {0}, 4}}, &stop);
+  Told rejected, watched;
+  p.on_rejected = [&](const std::string& a, const std::string& r) { rejected.add(a, r); };
+  HandshakeWatch w(ctx, p.socket(), [&](const std::string& a, const std::string& r) { watched.add(a, r); }, 0.5);
+  p.on_heard = [&](int fd) { w.heard_from(fd); };
+  auto dealer = [&](const std::string& id, const std::string& claim) {
+    auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    s->set(zmq::sockopt::routing_id, id);
+    s->set(zmq::sockopt::linger, 0);
+    s->connect(p.endpoint());
+    Message h;
+    h.kind = MsgKind::Hello;
+    h.value = 4;
+    h.text = claim;
+    s->send(zmq::buffer(encode(h)), zmq::send_flags::none);
+    return s;
+  };
+  Watchdog wd(stop, 20);
+  auto member = dealer("c#0", "c#0");
+  REQUIRE(p.send(item(0)));  // blocks until the member's Hello is taken
+  auto thief = dealer("thief#0", "thief#0");
+  auto liar = dealer("x", "c#0");
+  REQUIRE(wait_for([&] { p.service(); return p.rejected_hellos() == 2; }, 10));
+  CHECK(rejected.count("127.0.0.1", "'thief#0', not a consumer of this producer") == 1);
+  CHECK(rejected.count("127.0.0.1", "another routing id (impersonation)") == 1);
+  // The live member's routing id, claimed again: ZeroMQ ignores the second
+  // connection without a word; the watch notices it never speaks.
+  auto impostor = dealer("c#0", "c#0");
+  REQUIRE(wait_for([&] { p.service(); return w.silent() >= 1; }, 10));
+  CHECK(watched.count("127.0.0.1:", "impersonated identity") == 1);
+  CHECK(w.silent() == 1);  // the member, which spoke, is not reported
+  p.on_heard = nullptr;
 }

@@ -35,7 +35,7 @@ namespace {
 
 constexpr int kItems = 3000;
 
-std::string graph(const std::string& security) {
+std::string graph(const std::string& security, int rate = 500) {
   return R"([graph]
 transport = "tcp"
 security = ")" + security + R"("
@@ -43,7 +43,7 @@ prefetch = 8
 [stages.numbers]
 type = "testing.counter"
 count = 3000
-rate = 500
+rate = )" + std::to_string(rate) + R"(
 payload_bytes = 2000
 [stages.collect]
 type = "testing.collect"
@@ -58,6 +58,25 @@ std::string endpoint_of(const std::string& run_dir, const std::string& tag) {
   while (in >> t >> ep)
     if (t == tag) return ep;
   return "";
+}
+
+// The latest metrics line's items_in of `stage` (-1 before there is one).
+long items_in(const std::string& run_dir, const std::string& stage) {
+  std::string m = read_file(run_dir + "/metrics.jsonl");
+  auto at = m.rfind("\"" + stage + "\":{");
+  if (at == std::string::npos) return -1;
+  auto k = m.find("\"items_in\":", at);
+  return k == std::string::npos ? -1 : std::atol(m.c_str() + k + 11);
+}
+
+// A counter of `stage` in the run's summary.json (0 when absent).
+long summary_counter(const std::string& run_dir, const std::string& stage, const std::string& counter) {
+  std::string t = read_file(run_dir + "/summary.json");
+  auto at = t.find("\"final\"");
+  if (at == std::string::npos || (at = t.find("\"" + stage + "\":{", at)) == std::string::npos) return 0;
+  auto end = t.find("\"gauges\"", at);
+  auto k = t.find("\"" + counter + "\":", at);
+  return k == std::string::npos || k > end ? 0 : std::atol(t.c_str() + k + counter.size() + 3);
 }
 
 int worker_pid(const std::string& run_dir, const std::string& stage) {
@@ -193,8 +212,8 @@ struct Run {
   std::unique_ptr<Proc> proc;
   int producer = -1;
   std::string endpoint;
-  explicit Run(const std::string& security) : dir("rogue") {
-    write_file(dir.file("g.toml"), graph(security));
+  explicit Run(const std::string& security, int rate = 500) : dir("rogue") {
+    write_file(dir.file("g.toml"), graph(security, rate));
     run = dir.file("run");
     proc = std::make_unique<Proc>(catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + run + " --progress plain",
                                   dir.file("run.log"));
@@ -271,10 +290,15 @@ TEST_CASE("rogue peers: over CURVE tcp nothing is stolen or injected and strange
   std::string log = r.proc->log();
   CHECK_THAT(log, Catch::Contains("refused a connection from 127.0.0.1"));
   CHECK(log.find("injected") == std::string::npos);
+  // The plain peer never reaches ZAP: refused at the greeting, and still
+  // named and counted (issue 23), as are the garbage connections.
+  CHECK_THAT(log, Catch::Contains("refused a connection from ") && Catch::Contains("security mechanism mismatch"));
+  CHECK(summary_counter(r.run, "numbers", "security.failed_handshakes") >= 2);
+  CHECK(summary_counter(r.run, "numbers", "security.refused_connections") >= 1);
 }
 
 TEST_CASE("rogue peers: with security = none the plan's identities, credit cap and frame limit still hold") {
-  Run r("none");
+  Run r("none", 300);  // 10 s: room for the impersonator to be noticed (5 s of silence)
   zmq::context_t ctx(1);
   // Identities outside the plan, with a million credits each.
   Rogue t1(ctx, "thief#0"), t2(ctx, "collect#7");
@@ -303,9 +327,25 @@ TEST_CASE("rogue peers: with security = none the plan's identities, credit cap a
   CHECK(dropped);
   CHECK(grew_mb < 200);
   CHECK(t1.handshake(5) == 1);  // plain tcp: connected, but ignored
+  // The live consumer's identity, claimed by a second connection once the
+  // consumer is receiving: ZeroMQ ignores it silently; the producer names it.
+  REQUIRE(wait_until([&] { return items_in(r.run, "collect") > 0; }, 30));
+  Rogue imp(ctx, "collect#0");
+  imp.sock.connect(r.endpoint);
+  imp.hello("collect#0", 1000000);
   CHECK(t1.received() == 0);
   CHECK(t2.received() == 0);
   r.check_outcome();
+  CHECK(imp.received() == 0);
+  std::string log = r.proc->log();
+  // Rejected Hellos are logged now, not only counted, naming the peer.
+  CHECK_THAT(log, Catch::Contains("rejected a Hello from 'thief#0', not a consumer of this producer") &&
+                      Catch::Contains("(peer 127.0.0.1)"));
+  CHECK_THAT(log, Catch::Contains("rejected a Hello from 'collect#7'"));
+  CHECK_THAT(log, Catch::Contains("rejected a sample message from"));
+  CHECK(summary_counter(r.run, "numbers", "security.rejected_hellos") >= 2);
+  CHECK_THAT(log, Catch::Contains("refused a connection from 127.0.0.1:") && Catch::Contains("impersonated identity"));
+  CHECK(summary_counter(r.run, "numbers", "security.silent_connections") >= 1);
 }
 
 namespace {

@@ -84,10 +84,22 @@ void HttpTestServer::handle(int fd) {
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   auto rp = lower.find("\r\nrange: bytes=");
   if (rp != std::string::npos) r.range_start = std::atoll(lower.c_str() + rp + 15);
+  if (auto ip = lower.find("\r\nif-range: "); ip != std::string::npos) {
+    auto end = req.find("\r\n", ip + 12);
+    r.if_range = req.substr(ip + 12, end == std::string::npos ? std::string::npos : end - ip - 12);
+  }
 
   std::string body;
   bool found = false;
-  if (r.path.find("..") == std::string::npos) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (replace_from_ >= 0 && served_ >= replace_from_) {
+      body = replacement_;
+      found = true;
+    }
+    ++served_;
+  }
+  if (!found && r.path.find("..") == std::string::npos) {
     std::ifstream f(root_ + "/" + r.path, std::ios::binary);
     if (f) {
       std::ostringstream ss;
@@ -96,6 +108,12 @@ void HttpTestServer::handle(int fd) {
       found = true;
     }
   }
+  // A strong validator: the content's FNV-1a hash.
+  uint64_t h = 1469598103934665603ull;
+  for (char c : body) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  const std::string etag = "\"" + std::to_string(h) + "\"";
+  // If-Range with another validator: the whole (new) file, as RFC 9110 says.
+  const bool range_ok = r.range_start >= 0 && !ignore_range_ && (r.if_range.empty() || r.if_range == etag);
   std::string head, location;
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -112,16 +130,19 @@ void HttpTestServer::handle(int fd) {
   } else if (!found) {
     r.status = 404;
     head = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found";
-  } else if (r.range_start >= 0 && !ignore_range_) {
+  } else if (range_ok) {
     start = std::min<size_t>(static_cast<size_t>(r.range_start), body.size());
     r.status = 206;
     head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes " + std::to_string(start) + "-" +
            std::to_string(body.size() - 1) + "/" + std::to_string(body.size()) +
-           "\r\nContent-Length: " + std::to_string(body.size() - start) + "\r\nConnection: close\r\n\r\n";
+           "\r\nContent-Length: " + std::to_string(body.size() - start) + "\r\nETag: " + etag +
+           "\r\nConnection: close\r\n\r\n";
     send_n = body.size() - start;
+    if (replay_from_zero_) start = 0;  // the right headers, the wrong bytes
   } else {
     r.status = 200;
-    head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+    head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nETag: " + etag +
+           "\r\nConnection: close\r\n\r\n";
     send_n = body.size();
   }
   if (method == "HEAD") send_n = 0;  // the headers only, as HTTP says
@@ -135,7 +156,22 @@ void HttpTestServer::handle(int fd) {
     std::lock_guard<std::mutex> lk(mu_);
     requests_.push_back(r);
   }
-  if (send_all(fd, head.data(), head.size())) send_all(fd, body.data() + start, send_n);
+  if (send_all(fd, head.data(), head.size())) {
+    const size_t piece = trickle_bytes_.load();
+    if (piece == 0) {
+      send_all(fd, body.data() + start, send_n);
+    } else {
+      // A crawl: a small piece, a pause, until done or the client hangs up.
+      for (size_t off = 0; off < send_n && !stop_; off += piece) {
+        if (!send_all(fd, body.data() + start + off, std::min(piece, send_n - off))) break;
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(trickle_s_.load() * 1000)) > 0) {
+          char junk[256];
+          if (::recv(fd, junk, sizeof junk, 0) <= 0) break;  // the client gave up
+        }
+      }
+    }
+  }
   if (stall) {
     // Hold the connection open without sending; the client must time out.
     auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(stall_s_.load());

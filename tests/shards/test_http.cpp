@@ -51,13 +51,18 @@ TEST_CASE("a server that disconnects mid-shard is resumed with Range requests") 
   check_complete(r.samples, 60, 5000);
   CHECK(r.counters["shards.http_retries"] >= 3);
   CHECK(r.counters.count("error.shard_read") == 0);
+  // Each resume asks from where the data stopped, less the overlap it
+  // checks; each cut answer so brings 30 kB minus that overlap.
+  const int64_t ov = int64_t(kResumeOverlapBytes);
+  int64_t have = 30000;
   int ranged = 0;
   for (auto& q : srv.requests())
     if (q.range_start > 0) {
       ++ranged;
-      CHECK(q.range_start % 30000 == 0);  // resumed exactly where the data stopped
+      CHECK(q.range_start == have - ov);
+      have += 30000 - ov;
     }
-  CHECK(ranged >= 3);
+  CHECK(ranged == 3);
 }
 
 TEST_CASE("a server that ignores Range: the already-read prefix is discarded") {
@@ -70,7 +75,7 @@ TEST_CASE("a server that ignores Range: the already-read prefix is discarded") {
   check_complete(r.samples, 20, 5000);
   auto q = srv.requests();
   REQUIRE(q.size() == 3);
-  CHECK(q[1].range_start == 40000);  // asked for a range, got the whole file
+  CHECK(q[1].range_start == 40000 - int64_t(kResumeOverlapBytes));  // asked for a range, got the whole file
   CHECK(q[1].status == 200);
 }
 
@@ -84,7 +89,7 @@ TEST_CASE("a stalled transfer times out and resumes") {
   CHECK(r.counters["shards.http_retries"] == 1);
   auto q = srv.requests();
   REQUIRE(q.size() == 2);
-  CHECK(q[1].range_start == 20000);
+  CHECK(q[1].range_start == 20000 - int64_t(kResumeOverlapBytes));
 }
 
 TEST_CASE("transient 503s are retried, a 404 is a clear per-shard error") {
@@ -268,12 +273,14 @@ TEST_CASE("a drip-feeding server hits the per-shard deadline") {
   make_shards(d.file("good"), 1, 3, 500);  // a local shard after it: the source moves on
   HttpTestServer srv(d.path());
   // Every response sends 1000 bytes, then nothing: each stall is detected
-  // after timeout_s and the retry resumes with progress, so the retry budget
-  // alone never runs out.
+  // after timeout_s and retried; with a retry budget this large, the
+  // deadline is what ends it (a drip with the default budget: see
+  // test_http_hostile.cpp).
   srv.stall_responses(1000000, 1000, 60);
   StreamOptions o;
   o.timeout_s = 0.2;
   o.backoff_s = 0.05;
+  o.retries = 1000;
   o.shard_timeout_s = 2;
   auto t0 = std::chrono::steady_clock::now();
   auto s = open_stream(srv.url("shard-000000.tar"), o);
@@ -293,13 +300,15 @@ TEST_CASE("a drip-feeding server hits the per-shard deadline") {
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(took >= 2.0);
   CHECK(took < 10.0);
-  CHECK(srv.requests().size() >= 2);  // it did retry, with progress, until the deadline
-  CHECK(got.size() >= 1000 * (srv.requests().size() - 1));  // each request delivered its 1000 bytes
-  CHECK(got.size() <= 1000 * srv.requests().size());
+  CHECK(srv.requests().size() >= 2);  // it did retry until the deadline
+  // The first answer's 1000 bytes; every resume asks for them again (the
+  // overlap it checks) and gets nothing more.
+  CHECK(got.size() == 1000);
 
   auto r = run_shard_source({{"urls", SV{srv.url("shard-000000.tar"), d.file("good/shard-000000.tar")}},
                              {"shuffle_shards", false},
                              {"timeout_s", 0.2},
+                             {"retries", int64_t{1000}},
                              {"shard_timeout_s", 2.0}});
   CHECK(r.samples.size() == 3);
   CHECK(r.counters["error.shard_timeout"] == 1);

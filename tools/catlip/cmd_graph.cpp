@@ -28,6 +28,7 @@ const char* kGraphHelp =
     "  GRAPH              a graph TOML file\n"
     "  --set S.P=VALUE    override parameter P of stage S (or graph.KEY); VALUE is TOML\n"
     "                     (42, 1.5, true, [\"a\"], \"text\"); anything else is a string. Repeatable.\n"
+    "                     A bad value is reported as '--set S.P=VALUE: error: ...'.\n"
     "  ${VAR} and ${VAR:-default} in string values are replaced from the environment.\n"
     "  --no-check-files   do not check that the files parameters name (vocabularies, tokenizers,\n"
     "                     checkpoints, shard patterns, programs) exist and can be read\n"

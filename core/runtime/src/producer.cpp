@@ -11,6 +11,15 @@ namespace catlip {
 
 using namespace transport_detail;
 
+namespace {
+// A routing id for a log line: printable ASCII, at most 40 characters.
+std::string printable(const std::string& id) {
+  std::string out;
+  for (char c : id.substr(0, 40)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return id.size() > 40 ? out + "..." : out;
+}
+}  // namespace
+
 Producer::Producer(zmq::context_t& ctx, const std::vector<std::string>& endpoints, std::vector<ConsumerGroup> groups,
                    const std::atomic<bool>* stop, int listen_fd, const std::string& curve_secret)
     : sock_(ctx, zmq::socket_type::router), groups_(std::move(groups)), stop_(stop) {
@@ -64,19 +73,30 @@ Producer::~Producer() = default;
 // A Hello is taken only from an identity of the plan ("<stage>#<i>" with i a
 // member of a consumer group), sent from the routing id it names, and over
 // CURVE only by the stage the ZAP handler authenticated.
-bool Producer::accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group) {
+std::string Producer::accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group) {
   group = -1;
   auto hash = m.text.rfind('#');
-  if (hash == std::string::npos || m.text != pid || m.value < 0) return false;
+  if (hash == std::string::npos || m.value < 0) return "a malformed Hello";
+  if (m.text != pid) return "a Hello claiming '" + m.text + "' from another routing id (impersonation)";
   std::string stage = m.text.substr(0, hash), idx = m.text.substr(hash + 1);
-  if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos)
+    return "a Hello with a malformed identity";
   int replica = std::stoi(idx);
-  if (user_id && stage != user_id) return false;
+  if (user_id && stage != user_id)
+    return "a Hello claiming '" + m.text + "' from a peer authenticated as stage '" + user_id + "' (impersonation)";
   for (size_t i = 0; i < groups_.size(); ++i)
     if (groups_[i].stage == stage &&
         std::find(groups_[i].members.begin(), groups_[i].members.end(), replica) != groups_[i].members.end())
       group = static_cast<int>(i);
-  return group >= 0;
+  return group >= 0 ? "" : "a Hello from '" + m.text + "', not a consumer of this producer in the plan";
+}
+
+// Counts a rejected Hello or message and tells on_rejected, naming the peer.
+void Producer::reject(const zmq::message_t& body, int64_t& counter, const std::string& why) {
+  counter++;
+  if (!on_rejected) return;
+  const char* addr = zmq_msg_gets(body.handle(), "Peer-Address");
+  on_rejected(addr ? addr : "", why);
 }
 
 int64_t Producer::window_for(int group, int64_t hello_credit) const {
@@ -145,27 +165,32 @@ void Producer::poll_control(int timeout_ms) {
         recv_part(sock_, extra);
         body = std::move(extra);
       }
+      if (on_heard) on_heard(zmq_msg_get(body.handle(), ZMQ_SRCFD));
       Message m;
       if (!decode(body.data(), body.size(), m, 1 << 16).ok) continue;
       std::string pid = id.to_string();
       if (m.kind == MsgKind::Hello) {
         // text = "<stage>#<replica>", value = initial credit
         int g = -1;
-        if (!accept_hello(pid, m, zmq_msg_gets(body.handle(), "User-Id"), g)) {
-          rejected_++;
+        if (auto why = accept_hello(pid, m, zmq_msg_gets(body.handle(), "User-Id"), g); !why.empty()) {
+          reject(body, rejected_, why);
           continue;
         }
         on_hello(pid, g, m.value);
+      } else if (auto it = peers_.find(pid); it == peers_.end()) {
+        reject(body, stray_, std::string("a ") + msg_kind_name(m.kind) + " message from routing id '" + printable(pid) +
+                                 "', which said no accepted Hello (an identity another connection holds?)");
       } else if (m.kind == MsgKind::Credit) {
-        auto it = peers_.find(pid);
-        if (it != peers_.end()) on_credit(*it->second, m.value, m.text);
+        on_credit(*it->second, m.value, m.text);
       } else if (m.kind == MsgKind::EndOfStream) {
         // The consumer has everything we sent, end of stream included.
-        auto it = peers_.find(pid);
-        if (it != peers_.end() && it->second->eos_sent && !it->second->eos_acked) {
+        if (it->second->eos_sent && !it->second->eos_acked) {
           it->second->eos_acked = true;
           acks_++;
         }
+      } else {
+        reject(body, stray_, std::string("a ") + msg_kind_name(m.kind) + " message from consumer " + pid +
+                                 ", which consumers never send");
       }
     }
   }

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -224,6 +225,30 @@ class ProducerEmitter : public Emitter {
   ReplicaContext& ctx_;
 };
 
+// A producer's peers that are turned away are named in the log (rate-
+// limited) and counted: connections whose handshake fails on a tcp endpoint
+// (plain ZeroMQ against CURVE, not ZMTP, dropped mid-handshake), rejected
+// Hellos, and messages from connections without an accepted Hello.
+void watch_peers(zmq::context_t& zctx, const ReplicaPlan& plan, ReplicaContext& ctx, Producer& producer,
+                 std::unique_ptr<HandshakeWatch>& watch) {
+  bool tcp = false;
+  for (auto& e : plan.output_endpoints) tcp = tcp || e.rfind("tcp://", 0) == 0;
+  if (tcp) {
+    watch = std::make_unique<HandshakeWatch>(zctx, producer.socket(), [&ctx](const std::string& who, const std::string& why) {
+      ctx.log(LogLevel::Warn, "refused a connection from " + who + ": " + why);
+    });
+    producer.on_heard = [w = watch.get()](int fd) { w->heard_from(fd); };
+  }
+  auto limit = std::make_shared<RefusalLogLimit>();
+  producer.on_rejected = [&ctx, limit](const std::string& peer, const std::string& why) {
+    std::string who = peer.empty() ? "a local peer" : peer;
+    int64_t unlogged = 0;
+    if (limit->allow(who + why, unlogged))
+      ctx.log(LogLevel::Warn, "rejected " + why + " (peer " + who + ")" +
+                                  (unlogged ? " (" + std::to_string(unlogged) + " more not logged)" : ""));
+  };
+}
+
 }  // namespace
 
 ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSchema& schema, const Params& params,
@@ -232,6 +257,7 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
   ReplicaContext ctx(plan, stop);
   std::unique_ptr<ZapHandler> zap;
   std::unique_ptr<Producer> producer;
+  std::unique_ptr<HandshakeWatch> watch;  // after producer: stops before its socket closes
   std::unique_ptr<Consumer> consumer;
   Reporter reporter(zctx, plan, ctx);
   auto set_state = [&](ReplicaState s, const std::string& err = "") {
@@ -250,9 +276,11 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
         ctx.log(LogLevel::Warn, "refused a connection from " + address + ": " + why);
       };
     }
-    if (!plan.output_endpoints.empty())
+    if (!plan.output_endpoints.empty()) {
       producer = std::make_unique<Producer>(zctx, plan.output_endpoints, plan.consumers, &stop, plan.listen_fd,
                                             plan.curve_secret);
+      watch_peers(zctx, plan, ctx, *producer, watch);
+    }
     if (!plan.inputs.empty())
       consumer = std::make_unique<Consumer>(zctx, plan.inputs,
                                             plan.stage_name + "#" + std::to_string(plan.replica),
@@ -362,6 +390,12 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
   }
   if (zap && zap->refused()) ctx.count("security.refused_connections", zap->refused());
   if (producer && producer->rejected_hellos()) ctx.count("security.rejected_hellos", producer->rejected_hellos());
+  if (producer && producer->rejected_messages())
+    ctx.count("security.rejected_messages", producer->rejected_messages());
+  if (watch && watch->failed()) ctx.count("security.failed_handshakes", watch->failed());
+  if (watch && watch->silent()) ctx.count("security.silent_connections", watch->silent());
+  if (producer) producer->on_heard = nullptr;
+  watch.reset();
   if (producer && producer->redelivered()) ctx.count("transport.redelivered", producer->redelivered());
   if (consumer && consumer->reconnects()) ctx.count("transport.upstream_restarts", consumer->reconnects());
   reporter.stop();

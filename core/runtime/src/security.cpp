@@ -2,18 +2,23 @@
 // that admits only the plan's peers.
 #include "catlip/security.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace catlip {
@@ -270,6 +275,172 @@ void ZapHandler::loop() {
     std::vector<std::string> reply = {version.empty() ? "1.0" : version, request_id, status, text, user, ""};
     for (size_t i = 0; i < reply.size(); ++i)
       sock_.send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+}
+
+// ---------------------------------------------------------------- refusals
+
+bool RefusalLogLimit::allow(const std::string& address, int64_t& unlogged) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (now - minute_start_ >= std::chrono::minutes(1)) {
+    minute_start_ = now;
+    in_minute_ = 0;
+  }
+  bool first = !seen_.count(address);
+  if (first && seen_.size() < 1000) seen_[address] = true;
+  if (!first || in_minute_ >= per_minute_) {
+    unlogged_++;
+    return false;
+  }
+  in_minute_++;
+  unlogged = std::exchange(unlogged_, 0);
+  return true;
+}
+
+std::string handshake_failure_text(int event, int value) {
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+    switch (value) {
+      case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+        return "security mechanism mismatch (plain ZeroMQ against a CURVE port, or the reverse: not a peer of this run)";
+      case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+        return "its CURVE handshake did not decrypt (not this stage's server key)";
+      case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
+        return "its CURVE key exchange failed";
+      default: {
+        char b[16];
+        std::snprintf(b, sizeof b, "0x%08x", unsigned(value));
+        return std::string("ZMTP protocol error ") + b + " (not a ZeroMQ peer of this run)";
+      }
+    }
+  }
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) return "refused by the ZAP handler (status " + std::to_string(value) + ")";
+  // NO_DETAIL: the connection ended during the handshake (value is errno).
+  return std::string("the connection ended during the handshake") +
+         (value > 0 ? " (" + std::string(std::strerror(value)) + ")" : std::string());
+}
+
+namespace {
+
+// "ip:port" of a connected socket; "" when it cannot be asked (closed).
+std::string peer_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  return "";  // ipc and inproc peers have no address to name
+}
+
+std::atomic<int> g_watch_seq{0};
+
+}  // namespace
+
+HandshakeWatch::HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& sock, Callback on_refused, double silent_after_s)
+    : ctx_(ctx), sock_(sock), on_refused_(std::move(on_refused)), silent_after_s_(silent_after_s) {
+  std::string address = "inproc://catlip-handshake-watch-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(g_watch_seq.fetch_add(1));
+  constexpr int kEvents = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+  if (zmq_socket_monitor(sock_.handle(), address.c_str(), kEvents) != 0)
+    throw std::runtime_error("cannot monitor a socket's handshakes: " + std::string(zmq_strerror(zmq_errno())));
+  thread_ = std::thread([this, address] { loop(address); });
+}
+
+HandshakeWatch::~HandshakeWatch() {
+  done_ = true;
+  if (thread_.joinable()) thread_.join();
+  zmq_socket_monitor(sock_.handle(), nullptr, 0);
+}
+
+void HandshakeWatch::heard_from(int fd) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (auto c = conns_.find(fd); c != conns_.end()) c->second.heard = true;
+}
+
+void HandshakeWatch::tell(const std::string& who, const std::string& reason) {
+  int64_t unlogged = 0;
+  if (on_refused_ && limit_.allow(who, unlogged))
+    on_refused_(who, reason + (unlogged ? " (" + std::to_string(unlogged) + " more refusals not logged)" : ""));
+}
+
+void HandshakeWatch::check_silent() {
+  if (silent_after_s_ <= 0) return;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> quiet;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [fd, c] : conns_)
+      if (!c.heard && !c.reported && !c.address.empty() && std::chrono::duration<double>(now - c.accepted).count() > silent_after_s_) {
+        c.reported = true;
+        quiet.push_back(c.address.empty() ? "an unknown address" : c.address);
+      }
+  }
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", silent_after_s_);
+  for (auto& who : quiet) {
+    silent_++;
+    tell(who, std::string("its connection has sent nothing for ") + secs +
+                  " s: ignored (a routing id another connection holds, i.e. an impersonated identity, or a peer "
+                  "that only listens)");
+  }
+}
+
+void HandshakeWatch::loop(std::string address) {
+  zmq::socket_t mon(ctx_, zmq::socket_type::pair);
+  mon.set(zmq::sockopt::linger, 0);
+  mon.connect(address);
+  int pending_event = 0, pending_value = 0;  // a failure waiting for its DISCONNECTED (which names the fd)
+  while (!done_) {
+    check_silent();
+    zmq::pollitem_t it{mon.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      if (zmq::poll(&it, 1, std::chrono::milliseconds(100)) <= 0) continue;
+    } catch (const zmq::error_t&) {
+      continue;
+    }
+    zmq::message_t ev, endpoint;
+    if (!mon.recv(ev, zmq::recv_flags::dontwait)) continue;
+    if (ev.more()) (void)mon.recv(endpoint);
+    if (ev.size() < 6) continue;
+    uint16_t event = 0;
+    uint32_t value = 0;
+    std::memcpy(&event, ev.data(), 2);
+    std::memcpy(&value, static_cast<const char*>(ev.data()) + 2, 4);
+    int fd = static_cast<int>(value);
+    if (event == ZMQ_EVENT_ACCEPTED) {
+      // Asked at once: the fd is only this connection's until it closes.
+      std::string who = peer_of(fd);
+      std::lock_guard<std::mutex> l(mu_);
+      conns_[fd] = Conn{who, std::chrono::steady_clock::now()};
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+      // The engine reports the failure, then its DISCONNECTED (with the fd).
+      pending_event = event;
+      pending_value = static_cast<int>(value);
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+      std::string who;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (auto c = conns_.find(fd); c != conns_.end()) {
+          who = c->second.address;
+          conns_.erase(c);
+        }
+      }
+      if (!pending_event) continue;
+      failed_++;
+      std::string reason = handshake_failure_text(pending_event, pending_value);
+      pending_event = 0;
+      tell(who.empty() ? "an unknown address (gone before it could be looked up)" : who, reason);
+    }
   }
 }
 

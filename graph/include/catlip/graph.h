@@ -35,6 +35,10 @@ struct SourceLoc {
   std::string file;
   int line = 0, column = 0;
   std::string str() const;  // "file:line:column" (or just "file")
+  // A value that came from the command line, not the file: str() is the
+  // argument itself ("--set decode.size=-3"); line is -1 so that code
+  // asking "was this key given?" (line != 0) still sees it as given.
+  static SourceLoc argument(const std::string& arg) { return SourceLoc{arg, -1, 0}; }
 };
 
 struct Diagnostic {

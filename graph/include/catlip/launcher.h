@@ -30,6 +30,12 @@ struct ReplicaExit {
   std::string failure;   // "stage 'x' (replica 3, node 1) failed: ..." when !ok && !stopped
 };
 
+// ReplicaExit::failure for a replica: "stage 'x' (replica 3, node 1) failed:
+// ERROR [WHY]" (the node only when nodes > 1). A leading "error: " of ERROR
+// (a worker's stderr line) is dropped: "failed: error: ..." says it twice.
+std::string failure_text(const std::string& stage, int replica, int node, int nodes, const std::string& error,
+                         const std::string& why);
+
 // What launchers report; implemented by the supervisor (and by the node
 // agent, which forwards everything to the coordinator).
 class LaunchEvents {

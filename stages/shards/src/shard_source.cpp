@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <map>
 #include <stdexcept>
 #include <utility>
@@ -53,10 +55,16 @@ StageSchema ShardSource::schema() {
           "Largest tar member read; larger ones are counted as skipped.member_too_large and skipped unread"),
       Param("timeout_s", &S::stream_, &StreamOptions::timeout_s).def(30.0).range(0.1, 3600).describe(
           "HTTP connect timeout and longest stall without data before a retry"),
-      Param("retries", &S::stream_, &StreamOptions::retries).def(5).range(0, 1000).describe(
-          "HTTP retries per shard after a transient failure (5xx, 408, 429, dropped connection, stall; reset "
-          "whenever data arrives); exponential backoff. Permanent errors (other 4xx, too many redirects, "
-          "malformed URL, TLS verification) are never retried"),
+      Param("retries", &S::stream_, &StreamOptions::retries).def(10).range(0, 1000).describe(
+          "HTTP retries per shard after a transient failure (5xx, 408, 429, dropped connection, stall, "
+          "low speed, resumed bytes that do not match); every retry counts, whatever the request delivered; "
+          "exponential backoff. Permanent errors (other 4xx, too many redirects, malformed URL, TLS "
+          "verification, a shard that changed on the server) are never retried"),
+      Param("low_speed_limit", &S::stream_, &StreamOptions::low_speed_limit).def(10240.0).range(0, 1e12).describe(
+          "Minimum HTTP transfer rate in bytes/s: a request slower than this over low_speed_time_s seconds "
+          "is ended and retried (time blocked because the reader is slow does not count). 0 = no minimum"),
+      Param("low_speed_time_s", &S::stream_, &StreamOptions::low_speed_time_s).def(30.0).range(0.1, 3600).describe(
+          "The window over which low_speed_limit is measured"),
       Param("shard_timeout_s", &S::stream_, &StreamOptions::shard_timeout_s).def(600.0).range(0, 1e7).describe(
           "Longest time one HTTP shard may spend fetching (connects, waits for data, retry backoff; not time "
           "blocked because the reader is slow); past it the shard fails as error.shard_timeout and the source "
@@ -152,6 +160,12 @@ void ShardSource::configure() {
   read_.require = normalize_exts(read_.require);
   StageContext* c = &ctx();
   stream_.on_retry = [c](int, const std::string&) { c->count("shards.http_retries"); };
+  // From fetch threads: counted, the first 20 logged.
+  auto told = std::make_shared<std::atomic<int>>(0);
+  stream_.on_resume_mismatch = [c, told](const std::string& what) {
+    c->count("shards.http_resume_mismatch");
+    if (told->fetch_add(1) < 20) c->log(LogLevel::Warn, "shards.http_resume_mismatch: " + what);
+  };
 
   const auto& resume = resume_from_;
   if (!resume.empty() && resume.size() != static_cast<size_t>(assign_.replicas) &&

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -94,5 +96,76 @@ class ZapHandler {
   std::atomic<int64_t> refused_{0}, admitted_{0};
   std::thread thread_;
 };
+
+// Which refusals get a log line: the first from each address (up to 1000
+// addresses), and at most `per_minute` lines a minute in all; the rest are
+// only counted. Thread-safe.
+class RefusalLogLimit {
+ public:
+  explicit RefusalLogLimit(int per_minute = 10) : per_minute_(per_minute) {}
+  // True when a refusal from `address` should be logged now; `unlogged` is
+  // then how many refusals were not logged since the last line.
+  bool allow(const std::string& address, int64_t& unlogged);
+
+ private:
+  std::mutex mu_;
+  int per_minute_;
+  std::map<std::string, bool> seen_;
+  std::chrono::steady_clock::time_point minute_start_{};
+  int in_minute_ = 0;
+  int64_t unlogged_ = 0;
+};
+
+// Watches the connections to a socket's listening endpoints
+// (zmq_socket_monitor), reporting each peer turned away or ignored to
+// `on_refused(address, reason)`, rate-limited by a RefusalLogLimit:
+//   - a handshake that fails before the ZAP handler is asked (plain ZeroMQ
+//     against a CURVE port, bytes that are not ZMTP, a connection dropped
+//     mid-handshake): counted in failed();
+//   - a connection that has sent nothing `silent_after_s` after it was
+//     accepted (the socket's owner calls heard_from(fd) for every message,
+//     ZMQ_SRCFD): counted in silent(). ZeroMQ drops without a word a peer
+//     that claims a routing id another connection holds, so this is how an
+//     impersonated identity shows (or a peer that only listens).
+// The address is the peer's "ip:port" as getpeername() gave it when the
+// connection was accepted, or "an unknown address" when the peer was gone
+// before it could be asked (a fast refusal can beat the monitor). ZAP
+// refusals (a key not in the run) are the ZAP handler's to count.
+class HandshakeWatch {
+ public:
+  using Callback = std::function<void(const std::string& address, const std::string& reason)>;
+  // Call from the thread that owns `sock`; it must outlive the watch.
+  HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& sock, Callback on_refused, double silent_after_s = 5);
+  ~HandshakeWatch();  // from the socket's thread too
+  HandshakeWatch(const HandshakeWatch&) = delete;
+  HandshakeWatch& operator=(const HandshakeWatch&) = delete;
+  // A message arrived over connection `fd` (any thread).
+  void heard_from(int fd);
+  int64_t failed() const { return failed_.load(); }
+  int64_t silent() const { return silent_.load(); }
+
+ private:
+  struct Conn {
+    std::string address;
+    std::chrono::steady_clock::time_point accepted;
+    bool heard = false, reported = false;
+  };
+  void loop(std::string address);
+  void tell(const std::string& who, const std::string& reason);
+  void check_silent();
+  zmq::context_t& ctx_;
+  zmq::socket_t& sock_;
+  Callback on_refused_;
+  double silent_after_s_;
+  RefusalLogLimit limit_;
+  std::mutex mu_;
+  std::map<int, Conn> conns_;  // fd -> connection, from ACCEPTED to DISCONNECTED
+  std::atomic<bool> done_{false};
+  std::atomic<int64_t> failed_{0}, silent_{0};
+  std::thread thread_;
+};
+
+// Why a handshake failed, in words, from a monitor event and its value.
+std::string handshake_failure_text(int event, int value);
 
 }  // namespace catlip

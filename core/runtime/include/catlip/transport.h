@@ -112,6 +112,19 @@ class Producer {
   // Hello messages ignored: an identity outside the plan, a stage other
   // than the authenticated one, or a malformed one.
   int64_t rejected_hellos() const { return rejected_; }
+  // Messages from a connection that has no accepted Hello: a Credit or an
+  // EndOfStream from an identity that never said one (for instance the
+  // second message of a peer that claimed a routing id a live consumer
+  // holds: ZeroMQ drops that claim, and the peer's next frame becomes its
+  // routing id), or a kind a consumer never sends.
+  int64_t rejected_messages() const { return stray_; }
+  // Told (peer address, why) of each rejected Hello and rejected message;
+  // the caller rate-limits its logging. The address is ZeroMQ's
+  // Peer-Address ("" on ipc).
+  std::function<void(const std::string& peer, const std::string& why)> on_rejected;
+  // Told the connection (file descriptor, ZMQ_SRCFD) of every message read:
+  // a HandshakeWatch's heard_from, to notice connections that never speak.
+  std::function<void(int fd)> on_heard;
   // Items sent again because their consumer was lost or restarted, and how
   // many consumers came back (a second Hello from one identity).
   int64_t redelivered() const { return redelivered_; }
@@ -136,7 +149,9 @@ class Producer {
   // then re-sends what lost consumers held.
   void poll_control(int timeout_ms);
   bool all_connected() const;
-  bool accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
+  // "" when the Hello is accepted (group set), else why not.
+  std::string accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
+  void reject(const zmq::message_t& body, int64_t& counter, const std::string& why);
   int64_t window_for(int group, int64_t hello_credit) const;
   void on_hello(const std::string& pid, int group, int64_t credit);
   void on_credit(Peer& p, int64_t n, const std::string& acks);
@@ -157,7 +172,7 @@ class Producer {
   double blocked_s_ = 0;
   int64_t sent_ = 0;
   size_t acks_ = 0;
-  int64_t rejected_ = 0, redelivered_ = 0, restarts_seen_ = 0;
+  int64_t rejected_ = 0, redelivered_ = 0, restarts_seen_ = 0, stray_ = 0;
 };
 
 class Consumer {

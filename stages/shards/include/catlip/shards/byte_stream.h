@@ -5,14 +5,20 @@
 // URLs are fetched with libcurl on a background thread that fills a bounded
 // ring buffer (buffer_bytes), so a shard is parsed while it arrives and never
 // held in memory whole. Transient failures (connection errors, timeouts,
-// dropped connections, HTTP 408/429/5xx) are retried with exponential
-// backoff; a retry asks for `Range: bytes=<bytes already received>-` so the
-// parser sees each byte exactly once (a server that ignores Range and answers
-// 200 has the already-seen prefix discarded). Permanent errors fail at once
-// with a StreamError naming the URL: other 4xx (404, 403...), more than
-// max_redirects redirects, oversized headers, unsupported protocols,
-// malformed URLs, TLS verification failures. A shard that spends more than
-// shard_timeout_s fetching fails too, whatever its progress.
+// stalls, transfers slower than low_speed_limit, dropped connections, HTTP
+// 408/429/5xx) are retried with exponential backoff, at most `retries` times
+// per shard. A retry asks for `Range: bytes=<received - overlap>-` with
+// If-Range (the first answer's ETag or Last-Modified) and checks that the
+// overlap equals the bytes already delivered, so the parser sees each byte
+// exactly once: a server that ignores Range and answers 200 has the prefix
+// skipped (and checked); one whose resumed bytes do not match has the shard
+// fetched again from byte 0 without Range; a shard that changed on the
+// server (another ETag, Last-Modified or size, or different bytes on that
+// whole-file fetch) fails. Permanent errors fail at once with a StreamError
+// naming the URL: other 4xx (404, 403...), more than max_redirects
+// redirects, oversized headers, unsupported protocols, malformed URLs, TLS
+// verification failures. A shard that spends more than shard_timeout_s
+// fetching fails too, whatever its progress.
 #pragma once
 
 #include <cstdint>
@@ -31,13 +37,22 @@ struct StreamError : std::runtime_error {
   bool deadline_exceeded = false;  // StreamOptions::shard_timeout_s passed
 };
 
+// Bytes before the resume offset that a retry asks for again and compares
+// with what was delivered.
+constexpr size_t kResumeOverlapBytes = 16 << 10;
+
 struct StreamOptions {
   double timeout_s = 30;         // connect timeout, and max seconds without any data
-  int retries = 5;               // attempts after the first, per stall (reset on progress)
+  int retries = 10;              // requests after the first, per shard, whatever each one delivered
+  // A request slower than low_speed_limit bytes/s over low_speed_time_s
+  // seconds of fetching is ended and retried (0 = no minimum). Like curl's
+  // CURLOPT_LOW_SPEED_LIMIT/TIME, except that time blocked on a full buffer
+  // because the reader is slow does not count.
+  double low_speed_limit = 10240;
+  double low_speed_time_s = 30;
   // Longest time one shard may spend fetching (connecting, waiting for data,
   // backing off before retries); time blocked on a full buffer because the
-  // reader is slow does not count. 0 = no limit. Bounds a server that sends
-  // a little, stalls, and so resets the retry count over and over.
+  // reader is slow does not count. 0 = no limit.
   double shard_timeout_s = 600;
   long max_redirects = 10;       // HTTP redirects followed per request; more is a permanent error
   double backoff_s = 0.25;       // first retry delay; doubles each retry (capped at 30 s)
@@ -46,6 +61,9 @@ struct StreamOptions {
   bool insecure = false;         // skip TLS verification (never the default)
   // Called (from the fetch thread) before each retry: attempt number and why.
   std::function<void(int attempt, const std::string& why)> on_retry;
+  // Called (from the fetch thread) when resumed bytes did not match the ones
+  // delivered and the shard is fetched again from byte 0; names the URL.
+  std::function<void(const std::string& what)> on_resume_mismatch;
 };
 
 class ByteStream {
