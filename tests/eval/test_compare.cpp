@@ -328,9 +328,9 @@ TEST_CASE("catlip quickstart --compare all: a tiny smoke run writes the four cur
   auto bad = test::run_cmd(cd + test::catlip_bin() + " quickstart --compare vit 2>&1");
   REQUIRE(bad.exit_code == 2);
   REQUIRE(bad.out.find("'clip'") != std::string::npos);
-  const double budget = 8;
+  const double budget = 6;
   auto r = test::run_cmd(cd + test::catlip_bin() + " quickstart --compare all --train-samples 256 --val-samples 32 " +
-                         "--budget-s 8 --configs " + configs + " 2>&1");
+                         "--budget-s 6 --configs " + configs + " 2>&1");
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   REQUIRE(r.out.find("4 runs on 39 classes") != std::string::npos);

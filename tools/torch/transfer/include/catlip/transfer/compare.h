@@ -4,15 +4,19 @@
 //
 // Every checkpoint of every run is evaluated on the same class-labeled
 // held-out set, each with its own objective's zero-shot (compare_eval.cpp):
-//   catlip      Transfer Init's synset rows (transfer_ops.h, synset_zero_shot)
+//   catlip      Transfer Init's synset rows (transfer_ops.h's
+//               synset_class_scores: the max over a class's mapped rows)
 //   clip/siglip the prompts "a photo of a {name}." through the text tower,
 //               cosine ranking (clip_eval.h; SigLIP's t and b do not change
 //               the ranking)
-//   superclass  the mean logit of the class name's BPE ids (superclass_eval.h)
+//   superclass  the mean logit of the class name's BPE ids
+//               (superclass_eval.h's superclass_class_scores)
 // and the same linear probe (transfer_ops.h's linear_probe) on frozen pooled
 // image features (the ViT's features before its head / projection), each
 // against the checkpoint's catlip.train_seconds (training wall time from the
-// first sample).
+// first sample). Each image passes through the tower once per checkpoint:
+// the zero-shot scores come from the held-out features through the head, as
+// the model's forward computes them.
 //
 // The report (compare_report.cpp): one chart per metric with every run on
 // the same axes, a time-to-target table (for each target accuracy, the first
