@@ -225,8 +225,8 @@ int run_compare_mode(const Args& a, bool all, long long n_train, long long n_val
 int cmd_quickstart(int argc, char** argv) {
   Args a(argc, argv, {"help", "reuse-data", "no-transfer"});
   if (a.has("help")) {
-    std::cout << kHelp << "  --budget-s S          with --compare: training seconds per model (default 150 for clip, "
-              << kBudgetAll << " for all)\n";
+    std::cout << kHelp << "  --budget-s S          with --compare: training seconds per model (default 150 for\n"
+              << "                        clip, " << kBudgetAll << " for all)\n";
     return kOk;
   }
   if (int rc = check_syntax(a, Syntax{"catlip quickstart", "usage: catlip quickstart [--out DIR] [options]", {"set", "configs", "out", "batch-size", "decode-replicas", "epochs", "train-samples", "transfer-steps", "val-samples", "no-transfer", "reuse-data", "compare", "budget-s"}, 0, 0})) return rc;
