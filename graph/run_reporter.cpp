@@ -3,6 +3,7 @@
 #include "run_reporter.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,12 @@ FILE* open_run_file(const std::string& path) {
   FILE* f = ::fdopen(fd, "w");
   if (!f) ::close(fd);
   return f;
+}
+
+double cpu_seconds(int who) {
+  struct rusage ru {};
+  ::getrusage(who, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 }  // namespace
@@ -56,6 +63,8 @@ RunReporter::~RunReporter() {
 
 void RunReporter::open(const std::string& run_dir) {
   run_dir_ = run_dir;
+  cpu_self0_ = cpu_seconds(RUSAGE_SELF);
+  cpu_children0_ = cpu_seconds(RUSAGE_CHILDREN);
   tty_ = !opt_.quiet && (opt_.progress == 1 || (opt_.progress == -1 && ::isatty(2)));
   metrics_file_ = open_run_file(run_dir_ + "/metrics.jsonl");
   if (g_.metrics_port > 0)
@@ -134,6 +143,17 @@ void RunReporter::files(bool final) {
   if (final) write_run_file(run_dir_ + "/metrics.prom", prom);
 }
 
+// This host's CPU time since open(): the workers' (children that have ended
+// and been reaped, with the descendants they reaped) and the supervisor's own
+// (every thread of this process, so in-process replicas too).
+nlohmann::ordered_json RunReporter::cpu_json() const {
+  const double workers = cpu_seconds(RUSAGE_CHILDREN) - cpu_children0_;
+  const double self = cpu_seconds(RUSAGE_SELF) - cpu_self0_;
+  return {{"workers", json::round_sig(workers, 6)},
+          {"supervisor", json::round_sig(self, 6)},
+          {"total", json::round_sig(workers + self, 6)}};
+}
+
 void RunReporter::summary(int exit_code, const std::string& failure, const std::vector<NodeView>* remote) {
   refresh_nodes(remote);
   double el = elapsed_s();
@@ -146,6 +166,7 @@ void RunReporter::summary(int exit_code, const std::string& failure, const std::
                        {"failure", failure},
                        {"failures", std::move(failures)},
                        {"nodes", nodes_json(nodes_)},
+                       {"cpu_s", cpu_json()},
                        {"final", metrics_.json_record(el)}};
   write_run_file(run_dir_ + "/summary.json", json::dump(sum) + "\n");
 }

@@ -55,11 +55,13 @@ class RunReporter {
   // metrics.jsonl (once a second) and the Prometheus text; `final` also
   // writes metrics.prom.
   void files(bool final);
-  // summary.json: exit code, failures, nodes, final figures.
+  // summary.json: exit code, failures, nodes, this host's CPU seconds
+  // ("cpu_s": workers, supervisor, total), final figures.
   void summary(int exit_code, const std::string& failure, const std::vector<NodeView>* remote);
 
  private:
   void refresh_nodes(const std::vector<NodeView>* remote);
+  nlohmann::ordered_json cpu_json() const;
 
   const GraphSpec& g_;
   RunOptions opt_;
@@ -72,6 +74,7 @@ class RunReporter {
   std::mutex prom_mu_;
   std::string prom_text_;
   FILE* metrics_file_ = nullptr;
+  double cpu_self0_ = 0, cpu_children0_ = 0;  // CPU seconds at open()
   MetricsServer server_;
 };
 

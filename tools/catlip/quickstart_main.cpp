@@ -10,15 +10,17 @@
 // runnable alone from configs/ (see the comments at the top of each file).
 //
 // `--compare clip` instead trains CatLIP and CLIP on the same data for the
-// same wall-clock budget and compares them along it:
+// same wall-clock budget and compares them along it; `--compare all` trains
+// the four objectives (CatLIP, CLIP, SigLIP, SuperClass) that way:
 //   1. synthetic train + held-out shards
 //   2. vocabulary graph + BPE tokenizer graph (configs/quickstart_bpe.toml)
-//   3. CatLIP training (quickstart_train.toml, train.time_budget_s)
-//   4. CLIP training   (quickstart_clip.toml, the same budget, image tower,
-//                       batch, threads and lr schedule)
-//   5. every checkpoint of both: zero-shot + linear probe against training
-//      time (catlip compare, in catlip-torch) -> compare/compare.{json,html}
-// Layout: data/, vocab/, bpe/, train/, clip/, compare/.
+//   3.. one training graph per objective, one after the other, each for the
+//      same train.time_budget_s (quickstart_train.toml, quickstart_clip.toml,
+//      quickstart_siglip.toml, quickstart_superclass.toml: the same image
+//      tower, batch, threads and lr schedule)
+//   last: every checkpoint of every run: zero-shot + linear probe against
+//      training time (catlip compare, in catlip-torch) -> compare/compare.{json,html}
+// Layout: data/, vocab/, bpe/, train/, clip/, siglip/, superclass/, compare/.
 //
 // Layout of OUT: data/ (shards, vocabularies, classes.txt), vocab/, train/,
 // eval/, transfer/ (one run dir per step), report.html.
@@ -185,6 +187,11 @@ void prepare_data(const Args& a, const std::string& data, long long n_train, lon
   }
 }
 
+// --compare all's default training seconds per objective: the whole run
+// from a fresh clone (setup, build, data, four trainings, evaluation) fits
+// in 25 minutes on a 2-core machine (README, "Four objectives").
+constexpr int kBudgetAll = 120;
+
 const char* kHelp =
     "usage: catlip quickstart [--out DIR] [options]\n\n"
     "Runs CatLIP end to end on synthetic data: generates train and held-out shards, builds\n"
@@ -203,20 +210,23 @@ const char* kHelp =
     "  --reuse-data          keep existing shards in OUT/data (skip generation)\n"
     "  --set S.P=V           extra override for the training graph (repeatable)\n"
     "  --no-transfer         skip Transfer Init\n"
-    "  --compare clip        instead: train CatLIP and CLIP (same image tower, data, batch and\n"
-    "                        lr schedule) for the same wall-clock budget each, one after the\n"
-    "                        other, then evaluate every checkpoint of both (zero-shot and\n"
+    "  --compare clip|all    instead: train CatLIP and CLIP (clip), or CatLIP, CLIP, SigLIP and\n"
+    "                        SuperClass (all), with the same image tower, data, batch and lr\n"
+    "                        schedule, for the same wall-clock budget each, one after the\n"
+    "                        other, then evaluate every checkpoint of each (zero-shot and\n"
     "                        linear probe) against training time: OUT/compare/compare.html,\n"
-    "                        compare.json and a table (--train-samples defaults to 24000;\n"
-    "                        the data repeats if the budget outlasts it)\n"
-    "  --budget-s S          with --compare: training seconds per model (default 150)\n";
+    "                        compare.json and a table with the time to target accuracy and\n"
+    "                        the CPU seconds each run got (--train-samples defaults to 24000;\n"
+    "                        the data repeats if the budget outlasts it)\n";
 
-int run_compare_mode(const Args& a, long long n_train, long long n_val, long long batch, long long dec, double budget);
+int run_compare_mode(const Args& a, bool all, long long n_train, long long n_val, long long batch, long long dec,
+                     double budget);
 
 int cmd_quickstart(int argc, char** argv) {
   Args a(argc, argv, {"help", "reuse-data", "no-transfer"});
   if (a.has("help")) {
-    std::cout << kHelp;
+    std::cout << kHelp << "  --budget-s S          with --compare: training seconds per model (default 150 for\n"
+              << "                        clip, " << kBudgetAll << " for all)\n";
     return kOk;
   }
   if (int rc = check_syntax(a, Syntax{"catlip quickstart", "usage: catlip quickstart [--out DIR] [options]", {"set", "configs", "out", "batch-size", "decode-replicas", "epochs", "train-samples", "transfer-steps", "val-samples", "no-transfer", "reuse-data", "compare", "budget-s"}, 0, 0})) return rc;
@@ -230,17 +240,19 @@ int cmd_quickstart(int argc, char** argv) {
   long long n_train = 0, n_val = 0, epochs = 0, batch = 0, dec = 0, tsteps = 0;
   double budget = 0;
   const bool compare = a.has("compare");
-  if (compare && a.get("compare") != "clip") {
-    std::cerr << "catlip quickstart: --compare takes 'clip' (the only model compared with CatLIP)\n";
+  const bool all = compare && a.get("compare") == "all";
+  if (compare && !all && a.get("compare") != "clip") {
+    std::cerr << "catlip quickstart: --compare takes 'clip' (CatLIP and CLIP) or 'all' (CatLIP, CLIP, SigLIP and "
+                 "SuperClass)\n";
     return kUsage;
   }
   if (!compare && a.has("budget-s")) {
-    std::cerr << "catlip quickstart: --budget-s goes with --compare clip\n";
+    std::cerr << "catlip quickstart: --budget-s goes with --compare clip|all\n";
     return kUsage;
   }
   try {
     n_train = a.get_int("train-samples", compare ? 24000 : 48000);
-    budget = a.get_double("budget-s", 150);
+    budget = a.get_double("budget-s", all ? kBudgetAll : 150);
     n_val = a.get_int("val-samples", 1000);
     epochs = a.get_int("epochs", 1);
     batch = a.get_int("batch-size", 32);
@@ -259,7 +271,7 @@ int cmd_quickstart(int argc, char** argv) {
       std::cerr << "catlip quickstart: need --budget-s >= 1\n";
       return kUsage;
     }
-    return run_compare_mode(a, n_train, n_val, batch, dec, budget);
+    return run_compare_mode(a, all, n_train, n_val, batch, dec, budget);
   }
   auto t_all = Clock::now();
   try {
@@ -360,22 +372,44 @@ int cmd_quickstart(int argc, char** argv) {
 }
 
 
-// --compare clip: CatLIP and CLIP for the same wall-clock budget each.
-int run_compare_mode(const Args& a, long long n_train, long long n_val, long long batch, long long dec, double budget) {
+// --compare clip|all: CatLIP and CLIP, or all four, for the same wall-clock
+// budget each.
+int run_compare_mode(const Args& a, bool all, long long n_train, long long n_val, long long batch, long long dec,
+                     double budget) {
   auto t_all = Clock::now();
+  struct Run {
+    const char* name;       // as printed
+    const char* objective;  // catlip compare's --<objective> DIR
+    const char* config;     // in configs/
+    const char* dir;        // under OUT
+  };
+  std::vector<Run> runs = {{"CatLIP", "catlip", "quickstart_train.toml", "train"},
+                           {"CLIP", "clip", "quickstart_clip.toml", "clip"}};
+  if (all) {
+    runs.push_back({"SigLIP", "siglip", "quickstart_siglip.toml", "siglip"});
+    runs.push_back({"SuperClass", "superclass", "quickstart_superclass.toml", "superclass"});
+  }
+  const int n_steps = 3 + int(runs.size());
+  auto step = [&](int k) { return "[" + std::to_string(k) + "/" + std::to_string(n_steps) + "]"; };
   try {
     const std::string out = fs::absolute(a.get("out", "runs/quickstart")).lexically_normal().string();
     const std::string configs = find_configs(a.get("configs"));
-    if (!fs::is_regular_file(configs + "/quickstart_clip.toml") || !fs::is_regular_file(configs + "/quickstart_bpe.toml"))
-      throw std::runtime_error(configs + " lacks quickstart_clip.toml or quickstart_bpe.toml");
+    for (auto& r : runs)
+      if (!fs::is_regular_file(configs + "/" + r.config)) throw std::runtime_error(configs + " lacks " + r.config);
+    if (!fs::is_regular_file(configs + "/quickstart_bpe.toml"))
+      throw std::runtime_error(configs + " lacks quickstart_bpe.toml");
     const std::string data = out + "/data";
-    for (const char* sub : {"vocab", "bpe", "train", "clip", "compare"}) fs::remove_all(out + "/" + sub);
+    for (const char* sub : {"vocab", "bpe", "train", "clip", "siglip", "superclass", "compare"})
+      fs::remove_all(out + "/" + sub);
     fs::create_directories(data);
-    std::cout << "quickstart --compare clip: CatLIP and CLIP, " << fmt(budget, 0)
+    std::string names;
+    for (size_t i = 0; i < runs.size(); ++i)
+      names += (i ? (i + 1 == runs.size() ? " and " : ", ") : "") + std::string(runs[i].name);
+    std::cout << "quickstart --compare " << (all ? "all" : "clip") << ": " << names << ", " << fmt(budget, 0)
               << " s of training each; output in " << out << "\n";
 
     std::vector<std::string> train_shards, val_shards;
-    prepare_data(a, data, n_train, n_val, "[1/5]", train_shards, val_shards);
+    prepare_data(a, data, n_train, n_val, step(1), train_shards, val_shards);
     const std::string vocab = data + "/vocab.tsv", model_vocab = data + "/vocab_model.tsv",
                       tokenizer = data + "/bpe.txt";
     setenv("DATA", data.c_str(), 1);
@@ -383,17 +417,17 @@ int run_compare_mode(const Args& a, long long n_train, long long n_val, long lon
     setenv("MODEL_VOCAB", model_vocab.c_str(), 1);
     setenv("TOKENIZER", tokenizer.c_str(), 1);
 
-    // 2. CatLIP's synset vocabulary and CLIP's BPE tokenizer, both from the
-    // training captions.
+    // 2. CatLIP's synset vocabulary and the BPE tokenizer (CLIP, SigLIP,
+    // SuperClass), both from the training captions.
     auto t = Clock::now();
-    std::cout << "[2/5] vocabulary and BPE tokenizer graphs\n" << std::flush;
+    std::cout << step(2) << " vocabulary and BPE tokenizer graphs\n" << std::flush;
     run_config(configs + "/quickstart_vocab.toml", {"read.urls=" + list_toml(train_shards)}, out + "/vocab");
     write_model_vocab(vocab, model_vocab);
     run_config(configs + "/quickstart_bpe.toml", {"read.urls=" + list_toml(train_shards)}, out + "/bpe");
-    std::cout << "[2/5] " << vocab << " and " << tokenizer << " in " << fmt(since(t), 1) << " s\n";
+    std::cout << step(2) << " " << vocab << " and " << tokenizer << " in " << fmt(since(t), 1) << " s\n";
 
-    // 3-4. Training, one model after the other (never both at once: they
-    // would share the cores). The same overrides for both graphs: endless
+    // 3.. Training, one model after the other (never two at once: they
+    // would share the cores). The same overrides for every graph: endless
     // data (the budget ends training), the budget, the cosine over the
     // budget's time (schedule_steps = 0: each model anneals fully within the
     // same wall clock, whatever its step time), and a checkpoint every
@@ -410,33 +444,30 @@ int run_compare_mode(const Args& a, long long n_train, long long n_val, long lon
                                      "train.checkpoint_every_s=" + fmt(every_s, 3),
                                      "train.keep_checkpoints=0"};
     for (auto& s : a.all("set")) sets.push_back(s);
-    const std::pair<const char*, const char*> runs[] = {{"CatLIP", "quickstart_train.toml"},
-                                                        {"CLIP", "quickstart_clip.toml"}};
     int k = 3;
-    for (auto& [name, file] : runs) {
+    for (auto& r : runs) {
       t = Clock::now();
-      const std::string dir = out + (std::string(name) == "CLIP" ? "/clip" : "/train");
-      std::cout << "[" << k << "/5] " << name << " training (" << configs << "/" << file << "): " << fmt(budget, 0)
+      std::cout << step(k) << " " << r.name << " training (" << configs << "/" << r.config << "): " << fmt(budget, 0)
                 << " s, checkpoint every " << fmt(every_s, 1) << " s, cosine over the budget\n"
                 << std::flush;
-      run_config(configs + "/" + file, sets, dir);
-      std::cout << "[" << k << "/5] " << name << " trained in " << fmt(since(t), 1) << " s (start-up included)\n";
+      run_config(configs + "/" + r.config, sets, out + "/" + r.dir);
+      std::cout << step(k) << " " << r.name << " trained in " << fmt(since(t), 1) << " s (start-up included)\n";
       ++k;
     }
 
-    // 5. Every checkpoint of both on the held-out set.
+    // Last: every checkpoint of every run on the held-out set.
     t = Clock::now();
-    std::cout << "[5/5] evaluating every checkpoint (catlip compare)\n" << std::flush;
-    std::vector<std::string> args = {exe_dir() + "/catlip-torch", "compare", "--catlip", out + "/train",
-                                     "--clip", out + "/clip", "--vocab", model_vocab, "--classes",
+    std::cout << step(n_steps) << " evaluating every checkpoint (catlip compare)\n" << std::flush;
+    std::vector<std::string> args = {exe_dir() + "/catlip-torch", "compare", "--vocab", model_vocab, "--classes",
                                      data + "/classes.txt", "--out", out + "/compare", "--train-samples",
                                      std::to_string(std::min<long long>(1000, n_train)), "--test-samples",
                                      std::to_string(n_val), "--threads", "2"};
+    for (auto& r : runs) args.insert(args.end(), {std::string("--") + r.objective, out + "/" + r.dir});
     for (auto& s : train_shards) args.insert(args.end(), {"--train", s});
     for (auto& s : val_shards) args.insert(args.end(), {"--test", s});
     int rc = run_process(args);
     if (rc != 0) throw std::runtime_error("catlip compare failed (exit " + std::to_string(rc) + ")");
-    std::cout << "[5/5] evaluated in " << fmt(since(t), 1) << " s\n\n";
+    std::cout << step(n_steps) << " evaluated in " << fmt(since(t), 1) << " s\n\n";
     std::cout << "comparison: " << out << "/compare/compare.html\n          " << out << "/compare/compare.json\n";
     std::cout << "total " << fmt(since(t_all), 1) << " s\n";
     return kOk;
