@@ -17,14 +17,10 @@ namespace {
 
 constexpr int kStats = 6;  // replica, replicas, captions, no_caption, words_total, pruned_words
 
-// The caption of a sample: a text field, or bytes (as webdataset .txt
-// members arrive), copied into `tmp`.
-const std::string* caption_of(const Sample& s, const std::string& field, std::string& tmp) {
+// The caption of a sample: a text field, or bytes (as webdataset .txt members arrive).
+const std::string* caption_of(const Sample& s, const std::string& field) {
   if (const std::string* t = s.text(field)) return t;
-  if (const Bytes* b = s.bytes(field)) {
-    tmp = b->data.str();
-    return &tmp;
-  }
+  if (const Bytes* b = s.bytes(field)) return &b->data;
   return nullptr;
 }
 
@@ -131,8 +127,7 @@ void BpeCountStage::configure() {
 }
 
 void BpeCountStage::process(Sample&& in, Emitter&) {
-  std::string tmp;
-  const std::string* cap = caption_of(in, field_, tmp);
+  const std::string* cap = caption_of(in, field_);
   if (!cap) {
     ++part_.no_caption;
     ctx().count("skipped.no_caption");
@@ -341,8 +336,7 @@ void BpeEncodeStage::configure() {
 }
 
 void BpeEncodeStage::process(Sample&& in, Emitter& out) {
-  std::string tmp;
-  const std::string* cap = caption_of(in, field_, tmp);
+  const std::string* cap = caption_of(in, field_);
   if (!cap) {
     ctx().count("skipped.no_caption");
     return;
