@@ -291,8 +291,9 @@ TEST_CASE("rogue peers: over CURVE tcp nothing is stolen or injected and strange
   CHECK_THAT(log, Catch::Contains("refused a connection from 127.0.0.1"));
   CHECK(log.find("injected") == std::string::npos);
   // The plain peer never reaches ZAP: refused at the greeting, and still
-  // named and counted (issue 23), as are the garbage connections.
-  CHECK_THAT(log, Catch::Contains("refused a connection from ") && Catch::Contains("security mechanism mismatch"));
+  // counted (issue 23), as are the garbage connections. Its log line is not
+  // asserted here: the 20 junk connections before it can use up the log's
+  // 10 lines a minute, so whether it is named depends on arrival order.
   CHECK(summary_counter(r.run, "numbers", "security.failed_handshakes") >= 2);
   CHECK(summary_counter(r.run, "numbers", "security.refused_connections") >= 1);
 }
