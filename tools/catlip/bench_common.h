@@ -25,4 +25,19 @@ bool write_vocab(const std::string& self, const std::string& dir, const std::str
 // Rows of a text.vocab_merge TSV.
 int vocab_rows(const std::string& path);
 
+// A bench's work directory: `out` (kept) when not empty, else a new
+// temporary TMPDIR/catlip-bench-NAME-XXXXXX, removed when this goes.
+class WorkDir {
+ public:
+  // False (and `error` says why) when it cannot be made.
+  bool open(const std::string& out, const std::string& name, std::string& error);
+  ~WorkDir();
+  const std::string& path() const { return path_; }
+  bool kept() const { return keep_; }
+
+ private:
+  std::string path_;
+  bool keep_ = true;
+};
+
 }  // namespace catlip::cli::bench

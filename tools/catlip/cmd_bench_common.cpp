@@ -1,6 +1,10 @@
 // tools/catlip/cmd_bench_common.cpp: bench_common.h (shards and vocabulary
 // for the benches; in catlip-bench with the commands that use it).
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -49,6 +53,30 @@ bool write_vocab(const std::string& self, const std::string& dir, const std::str
   return pb::run_child({self, "run", dir + "/vocab.toml", "--run-dir", dir + "/run-vocab", "--quiet"},
                        dir + "/vocab.log")
              .rc == 0;
+}
+
+bool WorkDir::open(const std::string& out, const std::string& name, std::string& error) {
+  keep_ = !out.empty();
+  if (keep_) {
+    path_ = fs::absolute(out).lexically_normal().string();
+    std::error_code ec;
+    fs::create_directories(path_, ec);
+    if (ec) error = "cannot create " + path_ + ": " + ec.message();
+    return !ec;
+  }
+  std::string tmpl = (fs::temp_directory_path() / ("catlip-bench-" + name + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) {
+    error = "mkdtemp " + tmpl + ": " + std::strerror(errno);
+    keep_ = true;  // nothing to remove
+    return false;
+  }
+  path_ = tmpl;
+  return true;
+}
+
+WorkDir::~WorkDir() {
+  std::error_code ec;
+  if (!keep_ && !path_.empty()) fs::remove_all(path_, ec);
 }
 
 int vocab_rows(const std::string& path) {

@@ -277,32 +277,13 @@ int cmd_bench_pipeline(int argc, char** argv) {
   const std::vector<int> cpus = pb::pick_cpus(int(o.cores));
 
   // Work directory: --out (kept) or a temporary one (removed at exit).
-  std::string dir;
-  bool keep = a.has("out");
-  if (keep) {
-    dir = fs::absolute(a.get("out")).lexically_normal().string();
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-      std::cerr << "catlip bench pipeline: cannot create " << dir << ": " << ec.message() << "\n";
-      return kFailed;
-    }
-  } else {
-    std::string tmpl = (fs::temp_directory_path() / "catlip-bench-pipeline-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      std::perror("catlip bench pipeline: mkdtemp");
-      return kFailed;
-    }
-    dir = tmpl;
+  bench::WorkDir work;
+  if (std::string error; !work.open(a.get("out"), "pipeline", error)) {
+    std::cerr << "catlip bench pipeline: " << error << "\n";
+    return kFailed;
   }
-  struct Cleanup {
-    std::string dir;
-    bool keep;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!keep) fs::remove_all(dir, ec);
-    }
-  } cleanup{dir, keep};
+  const std::string dir = work.path();
+  const bool keep = work.kept();
   auto fail = [&](const std::string& what, const std::string& log) {
     std::cerr << "catlip bench pipeline: " << what << "\n" << pb::tail(pb::slurp(log)) << "\n";
     return kFailed;

@@ -242,27 +242,14 @@ int cmd_bench_soak(int argc, char** argv) {
     return kUsage;
   }
   const std::string self = catlip_front_end();
-  std::string dir;
-  const bool keep = a.has("out");
-  if (keep) {
-    dir = fs::absolute(a.get("out")).lexically_normal().string();
-    fs::create_directories(dir);
-  } else {
-    std::string tmpl = (fs::temp_directory_path() / "catlip-bench-soak-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      std::perror("catlip bench soak: mkdtemp");
-      return kFailed;
-    }
-    dir = tmpl;
+  // Work directory: --out (kept) or a temporary one (removed at exit).
+  bench::WorkDir work;
+  if (std::string error; !work.open(a.get("out"), "soak", error)) {
+    std::cerr << "catlip bench soak: " << error << "\n";
+    return kFailed;
   }
-  struct Cleanup {
-    std::string dir;
-    bool keep;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!keep) fs::remove_all(dir, ec);
-    }
-  } cleanup{dir, keep};
+  const std::string dir = work.path();
+  const bool keep = work.kept();
   auto fail = [&](const std::string& what, const std::string& log) {
     std::cerr << "catlip bench soak: " << what << "\n" << pb::tail(pb::slurp(log)) << "\n";
     return kFailed;
