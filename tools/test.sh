@@ -24,7 +24,7 @@ echo "ctest: $(( $(date +%s) - t0 )) s wall"
 echo "slowest tests:"
 grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$LOG" |
   sed -E 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: (.*[^ .]) \.+ *[^ ]+ +([0-9.]+) sec$/\2\t\1/' |
-  sort -rn | head -10 | awk -F'\t' '{ printf "  %8.1f s  %s\n", $1, $2 }'
+  sort -rn | awk -F'\t' 'NR <= 10 { printf "  %8.1f s  %s\n", $1, $2 }'
 if [ "$rc" != 0 ]; then exit "$rc"; fi
 
 # --- fuzz (tests/fuzz, tools/fuzz.sh) -------------------------------------
