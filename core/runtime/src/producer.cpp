@@ -115,7 +115,7 @@ void Producer::requeue(Peer& p) {
   p.credit = 0;
 }
 
-void Producer::on_hello(const std::string& pid, int group, int64_t credit) {
+void Producer::on_hello(const std::string& pid, int group, int64_t credit, bool shm) {
   auto& p = peers_[pid];
   if (!p) {
     p = std::make_unique<Peer>();
@@ -131,6 +131,7 @@ void Producer::on_hello(const std::string& pid, int group, int64_t credit) {
     p->eos_sent = p->eos_acked = false;
   }
   p->gone = false;
+  p->shm = shm && pool_ != nullptr;
   p->window = window_for(group, credit);
   p->credit = p->window;
 }
@@ -172,11 +173,14 @@ void Producer::poll_control(int timeout_ms) {
       if (m.kind == MsgKind::Hello) {
         // text = "<stage>#<replica>", value = initial credit
         int g = -1;
-        if (auto why = accept_hello(pid, m, zmq_msg_gets(body.handle(), "User-Id"), g); !why.empty()) {
+        const char* user_id = zmq_msg_gets(body.handle(), "User-Id");
+        if (auto why = accept_hello(pid, m, user_id, g); !why.empty()) {
           reject(body, rejected_, why);
           continue;
         }
-        on_hello(pid, g, m.value);
+        // id.index 1: a consumer on an ipc link (this host) that maps
+        // shared-memory payloads; never over CURVE (another host).
+        on_hello(pid, g, m.value, m.id.index == 1 && user_id == nullptr);
       } else if (auto it = peers_.find(pid); it == peers_.end()) {
         reject(body, stray_, std::string("a ") + msg_kind_name(m.kind) + " message from routing id '" + printable(pid) +
                                  "', which said no accepted Hello (an identity another connection holds?)");
@@ -203,12 +207,24 @@ void Producer::service() { poll_control(0); }
 // the peer is gone.
 bool Producer::send_to(Peer& p, Outstanding&& item) {
   uint64_t seq = p.next_seq++;
+  const Payload& pl = *item.payload;
   try {
     sock_.send(zmq::buffer(p.id), zmq::send_flags::sndmore);
     sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore);  // the link's sequence number
-    for (size_t i = 0; i < item.frames.size(); ++i) {
-      zmq::message_t f = shared_frame(item.frames[i]);
-      sock_.send(f, i + 1 == item.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    const size_t n = pl.attachments.size();
+    zmq::message_t head = shared_frame(item.payload, pl.head.data(), pl.head.size());
+    sock_.send(head, n == 0 ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    for (size_t i = 0; i < n; ++i) {
+      auto flags = i + 1 == n ? zmq::send_flags::none : zmq::send_flags::sndmore;
+      if (p.shm && !pl.descriptors[i].empty()) {
+        sock_.send(zmq::buffer(pl.descriptors[i]), flags);  // copied: 64 bytes
+        shm_sent_++;
+      } else {
+        const Blob& a = pl.attachments[i];
+        zmq::message_t f = shared_frame(item.payload, a.data(), a.size());
+        sock_.send(f, flags);
+        socket_bytes_ += static_cast<int64_t>(a.size());
+      }
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != EHOSTUNREACH) throw TransportError("sending to consumer " + p.id + ": " + e.what());
@@ -247,13 +263,72 @@ void Producer::pump_redeliveries() {
     }
 }
 
+void Producer::enable_shm(std::shared_ptr<shm::Pool> pool, size_t threshold) {
+  pool_ = std::move(pool);
+  shm_threshold_ = std::max<size_t>(threshold, 1);
+}
+
+// Large attachments into the pool (or, shared-memory views already, as they
+// are): each gets its descriptor. Waits while the pool is full: extents
+// come back as consumers acknowledge. False if stopped while waiting.
+bool Producer::to_pool(Payload& pl) {
+  pl.descriptors.assign(pl.attachments.size(), std::string());
+  if (!pool_) return true;
+  for (size_t i = 0; i < pl.attachments.size(); ++i) {
+    Blob& a = pl.attachments[i];
+    if (a.size() < shm_threshold_) continue;
+    shm::Descriptor d;
+    if (!shm::describe(a, d)) {
+      if (!pool_->fits(a.size())) continue;  // larger than the whole pool: bytes
+      Blob view;
+      auto t0 = Clock::now(), progress = t0;
+      size_t used = pool_->in_use();
+      bool waited = false, stalled = false;
+      while (!pool_->put(a.data(), a.size(), view)) {
+        if (stopped(stop_)) return false;
+        waited = true;
+        poll_control(20);
+        // No extent freed for kPoolStallS: the consumers hold their views
+        // (a stage keeping many items); this one goes over the socket
+        // rather than wait for them forever.
+        if (size_t u = pool_->in_use(); u < used) {
+          used = u;
+          progress = Clock::now();
+        } else if (since(progress) > kPoolStallS) {
+          stalled = true;
+          break;
+        }
+      }
+      if (waited) blocked_s_ += since(t0);
+      if (stalled) {
+        shm_stalls_++;
+        continue;
+      }
+      shm_copied_ += static_cast<int64_t>(a.size());
+      a = std::move(view);  // consumers without shared memory get the bytes from the pool
+      shm::describe(a, d);
+    }
+    pl.descriptors[i] = shm::encode_descriptor(d);
+  }
+  return true;
+}
+
 bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachments) {
+  std::vector<Blob> blobs;
+  blobs.reserve(attachments.size());
+  for (auto& a : attachments) blobs.emplace_back(std::move(a));
+  return send(std::move(encoded), std::move(blobs));
+}
+
+bool Producer::send(std::string&& encoded, std::vector<Blob>&& attachments) {
+  auto pl = std::make_shared<Payload>();
+  pl->head = std::move(encoded);
+  pl->attachments = std::move(attachments);
   Outstanding item;
   item.ordinal = next_ordinal_++;
-  item.frames.reserve(1 + attachments.size());
-  item.frames.push_back(std::make_shared<const std::string>(std::move(encoded)));
-  for (auto& a : attachments) item.frames.push_back(std::make_shared<const std::string>(std::move(a)));
   if (groups_.empty()) return true;
+  if (!to_pool(*pl)) return false;
+  item.payload = std::move(pl);
   pending_[item.ordinal] = static_cast<int>(groups_.size());
   auto t0 = Clock::now();
   bool waited = false;

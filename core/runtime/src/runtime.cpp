@@ -209,7 +209,7 @@ class ProducerEmitter : public Emitter {
     int64_t n = 0;
     if (p_) {
       std::string head;
-      std::vector<std::string> att;
+      std::vector<Blob> att;
       encode_parts(std::move(m), head, att);
       n = static_cast<int64_t>(head.size());
       for (auto& a : att) n += static_cast<int64_t>(a.size());
@@ -280,12 +280,22 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
       producer = std::make_unique<Producer>(zctx, plan.output_endpoints, plan.consumers, &stop, plan.listen_fd,
                                             plan.curve_secret);
       watch_peers(zctx, plan, ctx, *producer, watch);
+      if (plan.shm_pool_bytes > 0) {
+        try {
+          producer->enable_shm(std::make_shared<shm::Pool>(plan.shm_pool_bytes, plan.graph_name + "." +
+                                                                                    plan.stage_name + "." +
+                                                                                    std::to_string(plan.replica)),
+                               plan.shm_threshold);
+        } catch (const std::exception& e) {
+          ctx.log(LogLevel::Warn, std::string("no shared-memory pool (large payloads go over the socket): ") + e.what());
+        }
+      }
     }
     if (!plan.inputs.empty())
       consumer = std::make_unique<Consumer>(zctx, plan.inputs,
                                             plan.stage_name + "#" + std::to_string(plan.replica),
                                             plan.prefetch, &stop, plan.max_message_bytes,
-                                            plan.curve.server_keys.empty() ? nullptr : &plan.curve);
+                                            plan.curve.server_keys.empty() ? nullptr : &plan.curve, plan.shm);
     // An input is acknowledged only once what it produced is.
     if (consumer && producer) consumer->set_ack_gate(producer.get());
     if (consumer)
@@ -398,6 +408,11 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
   watch.reset();
   if (producer && producer->redelivered()) ctx.count("transport.redelivered", producer->redelivered());
   if (consumer && consumer->reconnects()) ctx.count("transport.upstream_restarts", consumer->reconnects());
+  if (consumer && consumer->shm_fields()) ctx.count("transport.shm_fields_in", consumer->shm_fields());
+  if (producer && producer->shm_descriptors_sent())
+    ctx.count("transport.shm_descriptors_out", producer->shm_descriptors_sent());
+  if (producer && producer->shm_bytes_copied()) ctx.count("transport.shm_bytes_copied", producer->shm_bytes_copied());
+  if (producer && producer->shm_stalls()) ctx.count("transport.shm_pool_stalls", producer->shm_stalls());
   reporter.stop();
   return res;
 }
