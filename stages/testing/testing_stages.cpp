@@ -64,7 +64,10 @@ bool CounterSource::produce(Emitter& out) {
   s.origin = Origin{"counter", ctx().replica(), next_, 0};
   s.set_ints("n", {next_});
   if (payload_ > 0) {
-    std::string p = payload_template_;
+    // Written in place (Emitter::allocate: the shared-memory pool on a
+    // node-local link), so the bytes are produced once and never copied.
+    Blob p = out.allocate(payload_template_.size());
+    std::memcpy(p.data(), payload_template_.data(), p.size());
     std::memcpy(p.data(), &next_, std::min<size_t>(sizeof next_, p.size()));
     s.set_bytes("payload", std::move(p));
   }

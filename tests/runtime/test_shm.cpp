@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "catlip/shm.h"
 #include "catlip/transport.h"
@@ -103,6 +104,85 @@ TEST_CASE("shm: a large field crosses an ipc link as a view of the producer's po
   CHECK(p.socket_payload_bytes() == int64_t(40 * kBig));
   // Every group acknowledged every item: every extent is free again.
   CHECK(pool->in_use() == 0);
+}
+
+TEST_CASE("shm: a field written in place (Producer::allocate) reaches the consumer with no copy at all") {
+  TempDir dir("shm-alloc");
+  std::string ep = "ipc://" + dir.file("p");
+  zmq::context_t ctx(1);
+  std::atomic<bool> stop{false};
+  auto pool = std::make_shared<shm::Pool>(8 << 20, "alloc");
+  Producer p(ctx, ep, {{"c", 1}}, &stop);
+  // No pool yet: nothing to allocate from (the stage gets owned bytes).
+  Blob none;
+  CHECK_FALSE(p.allocate(kBig, none));
+  p.enable_shm(pool, 64 << 10);
+  CHECK_FALSE(p.allocate(1000, none));  // below the threshold: owned bytes
+  std::atomic<int> viewed{0}, intact{0};
+  std::thread consumer([&] {
+    Consumer c(ctx, {ep}, "c#0", 4, &stop, kDefaultMaxMessageBytes, nullptr, true);
+    Message m;
+    while (c.next(m) == Consumer::Next::Item) {
+      auto& s = std::get<Sample>(m.body);
+      const Bytes* b = s.bytes("payload");
+      if (b && same_pool(view_of(b->data), *pool)) viewed++;
+      if (b && b->data == payload(int(s.origin.index))) intact++;
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    Blob buf;
+    REQUIRE(p.allocate(kBig, buf));
+    REQUIRE(buf.is_writable());
+    REQUIRE(buf.size() == kBig);
+    char* at = buf.data();  // in place: the pool's bytes, not a copy
+    CHECK(same_pool(view_of(buf), *pool));
+    std::string want = payload(i);
+    std::memcpy(at, want.data(), want.size());
+    CHECK(std::as_const(buf).data() == at);
+    Message m;
+    m.kind = MsgKind::Sample;
+    Sample s;
+    s.key = std::to_string(i);
+    s.origin.index = i;
+    s.set_bytes("payload", std::move(buf));
+    m.body = std::move(s);
+    std::string head;
+    std::vector<Blob> att;
+    encode_parts(std::move(m), head, att);
+    REQUIRE(p.send(std::move(head), std::move(att)));
+  }
+  REQUIRE(p.finish());
+  consumer.join();
+  CHECK(viewed == 20);
+  CHECK(intact == 20);
+  CHECK(p.shm_bytes_copied() == 0);  // never copied into the pool: written there
+  CHECK(p.shm_descriptors_sent() == 20);
+  CHECK(p.socket_payload_bytes() == 0);
+  CHECK(pool->in_use() == 0);
+}
+
+TEST_CASE("shm: a writable Blob is written in place, its copies are read-only and a write to them copies") {
+  auto pool = std::make_shared<shm::Pool>(1 << 20, "blob");
+  Blob w;
+  REQUIRE(pool->reserve(1000, w));
+  REQUIRE(w.is_writable());
+  char* at = w.data();
+  at[0] = 'x';
+  Blob copy = w;  // shares the extent, read-only
+  CHECK(copy.is_shared());
+  CHECK_FALSE(copy.is_writable());
+  CHECK(std::as_const(copy).data() == at);
+  copy[0] = 'y';  // copy-on-write: the pool's byte is untouched
+  CHECK_FALSE(copy.is_shared());
+  CHECK(at[0] == 'x');
+  Blob moved = std::move(w);  // moving keeps it writable; the source is empty
+  CHECK(moved.is_writable());
+  CHECK(moved.data() == at);
+  CHECK(w.empty());            // NOLINT(bugprone-use-after-move): checked on purpose
+  CHECK_FALSE(w.is_shared());  // NOLINT(bugprone-use-after-move)
+  CHECK(pool->in_use() > 0);
+  moved = Blob();
+  CHECK(pool->in_use() == 0);  // the last view gone: the extent is free
 }
 
 TEST_CASE("shm: a stage forwarding a field unchanged forwards the descriptor, and the extent lives until the end") {

@@ -97,7 +97,7 @@ Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream
     shm_.push_back(shm && ep.rfind("ipc://", 0) == 0);
     // ZeroMQ queues this until the connection is up, so order is preserved.
     std::string hello = hello_bytes(window_, identity, shm_.back());
-    s->send(zmq::buffer(hello), zmq::send_flags::none);
+    no_eintr([&] { return s->send(zmq::buffer(hello), zmq::send_flags::none); });
     socks_.push_back(std::move(s));
   }
 }
@@ -112,7 +112,7 @@ void Consumer::read_monitors() {
     if (!monitors_[i]) continue;
     for (;;) {
       zmq::message_t ev;
-      if (!monitors_[i]->recv(ev, zmq::recv_flags::dontwait)) break;
+      if (!no_eintr([&] { return monitors_[i]->recv(ev, zmq::recv_flags::dontwait); })) break;
       if (ev.size() >= 6) {
         uint16_t event;
         int32_t value;
@@ -138,7 +138,7 @@ void Consumer::read_monitors() {
                                   "producer of this run)";
         }
       }
-      while (ev.more()) (void)monitors_[i]->recv(ev, zmq::recv_flags::dontwait);
+      while (ev.more()) (void)no_eintr([&] { return monitors_[i]->recv(ev, zmq::recv_flags::dontwait); });
     }
   }
 }
@@ -155,7 +155,7 @@ void Consumer::on_reconnect(size_t u) {
   ack_out_[u].clear();
   if (shm_[u]) shm::sweep_peer_pools();  // the old producer's pool, once no field views it
   std::string hello = hello_bytes(window_, identity_, shm_[u]);
-  socks_[u]->send(zmq::buffer(hello), zmq::send_flags::dontwait);
+  no_eintr([&] { return socks_[u]->send(zmq::buffer(hello), zmq::send_flags::dontwait); });
 }
 
 void Consumer::check_handshakes() {
@@ -185,7 +185,7 @@ void Consumer::grant(size_t upstream, int64_t n) {
   }
   std::string c = control_bytes(MsgKind::Credit, n, ack_out_[upstream]);
   ack_out_[upstream].clear();
-  socks_[upstream]->send(zmq::buffer(c), zmq::send_flags::dontwait);
+  no_eintr([&] { return socks_[upstream]->send(zmq::buffer(c), zmq::send_flags::dontwait); });
 }
 
 void Consumer::drain(int timeout_ms) {
@@ -199,7 +199,7 @@ void Consumer::drain(int timeout_ms) {
     if (!(items[i].revents & ZMQ_POLLIN)) continue;
     for (;;) {
       zmq::message_t m;
-      if (!socks_[i]->recv(m, zmq::recv_flags::dontwait)) break;
+      if (!no_eintr([&] { return socks_[i]->recv(m, zmq::recv_flags::dontwait); })) break;
       // First frame: the link's sequence number (8 bytes), then the message.
       Pending p{i, gen_[i], 0, {}};
       bool more = m.more();
@@ -350,7 +350,7 @@ Consumer::Next Consumer::next(Message& out) {
           // Outstanding credits are moot now; acknowledge the end instead.
           owed_[p.upstream] = 0;
           std::string ack = control_bytes(MsgKind::EndOfStream, 0, "");
-          socks_[p.upstream]->send(zmq::buffer(ack), zmq::send_flags::dontwait);
+          no_eintr([&] { return socks_[p.upstream]->send(zmq::buffer(ack), zmq::send_flags::dontwait); });
           eos_[p.upstream] = true;
           n_eos_++;
         }

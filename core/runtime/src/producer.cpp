@@ -157,7 +157,7 @@ void Producer::poll_control(int timeout_ms) {
   if (poll_items(&item, 1, timeout_ms) > 0) {
     for (;;) {
       zmq::message_t id, body;
-      auto r = sock_.recv(id, zmq::recv_flags::dontwait);
+      auto r = no_eintr([&] { return sock_.recv(id, zmq::recv_flags::dontwait); });
       if (!r) break;
       if (!id.more()) continue;
       recv_part(sock_, body);
@@ -209,20 +209,20 @@ bool Producer::send_to(Peer& p, Outstanding&& item) {
   uint64_t seq = p.next_seq++;
   const Payload& pl = *item.payload;
   try {
-    sock_.send(zmq::buffer(p.id), zmq::send_flags::sndmore);
-    sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore);  // the link's sequence number
+    no_eintr([&] { return sock_.send(zmq::buffer(p.id), zmq::send_flags::sndmore); });
+    no_eintr([&] { return sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore); });  // the link's sequence number
     const size_t n = pl.attachments.size();
     zmq::message_t head = shared_frame(item.payload, pl.head.data(), pl.head.size());
-    sock_.send(head, n == 0 ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    no_eintr([&] { return sock_.send(head, n == 0 ? zmq::send_flags::none : zmq::send_flags::sndmore); });
     for (size_t i = 0; i < n; ++i) {
       auto flags = i + 1 == n ? zmq::send_flags::none : zmq::send_flags::sndmore;
       if (p.shm && !pl.descriptors[i].empty()) {
-        sock_.send(zmq::buffer(pl.descriptors[i]), flags);  // copied: 64 bytes
+        no_eintr([&] { return sock_.send(zmq::buffer(pl.descriptors[i]), flags); });  // copied: 64 bytes
         shm_sent_++;
       } else {
         const Blob& a = pl.attachments[i];
         zmq::message_t f = shared_frame(item.payload, a.data(), a.size());
-        sock_.send(f, flags);
+        no_eintr([&] { return sock_.send(f, flags); });
         socket_bytes_ += static_cast<int64_t>(a.size());
       }
     }
@@ -268,9 +268,43 @@ void Producer::enable_shm(std::shared_ptr<shm::Pool> pool, size_t threshold) {
   shm_threshold_ = std::max<size_t>(threshold, 1);
 }
 
+// An extent of n bytes, waiting while the pool is full (extents come back
+// as consumers acknowledge). No extent freed for kPoolStallS: the consumers
+// hold their views (a stage keeping many items), so the caller sends bytes
+// rather than wait for them forever.
+Producer::Reserve Producer::reserve(size_t n, Blob& out) {
+  auto t0 = Clock::now(), progress = t0;
+  size_t used = pool_->in_use();
+  bool waited = false;
+  Reserve r = Reserve::Ok;
+  while (!pool_->reserve(n, out)) {
+    if (stopped(stop_)) {
+      r = Reserve::Stopped;
+      break;
+    }
+    waited = true;
+    poll_control(20);
+    if (size_t u = pool_->in_use(); u < used) {
+      used = u;
+      progress = Clock::now();
+    } else if (since(progress) > kPoolStallS) {
+      shm_stalls_++;
+      r = Reserve::Stalled;
+      break;
+    }
+  }
+  if (waited) blocked_s_ += since(t0);
+  return r;
+}
+
+bool Producer::allocate(size_t n, Blob& out) {
+  if (!pool_ || groups_.empty() || n < shm_threshold_ || !pool_->fits(n)) return false;
+  return reserve(n, out) == Reserve::Ok;
+}
+
 // Large attachments into the pool (or, shared-memory views already, as they
-// are): each gets its descriptor. Waits while the pool is full: extents
-// come back as consumers acknowledge. False if stopped while waiting.
+// are: forwarded, or written in place through allocate()): each gets its
+// descriptor. False if stopped while waiting for room.
 bool Producer::to_pool(Payload& pl) {
   pl.descriptors.assign(pl.attachments.size(), std::string());
   if (!pool_) return true;
@@ -281,29 +315,10 @@ bool Producer::to_pool(Payload& pl) {
     if (!shm::describe(a, d)) {
       if (!pool_->fits(a.size())) continue;  // larger than the whole pool: bytes
       Blob view;
-      auto t0 = Clock::now(), progress = t0;
-      size_t used = pool_->in_use();
-      bool waited = false, stalled = false;
-      while (!pool_->put(a.data(), a.size(), view)) {
-        if (stopped(stop_)) return false;
-        waited = true;
-        poll_control(20);
-        // No extent freed for kPoolStallS: the consumers hold their views
-        // (a stage keeping many items); this one goes over the socket
-        // rather than wait for them forever.
-        if (size_t u = pool_->in_use(); u < used) {
-          used = u;
-          progress = Clock::now();
-        } else if (since(progress) > kPoolStallS) {
-          stalled = true;
-          break;
-        }
-      }
-      if (waited) blocked_s_ += since(t0);
-      if (stalled) {
-        shm_stalls_++;
-        continue;
-      }
+      Reserve r = reserve(a.size(), view);
+      if (r == Reserve::Stopped) return false;
+      if (r == Reserve::Stalled) continue;
+      std::memcpy(view.data(), a.data(), a.size());
       shm_copied_ += static_cast<int64_t>(a.size());
       a = std::move(view);  // consumers without shared memory get the bytes from the pool
       shm::describe(a, d);
@@ -387,9 +402,9 @@ bool Producer::finish() {
         if (p->eos_sent || p->gone) continue;
         try {
           uint64_t seq = 0;  // end of stream is not acknowledged by number
-          sock_.send(zmq::buffer(id), zmq::send_flags::sndmore);
-          sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore);
-          sock_.send(zmq::buffer(eos), zmq::send_flags::none);
+          no_eintr([&] { return sock_.send(zmq::buffer(id), zmq::send_flags::sndmore); });
+          no_eintr([&] { return sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore); });
+          no_eintr([&] { return sock_.send(zmq::buffer(eos), zmq::send_flags::none); });
           p->eos_sent = true;
         } catch (const zmq::error_t& e) {
           if (e.num() != EHOSTUNREACH) throw TransportError("consumer " + id + " at end of stream: " + e.what());

@@ -119,7 +119,14 @@ class Reporter {
  private:
   void send() {
     std::string b = encode_report(ctx_.snapshot());
-    sock_->send(zmq::buffer(b), zmq::send_flags::dontwait);
+    for (;;) {  // again after a signal (EINTR): ZeroMQ queued nothing
+      try {
+        sock_->send(zmq::buffer(b), zmq::send_flags::dontwait);
+        return;
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) throw;
+      }
+    }
   }
   void loop() {
     std::unique_lock<std::mutex> l(mu_);
@@ -201,6 +208,11 @@ class ProducerEmitter : public Emitter {
     }
     m.body = std::move(b);
     send(std::move(m));
+  }
+  Blob allocate(size_t n) override {
+    Blob b;
+    if (p_ && p_->allocate(n, b)) return b;
+    return Emitter::allocate(n);
   }
   bool stopped = false;
 
@@ -377,6 +389,13 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
         set_state(ReplicaState::Done);
       }
     }
+  } catch (const zmq::error_t& e) {
+    // A ZeroMQ call the transport does not wrap, interrupted or failed by
+    // the run stopping, is part of stopping; otherwise it fails the replica.
+    res.ok = false;
+    res.stopped = stop.load();
+    if (!res.stopped) res.error = std::string("ZeroMQ: ") + e.what();
+    set_state(res.stopped ? ReplicaState::Stopped : ReplicaState::Failed, res.error);
   } catch (const TransportError& e) {
     // A peer that left after the run was told to stop is part of stopping.
     res.ok = false;

@@ -140,6 +140,14 @@ const Mapping& Pool::mapping() const { return *st_->map; }
 std::string Pool::name() const { return st_->name; }
 
 bool Pool::put(const char* data, size_t n, Blob& out) {
+  Blob w;
+  if (!reserve(n, w)) return false;
+  std::memcpy(w.data(), data, n);
+  out = w;  // a copy: read-only
+  return true;
+}
+
+bool Pool::reserve(size_t n, Blob& out) {
   uint64_t need = round_up(n + kExtentHeader, kExtentHeader), off = 0, gen = 0;
   {
     std::lock_guard<std::mutex> l(st_->mu);
@@ -156,7 +164,6 @@ bool Pool::put(const char* data, size_t n, Blob& out) {
   char* base = st_->map->base;
   ExtentHeader h{kExtentMagic, gen, n};
   std::memcpy(base + off, &h, sizeof h);
-  std::memcpy(base + off + kExtentHeader, data, n);
   auto v = std::make_shared<View>();
   v->map = st_->map;
   v->pool = st_;
@@ -164,8 +171,8 @@ bool Pool::put(const char* data, size_t n, Blob& out) {
   v->length = n;
   v->generation = gen;
   v->extent = need;
-  const char* at = base + v->offset;
-  out = Blob::shared(at, n, std::move(v));
+  char* at = base + v->offset;  // before v is moved into the argument
+  out = Blob::writable(at, n, std::move(v));
   return true;
 }
 

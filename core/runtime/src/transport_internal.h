@@ -46,6 +46,20 @@ inline int poll_items(zmq::pollitem_t* items, size_t n, int timeout_ms) {
   }
 }
 
+// Runs a ZeroMQ send or receive again when a signal interrupted it (EINTR):
+// any call can fail so while a signal is pending, dontwait ones included,
+// and ZeroMQ has then queued or taken nothing, so the retry is safe.
+template <class F>
+auto no_eintr(F&& f) {
+  for (;;) {
+    try {
+      return f();
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+}
+
 // Blocking receive of the next frame of a multipart message already queued.
 inline void recv_part(zmq::socket_t& s, zmq::message_t& m) {
   for (;;) {

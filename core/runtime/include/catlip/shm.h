@@ -5,7 +5,9 @@
 // /dev/shm) of `shm_mb`, mapped read-write by it alone. A large field is
 // copied into an extent of the pool once, and the link carries a
 // 64-byte descriptor instead of the bytes: pool nonce, pid and fd to open it
-// by, offset, length and generation. A consumer on the same host opens the
+// by, offset, length and generation. A stage can also write a field into
+// the pool in place (Emitter::allocate -> Producer::allocate -> reserve), so
+// it is never copied at all. A consumer on the same host opens the
 // pool through /proc/<pid>/fd/<fd> (same user: the kernel's ptrace read
 // check), checks the link names the expected memfd (its nonce) and maps it
 // read-only, once per pool; a field is then a Blob viewing the mapping, with
@@ -83,6 +85,9 @@ class Pool {
   // Copies n bytes into a free extent: a Blob viewing it. False when no free
   // extent is large enough now (the caller waits for acknowledgements).
   bool put(const char* data, size_t n, Blob& out);
+  // A free extent of n bytes as a writable Blob (Blob::writable) to fill in
+  // place; false when none is free now.
+  bool reserve(size_t n, Blob& out);
   // Whether n bytes can ever fit.
   bool fits(size_t n) const;
   size_t capacity() const;

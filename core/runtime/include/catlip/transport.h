@@ -95,6 +95,11 @@ class Producer {
   // others get the bytes. When the pool is full, send() waits for
   // acknowledgements (back-pressure); the pool never grows.
   void enable_shm(std::shared_ptr<shm::Pool> pool, size_t threshold);
+  // A writable extent of the pool for a field of n bytes to be filled in
+  // place and sent (Emitter::allocate): no copy at all. Waits while the pool
+  // is full. False (out untouched) without a pool, below the threshold, when
+  // stopped, or when the pool stayed full for kPoolStallS.
+  bool allocate(size_t n, Blob& out);
   const shm::Pool* shm_pool() const { return pool_.get(); }
   // Attachments sent as descriptors (one per consumer they went to), and
   // bytes that went into the pool.
@@ -183,6 +188,8 @@ class Producer {
   int64_t window_for(int group, int64_t hello_credit) const;
   void on_hello(const std::string& pid, int group, int64_t credit, bool shm);
   bool to_pool(Payload& p);
+  enum class Reserve { Ok, Stalled, Stopped };
+  Reserve reserve(size_t n, Blob& out);
   void on_credit(Peer& p, int64_t n, const std::string& acks);
   void requeue(Peer& p);
   bool send_to(Peer& p, Outstanding&& item);

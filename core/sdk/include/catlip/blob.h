@@ -11,7 +11,12 @@
 //     reference, not the bytes.
 // Mutation is copy-on-write: the non-const accessors (data(), operator[],
 // resize, assign, append, ...) first copy a shared Blob into an owned one,
-// so a stage never writes into another process's memory. A stage that
+// so a stage never writes into another process's memory. (So read a field
+// through a const reference, e.g. std::as_const(b.data).data(): the
+// non-const data() of a shared Blob copies it.) The one exception is a
+// writable Blob, which Emitter::allocate() hands a stage: an extent of its
+// own shared-memory pool that it fills in place (data(), operator[]) before
+// emitting it; a copy of a writable Blob is read-only. A stage that
 // passes a shared field on unchanged lets the runtime forward the reference
 // (a descriptor) rather than the bytes; to keep that, read it through a
 // const reference.
@@ -50,7 +55,42 @@ class Blob {
     b.holder_ = std::move(holder);
     return b;
   }
+  // The same, writable in place by whoever holds this Blob (the runtime's
+  // Emitter::allocate). A copy of it is read-only; moving keeps it writable.
+  static Blob writable(char* p, size_t n, std::shared_ptr<const BlobHolder> holder) {
+    Blob b = shared(p, n, std::move(holder));
+    b.writable_ = true;
+    return b;
+  }
+  Blob(const Blob& o) : own_(o.own_), view_(o.view_), n_(o.n_), holder_(o.holder_) {}
+  Blob(Blob&& o) noexcept
+      : own_(std::move(o.own_)), view_(o.view_), n_(o.n_), holder_(std::move(o.holder_)), writable_(o.writable_) {
+    o.drop();
+  }
+  Blob& operator=(const Blob& o) {
+    if (this != &o) {
+      own_ = o.own_;
+      view_ = o.view_;
+      n_ = o.n_;
+      holder_ = o.holder_;
+      writable_ = false;
+    }
+    return *this;
+  }
+  Blob& operator=(Blob&& o) noexcept {
+    if (this != &o) {
+      own_ = std::move(o.own_);
+      view_ = o.view_;
+      n_ = o.n_;
+      holder_ = std::move(o.holder_);
+      writable_ = o.writable_;
+      o.drop();
+    }
+    return *this;
+  }
+
   bool is_shared() const noexcept { return holder_ != nullptr; }
+  bool is_writable() const noexcept { return writable_; }
   const std::shared_ptr<const BlobHolder>& holder() const noexcept { return holder_; }
 
   const char* data() const noexcept { return holder_ ? view_ : own_.data(); }
@@ -65,8 +105,8 @@ class Blob {
   std::string str() const { return std::string(data(), size()); }
 
   // Mutation: copy-on-write for a shared Blob.
-  char* data() { return own().data(); }
-  char& operator[](size_t i) { return own()[i]; }
+  char* data() { return writable_ ? const_cast<char*>(view_) : own().data(); }
+  char& operator[](size_t i) { return data()[i]; }
   char* begin() { return data(); }
   char* end() { return data() + size(); }
   void resize(size_t n) { own().resize(n); }
@@ -134,6 +174,7 @@ class Blob {
     return own_;
   }
   void drop() noexcept {
+    writable_ = false;
     holder_.reset();
     view_ = nullptr;
     n_ = 0;
@@ -142,6 +183,7 @@ class Blob {
   const char* view_ = nullptr;
   size_t n_ = 0;
   std::shared_ptr<const BlobHolder> holder_;
+  bool writable_ = false;
 };
 
 }  // namespace catlip
