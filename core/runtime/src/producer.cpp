@@ -1,6 +1,8 @@
 // Producer: binds one ROUTER, balances items over the consumers that hold
 // credit, keeps each item until it is acknowledged, and re-sends the items
 // of a consumer that is gone or restarted.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -152,6 +154,16 @@ void Producer::on_credit(Peer& p, int64_t n, const std::string& acks) {
   }
 }
 
+namespace {
+// Whether a message came over a unix-domain (ipc) connection.
+bool over_unix_socket(const zmq::message_t& m) {
+  int fd = zmq_msg_get(m.handle(), ZMQ_SRCFD);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  return fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family == AF_UNIX;
+}
+}  // namespace
+
 void Producer::poll_control(int timeout_ms) {
   zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
   if (poll_items(&item, 1, timeout_ms) > 0) {
@@ -179,8 +191,9 @@ void Producer::poll_control(int timeout_ms) {
           continue;
         }
         // id.index 1: a consumer on an ipc link (this host) that maps
-        // shared-memory payloads; never over CURVE (another host).
-        on_hello(pid, g, m.value, m.id.index == 1 && user_id == nullptr);
+        // shared-memory payloads; taken only from a connection over a unix
+        // socket, never over tcp (another host, CURVE or not).
+        on_hello(pid, g, m.value, m.id.index == 1 && user_id == nullptr && over_unix_socket(body));
       } else if (auto it = peers_.find(pid); it == peers_.end()) {
         reject(body, stray_, std::string("a ") + msg_kind_name(m.kind) + " message from routing id '" + printable(pid) +
                                  "', which said no accepted Hello (an identity another connection holds?)");

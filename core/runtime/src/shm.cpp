@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -34,6 +36,20 @@ std::string hex_nonce(const uint64_t n[2]) {
 size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 std::string errno_text() { return std::strerror(errno); }
+
+// This process's pid, asked once (getpid is a system call, and every
+// descriptor names it); a forked child asks again.
+std::atomic<int> g_pid{0};
+int self_pid() {
+  int p = g_pid.load(std::memory_order_relaxed);
+  if (p == 0) {
+    static std::once_flag once;
+    std::call_once(once, [] { ::pthread_atfork(nullptr, nullptr, [] { g_pid.store(0); }); });
+    p = int(::getpid());
+    g_pid.store(p, std::memory_order_relaxed);
+  }
+  return p;
+}
 
 }  // namespace
 
@@ -180,7 +196,7 @@ bool describe(const Blob& b, Descriptor& d) {
   auto* v = dynamic_cast<const View*>(b.holder().get());
   if (!v || !v->map || b.data() != v->map->base + v->offset || b.size() != v->length) return false;
   std::memcpy(d.nonce, v->map->nonce, 16);
-  d.pid = int32_t(::getpid());
+  d.pid = int32_t(self_pid());
   d.fd = v->map->fd;
   d.offset = v->offset;
   d.length = v->length;
