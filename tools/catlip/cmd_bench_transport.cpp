@@ -229,22 +229,25 @@ Result stage_path(const std::string& row, int n, size_t bytes, const std::string
 int cmd_bench_transport(int argc, char** argv) {
   Args a(argc, argv, {"help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip bench transport [--count N] [--bytes B] [--repeat R]\n\n"
+    std::cout << "usage: catlip bench transport [--count N] [--bytes B] [--repeat R] [--prefetch P]\n\n"
                  "Moves N samples of B bytes (default 20000 x 150 KB) between two stage processes\n"
                  "(testing.counter -> testing.null) over ipc with the payload through the socket\n"
-                 "(shm = false), over ipc with shared-memory payloads (the shm row: one copy into the\n"
-                 "producer's pool, a 64-byte descriptor on the socket, the consumer maps the pool;\n"
-                 "target >= 3x raw ZeroMQ ipc), plain tcp (security = \"none\") and\n"
+                 "(shm = false), over ipc with shared-memory payloads (the shm row: the counter writes\n"
+                 "the payload straight into its pool, Emitter::allocate; a 64-byte descriptor on the\n"
+                 "socket; the consumer maps the pool; target >= 3x raw ZeroMQ ipc), plain tcp\n"
+                 "(security = \"none\") and\n"
                  "CURVE-encrypted tcp (security = \"curve\", the default), and the same bytes between two\n"
                  "processes over raw (plain) ZeroMQ PUSH/PULL; prints messages/s, GB/s, the ratio to raw\n"
                  "ZeroMQ and, for CURVE rows, the ratio to the plain tcp stage path (target >= 0.7).\n"
-                 "Each figure is the best of R runs (default 3). The row xhost runs a two-node graph\n"
+                 "Each figure is the best of R runs (default 3). P is the stage path's credits per link\n"
+                 "(the graph's prefetch, default 8; the raw pair's high-water marks are 16 each side).\n"
+                 "The row xhost runs a two-node graph\n"
                  "(coordinator + `catlip node`, CURVE, cluster secret made for the bench) across two\n"
                  "network namespaces joined by a veth pair, against raw ZeroMQ over the same link\n"
                  "(needs root and iproute2; else it is skipped).\n";
     return kOk;
   }
-  if (int rc = check_syntax(a, Syntax{"catlip bench transport", "usage: catlip bench transport [--count N] [--bytes B] [--repeat R]", {"count", "bytes", "repeat", "prefetch"}, 0, 0})) return rc;
+  if (int rc = check_syntax(a, Syntax{"catlip bench transport", "usage: catlip bench transport [--count N] [--bytes B] [--repeat R] [--prefetch P]", {"count", "bytes", "repeat", "prefetch"}, 0, 0})) return rc;
   int n = int(a.get_int("count", 20000));
   size_t bytes = size_t(a.get_int("bytes", 150 * 1024));
   int repeat = int(a.get_int("repeat", 3));
