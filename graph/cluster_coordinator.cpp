@@ -362,6 +362,7 @@ void RemoteNodes::handle(LaunchEvents& ev) {
       e.node = k;
       e.ok = ctl_field(m, "ok") == "1";
       e.stopped = ctl_field(m, "stopped") == "1";
+      e.config_error = ctl_field(m, "config_error") == "1";
       e.failure = ctl_field(m, "failure");
       nodes_[size_t(k)].exited++;
       if (im.stopping) e.stopped = e.stopped || !e.ok, e.failure.clear();  // winding down

@@ -149,7 +149,7 @@ class Uplink : public LaunchEvents {
   }
   void on_exit(const ReplicaExit& e) override {
     send({{"kind", "EXIT"}, {"stage", e.stage}, {"replica", std::to_string(e.replica)}, {"ok", e.ok ? "1" : "0"},
-          {"stopped", e.stopped ? "1" : "0"}, {"failure", e.failure}});
+          {"stopped", e.stopped ? "1" : "0"}, {"config_error", e.config_error ? "1" : "0"}, {"failure", e.failure}});
   }
 
  private:

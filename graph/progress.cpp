@@ -31,6 +31,12 @@ void RunMetrics::mark_restarted(const std::string& stage, int replica, const std
   Carried& c = carried_[stage];
   c.restarts++;
   if (c.reasons.size() < 20) c.reasons.push_back(why);
+  carry_over(stage, replica);
+}
+
+void RunMetrics::carry_over(const std::string& stage, int replica) {
+  Carried& c = carried_[stage];
+  failed_.erase({stage, replica});
   auto it = latest_.find({stage, replica});
   if (it == latest_.end()) return;
   c.items_in += it->second.items_in;

@@ -28,6 +28,7 @@
 #include "catlip/run_metrics.h"
 #include "catlip/validate.h"
 #include "run_reporter.h"
+#include "run_restarts.h"
 
 namespace fs = std::filesystem;
 
@@ -55,7 +56,7 @@ std::string fmt1(double x) {
 class Supervisor : public LaunchEvents {
  public:
   Supervisor(const GraphSpec& g, const std::map<std::string, Params>& params, const RunOptions& opt)
-      : g_(g), params_(params), opt_(opt), report_(g_, opt_) {}
+      : g_(g), params_(params), opt_(opt), report_(g_, opt_), run_restarts_(g_, params_) {}
   int run();
 
   // LaunchEvents
@@ -67,6 +68,7 @@ class Supervisor : public LaunchEvents {
       finished_by_ = "stage '" + r.stage + "' (replica " + std::to_string(r.replica) + ") ended the run: " + r.finish_run;
     report_.metrics().update(r);
     heard_[{r.stage, r.replica}] = Clock::now();
+    note_resumed(r);
     (void)node;
   }
   void on_exit(const ReplicaExit& e) override {
@@ -74,6 +76,15 @@ class Supervisor : public LaunchEvents {
     exited_.insert({e.stage, e.replica});
     if (!e.ok && !e.stopped) {
       std::string why = failure_of(e);
+      if (restarting_) return;  // stopped for a restart of the run
+      if (!restart_cause_.empty() && e.stage == restart_of_.stage) return;  // its other ranks fail with it
+      std::string note;
+      if (!stopping_ && failure_.empty() && restart_cause_.empty() && run_restarts_.allows(e.stage, e.config_error, &note)) {
+        restart_of_ = e;
+        restart_cause_ = why;
+        return;
+      }
+      why += note;
       if (e.node == 0) report_.nodes()[0].failed++;
       if (!stopping_) report_.metrics().mark_failed(e.stage, e.replica, why);
       if (failure_.empty()) failure_ = why;
@@ -102,11 +113,18 @@ class Supervisor : public LaunchEvents {
   int stop_all(const std::string& why);
   void check_liveness();
   Status check_outcomes() const;
+  Status restart_run(const std::atomic<int>& signal);
+  void note_resumed(const ReplicaReport& r);
+  static constexpr int kRestartRun = -1;  // event_loop: restart the run from its checkpoint
 
   GraphSpec g_;
-  const std::map<std::string, Params>& params_;
+  std::map<std::string, Params> params_;  // resume = true for every stage that has it after a run restart
   RunOptions opt_;
   RunReporter report_;  // progress, metrics files, summary (run_reporter.h)
+  RunRestarts run_restarts_;  // restarting the run after a rank failure (run_restarts.h)
+  std::string restart_cause_;  // set: the event loop ends and the run restarts
+  ReplicaExit restart_of_;     // the rank whose failure restarts it
+  bool restarting_ = false;    // stopping every replica for a restart
   std::string run_dir_;
   zmq::context_t zctx_{1};  // before the launchers: their sockets close first
   std::unique_ptr<SocketDir> sock_dir_;
@@ -272,6 +290,7 @@ int Supervisor::event_loop(const std::atomic<int>& signal) {
       return 0;
     }
     if (!failure_.empty()) return 1;
+    if (!restart_cause_.empty()) return kRestartRun;
     if (int sig = signal.load()) {
       report_.clear();
       std::cerr << "catlip: received " << ::strsignal(sig) << ", stopping all replicas\n";
@@ -300,8 +319,18 @@ int Supervisor::run() {
   Status started = start_replicas(signals.received());
   failure_ = started.message();
   int exit_code = 1;
-  if (failure_.empty()) exit_code = event_loop(signals.received());
-  else if (signals.received()) {
+  if (failure_.empty()) {
+    exit_code = event_loop(signals.received());
+    while (exit_code == kRestartRun) {
+      Status restarted = restart_run(signals.received());
+      if (!restarted.ok()) {
+        failure_ = restarted.message();
+        exit_code = 1;
+        break;
+      }
+      exit_code = event_loop(signals.received());
+    }
+  } else if (signals.received()) {
     exit_code = 130;  // interrupted while nodes were joining
     stop_all("interrupted");
   }
@@ -398,11 +427,80 @@ void Supervisor::check_liveness() {
       }
     }
     if (hung_.count(key)) continue;  // killed, its exit is on the way
+    // A hung rank of a stage with ranks and run restarts left: the run
+    // restarts (every replica is stopped, this one killed).
+    if (restart_cause_.empty() && run_restarts_.allows(slot.stage, false)) {
+      restart_of_ = ReplicaExit{slot.stage, slot.replica, slot.node};
+      restart_cause_ = why;
+      return;
+    }
     report_.metrics().mark_failed(slot.stage, slot.replica, why);
     if (slot.node == 0) report_.nodes()[0].failed++;
     failure_ = why;
     return;
   }
+}
+
+// A rank failed (restart_cause_, restart_of_): every replica is stopped, what
+// each counted is kept, and all start again with resume = true for every
+// stage that has it. Returns OK or why the run could not start again.
+Status Supervisor::restart_run(const std::atomic<int>& signal) {
+  const std::string stage = restart_of_.stage;
+  const int attempt = run_restarts_.record(stage);
+  RunRestart rr;
+  rr.stage = stage;
+  rr.replica = restart_of_.replica;
+  rr.node = restart_of_.node;
+  rr.cause = restart_cause_;
+  rr.at_s = report_.elapsed_s();
+  restarting_ = true;
+  stop_all("restarting the run");
+  if (local_) local_->handle(*this);  // the last reports of the stopped replicas
+  // The step its ranks reached: the largest in their reports, the last of
+  // which they send as they exit.
+  const StageSpec* spec = g_.find(stage);
+  for (int r = 0; spec && r < spec->replicas; ++r)
+    if (const ReplicaReport* rep = report_.metrics().report(stage, r)) {
+      auto it = rep->gauges.find(kStepGauge);
+      if (it != rep->gauges.end()) rr.step_reached = std::max(rr.step_reached, int64_t(it->second));
+    }
+  report_.line("catlip: " + restart_cause_ + "; restarting the run from the newest checkpoint [" +
+               std::to_string(attempt) + "/" + std::to_string(run_restarts_.max(stage)) + "]" +
+               (rr.step_reached >= 0 ? " (stage '" + stage + "' had reached step " + std::to_string(rr.step_reached) + ")"
+                                     : std::string()));
+  for (auto& slot : all_replicas(g_)) {
+    if (slot.stage == stage && slot.replica == rr.replica) report_.metrics().mark_restarted(stage, slot.replica, rr.cause);
+    else report_.metrics().carry_over(slot.stage, slot.replica);
+  }
+  report_.run_restarts().push_back(rr);
+  local_.reset();
+  sock_dir_.reset();
+  listeners_ = NodeListeners{};
+  exited_.clear();
+  hung_.clear();
+  heard_.clear();
+  report_.nodes()[0].exited = report_.nodes()[0].failed = 0;
+  restart_cause_.clear();
+  failure_.clear();
+  stopping_ = restarting_ = false;
+  params_ = RunRestarts::resume_params(std::move(params_));
+  return start_replicas(signal);
+}
+
+// The first report after a run restart that says where the stage's ranks
+// resumed: the steps of compute the restart cost.
+void Supervisor::note_resumed(const ReplicaReport& r) {
+  if (report_.run_restarts().empty()) return;
+  RunRestart& last = report_.run_restarts().back();
+  if (last.resumed_step >= 0 || r.stage != last.stage) return;
+  auto it = r.gauges.find(kResumedStepGauge);
+  if (it == r.gauges.end()) return;
+  last.resumed_step = int64_t(it->second);
+  std::string lost = last.step_reached >= 0
+                         ? ": " + std::to_string(std::max<int64_t>(0, last.step_reached - last.resumed_step)) +
+                               " step(s) of compute lost (it had reached step " + std::to_string(last.step_reached) + ")"
+                         : std::string();
+  report_.line("catlip: stage '" + r.stage + "' resumed at step " + std::to_string(last.resumed_step) + lost);
 }
 
 // End-of-run checks of a run whose replicas all succeeded: each stage's

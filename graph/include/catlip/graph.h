@@ -56,7 +56,10 @@ struct StageSpec {
   double liveness_timeout_s = 0;   // 0: the graph's
   int64_t min_samples = -1;        // items the stage must receive; -1: 1 if it has inputs, else 0
   double max_error_fraction = -1;  // error.* counters / items; -1: the graph's
-  int max_restarts = -1;           // restarts of a failed replica (restartable stages); -1: the graph's
+  int max_restarts = -1;           // restarts of a failed replica (restartable stages); -1: the graph's.
+                                   // A stage with ranks (schema group, `resume`): restarts of the whole
+                                   // run from its newest checkpoint after a rank fails; -1: none
+  double restart_window_s = 0;     // restarts counted over this window; 0: the whole run
   std::map<std::string, ParamValue> params;
   std::map<std::string, SourceLoc> param_locs;
   SourceLoc loc, type_loc, inputs_loc, replicas_loc, nodes_loc;

@@ -403,6 +403,7 @@ struct Trainer::Impl {
       return;
     }
     log(LogLevel::Info, "resume: no valid checkpoint in " + ckpt_dir + "; starting from step 0");
+    ctx.gauge("train.resumed_step", 0);
   }
 
   void load(const model::SafeTensorsFile& f, const std::string& path) {
@@ -441,6 +442,7 @@ struct Trainer::Impl {
                             std::to_string(lr_for(step)) + ", data position: " + pos_summary +
                             (opt.skip_consumed ? "" : " (ignored: skip_consumed = false)"));
     ctx.count("train.resumed");
+    ctx.gauge("train.resumed_step", double(step));  // the supervisor's count of steps lost at a run restart
   }
 
   // ---- samples and steps ----
