@@ -256,17 +256,22 @@ int run_node_agent(const NodeOptions& opt) {
   up.send({{"kind", "JOIN"}, {"rank", std::to_string(rank)}, {"host", hostname()}, {"address", address}, {"via", coord_ip},
            {"pid", std::to_string(::getpid())}, {"version", catlip_version()}});
 
+  // One pass per generation of the run: the first after JOIN, another after
+  // each restart of the run (STOP with restart), whose ASSIGN may take up
+  // to the STOP's wait_s (the coordinator may wait for a lost node).
+  bool heard = false;
+  double next_wait_s = 0;
+  for (int generation = 0;; ++generation) {
   // Joining: ASSIGN, then START (or REJECT / STOP).
   Prepared prep;
   std::string endpoints;
-  bool heard = false;
   auto t0 = Clock::now();
   for (;;) {
     if (int sig = signals.received().load()) {
       up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
       return 130;
     }
-    double limit = heard ? std::max(opt.join_timeout_s, 60.0) : opt.join_timeout_s;
+    double limit = heard ? std::max({opt.join_timeout_s, 60.0, next_wait_s}) : opt.join_timeout_s;
     if (since(t0) > limit) {
       Say(rank) << (heard ? "the coordinator did not start the run" : "no answer from the coordinator at " + coord)
                 << " within " << limit << " s"
@@ -340,6 +345,7 @@ int run_node_agent(const NodeOptions& opt) {
     return 1;
   }
   release_group_ports(prep.listeners);  // producer ports stay held: a restarted replica reuses its own
+  bool restart = false;
   for (;;) {
     std::vector<zmq::pollitem_t> items{up.item()};
     launcher->add_poll_items(items);
@@ -371,10 +377,22 @@ int run_node_agent(const NodeOptions& opt) {
       }
       int killed = launcher->stop(grace, up);
       up.send({{"kind", "BYE"}, {"killed", std::to_string(killed)}});
+      if (ctl_field(m, "restart") == "1") {
+        // The run restarts from its checkpoint: wait for its next ASSIGN.
+        Say(rank) << "run restarting: " << ctl_field(m, "reason");
+        try {
+          next_wait_s = std::stod(ctl_field(m, "wait_s"));
+        } catch (...) {
+          next_wait_s = 0;  // none given: the join timeout
+        }
+        restart = true;
+        break;
+      }
       bool ok = ctl_field(m, "ok") == "1";
       Say(rank) << (ok ? "run finished" : "run stopped: " + ctl_field(m, "reason"));
       return ok ? 0 : 1;
     }
+    if (restart) break;
     if (int sig = signals.received().load()) {
       Say(rank) << "received " << ::strsignal(sig) << ", stopping this node's replicas";
       launcher->stop(3, up);
@@ -390,6 +408,7 @@ int run_node_agent(const NodeOptions& opt) {
       return 1;
     }
   }
+  }  // the next generation
 }
 
 }  // namespace catlip

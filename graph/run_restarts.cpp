@@ -6,12 +6,13 @@
 namespace catlip {
 
 RunRestarts::RunRestarts(const GraphSpec& g, const std::map<std::string, Params>& params) {
-  if (g.nodes > 1) return;
   PluginLoader loader;
   for (auto& s : g.stages) {
     const StageType* t = loader.find_type(s.type);
     auto p = params.find(s.name);
-    if (!t || !t->schema.group || p == params.end() || !p->second.has("resume") || s.max_restarts <= 0) continue;
+    if (!t || !t->schema.group || p == params.end() || !p->second.has("resume")) continue;
+    ranked_.insert(s.name);
+    if (s.max_restarts <= 0) continue;
     Budget b;
     b.max = s.max_restarts;
     b.window_s = s.restart_window_s;

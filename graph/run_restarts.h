@@ -16,6 +16,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 
 #include "catlip/graph.h"
@@ -28,7 +29,7 @@ class RunRestarts {
   using Clock = std::chrono::steady_clock;
 
   // Reads each stage's schema (plugins) and its max_restarts and
-  // restart_window_s. One host only: a run across nodes fails as before.
+  // restart_window_s.
   RunRestarts(const GraphSpec& g, const std::map<std::string, Params>& params);
 
   // Whether a failure of `stage` now restarts the run. False for stages
@@ -39,6 +40,9 @@ class RunRestarts {
   // Counts a restart of `stage` now; returns its attempt number (1, 2, ...).
   int record(const std::string& stage);
   int max(const std::string& stage) const;
+  // Whether `stage` has ranks that can resume (its schema has a group and a
+  // `resume` parameter), whatever its max_restarts.
+  bool has_ranks(const std::string& stage) const { return ranked_.count(stage) != 0; }
 
   // `params` with resume = true for every stage that has that parameter.
   static std::map<std::string, Params> resume_params(std::map<std::string, Params> params);
@@ -51,6 +55,7 @@ class RunRestarts {
   };
   void expire(const Budget& b) const;
   std::map<std::string, Budget> budgets_;
+  std::set<std::string> ranked_;
 };
 
 // The gauges a stage with ranks reports that a run restart reads: the step

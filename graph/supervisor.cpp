@@ -79,10 +79,23 @@ class Supervisor : public LaunchEvents {
       if (restarting_) return;  // stopped for a restart of the run
       if (!restart_cause_.empty() && e.stage == restart_of_.stage) return;  // its other ranks fail with it
       std::string note;
-      if (!stopping_ && failure_.empty() && restart_cause_.empty() && run_restarts_.allows(e.stage, e.config_error, &note)) {
-        restart_of_ = e;
-        restart_cause_ = why;
-        return;
+      if (!stopping_ && failure_.empty() && restart_cause_.empty()) {
+        if (run_restarts_.allows(e.stage, e.config_error, &note)) {
+          restart_of_ = e;
+          restart_cause_ = why;
+          restart_for_node_ = false;
+          return;
+        }
+        // on_node_loss = "wait" across nodes: a rank's failure is most often
+        // a lost node's first sign (its peers' collectives break before the
+        // coordinator misses the node); the restart waits for lost nodes.
+        if (g_.nodes > 1 && g_.on_node_loss == "wait" && note.empty() && run_restarts_.has_ranks(e.stage) &&
+            !e.config_error && node_loss_restarts_ < g_.max_restarts) {
+          restart_of_ = e;
+          restart_cause_ = why;
+          restart_for_node_ = true;
+          return;
+        }
       }
       why += note;
       if (e.node == 0) report_.nodes()[0].failed++;
@@ -100,7 +113,24 @@ class Supervisor : public LaunchEvents {
               std::to_string(attempt) + "/" + std::to_string(max) + "] after: " + why);
   }
   void on_node_lost(int node, const std::string& why) override {
-    (void)node;
+    if (restarting_ || !restart_cause_.empty()) {
+      report_.line("catlip: " + why);  // found while the run restarts: it must join again
+      return;
+    }
+    // on_node_loss = "wait": the run restarts once the node joins again.
+    if (g_.on_node_loss == "wait" && !stopping_ && failure_.empty() && restart_cause_.empty()) {
+      if (node_loss_restarts_ < g_.max_restarts) {
+        restart_of_ = ReplicaExit{};
+        restart_of_.node = node;
+        restart_cause_ = why;
+        restart_for_node_ = true;
+        return;
+      }
+      if (failure_.empty())
+        failure_ = why + " (after " + std::to_string(node_loss_restarts_) + " restart(s) for lost nodes; [graph] "
+                   "max_restarts " + std::to_string(g_.max_restarts) + ")";
+      return;
+    }
     if (failure_.empty()) failure_ = why;
   }
 
@@ -123,7 +153,11 @@ class Supervisor : public LaunchEvents {
   RunReporter report_;  // progress, metrics files, summary (run_reporter.h)
   RunRestarts run_restarts_;  // restarting the run after a rank failure (run_restarts.h)
   std::string restart_cause_;  // set: the event loop ends and the run restarts
-  ReplicaExit restart_of_;     // the rank whose failure restarts it
+  ReplicaExit restart_of_;     // the rank whose failure restarts it (stage empty: node restart_of_.node was lost)
+  RunKeys keys_;  // the run's CURVE keys (make_run_keys), made at the first start
+  bool keys_made_ = false;
+  bool restart_for_node_ = false;  // counted in node_loss_restarts_, not the stage's max_restarts
+  int node_loss_restarts_ = 0;  // restarts after a lost node (on_node_loss = "wait"), at most [graph] max_restarts
   bool restarting_ = false;    // stopping every replica for a restart
   std::string run_dir_;
   zmq::context_t zctx_{1};  // before the launchers: their sockets close first
@@ -208,7 +242,10 @@ Status Supervisor::start_replicas(const std::atomic<int>& signal) {
     if (!opt_.in_process) {
       sock_dir_ = std::make_unique<SocketDir>();
       run.sock_dir = sock_dir_->path();
-      run.keys = make_run_keys(g_);  // per-stage CURVE keys when tcp links exist
+      // Per-stage CURVE keys when tcp links exist; the same for every
+      // generation of the run (the other nodes get them once, at join).
+      if (!keys_made_) keys_ = make_run_keys(g_), keys_made_ = true;
+      run.keys = keys_;
       PluginLoader loader;
       restart_budget_ = run.restarts = restart_budgets(g_, loader);
     }
@@ -228,10 +265,12 @@ Status Supervisor::start_replicas(const std::atomic<int>& signal) {
       // A host name that means loopback only here (Debian maps its own name
       // to 127.0.1.1) would shut the other hosts out: listen on every address.
       bool name_on_loopback = cip.rfind("127.", 0) == 0 && chost != cip;
-      remote_ = std::make_unique<RemoteNodes>(zctx_, g_, name_on_loopback ? "*" : cip, cport, run.keys);
-      if (!opt_.quiet)
-        std::cerr << "catlip: coordinator at " << (name_on_loopback ? "*" : cip) << ":" << cport << ", waiting up to "
-                  << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
+      if (!remote_) {
+        remote_ = std::make_unique<RemoteNodes>(zctx_, g_, name_on_loopback ? "*" : cip, cport, run.keys);
+        if (!opt_.quiet)
+          std::cerr << "catlip: coordinator at " << (name_on_loopback ? "*" : cip) << ":" << cport
+                    << ", waiting up to " << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
+      }
       // Node 0's producers listen at the address the other nodes reached it at.
       auto node0 = [&](const std::string& reached_at) { return listen_node0(reached_at.empty() ? cip : reached_at, run); };
       Status joined = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), node0, tcp, signal);
@@ -432,6 +471,7 @@ void Supervisor::check_liveness() {
     if (restart_cause_.empty() && run_restarts_.allows(slot.stage, false)) {
       restart_of_ = ReplicaExit{slot.stage, slot.replica, slot.node};
       restart_cause_ = why;
+      restart_for_node_ = false;
       return;
     }
     report_.metrics().mark_failed(slot.stage, slot.replica, why);
@@ -446,27 +486,47 @@ void Supervisor::check_liveness() {
 // stage that has it. Returns OK or why the run could not start again.
 Status Supervisor::restart_run(const std::atomic<int>& signal) {
   const std::string stage = restart_of_.stage;
-  const int attempt = run_restarts_.record(stage);
+  const bool for_node = restart_for_node_;
+  const int attempt = for_node ? ++node_loss_restarts_ : run_restarts_.record(stage);
+  const int max = for_node ? g_.max_restarts : run_restarts_.max(stage);
   RunRestart rr;
   rr.stage = stage;
   rr.replica = restart_of_.replica;
   rr.node = restart_of_.node;
   rr.cause = restart_cause_;
   rr.at_s = report_.elapsed_s();
+  const double rejoin_s = g_.on_node_loss == "wait" ? g_.rejoin_timeout_s : g_.join_timeout_s;
   restarting_ = true;
+  // The other nodes' agents stay: they stop their replicas and wait for the
+  // next generation's ASSIGN.
+  if (remote_) {
+    remote_->set_outcome(false, restart_cause_);
+    remote_->request_stop(opt_.stop_grace_s, rejoin_s + 30);
+  }
   stop_all("restarting the run");
+  std::string lost;  // nodes that must join again
+  if (remote_)
+    for (auto& n : remote_->nodes())
+      if (n.status == "lost") lost += (lost.empty() ? "" : ", ") + std::to_string(n.rank);
   if (local_) local_->handle(*this);  // the last reports of the stopped replicas
-  // The step its ranks reached: the largest in their reports, the last of
-  // which they send as they exit.
-  const StageSpec* spec = g_.find(stage);
-  for (int r = 0; spec && r < spec->replicas; ++r)
-    if (const ReplicaReport* rep = report_.metrics().report(stage, r)) {
-      auto it = rep->gauges.find(kStepGauge);
-      if (it != rep->gauges.end()) rr.step_reached = std::max(rr.step_reached, int64_t(it->second));
-    }
+  // The step the ranks reached: the largest in the reports of the stages
+  // with ranks, the last of which they send as they exit.
+  std::string ranked = stage;
+  for (auto& s : g_.stages)
+    for (int r = 0; r < s.replicas; ++r)
+      if (const ReplicaReport* rep = report_.metrics().report(s.name, r)) {
+        auto it = rep->gauges.find(kStepGauge);
+        if (it == rep->gauges.end() || (!stage.empty() && s.name != stage)) continue;
+        rr.step_reached = std::max(rr.step_reached, int64_t(it->second));
+        ranked = s.name;
+      }
+  rr.stage = ranked;
   report_.line("catlip: " + restart_cause_ + "; restarting the run from the newest checkpoint [" +
-               std::to_string(attempt) + "/" + std::to_string(run_restarts_.max(stage)) + "]" +
-               (rr.step_reached >= 0 ? " (stage '" + stage + "' had reached step " + std::to_string(rr.step_reached) + ")"
+               std::to_string(attempt) + "/" + std::to_string(max) + "]" +
+               (!lost.empty() ? ", once node " + lost + " has joined again (rejoin_timeout_s " +
+                                    param_value_to_string(rejoin_s) + ")"
+                              : std::string()) +
+               (rr.step_reached >= 0 ? " (stage '" + ranked + "' had reached step " + std::to_string(rr.step_reached) + ")"
                                      : std::string()));
   for (auto& slot : all_replicas(g_)) {
     if (slot.stage == stage && slot.replica == rr.replica) report_.metrics().mark_restarted(stage, slot.replica, rr.cause);
@@ -484,6 +544,9 @@ Status Supervisor::restart_run(const std::atomic<int>& signal) {
   failure_.clear();
   stopping_ = restarting_ = false;
   params_ = RunRestarts::resume_params(std::move(params_));
+  for (auto& s : g_.stages)  // the graph the other nodes get says so too
+    if (params_.count(s.name) && params_.at(s.name).has("resume")) s.params["resume"] = ParamValue(true);
+  if (remote_) remote_->next_generation(g_, rejoin_s);
   return start_replicas(signal);
 }
 

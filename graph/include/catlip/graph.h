@@ -90,6 +90,8 @@ struct GraphSpec {
   int nodes = 1;                   // hosts the graph runs on (`catlip node`, `catlip run --nodes`)
   double join_timeout_s = 60;      // coordinator: time for every node to join
   double node_timeout_s = 10;      // a node (or the coordinator) silent this long is lost
+  std::string on_node_loss = "fail";  // fail | wait (restart the run when the node joins again)
+  double rejoin_timeout_s = 300;   // on_node_loss = "wait": how long a lost node has to join again
   double liveness_timeout_s = 30;  // a running replica with no report this long is hung
   double max_error_fraction = 0.5; // a stage whose error.* counters exceed this share of its items fails the run
   std::string metrics_bind = "127.0.0.1";  // address of the Prometheus endpoint
