@@ -59,6 +59,7 @@ struct RemoteNodes::Impl {
   bool stopping = false;  // STOP sent: failures while winding down are not the node's
   std::string table;  // every node's endpoints, sent in START
   std::string reached_at;  // the coordinator's address as the nodes reached it (first join)
+  bool renumbered = false;  // a shrink renumbered the nodes: ASSIGN carries rank and node count
 
   bool send(int rank, const CtlMsg& m) {
     if (rank <= 0 || id_of[size_t(rank)].empty()) return false;
@@ -224,6 +225,8 @@ Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string&
   };
   auto assign = [&](int k) {
     CtlMsg a{{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}};
+    // After a shrink the agents learn their new rank and the node count.
+    if (im.renumbered) a["rank"] = std::to_string(k), a["nodes"] = std::to_string(n);
     // This node's stages' secret keys and every stage's public key,
     // over the join channel (encrypted when security = "curve").
     if (!im.keys.empty()) a["keys"] = run_keys_to_text(im.keys, stages_on_node(im.g, k));
@@ -332,8 +335,32 @@ Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string&
   return Status::Ok();
 }
 
-void RemoteNodes::next_generation(const GraphSpec& g, double join_timeout_s) {
+void RemoteNodes::next_generation(const GraphSpec& g, double join_timeout_s, const std::vector<int>& new_rank) {
   Impl& im = *impl_;
+  if (!new_rank.empty()) {
+    // Renumber: node k's state moves to new_rank[k]; lost nodes are dropped.
+    const size_t n = size_t(g.nodes);
+    std::vector<std::string> id_of(n);
+    std::vector<Clock::time_point> seen(n, Clock::now());
+    std::vector<bool> lost(n, false);
+    std::vector<NodeView> views(n);
+    im.rank_of.clear();
+    for (size_t k = 0; k < new_rank.size() && k < im.id_of.size(); ++k) {
+      int j = new_rank[k];
+      if (j < 0) continue;
+      id_of[size_t(j)] = im.id_of[k];
+      views[size_t(j)] = nodes_[k];
+      views[size_t(j)].rank = j;
+      if (j > 0 && !id_of[size_t(j)].empty()) im.rank_of[id_of[size_t(j)]] = j;
+    }
+    im.id_of = id_of;
+    im.seen = seen;
+    im.lost = lost;
+    im.ready.assign(n, false);
+    im.bye.assign(n, false);
+    nodes_ = views;
+    im.renumbered = true;
+  }
   im.g = g;
   im.g.join_timeout_s = join_timeout_s;
   im.stopping = false;

@@ -221,7 +221,8 @@ Status prepare(const CtlMsg& assign, const NodeOptions& opt, const std::string& 
 }  // namespace
 
 int run_node_agent(const NodeOptions& opt) {
-  const int rank = opt.id.rank;
+  int rank = opt.id.rank;
+  NodeOptions cur = opt;  // a shrunk run renumbers the nodes (ASSIGN's rank and nodes)
   std::string coord_ip;
   // Node 0's name may appear in DNS after this node starts (a Kubernetes
   // pod's record): keep asking until the join timeout.
@@ -311,8 +312,19 @@ int run_node_agent(const NodeOptions& opt) {
       Say(rank) << "the run ended before it started: " << ctl_field(m, "reason");
       return ctl_field(m, "ok") == "1" ? 0 : 1;
     } else if (kind == "ASSIGN") {
+      if (generation > 0 && !ctl_field(m, "rank").empty()) {
+        // The run shrank to the nodes left: this node's new rank.
+        try {
+          int r = std::stoi(ctl_field(m, "rank")), n = std::stoi(ctl_field(m, "nodes"));
+          if (r != rank) Say(rank) << "the run continues on " << n << " nodes; this node is now node " << r;
+          rank = cur.id.rank = r;
+          cur.id.nodes = n;
+        } catch (...) {
+          // a malformed rank: prepare() refuses the graph against the old one
+        }
+      }
       CtlMsg ready;
-      Status prepared = prepare(m, opt, address, prep, ready);
+      Status prepared = prepare(m, cur, address, prep, ready);
       if (!prepared.ok()) {
         const std::string& why = prepared.message();
         up.send({{"kind", "FAIL"}, {"reason", why}});
@@ -334,7 +346,7 @@ int run_node_agent(const NodeOptions& opt) {
   std::ofstream(node_dir + "/endpoints.txt") << endpoints;
   SocketDir sock_dir;
   LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints),
-               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin, prep.keys, prep.restarts,
+               prep.listeners.listen_fds, prep.listeners.group_fds, cur.worker_bin, prep.keys, prep.restarts,
                prep.params};
   auto launcher = make_process_launcher(zctx, run);
   try {

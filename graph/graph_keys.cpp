@@ -139,10 +139,10 @@ const std::vector<GraphKey<GraphSpec>>& graph_keys() {
                "whole run from its newest checkpoint after a rank fails or hangs"),
       field("nodes", &G::nodes).range(1, 100000).doc("hosts the graph runs on (catlip node, catlip run --nodes)"),
       field("join_timeout_s", &G::join_timeout_s).range(0.5, 86400).doc("coordinator: time for every node to join"),
-      field("on_node_loss", &G::on_node_loss).one_of({"fail", "wait"})
-          .doc("a lost node: \"fail\" the run, or \"wait\": stop the other nodes, wait rejoin_timeout_s for "
-               "an agent with its rank to join again, and restart the run from its checkpoint (at most "
-               "max_restarts times)"),
+      field("on_node_loss", &G::on_node_loss).one_of({"fail", "wait", "shrink"})
+          .doc("a lost node: \"fail\" the run; \"wait\": stop the other nodes, wait rejoin_timeout_s for an "
+               "agent with its rank to join again, and restart the run from its checkpoint; \"shrink\": restart "
+               "it from its checkpoint on the nodes left (at most max_restarts times)"),
       field("rejoin_timeout_s", &G::rejoin_timeout_s).range(1, 86400 * 7)
           .doc("on_node_loss = \"wait\": how long a lost node has to join again"),
       field("node_timeout_s", &G::node_timeout_s).range(0.5, 86400)

@@ -46,6 +46,11 @@ void RunMetrics::carry_over(const std::string& stage, int replica) {
   latest_.erase(it);
 }
 
+void RunMetrics::reshape() {
+  for (auto& v : views_)
+    if (const StageSpec* s = g_.find(v.name)) v.replicas = s->replicas;
+}
+
 const ReplicaReport* RunMetrics::report(const std::string& stage, int replica) const {
   auto it = latest_.find({stage, replica});
   return it == latest_.end() ? nullptr : &it->second;

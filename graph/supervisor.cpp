@@ -89,7 +89,7 @@ class Supervisor : public LaunchEvents {
         // on_node_loss = "wait" across nodes: a rank's failure is most often
         // a lost node's first sign (its peers' collectives break before the
         // coordinator misses the node); the restart waits for lost nodes.
-        if (g_.nodes > 1 && g_.on_node_loss == "wait" && note.empty() && run_restarts_.has_ranks(e.stage) &&
+        if (g_.nodes > 1 && g_.on_node_loss != "fail" && note.empty() && run_restarts_.has_ranks(e.stage) &&
             !e.config_error && node_loss_restarts_ < g_.max_restarts) {
           restart_of_ = e;
           restart_cause_ = why;
@@ -117,8 +117,9 @@ class Supervisor : public LaunchEvents {
       report_.line("catlip: " + why);  // found while the run restarts: it must join again
       return;
     }
-    // on_node_loss = "wait": the run restarts once the node joins again.
-    if (g_.on_node_loss == "wait" && !stopping_ && failure_.empty() && restart_cause_.empty()) {
+    // on_node_loss = "wait" or "shrink": the run restarts, once the node
+    // joins again or on the nodes left.
+    if (g_.on_node_loss != "fail" && !stopping_ && failure_.empty() && restart_cause_.empty()) {
       if (node_loss_restarts_ < g_.max_restarts) {
         restart_of_ = ReplicaExit{};
         restart_of_.node = node;
@@ -145,6 +146,7 @@ class Supervisor : public LaunchEvents {
   Status check_outcomes() const;
   Status restart_run(const std::atomic<int>& signal);
   void note_resumed(const ReplicaReport& r);
+  Status shrink_run(const std::set<int>& lost, std::vector<int>& new_rank);
   static constexpr int kRestartRun = -1;  // event_loop: restart the run from its checkpoint
 
   GraphSpec g_;
@@ -504,10 +506,15 @@ Status Supervisor::restart_run(const std::atomic<int>& signal) {
     remote_->request_stop(opt_.stop_grace_s, rejoin_s + 30);
   }
   stop_all("restarting the run");
-  std::string lost;  // nodes that must join again
+  std::string lost;  // nodes that must join again, or that the run goes on without
+  std::set<int> lost_ranks;
   if (remote_)
     for (auto& n : remote_->nodes())
-      if (n.status == "lost") lost += (lost.empty() ? "" : ", ") + std::to_string(n.rank);
+      if (n.status == "lost") {
+        lost += (lost.empty() ? "" : ", ") + std::to_string(n.rank);
+        lost_ranks.insert(n.rank);
+      }
+  const bool shrink = g_.on_node_loss == "shrink" && !lost_ranks.empty();
   if (local_) local_->handle(*this);  // the last reports of the stopped replicas
   // The step the ranks reached: the largest in the reports of the stages
   // with ranks, the last of which they send as they exit.
@@ -523,9 +530,10 @@ Status Supervisor::restart_run(const std::atomic<int>& signal) {
   rr.stage = ranked;
   report_.line("catlip: " + restart_cause_ + "; restarting the run from the newest checkpoint [" +
                std::to_string(attempt) + "/" + std::to_string(max) + "]" +
-               (!lost.empty() ? ", once node " + lost + " has joined again (rejoin_timeout_s " +
-                                    param_value_to_string(rejoin_s) + ")"
-                              : std::string()) +
+               (shrink ? " on the nodes left, without node " + lost
+                : !lost.empty() ? ", once node " + lost + " has joined again (rejoin_timeout_s " +
+                                      param_value_to_string(rejoin_s) + ")"
+                                : std::string()) +
                (rr.step_reached >= 0 ? " (stage '" + ranked + "' had reached step " + std::to_string(rr.step_reached) + ")"
                                      : std::string()));
   for (auto& slot : all_replicas(g_)) {
@@ -546,8 +554,47 @@ Status Supervisor::restart_run(const std::atomic<int>& signal) {
   params_ = RunRestarts::resume_params(std::move(params_));
   for (auto& s : g_.stages)  // the graph the other nodes get says so too
     if (params_.count(s.name) && params_.at(s.name).has("resume")) s.params["resume"] = ParamValue(true);
-  if (remote_) remote_->next_generation(g_, rejoin_s);
+  std::vector<int> new_rank;
+  if (shrink) {
+    Status shrunk = shrink_run(lost_ranks, new_rank);
+    if (!shrunk.ok()) return shrunk.context("cannot go on without node " + lost);
+  }
+  if (remote_) remote_->next_generation(g_, rejoin_s, new_rank);
   return start_replicas(signal);
+}
+
+// on_node_loss = "shrink": the graph re-planned on the nodes left (stages
+// over every node lose the lost nodes' replicas; the source's shard split
+// follows its replica count), and each stage with ranks keeps its global
+// batch by raising accumulate_steps when the new world size divides it.
+Status Supervisor::shrink_run(const std::set<int>& lost, std::vector<int>& new_rank) {
+  std::map<std::string, int> before;
+  for (auto& s : g_.stages) before[s.name] = s.replicas;
+  Status shrunk = shrink_graph(g_, lost, new_rank);
+  if (!shrunk.ok()) return shrunk;
+  report_.metrics().reshape();
+  report_.nodes().resize(size_t(g_.nodes));
+  std::string notes;
+  for (auto& s : g_.stages) {
+    const int w = before[s.name], w2 = s.replicas;
+    if (!run_restarts_.has_ranks(s.name) || w == w2 || !params_.count(s.name)) continue;
+    Params& p = params_.at(s.name);
+    if (!p.has("accumulate_steps") || !p.has("batch_size")) continue;
+    const int64_t acc = p.get_int("accumulate_steps"), b = p.get_int("batch_size");
+    if ((w * acc) % w2 == 0) {
+      const int64_t acc2 = w * acc / w2;
+      p.set("accumulate_steps", ParamValue(acc2));
+      s.params["accumulate_steps"] = ParamValue(acc2);
+      notes += "; stage '" + s.name + "': " + std::to_string(w2) + " ranks x accumulate_steps " + std::to_string(acc2) +
+               " keep its global batch of " + std::to_string(b * w * acc);
+    } else {
+      notes += "; stage '" + s.name + "': its global batch goes from " + std::to_string(b * w * acc) + " to " +
+               std::to_string(b * w2 * acc) + " (" + std::to_string(w2) + " ranks do not divide " +
+               std::to_string(w * acc) + " micro-batches; scale lr by the same factor for the linear rule)";
+    }
+  }
+  report_.line("catlip: the run goes on on " + std::to_string(g_.nodes) + " node" + (g_.nodes == 1 ? "" : "s") + notes);
+  return Status::Ok();
 }
 
 // The first report after a run restart that says where the stage's ranks

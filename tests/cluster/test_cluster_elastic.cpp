@@ -55,9 +55,10 @@ std::multiset<std::string> make_data(const TempDir& d) {
 }
 
 // shards on node 0 -> labels, decode and one train.catlip rank on every
-// node; 2 x batch 8 per step... (W ranks x 8 per step), `steps` steps, a
-// checkpoint every 5, id logs. `graph_keys` go in [graph].
-std::string elastic_graph(const TempDir& d, int steps, const std::string& graph_keys) {
+// node (batch 8 a rank), `steps` steps, a checkpoint every 5, id logs.
+// `graph_keys` go in [graph], `train_keys` on the trainer.
+std::string elastic_graph(const TempDir& d, int steps, const std::string& graph_keys,
+                          const std::string& train_keys = "") {
   return R"([graph]
 name = "elastic"
 )" + graph_keys + R"(
@@ -82,7 +83,7 @@ size = 32
 type = "train.catlip"
 inputs = ["decode"]
 replicas_per_node = 1
-vocab = ")" + d.file("vocab.tsv") + R"("
+)" + train_keys + R"(vocab = ")" + d.file("vocab.tsv") + R"("
 model = "tiny"
 dim = 32
 depth = 1
@@ -137,17 +138,17 @@ IdLogs read_id_logs(const std::string& run, int ranks) {
   return out;
 }
 
-// Every step 1..steps holds W x 8 samples; each epoch whose samples were all
-// trained holds every id once; a later, partial epoch none twice.
-void check_exactly_once(const IdLogs& ids, const std::multiset<std::string>& want, int steps, int ranks) {
+// Every step 1..steps holds `per_step` samples; each epoch whose samples
+// were all trained holds every id once; a later, partial epoch none twice.
+void check_exactly_once(const IdLogs& ids, const std::multiset<std::string>& want, int steps, int per_step) {
   CHECK(ids.per_step.size() == size_t(steps));
   CHECK(ids.per_step.begin()->first == 1);
   CHECK(ids.per_step.rbegin()->first == steps);
   for (auto& [s, n] : ids.per_step) {
     INFO("step " << s);
-    CHECK(n == 8 * ranks);
+    CHECK(n == per_step);
   }
-  const size_t trained = size_t(steps) * 8 * size_t(ranks);
+  const size_t trained = size_t(steps) * size_t(per_step);
   size_t whole = trained / want.size();
   for (size_t e = 0; e < 3; ++e) {
     auto it = ids.by_epoch.find(std::to_string(e));
@@ -206,6 +207,45 @@ TEST_CASE("elastic: on_node_loss = wait, node 2's agent killed and started again
   CHECK(has_line(nodes[0]->log(), "restarting the run from the newest checkpoint \\[1/3\\], once node 2 has joined again"));
   CHECK(has_line(nodes[0]->log(), "stage 'train' resumed at step [0-9]+"));
   CHECK(has_line(nodes[1]->log(), "run restarting"));
-  check_exactly_once(read_id_logs(run, 3), want, kSteps, 3);
+  check_exactly_once(read_id_logs(run, 3), want, kSteps, 3 * 8);
+  check_nothing_left(dir, &hosts);
+}
+
+TEST_CASE("elastic: on_node_loss = shrink, node 2 killed for good, the run ends on 2 nodes with every sample once") {
+  require_netns();
+  clean_launcher_env();
+  TempDir dir("cl-shrink");
+  auto want = make_data(dir);
+  // 3 ranks x 8 x accumulate 2 = 48 a step (8 steps an epoch); on 2 nodes
+  // accumulate 3 keeps the 48. 20 steps: epochs 0 and 1 whole.
+  constexpr int kSteps = 20;
+  write_file(dir.file("g.toml"), elastic_graph(dir, kSteps, "on_node_loss = \"shrink\"\n", "accumulate_steps = 2\n"));
+  const std::string run = dir.file("run");
+  NetnsHosts hosts(3);
+  std::vector<std::unique_ptr<Proc>> nodes;
+  for (int k = 0; k < 3; ++k)
+    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 3, kPort, dir.file("g.toml"), run, "--join-timeout 60"),
+                                           dir.file("node" + std::to_string(k) + ".log")));
+  bool reached = wait_until(
+      [&] {
+        return !nodes[0]->running() ||
+               (has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= 6);
+      },
+      180);
+  INFO(logs_of(nodes));
+  REQUIRE(reached);
+  REQUIRE(nodes[0]->running());
+  nodes[2]->kill(SIGKILL);
+  int c0 = nodes[0]->wait(240), c1 = nodes[1]->wait(30);
+  INFO("after the kill:\n" << logs_of(nodes));
+  REQUIRE(c0 == 0);
+  CHECK(c1 == 0);
+  const std::string log0 = nodes[0]->log();
+  CHECK(has_line(log0, "node 2 \\([^)]*\\) lost"));
+  CHECK(has_line(log0, "restarting the run from the newest checkpoint \\[1/3\\] on the nodes left, without node 2"));
+  CHECK(has_line(log0, "the run goes on on 2 nodes; stage 'train': 2 ranks x accumulate_steps 3 keep its global batch of 48"));
+  CHECK(has_line(log0, "global batch 48 = 8 x 2 ranks .* x 3 accumulation, starting at step [0-9]+"));
+  // Rank 2's id log holds its steps up to the checkpoint the run resumed at.
+  check_exactly_once(read_id_logs(run, 3), want, kSteps, 48);
   check_nothing_left(dir, &hosts);
 }

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -90,7 +91,7 @@ struct GraphSpec {
   int nodes = 1;                   // hosts the graph runs on (`catlip node`, `catlip run --nodes`)
   double join_timeout_s = 60;      // coordinator: time for every node to join
   double node_timeout_s = 10;      // a node (or the coordinator) silent this long is lost
-  std::string on_node_loss = "fail";  // fail | wait (restart the run when the node joins again)
+  std::string on_node_loss = "fail";  // fail | wait (restart when the node joins again) | shrink (on the nodes left)
   double rejoin_timeout_s = 300;   // on_node_loss = "wait": how long a lost node has to join again
   double liveness_timeout_s = 30;  // a running replica with no report this long is hung
   double max_error_fraction = 0.5; // a stage whose error.* counters exceed this share of its items fails the run
@@ -129,6 +130,13 @@ Status diagnostics_status(const std::vector<Diagnostic>& diags, size_t before = 
 // node of each replica); placement problems, such as a node rank >= the
 // node count, are appended to `diags`. load_graph* call it.
 Status place_stages(GraphSpec& g, std::vector<Diagnostic>& diags);
+
+// The graph on the nodes left when the ranks in `lost` are gone (node 0
+// cannot be): the others are renumbered in order, explicit `nodes` lists are
+// remapped, and placement is redone, so stages over every node lose the lost
+// nodes' replicas. new_rank[old rank] is the new rank, -1 for a lost one.
+// Invalid, naming the stage, when a stage runs only on lost nodes.
+Status shrink_graph(GraphSpec& g, const std::set<int>& lost, std::vector<int>& new_rank);
 
 // Serializes a (resolved) graph back to TOML, e.g. for the run directory.
 std::string graph_to_toml(const GraphSpec& g);

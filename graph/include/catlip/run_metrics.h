@@ -57,6 +57,8 @@ class RunMetrics {
   // Keeps what a replica counted, its successor starting from zero, without
   // counting a restart of its own (every replica at a restart of the run).
   void carry_over(const std::string& stage, int replica);
+  // The graph's replica counts changed (a run that shrank to fewer nodes).
+  void reshape();
   // Recomputes rates; `now_s` is seconds since the run started. With
   // `whole_run`, rates are averages over the whole run (for the summary).
   void tick(double now_s, bool whole_run = false);
