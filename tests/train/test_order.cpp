@@ -8,7 +8,12 @@
 // sequence.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -272,4 +277,71 @@ TEST_CASE("deterministic order: a source with several replicas is refused, namin
   CHECK(r.exit_code == 3);
   CHECK_THAT(r.out, Catch::Contains("read") && Catch::Contains("order = \"deterministic\"") &&
                         Catch::Contains("1 replica"));
+}
+
+TEST_CASE("deterministic order: decode replicas killed mid-run are restarted and every step still trains the same "
+          "samples, each once") {
+  OrderData d;
+  make_data(d);
+  // The shipped stage order: labels before decode, so the decode replicas
+  // are the keyed last hop; all 384 samples, 24 steps of 16 on two ranks.
+  std::string g = read_file(d.graph);
+  auto cut = g.find("[stages.decode]");
+  std::string head = g.substr(0, cut), rest = g.substr(cut);
+  auto lab = rest.find("[stages.labels]"), tr = rest.find("[stages.train]");
+  std::string decode = rest.substr(0, lab), labels = rest.substr(lab, tr - lab), train = rest.substr(tr);
+  auto swap_input = [](std::string t, const std::string& from, const std::string& to) {
+    const std::string key = "inputs = [\"" + from + "\"]";
+    auto at = t.find(key);
+    REQUIRE(at != std::string::npos);
+    return t.replace(at, key.size(), "inputs = [\"" + to + "\"]");
+  };
+  labels = swap_input(labels, "decode", "read");
+  decode = swap_input(decode, "read", "labels");
+  train = swap_input(train, "labels", "decode");
+  write_file(d.dir.file("g2.toml"), head + labels + decode + train + "replicas = 2\n");
+  auto run_once = [&](const std::string& run) {
+    return run_cmd("timeout 240 " + catlip_bin() + " run " + d.dir.file("g2.toml") + " --run-dir " + run +
+                   " --progress plain --set train.steps=24 --set train.dim=64 --set train.depth=2 2>&1");
+  };
+  auto ref = run_once(d.dir.file("ref"));
+  INFO(ref.out);
+  REQUIRE(ref.exit_code == 0);
+
+  const std::string run = d.dir.file("chaos");
+  int pid = start_run(d.dir.file("g2.toml") + " --run-dir " + run +
+                          " --progress plain --set train.steps=24 --set train.dim=64 --set train.depth=2",
+                      d.dir.file("chaos.log"));
+  auto steps_logged = [&] {
+    std::ifstream in(run + "/train_metrics.jsonl");
+    int n = 0;
+    for (std::string l; std::getline(in, l);) ++n;
+    return n;
+  };
+  int kills = 0, st = 0;
+  bool exited = false;
+  for (int target : {2, 8}) {  // kill one decode replica once step 2, then step 8, is logged
+    for (int i = 0; i < 20000 && steps_logged() < target; ++i) {
+      if (::waitpid(pid, &st, WNOHANG) == pid) {
+        exited = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (exited) break;
+    auto pids = worker_pids(run, "decode/" + std::to_string(kills % 3));
+    if (!pids.empty() && ::kill(pids[0], SIGKILL) == 0) ++kills;
+  }
+  if (!exited) ::waitpid(pid, &st, 0);
+  INFO(read_file(d.dir.file("chaos.log")));
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+  REQUIRE(kills >= 1);  // the run outlived at least the first kill
+  CHECK_THAT(read_file(d.dir.file("chaos.log")), Catch::Contains("restarting stage 'decode'"));
+  auto want = ids_of(d.dir.file("ref"), 2), got = ids_of(run, 2);
+  check_same(got, want, 24);
+  std::set<std::string> all;
+  for (auto& [s, ids] : got) all.insert(ids.begin(), ids.end());
+  CHECK(all.size() == 384);  // every sample of the epoch, once
+  check_losses(losses_of(run), losses_of(d.dir.file("ref")), 24);
 }
