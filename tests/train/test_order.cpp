@@ -269,7 +269,8 @@ TEST_CASE("deterministic order: 2 ranks, 1 rank with accumulate_steps 2, and a r
   check_losses(losses_of(run), losses_of(d.dir.file("two")), 8);
 }
 
-TEST_CASE("deterministic order: a source with several replicas is refused, naming the stage and parameter") {
+TEST_CASE("deterministic order: a numbering source with several replicas, or a trainer fed unnumbered samples, "
+          "is refused with the stage and parameter named") {
   OrderData d;
   make_data(d);
   auto r = run_cmd(catlip_bin() + " validate " + d.graph + " --set read.replicas=2 2>&1");
@@ -277,6 +278,12 @@ TEST_CASE("deterministic order: a source with several replicas is refused, namin
   CHECK(r.exit_code == 3);
   CHECK_THAT(r.out, Catch::Contains("read") && Catch::Contains("order = \"deterministic\"") &&
                         Catch::Contains("1 replica"));
+  // The source does not number: the trainer fails at its first sample, saying which parameter to set.
+  auto u = catlip_run(d, d.dir.file("unnumbered"), "--set read.order=arrival");
+  INFO(u.out);
+  CHECK(u.exit_code == 1);
+  CHECK_THAT(u.out, Catch::Contains("has no number (field order.seq): set order = \"deterministic\" on the "
+                                    "shards.source"));
 }
 
 TEST_CASE("deterministic order: decode replicas killed mid-run are restarted and every step still trains the same "

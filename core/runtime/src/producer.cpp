@@ -67,6 +67,15 @@ Producer::Producer(zmq::context_t& ctx, const std::vector<std::string>& endpoint
   rr_.assign(groups_.size(), 0);
   redeliver_.resize(groups_.size());
   parked_.resize(groups_.size());
+  parked_for_.resize(groups_.size());
+  member_.resize(groups_.size());
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    if (groups_[g].keyed_replicas <= 0) continue;
+    parked_for_[g].assign(size_t(groups_[g].keyed_replicas), 0);
+    member_[g].assign(size_t(groups_[g].keyed_replicas), 0);
+    for (int r : groups_[g].members)
+      if (r >= 0 && r < groups_[g].keyed_replicas) member_[g][size_t(r)] = 1;
+  }
 }
 
 Producer::~Producer() = default;
@@ -240,8 +249,7 @@ Producer::Peer* Producer::pick(size_t g) {
 
 int Producer::target(size_t g, int64_t key) const {
   int r = static_cast<int>(key % groups_[g].keyed_replicas);
-  auto& m = groups_[g].members;
-  if (std::find(m.begin(), m.end(), r) == m.end())
+  if (!member_[g][size_t(r)])
     throw TransportError("deterministic order: item " + std::to_string(key) + " belongs to " + groups_[g].stage + "#" +
                          std::to_string(r) + ", which does not read this producer (a node-local link); keyed "
                          "routing needs every replica of '" + groups_[g].stage + "' to read every upstream replica");
@@ -286,6 +294,7 @@ void Producer::pump_keyed(size_t g, std::deque<Outstanding>& q, std::vector<bool
     }
     Outstanding o = std::move(*it);
     it = q.erase(it);
+    if (&q == &parked_[g]) parked_for_[g][size_t(r)]--;
     if (!send_to(*p, std::move(o))) {
       blocked[size_t(r)] = true;  // gone: its items wait in redeliver_ for its successor
       it = q.begin();
@@ -335,18 +344,23 @@ bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachment
       // Keyed: parked for its replica (sent at once if it has credit); this
       // blocks only while the group's parking is full.
       const int r = target(g, key);  // a replica that cannot be reached from here fails now
-      auto queued_for_r = [&](const std::deque<Outstanding>& q) {
-        return std::any_of(q.begin(), q.end(), [&](const Outstanding& o) { return o.key >= 0 && target(g, o.key) == r; });
+      // Straight to its replica when it has credit and nothing of it waits
+      // before this item (credits change only in poll_control, which
+      // pumps what waits).
+      auto waiting_for_r = [&] {
+        if (parked_for_[g][size_t(r)] > 0) return true;
+        return std::any_of(redeliver_[g].begin(), redeliver_[g].end(),
+                           [&](const Outstanding& o) { return o.key >= 0 && target(g, o.key) == r; });
       };
       for (;;) {
-        pump_redeliveries();
-        if (!queued_for_r(redeliver_[g]) && !queued_for_r(parked_[g]))
+        if (!waiting_for_r())
           if (Peer* p = pick_replica(g, r)) {
             send_to(*p, std::move(copy));  // if it is gone, the item waits in redeliver_ for its successor
             break;
           }
         if (parked_[g].size() < park_cap(g)) {
           parked_[g].push_back(std::move(copy));
+          parked_for_[g][size_t(r)]++;
           break;
         }
         if (stopped(stop_)) return false;

@@ -190,6 +190,8 @@ class Producer {
   std::vector<size_t> rr_;
   std::vector<std::deque<Outstanding>> redeliver_;  // per group: to send before anything new
   std::vector<std::deque<Outstanding>> parked_;     // per keyed group: keyed items waiting for credit
+  std::vector<std::vector<int>> parked_for_;        // per keyed group and replica: how many of them
+  std::vector<std::vector<char>> member_;           // per keyed group and replica: reads this producer
   std::map<uint64_t, int> pending_;                  // ordinal -> groups yet to acknowledge it
   uint64_t next_ordinal_ = 0;
   const std::atomic<bool>* stop_;
