@@ -278,6 +278,12 @@ TEST_CASE("deterministic order: a numbering source with several replicas, or a t
   CHECK(r.exit_code == 3);
   CHECK_THAT(r.out, Catch::Contains("read") && Catch::Contains("order = \"deterministic\"") &&
                         Catch::Contains("1 replica"));
+  // Ranks on two nodes that read labels node-locally could not get every number routed to them.
+  auto n = run_cmd(catlip_bin() + " validate " + d.graph +
+                   " --nodes 2 --set train.replicas_per_node=1 --set labels.replicas_per_node=1 2>&1");
+  INFO(n.out);
+  CHECK(n.exit_code == 3);
+  CHECK_THAT(n.out, Catch::Contains("stage 'train'") && Catch::Contains("input 'labels' runs on the same nodes"));
   // The source does not number: the trainer fails at its first sample, saying which parameter to set.
   auto u = catlip_run(d, d.dir.file("unnumbered"), "--set read.order=arrival");
   INFO(u.out);
