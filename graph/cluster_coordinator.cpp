@@ -58,6 +58,8 @@ struct RemoteNodes::Impl {
   int killed = 0;
   bool stopping = false;  // STOP sent: failures while winding down are not the node's
   std::string table;  // every node's endpoints, sent in START
+  std::string reached_at;  // the coordinator's address as the nodes reached it (first join)
+  bool renumbered = false;  // a shrink renumbered the nodes: ASSIGN carries rank and node count
 
   bool send(int rank, const CtlMsg& m) {
     if (rank <= 0 || id_of[size_t(rank)].empty()) return false;
@@ -221,8 +223,24 @@ Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string&
     }
     return Status::Unavailable((k >= 0 ? who(k) + " " : std::string("a node ")) + "refused at join: " + why);
   };
+  auto assign = [&](int k) {
+    CtlMsg a{{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}};
+    // After a shrink the agents learn their new rank and the node count.
+    if (im.renumbered) a["rank"] = std::to_string(k), a["nodes"] = std::to_string(n);
+    // This node's stages' secret keys and every stage's public key,
+    // over the join channel (encrypted when security = "curve").
+    if (!im.keys.empty()) a["keys"] = run_keys_to_text(im.keys, stages_on_node(im.g, k));
+    im.send(k, a);
+  };
   int ready = 1;
-  std::string reached_at;  // the coordinator's address as the nodes reached it
+  std::string reached_at = im.reached_at;  // the coordinator's address as the nodes reached it
+  // A later generation (a restart of the run): the nodes still joined get
+  // the new graph at once; a lost one must join again.
+  for (int k = 1; k < n; ++k)
+    if (!im.id_of[size_t(k)].empty()) {
+      nodes_[size_t(k)].status = "joined";
+      assign(k);
+    }
   while (ready < n) {
     if (int sig = signal.load())
       return Status::Invalid(std::string("interrupted by ") + ::strsignal(sig) + " while nodes were joining");
@@ -278,11 +296,9 @@ Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string&
         if (reached_at.empty()) reached_at = ctl_field(m, "via");
         im.seen[size_t(k)] = Clock::now();
         ni.status = "joined";
-        CtlMsg assign{{"kind", "ASSIGN"}, {"graph", graph_toml}, {"run_dir", run_dir}};
-        // This node's stages' secret keys and every stage's public key,
-        // over the join channel (encrypted when security = "curve").
-        if (!im.keys.empty()) assign["keys"] = run_keys_to_text(im.keys, stages_on_node(im.g, k));
-        im.send(k, assign);
+        im.lost[size_t(k)] = false;
+        im.bye[size_t(k)] = false;
+        assign(k);
       } else if (known == im.rank_of.end()) {
         continue;  // not a member
       } else if (kind == "READY") {
@@ -315,7 +331,56 @@ Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string&
     return Status::Unavailable(std::string("node 0 cannot listen for the other nodes' consumers: ") + e.what());
   }
   im.table = endpoints_to_text(tcp);
+  im.reached_at = reached_at;
   return Status::Ok();
+}
+
+void RemoteNodes::next_generation(const GraphSpec& g, double join_timeout_s, const std::vector<int>& new_rank) {
+  Impl& im = *impl_;
+  if (!new_rank.empty()) {
+    // Renumber: node k's state moves to new_rank[k]; lost nodes are dropped.
+    const size_t n = size_t(g.nodes);
+    std::vector<std::string> id_of(n);
+    std::vector<Clock::time_point> seen(n, Clock::now());
+    std::vector<bool> lost(n, false);
+    std::vector<NodeView> views(n);
+    im.rank_of.clear();
+    for (size_t k = 0; k < new_rank.size() && k < im.id_of.size(); ++k) {
+      int j = new_rank[k];
+      if (j < 0) continue;
+      id_of[size_t(j)] = im.id_of[k];
+      views[size_t(j)] = nodes_[k];
+      views[size_t(j)].rank = j;
+      if (j > 0 && !id_of[size_t(j)].empty()) im.rank_of[id_of[size_t(j)]] = j;
+    }
+    im.id_of = id_of;
+    im.seen = seen;
+    im.lost = lost;
+    im.ready.assign(n, false);
+    im.bye.assign(n, false);
+    nodes_ = views;
+    im.renumbered = true;
+  }
+  im.g = g;
+  im.g.join_timeout_s = join_timeout_s;
+  im.stopping = false;
+  im.killed = 0;
+  im.table.clear();
+  const size_t n = size_t(g.nodes);
+  for (size_t k = 1; k < n; ++k) {
+    im.ready[k] = false;
+    im.bye[k] = false;
+    im.seen[k] = Clock::now();
+    NodeView& v = nodes_[k];
+    v.exited = v.failed = 0;
+    v.replicas = static_cast<int>(replicas_on_node(g, int(k)).size());
+    if (im.lost[k] || v.status == "failed") {
+      // Gone: it may join again (a restarted agent with the same rank).
+      if (!im.id_of[k].empty()) im.rank_of.erase(im.id_of[k]);
+      im.id_of[k].clear();
+      v.status = "waiting";
+    }
+  }
 }
 
 void RemoteNodes::start() {
@@ -362,6 +427,7 @@ void RemoteNodes::handle(LaunchEvents& ev) {
       e.node = k;
       e.ok = ctl_field(m, "ok") == "1";
       e.stopped = ctl_field(m, "stopped") == "1";
+      e.config_error = ctl_field(m, "config_error") == "1";
       e.failure = ctl_field(m, "failure");
       nodes_[size_t(k)].exited++;
       if (im.stopping) e.stopped = e.stopped || !e.ok, e.failure.clear();  // winding down
@@ -403,16 +469,18 @@ bool RemoteNodes::kill_replica(const std::string& stage, int replica) {
   return k > 0 && impl_->send(k, {{"kind", "KILL"}, {"stage", stage}, {"replica", std::to_string(replica)}});
 }
 
-void RemoteNodes::request_stop(double grace_s) {
+void RemoteNodes::request_stop(double grace_s, double restart_wait_s) {
   Impl& im = *impl_;
   if (im.stopping) return;
   im.stopping = true;
   for (int k = 1; k < im.g.nodes; ++k)
     if (!im.lost[size_t(k)] && !im.bye[size_t(k)]) {
       if (!outcome_ok_ && nodes_[size_t(k)].status == "running")
-        nodes_[size_t(k)].status = nodes_[size_t(k)].failed ? "failed" : "stopped";
-      im.send(k, {{"kind", "STOP"}, {"ok", outcome_ok_ ? "1" : "0"}, {"reason", outcome_},
-                  {"grace", param_value_to_string(grace_s)}});
+        nodes_[size_t(k)].status = restart_wait_s >= 0 ? "restarting" : nodes_[size_t(k)].failed ? "failed" : "stopped";
+      CtlMsg stop{{"kind", "STOP"}, {"ok", outcome_ok_ ? "1" : "0"}, {"reason", outcome_},
+                  {"grace", param_value_to_string(grace_s)}};
+      if (restart_wait_s >= 0) stop["restart"] = "1", stop["wait_s"] = param_value_to_string(restart_wait_s);
+      im.send(k, stop);
     }
 }
 

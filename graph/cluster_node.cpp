@@ -149,7 +149,7 @@ class Uplink : public LaunchEvents {
   }
   void on_exit(const ReplicaExit& e) override {
     send({{"kind", "EXIT"}, {"stage", e.stage}, {"replica", std::to_string(e.replica)}, {"ok", e.ok ? "1" : "0"},
-          {"stopped", e.stopped ? "1" : "0"}, {"failure", e.failure}});
+          {"stopped", e.stopped ? "1" : "0"}, {"config_error", e.config_error ? "1" : "0"}, {"failure", e.failure}});
   }
 
  private:
@@ -220,6 +220,181 @@ Status prepare(const CtlMsg& assign, const NodeOptions& opt, const std::string& 
 
 }  // namespace
 
+// One `catlip node` agent: joined once, then one pass per generation of
+// the run (the first, and one after each restart of the run: STOP with
+// restart, whose next ASSIGN may take up to the STOP's wait_s while the
+// coordinator waits for a lost node).
+struct Agent {
+  const NodeOptions& opt;
+  NodeOptions cur;  // a shrunk run renumbers the nodes (ASSIGN's rank and nodes)
+  int rank;
+  std::string address, coord, secret;
+  SignalGuard& signals;
+  zmq::context_t& zctx;
+  Uplink& up;
+  bool heard = false;
+  double next_wait_s = 0;
+
+  // Waits for ASSIGN (prepares the graph) and START; returns -1 with `prep`
+  // and `endpoints` filled when the run starts, else the agent's exit code.
+  int await_start(int generation, Prepared& prep, std::string& endpoints) {
+    auto t0 = Clock::now();
+    for (;;) {
+      if (int sig = signals.received().load()) {
+        up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
+        return 130;
+      }
+      double limit = heard ? std::max({opt.join_timeout_s, 60.0, next_wait_s}) : opt.join_timeout_s;
+      if (since(t0) > limit) {
+        Say(rank) << (heard ? "the coordinator did not start the run" : "no answer from the coordinator at " + coord)
+                  << " within " << limit << " s"
+                  << (heard ? ""
+                      : secret.empty()
+                          ? " (is node 0 running? This node has no cluster secret: with security = \"curve\", the "
+                            "default, node 0 refuses to start without one; set CATLIP_CLUSTER_SECRET, the same on "
+                            "every node)"
+                          : " (is node 0 running, and is the address reachable from here?)");
+        return 1;
+      }
+      CtlMsg m;
+      if (!up.recv(m, 100)) {
+        up.ping();
+        // Once it has answered, the coordinator pings every 0.5 s.
+        if (up.refused()) {
+          Say(rank) << "the coordinator at " << coord << " refused the connection: "
+                    << (secret.empty() ? std::string("it requires a cluster secret and this node has none (") +
+                                             kNoClusterSecret + ")"
+                                       : std::string("this node's cluster secret differs from the coordinator's, or the "
+                                                     "coordinator runs with security = \"none\""));
+          return 1;
+        }
+        if (up.coordinator_gone() || (heard && up.silent_s() > 10)) {
+          Say(rank) << "lost the coordinator at " << coord << " while joining";
+          return 1;
+        }
+        continue;
+      }
+      heard = true;
+      std::string kind = ctl_field(m, "kind");
+      if (kind == "REJECT") {
+        Say(rank) << "refused by the coordinator: " << ctl_field(m, "reason");
+        return 1;
+      } else if (kind == "STOP") {
+        up.send({{"kind", "BYE"}, {"killed", "0"}});
+        Say(rank) << "the run ended before it started: " << ctl_field(m, "reason");
+        return ctl_field(m, "ok") == "1" ? 0 : 1;
+      } else if (kind == "ASSIGN") {
+        if (generation > 0 && !ctl_field(m, "rank").empty()) {
+          // The run shrank to the nodes left: this node's new rank.
+          try {
+            int r = std::stoi(ctl_field(m, "rank")), n = std::stoi(ctl_field(m, "nodes"));
+            if (r != rank) Say(rank) << "the run continues on " << n << " nodes; this node is now node " << r;
+            rank = cur.id.rank = r;
+            cur.id.nodes = n;
+          } catch (...) {
+            // a malformed rank: prepare() refuses the graph against the old one
+          }
+        }
+        CtlMsg ready;
+        Status prepared = prepare(m, cur, address, prep, ready);
+        if (!prepared.ok()) {
+          const std::string& why = prepared.message();
+          up.send({{"kind", "FAIL"}, {"reason", why}});
+          Say(rank) << "cannot run the graph: " << why;
+          return 1;
+        }
+        up.send(ready);
+      } else if (kind == "START") {
+        endpoints = ctl_field(m, "endpoints");
+        return -1;
+      }
+    }
+  }
+
+  // Runs this node's replicas until STOP; returns -1 when the run restarts
+  // (the next generation follows), else the agent's exit code.
+  int run_generation(Prepared& prep, const std::string& endpoints) {
+    std::string node_dir = prep.run_dir + "/node-" + std::to_string(rank);
+    fs::create_directories(node_dir);
+    prep.g.run_dir = prep.run_dir;
+    std::ofstream(node_dir + "/graph.toml") << graph_to_toml(prep.g);
+    std::ofstream(node_dir + "/endpoints.txt") << endpoints;
+    SocketDir sock_dir;
+    LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints),
+                 prep.listeners.listen_fds, prep.listeners.group_fds, cur.worker_bin, prep.keys, prep.restarts,
+                 prep.params};
+    auto launcher = make_process_launcher(zctx, run);
+    try {
+      launcher->start();
+    } catch (const std::exception& e) {
+      up.send({{"kind", "LEAVE"}, {"reason", std::string("cannot start replicas: ") + e.what()}});
+      launcher->stop(0, up);
+      return 1;
+    }
+    release_group_ports(prep.listeners);  // producer ports stay held: a restarted replica reuses its own
+    for (;;) {
+      std::vector<zmq::pollitem_t> items{up.item()};
+      launcher->add_poll_items(items);
+      try {
+        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+      } catch (const zmq::error_t&) {
+        // EINTR (a signal): the loop checks its signal flag next
+      }
+      launcher->handle(up);
+      up.ping();
+      CtlMsg m;
+      while (up.recv(m, 0)) {
+        if (ctl_field(m, "kind") == "KILL") {
+          int r = -1;
+          try {
+            r = std::stoi(ctl_field(m, "replica"));
+          } catch (...) {
+            // no or bad replica index: -1 kills none, and the coordinator notices
+          }
+          launcher->kill_replica(ctl_field(m, "stage"), r);
+          continue;
+        }
+        if (ctl_field(m, "kind") != "STOP") continue;
+        double grace = 3;
+        try {
+          grace = std::stod(ctl_field(m, "grace"));
+        } catch (...) {
+          // no or bad grace from the coordinator: keep the default
+        }
+        int killed = launcher->stop(grace, up);
+        up.send({{"kind", "BYE"}, {"killed", std::to_string(killed)}});
+        if (ctl_field(m, "restart") == "1") {
+          // The run restarts from its checkpoint: wait for its next ASSIGN.
+          Say(rank) << "run restarting: " << ctl_field(m, "reason");
+          try {
+            next_wait_s = std::stod(ctl_field(m, "wait_s"));
+          } catch (...) {
+            next_wait_s = 0;  // none given: the join timeout
+          }
+          return -1;
+        }
+        bool ok = ctl_field(m, "ok") == "1";
+        Say(rank) << (ok ? "run finished" : "run stopped: " + ctl_field(m, "reason"));
+        return ok ? 0 : 1;
+      }
+      if (int sig = signals.received().load()) {
+        Say(rank) << "received " << ::strsignal(sig) << ", stopping this node's replicas";
+        launcher->stop(3, up);
+        up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
+        return 130;
+      }
+      if (up.coordinator_gone() || up.silent_s() > prep.g.node_timeout_s) {
+        Say(rank) << "lost the coordinator at " << coord << " ("
+                  << (up.coordinator_gone() ? std::string("its connection closed")
+                                            : "nothing for " + std::to_string(prep.g.node_timeout_s) + " s")
+                  << "); stopping this node's replicas";
+        launcher->stop(3, up);
+        return 1;
+      }
+    }
+  }
+};
+
 int run_node_agent(const NodeOptions& opt) {
   const int rank = opt.id.rank;
   std::string coord_ip;
@@ -256,139 +431,12 @@ int run_node_agent(const NodeOptions& opt) {
   up.send({{"kind", "JOIN"}, {"rank", std::to_string(rank)}, {"host", hostname()}, {"address", address}, {"via", coord_ip},
            {"pid", std::to_string(::getpid())}, {"version", catlip_version()}});
 
-  // Joining: ASSIGN, then START (or REJECT / STOP).
-  Prepared prep;
-  std::string endpoints;
-  bool heard = false;
-  auto t0 = Clock::now();
-  for (;;) {
-    if (int sig = signals.received().load()) {
-      up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
-      return 130;
-    }
-    double limit = heard ? std::max(opt.join_timeout_s, 60.0) : opt.join_timeout_s;
-    if (since(t0) > limit) {
-      Say(rank) << (heard ? "the coordinator did not start the run" : "no answer from the coordinator at " + coord)
-                << " within " << limit << " s"
-                << (heard ? ""
-                    : secret.empty()
-                        ? " (is node 0 running? This node has no cluster secret: with security = \"curve\", the "
-                          "default, node 0 refuses to start without one; set CATLIP_CLUSTER_SECRET, the same on "
-                          "every node)"
-                        : " (is node 0 running, and is the address reachable from here?)");
-      return 1;
-    }
-    CtlMsg m;
-    if (!up.recv(m, 100)) {
-      up.ping();
-      // Once it has answered, the coordinator pings every 0.5 s.
-      if (up.refused()) {
-        Say(rank) << "the coordinator at " << coord << " refused the connection: "
-                  << (secret.empty() ? std::string("it requires a cluster secret and this node has none (") +
-                                           kNoClusterSecret + ")"
-                                     : std::string("this node's cluster secret differs from the coordinator's, or the "
-                                                   "coordinator runs with security = \"none\""));
-        return 1;
-      }
-      if (up.coordinator_gone() || (heard && up.silent_s() > 10)) {
-        Say(rank) << "lost the coordinator at " << coord << " while joining";
-        return 1;
-      }
-      continue;
-    }
-    heard = true;
-    std::string kind = ctl_field(m, "kind");
-    if (kind == "REJECT") {
-      Say(rank) << "refused by the coordinator: " << ctl_field(m, "reason");
-      return 1;
-    } else if (kind == "STOP") {
-      up.send({{"kind", "BYE"}, {"killed", "0"}});
-      Say(rank) << "the run ended before it started: " << ctl_field(m, "reason");
-      return ctl_field(m, "ok") == "1" ? 0 : 1;
-    } else if (kind == "ASSIGN") {
-      CtlMsg ready;
-      Status prepared = prepare(m, opt, address, prep, ready);
-      if (!prepared.ok()) {
-        const std::string& why = prepared.message();
-        up.send({{"kind", "FAIL"}, {"reason", why}});
-        Say(rank) << "cannot run the graph: " << why;
-        return 1;
-      }
-      up.send(ready);
-    } else if (kind == "START") {
-      endpoints = ctl_field(m, "endpoints");
-      break;
-    }
-  }
-
-  // Running.
-  std::string node_dir = prep.run_dir + "/node-" + std::to_string(rank);
-  fs::create_directories(node_dir);
-  prep.g.run_dir = prep.run_dir;
-  std::ofstream(node_dir + "/graph.toml") << graph_to_toml(prep.g);
-  std::ofstream(node_dir + "/endpoints.txt") << endpoints;
-  SocketDir sock_dir;
-  LocalRun run{prep.g, rank, prep.run_dir, node_dir, sock_dir.path(), endpoints_from_text(endpoints),
-               prep.listeners.listen_fds, prep.listeners.group_fds, opt.worker_bin, prep.keys, prep.restarts,
-               prep.params};
-  auto launcher = make_process_launcher(zctx, run);
-  try {
-    launcher->start();
-  } catch (const std::exception& e) {
-    up.send({{"kind", "LEAVE"}, {"reason", std::string("cannot start replicas: ") + e.what()}});
-    launcher->stop(0, up);
-    return 1;
-  }
-  release_group_ports(prep.listeners);  // producer ports stay held: a restarted replica reuses its own
-  for (;;) {
-    std::vector<zmq::pollitem_t> items{up.item()};
-    launcher->add_poll_items(items);
-    try {
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
-    } catch (const zmq::error_t&) {
-      // EINTR (a signal): the loop checks its signal flag next
-    }
-    launcher->handle(up);
-    up.ping();
-    CtlMsg m;
-    while (up.recv(m, 0)) {
-      if (ctl_field(m, "kind") == "KILL") {
-        int r = -1;
-        try {
-          r = std::stoi(ctl_field(m, "replica"));
-        } catch (...) {
-          // no or bad replica index: -1 kills none, and the coordinator notices
-        }
-        launcher->kill_replica(ctl_field(m, "stage"), r);
-        continue;
-      }
-      if (ctl_field(m, "kind") != "STOP") continue;
-      double grace = 3;
-      try {
-        grace = std::stod(ctl_field(m, "grace"));
-      } catch (...) {
-        // no or bad grace from the coordinator: keep the default
-      }
-      int killed = launcher->stop(grace, up);
-      up.send({{"kind", "BYE"}, {"killed", std::to_string(killed)}});
-      bool ok = ctl_field(m, "ok") == "1";
-      Say(rank) << (ok ? "run finished" : "run stopped: " + ctl_field(m, "reason"));
-      return ok ? 0 : 1;
-    }
-    if (int sig = signals.received().load()) {
-      Say(rank) << "received " << ::strsignal(sig) << ", stopping this node's replicas";
-      launcher->stop(3, up);
-      up.send({{"kind", "LEAVE"}, {"reason", std::string("received ") + ::strsignal(sig)}});
-      return 130;
-    }
-    if (up.coordinator_gone() || up.silent_s() > prep.g.node_timeout_s) {
-      Say(rank) << "lost the coordinator at " << coord << " ("
-                << (up.coordinator_gone() ? std::string("its connection closed")
-                                          : "nothing for " + std::to_string(prep.g.node_timeout_s) + " s")
-                << "); stopping this node's replicas";
-      launcher->stop(3, up);
-      return 1;
-    }
+  Agent agent{opt, opt, rank, address, coord, secret, signals, zctx, up};
+  for (int generation = 0;; ++generation) {
+    Prepared prep;
+    std::string endpoints;
+    if (int rc = agent.await_start(generation, prep, endpoints); rc >= 0) return rc;
+    if (int rc = agent.run_generation(prep, endpoints); rc >= 0) return rc;
   }
 }
 

@@ -377,6 +377,26 @@ Status place_stages(GraphSpec& g, std::vector<Diagnostic>& diags) {
   return diagnostics_status(diags, before);
 }
 
+Status shrink_graph(GraphSpec& g, const std::set<int>& lost, std::vector<int>& new_rank) {
+  if (lost.count(0)) return Status::Invalid("node 0 (the coordinator) cannot be left out");
+  new_rank.assign(size_t(g.nodes), -1);
+  int next = 0;
+  for (int k = 0; k < g.nodes; ++k)
+    if (!lost.count(k)) new_rank[size_t(k)] = next++;
+  for (auto& s : g.stages) {
+    if (s.nodes_spec.empty()) continue;
+    std::vector<int> kept;
+    for (int k : s.nodes_spec)
+      if (k >= 0 && k < g.nodes && new_rank[size_t(k)] >= 0) kept.push_back(new_rank[size_t(k)]);
+    if (kept.empty())
+      return Status::Invalid("stage '" + s.name + "' runs only on lost node(s) (nodes = [...] in the graph)");
+    s.nodes_spec = kept;
+  }
+  g.nodes = next;
+  std::vector<Diagnostic> diags;
+  return place_stages(g, diags);
+}
+
 Status load_graph(const std::string& path, const LoadOptions& opt, GraphSpec& out,
                   std::vector<Diagnostic>& diags) {
   out = GraphSpec{};

@@ -140,9 +140,17 @@ const std::vector<GraphKey<GraphSpec>>& graph_keys() {
       field("max_error_fraction", &G::max_error_fraction).range(0, 1)
           .doc("error.* counters over items above this fail the stage"),
       field("max_restarts", &G::max_restarts).range(0, 1000)
-          .doc("restarts of a failed or hung replica of a restartable stage; then the run fails naming it"),
+          .doc("restarts of a failed or hung replica of a restartable stage; then the run fails naming it. On a "
+               "stage with ranks (train.*; only when set on the stage, default none there): restarts of the "
+               "whole run from its newest checkpoint after a rank fails or hangs"),
       field("nodes", &G::nodes).range(1, 100000).doc("hosts the graph runs on (catlip node, catlip run --nodes)"),
       field("join_timeout_s", &G::join_timeout_s).range(0.5, 86400).doc("coordinator: time for every node to join"),
+      field("on_node_loss", &G::on_node_loss).one_of({"fail", "wait", "shrink"})
+          .doc("a lost node: \"fail\" the run; \"wait\": stop the other nodes, wait rejoin_timeout_s for an "
+               "agent with its rank to join again, and restart the run from its checkpoint; \"shrink\": restart "
+               "it from its checkpoint on the nodes left (at most max_restarts times)"),
+      field("rejoin_timeout_s", &G::rejoin_timeout_s).range(1, 86400 * 7)
+          .doc("on_node_loss = \"wait\": how long a lost node has to join again"),
       field("node_timeout_s", &G::node_timeout_s).range(0.5, 86400)
           .doc("a node (or the coordinator) silent this long is lost"),
       field("security", &G::security).one_of({"curve", "none"})
@@ -176,6 +184,10 @@ const std::vector<GraphKey<StageSpec>>& stage_keys() {
           .unset_if([](const S& s) { return s.max_error_fraction < 0; }),
       field("max_restarts", &S::max_restarts).range(0, 1000).overrides_graph()
           .unset_if([](const S& s) { return s.max_restarts < 0; }),
+      field("restart_window_s", &S::restart_window_s).range(0, 1e9).dflt("0 (the whole run)")
+          .doc("a stage with ranks: max_restarts counts only the run restarts of the last restart_window_s "
+               "seconds")
+          .unset_if([](const S& s) { return s.restart_window_s <= 0; }),
   };
   return keys;
 }

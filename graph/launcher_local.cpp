@@ -393,6 +393,7 @@ class ProcessLauncher : public Launcher {
       // A configuration error (the worker's exit 3: parameters or configure())
       // would fail the same way again: it is never restarted.
       const bool config_error = WIFEXITED(r.status) && WEXITSTATUS(r.status) == kConfigErrorExit;
+      e.config_error = config_error;
       if (config_error) e.failure += " (a configuration error: not restarted)";
       if (!e.stopped && !stopping_ && !config_error && r.restarts < max) {
         // Restart after a backoff (0.25 s, doubling, at most 4 s); its

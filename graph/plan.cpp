@@ -135,6 +135,10 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
   bool local_consumer = false, tcp_consumer = false;
   for (auto* c : g.consumers_of(stage)) {
     ConsumerGroup cg{c->name, 0, {}, c->prefetch ? c->prefetch : g.prefetch};
+    // A stage whose `order` parameter is "deterministic" (the trainer) gets
+    // numbered samples by their number: seq % replicas (keyed routing).
+    if (auto it = c->params.find("order"); it != c->params.end())
+      if (auto* v = std::get_if<std::string>(&it->second); v && *v == "deterministic") cg.keyed_replicas = c->replicas;
     for (int cr = 0; cr < c->replicas; ++cr) {
       auto up = upstream_replicas(*s, *c, cr);
       if (std::find(up.begin(), up.end(), replica) == up.end()) continue;

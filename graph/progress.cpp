@@ -31,6 +31,12 @@ void RunMetrics::mark_restarted(const std::string& stage, int replica, const std
   Carried& c = carried_[stage];
   c.restarts++;
   if (c.reasons.size() < 20) c.reasons.push_back(why);
+  carry_over(stage, replica);
+}
+
+void RunMetrics::carry_over(const std::string& stage, int replica) {
+  Carried& c = carried_[stage];
+  failed_.erase({stage, replica});
   auto it = latest_.find({stage, replica});
   if (it == latest_.end()) return;
   c.items_in += it->second.items_in;
@@ -38,6 +44,11 @@ void RunMetrics::mark_restarted(const std::string& stage, int replica, const std
   c.bytes_out += it->second.bytes_out;
   for (auto& [k, n] : it->second.counters) c.counters[k] += n;
   latest_.erase(it);
+}
+
+void RunMetrics::reshape() {
+  for (auto& v : views_)
+    if (const StageSpec* s = g_.find(v.name)) v.replicas = s->replicas;
 }
 
 const ReplicaReport* RunMetrics::report(const std::string& stage, int replica) const {

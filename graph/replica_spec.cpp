@@ -36,7 +36,8 @@ ParamValue param_from_json(const Json& j) {
 Json consumers_to_json(const std::vector<ConsumerGroup>& groups) {
   Json out = Json::array();
   for (auto& c : groups)
-    out.push_back({{"stage", c.stage}, {"replicas", c.replicas}, {"members", c.members}, {"prefetch", c.prefetch}});
+    out.push_back({{"stage", c.stage}, {"replicas", c.replicas}, {"members", c.members}, {"prefetch", c.prefetch},
+                   {"keyed_replicas", c.keyed_replicas}});
   return out;
 }
 
@@ -48,6 +49,7 @@ std::vector<ConsumerGroup> consumers_from_json(const Json& j) {
     g.replicas = c.at("replicas").get<int>();
     g.members = c.at("members").get<std::vector<int>>();
     g.prefetch = c.at("prefetch").get<int>();
+    g.keyed_replicas = c.value("keyed_replicas", 0);
     out.push_back(std::move(g));
   }
   return out;

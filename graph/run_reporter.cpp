@@ -168,6 +168,17 @@ void RunReporter::summary(int exit_code, const std::string& failure, const std::
                        {"nodes", nodes_json(nodes_)},
                        {"cpu_s", cpu_json()},
                        {"final", metrics_.json_record(el)}};
+  if (!run_restarts_.empty()) {
+    json::Ordered rr = json::Ordered::array();
+    for (auto& r : run_restarts_) {
+      json::Ordered o = {{"stage", r.stage}, {"replica", r.replica}, {"node", r.node}, {"cause", r.cause},
+                         {"at_s", json::round_sig(r.at_s, 6)}, {"step_reached", r.step_reached},
+                         {"resumed_step", r.resumed_step}};
+      if (r.step_reached >= 0 && r.resumed_step >= 0) o["steps_lost"] = r.step_reached - r.resumed_step;
+      rr.push_back(std::move(o));
+    }
+    sum["run_restarts"] = std::move(rr);
+  }
   write_run_file(run_dir_ + "/summary.json", json::dump(sum) + "\n");
 }
 

@@ -21,6 +21,17 @@ namespace catlip {
 // inherit it); best effort, as the run's own files are reports, not results.
 void write_run_file(const std::string& path, const std::string& text);
 
+// One restart of the whole run from its checkpoint after a rank of a stage
+// with ranks failed (supervisor.cpp); summary.json's "run_restarts".
+struct RunRestart {
+  std::string stage;
+  int replica = 0, node = 0;
+  std::string cause;          // the failure that started it
+  double at_s = 0;            // seconds into the run
+  int64_t step_reached = -1;  // the stage's last reported train.step before the failure (-1 unknown)
+  int64_t resumed_step = -1;  // the step its ranks resumed at (train.resumed_step; -1 not yet)
+};
+
 class RunReporter {
  public:
   using Clock = std::chrono::steady_clock;
@@ -58,6 +69,8 @@ class RunReporter {
   // summary.json: exit code, failures, nodes, this host's CPU seconds
   // ("cpu_s": workers, supervisor, total), final figures.
   void summary(int exit_code, const std::string& failure, const std::vector<NodeView>* remote);
+  // The run restarts so far, in order (the supervisor appends and completes them).
+  std::vector<RunRestart>& run_restarts() { return run_restarts_; }
 
  private:
   void refresh_nodes(const std::vector<NodeView>* remote);
@@ -76,6 +89,7 @@ class RunReporter {
   FILE* metrics_file_ = nullptr;
   double cpu_self0_ = 0, cpu_children0_ = 0;  // CPU seconds at open()
   MetricsServer server_;
+  std::vector<RunRestart> run_restarts_;
 };
 
 }  // namespace catlip

@@ -2,6 +2,7 @@
 // (liveness, restarts, failures, end-of-run outcomes), decide when the run is
 // over and stop everything. What is shown and written is run_reporter.h's.
 #include "catlip/supervisor.h"
+#include "supervisor_impl.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -28,109 +29,12 @@
 #include "catlip/run_metrics.h"
 #include "catlip/validate.h"
 #include "run_reporter.h"
+#include "run_restarts.h"
 
 namespace fs = std::filesystem;
 
 namespace catlip {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-std::string timestamp() {
-  char b[32];
-  std::time_t t = std::time(nullptr);
-  std::strftime(b, sizeof b, "%Y%m%d-%H%M%S", std::localtime(&t));
-  return b;
-}
-
-double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string fmt1(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.1f", x);
-  return b;
-}
-
-class Supervisor : public LaunchEvents {
- public:
-  Supervisor(const GraphSpec& g, const std::map<std::string, Params>& params, const RunOptions& opt)
-      : g_(g), params_(params), opt_(opt), report_(g_, opt_) {}
-  int run();
-
-  // LaunchEvents
-  void on_line(int node, const std::string& tag, const std::string& line) override {
-    report_.line("[" + (g_.nodes > 1 ? "n" + std::to_string(node) + " " : std::string()) + tag + "] " + line);
-  }
-  void on_report(int node, const ReplicaReport& r) override {
-    if (!r.finish_run.empty() && finished_by_.empty())
-      finished_by_ = "stage '" + r.stage + "' (replica " + std::to_string(r.replica) + ") ended the run: " + r.finish_run;
-    report_.metrics().update(r);
-    heard_[{r.stage, r.replica}] = Clock::now();
-    (void)node;
-  }
-  void on_exit(const ReplicaExit& e) override {
-    if (e.node == 0) report_.nodes()[0].exited++;
-    exited_.insert({e.stage, e.replica});
-    if (!e.ok && !e.stopped) {
-      std::string why = failure_of(e);
-      if (e.node == 0) report_.nodes()[0].failed++;
-      if (!stopping_) report_.metrics().mark_failed(e.stage, e.replica, why);
-      if (failure_.empty()) failure_ = why;
-    }
-  }
-  void on_restart(const ReplicaExit& e, int attempt, int max) override {
-    std::string why = failure_of(e);
-    hung_.erase({e.stage, e.replica});
-    report_.metrics().mark_restarted(e.stage, e.replica, why);
-    heard_[{e.stage, e.replica}] = Clock::now();  // liveness counts from the restart
-    report_.line("catlip: restarting stage '" + e.stage + "' replica " + std::to_string(e.replica) +
-              (g_.nodes > 1 ? " (node " + std::to_string(e.node) + ")" : std::string()) + " [" +
-              std::to_string(attempt) + "/" + std::to_string(max) + "] after: " + why);
-  }
-  void on_node_lost(int node, const std::string& why) override {
-    (void)node;
-    if (failure_.empty()) failure_ = why;
-  }
-
- private:
-  std::string setup_run_dir();
-  Status start_replicas(const std::atomic<int>& signal);
-  EndpointTable listen_node0(const std::string& address, LocalRun& run);
-  int event_loop(const std::atomic<int>& signal);
-  bool all_exited() const;
-  int stop_all(const std::string& why);
-  void check_liveness();
-  Status check_outcomes() const;
-
-  GraphSpec g_;
-  const std::map<std::string, Params>& params_;
-  RunOptions opt_;
-  RunReporter report_;  // progress, metrics files, summary (run_reporter.h)
-  std::string run_dir_;
-  zmq::context_t zctx_{1};  // before the launchers: their sockets close first
-  std::unique_ptr<SocketDir> sock_dir_;
-  NodeListeners listeners_;  // node 0's, until its replicas have them
-  std::unique_ptr<Launcher> local_;
-  std::unique_ptr<RemoteNodes> remote_;
-  std::string failure_;      // first failure: ends the run
-  std::string finished_by_;  // set when a stage called finish_run()
-  // Liveness: when each replica's latest report arrived, which have exited.
-  Clock::time_point replicas_started_ = Clock::now();
-  std::map<std::pair<std::string, int>, Clock::time_point> heard_;
-  std::set<std::pair<std::string, int>> exited_;
-  // Restarts allowed per restartable stage; replicas killed because they
-  // hung (their failure is that, not "killed by signal 9").
-  std::map<std::string, int> restart_budget_;
-  std::map<std::pair<std::string, int>, std::string> hung_;
-  std::string failure_of(const ReplicaExit& e) const {
-    auto h = hung_.find({e.stage, e.replica});
-    return h == hung_.end() ? e.failure : h->second;
-  }
-  bool stopping_ = false;  // exits from here on are part of stopping
-  // The other nodes' views (the coordinator's), or null on one host.
-  const std::vector<NodeView>* remote_nodes() const { return remote_ ? &remote_->nodes() : nullptr; }
-};
+namespace detail {
 
 std::string Supervisor::setup_run_dir() {
   std::string d = !opt_.run_dir.empty() ? opt_.run_dir : !g_.run_dir.empty() ? g_.run_dir : "runs/" + g_.name + "-" + timestamp();
@@ -190,7 +94,10 @@ Status Supervisor::start_replicas(const std::atomic<int>& signal) {
     if (!opt_.in_process) {
       sock_dir_ = std::make_unique<SocketDir>();
       run.sock_dir = sock_dir_->path();
-      run.keys = make_run_keys(g_);  // per-stage CURVE keys when tcp links exist
+      // Per-stage CURVE keys when tcp links exist; the same for every
+      // generation of the run (the other nodes get them once, at join).
+      if (!keys_made_) keys_ = make_run_keys(g_), keys_made_ = true;
+      run.keys = keys_;
       PluginLoader loader;
       restart_budget_ = run.restarts = restart_budgets(g_, loader);
     }
@@ -210,10 +117,12 @@ Status Supervisor::start_replicas(const std::atomic<int>& signal) {
       // A host name that means loopback only here (Debian maps its own name
       // to 127.0.1.1) would shut the other hosts out: listen on every address.
       bool name_on_loopback = cip.rfind("127.", 0) == 0 && chost != cip;
-      remote_ = std::make_unique<RemoteNodes>(zctx_, g_, name_on_loopback ? "*" : cip, cport, run.keys);
-      if (!opt_.quiet)
-        std::cerr << "catlip: coordinator at " << (name_on_loopback ? "*" : cip) << ":" << cport << ", waiting up to "
-                  << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
+      if (!remote_) {
+        remote_ = std::make_unique<RemoteNodes>(zctx_, g_, name_on_loopback ? "*" : cip, cport, run.keys);
+        if (!opt_.quiet)
+          std::cerr << "catlip: coordinator at " << (name_on_loopback ? "*" : cip) << ":" << cport
+                    << ", waiting up to " << g_.join_timeout_s << " s for " << g_.nodes - 1 << " node(s) to join\n";
+      }
       // Node 0's producers listen at the address the other nodes reached it at.
       auto node0 = [&](const std::string& reached_at) { return listen_node0(reached_at.empty() ? cip : reached_at, run); };
       Status joined = remote_->rendezvous(graph_to_toml(g_), run_dir_, plugin_set(g_), node0, tcp, signal);
@@ -272,6 +181,7 @@ int Supervisor::event_loop(const std::atomic<int>& signal) {
       return 0;
     }
     if (!failure_.empty()) return 1;
+    if (!restart_cause_.empty()) return kRestartRun;
     if (int sig = signal.load()) {
       report_.clear();
       std::cerr << "catlip: received " << ::strsignal(sig) << ", stopping all replicas\n";
@@ -300,8 +210,18 @@ int Supervisor::run() {
   Status started = start_replicas(signals.received());
   failure_ = started.message();
   int exit_code = 1;
-  if (failure_.empty()) exit_code = event_loop(signals.received());
-  else if (signals.received()) {
+  if (failure_.empty()) {
+    exit_code = event_loop(signals.received());
+    while (exit_code == kRestartRun) {
+      Status restarted = restart_run(signals.received());
+      if (!restarted.ok()) {
+        failure_ = restarted.message();
+        exit_code = 1;
+        break;
+      }
+      exit_code = event_loop(signals.received());
+    }
+  } else if (signals.received()) {
     exit_code = 130;  // interrupted while nodes were joining
     stop_all("interrupted");
   }
@@ -363,84 +283,10 @@ int Supervisor::run() {
   return exit_code;
 }
 
-// A replica still running that has sent no report for its stage's
-// liveness_timeout_s (reports come from a thread of their own every
-// report_interval_s, from before configure() to exit) is hung or stopped:
-// the run fails naming it. Replicas that reported a final state are exiting.
-void Supervisor::check_liveness() {
-  if (!failure_.empty() || !finished_by_.empty()) return;
-  auto now = Clock::now();
-  for (auto& slot : all_replicas(g_)) {
-    auto key = std::make_pair(slot.stage, slot.replica);
-    if (exited_.count(key)) continue;
-    const ReplicaReport* r = report_.metrics().report(slot.stage, slot.replica);
-    if (r && (r->state == ReplicaState::Done || r->state == ReplicaState::Failed || r->state == ReplicaState::Stopped))
-      continue;
-    auto it = heard_.find(key);
-    double silent = secs(now - (it == heard_.end() ? replicas_started_ : it->second));
-    const StageSpec* spec = g_.find(slot.stage);
-    double limit = spec && spec->liveness_timeout_s > 0 ? spec->liveness_timeout_s : g_.liveness_timeout_s;
-    if (silent <= limit) continue;
-    std::string why = "stage '" + slot.stage + "' replica " + std::to_string(slot.replica) + " (node " +
-                      std::to_string(slot.node) + ", pid " + (r ? std::to_string(r->pid) : std::string("unknown")) +
-                      ") sent nothing for " + fmt1(silent) + " s" + (r ? "" : " since it started") +
-                      ": hung or stopped (liveness_timeout_s " + fmt1(limit) + ")";
-    // A restartable stage: kill it, and its exit is restarted (or, with no
-    // restarts left, fails the run with this reason).
-    if (restart_budget_.count(slot.stage) && !hung_.count(key)) {
-      bool killed = slot.node == 0 ? local_ && local_->kill_replica(slot.stage, slot.replica)
-                                   : remote_ && remote_->kill_replica(slot.stage, slot.replica);
-      if (killed) {
-        hung_[key] = why;
-        heard_[key] = now;
-        report_.line("catlip: " + why + "; killing it");
-        continue;
-      }
-    }
-    if (hung_.count(key)) continue;  // killed, its exit is on the way
-    report_.metrics().mark_failed(slot.stage, slot.replica, why);
-    if (slot.node == 0) report_.nodes()[0].failed++;
-    failure_ = why;
-    return;
-  }
-}
-
-// End-of-run checks of a run whose replicas all succeeded: each stage's
-// min_samples and max_error_fraction. Returns OK or the first violation.
-Status Supervisor::check_outcomes() const {
-  for (auto& v : report_.metrics().view()) {
-    const StageSpec* s = g_.find(v.name);
-    if (!s) continue;
-    bool source = s->inputs.empty();
-    int64_t items = source ? v.items_out : v.items_in;
-    // A stage that ended the run (finish_run: a step budget reached) may
-    // leave others with nothing: only then is an empty stage fine.
-    int64_t min = s->min_samples >= 0 ? s->min_samples : source ? 0 : 1;
-    if (finished_by_.empty() && items < min)
-      return Status::Invalid("stage '" + v.name + "' " + (source ? "emitted " : "received ") + std::to_string(items) + " item" +
-             (items == 1 ? "" : "s") + ", fewer than min_samples " + std::to_string(min) +
-             (items == 0 ? ": no data reached it" : "") + " (set min_samples = 0 on the stage if that is expected)");
-    int64_t errors = 0;
-    std::string named;
-    for (auto& [k, c] : v.counters)
-      if (k.rfind("error.", 0) == 0 && c > 0) {
-        errors += c;
-        named += (named.empty() ? "" : ", ") + k + " " + std::to_string(c);
-      }
-    int64_t denom = source ? v.items_out + errors : v.items_in;
-    double limit = s->max_error_fraction >= 0 ? s->max_error_fraction : g_.max_error_fraction;
-    if (errors > 0 && denom > 0 && double(errors) / double(denom) > limit)
-      return Status::Invalid("stage '" + v.name + "': " + std::to_string(errors) + " errors for " + std::to_string(denom) + " items (" +
-             fmt1(100.0 * double(errors) / double(denom)) + "%: " + named + "), above max_error_fraction " +
-             param_value_to_string(limit));
-  }
-  return Status::Ok();
-}
-
-}  // namespace
+}  // namespace detail
 
 int run_graph(const GraphSpec& g, const std::map<std::string, Params>& params, const RunOptions& opt) {
-  Supervisor s(g, params, opt);
+  detail::Supervisor s(g, params, opt);
   return s.run();
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "catlip/params.h"
+#include "catlip/plan.h"
 
 namespace catlip {
 
@@ -188,6 +189,21 @@ Status validate_graph(const GraphSpec& g, PluginLoader& loader, std::vector<Diag
   };
   for (auto& s : g.stages)
     if (state[s.name] == 0) dfs(s);
+
+  // Deterministic order (plan.cpp keys the links into such a stage): every
+  // replica must read every upstream replica, which a node-local edge over
+  // several nodes does not give.
+  for (auto& s : g.stages) {
+    auto o = s.params.find("order");
+    auto* v = o == s.params.end() ? nullptr : std::get_if<std::string>(&o->second);
+    if (!v || *v != "deterministic") continue;
+    for (auto& in : s.inputs)
+      if (const StageSpec* u = g.find(in); u && s.node_list().size() > 1 && node_local_edge(*u, s))
+        diags.push_back({s.param_locs.count("order") ? s.param_locs.at("order") : s.loc, s.name,
+                         "order = \"deterministic\" sends sample g to replica g % " + std::to_string(s.replicas) +
+                             ", but input '" + in + "' runs on the same nodes and is read node-locally; place '" +
+                             in + "' on other nodes (e.g. node 0 only) so that every replica reads all of it"});
+  }
 
   // Outputs nobody consumes: an error for transforms (the work would be lost).
   for (auto& s : g.stages) {

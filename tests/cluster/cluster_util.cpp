@@ -2,6 +2,8 @@
 // processes with logs, waiting on conditions, leftovers checks.
 #include "cluster_util.h"
 
+#include <catch2/catch.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -14,6 +16,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <regex>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -299,6 +303,75 @@ std::vector<std::string> lines_of(const std::string& s) {
   while (std::getline(in, l))
     if (!l.empty()) out.push_back(l);
   return out;
+}
+
+// No process of this test is left: none in the namespaces, none whose command
+// line names the test's directory (catlip node agents, catlip-worker
+// replicas, srun/mpirun), waiting a few seconds for them to go. Processes
+// whose command line starts with one of `keep` (the Slurm daemons, which
+// their own teardown ends) do not count.
+void check_nothing_left(const TempDir& dir, const NetnsHosts* hosts, double within_s,
+                        const std::vector<std::string>& keep) {
+  auto cmdline = [](int p) {
+    std::string cmd = read_file("/proc/" + std::to_string(p) + "/cmdline");
+    for (auto& c : cmd)
+      if (c == 0) c = ' ';
+    return cmd;
+  };
+  auto left = [&] {
+    std::vector<int> pids = pids_with(dir.path());
+    if (hosts)
+      for (int k = 0; k < hosts->size(); ++k)
+        for (int p : hosts->pids(k)) pids.push_back(p);
+    std::vector<int> out;
+    for (int p : pids) {
+      std::string cmd = cmdline(p);
+      bool kept = false;
+      for (auto& k : keep) kept = kept || cmd.rfind(k, 0) == 0;
+      if (!kept) out.push_back(p);
+    }
+    return out;
+  };
+  wait_until([&] { return left().empty(); }, within_s);
+  std::string desc;
+  for (int p : left()) desc += std::to_string(p) + ": " + cmdline(p) + "\n";
+  INFO("processes left:\n" << desc);
+  CHECK(desc.empty());
+}
+
+// A line of `out` matching `re`.
+bool has_line(const std::string& out, const std::string& re) {
+  std::regex r(re);
+  for (auto& l : lines_of(out))
+    if (std::regex_search(l, r)) return true;
+  return false;
+}
+
+// `catlip node` on host k of 3, identity from torchrun-style variables.
+std::string node_cmd(const NetnsHosts& hosts, int k, int nnodes, int port, const std::string& graph,
+                     const std::string& run_dir, const std::string& extra, const std::string& env) {
+  return "env NODE_RANK=" + std::to_string(k) + " NNODES=" + std::to_string(nnodes) +
+         " MASTER_ADDR=" + hosts.address(0) + " MASTER_PORT=" + std::to_string(port) + (env.empty() ? "" : " " + env) +
+         " " + hosts.exec_prefix(k) + " " + catlip_bin() + " node " + graph + " --run-dir " + run_dir +
+         " --progress plain" + (extra.empty() ? "" : " " + extra);
+}
+
+std::string logs_of(const std::vector<std::unique_ptr<Proc>>& procs) {
+  std::string s;
+  for (size_t k = 0; k < procs.size(); ++k) s += "----- node " + std::to_string(k) + ":\n" + procs[k]->log() + "\n";
+  return s;
+}
+
+// Waits until every host runs its agent and at least `workers[k]` more
+// processes (its replicas).
+bool all_running(const NetnsHosts& hosts, const std::vector<int>& workers, double timeout_s) {
+  return wait_until(
+      [&] {
+        for (int k = 0; k < hosts.size(); ++k)
+          if (static_cast<int>(hosts.pids(k).size()) < 1 + workers[k]) return false;
+        return true;
+      },
+      timeout_s);
 }
 
 }  // namespace catlip::test::cluster

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <set>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -118,5 +119,26 @@ bool wait_until(const std::function<bool()>& cond, double timeout_s);
 
 // Non-empty lines of s.
 std::vector<std::string> lines_of(const std::string& s);
+
+// No process of this test is left: none in the namespaces, none whose command
+// line names the test's directory (catlip node agents, catlip-worker
+// replicas, srun/mpirun), waiting up to within_s for them to go. Processes
+// whose command line starts with one of `keep` do not count.
+void check_nothing_left(const TempDir& dir, const NetnsHosts* hosts, double within_s = 5,
+                        const std::vector<std::string>& keep = {});
+
+// A line of `out` matching the regular expression `re`.
+bool has_line(const std::string& out, const std::string& re);
+
+// `catlip node` on host k of nnodes, identity from torchrun-style variables.
+std::string node_cmd(const NetnsHosts& hosts, int k, int nnodes, int port, const std::string& graph,
+                     const std::string& run_dir, const std::string& extra = "", const std::string& env = "");
+
+// Every process's log, headed by its node.
+std::string logs_of(const std::vector<std::unique_ptr<Proc>>& procs);
+
+// Waits until every host runs its agent and at least `workers[k]` more
+// processes (its replicas).
+bool all_running(const NetnsHosts& hosts, const std::vector<int>& workers, double timeout_s);
 
 }  // namespace catlip::test::cluster

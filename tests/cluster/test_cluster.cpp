@@ -175,50 +175,8 @@ void check_summary_ok(const std::string& run_dir, int n, const NetnsHosts* hosts
   }
 }
 
-// No process of this test is left: none in the namespaces, none whose command
-// line names the test's directory (catlip node agents, catlip-worker
-// replicas, srun/mpirun), waiting a few seconds for them to go. Processes
-// whose command line starts with one of `keep` (the Slurm daemons, which
-// their own teardown ends) do not count.
-void check_nothing_left(const TempDir& dir, const NetnsHosts* hosts, double within_s = 5,
-                        const std::vector<std::string>& keep = {}) {
-  auto cmdline = [](int p) {
-    std::string cmd = read_file("/proc/" + std::to_string(p) + "/cmdline");
-    for (auto& c : cmd)
-      if (c == 0) c = ' ';
-    return cmd;
-  };
-  auto left = [&] {
-    std::vector<int> pids = pids_with(dir.path());
-    if (hosts)
-      for (int k = 0; k < hosts->size(); ++k)
-        for (int p : hosts->pids(k)) pids.push_back(p);
-    std::vector<int> out;
-    for (int p : pids) {
-      std::string cmd = cmdline(p);
-      bool kept = false;
-      for (auto& k : keep) kept = kept || cmd.rfind(k, 0) == 0;
-      if (!kept) out.push_back(p);
-    }
-    return out;
-  };
-  wait_until([&] { return left().empty(); }, within_s);
-  std::string desc;
-  for (int p : left()) desc += std::to_string(p) + ": " + cmdline(p) + "\n";
-  INFO("processes left:\n" << desc);
-  CHECK(desc.empty());
-}
-
 // The Slurm daemons' command lines (slurm.sh starts them).
 const std::vector<std::string> kSlurmDaemons = {"slurmctld ", "slurmd ", ": slurmscriptd"};
-
-// A line of `out` matching `re`.
-bool has_line(const std::string& out, const std::string& re) {
-  std::regex r(re);
-  for (auto& l : lines_of(out))
-    if (std::regex_search(l, r)) return true;
-  return false;
-}
 
 std::string regex_escape(const std::string& s) {
   std::string out;
@@ -227,33 +185,6 @@ std::string regex_escape(const std::string& s) {
     out += c;
   }
   return out;
-}
-
-// `catlip node` on host k of 3, identity from torchrun-style variables.
-std::string node_cmd(const NetnsHosts& hosts, int k, int nnodes, int port, const std::string& graph,
-                     const std::string& run_dir, const std::string& extra = "", const std::string& env = "") {
-  return "env NODE_RANK=" + std::to_string(k) + " NNODES=" + std::to_string(nnodes) +
-         " MASTER_ADDR=" + hosts.address(0) + " MASTER_PORT=" + std::to_string(port) + (env.empty() ? "" : " " + env) +
-         " " + hosts.exec_prefix(k) + " " + catlip_bin() + " node " + graph + " --run-dir " + run_dir +
-         " --progress plain" + (extra.empty() ? "" : " " + extra);
-}
-
-std::string logs_of(const std::vector<std::unique_ptr<Proc>>& procs) {
-  std::string s;
-  for (size_t k = 0; k < procs.size(); ++k) s += "----- node " + std::to_string(k) + ":\n" + procs[k]->log() + "\n";
-  return s;
-}
-
-// Waits until every host runs its agent and at least `workers[k]` more
-// processes (its replicas).
-bool all_running(const NetnsHosts& hosts, const std::vector<int>& workers, double timeout_s) {
-  return wait_until(
-      [&] {
-        for (int k = 0; k < hosts.size(); ++k)
-          if (static_cast<int>(hosts.pids(k).size()) < 1 + workers[k]) return false;
-        return true;
-      },
-      timeout_s);
 }
 
 constexpr int kPort = 29417;  // in fresh namespaces every port is free
@@ -685,6 +616,64 @@ TEST_CASE("data parallel: one trainer rank on each of two namespace hosts") {
   CHECK(hosts.veth_bytes() - bytes0 > 100000);  // gradients crossed the link
   CHECK(fs::exists(run + "/export/model.safetensors"));
   check_nothing_left(dir, &hosts);
+}
+
+TEST_CASE("data parallel: deterministic order routes each numbered sample to its rank on another host") {
+  require_netns();
+  clean_launcher_env();
+  TempDir dir("cl-order");
+  Dataset data = make_dataset(dir);
+  // source and labels on node 0, decode and one trainer rank on each host:
+  // labels -> train is all-to-all, keyed over CURVE tcp to rank 1 on node 1.
+  const std::string per_node = "replicas_per_node = 1\n";
+  write_file(dir.file("g.toml"),
+             "[graph]\nname = \"cluster-order\"\n"
+             "[stages.shards]\ntype = \"shards.source\"\nurls = [\"" + data.urls + "\"]\n"
+             "order = \"deterministic\"\nshuffle_buffer = 32\nseed = 3\n"
+             "[stages.decode]\ntype = \"image.decode\"\ninputs = [\"shards\"]\nmode = \"eval\"\nsize = 32\n" + per_node +
+             "[stages.labels]\ntype = \"text.labels\"\ninputs = [\"decode\"]\nvocab = \"" + data.vocab + "\"\n"
+             "[stages.train]\ntype = \"train.catlip\"\ninputs = [\"labels\"]\nvocab = \"" + model_vocab(dir, data) + "\"\n" +
+             per_node + "order = \"deterministic\"\n"
+             "dim = 32\ndepth = 1\nheads = 2\nimage_size = 32\npatch_size = 8\nbatch_size = 8\nsteps = 6\n"
+             "lr = 0.001\nmin_lr = 0.001\nwarmup_steps = 0\ndevice = \"cpu\"\nprecision = \"fp32\"\nthreads = 1\n"
+             "log_every = 1\ncheckpoint_every = 0\nexport = false\nid_log = true\n");
+  std::string run = dir.file("run");
+  {
+    NetnsHosts hosts(2);
+    std::vector<std::unique_ptr<Proc>> nodes;
+    for (int k = 0; k < 2; ++k)
+      nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 2, kPort, dir.file("g.toml"), run),
+                                             dir.file("node" + std::to_string(k) + ".log")));
+    int c0 = nodes[0]->wait(240), c1 = nodes[1]->wait(30);
+    INFO(logs_of(nodes));
+    REQUIRE(c0 == 0);
+    CHECK(c1 == 0);
+    check_nothing_left(dir, &hosts);
+  }
+  // The same graph on one host: one rank, two micro-steps of the same slots.
+  auto one = run_cmd("timeout 240 " + catlip_bin() + " run " + dir.file("g.toml") + " --run-dir " + dir.file("one") +
+                     " --progress plain --set train.accumulate_steps=2 2>&1");
+  INFO(one.out);
+  REQUIRE(one.exit_code == 0);
+  // step -> "shard index key" of every rank's id log lines.
+  auto ids = [](const std::vector<std::string>& files) {
+    std::map<std::string, std::multiset<std::string>> out;
+    for (auto& f : files)
+      for (auto& l : lines_of(read_file(f))) {
+        if (l.empty() || l[0] == '#') continue;
+        std::vector<std::string> c;
+        std::istringstream in(l);
+        for (std::string x; std::getline(in, x, '\t');) c.push_back(x);
+        REQUIRE(c.size() == 6);
+        out[c[0]].insert(c[2] + " " + c[3] + " " + c[5]);
+      }
+    return out;
+  };
+  auto two_nodes = ids({run + "/train_ids.tsv", run + "/train_ids.rank-1.tsv"});
+  auto one_host = ids({dir.file("one/train_ids.tsv")});
+  REQUIRE(two_nodes.size() == 6);
+  CHECK(two_nodes == one_host);
+  for (auto& [step, got] : two_nodes) CHECK(got.size() == 16);
 }
 
 TEST_CASE("restarts: a replica killed on node 1 is restarted by its agent, every item reaches collect once") {

@@ -2,7 +2,10 @@
 // shards -> image.decode x 3 replicas (reordering) -> text.labels ->
 // train.catlip with an id log. The whole run is SIGKILLed at a random step
 // after its first checkpoint and continued with `catlip resume RUN`; the id logs of
-// the two runs together list every sample of the epoch exactly once.
+// the two runs together list every sample of the epoch exactly once. And one
+// trainer rank of two SIGKILLed mid-run: the supervisor restarts the run from
+// its checkpoint (max_restarts on the stage), which ends at its step count
+// with every sample trained once per epoch.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -16,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -57,6 +61,49 @@ bool has_checkpoint(const std::string& dir) {
 
 std::string basename_of(const std::string& p) { return fs::path(p).filename().string(); }
 
+// Every (shard file, index, key) of the shards `pattern` lists, per epoch.
+std::multiset<std::string> epoch_ids(const std::string& cat, const std::string& pattern) {
+  auto ls = run_cmd(cat + " shards ls " + pattern + " 2>/dev/null");
+  REQUIRE(ls.exit_code == 0);
+  std::multiset<std::string> want;
+  std::istringstream in(ls.out);
+  std::string line, shard;
+  int index = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("# ", 0) == 0) {
+      shard = basename_of(line.substr(2));
+      index = 0;
+    } else if (!line.empty()) {
+      want.insert(shard + "\t" + std::to_string(index++) + "\t" + line.substr(0, line.find(' ')));
+    }
+  }
+  return want;
+}
+
+// An id log's lines (step epoch shard index url key), comments skipped.
+std::vector<std::vector<std::string>> id_log_rows(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    for (std::string x; std::getline(ls, x, '\t');) f.push_back(x);
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+// "N missing (first: ...), M extra or repeated (first: ...)" of got vs want.
+std::string id_difference(const std::multiset<std::string>& want, const std::multiset<std::string>& got) {
+  std::vector<std::string> missing, extra;
+  std::set_difference(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(missing));
+  std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
+  return std::to_string(missing.size()) + " missing (first: " + (missing.empty() ? "" : missing[0]) + "), " +
+         std::to_string(extra.size()) + " extra or repeated (first: " + (extra.empty() ? "" : extra[0]) + ")";
+}
+
 }  // namespace
 
 TEST_CASE("exactly once: a training run SIGKILLed after a checkpoint and resumed trains every sample once") {
@@ -71,22 +118,7 @@ TEST_CASE("exactly once: a training run SIGKILLed after a checkpoint and resumed
   INFO(synth.out);
   REQUIRE(synth.exit_code == 0);
   // The expected ids: every (shard file, index, key) of the epoch.
-  auto ls = run_cmd(cat + " shards ls " + d.file("data/train-{000000..000003}.tar") + " 2>/dev/null");
-  REQUIRE(ls.exit_code == 0);
-  std::multiset<std::string> want;
-  {
-    std::istringstream in(ls.out);
-    std::string line, shard;
-    int index = 0;
-    while (std::getline(in, line)) {
-      if (line.rfind("# ", 0) == 0) {
-        shard = basename_of(line.substr(2));
-        index = 0;
-      } else if (!line.empty()) {
-        want.insert(shard + "\t" + std::to_string(index++) + "\t" + line.substr(0, line.find(' ')));
-      }
-    }
-  }
+  const std::multiset<std::string> want = epoch_ids(cat, d.file("data/train-{000000..000003}.tar"));
   REQUIRE(want.size() == size_t(kShards * kPerShard));
 
   write_file(d.file("vocab.tsv"),
@@ -187,27 +219,197 @@ id_log = true
   // The id log: every sample of the epoch exactly once, steps 1..120 of 8.
   std::multiset<std::string> got;
   std::map<long, int> per_step;
-  std::ifstream in(run + "/train_ids.tsv");
-  REQUIRE(in);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> f;
-    std::istringstream ls2(line);
-    for (std::string x; std::getline(ls2, x, '\t');) f.push_back(x);
+  REQUIRE(fs::exists(run + "/train_ids.tsv"));
+  for (auto& f : id_log_rows(run + "/train_ids.tsv")) {
     REQUIRE(f.size() == 6);  // step epoch shard index url key
     CHECK(f[1] == "0");
     ++per_step[std::stol(f[0])];
     got.insert(basename_of(f[4]) + "\t" + f[3] + "\t" + f[5]);
   }
-  std::vector<std::string> missing, extra;
-  std::set_difference(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(missing));
-  std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
-  INFO(missing.size() << " missing (first: " << (missing.empty() ? "" : missing[0]) << "), " << extra.size()
-                      << " extra or repeated (first: " << (extra.empty() ? "" : extra[0]) << ")");
+  INFO(id_difference(want, got));
   CHECK(got == want);
   CHECK(per_step.size() == size_t(kSteps));
   CHECK(per_step.begin()->first == 1);
   CHECK(per_step.rbegin()->first == kSteps);
   for (auto& [s, n] : per_step) CHECK(n == kBatch);
+}
+
+// The data of the rank-restart tests (4 shards x 96 synthetic samples and a
+// two-class vocabulary); returns the ids of one epoch.
+std::multiset<std::string> rank_restart_data(const TempDir& d) {
+  const std::string cat = catlip_bin();
+  auto synth = run_cmd(cat + " shards synth " + d.file("data/train") + " --samples 384 --samples-per-shard 96 --size 32 2>&1");
+  INFO(synth.out);
+  REQUIRE(synth.exit_code == 0);
+  write_file(d.file("vocab.tsv"),
+             "#index\twnid\tlemma\tcount\tgloss\n0\tn02778669\tball\t6\tg\n1\tn03147509\tcup\t3\tg\n");
+  auto want = epoch_ids(cat, d.file("data/train-{000000..000003}.tar"));
+  REQUIRE(want.size() == 384);
+  return want;
+}
+
+// shards (4 x 96, 3 epochs) -> labels -> decode x 2 -> train.catlip x 2
+// ranks, 60 steps, a checkpoint every 10, id logs; `train_keys` go on the
+// train stage.
+std::string rank_restart_graph(const TempDir& d, const std::string& train_keys) {
+  return R"([graph]
+name = "rank-restart"
+[stages.read]
+type = "shards.source"
+urls = [")" + d.file("data/train-{000000..000003}.tar") + R"("]
+epochs = 3
+shuffle_buffer = 32
+seed = 7
+[stages.labels]
+type = "text.labels"
+inputs = ["read"]
+vocab = ")" + d.file("vocab.tsv") + R"("
+[stages.decode]
+type = "image.decode"
+inputs = ["labels"]
+replicas = 2
+mode = "eval"
+size = 32
+[stages.train]
+type = "train.catlip"
+inputs = ["decode"]
+replicas = 2
+)" + train_keys + R"(vocab = ")" + d.file("vocab.tsv") + R"("
+model = "tiny"
+dim = 32
+depth = 1
+heads = 2
+image_size = 32
+patch_size = 8
+batch_size = 8
+steps = 60
+warmup_steps = 0
+device = "cpu"
+threads = 1
+checkpoint_every = 10
+keep_checkpoints = 2
+log_every = 0
+export = false
+id_log = true
+)";
+}
+
+TEST_CASE("exactly once: a trainer rank SIGKILLed mid-run restarts the run from its checkpoint, which ends at its step count") {
+  TempDir d("rank-restart");
+  // 4 shards x 96 = 384 samples, 3 epochs; 2 ranks x batch 8 = 16 a step:
+  // 24 steps an epoch, 60 steps = epochs 0 and 1 whole and half of epoch 2.
+  constexpr int kBatch = 8, kRanks = 2, kSteps = 60;
+  const std::multiset<std::string> want = rank_restart_data(d);
+  write_file(d.file("g.toml"), rank_restart_graph(d, "max_restarts = 2\n"));
+  const std::string run = d.file("run");
+  std::random_device rd;
+  const unsigned seed = rd();
+  std::mt19937 rng(seed);
+  const int kill_at = 12 + int(rng() % 28);  // a step in [12, 39], after the checkpoint of step 10
+  INFO("kill rank 1 at step >= " << kill_at << " (seed " << seed << ")");
+  pid_t pid = start_run(d.file("g.toml") + " --run-dir " + run + " --progress plain", d.file("log"));
+  RunGuard guard{pid};
+  bool killed = false;
+  int st = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(200);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      guard.pid = -1;
+      break;
+    }
+    if (!killed && has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= kill_at) {
+      auto rank1 = worker_pids(run, "train/1");
+      REQUIRE(rank1.size() == 1);
+      ::kill(rank1[0], SIGKILL);
+      killed = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(killed ? 20 : 2));
+  }
+  const std::string log = read_file(d.file("log"));
+  INFO(log);
+  REQUIRE(guard.pid == -1);  // ended within the deadline
+  REQUIRE(killed);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  // The restart names the rank, its cause and the steps lost.
+  CHECK_THAT(log, Catch::Contains("stage 'train' (replica 1) failed") && Catch::Contains("killed by signal 9") &&
+                      Catch::Contains("restarting the run from the newest checkpoint [1/2]"));
+  std::smatch m;
+  REQUIRE(std::regex_search(log, m, std::regex(R"(stage 'train' resumed at step ([0-9]+): ([0-9]+) step\(s\) of compute lost \(it had reached step ([0-9]+)\))")));
+  const long resumed = std::stol(m[1]), lost = std::stol(m[2]), reached = std::stol(m[3]);
+  CHECK(resumed >= 10);
+  CHECK(resumed % 10 == 0);
+  CHECK(reached >= kill_at);
+  CHECK(lost == reached - resumed);
+  auto summary = read_file(run + "/summary.json");
+  CHECK_THAT(summary, Catch::Contains("\"run_restarts\"") && Catch::Contains("\"steps_lost\":" + std::to_string(lost)));
+  CHECK(worker_pids(run).empty());
+  // The final step count is the configured one, and the two ranks' id logs
+  // (trimmed to the resumed step, then continued) hold each step's 16
+  // samples: epochs 0 and 1 every sample once, epoch 2 none twice.
+  std::map<long, int> per_step;
+  std::map<std::string, std::multiset<std::string>> by_epoch;
+  for (int r = 0; r < kRanks; ++r) {
+    const std::string path = run + (r == 0 ? "/train_ids.tsv" : "/train_ids.rank-" + std::to_string(r) + ".tsv");
+    REQUIRE(fs::exists(path));
+    for (auto& f : id_log_rows(path)) {
+      REQUIRE(f.size() == 6);
+      ++per_step[std::stol(f[0])];
+      by_epoch[f[1]].insert(basename_of(f[4]) + "\t" + f[3] + "\t" + f[5]);
+    }
+  }
+  CHECK(per_step.size() == size_t(kSteps));
+  CHECK(per_step.begin()->first == 1);
+  CHECK(per_step.rbegin()->first == kSteps);
+  for (auto& [s, n] : per_step) CHECK(n == kBatch * kRanks);
+  for (const char* e : {"0", "1"}) {
+    INFO("epoch " << e << ": " << id_difference(want, by_epoch[e]));
+    CHECK(by_epoch[e] == want);
+  }
+  std::set<std::string> distinct(by_epoch["2"].begin(), by_epoch["2"].end());
+  CHECK(distinct.size() == by_epoch["2"].size());
+  CHECK(by_epoch["2"].size() == size_t(kSteps * kBatch * kRanks) - 2 * want.size());
+}
+
+TEST_CASE("exactly once: a hung trainer rank restarts the run, and with max_restarts spent a failed rank fails it") {
+  TempDir d("rank-hang");
+  rank_restart_data(d);
+  write_file(d.file("g.toml"), rank_restart_graph(d, "max_restarts = 1\nliveness_timeout_s = 3\n"));
+  const std::string run = d.file("run");
+  pid_t pid = start_run(d.file("g.toml") + " --run-dir " + run + " --progress plain", d.file("log"));
+  RunGuard guard{pid};
+  int stopped = -1, killed = -1, st = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(200);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      guard.pid = -1;
+      break;
+    }
+    if (stopped < 0 && has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= 12) {
+      auto rank1 = worker_pids(run, "train/1");
+      REQUIRE(rank1.size() == 1);
+      stopped = rank1[0];
+      ::kill(stopped, SIGSTOP);  // hung: found by liveness after 3 s
+    } else if (stopped > 0 && killed < 0) {
+      // The restarted run's rank 0 (a new process): its failure has no restart left.
+      auto rank1 = worker_pids(run, "train/1");
+      auto rank0 = worker_pids(run, "train/0");
+      if (rank1.size() == 1 && rank1[0] != stopped && rank0.size() == 1) {
+        killed = rank0[0];
+        ::kill(killed, SIGKILL);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(stopped > 0 ? 5 : 2));
+  }
+  const std::string log = read_file(d.file("log"));
+  INFO(log);
+  REQUIRE(guard.pid == -1);
+  REQUIRE(killed > 0);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 1);
+  CHECK_THAT(log, Catch::Contains("stage 'train' replica 1") && Catch::Contains("hung or stopped (liveness_timeout_s 3.0)") &&
+                      Catch::Contains("restarting the run from the newest checkpoint [1/1]"));
+  CHECK_THAT(log, Catch::Contains("run failed: stage 'train' (replica 0) failed [killed by signal 9 (Killed)] (after 1 run "
+                                  "restart; max_restarts 1)"));
+  CHECK(worker_pids(run).empty());
 }

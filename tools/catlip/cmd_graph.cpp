@@ -178,7 +178,9 @@ int cmd_resume(int argc, char** argv) {
                  "when it started) in RUN_DIR again, with resume = true for every stage that has that\n"
                  "parameter (train.*: the newest valid checkpoint, its step, optimizer, EMA, schedule and\n"
                  "data position; the sources replay and the trainer skips exactly what it consumed).\n"
-                 "Other options as `catlip run`; --set overrides after the resume settings. With several\n"
+                 "Other options as `catlip run`; --set overrides after the resume settings, e.g.\n"
+                 "--set train.replicas=1 --set train.accumulate_steps=2 to go on with the same global batch\n"
+                 "on fewer ranks (with order = \"deterministic\" the same samples in every step). With several\n"
                  "nodes, start the agents as for the original run (`catlip node` on every other host).\n\n"
                  "Exit codes: 0 done, 1 a stage or node failed, 2 usage (no run directory), 3 invalid graph,\n"
                  "130 interrupted.\n";

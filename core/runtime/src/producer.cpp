@@ -68,6 +68,16 @@ Producer::Producer(zmq::context_t& ctx, const std::vector<std::string>& endpoint
   by_group_.resize(groups_.size());
   rr_.assign(groups_.size(), 0);
   redeliver_.resize(groups_.size());
+  parked_.resize(groups_.size());
+  parked_for_.resize(groups_.size());
+  member_.resize(groups_.size());
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    if (groups_[g].keyed_replicas <= 0) continue;
+    parked_for_[g].assign(size_t(groups_[g].keyed_replicas), 0);
+    member_[g].assign(size_t(groups_[g].keyed_replicas), 0);
+    for (int r : groups_[g].members)
+      if (r >= 0 && r < groups_[g].keyed_replicas) member_[g][size_t(r)] = 1;
+  }
 }
 
 Producer::~Producer() = default;
@@ -123,6 +133,7 @@ void Producer::on_hello(const std::string& pid, int group, int64_t credit, bool 
     p = std::make_unique<Peer>();
     p->id = pid;
     p->group = group;
+    p->replica = std::stoi(pid.substr(pid.rfind('#') + 1));  // accept_hello checked the form
     by_group_[size_t(group)].push_back(p.get());
   } else {
     // The same identity again: a restarted replica (a live one says Hello
@@ -265,8 +276,72 @@ Producer::Peer* Producer::pick(size_t g) {
   return best;
 }
 
+int Producer::target(size_t g, int64_t key) const {
+  int r = static_cast<int>(key % groups_[g].keyed_replicas);
+  if (!member_[g][size_t(r)])
+    throw TransportError("deterministic order: item " + std::to_string(key) + " belongs to " + groups_[g].stage + "#" +
+                         std::to_string(r) + ", which does not read this producer (a node-local link); keyed "
+                         "routing needs every replica of '" + groups_[g].stage + "' to read every upstream replica");
+  return r;
+}
+
+Producer::Peer* Producer::pick_replica(size_t g, int replica) {
+  for (Peer* p : by_group_[g])
+    if (p->replica == replica) return !p->gone && !p->eos_sent && p->credit > 0 ? p : nullptr;
+  return nullptr;  // not connected yet
+}
+
+size_t Producer::park_cap(size_t g) const {
+  int64_t window = groups_[g].prefetch > 0 ? groups_[g].prefetch : 8;
+  return static_cast<size_t>(kParkPerLink * window * std::max(1, groups_[g].keyed_replicas));
+}
+
+void Producer::pump_keyed(size_t g, std::deque<Outstanding>& q, std::vector<bool>& blocked) {
+  for (auto it = q.begin(); it != q.end();) {
+    if (it->key < 0) {  // unkeyed (re-delivered) item: any replica
+      Peer* p = pick(g);
+      if (!p) {
+        ++it;
+        continue;
+      }
+      Outstanding o = std::move(*it);
+      it = q.erase(it);
+      send_to(*p, std::move(o));
+      it = q.begin();  // a failed send re-queues into redeliver_: start over
+      continue;
+    }
+    int r = target(g, it->key);
+    if (blocked[size_t(r)]) {
+      ++it;
+      continue;
+    }
+    Peer* p = pick_replica(g, r);
+    if (!p) {
+      blocked[size_t(r)] = true;  // keep its items in order
+      ++it;
+      continue;
+    }
+    Outstanding o = std::move(*it);
+    it = q.erase(it);
+    if (&q == &parked_[g]) parked_for_[g][size_t(r)]--;
+    if (!send_to(*p, std::move(o))) {
+      blocked[size_t(r)] = true;  // gone: its items wait in redeliver_ for its successor
+      it = q.begin();
+    }
+  }
+}
+
 void Producer::pump_redeliveries() {
-  for (size_t g = 0; g < redeliver_.size(); ++g)
+  for (size_t g = 0; g < redeliver_.size(); ++g) {
+    if (groups_[g].keyed_replicas > 0) {
+      // Re-delivered items first, then parked ones, each replica in order.
+      std::vector<bool> blocked(size_t(groups_[g].keyed_replicas), false);
+      pump_keyed(g, redeliver_[g], blocked);
+      for (auto& o : redeliver_[g])
+        if (o.key >= 0) blocked[size_t(target(g, o.key))] = true;
+      pump_keyed(g, parked_[g], blocked);
+      continue;
+    }
     while (!redeliver_[g].empty()) {
       Peer* p = pick(g);
       if (!p) break;
@@ -274,6 +349,7 @@ void Producer::pump_redeliveries() {
       redeliver_[g].pop_front();
       send_to(*p, std::move(item));
     }
+  }
 }
 
 void Producer::enable_shm(std::shared_ptr<shm::Pool> pool, size_t threshold) {
@@ -341,19 +417,20 @@ bool Producer::to_pool(Payload& pl) {
   return true;
 }
 
-bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachments) {
+bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachments, int64_t key) {
   std::vector<Blob> blobs;
   blobs.reserve(attachments.size());
   for (auto& a : attachments) blobs.emplace_back(std::move(a));
-  return send(std::move(encoded), std::move(blobs));
+  return send(std::move(encoded), std::move(blobs), key);
 }
 
-bool Producer::send(std::string&& encoded, std::vector<Blob>&& attachments) {
+bool Producer::send(std::string&& encoded, std::vector<Blob>&& attachments, int64_t key) {
   auto pl = std::make_shared<Payload>();
   pl->head = std::move(encoded);
   pl->attachments = std::move(attachments);
   Outstanding item;
   item.ordinal = next_ordinal_++;
+  item.key = key;
   if (groups_.empty()) return true;
   if (!to_pool(*pl)) return false;
   item.payload = std::move(pl);
@@ -366,6 +443,36 @@ bool Producer::send(std::string&& encoded, std::vector<Blob>&& attachments) {
   // Every group gets the item (sharing its buffers): one replica each.
   for (size_t g = 0; g < groups_.size(); ++g) {
     Outstanding copy = item;
+    if (groups_[g].keyed_replicas > 0 && key >= 0) {
+      // Keyed: parked for its replica (sent at once if it has credit); this
+      // blocks only while the group's parking is full.
+      const int r = target(g, key);  // a replica that cannot be reached from here fails now
+      // Straight to its replica when it has credit and nothing of it waits
+      // before this item (credits change only in poll_control, which
+      // pumps what waits).
+      auto waiting_for_r = [&] {
+        if (parked_for_[g][size_t(r)] > 0) return true;
+        return std::any_of(redeliver_[g].begin(), redeliver_[g].end(),
+                           [&](const Outstanding& o) { return o.key >= 0 && target(g, o.key) == r; });
+      };
+      for (;;) {
+        if (!waiting_for_r())
+          if (Peer* p = pick_replica(g, r)) {
+            send_to(*p, std::move(copy));  // if it is gone, the item waits in redeliver_ for its successor
+            break;
+          }
+        if (parked_[g].size() < park_cap(g)) {
+          parked_[g].push_back(std::move(copy));
+          parked_for_[g][size_t(r)]++;
+          break;
+        }
+        if (stopped(stop_)) return false;
+        waited = true;
+        poll_control(50);
+      }
+      continue;
+    }
+    copy.key = -1;  // balanced: a re-delivery may go to any replica
     for (;;) {
       pump_redeliveries();  // what a lost consumer held goes first
       if (redeliver_[g].empty())
@@ -409,6 +516,7 @@ bool Producer::finish() {
     if (stopped(stop_)) return false;
     bool redelivering = false;
     for (auto& q : redeliver_) redelivering = redelivering || !q.empty();
+    for (auto& q : parked_) redelivering = redelivering || !q.empty();
     bool ready = all_connected() && !redelivering;
     if (ready) {
       for (auto& [id, p] : peers_) {

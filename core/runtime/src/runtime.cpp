@@ -4,8 +4,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -193,11 +195,8 @@ class ProducerEmitter : public Emitter {
  public:
   ProducerEmitter(Producer* p, ReplicaContext& ctx) : p_(p), ctx_(ctx) {}
   void emit(Sample&& s) override {
-    Message m;
-    m.kind = MsgKind::Sample;
-    m.id = {s.origin.epoch, s.origin.shard, s.origin.index};
-    m.body = std::move(s);
-    send(std::move(m));
+    close_inputs(sample_seq(s));
+    emit_now(std::move(s));
   }
   void emit(Batch&& b) override {
     Message m;
@@ -216,8 +215,55 @@ class ProducerEmitter : public Emitter {
   }
   bool stopped = false;
 
+  // Deterministic order: numbered inputs whose outputs have not been
+  // emitted yet, oldest first. Stages emit in input order (decode's thread
+  // pool keeps it), so when a numbered output is emitted, the inputs taken
+  // before it that emitted nothing were dropped: each gets a marker
+  // (kDroppedField) in its place. Those still open at the end (end_inputs)
+  // too, and the oldest beyond kMaxOpen.
+  void expect(const Sample& s, int64_t seq) {
+    open_.push_back(dropped_marker(s, seq, ctx_.stage_name()));
+    if (open_.size() > kMaxOpen) drop_front();
+  }
+  void end_inputs() {
+    while (!open_.empty() && !stopped) drop_front();
+  }
+
  private:
-  void send(Message&& m) {
+  static constexpr size_t kMaxOpen = 65536;
+  static Sample dropped_marker(const Sample& s, int64_t seq, const std::string& stage) {
+    Sample m;
+    m.key = s.key;
+    m.origin = s.origin;
+    m.set_ints(kSeqField, {seq});
+    m.set_text(kDroppedField, stage);
+    return m;
+  }
+  void drop_front() {
+    Sample m = std::move(open_.front());
+    open_.pop_front();
+    ctx_.count("order.dropped", 1);
+    emit_now(std::move(m));
+  }
+  // An emitted numbered sample closes its input and marks the ones before it dropped.
+  void close_inputs(int64_t seq) {
+    if (seq < 0 || open_.empty()) return;
+    auto it = std::find_if(open_.begin(), open_.end(), [&](const Sample& m) { return sample_seq(m) == seq; });
+    if (it == open_.end()) return;
+    size_t before = static_cast<size_t>(it - open_.begin());
+    for (size_t i = 0; i < before; ++i) drop_front();
+    open_.pop_front();
+  }
+  std::deque<Sample> open_;
+  void emit_now(Sample&& s) {
+    Message m;
+    m.kind = MsgKind::Sample;
+    m.id = {s.origin.epoch, s.origin.shard, s.origin.index};
+    int64_t key = sample_seq(s);
+    m.body = std::move(s);
+    send(std::move(m), key);
+  }
+  void send(Message&& m, int64_t key = -1) {
     int64_t n = 0;
     if (p_) {
       std::string head;
@@ -225,7 +271,7 @@ class ProducerEmitter : public Emitter {
       encode_parts(std::move(m), head, att);
       n = static_cast<int64_t>(head.size());
       for (auto& a : att) n += static_cast<int64_t>(a.size());
-      if (!p_->send(std::move(head), std::move(att))) stopped = true;
+      if (!p_->send(std::move(head), std::move(att), key)) stopped = true;
     }
     ctx_.update([&](ReplicaReport& r) {
       r.items_out++;
@@ -357,8 +403,15 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
         }
         ctx.update([&](ReplicaReport& rep) { rep.items_in++; });
         auto t0 = Clock::now();
-        if (auto* s = std::get_if<Sample>(&m.body)) stage.process(std::move(*s), out);
-        else if (auto* b = std::get_if<Batch>(&m.body)) stage.process(std::move(*b), out);
+        if (auto* s = std::get_if<Sample>(&m.body)) {
+          int64_t seq = producer ? sample_seq(*s) : -1;
+          if (seq >= 0 && s->has(kDroppedField)) {
+            out.emit(std::move(*s));  // dropped upstream: the marker goes on to the trainer
+          } else {
+            if (seq >= 0) out.expect(*s, seq);
+            stage.process(std::move(*s), out);
+          }
+        } else if (auto* b = std::get_if<Batch>(&m.body)) stage.process(std::move(*b), out);
         account(t0);
         if (out.stopped || stop.load() || ctx.finishing()) break;
       }
@@ -377,6 +430,7 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
     } else {
       auto t0 = Clock::now();
       stage.flush(out);
+      out.end_inputs();
       account(t0);
       if (producer && !producer->finish()) {
         res.stopped = true;

@@ -83,8 +83,16 @@ class RemoteNodes : public Launcher {
   bool kill_replica(const std::string& stage, int replica) override;
 
   // Sends STOP (with the outcome) to every node without waiting; stop() then
-  // waits for their goodbyes.
-  void request_stop(double grace_s);
+  // waits for their goodbyes. With restart_wait_s >= 0 the run restarts: the
+  // agents stop their replicas and wait up to that long for the next ASSIGN.
+  void request_stop(double grace_s, double restart_wait_s = -1);
+  // After a stop for a restart: the next generation of the run runs `g`
+  // (the same nodes; stages that resume). Nodes still joined get it at the
+  // next rendezvous(); a lost or failed node must join again within
+  // join_timeout_s (a restarted agent with the same rank). With `new_rank`
+  // (shrink_graph's: old rank -> new, -1 lost) the nodes are renumbered and
+  // the lost ones forgotten; ASSIGN tells each agent its new rank.
+  void next_generation(const GraphSpec& g, double join_timeout_s, const std::vector<int>& new_rank = {});
   // Tells every node the outcome (sent by stop(); also by rendezvous failure).
   void set_outcome(bool ok, const std::string& reason) {
     outcome_ok_ = ok;

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,10 @@ struct StageSpec {
   double liveness_timeout_s = 0;   // 0: the graph's
   int64_t min_samples = -1;        // items the stage must receive; -1: 1 if it has inputs, else 0
   double max_error_fraction = -1;  // error.* counters / items; -1: the graph's
-  int max_restarts = -1;           // restarts of a failed replica (restartable stages); -1: the graph's
+  int max_restarts = -1;           // restarts of a failed replica (restartable stages); -1: the graph's.
+                                   // A stage with ranks (schema group, `resume`): restarts of the whole
+                                   // run from its newest checkpoint after a rank fails; -1: none
+  double restart_window_s = 0;     // restarts counted over this window; 0: the whole run
   std::map<std::string, ParamValue> params;
   std::map<std::string, SourceLoc> param_locs;
   SourceLoc loc, type_loc, inputs_loc, replicas_loc, nodes_loc;
@@ -90,6 +94,8 @@ struct GraphSpec {
   int nodes = 1;                   // hosts the graph runs on (`catlip node`, `catlip run --nodes`)
   double join_timeout_s = 60;      // coordinator: time for every node to join
   double node_timeout_s = 10;      // a node (or the coordinator) silent this long is lost
+  std::string on_node_loss = "fail";  // fail | wait (restart when the node joins again) | shrink (on the nodes left)
+  double rejoin_timeout_s = 300;   // on_node_loss = "wait": how long a lost node has to join again
   double liveness_timeout_s = 30;  // a running replica with no report this long is hung
   double max_error_fraction = 0.5; // a stage whose error.* counters exceed this share of its items fails the run
   std::string metrics_bind = "127.0.0.1";  // address of the Prometheus endpoint
@@ -127,6 +133,13 @@ Status diagnostics_status(const std::vector<Diagnostic>& diags, size_t before = 
 // node of each replica); placement problems, such as a node rank >= the
 // node count, are appended to `diags`. load_graph* call it.
 Status place_stages(GraphSpec& g, std::vector<Diagnostic>& diags);
+
+// The graph on the nodes left when the ranks in `lost` are gone (node 0
+// cannot be): the others are renumbered in order, explicit `nodes` lists are
+// remapped, and placement is redone, so stages over every node lose the lost
+// nodes' replicas. new_rank[old rank] is the new rank, -1 for a lost one.
+// Invalid, naming the stage, when a stage runs only on lost nodes.
+Status shrink_graph(GraphSpec& g, const std::set<int>& lost, std::vector<int>& new_rank);
 
 // Serializes a (resolved) graph back to TOML, e.g. for the run directory.
 std::string graph_to_toml(const GraphSpec& g);

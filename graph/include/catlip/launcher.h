@@ -27,6 +27,7 @@ struct ReplicaExit {
   int replica = 0, node = 0;
   bool ok = false;       // finished (or ended the run) without error
   bool stopped = false;  // stopped on request
+  bool config_error = false;  // failed in its parameters or configure(): would fail the same way again
   std::string failure;   // "stage 'x' (replica 3, node 1) failed: ..." when !ok && !stopped
 };
 

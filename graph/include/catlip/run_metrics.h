@@ -54,6 +54,11 @@ class RunMetrics {
   // A replica was restarted after `why`: what its previous incarnation
   // counted is kept (its successor's reports start from zero).
   void mark_restarted(const std::string& stage, int replica, const std::string& why);
+  // Keeps what a replica counted, its successor starting from zero, without
+  // counting a restart of its own (every replica at a restart of the run).
+  void carry_over(const std::string& stage, int replica);
+  // The graph's replica counts changed (a run that shrank to fewer nodes).
+  void reshape();
   // Recomputes rates; `now_s` is seconds since the run started. With
   // `whole_run`, rates are averages over the whole run (for the summary).
   void tick(double now_s, bool whole_run = false);

@@ -76,6 +76,10 @@ StageSchema ShardSource::schema() {
       Param("ca_file", &S::stream_, &StreamOptions::ca_file).def("").describe("Extra CA certificate bundle for https URLs"),
       Param("count_total", &S::count_total_).def(true).describe(
           "For local shards and finite epochs, count samples (tar headers only) to report a progress total"),
+      Param("order", &S::numbered_).values({{"arrival", false}, {"deterministic", true}}).def(false).describe(
+          "deterministic: number every sample (field order.seq) in this seeded order, the same at any world size; "
+          "a trainer with order = \"deterministic\" then trains sample g on rank g % ranks in that order. Needs "
+          "one replica, world_size 1 and no resume_from (a resumed trainer skips what it consumed)"),
   };
   s.writes = {"jpg", "png", "webp", "txt", "json"};
   return s;
@@ -144,6 +148,13 @@ std::vector<std::pair<std::string, std::string>> ShardSource::check_urls(double 
   return out;
 }
 
+std::string ShardSource::check_placement(int replicas, int) const {
+  if (numbered_ && replicas > 1)
+    return "order = \"deterministic\" numbers the samples in one sequence: it needs 1 replica, not " +
+           std::to_string(replicas);
+  return "";
+}
+
 void ShardSource::configure() {
   // Derived from the bound values: urls expanded, the extension lists
   // normalized, resume_from parsed, and seed keeps a negative int's bits.
@@ -167,6 +178,15 @@ void ShardSource::configure() {
     if (told->fetch_add(1) < 20) c->log(LogLevel::Warn, "shards.http_resume_mismatch: " + what);
   };
 
+  if (numbered_) {
+    if (ctx().replicas() > 1 || assign_.world_size > 1)
+      throw std::invalid_argument("shards.source: order = \"deterministic\" needs replicas = 1 and world_size = 1 "
+                                  "(one sequence of numbered samples)");
+    for (auto& r : resume_from_)
+      if (!r.empty())
+        throw std::invalid_argument("shards.source: order = \"deterministic\" numbers samples from the start: "
+                                    "leave resume_from empty (a resumed trainer skips what it consumed)");
+  }
   const auto& resume = resume_from_;
   if (!resume.empty() && resume.size() != static_cast<size_t>(assign_.replicas) &&
       !(resume.size() == 1 && assign_.replicas == 1))
@@ -301,6 +321,7 @@ void ShardSource::deliver(Sample&& s, Emitter& out) {
     return;
   }
   ctx().count("samples");
+  if (numbered_) s.set_ints(kSeqField, {next_seq_++});
   out.emit(std::move(s));
 }
 

@@ -138,6 +138,15 @@ std::vector<ParamSpec> TrainStage::loop_params() {
           .describe("Write <run_dir>/train_ids.tsv (rank K > 0: train_ids.rank-K.tsv): per optimizer "
                     "step the ids (epoch, shard, index, url, key) of its samples; on resume the lines of "
                     "steps after the checkpoint are dropped"),
+      Param("order", &S::opt_, &O::ordered).values({{"arrival", false}, {"deterministic", true}}).def(false)
+          .describe("deterministic: train the samples a shards.source with order = \"deterministic\" numbered, "
+                    "sample g on rank g % replicas (routed there by the runtime), each rank in number order; "
+                    "optimizer step t then covers samples [t x G, (t+1) x G), G the global batch, at any "
+                    "world size and accumulation (resuming with other replicas continues the sequence). "
+                    "arrival: as they come, balanced by demand"),
+      Param("reorder_window", &S::opt_, &O::reorder_window).def(int64_t{1024}).range(1, 1 << 24)
+          .describe("order = \"deterministic\": samples a rank may hold while waiting for an earlier one; "
+                    "more fails the run naming the missing sample"),
       Param("export", &S::opt_, &O::export_weights).def(true)
           .describe("At the end, write timm-named safetensors + vocab.tsv + config.json"),
       Param("export_dir", &S::opt_, &O::export_dir).def("").describe("Export directory; empty = <run_dir>/export"),
@@ -253,7 +262,17 @@ void TrainStage::configure() {
       opt.device = "cuda:" + std::to_string(c.node_replica() % static_cast<int>(torch::cuda::device_count()));
   }
   steps_ = opt.steps;
+  bool ordered = opt.ordered;
+  size_t window = static_cast<size_t>(opt.reorder_window);
   trainer_ = std::make_unique<Trainer>(std::move(opt), c);
+  if (ordered) {
+    // After a resume the sequence goes on where the checkpoint left it.
+    order_ = std::make_unique<SampleOrder>(c.replica(), c.replicas(), trainer_->order_position(), window);
+    if (trainer_->order_position() % c.replicas() != 0)
+      c.log(LogLevel::Warn, "deterministic order: resuming at sample " + std::to_string(trainer_->order_position()) +
+                                ", not a multiple of " + std::to_string(c.replicas()) +
+                                " ranks: the global batch changed, so steps no longer start at multiples of it");
+  }
 }
 
 bool TrainStage::steps_reached() const { return steps_ > 0 && trainer_->step() >= steps_; }
@@ -298,22 +317,52 @@ void TrainStage::take(Sample& s) {
   trainer_->add(*img, *labels, s.origin, s.key);
 }
 
+void TrainStage::take_numbered(Sample&& s) {
+  int64_t seq = sample_seq(s);
+  if (seq < 0)
+    throw std::runtime_error("train: order = \"deterministic\" but sample '" + s.key + "' from " +
+                             (s.origin.url.empty() ? std::string("?") : s.origin.url) +
+                             " has no number (field " + kSeqField +
+                             "): set order = \"deterministic\" on the shards.source that feeds this trainer");
+  if (order_->put(seq, std::move(s)) == SampleOrder::Put::Consumed) {
+    ctx().count("train.order_consumed_skipped");  // trained before a resume, or a copy
+    return;
+  }
+  while (auto next = order_->pop()) {
+    if (trainer_->done()) return;
+    if (next->has(kDroppedField)) trainer_->skip_slot();
+    else if (!next->tensor("image") || !next->ints(ints_field_)) {
+      take(*next);  // counts why
+      trainer_->skip_slot();
+    } else {
+      take(*next);
+    }
+  }
+}
+
 void TrainStage::process(Sample&& in, Emitter&) {
   ++items_;
   begin_item();
-  take(in);
+  if (order_) take_numbered(std::move(in));
+  else take(in);
   end_item();
 }
 
 void TrainStage::process(Batch&& in, Emitter&) {
   items_ += static_cast<int64_t>(in.samples.size());
   begin_item();
-  for (auto& s : in.samples) take(s);
+  for (auto& s : in.samples)
+    if (order_) take_numbered(std::move(s));
+    else take(s);
   end_item();
 }
 
 void TrainStage::flush(Emitter&) {
   if (!trainer_) return;
+  if (order_ && order_->held() > 0 && !trainer_->done())
+    ctx().log(LogLevel::Warn, "deterministic order: input ended with " + std::to_string(order_->held()) +
+                                  " samples held waiting for sample " + std::to_string(order_->next()) +
+                                  " (first held: " + std::to_string(order_->first_held()) + "); they are not trained on");
   trainer_->finish();
   // End of input without a single optimizer step: nothing was trained and
   // nothing exported; that is a failed run, not a finished one.
@@ -323,6 +372,9 @@ void TrainStage::flush(Emitter&) {
         std::to_string(items_) + " item(s) received; a step needs batch_size x accumulate_steps usable samples)");
 }
 
-void TrainStage::close() { trainer_.reset(); }
+void TrainStage::close() {
+  order_.reset();
+  trainer_.reset();
+}
 
 }  // namespace catlip::train

@@ -117,6 +117,9 @@ struct Trainer::Impl {
     return time_schedule() ? sched.at_fraction(s, agreed_s / opt.time_budget_s) : sched.at(s);
   }
   int64_t micro = 0;         // micro-steps accumulated toward the next optimizer step
+  int64_t slots = 0;         // ordered: slots of the open micro-batch taken (samples or dropped)
+  int64_t order_seq = 0, order_step = 0;  // ordered: the global number reached at step order_step
+  int64_t order_position() const { return order_seq + (step - order_step) * global_batch(); }
   double loss_accum = 0, exposed_s = 0;
   int rank() const { return opt.dist.rank; }
   int64_t global_batch() const { return opt.batch_size * opt.dist.world_size * opt.accumulate_steps; }
@@ -220,9 +223,12 @@ struct Trainer::Impl {
     ts.clear();
     for (auto& [n, t] : obj->extra_state()) ts.push_back(t);
     if (!ts.empty()) dp->broadcast_from_rank0(ts, "objective state");
-    auto scalars = dp->sum({rank() == 0 ? double(step) : 0.0, rank() == 0 ? double(optim->steps()) : 0.0});
+    auto scalars = dp->sum({rank() == 0 ? double(step) : 0.0, rank() == 0 ? double(optim->steps()) : 0.0,
+                            rank() == 0 ? double(order_seq) : 0.0});
     step = static_cast<int64_t>(scalars[0]);
     optim->set_steps(static_cast<int64_t>(scalars[1]));
+    order_seq = static_cast<int64_t>(scalars[2]);
+    order_step = step;
     last_ckpt_step = step;
     resume_position = DataPosition::parse(dp->allgather(rank() == 0 ? resume_position.to_json() : "{}")[0]);
     position = resume_position;
@@ -367,6 +373,7 @@ struct Trainer::Impl {
         {"catlip.train_seconds", std::to_string(train_seconds())},
         {"catlip.train_cpu_seconds", std::to_string(cpu_seconds() - cpu_at_first)},
     });
+    if (opt.ordered) meta["catlip.order_seq"] = std::to_string(order_position());
     last_ckpt_step = step;
     if (opt.async_checkpoint) {
       ckpt_writing_step = step;
@@ -403,6 +410,7 @@ struct Trainer::Impl {
       return;
     }
     log(LogLevel::Info, "resume: no valid checkpoint in " + ckpt_dir + "; starting from step 0");
+    ctx.gauge("train.resumed_step", 0);
   }
 
   void load(const model::SafeTensorsFile& f, const std::string& path) {
@@ -433,6 +441,15 @@ struct Trainer::Impl {
       std::lock_guard<std::mutex> l(gen.mutex());
       gen.set_state(model::to_torch(it->second));
     }
+    if (opt.ordered) {
+      auto it = f.metadata.find("catlip.order_seq");
+      if (it == f.metadata.end())
+        throw std::runtime_error(path + ": written without order = \"deterministic\" (no catlip.order_seq): its "
+                                 "samples cannot be continued in the deterministic order; resume with order = "
+                                 "\"arrival\" or start a new run");
+      order_seq = std::stoll(it->second);
+      order_step = step;
+    }
     resume_position = DataPosition::parse(meta("catlip.data_position"));
     std::string pos_summary = resume_position.summary();
     if (!opt.skip_consumed) resume_position.clear();  // replay everything
@@ -441,21 +458,47 @@ struct Trainer::Impl {
                             std::to_string(lr_for(step)) + ", data position: " + pos_summary +
                             (opt.skip_consumed ? "" : " (ignored: skip_consumed = false)"));
     ctx.count("train.resumed");
+    ctx.gauge("train.resumed_step", double(step));  // the supervisor's count of steps lost at a run restart
   }
 
   // ---- samples and steps ----
 
+  // Ordered: every numbered sample takes a slot, trained on or not; the
+  // micro-batch ends after batch_size slots.
   bool add(const Tensor& image, const IntList& lab, const Origin& origin, const std::string& key) {
+    if (finished || group_ended || budget_reached || (opt.steps > 0 && step >= opt.steps)) {
+      ctx.count("train.ignored_after_last_step");
+      return false;
+    }
+    bool took = add_sample(image, lab, origin, key);
+    if (opt.ordered) end_slot();
+    else if (took && fill == opt.batch_size) run_step();
+    return took;
+  }
+
+  void skip_slot() {
+    if (finished || group_ended || budget_reached || (opt.steps > 0 && step >= opt.steps)) return;
+    ctx.count("train.order_empty_slots");
+    end_slot();
+  }
+
+  void end_slot() {
+    if (++slots < opt.batch_size) return;
+    slots = 0;
+    if (fill == 0)
+      throw std::runtime_error("deterministic order: every sample of a micro-batch (" +
+                               std::to_string(opt.batch_size) + " slots ending at step " + std::to_string(step) +
+                               ") was dropped; nothing to train on");
+    run_step();
+  }
+
+  bool add_sample(const Tensor& image, const IntList& lab, const Origin& origin, const std::string& key) {
     auto now = Clock::now();
     if (!started) {
       started = true;
       first_item = window_start = now;
       cpu_at_first = cpu_seconds();
       next_ckpt_s = opt.checkpoint_every_s;
-    }
-    if (finished || group_ended || budget_reached || (opt.steps > 0 && step >= opt.steps)) {
-      ctx.count("train.ignored_after_last_step");
-      return false;
     }
     // Consumed already (before a resume, or delivered twice), or waiting in
     // the open batch: skipped, so every sample is trained on at most once.
@@ -494,7 +537,6 @@ struct Trainer::Impl {
     pending_set.insert(origin);
     ++fill;
     ctx.count("train.samples");
-    if (fill == opt.batch_size) run_step();
     return true;
   }
 
@@ -505,6 +547,7 @@ struct Trainer::Impl {
       ctx.count("train.dropped_partial_batch_samples", fill + micro * opt.batch_size);
     fill = 0;
     micro = 0;
+    slots = 0;
     labels.clear();
     pending.clear();
     pending_set.clear();
@@ -520,7 +563,10 @@ struct Trainer::Impl {
     const double lr = lr_for(step);
     lr_used = lr;
     const bool last_micro = micro + 1 == opt.accumulate_steps;
-    auto x = model::preprocess_images(batches->stage(), device, opt.mean, opt.std);
+    // Ordered, with dropped slots: the micro-batch holds fewer samples.
+    auto staged = batches->stage();
+    if (fill < opt.batch_size) staged = staged.narrow(0, 0, fill);
+    auto x = model::preprocess_images(staged, device, opt.mean, opt.std);
     ObjectiveEnv env;
     env.device = device;
     env.bf16_cuda = bf16_cuda;
@@ -534,6 +580,7 @@ struct Trainer::Impl {
     loss_accum += loss.item<double>() / double(opt.accumulate_steps);  // also waits for the device
     labels.clear();
     fill = 0;
+    slots = 0;
     if (!last_micro) {
       ++micro;
       return;
@@ -662,6 +709,7 @@ struct Trainer::Impl {
       log(LogLevel::Info, "dropping the last partial batch of " + std::to_string(n) + " samples");
       fill = 0;
       micro = 0;
+      slots = 0;
       labels.clear();
       pending.clear();
       pending_set.clear();
@@ -693,6 +741,8 @@ Trainer::~Trainer() {
 bool Trainer::add(const Tensor& image, const IntList& labels, const Origin& origin, const std::string& key) {
   return impl_->add(image, labels, origin, key);
 }
+void Trainer::skip_slot() { impl_->skip_slot(); }
+int64_t Trainer::order_position() const { return impl_->order_position(); }
 void Trainer::note_input_wait(double seconds) {
   if (!impl_->started || seconds <= 0) return;  // time before the first item is start-up, not waiting
   impl_->wait_window += seconds;

@@ -51,7 +51,17 @@ struct ConsumerGroup {
   // 0..replicas-1. Credits a consumer holds are capped at `prefetch`.
   std::vector<int> members;
   int prefetch = 0;  // 0: kDefaultCreditCap
+  // Keyed routing (deterministic data order): when > 0, an item sent with a
+  // key k >= 0 goes to replica k % keyed_replicas of the stage, whichever
+  // has credit, instead of to the least busy one. Items without a key are
+  // balanced as usual.
+  int keyed_replicas = 0;
 };
+// Keyed items waiting for their replica's credit, per keyed group: at most
+// kParkPerLink x the window x keyed_replicas (send() blocks when its item's
+// replica has no credit and the parking is full), so one replica's full
+// window does not stop items for the others.
+constexpr int64_t kParkPerLink = 4;
 constexpr int64_t kDefaultCreditCap = 1024;
 // Control messages (Hello, Credit, EndOfStream) are tiny: a producer refuses
 // any frame larger than this at the protocol level.
@@ -85,8 +95,11 @@ class Producer {
   // The head and its attachments (see encode_parts) travel as one multipart
   // message; their buffers are shared with ZeroMQ, not copied, and kept
   // until every group has acknowledged the item.
-  bool send(std::string&& encoded, std::vector<Blob>&& attachments);
-  bool send(std::string&& encoded, std::vector<std::string>&& attachments = {});
+  // key >= 0: keyed groups send it to replica key % keyed_replicas; while
+  // that replica has no credit the item is parked (bounded, see
+  // kParkPerLink) and sent as its credit returns, in key order per replica.
+  bool send(std::string&& encoded, std::vector<Blob>&& attachments, int64_t key = -1);
+  bool send(std::string&& encoded, std::vector<std::string>&& attachments = {}, int64_t key = -1);
 
   // Shared-memory payloads (catlip/shm.h) for consumers on this host: an
   // attachment of at least `threshold` bytes goes into `pool` (or, already
@@ -166,11 +179,13 @@ class Producer {
   // One sent item, shared with ZeroMQ while it sends it.
   struct Outstanding {
     uint64_t ordinal = 0;
+    int64_t key = -1;  // keyed routing; -1: by demand
     std::shared_ptr<const Payload> payload;
   };
   struct Peer {
     std::string id;
     int group = -1;
+    int replica = -1;  // its replica index in the consumer stage
     int64_t window = 0, credit = 0;
     uint64_t next_seq = 1;                     // per-link sequence number of the next item
     std::map<uint64_t, Outstanding> unacked;  // sent, not yet acknowledged, by sequence number
@@ -194,6 +209,14 @@ class Producer {
   void requeue(Peer& p);
   bool send_to(Peer& p, Outstanding&& item);
   Peer* pick(size_t group);
+  // Keyed groups: the replica an item goes to, and that replica's peer if it
+  // can take an item now.
+  int target(size_t group, int64_t key) const;
+  Peer* pick_replica(size_t group, int replica);
+  // Sends what a keyed group's queue holds for replicas with credit, in
+  // order per replica; `blocked` marks replicas that must wait.
+  void pump_keyed(size_t group, std::deque<Outstanding>& q, std::vector<bool>& blocked);
+  size_t park_cap(size_t group) const;
   void pump_redeliveries();
 
   zmq::socket_t sock_;
@@ -202,6 +225,9 @@ class Producer {
   std::map<std::string, std::unique_ptr<Peer>> peers_;
   std::vector<size_t> rr_;
   std::vector<std::deque<Outstanding>> redeliver_;  // per group: to send before anything new
+  std::vector<std::deque<Outstanding>> parked_;     // per keyed group: keyed items waiting for credit
+  std::vector<std::vector<int>> parked_for_;        // per keyed group and replica: how many of them
+  std::vector<std::vector<char>> member_;           // per keyed group and replica: reads this producer
   std::map<uint64_t, int> pending_;                  // ordinal -> groups yet to acknowledge it
   uint64_t next_ordinal_ = 0;
   const std::atomic<bool>* stop_;

@@ -85,6 +85,24 @@ struct Sample {
   }
 };
 
+// Deterministic data order (`order = "deterministic"` on shards.source and
+// the trainer): the source numbers every sample in one seeded order, and
+// the number travels as this int field (one value). The runtime routes a
+// numbered sample to replica seq % replicas of a stage whose `order` is
+// "deterministic" (the trainer's ranks). A stage between them that emits
+// nothing for a numbered sample has the runtime forward a marker in its
+// place: the sample's key, origin and number plus kDroppedField (text: the
+// stage that dropped it), so that the later samples keep their slots.
+inline constexpr const char* kSeqField = "order.seq";
+inline constexpr const char* kDroppedField = "order.dropped";
+// The sample's sequence number, or -1 when it has none.
+inline int64_t sample_seq(const Sample& s) {
+  auto it = s.fields.find(kSeqField);
+  if (it == s.fields.end()) return -1;
+  auto* v = std::get_if<IntList>(&it->second);
+  return v && v->size() == 1 && (*v)[0] >= 0 ? (*v)[0] : -1;
+}
+
 // A group of samples travelling as one message (e.g. collated for a trainer).
 struct Batch {
   std::vector<Sample> samples;

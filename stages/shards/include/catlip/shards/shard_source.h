@@ -17,6 +17,14 @@
 // every sample read since the start of the epoch, so the replica replays
 // epoch E deterministically, suppressing output until that sample has been
 // emitted; the result is exact, at the cost of re-reading up to one epoch.
+//
+// order = "deterministic": the one replica numbers the samples it emits
+// 0, 1, 2, ... across epochs (kSeqField, catlip/sample.h) in the seeded
+// order above (shard order by (seed, epoch), then the shuffle buffer), an
+// order that depends on neither ranks nor decode replicas; the runtime
+// routes sample g to trainer rank g % ranks. The trainer's data position
+// skips what a resumed run consumed, so the source always starts from the
+// beginning (no resume_from) and the numbers stay the same.
 #pragma once
 
 #include <map>
@@ -40,6 +48,8 @@ class ShardSource : public SourceStage {
   // HEAD requests to up to 16 of each pattern's http(s) URLs (the first, the
   // last and evenly spaced ones between).
   std::vector<std::pair<std::string, std::string>> check_urls(double timeout_s) const override;
+  // order = "deterministic" needs one replica.
+  std::string check_placement(int replicas, int per_node) const override;
   bool produce(Emitter& out) override;
   void close() override;
 
@@ -62,6 +72,8 @@ class ShardSource : public SourceStage {
   int64_t epochs_ = 1;  // 0 = endless
   size_t shuffle_buffer_ = 0;
   bool count_total_ = true;
+  bool numbered_ = false;   // order = "deterministic"
+  int64_t next_seq_ = 0;    // the number of the next sample delivered
 
   int64_t epoch_ = 0;
   std::vector<int64_t> plan_;  // this epoch's shards for this replica

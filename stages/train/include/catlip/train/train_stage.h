@@ -15,6 +15,7 @@
 #include <string>
 
 #include "catlip/stage.h"
+#include "catlip/train/sample_order.h"
 #include "catlip/train/trainer.h"
 
 namespace catlip::train {
@@ -56,9 +57,11 @@ class TrainStage : public Stage {
   std::string ints_field_ = "labels";
   void begin_item();
   void take(Sample& s);
+  void take_numbered(Sample&& s);  // order = "deterministic": through the reorder buffer
   void end_item();
 
   std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<SampleOrder> order_;  // order = "deterministic"
   bool have_last_ = false;
   bool finished_ = false;
   int64_t steps_ = 0;  // the configured step budget

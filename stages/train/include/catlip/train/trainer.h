@@ -123,6 +123,12 @@ struct TrainOptions {
   std::string run_dir = ".";
   bool write_metrics = true;  // <run_dir>/train_metrics.jsonl
   bool id_log = false;        // <run_dir>/train_ids.tsv (rank K > 0: train_ids.rank-K.tsv)
+  // order = "deterministic" (sample_order.h): micro-batches are slots of the
+  // numbered sequence, batch_size numbers each, whether or not every sample
+  // arrived (a dropped one leaves its slot empty); checkpoints record the
+  // global number reached (catlip.order_seq).
+  bool ordered = false;
+  int64_t reorder_window = 1024;  // samples a rank may hold waiting for an earlier one
 
   LrSchedule schedule() const;
 };
@@ -149,6 +155,13 @@ class Trainer {
   // input is counted (skipped.<reason>) and dropped. Returns true if the
   // sample went into a batch.
   bool add(const Tensor& image, const IntList& labels, const Origin& origin, const std::string& key);
+  // Deterministic order: the slot of a sample that was dropped (upstream, or
+  // unusable here) counts toward the micro-batch without a sample.
+  void skip_slot();
+  // Deterministic order: the global sample number the next optimizer step
+  // starts at (0, or the resumed checkpoint's catlip.order_seq, plus the
+  // steps since times global_batch()).
+  int64_t order_position() const;
   // Seconds the caller spent blocked waiting for the next input.
   void note_input_wait(double seconds);
   // End of input: drop the partial batch, write the final checkpoint and
