@@ -365,6 +365,7 @@ HandshakeWatch::~HandshakeWatch() {
 void HandshakeWatch::heard_from(int fd) {
   std::lock_guard<std::mutex> l(mu_);
   if (auto c = conns_.find(fd); c != conns_.end()) c->second.heard = true;
+  else if (fd >= 0 && heard_early_.size() < 4096) heard_early_.insert(fd);
 }
 
 void HandshakeWatch::tell(const std::string& who, const std::string& reason) {
@@ -421,7 +422,9 @@ void HandshakeWatch::loop(std::string address) {
       // Asked at once: the fd is only this connection's until it closes.
       std::string who = peer_of(fd);
       std::lock_guard<std::mutex> l(mu_);
-      conns_[fd] = Conn{who, std::chrono::steady_clock::now()};
+      Conn c{who, std::chrono::steady_clock::now()};
+      c.heard = heard_early_.erase(fd) > 0;
+      conns_[fd] = c;
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
       // The engine reports the failure, then its DISCONNECTED (with the fd).
       pending_event = event;

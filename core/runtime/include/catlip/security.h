@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -160,6 +161,10 @@ class HandshakeWatch {
   RefusalLogLimit limit_;
   std::mutex mu_;
   std::map<int, Conn> conns_;  // fd -> connection, from ACCEPTED to DISCONNECTED
+  // Connections heard from before the monitor thread saw their ACCEPTED (the
+  // socket's thread can read a peer's first message first): marked heard
+  // when it does, so a peer that spoke is never taken for a silent one.
+  std::set<int> heard_early_;
   std::atomic<bool> done_{false};
   std::atomic<int64_t> failed_{0}, silent_{0};
   std::thread thread_;
