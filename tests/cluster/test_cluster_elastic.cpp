@@ -37,19 +37,7 @@ std::multiset<std::string> make_data(const TempDir& d) {
   REQUIRE(synth.exit_code == 0);
   write_file(d.file("vocab.tsv"),
              "#index\twnid\tlemma\tcount\tgloss\n0\tn02778669\tball\t6\tg\n1\tn03147509\tcup\t3\tg\n");
-  auto ls = run_cmd(catlip_bin() + " shards ls " + d.file("data/train-{000000..000003}.tar") + " 2>/dev/null");
-  REQUIRE(ls.exit_code == 0);
-  std::multiset<std::string> want;
-  std::string shard;
-  int index = 0;
-  for (auto& line : lines_of(ls.out)) {
-    if (line.rfind("# ", 0) == 0) {
-      shard = fs::path(line.substr(2)).filename().string();
-      index = 0;
-    } else {
-      want.insert(shard + "\t" + std::to_string(index++) + "\t" + line.substr(0, line.find(' ')));
-    }
-  }
+  auto want = shard_sample_ids(d.file("data/train-{000000..000003}.tar"));
   REQUIRE(want.size() == 384);
   return want;
 }
@@ -103,16 +91,6 @@ id_log = true
 )";
 }
 
-int count_lines(const std::string& path) { return static_cast<int>(lines_of(read_file(path)).size()); }
-
-bool has_checkpoint(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return false;
-  for (auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".catlip") return true;
-  return false;
-}
-
 // The ranks' id logs in the run directory (shared by the namespace hosts):
 // per step the number of samples; per epoch the ids.
 struct IdLogs {
@@ -125,11 +103,7 @@ IdLogs read_id_logs(const std::string& run, int ranks) {
     std::string path = run + (r == 0 ? "/train_ids.tsv" : "/train_ids.rank-" + std::to_string(r) + ".tsv");
     INFO(path);
     REQUIRE(fs::exists(path));
-    for (auto& line : lines_of(read_file(path))) {
-      if (line[0] == '#') continue;
-      std::vector<std::string> f;
-      std::istringstream in(line);
-      for (std::string x; std::getline(in, x, '\t');) f.push_back(x);
+    for (auto& f : id_log_rows(path)) {
       REQUIRE(f.size() == 6);  // step epoch shard index url key
       ++out.per_step[std::stol(f[0])];
       out.by_epoch[f[1]].insert(fs::path(f[4]).filename().string() + "\t" + f[3] + "\t" + f[5]);

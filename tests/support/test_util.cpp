@@ -123,6 +123,54 @@ std::vector<int> worker_pids(const std::string& run_dir, const std::string& tag)
   return out;
 }
 
+std::multiset<std::string> shard_sample_ids(const std::string& pattern) {
+  auto ls = run_cmd(catlip_bin() + " shards ls '" + pattern + "' 2>/dev/null");
+  std::multiset<std::string> ids;
+  if (ls.exit_code != 0) throw std::runtime_error("catlip shards ls " + pattern + " failed");
+  std::istringstream in(ls.out);
+  std::string line, shard;
+  int index = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("# ", 0) == 0) {
+      shard = std::filesystem::path(line.substr(2)).filename().string();
+      index = 0;
+    } else if (!line.empty()) {
+      ids.insert(shard + "\t" + std::to_string(index++) + "\t" + line.substr(0, line.find(' ')));
+    }
+  }
+  return ids;
+}
+
+int count_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::string l;
+  int n = 0;
+  while (std::getline(in, l)) ++n;
+  return n;
+}
+
+bool has_checkpoint(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return false;
+  for (auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().extension() == ".catlip") return true;
+  return false;
+}
+
+std::vector<std::vector<std::string>> id_log_rows(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    for (std::string x; std::getline(ls, x, '\t');) f.push_back(x);
+    rows.push_back(f);
+  }
+  return rows;
+}
+
 void skip_test(const std::string& why) {
   std::fflush(stderr);
   std::printf("SKIPPED: %s\n", why.c_str());

@@ -1,6 +1,7 @@
 // Helpers shared by tests: temporary directories and running the CLI.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,17 @@ int count_processes(const std::string& needle);
 // catlip-worker processes of the run in `run_dir` (argv: catlip:<stage>/<replica>
 // --spec FILE --run-dir RUN_DIR ...), only those of replica `tag` ("decode/1") if given.
 std::vector<int> worker_pids(const std::string& run_dir, const std::string& tag = "");
+// Every sample of the shards `pattern` names (catlip shards ls), one entry
+// "<shard file name>\t<index in the shard>\t<key>" each: one epoch's ids as
+// a trainer's id log names them.
+std::multiset<std::string> shard_sample_ids(const std::string& pattern);
+// Lines in a file (0 when it does not exist).
+int count_lines(const std::string& path);
+// Whether `dir` holds a trainer checkpoint (*.catlip).
+bool has_checkpoint(const std::string& dir);
+// The rows of a trainer id log (train_ids*.tsv: step epoch shard index url
+// key), comments skipped, each split at tabs.
+std::vector<std::vector<std::string>> id_log_rows(const std::string& path);
 // The project venv's interpreter (<source>/.venv/bin/python: the pinned torch
 // and the Python baselines, tools/requirements.txt); /usr/bin/python3 if
 // there is no venv. Tests that compare with Python use this one.

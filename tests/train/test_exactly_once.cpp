@@ -43,57 +43,7 @@ struct RunGuard {
   }
 };
 
-int count_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::string l;
-  int n = 0;
-  while (std::getline(in, l)) ++n;
-  return n;
-}
-
-bool has_checkpoint(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return false;
-  for (auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".catlip") return true;
-  return false;
-}
-
 std::string basename_of(const std::string& p) { return fs::path(p).filename().string(); }
-
-// Every (shard file, index, key) of the shards `pattern` lists, per epoch.
-std::multiset<std::string> epoch_ids(const std::string& cat, const std::string& pattern) {
-  auto ls = run_cmd(cat + " shards ls " + pattern + " 2>/dev/null");
-  REQUIRE(ls.exit_code == 0);
-  std::multiset<std::string> want;
-  std::istringstream in(ls.out);
-  std::string line, shard;
-  int index = 0;
-  while (std::getline(in, line)) {
-    if (line.rfind("# ", 0) == 0) {
-      shard = basename_of(line.substr(2));
-      index = 0;
-    } else if (!line.empty()) {
-      want.insert(shard + "\t" + std::to_string(index++) + "\t" + line.substr(0, line.find(' ')));
-    }
-  }
-  return want;
-}
-
-// An id log's lines (step epoch shard index url key), comments skipped.
-std::vector<std::vector<std::string>> id_log_rows(const std::string& path) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> f;
-    std::istringstream ls(line);
-    for (std::string x; std::getline(ls, x, '\t');) f.push_back(x);
-    rows.push_back(f);
-  }
-  return rows;
-}
 
 // "N missing (first: ...), M extra or repeated (first: ...)" of got vs want.
 std::string id_difference(const std::multiset<std::string>& want, const std::multiset<std::string>& got) {
@@ -118,7 +68,7 @@ TEST_CASE("exactly once: a training run SIGKILLed after a checkpoint and resumed
   INFO(synth.out);
   REQUIRE(synth.exit_code == 0);
   // The expected ids: every (shard file, index, key) of the epoch.
-  const std::multiset<std::string> want = epoch_ids(cat, d.file("data/train-{000000..000003}.tar"));
+  const std::multiset<std::string> want = shard_sample_ids(d.file("data/train-{000000..000003}.tar"));
   REQUIRE(want.size() == size_t(kShards * kPerShard));
 
   write_file(d.file("vocab.tsv"),
@@ -243,7 +193,7 @@ std::multiset<std::string> rank_restart_data(const TempDir& d) {
   REQUIRE(synth.exit_code == 0);
   write_file(d.file("vocab.tsv"),
              "#index\twnid\tlemma\tcount\tgloss\n0\tn02778669\tball\t6\tg\n1\tn03147509\tcup\t3\tg\n");
-  auto want = epoch_ids(cat, d.file("data/train-{000000..000003}.tar"));
+  auto want = shard_sample_ids(d.file("data/train-{000000..000003}.tar"));
   REQUIRE(want.size() == 384);
   return want;
 }

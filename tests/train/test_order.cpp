@@ -80,13 +80,7 @@ namespace {
 using StepIds = std::map<int, std::multiset<std::string>>;
 
 void read_ids(const std::string& path, StepIds& out) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> f;
-    std::istringstream ls(line);
-    for (std::string x; std::getline(ls, x, '\t');) f.push_back(x);
+  for (auto& f : id_log_rows(path)) {
     REQUIRE(f.size() == 6);
     out[std::stoi(f[0])].insert(f[2] + " " + f[3] + " " + f[5]);
   }
