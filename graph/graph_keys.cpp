@@ -121,6 +121,12 @@ const std::vector<GraphKey<GraphSpec>>& graph_keys() {
       field("prefetch", &G::prefetch).range(1, 1 << 20)
           .doc("items in flight per link (credits), the queue bound"),
       field("max_message_mb", &G::max_message_mb).range(1, 4096).doc("a larger message is refused"),
+      field("shm", &G::shm)
+          .doc("node-local (ipc) links carry large fields in shared memory, as descriptors (false: over the socket)"),
+      field("shm_mb", &G::shm_mb).range(1, 1 << 20)
+          .doc("each producer's shared-memory pool; when it is full the producer waits for acknowledgements"),
+      field("shm_threshold_kb", &G::shm_threshold_kb).range(16, 1 << 20)
+          .doc("fields of at least this size go through shared memory on node-local links"),
       field("metrics_port", &G::metrics_port).range(0, 65535).dflt("0 (off)").doc("Prometheus text endpoint port"),
       field("metrics_bind", &G::metrics_bind).check(ip_literal)
           .doc("the address the metrics endpoint listens on (an IP literal; \"0.0.0.0\" only when asked for)"),

@@ -150,6 +150,10 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
   }
   if (auto it = tcp.find(stage + "/group"); it != tcp.end()) p.group_endpoint = it->second;
   if (auto it = tcp.find("node/" + std::to_string(node)); it != tcp.end()) p.node_address = it->second;
+  // Shared-memory payloads on ipc links (both ends on this node).
+  p.shm = g.shm && !in_process;
+  p.shm_threshold = static_cast<size_t>(g.shm_threshold_kb) << 10;
+  if (p.shm && local_consumer) p.shm_pool_bytes = static_cast<size_t>(g.shm_mb) << 20;
   if (local_consumer) p.output_endpoints.push_back(local_ep(stage, replica));
   if (tcp_consumer) p.output_endpoints.push_back(tcp_ep(stage, replica));
   return p;

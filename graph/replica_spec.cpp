@@ -72,6 +72,7 @@ std::string replica_spec_to_text(const ReplicaSpec& s) {
       {"curve_clients", p.curve_clients},
       {"curve_public", p.curve.client.public_z85}, {"curve_client_secret", p.curve.client.secret_z85},
       {"curve_server_keys", p.curve.server_keys}, {"dedupe", p.dedupe},
+      {"shm", p.shm}, {"shm_pool_bytes", p.shm_pool_bytes}, {"shm_threshold", p.shm_threshold},
       {"report_endpoint", p.report_endpoint}, {"report_interval_s", p.report_interval_s},
       {"params", params}};
   return j.dump(1);
@@ -112,6 +113,9 @@ Result<ReplicaSpec> replica_spec_from_text(const std::string& text, const std::s
     get("curve_client_secret", p.curve.client.secret_z85);
     get("curve_server_keys", p.curve.server_keys);
     get("dedupe", p.dedupe);
+    get("shm", p.shm);
+    get("shm_pool_bytes", p.shm_pool_bytes);
+    get("shm_threshold", p.shm_threshold);
     get("report_endpoint", p.report_endpoint);
     get("report_interval_s", p.report_interval_s);
     for (auto& [name, v] : j.at("params").items()) {

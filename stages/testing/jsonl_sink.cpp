@@ -39,7 +39,7 @@ void JsonlSink::configure() {
 namespace {
 // FNV-1a (64-bit) of a payload, as 16 hex digits: enough to tell two runs'
 // pixels apart in a test, not a cryptographic digest.
-std::string fnv1a(const std::string& data) {
+std::string fnv1a(std::string_view data) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
   char b[17];

@@ -64,7 +64,10 @@ bool CounterSource::produce(Emitter& out) {
   s.origin = Origin{"counter", ctx().replica(), next_, 0};
   s.set_ints("n", {next_});
   if (payload_ > 0) {
-    std::string p = payload_template_;
+    // Written in place (Emitter::allocate: the shared-memory pool on a
+    // node-local link), so the bytes are produced once and never copied.
+    Blob p = out.allocate(payload_template_.size());
+    std::memcpy(p.data(), payload_template_.data(), p.size());
     std::memcpy(p.data(), &next_, std::min<size_t>(sizeof next_, p.size()));
     s.set_bytes("payload", std::move(p));
   }
@@ -147,6 +150,9 @@ StageSchema CollectSink::schema() {
       Param("finish_after", &CollectSink::finish_after_).def(-1)
           .describe("End the whole run successfully after this many items (-1: never), as a trainer "
                     "that reached its step budget does"),
+      Param("payload", &CollectSink::payload_).def(false)
+          .describe("Add a column describing the bytes field 'payload' (testing.counter's): its first 8 bytes "
+                    "as an integer, the FNV-1a hash of the rest and its size, so a test can check its content"),
   };
   return s;
 }
@@ -162,7 +168,18 @@ void CollectSink::process(Sample&& s, Emitter&) {
   out_ << s.key << "\t";
   if (auto* n = s.ints("n"))
     for (size_t i = 0; i < n->size(); ++i) out_ << (i ? "," : "") << (*n)[i];
-  out_ << "\t" << (s.text("via") ? *s.text("via") : "") << "\n";
+  out_ << "\t" << (s.text("via") ? *s.text("via") : "");
+  if (payload_) {
+    out_ << "\t";
+    if (const Bytes* b = s.bytes("payload"); b && b->data.size() >= 8) {
+      int64_t head;
+      std::memcpy(&head, b->data.data(), 8);
+      uint64_t h = 1469598103934665603ull;
+      for (size_t i = 8; i < b->data.size(); ++i) h = (h ^ uint8_t(b->data[i])) * 1099511628211ull;
+      out_ << head << ":" << std::hex << h << std::dec << ":" << b->data.size();
+    }
+  }
+  out_ << "\n";
   if (++seen_ == finish_after_) ctx().finish_run("collected " + std::to_string(seen_) + " items");
 }
 

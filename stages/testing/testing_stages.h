@@ -54,6 +54,7 @@ class CollectSink : public Stage {
   std::string file_;
   double sleep_ms_ = 0;
   int64_t finish_after_ = -1, seen_ = 0;
+  bool payload_ = false;
 };
 
 // Discards items (counting bytes): the end of benchmark graphs.

@@ -124,7 +124,7 @@ TEST_CASE("cli: --version names catlip, the plugin ABI, LibTorch, CUDA and the p
   auto r = run_cmd(catlip_bin() + " --version 2>&1");
   INFO(r.out);
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.out, Catch::Contains("catlip 0.") && Catch::Contains("plugin ABI 7"));
+  CHECK_THAT(r.out, Catch::Contains("catlip 0.") && Catch::Contains("plugin ABI 8"));
   CHECK_THAT(r.out, Catch::Contains("LibTorch:") && Catch::Contains("CUDA (built):"));
   CHECK_THAT(r.out, Catch::Contains("plugins (") && Catch::Contains(" train ") && Catch::Contains(" shards "));
 }

@@ -105,7 +105,7 @@ TEST_CASE("transport: keyed routing sends key k to replica k % n in order, and p
   std::atomic<int> sent{0};
   std::thread sender([&] {
     for (int i = 0; i < 100; ++i) {
-      if (!p.send(item(i), {}, i)) return;
+      if (!p.send(item(i), std::vector<std::string>{}, i)) return;
       sent++;
     }
     p.finish();

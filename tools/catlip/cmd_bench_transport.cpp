@@ -1,7 +1,8 @@
 // catlip bench transport: throughput of ~150 KB samples between two stage
 // processes (testing.counter -> testing.null, through the real supervisor,
 // workers, codec and credit-based transport) beside a raw ZeroMQ PUSH/PULL
-// pair of processes moving the same bytes, over ipc and tcp, and over tcp
+// pair of processes moving the same bytes, over ipc (the payload through
+// the socket, and through shared memory: the shm row) and tcp, and over tcp
 // between two network namespaces joined by a veth pair (two "hosts": a
 // two-node graph, source on node 0 and sink on node 1).
 #include <fcntl.h>
@@ -152,10 +153,10 @@ Result summary_rate(const std::string& run_dir, int n, size_t bytes) {
 }
 
 std::string bench_graph(const std::string& transport, int n, size_t bytes, int nodes,
-                        const std::string& security = "curve") {
+                        const std::string& security = "curve", bool shm = false) {
   std::ostringstream toml;
   toml << "[graph]\nname = \"bench-transport\"\ntransport = \"" << transport << "\"\nsecurity = \"" << security
-       << "\"\n"
+       << "\"\nshm = " << (shm ? "true" : "false") << "\n"
        << "prefetch = " << g_prefetch << "\nnodes = " << nodes << "\njoin_timeout_s = 30\n"
        << "[stages.source]\ntype = \"testing.counter\"\ncount = " << n << "\npayload_bytes = " << bytes << "\n"
        << "[stages.sink]\ntype = \"testing.null\"\ninputs = [\"source\"]\nnodes = [" << nodes - 1 << "]\n";
@@ -201,9 +202,12 @@ Result cross_host_path(const VethHosts& h, int n, size_t bytes, const std::strin
   return summary_rate(run_dir, n, bytes);
 }
 
-// Rows: ipc; tcp (plain, security = "none"); curve (tcp with CURVE).
+// Rows: ipc (the payload through the socket: shm = false); shm (ipc with
+// shared-memory payloads, the default); tcp (plain, security = "none");
+// curve (tcp with CURVE).
 Result stage_path(const std::string& row, int n, size_t bytes, const std::string& run_dir) {
   std::string toml = row == "ipc"   ? bench_graph("ipc", n, bytes, 1)
+                     : row == "shm" ? bench_graph("ipc", n, bytes, 1, "curve", true)
                      : row == "tcp" ? bench_graph("tcp", n, bytes, 1, "none")
                                     : bench_graph("tcp", n, bytes, 1, "curve");
   GraphSpec g;
@@ -225,19 +229,25 @@ Result stage_path(const std::string& row, int n, size_t bytes, const std::string
 int cmd_bench_transport(int argc, char** argv) {
   Args a(argc, argv, {"help"});
   if (a.has("help")) {
-    std::cout << "usage: catlip bench transport [--count N] [--bytes B] [--repeat R]\n\n"
+    std::cout << "usage: catlip bench transport [--count N] [--bytes B] [--repeat R] [--prefetch P]\n\n"
                  "Moves N samples of B bytes (default 20000 x 150 KB) between two stage processes\n"
-                 "(testing.counter -> testing.null) over ipc, plain tcp (security = \"none\") and\n"
+                 "(testing.counter -> testing.null) over ipc with the payload through the socket\n"
+                 "(shm = false), over ipc with shared-memory payloads (the shm row: the counter writes\n"
+                 "the payload straight into its pool, Emitter::allocate; a 64-byte descriptor on the\n"
+                 "socket; the consumer maps the pool; target >= 3x raw ZeroMQ ipc), plain tcp\n"
+                 "(security = \"none\") and\n"
                  "CURVE-encrypted tcp (security = \"curve\", the default), and the same bytes between two\n"
                  "processes over raw (plain) ZeroMQ PUSH/PULL; prints messages/s, GB/s, the ratio to raw\n"
                  "ZeroMQ and, for CURVE rows, the ratio to the plain tcp stage path (target >= 0.7).\n"
-                 "Each figure is the best of R runs (default 3). The row xhost runs a two-node graph\n"
+                 "Each figure is the best of R runs (default 3). P is the stage path's credits per link\n"
+                 "(the graph's prefetch, default 8; the raw pair's high-water marks are 16 each side).\n"
+                 "The row xhost runs a two-node graph\n"
                  "(coordinator + `catlip node`, CURVE, cluster secret made for the bench) across two\n"
                  "network namespaces joined by a veth pair, against raw ZeroMQ over the same link\n"
                  "(needs root and iproute2; else it is skipped).\n";
     return kOk;
   }
-  if (int rc = check_syntax(a, Syntax{"catlip bench transport", "usage: catlip bench transport [--count N] [--bytes B] [--repeat R]", {"count", "bytes", "repeat", "prefetch"}, 0, 0})) return rc;
+  if (int rc = check_syntax(a, Syntax{"catlip bench transport", "usage: catlip bench transport [--count N] [--bytes B] [--repeat R] [--prefetch P]", {"count", "bytes", "repeat", "prefetch"}, 0, 0})) return rc;
   int n = int(a.get_int("count", 20000));
   size_t bytes = size_t(a.get_int("bytes", 150 * 1024));
   int repeat = int(a.get_int("repeat", 3));
@@ -253,7 +263,7 @@ int cmd_bench_transport(int argc, char** argv) {
   if (!std::getenv("CATLIP_CLUSTER_SECRET") && !std::getenv("CATLIP_CLUSTER_SECRET_FILE"))
     ::setenv("CATLIP_CLUSTER_SECRET", random_secret_hex().c_str(), 1);
   double plain_tcp = 0;
-  for (std::string tr : {"ipc", "tcp", "curve", "xhost"}) {
+  for (std::string tr : {"ipc", "shm", "tcp", "curve", "xhost"}) {
     if (tr == "xhost") {
       hosts = std::make_unique<VethHosts>();
       if (!hosts->error.empty()) {
@@ -271,7 +281,7 @@ int cmd_bench_transport(int argc, char** argv) {
         std::string ep = "tcp://" + hosts->addr_a + ":" + std::to_string(39000 + r);
         w = raw_zmq(ep, ep, n, bytes, hosts->a, hosts->b);
       } else {
-        std::string ep = tr == "ipc" ? "ipc://" + (tmp / "raw.sock").string()
+        std::string ep = tr == "ipc" || tr == "shm" ? "ipc://" + (tmp / "raw.sock").string()
                                      : "tcp://127.0.0.1:" + std::to_string(39000 + r + (tr == "curve" ? 10 : 0));
         w = raw_zmq(ep, ep, n, bytes);
       }
@@ -303,7 +313,8 @@ int cmd_bench_transport(int argc, char** argv) {
                 seal, bytes, 1e6 / seal, plain_cpu_us, ::sysconf(_SC_NPROCESSORS_ONLN),
                 plain_cpu_us / (plain_cpu_us + crypto_us));
   }
-  std::printf("(targets: ratio >= 0.80 for plain links, curve vs tcp >= 0.70; stage path = codec + credit-based\n"
+  std::printf("(targets: ratio >= 0.80 for plain links, >= 3 for shm (against raw ZeroMQ ipc), curve vs tcp >= 0.70;\n"
+              " ipc = the payload through the socket (shm = false); shm = shared-memory payloads; stage path = codec + credit-based\n"
               " load balancing + process per stage; curve = the same tcp link authenticated and encrypted with\n"
               " CurveZMQ; xhost = CURVE tcp over a veth pair between two network namespaces, source on node 0,\n"
               " sink on node 1; raw zmq is always plain)\n");

@@ -25,9 +25,9 @@ enum FieldTag : uint8_t { kBytes = 0, kText = 1, kInts = 2, kTensor = 3, kBytesR
 
 // Where pack_sample puts large payloads; null: inline.
 struct Detach {
-  std::vector<std::string>* out = nullptr;
+  std::vector<Blob>* out = nullptr;
   size_t min_size = 0;
-  bool take(const std::string& s) const { return out && s.size() >= min_size; }
+  bool take(const Blob& s) const { return out && s.size() >= min_size; }
 };
 
 // msgpack-c writes through any type with write(const char*, size_t).
@@ -41,7 +41,7 @@ void pack_str(Packer& pk, const std::string& s) {
   pk.pack_str(static_cast<uint32_t>(s.size()));
   pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
 }
-void pack_bin(Packer& pk, const std::string& s) {
+void pack_bin(Packer& pk, const Blob& s) {
   pk.pack_bin(static_cast<uint32_t>(s.size()));
   pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
 }
@@ -63,7 +63,7 @@ void pack_sample(Packer& pk, const Sample& s, const Detach& det = {}) {
         if (det.take(v.data)) {
           pk.pack_array(2); pk.pack(uint8_t{kBytesRef}); pk.pack(uint64_t(det.out->size()));
           // The caller passed the message by rvalue: the buffer is moved, not copied.
-          det.out->push_back(std::move(const_cast<std::string&>(v.data)));
+          det.out->push_back(std::move(const_cast<Blob&>(v.data)));
           return;
         }
         pk.pack_array(2); pk.pack(uint8_t{kBytes}); pack_bin(pk, v.data);
@@ -80,7 +80,7 @@ void pack_sample(Packer& pk, const Sample& s, const Detach& det = {}) {
         for (auto x : v.shape) pk.pack(x);
         if (ref) {
           pk.pack(uint64_t(det.out->size()));
-          det.out->push_back(std::move(const_cast<std::string&>(v.data)));
+          det.out->push_back(std::move(const_cast<Blob&>(v.data)));
         } else {
           pack_bin(pk, v.data);
         }
@@ -120,14 +120,16 @@ std::string bin(const msgpack::object& o, const char* what) {
   return std::string(o.via.bin.ptr, o.via.bin.size);
 }
 
-std::string attachment(const msgpack::object& o, const std::vector<Span>& att, const char* what) {
+// A shared attachment (a ZeroMQ frame, a shared-memory view) is taken by
+// reference, not copied.
+Blob attachment(const msgpack::object& o, const std::vector<Blob>& att, const char* what) {
   int64_t i = integer(o, what);
   if (i < 0 || static_cast<size_t>(i) >= att.size())
     throw Bad(std::string(what) + ": reference to missing attachment " + std::to_string(i));
-  return std::string(static_cast<const char*>(att[i].data), att[i].size);
+  return att[size_t(i)];
 }
 
-Sample unpack_sample(const msgpack::object& o, const std::vector<Span>& att) {
+Sample unpack_sample(const msgpack::object& o, const std::vector<Blob>& att) {
   auto& a = arr(o, 3, "sample");
   Sample s;
   s.key = str(a.ptr[0], "sample key");
@@ -167,7 +169,7 @@ Sample unpack_sample(const msgpack::object& o, const std::vector<Span>& att) {
           if (d < 0 || d > (int64_t{1} << 40)) throw Bad("tensor field: bad dimension");
           t.shape.push_back(d);
         }
-        t.data = tag == kTensorRef ? attachment(fv.ptr[3], att, "tensor data") : bin(fv.ptr[3], "tensor data");
+        t.data = tag == kTensorRef ? attachment(fv.ptr[3], att, "tensor data") : Blob(bin(fv.ptr[3], "tensor data"));
         // Checked with the dims bounded above, so numel cannot overflow badly;
         // compare in long double to be safe against products of big dims.
         long double n = 1;
@@ -221,9 +223,16 @@ static void encode_impl(const Message& m, std::string& out, const Detach& det) {
 
 void encode(const Message& m, std::string& out) { encode_impl(m, out, Detach{}); }
 
-void encode_parts(Message&& m, std::string& head, std::vector<std::string>& attachments, size_t min_attachment) {
+void encode_parts(Message&& m, std::string& head, std::vector<Blob>& attachments, size_t min_attachment) {
   attachments.clear();
   encode_impl(m, head, Detach{&attachments, std::max<size_t>(min_attachment, 1)});
+}
+
+void encode_parts(Message&& m, std::string& head, std::vector<std::string>& attachments, size_t min_attachment) {
+  std::vector<Blob> blobs;
+  encode_parts(std::move(m), head, blobs, min_attachment);
+  attachments.clear();
+  for (auto& b : blobs) attachments.push_back(b.release());
 }
 
 std::string encode(const Message& m) {
@@ -252,10 +261,18 @@ std::string encode_batch(const Batch& b) {
 }
 
 DecodeResult decode(const void* data, size_t size, Message& out, size_t max_bytes,
-                    const std::vector<Span>& att) {
+                    const std::vector<Span>& spans) {
+  std::vector<Blob> att;
+  att.reserve(spans.size());
+  for (auto& a : spans) att.emplace_back(static_cast<const char*>(a.data), a.size);
+  return decode(data, size, out, max_bytes, att);
+}
+
+DecodeResult decode(const void* data, size_t size, Message& out, size_t max_bytes,
+                    const std::vector<Blob>& att) {
   DecodeResult r;
   size_t total = size;
-  for (auto& a : att) total += a.size;
+  for (auto& a : att) total += a.size();
   if (total > max_bytes) {
     r.error = "message of " + std::to_string(total) + " bytes exceeds the limit of " +
               std::to_string(max_bytes) + " bytes";

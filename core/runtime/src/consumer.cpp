@@ -20,11 +20,28 @@ std::string protocol_error_text(int32_t v) {
   return "protocol error " + std::to_string(v);
 }
 
+// Hello: text = identity, value = credits, id.index = 1 when this link
+// takes shared-memory descriptors.
+std::string hello_bytes(int64_t window, const std::string& identity, bool shm) {
+  Message m;
+  m.kind = MsgKind::Hello;
+  m.value = window;
+  m.text = identity;
+  m.id.index = shm ? 1 : 0;
+  return encode(m);
+}
+
+// Keeps a received frame alive for the fields that view it.
+struct FrameHolder : BlobHolder {
+  zmq::message_t frame;
+  explicit FrameHolder(zmq::message_t&& f) : frame(std::move(f)) {}
+};
+
 }  // namespace
 
 Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstreams, const std::string& identity,
                    int prefetch, const std::atomic<bool>* stop, size_t max_message_bytes,
-                   const CurveClientOptions* curve)
+                   const CurveClientOptions* curve, bool shm)
     : identity_(identity),
       window_(std::max(1, prefetch)),
       eos_(upstreams.size(), false),
@@ -76,9 +93,11 @@ Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream
     } catch (const zmq::error_t& e) {
       throw TransportError("cannot connect to " + ep + ": " + e.what());
     }
+    // Shared-memory payloads only on ipc links: both ends on this host.
+    shm_.push_back(shm && ep.rfind("ipc://", 0) == 0);
     // ZeroMQ queues this until the connection is up, so order is preserved.
-    std::string hello = control_bytes(MsgKind::Hello, window_, identity);
-    s->send(zmq::buffer(hello), zmq::send_flags::none);
+    std::string hello = hello_bytes(window_, identity, shm_.back());
+    no_eintr([&] { return s->send(zmq::buffer(hello), zmq::send_flags::none); });
     socks_.push_back(std::move(s));
   }
 }
@@ -93,7 +112,7 @@ void Consumer::read_monitors() {
     if (!monitors_[i]) continue;
     for (;;) {
       zmq::message_t ev;
-      if (!monitors_[i]->recv(ev, zmq::recv_flags::dontwait)) break;
+      if (!no_eintr([&] { return monitors_[i]->recv(ev, zmq::recv_flags::dontwait); })) break;
       if (ev.size() >= 6) {
         uint16_t event;
         int32_t value;
@@ -119,7 +138,7 @@ void Consumer::read_monitors() {
                                   "producer of this run)";
         }
       }
-      while (ev.more()) (void)monitors_[i]->recv(ev, zmq::recv_flags::dontwait);
+      while (ev.more()) (void)no_eintr([&] { return monitors_[i]->recv(ev, zmq::recv_flags::dontwait); });
     }
   }
 }
@@ -134,8 +153,9 @@ void Consumer::on_reconnect(size_t u) {
   gen_[u]++;
   owed_[u] = 0;
   ack_out_[u].clear();
-  std::string hello = control_bytes(MsgKind::Hello, window_, identity_);
-  socks_[u]->send(zmq::buffer(hello), zmq::send_flags::dontwait);
+  if (shm_[u]) shm::sweep_peer_pools();  // the old producer's pool, once no field views it
+  std::string hello = hello_bytes(window_, identity_, shm_[u]);
+  no_eintr([&] { return socks_[u]->send(zmq::buffer(hello), zmq::send_flags::dontwait); });
 }
 
 void Consumer::check_handshakes() {
@@ -165,7 +185,7 @@ void Consumer::grant(size_t upstream, int64_t n) {
   }
   std::string c = control_bytes(MsgKind::Credit, n, ack_out_[upstream]);
   ack_out_[upstream].clear();
-  socks_[upstream]->send(zmq::buffer(c), zmq::send_flags::dontwait);
+  no_eintr([&] { return socks_[upstream]->send(zmq::buffer(c), zmq::send_flags::dontwait); });
 }
 
 void Consumer::drain(int timeout_ms) {
@@ -179,7 +199,7 @@ void Consumer::drain(int timeout_ms) {
     if (!(items[i].revents & ZMQ_POLLIN)) continue;
     for (;;) {
       zmq::message_t m;
-      if (!socks_[i]->recv(m, zmq::recv_flags::dontwait)) break;
+      if (!no_eintr([&] { return socks_[i]->recv(m, zmq::recv_flags::dontwait); })) break;
       // First frame: the link's sequence number (8 bytes), then the message.
       Pending p{i, gen_[i], 0, {}};
       bool more = m.more();
@@ -207,14 +227,51 @@ void Consumer::drain(int timeout_ms) {
 // ordinals [first, gate's next ordinal now).
 void Consumer::done_with(size_t upstream, uint64_t gen, uint64_t seq, uint64_t first) {
   if (gen == gen_[upstream]) owed_[upstream]++;  // else: its producer was replaced
-  if (!gate_) return;  // a sink acknowledged it when it took it
-  acks_.push_back(AckWait{upstream, gen, seq, first, gate_->next_ordinal()});
+  if (!gate_) return;  // a sink acknowledged it when it took it (or once its views go)
+  acks_.push_back(AckWait{upstream, gen, seq, first, gate_->next_ordinal(), last_lease_});
+  last_lease_.reset();
 }
 
-void Consumer::release_acks() {
+// The attachment frames of a message as Blobs: a descriptor (from an ipc
+// upstream) becomes a view of the producer's pool, any other frame is
+// shared, not copied. False (with last_error_) for a descriptor refused.
+bool Consumer::attachments_of(Pending& p, std::vector<Blob>& att, std::shared_ptr<const void>& lease) {
+  for (size_t k = 1; k < p.frames.size(); ++k) {
+    zmq::message_t& f = p.frames[k];
+    if (shm_[p.upstream] && shm::is_descriptor(f.data(), f.size())) {
+      shm::Descriptor d;
+      shm::decode_descriptor(f.data(), f.size(), d);
+      if (!lease) lease = std::make_shared<int>(0);
+      Blob b;
+      std::string err;
+      if (!shm::open_view(d, lease, b, err)) {
+        last_error_ = "shared-memory payload from upstream " + endpoints_[p.upstream] + ": " + err;
+        return false;
+      }
+      shm_fields_++;
+      att.push_back(std::move(b));
+    } else {
+      // (A small frame keeps its bytes inside the message object: take the
+      // address once it has moved into its holder.)
+      auto h = std::make_shared<FrameHolder>(std::move(f));
+      const char* data = static_cast<const char*>(h->frame.data());
+      size_t n = h->frame.size();
+      att.push_back(Blob::shared(data, n, std::move(h)));
+    }
+  }
+  return true;
+}
+
+// ignore_leases: at the end, once every upstream has ended: nothing new is
+// written into their pools, so a view still held stays valid.
+void Consumer::release_acks(bool ignore_leases) {
   if (acks_.empty()) return;
   bool serviced = false;
   for (auto it = acks_.begin(); it != acks_.end();) {
+    if (!ignore_leases && !it->lease.expired()) {  // a field still views the producer's pool
+      ++it;
+      continue;
+    }
     bool safe = !gate_ || it->first == it->last || gate_->acked_range(it->first, it->last);
     if (!safe && !serviced) {
       gate_->service();  // read downstream's acknowledgements once
@@ -240,6 +297,7 @@ void Consumer::flush_acks(double timeout_s) {
   }
   auto t0 = Clock::now();
   for (;;) {
+    release_acks(true);
     return_credit(true);
     if (acks_.empty() || stopped(stop_) || since(t0) > timeout_s) return;
     if (gate_) gate_->service();
@@ -259,6 +317,7 @@ void Consumer::return_credit(bool all) {
 }
 
 Consumer::Next Consumer::next(Message& out) {
+  out = Message{};  // the previous item's views go (its acknowledgement waits for them)
   if (last_ >= 0) {
     done_with(static_cast<size_t>(last_), last_gen_, last_seq_, last_first_);
     last_ = -1;
@@ -274,9 +333,12 @@ Consumer::Next Consumer::next(Message& out) {
       Pending p = std::move(queue_.front());
       queue_.pop_front();
       Message m;
-      std::vector<Span> att;
-      for (size_t k = 1; k < p.frames.size(); ++k) att.push_back(Span{p.frames[k].data(), p.frames[k].size()});
-      auto r = decode(p.frames[0].data(), p.frames[0].size(), m, max_bytes_, att);
+      std::vector<Blob> att;
+      std::shared_ptr<const void> lease;
+      DecodeResult r;
+      if (!attachments_of(p, att, lease)) r.error = last_error_;
+      else r = decode(p.frames[0].data(), p.frames[0].size(), m, max_bytes_, att);
+      att.clear();
       if (!r.ok) {
         bad_++;
         last_error_ = r.error;
@@ -288,7 +350,7 @@ Consumer::Next Consumer::next(Message& out) {
           // Outstanding credits are moot now; acknowledge the end instead.
           owed_[p.upstream] = 0;
           std::string ack = control_bytes(MsgKind::EndOfStream, 0, "");
-          socks_[p.upstream]->send(zmq::buffer(ack), zmq::send_flags::dontwait);
+          no_eintr([&] { return socks_[p.upstream]->send(zmq::buffer(ack), zmq::send_flags::dontwait); });
           eos_[p.upstream] = true;
           n_eos_++;
         }
@@ -300,13 +362,16 @@ Consumer::Next Consumer::next(Message& out) {
       last_gen_ = p.gen;
       last_seq_ = p.seq;
       last_first_ = gate_ ? gate_->next_ordinal() : 0;
+      last_lease_ = lease;
       if (!gate_) {
         // A sink (a stage that keeps state, or ends the flow): the item is
         // its own once taken, so it is acknowledged now; the
         // acknowledgement travels with the next credits. (End of stream
         // does not wait for it, so a stage blocked in process() on its
-        // siblings, say a collective, holds nobody up.)
-        if (p.gen == gen_[p.upstream] && p.seq != 0)
+        // siblings, say a collective, holds nobody up.) Fields viewing a
+        // producer's pool: once the sink has let go of them.
+        if (lease) acks_.push_back(AckWait{p.upstream, p.gen, p.seq, 0, 0, last_lease_});
+        else if (p.gen == gen_[p.upstream] && p.seq != 0)
           ack_out_[p.upstream].append(reinterpret_cast<const char*>(&p.seq), 8);
       }
       out = std::move(m);

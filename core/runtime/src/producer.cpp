@@ -1,6 +1,8 @@
 // Producer: binds one ROUTER, balances items over the consumers that hold
 // credit, keeps each item until it is acknowledged, and re-sends the items
 // of a consumer that is gone or restarted.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -125,7 +127,7 @@ void Producer::requeue(Peer& p) {
   p.credit = 0;
 }
 
-void Producer::on_hello(const std::string& pid, int group, int64_t credit) {
+void Producer::on_hello(const std::string& pid, int group, int64_t credit, bool shm) {
   auto& p = peers_[pid];
   if (!p) {
     p = std::make_unique<Peer>();
@@ -142,6 +144,7 @@ void Producer::on_hello(const std::string& pid, int group, int64_t credit) {
     p->eos_sent = p->eos_acked = false;
   }
   p->gone = false;
+  p->shm = shm && pool_ != nullptr;
   p->window = window_for(group, credit);
   p->credit = p->window;
 }
@@ -162,12 +165,22 @@ void Producer::on_credit(Peer& p, int64_t n, const std::string& acks) {
   }
 }
 
+namespace {
+// Whether a message came over a unix-domain (ipc) connection.
+bool over_unix_socket(const zmq::message_t& m) {
+  int fd = zmq_msg_get(m.handle(), ZMQ_SRCFD);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  return fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family == AF_UNIX;
+}
+}  // namespace
+
 void Producer::poll_control(int timeout_ms) {
   zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
   if (poll_items(&item, 1, timeout_ms) > 0) {
     for (;;) {
       zmq::message_t id, body;
-      auto r = sock_.recv(id, zmq::recv_flags::dontwait);
+      auto r = no_eintr([&] { return sock_.recv(id, zmq::recv_flags::dontwait); });
       if (!r) break;
       if (!id.more()) continue;
       recv_part(sock_, body);
@@ -183,11 +196,15 @@ void Producer::poll_control(int timeout_ms) {
       if (m.kind == MsgKind::Hello) {
         // text = "<stage>#<replica>", value = initial credit
         int g = -1;
-        if (auto why = accept_hello(pid, m, zmq_msg_gets(body.handle(), "User-Id"), g); !why.empty()) {
+        const char* user_id = zmq_msg_gets(body.handle(), "User-Id");
+        if (auto why = accept_hello(pid, m, user_id, g); !why.empty()) {
           reject(body, rejected_, why);
           continue;
         }
-        on_hello(pid, g, m.value);
+        // id.index 1: a consumer on an ipc link (this host) that maps
+        // shared-memory payloads; taken only from a connection over a unix
+        // socket, never over tcp (another host, CURVE or not).
+        on_hello(pid, g, m.value, m.id.index == 1 && user_id == nullptr && over_unix_socket(body));
       } else if (auto it = peers_.find(pid); it == peers_.end()) {
         reject(body, stray_, std::string("a ") + msg_kind_name(m.kind) + " message from routing id '" + printable(pid) +
                                  "', which said no accepted Hello (an identity another connection holds?)");
@@ -214,12 +231,24 @@ void Producer::service() { poll_control(0); }
 // the peer is gone.
 bool Producer::send_to(Peer& p, Outstanding&& item) {
   uint64_t seq = p.next_seq++;
+  const Payload& pl = *item.payload;
   try {
-    sock_.send(zmq::buffer(p.id), zmq::send_flags::sndmore);
-    sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore);  // the link's sequence number
-    for (size_t i = 0; i < item.frames.size(); ++i) {
-      zmq::message_t f = shared_frame(item.frames[i]);
-      sock_.send(f, i + 1 == item.frames.size() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    no_eintr([&] { return sock_.send(zmq::buffer(p.id), zmq::send_flags::sndmore); });
+    no_eintr([&] { return sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore); });  // the link's sequence number
+    const size_t n = pl.attachments.size();
+    zmq::message_t head = shared_frame(item.payload, pl.head.data(), pl.head.size());
+    no_eintr([&] { return sock_.send(head, n == 0 ? zmq::send_flags::none : zmq::send_flags::sndmore); });
+    for (size_t i = 0; i < n; ++i) {
+      auto flags = i + 1 == n ? zmq::send_flags::none : zmq::send_flags::sndmore;
+      if (p.shm && !pl.descriptors[i].empty()) {
+        no_eintr([&] { return sock_.send(zmq::buffer(pl.descriptors[i]), flags); });  // copied: 64 bytes
+        shm_sent_++;
+      } else {
+        const Blob& a = pl.attachments[i];
+        zmq::message_t f = shared_frame(item.payload, a.data(), a.size());
+        no_eintr([&] { return sock_.send(f, flags); });
+        socket_bytes_ += static_cast<int64_t>(a.size());
+      }
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != EHOSTUNREACH) throw TransportError("sending to consumer " + p.id + ": " + e.what());
@@ -323,14 +352,88 @@ void Producer::pump_redeliveries() {
   }
 }
 
+void Producer::enable_shm(std::shared_ptr<shm::Pool> pool, size_t threshold) {
+  pool_ = std::move(pool);
+  shm_threshold_ = std::max<size_t>(threshold, 1);
+}
+
+// An extent of n bytes, waiting while the pool is full (extents come back
+// as consumers acknowledge). No extent freed for kPoolStallS: the consumers
+// hold their views (a stage keeping many items), so the caller sends bytes
+// rather than wait for them forever.
+Producer::Reserve Producer::reserve(size_t n, Blob& out) {
+  auto t0 = Clock::now(), progress = t0;
+  size_t used = pool_->in_use();
+  bool waited = false;
+  Reserve r = Reserve::Ok;
+  while (!pool_->reserve(n, out)) {
+    if (stopped(stop_)) {
+      r = Reserve::Stopped;
+      break;
+    }
+    waited = true;
+    poll_control(20);
+    if (size_t u = pool_->in_use(); u < used) {
+      used = u;
+      progress = Clock::now();
+    } else if (since(progress) > kPoolStallS) {
+      shm_stalls_++;
+      r = Reserve::Stalled;
+      break;
+    }
+  }
+  if (waited) blocked_s_ += since(t0);
+  return r;
+}
+
+bool Producer::allocate(size_t n, Blob& out) {
+  if (!pool_ || groups_.empty() || n < shm_threshold_ || !pool_->fits(n)) return false;
+  return reserve(n, out) == Reserve::Ok;
+}
+
+// Large attachments into the pool (or, shared-memory views already, as they
+// are: forwarded, or written in place through allocate()): each gets its
+// descriptor. False if stopped while waiting for room.
+bool Producer::to_pool(Payload& pl) {
+  pl.descriptors.assign(pl.attachments.size(), std::string());
+  if (!pool_) return true;
+  for (size_t i = 0; i < pl.attachments.size(); ++i) {
+    Blob& a = pl.attachments[i];
+    if (a.size() < shm_threshold_) continue;
+    shm::Descriptor d;
+    if (!shm::describe(a, d)) {
+      if (!pool_->fits(a.size())) continue;  // larger than the whole pool: bytes
+      Blob view;
+      Reserve r = reserve(a.size(), view);
+      if (r == Reserve::Stopped) return false;
+      if (r == Reserve::Stalled) continue;
+      std::memcpy(view.data(), a.data(), a.size());
+      shm_copied_ += static_cast<int64_t>(a.size());
+      a = std::move(view);  // consumers without shared memory get the bytes from the pool
+      shm::describe(a, d);
+    }
+    pl.descriptors[i] = shm::encode_descriptor(d);
+  }
+  return true;
+}
+
 bool Producer::send(std::string&& encoded, std::vector<std::string>&& attachments, int64_t key) {
+  std::vector<Blob> blobs;
+  blobs.reserve(attachments.size());
+  for (auto& a : attachments) blobs.emplace_back(std::move(a));
+  return send(std::move(encoded), std::move(blobs), key);
+}
+
+bool Producer::send(std::string&& encoded, std::vector<Blob>&& attachments, int64_t key) {
+  auto pl = std::make_shared<Payload>();
+  pl->head = std::move(encoded);
+  pl->attachments = std::move(attachments);
   Outstanding item;
   item.ordinal = next_ordinal_++;
   item.key = key;
-  item.frames.reserve(1 + attachments.size());
-  item.frames.push_back(std::make_shared<const std::string>(std::move(encoded)));
-  for (auto& a : attachments) item.frames.push_back(std::make_shared<const std::string>(std::move(a)));
   if (groups_.empty()) return true;
+  if (!to_pool(*pl)) return false;
+  item.payload = std::move(pl);
   pending_[item.ordinal] = static_cast<int>(groups_.size());
   auto t0 = Clock::now();
   bool waited = false;
@@ -420,9 +523,9 @@ bool Producer::finish() {
         if (p->eos_sent || p->gone) continue;
         try {
           uint64_t seq = 0;  // end of stream is not acknowledged by number
-          sock_.send(zmq::buffer(id), zmq::send_flags::sndmore);
-          sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore);
-          sock_.send(zmq::buffer(eos), zmq::send_flags::none);
+          no_eintr([&] { return sock_.send(zmq::buffer(id), zmq::send_flags::sndmore); });
+          no_eintr([&] { return sock_.send(zmq::buffer(&seq, sizeof seq), zmq::send_flags::sndmore); });
+          no_eintr([&] { return sock_.send(zmq::buffer(eos), zmq::send_flags::none); });
           p->eos_sent = true;
         } catch (const zmq::error_t& e) {
           if (e.num() != EHOSTUNREACH) throw TransportError("consumer " + id + " at end of stream: " + e.what());

@@ -121,7 +121,14 @@ class Reporter {
  private:
   void send() {
     std::string b = encode_report(ctx_.snapshot());
-    sock_->send(zmq::buffer(b), zmq::send_flags::dontwait);
+    for (;;) {  // again after a signal (EINTR): ZeroMQ queued nothing
+      try {
+        sock_->send(zmq::buffer(b), zmq::send_flags::dontwait);
+        return;
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) throw;
+      }
+    }
   }
   void loop() {
     std::unique_lock<std::mutex> l(mu_);
@@ -201,6 +208,11 @@ class ProducerEmitter : public Emitter {
     m.body = std::move(b);
     send(std::move(m));
   }
+  Blob allocate(size_t n) override {
+    Blob b;
+    if (p_ && p_->allocate(n, b)) return b;
+    return Emitter::allocate(n);
+  }
   bool stopped = false;
 
   // Deterministic order: numbered inputs whose outputs have not been
@@ -255,7 +267,7 @@ class ProducerEmitter : public Emitter {
     int64_t n = 0;
     if (p_) {
       std::string head;
-      std::vector<std::string> att;
+      std::vector<Blob> att;
       encode_parts(std::move(m), head, att);
       n = static_cast<int64_t>(head.size());
       for (auto& a : att) n += static_cast<int64_t>(a.size());
@@ -326,12 +338,22 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
       producer = std::make_unique<Producer>(zctx, plan.output_endpoints, plan.consumers, &stop, plan.listen_fd,
                                             plan.curve_secret);
       watch_peers(zctx, plan, ctx, *producer, watch);
+      if (plan.shm_pool_bytes > 0) {
+        try {
+          producer->enable_shm(std::make_shared<shm::Pool>(plan.shm_pool_bytes, plan.graph_name + "." +
+                                                                                    plan.stage_name + "." +
+                                                                                    std::to_string(plan.replica)),
+                               plan.shm_threshold);
+        } catch (const std::exception& e) {
+          ctx.log(LogLevel::Warn, std::string("no shared-memory pool (large payloads go over the socket): ") + e.what());
+        }
+      }
     }
     if (!plan.inputs.empty())
       consumer = std::make_unique<Consumer>(zctx, plan.inputs,
                                             plan.stage_name + "#" + std::to_string(plan.replica),
                                             plan.prefetch, &stop, plan.max_message_bytes,
-                                            plan.curve.server_keys.empty() ? nullptr : &plan.curve);
+                                            plan.curve.server_keys.empty() ? nullptr : &plan.curve, plan.shm);
     // An input is acknowledged only once what it produced is.
     if (consumer && producer) consumer->set_ack_gate(producer.get());
     if (consumer)
@@ -421,6 +443,13 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
         set_state(ReplicaState::Done);
       }
     }
+  } catch (const zmq::error_t& e) {
+    // A ZeroMQ call the transport does not wrap, interrupted or failed by
+    // the run stopping, is part of stopping; otherwise it fails the replica.
+    res.ok = false;
+    res.stopped = stop.load();
+    if (!res.stopped) res.error = std::string("ZeroMQ: ") + e.what();
+    set_state(res.stopped ? ReplicaState::Stopped : ReplicaState::Failed, res.error);
   } catch (const TransportError& e) {
     // A peer that left after the run was told to stop is part of stopping.
     res.ok = false;
@@ -452,6 +481,11 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
   watch.reset();
   if (producer && producer->redelivered()) ctx.count("transport.redelivered", producer->redelivered());
   if (consumer && consumer->reconnects()) ctx.count("transport.upstream_restarts", consumer->reconnects());
+  if (consumer && consumer->shm_fields()) ctx.count("transport.shm_fields_in", consumer->shm_fields());
+  if (producer && producer->shm_descriptors_sent())
+    ctx.count("transport.shm_descriptors_out", producer->shm_descriptors_sent());
+  if (producer && producer->shm_bytes_copied()) ctx.count("transport.shm_bytes_copied", producer->shm_bytes_copied());
+  if (producer && producer->shm_stalls()) ctx.count("transport.shm_pool_stalls", producer->shm_stalls());
   reporter.stop();
   return res;
 }

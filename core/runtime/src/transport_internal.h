@@ -26,10 +26,11 @@ inline std::string control_bytes(MsgKind kind, int64_t value, const std::string&
 
 // A frame over a shared buffer: ZeroMQ holds one reference until it has
 // sent the bytes; the producer may hold another until the item is acknowledged.
-inline zmq::message_t shared_frame(const std::shared_ptr<const std::string>& s) {
-  auto* ref = new std::shared_ptr<const std::string>(s);
-  return zmq::message_t(const_cast<char*>(s->data()), s->size(),
-                        [](void*, void* hint) { delete static_cast<std::shared_ptr<const std::string>*>(hint); }, ref);
+template <class T>
+zmq::message_t shared_frame(const std::shared_ptr<T>& owner, const char* data, size_t size) {
+  auto* ref = new std::shared_ptr<T>(owner);
+  return zmq::message_t(const_cast<char*>(data), size, [](void*, void* hint) { delete static_cast<std::shared_ptr<T>*>(hint); },
+                        ref);
 }
 
 inline bool stopped(const std::atomic<bool>* s) { return s && s->load(std::memory_order_relaxed); }
@@ -42,6 +43,20 @@ inline int poll_items(zmq::pollitem_t* items, size_t n, int timeout_ms) {
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return 0;
     throw;
+  }
+}
+
+// Runs a ZeroMQ send or receive again when a signal interrupted it (EINTR):
+// any call can fail so while a signal is pending, dontwait ones included,
+// and ZeroMQ has then queued or taken nothing, so the retry is safe.
+template <class F>
+auto no_eintr(F&& f) {
+  for (;;) {
+    try {
+      return f();
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
   }
 }
 

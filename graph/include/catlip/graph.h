@@ -86,6 +86,9 @@ struct GraphSpec {
   int base_port = 0;               // tcp: first port (0: pick free ports at run time)
   int prefetch = 8;                // credits per upstream replica
   int64_t max_message_mb = 256;
+  bool shm = true;                 // node-local links carry large payloads in shared memory
+  int64_t shm_mb = 64;             // each producer's shared-memory pool
+  int64_t shm_threshold_kb = 64;   // fields at least this large go through the pool
   std::string run_dir;             // default: runs/<name>-<timestamp>
   double report_interval_s = 0.5;
   int nodes = 1;                   // hosts the graph runs on (`catlip node`, `catlip run --nodes`)

@@ -86,8 +86,14 @@ int choose_jpeg_scale(const ResampleMap& m) {
 
 }  // namespace
 
-DecodeOutcome decode_mapped(const void* data, size_t size, const ImageInfo& info, const ResampleMap& map,
-                            bool scaled_decode, std::vector<uint8_t>& out) {
+namespace {
+
+// decode_mapped with the output buffer asked for once its size is known:
+// `out(n)` returns where to write n bytes (nullptr: the caller's buffer is
+// too small, a Corrupt outcome).
+template <class Out>
+DecodeOutcome decode_mapped_to(const void* data, size_t size, const ImageInfo& info, const ResampleMap& map,
+                               bool scaled_decode, Out&& out) {
   DecodeOutcome o;
   o.info = info;
   auto* bytes = static_cast<const uint8_t*>(data);
@@ -119,16 +125,29 @@ DecodeOutcome decode_mapped(const void* data, size_t size, const ImageInfo& info
     }
   }
   if (!err.empty()) return fail(o, is_oom_message(err) ? DecodeStatus::OutOfMemory : DecodeStatus::Corrupt, err);
-  out.resize(size_t(map.out_width) * map.out_height * 3);
-  resample_bilinear(RgbRegion{reg.buf.data(), reg.stride, reg.x0, reg.y0}, xt, yt, map.flip, out.data());
+  uint8_t* dst = out(size_t(map.out_width) * map.out_height * 3);
+  if (!dst) return fail(o, DecodeStatus::Corrupt, "output larger than its buffer");
+  resample_bilinear(RgbRegion{reg.buf.data(), reg.stride, reg.x0, reg.y0}, xt, yt, map.flip, dst);
   // Do not let one huge image pin its buffer in every decode thread.
   if (reg.buf.size() > (size_t{64} << 20)) std::vector<uint8_t>().swap(reg.buf);
   o.flipped = map.flip;
   return o;
 }
 
-DecodeOutcome decode_transform(const void* data, size_t size, const TransformSpec& spec, Rng& rng,
-                               std::vector<uint8_t>& out) {
+}  // namespace
+
+DecodeOutcome decode_mapped(const void* data, size_t size, const ImageInfo& info, const ResampleMap& map,
+                            bool scaled_decode, std::vector<uint8_t>& out) {
+  return decode_mapped_to(data, size, info, map, scaled_decode, [&](size_t n) {
+    out.resize(n);
+    return out.data();
+  });
+}
+
+namespace {
+
+template <class Out>
+DecodeOutcome decode_transform_to(const void* data, size_t size, const TransformSpec& spec, Rng& rng, Out&& out) {
   DecodeOutcome o;
   if (!check_header(data, size, spec.max_pixels, o)) return o;
   ResampleMap map;
@@ -140,9 +159,24 @@ DecodeOutcome decode_transform(const void* data, size_t size, const TransformSpe
   } else {
     map = map_for_eval(o.info.width, o.info.height, spec.resize, spec.size);
   }
-  DecodeOutcome r = guarded(o, [&] { return decode_mapped(data, size, o.info, map, spec.scaled_decode, out); });
+  DecodeOutcome r = guarded(o, [&] { return decode_mapped_to(data, size, o.info, map, spec.scaled_decode, out); });
   r.crop = crop;
   return r;
+}
+
+}  // namespace
+
+DecodeOutcome decode_transform(const void* data, size_t size, const TransformSpec& spec, Rng& rng,
+                               std::vector<uint8_t>& out) {
+  return decode_transform_to(data, size, spec, rng, [&](size_t n) {
+    out.resize(n);
+    return out.data();
+  });
+}
+
+DecodeOutcome decode_transform(const void* data, size_t size, const TransformSpec& spec, Rng& rng, uint8_t* out,
+                               size_t out_size) {
+  return decode_transform_to(data, size, spec, rng, [&](size_t n) { return n == out_size ? out : nullptr; });
 }
 
 DecodeOutcome decode_full(const void* data, size_t size, int64_t max_pixels, std::vector<uint8_t>& out) {

@@ -16,7 +16,7 @@ struct ImageDecodeStage::Work {
   Sample sample;
   std::string field;  // which field held the image ("" if none)
   DecodeOutcome outcome;
-  std::vector<uint8_t> pixels;
+  Blob pixels;  // size x size x 3, from Emitter::allocate (the shared-memory pool on a node-local link)
   bool done = false;  // guarded by Pool::mu
 };
 
@@ -133,7 +133,10 @@ void ImageDecodeStage::run(Work& w) const {
       w.field = f;
       Rng rng = Rng::for_sample(static_cast<uint64_t>(seed_), w.sample.key, w.sample.origin.epoch);
       try {
-        w.outcome = decode_transform(b->data.data(), b->data.size(), spec_, rng, w.pixels);
+        // Read through a const reference: a shared field is not copied.
+        const Blob& jpeg = b->data;
+        w.outcome = decode_transform(jpeg.data(), jpeg.size(), spec_, rng, reinterpret_cast<uint8_t*>(w.pixels.data()),
+                                     w.pixels.size());
       } catch (const std::bad_alloc&) {  // e.g. the output buffer: skip the image, keep going
         w.outcome = DecodeOutcome{};
         w.outcome.status = DecodeStatus::OutOfMemory;
@@ -166,22 +169,25 @@ void ImageDecodeStage::finish(Work& w, Emitter& out) {
   Tensor t;
   t.dtype = DType::U8;
   t.shape = {spec_.size, spec_.size, 3};
-  t.data.assign(reinterpret_cast<const char*>(w.pixels.data()), w.pixels.size());
+  t.data = std::move(w.pixels);  // written in place: no copy
   w.sample.set(output_, std::move(t));
   ctx().count("decoded");
   out.emit(std::move(w.sample));
 }
 
 void ImageDecodeStage::process(Sample&& in, Emitter& out) {
+  const size_t bytes = size_t(spec_.size) * size_t(spec_.size) * 3;
   if (!pool_) {
     Work w;
     w.sample = std::move(in);
+    w.pixels = out.allocate(bytes);
     run(w);
     finish(w, out);
     return;
   }
   auto w = std::make_unique<Work>();
   w->sample = std::move(in);
+  w->pixels = out.allocate(bytes);  // here: the Emitter is only for the calling thread
   {
     std::lock_guard lk(pool_->mu);
     pool_->queue.push_back(w.get());

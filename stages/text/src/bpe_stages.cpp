@@ -17,10 +17,14 @@ namespace {
 
 constexpr int kStats = 6;  // replica, replicas, captions, no_caption, words_total, pruned_words
 
-// The caption of a sample: a text field, or bytes (as webdataset .txt members arrive).
-const std::string* caption_of(const Sample& s, const std::string& field) {
+// The caption of a sample: a text field, or bytes (as webdataset .txt
+// members arrive), copied into `tmp`.
+const std::string* caption_of(const Sample& s, const std::string& field, std::string& tmp) {
   if (const std::string* t = s.text(field)) return t;
-  if (const Bytes* b = s.bytes(field)) return &b->data;
+  if (const Bytes* b = s.bytes(field)) {
+    tmp = b->data.str();
+    return &tmp;
+  }
   return nullptr;
 }
 
@@ -127,7 +131,8 @@ void BpeCountStage::configure() {
 }
 
 void BpeCountStage::process(Sample&& in, Emitter&) {
-  const std::string* cap = caption_of(in, field_);
+  std::string tmp;
+  const std::string* cap = caption_of(in, field_, tmp);
   if (!cap) {
     ++part_.no_caption;
     ctx().count("skipped.no_caption");
@@ -336,7 +341,8 @@ void BpeEncodeStage::configure() {
 }
 
 void BpeEncodeStage::process(Sample&& in, Emitter& out) {
-  const std::string* cap = caption_of(in, field_);
+  std::string tmp;
+  const std::string* cap = caption_of(in, field_, tmp);
   if (!cap) {
     ctx().count("skipped.no_caption");
     return;

@@ -100,7 +100,7 @@ void ParseStage::process(Sample&& in, Emitter& out) {
   std::string from_bytes;
   if (!cap) {
     if (const Bytes* b = in.bytes(field_)) {
-      from_bytes = b->data;
+      from_bytes = b->data.str();
       cap = &from_bytes;
     }
   }

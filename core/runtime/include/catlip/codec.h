@@ -58,7 +58,12 @@ std::string encode_batch(const Batch& b);
 // and tensor buffer of at least `min_attachment` bytes out of the message
 // (no copy) into `attachments`, leaving a reference in the msgpack head. The
 // transport sends them as extra ZeroMQ frames without copying.
+// Attachments are Blobs: a field that is a shared view (a shared-memory
+// payload received from upstream) stays one, so the transport can forward
+// its descriptor instead of its bytes.
 constexpr size_t kDefaultMinAttachment = 16 * 1024;
+void encode_parts(Message&& m, std::string& head, std::vector<Blob>& attachments,
+                  size_t min_attachment = kDefaultMinAttachment);
 void encode_parts(Message&& m, std::string& head, std::vector<std::string>& attachments,
                   size_t min_attachment = kDefaultMinAttachment);
 
@@ -79,5 +84,8 @@ struct DecodeResult {
 DecodeResult decode(const void* data, size_t size, Message& out,
                     size_t max_message_bytes = kDefaultMaxMessageBytes,
                     const std::vector<Span>& attachments = {});
+// The same with attachments as Blobs: the fields share them (no copy).
+DecodeResult decode(const void* data, size_t size, Message& out, size_t max_message_bytes,
+                    const std::vector<Blob>& attachments);
 
 }  // namespace catlip

@@ -46,6 +46,12 @@ struct ReplicaPlan {
   // for stages that keep state (not restartable), where a re-delivery after
   // an upstream replica's crash would otherwise count twice.
   bool dedupe = false;
+  // Shared-memory payloads on node-local (ipc) links (catlip/shm.h): take
+  // descriptors from ipc inputs; a pool of shm_pool_bytes (0: none) for
+  // attachments of at least shm_threshold bytes sent to consumers on this node.
+  bool shm = false;
+  size_t shm_pool_bytes = 0;
+  size_t shm_threshold = shm::kDefaultThreshold;
   std::string report_endpoint;  // supervisor's PULL socket; empty: no reports
   double report_interval_s = 0.5;
 };

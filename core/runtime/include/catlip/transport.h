@@ -35,6 +35,7 @@
 
 #include "catlip/codec.h"
 #include "catlip/security.h"
+#include "catlip/shm.h"
 
 namespace catlip {
 
@@ -97,7 +98,31 @@ class Producer {
   // key >= 0: keyed groups send it to replica key % keyed_replicas; while
   // that replica has no credit the item is parked (bounded, see
   // kParkPerLink) and sent as its credit returns, in key order per replica.
+  bool send(std::string&& encoded, std::vector<Blob>&& attachments, int64_t key = -1);
   bool send(std::string&& encoded, std::vector<std::string>&& attachments = {}, int64_t key = -1);
+
+  // Shared-memory payloads (catlip/shm.h) for consumers on this host: an
+  // attachment of at least `threshold` bytes goes into `pool` (or, already
+  // a shared-memory view, is forwarded as is) and consumers that said Hello
+  // over ipc as able to map it get a descriptor instead of the bytes; the
+  // others get the bytes. When the pool is full, send() waits for
+  // acknowledgements (back-pressure); the pool never grows.
+  void enable_shm(std::shared_ptr<shm::Pool> pool, size_t threshold);
+  // A writable extent of the pool for a field of n bytes to be filled in
+  // place and sent (Emitter::allocate): no copy at all. Waits while the pool
+  // is full. False (out untouched) without a pool, below the threshold, when
+  // stopped, or when the pool stayed full for kPoolStallS.
+  bool allocate(size_t n, Blob& out);
+  const shm::Pool* shm_pool() const { return pool_.get(); }
+  // Attachments sent as descriptors (one per consumer they went to), and
+  // bytes that went into the pool.
+  int64_t shm_descriptors_sent() const { return shm_sent_; }
+  int64_t shm_bytes_copied() const { return shm_copied_; }
+  int64_t socket_payload_bytes() const { return socket_bytes_; }  // attachment bytes sent over the socket
+  // Attachments sent as bytes because the pool stayed full for kPoolStallS
+  // with nothing freed (consumers holding their views).
+  int64_t shm_stalls() const { return shm_stalls_; }
+  static constexpr double kPoolStallS = 2.0;
   // Sends EndOfStream to every expected consumer once all of them have said
   // Hello and every item is acknowledged. Returns false if stopped first.
   bool finish();
@@ -144,11 +169,18 @@ class Producer {
   int64_t consumer_restarts() const { return restarts_seen_; }
 
  private:
-  // One sent item: its frames, shared with ZeroMQ while it sends them.
+  // One item's frames: the head, the attachments (owned or shared-memory
+  // views), and for each attachment in the pool its descriptor ("" if none).
+  struct Payload {
+    std::string head;
+    std::vector<Blob> attachments;
+    std::vector<std::string> descriptors;
+  };
+  // One sent item, shared with ZeroMQ while it sends it.
   struct Outstanding {
     uint64_t ordinal = 0;
     int64_t key = -1;  // keyed routing; -1: by demand
-    std::vector<std::shared_ptr<const std::string>> frames;
+    std::shared_ptr<const Payload> payload;
   };
   struct Peer {
     std::string id;
@@ -158,6 +190,7 @@ class Producer {
     uint64_t next_seq = 1;                     // per-link sequence number of the next item
     std::map<uint64_t, Outstanding> unacked;  // sent, not yet acknowledged, by sequence number
     bool gone = false;                // its connection failed; waiting for its successor
+    bool shm = false;                 // on this host, and maps shared-memory payloads
     bool eos_sent = false, eos_acked = false;
   };
   // Reads pending Hello/Credit messages (waiting up to timeout_ms for one),
@@ -168,7 +201,10 @@ class Producer {
   std::string accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
   void reject(const zmq::message_t& body, int64_t& counter, const std::string& why);
   int64_t window_for(int group, int64_t hello_credit) const;
-  void on_hello(const std::string& pid, int group, int64_t credit);
+  void on_hello(const std::string& pid, int group, int64_t credit, bool shm);
+  bool to_pool(Payload& p);
+  enum class Reserve { Ok, Stalled, Stopped };
+  Reserve reserve(size_t n, Blob& out);
   void on_credit(Peer& p, int64_t n, const std::string& acks);
   void requeue(Peer& p);
   bool send_to(Peer& p, Outstanding&& item);
@@ -199,18 +235,27 @@ class Producer {
   int64_t sent_ = 0;
   size_t acks_ = 0;
   int64_t rejected_ = 0, redelivered_ = 0, restarts_seen_ = 0, stray_ = 0;
+  std::shared_ptr<shm::Pool> pool_;
+  size_t shm_threshold_ = shm::kDefaultThreshold;
+  int64_t shm_sent_ = 0, shm_copied_ = 0, socket_bytes_ = 0, shm_stalls_ = 0;
 };
 
 class Consumer {
  public:
   // identity: "<stage>#<replica>", unique per consumer replica.
+  // shm: on ipc upstreams, say Hello as able to map shared-memory payloads
+  // (catlip/shm.h) and take their descriptors.
   Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream_endpoints,
            const std::string& identity, int prefetch, const std::atomic<bool>* stop,
-           size_t max_message_bytes = kDefaultMaxMessageBytes, const CurveClientOptions* curve = nullptr);
+           size_t max_message_bytes = kDefaultMaxMessageBytes, const CurveClientOptions* curve = nullptr,
+           bool shm = false);
   ~Consumer();
 
   enum class Next { Item, End, Stopped };
-  // Returns the next Sample/Batch message. The previous item (which the
+  // Returns the next Sample/Batch message (`out` is cleared first). Fields
+  // that came as shared-memory descriptors are views of the producer's pool;
+  // the item is acknowledged only once no view of it is left (the caller
+  // dropped or copied them). The previous item (which the
   // caller has finished with) is then acknowledged: its credit goes back
   // once everything the gate producer sent so far is acknowledged
   // downstream (at once without a gate), in small batches, and all of them
@@ -233,6 +278,7 @@ class Consumer {
   double waited_seconds() const { return waited_s_; }
   int64_t received() const { return received_; }
   int64_t bad_messages() const { return bad_; }
+  int64_t shm_fields() const { return shm_fields_; }  // fields received as shared-memory views
   const std::string& last_error() const { return last_error_; }
   // Upstream tcp endpoints with no completed connection handshake `after_s`
   // seconds after this consumer started, each reported once (the runtime
@@ -249,7 +295,7 @@ class Consumer {
   void return_credit(bool all);
   void on_reconnect(size_t upstream);
   void done_with(size_t upstream, uint64_t gen, uint64_t seq, uint64_t first);
-  void release_acks();
+  void release_acks(bool ignore_leases = false);
 
   std::string identity_;
   int64_t window_;
@@ -271,6 +317,10 @@ class Consumer {
     uint64_t seq;                        // its sequence number on that link
     std::vector<zmq::message_t> frames;  // head, then attachments
   };
+  bool attachments_of(Pending& p, std::vector<Blob>& att, std::shared_ptr<const void>& lease);
+  std::vector<bool> shm_;  // per upstream: descriptors accepted (an ipc link)
+  std::weak_ptr<const void> last_lease_;
+  int64_t shm_fields_ = 0;
   std::deque<Pending> queue_;
   long last_ = -1;            // upstream of the item being processed, -1 if none
   uint64_t last_gen_ = 0, last_seq_ = 0, last_first_ = 0;
@@ -283,6 +333,7 @@ class Consumer {
     size_t upstream;
     uint64_t gen, seq;
     uint64_t first, last;  // the gate's ordinals emitted while processing it
+    std::weak_ptr<const void> lease;  // held by its shared-memory views, if any
   };
   std::deque<AckWait> acks_;
   std::vector<std::string> ack_out_;  // per upstream: sequence numbers to acknowledge (8 bytes each)

@@ -36,7 +36,10 @@
 // 5: ParamSpec::setter (parameters bound to members).
 // 6: Stage::configure() without arguments; the base class holds the context
 //    (ctx()) and the parameters (params()); Stage::check_placement().
-#define CATLIP_PLUGIN_ABI_VERSION 7u
+// 8: Bytes::data and Tensor::data are a Blob (catlip/blob.h: owned bytes or
+//    a shared view of a shared-memory payload) instead of a std::string;
+//    Emitter::allocate() (a buffer in the shared-memory pool to fill in place).
+#define CATLIP_PLUGIN_ABI_VERSION 8u
 
 #define CATLIP_STR_INNER(x) #x
 #define CATLIP_STR(x) CATLIP_STR_INNER(x)

@@ -14,11 +14,15 @@
 #include <variant>
 #include <vector>
 
+#include "catlip/blob.h"
+
 namespace catlip {
 
 // Raw bytes. A distinct type so that bytes and text are never confused.
+// The bytes are a Blob (catlip/blob.h): owned, or a view of a shared-memory
+// slab upstream that a stage passing the field on unchanged forwards as is.
 struct Bytes {
-  std::string data;
+  Blob data;
   bool operator==(const Bytes& o) const { return data == o.data; }
 };
 
@@ -30,7 +34,7 @@ const char* dtype_name(DType t);
 struct Tensor {
   DType dtype = DType::U8;
   std::vector<int64_t> shape;
-  std::string data;  // numel(shape) * dtype_size(dtype) bytes
+  Blob data;  // numel(shape) * dtype_size(dtype) bytes (see Bytes)
 
   int64_t numel() const;
   bool valid() const { return data.size() == static_cast<size_t>(numel()) * dtype_size(dtype); }
@@ -70,7 +74,7 @@ struct Sample {
   Tensor* tensor(std::string_view name);
 
   void set(std::string name, Field value) { fields.insert_or_assign(std::move(name), std::move(value)); }
-  void set_bytes(std::string name, std::string data) { set(std::move(name), Bytes{std::move(data)}); }
+  void set_bytes(std::string name, Blob data) { set(std::move(name), Bytes{std::move(data)}); }
   void set_text(std::string name, std::string text) { set(std::move(name), std::move(text)); }
   void set_ints(std::string name, IntList v) { set(std::move(name), std::move(v)); }
 

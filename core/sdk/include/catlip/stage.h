@@ -34,6 +34,18 @@ class Emitter {
   virtual ~Emitter() = default;
   virtual void emit(Sample&& s) = 0;
   virtual void emit(Batch&& b) = 0;
+  // A buffer of n bytes for a large field of an item this stage is about to
+  // emit (a Bytes field or a Tensor's data), to be filled in place: on a
+  // node-local link it is an extent of this replica's shared-memory pool, so
+  // the field reaches the consumers without a copy (ARCHITECTURE.md, "Data
+  // path"); elsewhere (tcp, threads, small n, no pool) owned bytes. Its
+  // content is unspecified. May block while the pool is full (back-pressure).
+  // Emit it soon (or drop it): a buffer held keeps its extent.
+  virtual Blob allocate(size_t n) {
+    Blob b;
+    b.resize(n);
+    return b;
+  }
 };
 
 enum class LogLevel { Debug, Info, Warn, Error };

@@ -59,6 +59,10 @@ struct DecodeOutcome {
 // Random draws (crop, then flip) come from `rng`.
 DecodeOutcome decode_transform(const void* data, size_t size, const TransformSpec& spec, Rng& rng,
                                std::vector<uint8_t>& out);
+// The same into a buffer of the caller's (out_size = size*size*3 bytes,
+// e.g. a Blob from Emitter::allocate in the shared-memory pool): no copy.
+DecodeOutcome decode_transform(const void* data, size_t size, const TransformSpec& spec, Rng& rng, uint8_t* out,
+                               size_t out_size);
 
 // Decodes the full image to RGB8 (width*height*3 bytes), no transform.
 DecodeOutcome decode_full(const void* data, size_t size, int64_t max_pixels, std::vector<uint8_t>& out);
