@@ -519,7 +519,9 @@ bool Producer::finish() {
     for (auto& q : parked_) redelivering = redelivering || !q.empty();
     bool ready = all_connected() && !redelivering;
     if (ready) {
-      for (auto& [id, p] : peers_) {
+      for (auto& peer : peers_) {
+        const std::string& id = peer.first;  // not a structured binding: lambdas below capture it (clang)
+        auto& p = peer.second;
         if (p->eos_sent || p->gone) continue;
         try {
           uint64_t seq = 0;  // end of stream is not acknowledged by number
