@@ -357,9 +357,13 @@ HandshakeWatch::HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& sock, Callbac
 }
 
 HandshakeWatch::~HandshakeWatch() {
+  // The monitor stops first, while the thread still reads its events: the
+  // other order deadlocked at exit (libzmq's I/O thread, holding the
+  // monitor's lock, blocks sending an event to a reader that has gone, and
+  // zmq_socket_monitor(nullptr) waits for that lock).
+  zmq_socket_monitor(sock_.handle(), nullptr, 0);
   done_ = true;
   if (thread_.joinable()) thread_.join();
-  zmq_socket_monitor(sock_.handle(), nullptr, 0);
 }
 
 void HandshakeWatch::heard_from(int fd) {
