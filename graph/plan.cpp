@@ -121,6 +121,10 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
     }
   p.run_dir = run_dir;
   p.prefetch = s->prefetch ? s->prefetch : g.prefetch;
+  // A stage's own prefetch holds on every link; else shared-memory links
+  // get the deeper shm_prefetch.
+  auto shm_window = [&g](const StageSpec& c) { return c.prefetch ? c.prefetch : std::max(g.prefetch, g.shm_prefetch); };
+  p.shm_prefetch = shm_window(*s);
   p.max_message_bytes = static_cast<size_t>(g.max_message_mb) << 20;
   p.report_endpoint = control_endpoint(sock_dir, in_process);
   p.report_interval_s = g.report_interval_s;
@@ -135,6 +139,7 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
   bool local_consumer = false, tcp_consumer = false;
   for (auto* c : g.consumers_of(stage)) {
     ConsumerGroup cg{c->name, 0, {}, c->prefetch ? c->prefetch : g.prefetch};
+    cg.shm_prefetch = shm_window(*c);
     // A stage whose `order` parameter is "deterministic" (the trainer) gets
     // numbered samples by their number: seq % replicas (keyed routing).
     if (auto it = c->params.find("order"); it != c->params.end())

@@ -37,7 +37,7 @@ Json consumers_to_json(const std::vector<ConsumerGroup>& groups) {
   Json out = Json::array();
   for (auto& c : groups)
     out.push_back({{"stage", c.stage}, {"replicas", c.replicas}, {"members", c.members}, {"prefetch", c.prefetch},
-                   {"keyed_replicas", c.keyed_replicas}});
+                   {"shm_prefetch", c.shm_prefetch}, {"keyed_replicas", c.keyed_replicas}});
   return out;
 }
 
@@ -49,6 +49,7 @@ std::vector<ConsumerGroup> consumers_from_json(const Json& j) {
     g.replicas = c.at("replicas").get<int>();
     g.members = c.at("members").get<std::vector<int>>();
     g.prefetch = c.at("prefetch").get<int>();
+    g.shm_prefetch = c.value("shm_prefetch", 0);
     g.keyed_replicas = c.value("keyed_replicas", 0);
     out.push_back(std::move(g));
   }
@@ -68,7 +69,7 @@ std::string replica_spec_to_text(const ReplicaSpec& s) {
       {"inputs", p.inputs}, {"input_stages", p.input_stages}, {"outputs", p.output_endpoints},
       {"group_endpoint", p.group_endpoint}, {"node_address", p.node_address},
       {"consumers", consumers_to_json(p.consumers)}, {"prefetch", p.prefetch},
-      {"max_message_bytes", p.max_message_bytes}, {"curve_secret", p.curve_secret},
+      {"shm_prefetch", p.shm_prefetch}, {"max_message_bytes", p.max_message_bytes}, {"curve_secret", p.curve_secret},
       {"curve_clients", p.curve_clients},
       {"curve_public", p.curve.client.public_z85}, {"curve_client_secret", p.curve.client.secret_z85},
       {"curve_server_keys", p.curve.server_keys}, {"dedupe", p.dedupe},
@@ -106,6 +107,7 @@ Result<ReplicaSpec> replica_spec_from_text(const std::string& text, const std::s
     member = "consumers";
     p.consumers = consumers_from_json(j.at("consumers"));
     get("prefetch", p.prefetch);
+    get("shm_prefetch", p.shm_prefetch);
     get("max_message_bytes", p.max_message_bytes);
     get("curve_secret", p.curve_secret);
     get("curve_clients", p.curve_clients);

@@ -410,10 +410,13 @@ TEST_CASE("superclass: Trainer ranks checkpoint the global IDF counts, and resum
   auto run_two = [&](const std::string& dir, int64_t steps, bool resume, size_t from, size_t to,
                      std::vector<std::pair<std::string, Tensor>>* weights) {
     const int port = test::free_port();
+    // Written once, here: two ranks writing the tokenizer file at once could
+    // each read the other's half-written (truncated) copy.
+    const auto base = sc_options(dir);
     std::vector<std::future<void>> fut;
     for (int r = 0; r < 2; ++r)
       fut.push_back(std::async(std::launch::async, [&, r] {
-        auto o = sc_options(dir);
+        auto o = base;
         o.steps = steps;
         o.resume = resume;
         o.dist.rank = r;

@@ -41,15 +41,13 @@ struct FrameHolder : BlobHolder {
 
 Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstreams, const std::string& identity,
                    int prefetch, const std::atomic<bool>* stop, size_t max_message_bytes,
-                   const CurveClientOptions* curve, bool shm)
+                   const CurveClientOptions* curve, bool shm, int shm_prefetch)
     : identity_(identity),
-      window_(std::max(1, prefetch)),
       eos_(upstreams.size(), false),
       owed_(upstreams.size(), 0),
       gen_(upstreams.size(), 0),
       ack_out_(upstreams.size()),
       handshakes_(upstreams.size(), 0),
-      credit_batch_(std::max(1, prefetch / 4)),
       stop_(stop),
       max_bytes_(max_message_bytes) {
   static std::atomic<uint64_t> monitor_seq{0};
@@ -95,8 +93,12 @@ Consumer::Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream
     }
     // Shared-memory payloads only on ipc links: both ends on this host.
     shm_.push_back(shm && ep.rfind("ipc://", 0) == 0);
+    // Its items are descriptors there: the producer's pool bounds their
+    // bytes, and a deeper window saves wake-ups.
+    window_.push_back(std::max(1, shm_.back() && shm_prefetch > 0 ? shm_prefetch : prefetch));
+    credit_batch_.push_back(std::max<int64_t>(1, window_.back() / 4));
     // ZeroMQ queues this until the connection is up, so order is preserved.
-    std::string hello = hello_bytes(window_, identity, shm_.back());
+    std::string hello = hello_bytes(window_.back(), identity, shm_.back());
     no_eintr([&] { return s->send(zmq::buffer(hello), zmq::send_flags::none); });
     socks_.push_back(std::move(s));
   }
@@ -154,7 +156,7 @@ void Consumer::on_reconnect(size_t u) {
   owed_[u] = 0;
   ack_out_[u].clear();
   if (shm_[u]) shm::sweep_peer_pools();  // the old producer's pool, once no field views it
-  std::string hello = hello_bytes(window_, identity_, shm_[u]);
+  std::string hello = hello_bytes(window_[u], identity_, shm_[u]);
   no_eintr([&] { return socks_[u]->send(zmq::buffer(hello), zmq::send_flags::dontwait); });
 }
 
@@ -309,7 +311,7 @@ void Consumer::return_credit(bool all) {
   release_acks();
   for (size_t u = 0; u < owed_.size(); ++u) {
     int64_t acks = static_cast<int64_t>(ack_out_[u].size() / 8);
-    if ((owed_[u] > 0 || acks > 0) && (all || owed_[u] >= credit_batch_ || acks >= credit_batch_)) {
+    if ((owed_[u] > 0 || acks > 0) && (all || owed_[u] >= credit_batch_[u] || acks >= credit_batch_[u])) {
       grant(u, owed_[u]);
       owed_[u] = 0;
     }

@@ -111,8 +111,9 @@ void Producer::reject(const zmq::message_t& body, int64_t& counter, const std::s
   on_rejected(addr ? addr : "", why);
 }
 
-int64_t Producer::window_for(int group, int64_t hello_credit) const {
-  int cap = groups_[size_t(group)].prefetch;
+int64_t Producer::window_for(int group, int64_t hello_credit, bool shm) const {
+  const ConsumerGroup& g = groups_[size_t(group)];
+  int cap = shm && g.shm_prefetch > 0 ? g.shm_prefetch : g.prefetch;
   int64_t limit = cap > 0 ? cap : kDefaultCreditCap;
   return std::max<int64_t>(1, std::min(hello_credit, limit));
 }
@@ -145,7 +146,7 @@ void Producer::on_hello(const std::string& pid, int group, int64_t credit, bool 
   }
   p->gone = false;
   p->shm = shm && pool_ != nullptr;
-  p->window = window_for(group, credit);
+  p->window = window_for(group, credit, p->shm);
   p->credit = p->window;
 }
 

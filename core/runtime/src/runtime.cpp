@@ -353,7 +353,8 @@ ReplicaResult run_replica(const ReplicaPlan& plan, Stage& stage, const StageSche
       consumer = std::make_unique<Consumer>(zctx, plan.inputs,
                                             plan.stage_name + "#" + std::to_string(plan.replica),
                                             plan.prefetch, &stop, plan.max_message_bytes,
-                                            plan.curve.server_keys.empty() ? nullptr : &plan.curve, plan.shm);
+                                            plan.curve.server_keys.empty() ? nullptr : &plan.curve, plan.shm,
+                                            plan.shm_prefetch);
     // An input is acknowledged only once what it produced is.
     if (consumer && producer) consumer->set_ack_gate(producer.get());
     if (consumer)

@@ -85,6 +85,7 @@ struct GraphSpec {
   std::string host = "127.0.0.1";  // tcp: address producers are reached at
   int base_port = 0;               // tcp: first port (0: pick free ports at run time)
   int prefetch = 8;                // credits per upstream replica
+  int shm_prefetch = 32;           // ... on a node-local link carrying shared-memory payloads (at least prefetch)
   int64_t max_message_mb = 256;
   bool shm = true;                 // node-local links carry large payloads in shared memory
   int64_t shm_mb = 64;             // each producer's shared-memory pool

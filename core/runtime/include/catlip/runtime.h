@@ -37,6 +37,7 @@ struct ReplicaPlan {
   std::string node_address;  // this node's address as the other nodes reach it
   std::vector<ConsumerGroup> consumers;  // downstream stages
   int prefetch = 4;                      // credits granted to each upstream replica
+  int shm_prefetch = 0;                  // ... whose items come as shared-memory descriptors (0: prefetch)
   size_t max_message_bytes = kDefaultMaxMessageBytes;
   // CURVE on tcp links (catlip/security.h); all empty: plain tcp.
   std::string curve_secret;  // this stage's secret key: its tcp endpoints are CURVE servers

@@ -56,6 +56,10 @@ struct ConsumerGroup {
   // has credit, instead of to the least busy one. Items without a key are
   // balanced as usual.
   int keyed_replicas = 0;
+  // The cap instead for a replica whose link carries shared-memory
+  // descriptors (the bytes wait in this producer's bounded pool, not in
+  // socket buffers, so a deeper window costs no memory); 0: `prefetch`.
+  int shm_prefetch = 0;
 };
 // Keyed items waiting for their replica's credit, per keyed group: at most
 // kParkPerLink x the window x keyed_replicas (send() blocks when its item's
@@ -200,7 +204,7 @@ class Producer {
   // "" when the Hello is accepted (group set), else why not.
   std::string accept_hello(const std::string& pid, const Message& m, const char* user_id, int& group);
   void reject(const zmq::message_t& body, int64_t& counter, const std::string& why);
-  int64_t window_for(int group, int64_t hello_credit) const;
+  int64_t window_for(int group, int64_t hello_credit, bool shm) const;
   void on_hello(const std::string& pid, int group, int64_t credit, bool shm);
   bool to_pool(Payload& p);
   enum class Reserve { Ok, Stalled, Stopped };
@@ -244,11 +248,12 @@ class Consumer {
  public:
   // identity: "<stage>#<replica>", unique per consumer replica.
   // shm: on ipc upstreams, say Hello as able to map shared-memory payloads
-  // (catlip/shm.h) and take their descriptors.
+  // (catlip/shm.h) and take their descriptors, granting those upstreams
+  // shm_prefetch credits (0: prefetch) instead of prefetch.
   Consumer(zmq::context_t& ctx, const std::vector<std::string>& upstream_endpoints,
            const std::string& identity, int prefetch, const std::atomic<bool>* stop,
            size_t max_message_bytes = kDefaultMaxMessageBytes, const CurveClientOptions* curve = nullptr,
-           bool shm = false);
+           bool shm = false, int shm_prefetch = 0);
   ~Consumer();
 
   enum class Next { Item, End, Stopped };
@@ -298,7 +303,8 @@ class Consumer {
   void release_acks(bool ignore_leases = false);
 
   std::string identity_;
-  int64_t window_;
+  std::vector<int64_t> window_;        // per upstream: the credits granted
+  std::vector<int64_t> credit_batch_;  // per upstream: credits returned in batches of this many
 
   std::vector<std::unique_ptr<zmq::socket_t>> socks_;
   std::vector<std::string> endpoints_;
@@ -339,7 +345,6 @@ class Consumer {
   std::vector<std::string> ack_out_;  // per upstream: sequence numbers to acknowledge (8 bytes each)
   Producer* gate_ = nullptr;
   int64_t reconnects_ = 0;
-  int64_t credit_batch_ = 1;
   const std::atomic<bool>* stop_;
   size_t max_bytes_;
   double waited_s_ = 0;
