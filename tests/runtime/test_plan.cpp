@@ -157,6 +157,30 @@ TEST_CASE("plan: replica plans connect over ipc within a node and tcp across") {
   CHECK(tcp_producers(g, 0).size() == 4);  // read, decode x2, labels
 }
 
+TEST_CASE("plan: shared-memory links get shm_prefetch credits unless the stage sets its own prefetch") {
+  GraphSpec g = load(kPipeline, 1);
+  g.prefetch = 8;
+  g.shm_prefetch = 32;
+  for (auto& st : g.stages)
+    if (st.name == "labels") st.prefetch = 4;  // its own: on every link
+  ReplicaPlan d = make_plan(g, {}, "decode", 0, "/tmp/x", "/run", false);
+  CHECK(d.prefetch == 8);
+  CHECK(d.shm_prefetch == 32);
+  REQUIRE(d.consumers.size() == 1);  // labels
+  CHECK(d.consumers[0].prefetch == 4);
+  CHECK(d.consumers[0].shm_prefetch == 4);
+  ReplicaPlan l = make_plan(g, {}, "labels", 0, "/tmp/x", "/run", false);
+  CHECK(l.shm_prefetch == 4);
+  // Never below prefetch.
+  g.prefetch = 64;
+  ReplicaPlan r = make_plan(g, {}, "read", 0, "/tmp/x", "/run", false);
+  CHECK(r.consumers[0].shm_prefetch == 64);
+  auto back = replica_spec_from_text(replica_spec_to_text(ReplicaSpec{d, {}}), "spec.json");
+  REQUIRE(back.ok());
+  CHECK(back->plan.shm_prefetch == 32);
+  CHECK(back->plan.consumers[0].shm_prefetch == 4);
+}
+
 TEST_CASE("plan: a listener holds a kernel-chosen port") {
   Listener a("127.0.0.1", 0), b("127.0.0.1", 0);
   CHECK(a.port() > 0);

@@ -374,3 +374,39 @@ TEST_CASE("shm: a consumer refuses a forged descriptor naming the upstream, and 
   CHECK_THAT(c.last_error(), Catch::Contains(ep));
   CHECK_THAT(c.last_error(), Catch::Contains("stale descriptor"));
 }
+
+TEST_CASE("shm: a link carrying descriptors grants shm_prefetch credits, a link carrying bytes prefetch") {
+  // The consumer takes nothing: the producer sends what the link's window
+  // allows, then blocks. prefetch 2, shm_prefetch 6.
+  for (bool shm : {true, false}) {
+    DYNAMIC_SECTION((shm ? "descriptors" : "bytes")) {
+      TempDir dir("shm-window");
+      std::string ep = "ipc://" + dir.file("p");
+      zmq::context_t ctx(1);
+      std::atomic<bool> stop{false};
+      auto pool = std::make_shared<shm::Pool>(16 << 20, "window");
+      ConsumerGroup g{"c", 1, {}, 2};
+      g.shm_prefetch = 6;
+      Producer p(ctx, ep, {g}, &stop);
+      p.enable_shm(pool, 64 << 10);
+      Consumer c(ctx, {ep}, "c#0", 2, &stop, kDefaultMaxMessageBytes, nullptr, shm, /*shm_prefetch=*/6);
+      std::atomic<int> sent{0};
+      std::thread t([&] {
+        for (int i = 0; i < 20; ++i) {
+          if (!send_item(p, i)) return;
+          sent++;
+        }
+      });
+      const int window = shm ? 6 : 2;
+      auto t0 = std::chrono::steady_clock::now();
+      while (sent.load() < window && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+        std::this_thread::yield();
+      REQUIRE(sent.load() == window);
+      t0 = std::chrono::steady_clock::now();
+      while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(250)) std::this_thread::yield();
+      CHECK(sent.load() == window);  // the observation window is the assertion: no credit left
+      stop = true;
+      t.join();
+    }
+  }
+}
