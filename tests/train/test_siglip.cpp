@@ -37,32 +37,9 @@ namespace fs = std::filesystem;
 namespace {
 
 TrainOptions siglip_options(const std::string& dir) {
-  TrainOptions o;
-  o.objective = "siglip";
-  o.tokenizer_path = write_tokenizer(dir);
+  TrainOptions o = tiny_text_options(dir, "siglip");
   o.clip.init_logit_scale = 10;
   o.clip.init_logit_bias = -10;
-  o.model.dim = 64;
-  o.model.depth = 2;
-  o.model.heads = 2;
-  o.model.image_size = 32;
-  o.model.patch_size = 8;
-  o.clip.text.width = 64;
-  o.clip.text.depth = 2;
-  o.clip.text.heads = 4;
-  o.clip.text.context_length = 16;
-  o.clip.text.embed_dim = 32;
-  o.batch_size = 8;
-  o.lr = 1e-3;
-  o.warmup_steps = 0;
-  o.min_lr = 1e-3;
-  o.weight_decay = 0;
-  o.device = "cpu";
-  o.threads = 2;
-  o.log_every = 0;
-  o.checkpoint_every = 0;
-  o.keep_checkpoints = 0;
-  o.run_dir = dir;
   return o;
 }
 

@@ -64,26 +64,9 @@ std::vector<int64_t> ids_of(const Pair& p) {
 }
 
 TrainOptions sc_options(const std::string& dir) {
-  TrainOptions o;
-  o.objective = "superclass";
-  o.tokenizer_path = write_tokenizer(dir);
-  o.model.dim = 64;
-  o.model.depth = 2;
-  o.model.heads = 2;
-  o.model.image_size = 32;
-  o.model.patch_size = 8;
+  TrainOptions o = tiny_text_options(dir, "superclass");
   o.model.pool = "avg";
   o.batch_size = 4;
-  o.lr = 1e-3;
-  o.min_lr = 1e-3;
-  o.warmup_steps = 0;
-  o.weight_decay = 0;
-  o.device = "cpu";
-  o.threads = 2;
-  o.log_every = 0;
-  o.checkpoint_every = 0;
-  o.keep_checkpoints = 0;
-  o.run_dir = dir;
   return o;
 }
 

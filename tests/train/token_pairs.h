@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "catlip/sample.h"
+#include "catlip/train/trainer.h"
 #include "test_util.h"
 
 namespace catlip::test {
@@ -24,6 +25,41 @@ inline std::string write_tokenizer(const std::string& dir, const std::string& ex
   std::string p = dir + "/tokenizer.txt";
   write_file(p, s);
   return p;
+}
+
+// The trainer on a tiny ViT (dim 64, depth 2, heads 2, 32 px, patch 8) on
+// the CPU with 2 threads: batch 8, constant lr 1e-3, no weight decay, no
+// logging or checkpoints, writing into `dir` with its tokenizer there. The
+// CLIP-style objectives ("clip", "siglip") also get a tiny text tower
+// (width 64, depth 2, 4 heads, context 16, embedding 32).
+inline train::TrainOptions tiny_text_options(const std::string& dir, const std::string& objective) {
+  train::TrainOptions o;
+  o.objective = objective;
+  o.tokenizer_path = write_tokenizer(dir);
+  o.model.dim = 64;
+  o.model.depth = 2;
+  o.model.heads = 2;
+  o.model.image_size = 32;
+  o.model.patch_size = 8;
+  if (objective == "clip" || objective == "siglip") {
+    o.clip.text.width = 64;
+    o.clip.text.depth = 2;
+    o.clip.text.heads = 4;
+    o.clip.text.context_length = 16;
+    o.clip.text.embed_dim = 32;
+  }
+  o.batch_size = 8;
+  o.lr = 1e-3;
+  o.warmup_steps = 0;
+  o.min_lr = 1e-3;
+  o.weight_decay = 0;
+  o.device = "cpu";
+  o.threads = 2;
+  o.log_every = 0;
+  o.checkpoint_every = 0;
+  o.keep_checkpoints = 0;
+  o.run_dir = dir;
+  return o;
 }
 
 struct Pair {
