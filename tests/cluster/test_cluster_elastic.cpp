@@ -71,24 +71,7 @@ size = 32
 type = "train.catlip"
 inputs = ["decode"]
 replicas_per_node = 1
-)" + train_keys + R"(vocab = ")" + d.file("vocab.tsv") + R"("
-model = "tiny"
-dim = 32
-depth = 1
-heads = 2
-image_size = 32
-patch_size = 8
-batch_size = 8
-steps = )" + std::to_string(steps) + R"(
-warmup_steps = 0
-device = "cpu"
-threads = 1
-checkpoint_every = 5
-keep_checkpoints = 2
-log_every = 0
-export = false
-id_log = true
-)";
+)" + train_keys + tiny_catlip_train_keys(d.file("vocab.tsv"), steps, 5);
 }
 
 // The ranks' id logs in the run directory (shared by the namespace hosts):

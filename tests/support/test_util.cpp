@@ -157,6 +157,13 @@ bool has_checkpoint(const std::string& dir) {
   return false;
 }
 
+std::string tiny_catlip_train_keys(const std::string& vocab, int steps, int checkpoint_every, int dim, int depth) {
+  return "vocab = \"" + vocab + "\"\nmodel = \"tiny\"\ndim = " + std::to_string(dim) + "\ndepth = " +
+         std::to_string(depth) + "\nheads = 2\nimage_size = 32\npatch_size = 8\nbatch_size = 8\nsteps = " +
+         std::to_string(steps) + "\nwarmup_steps = 0\ndevice = \"cpu\"\nthreads = 1\ncheckpoint_every = " +
+         std::to_string(checkpoint_every) + "\nkeep_checkpoints = 2\nlog_every = 0\nexport = false\nid_log = true\n";
+}
+
 std::vector<std::vector<std::string>> id_log_rows(const std::string& path) {
   std::vector<std::vector<std::string>> rows;
   std::ifstream in(path);

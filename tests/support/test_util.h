@@ -52,6 +52,13 @@ bool has_checkpoint(const std::string& dir);
 // The rows of a trainer id log (train_ids*.tsv: step epoch shard index url
 // key), comments skipped, each split at tabs.
 std::vector<std::vector<std::string>> id_log_rows(const std::string& path);
+// The parameters of a tiny train.catlip stage for graph tests, a TOML line
+// each: ViT `dim` x `depth` (2 heads, 32 px, patch 8), batch 8, `steps`, a
+// checkpoint every `checkpoint_every` steps (2 kept), on the CPU with one
+// thread, no warm-up, no log lines, no export, id logs on. A test adds its
+// own keys (lr, order, ...) after them.
+std::string tiny_catlip_train_keys(const std::string& vocab, int steps, int checkpoint_every, int dim = 32,
+                                   int depth = 1);
 // The project venv's interpreter (<source>/.venv/bin/python: the pinned torch
 // and the Python baselines, tools/requirements.txt); /usr/bin/python3 if
 // there is no venv. Tests that compare with Python use this one.

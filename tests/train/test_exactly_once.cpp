@@ -94,24 +94,7 @@ vocab = ")" + d.file("vocab.tsv") + R"("
 [stages.train]
 type = "train.catlip"
 inputs = ["labels"]
-vocab = ")" + d.file("vocab.tsv") + R"("
-model = "tiny"
-dim = 64
-depth = 2
-heads = 2
-image_size = 32
-patch_size = 8
-batch_size = 8
-steps = 0
-warmup_steps = 0
-device = "cpu"
-threads = 1
-checkpoint_every = 10
-keep_checkpoints = 2
-log_every = 0
-export = false
-id_log = true
-)");
+)" + tiny_catlip_train_keys(d.file("vocab.tsv"), 0, 10, 64, 2));
   const std::string run = d.file("run");
   // A random kill point after the first checkpoint (step 10): a step in
   // [11, 60] of 120, reached by counting train_metrics.jsonl lines.
@@ -224,24 +207,7 @@ size = 32
 type = "train.catlip"
 inputs = ["decode"]
 replicas = 2
-)" + train_keys + R"(vocab = ")" + d.file("vocab.tsv") + R"("
-model = "tiny"
-dim = 32
-depth = 1
-heads = 2
-image_size = 32
-patch_size = 8
-batch_size = 8
-steps = 60
-warmup_steps = 0
-device = "cpu"
-threads = 1
-checkpoint_every = 10
-keep_checkpoints = 2
-log_every = 0
-export = false
-id_log = true
-)";
+)" + train_keys + tiny_catlip_train_keys(d.file("vocab.tsv"), 60, 10);
 }
 
 TEST_CASE("exactly once: a trainer rank SIGKILLed mid-run restarts the run from its checkpoint, which ends at its step count") {

@@ -152,26 +152,10 @@ vocab = ")" + d.dir.file("vocab.tsv") + R"("
 type = "train.catlip"
 inputs = ["labels"]
 order = "deterministic"
-vocab = ")" + d.dir.file("vocab.tsv") + R"("
-model = "tiny"
-dim = 32
-depth = 1
-heads = 2
-image_size = 32
-patch_size = 8
-batch_size = 8
-steps = 8
 lr = 0.001
 min_lr = 0.001
-warmup_steps = 0
-device = "cpu"
 precision = "fp32"
-threads = 1
-checkpoint_every = 0
-log_every = 0
-export = false
-id_log = true
-)");
+)" + tiny_catlip_train_keys(d.dir.file("vocab.tsv"), 8, 0));
 }
 
 CmdResult catlip_run(const OrderData& d, const std::string& run, const std::string& sets) {
