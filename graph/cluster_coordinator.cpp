@@ -57,6 +57,9 @@ struct RemoteNodes::Impl {
   Clock::time_point start = Clock::now(), last_ping{};
   int killed = 0;
   bool stopping = false;  // STOP sent: failures while winding down are not the node's
+  // STOP sent for a restart of the run: a node that said BYE waits for the
+  // next ASSIGN and gives up after 10 s without a word, so it is still pinged.
+  bool restarting = false;
   std::string table;  // every node's endpoints, sent in START
   std::string reached_at;  // the coordinator's address as the nodes reached it (first join)
   bool renumbered = false;  // a shrink renumbered the nodes: ASSIGN carries rank and node count
@@ -233,6 +236,7 @@ Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string&
     im.send(k, a);
   };
   int ready = 1;
+  late_.clear();
   std::string reached_at = im.reached_at;  // the coordinator's address as the nodes reached it
   // A later generation (a restart of the run): the nodes still joined get
   // the new graph at once; a lost one must join again.
@@ -248,6 +252,7 @@ Status RemoteNodes::rendezvous(const std::string& graph_toml, const std::string&
       std::string missing;
       int joined = 1;
       for (int k = 1; k < n; ++k) {
+        if (!im.ready[size_t(k)]) late_.insert(k);
         if (im.id_of[size_t(k)].empty()) {
           missing += (missing.empty() ? "" : ", ") + std::to_string(k);
           nodes_[size_t(k)].status = "missing";
@@ -364,6 +369,7 @@ void RemoteNodes::next_generation(const GraphSpec& g, double join_timeout_s, con
   im.g = g;
   im.g.join_timeout_s = join_timeout_s;
   im.stopping = false;
+  im.restarting = false;
   im.killed = 0;
   im.table.clear();
   const size_t n = size_t(g.nodes);
@@ -451,7 +457,7 @@ void RemoteNodes::handle(LaunchEvents& ev) {
   if (now - im.last_ping >= kPingEvery) {
     im.last_ping = now;
     for (int k = 1; k < im.g.nodes; ++k)
-      if (!im.lost[size_t(k)] && !im.bye[size_t(k)] && !im.send(k, {{"kind", "PING"}}))
+      if (!im.lost[size_t(k)] && (!im.bye[size_t(k)] || im.restarting) && !im.send(k, {{"kind", "PING"}}))
         lose(k, "lost: its connection to the coordinator dropped (killed, or its host went down)");
   }
   for (int k = 1; k < im.g.nodes; ++k) {
@@ -473,6 +479,7 @@ void RemoteNodes::request_stop(double grace_s, double restart_wait_s) {
   Impl& im = *impl_;
   if (im.stopping) return;
   im.stopping = true;
+  im.restarting = restart_wait_s >= 0;
   for (int k = 1; k < im.g.nodes; ++k)
     if (!im.lost[size_t(k)] && !im.bye[size_t(k)]) {
       if (!outcome_ok_ && nodes_[size_t(k)].status == "running")

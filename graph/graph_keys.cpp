@@ -130,7 +130,8 @@ const std::vector<GraphKey<GraphSpec>>& graph_keys() {
       field("shm_prefetch", &G::shm_prefetch).range(1, 1 << 20)
           .doc("items in flight per node-local link that carries shared-memory descriptors, for stages "
                "without a prefetch of their own (at least `prefetch`): their bytes wait in the "
-               "producer's pool (shm_mb), so a deeper window costs no memory and saves wake-ups"),
+               "producer's pool (shm_mb), so a deeper window costs no memory and saves wake-ups; a graph with "
+               "order = \"deterministic\" keeps `prefetch` (its keyed routing is sized for it)"),
       field("metrics_port", &G::metrics_port).range(0, 65535).dflt("0 (off)").doc("Prometheus text endpoint port"),
       field("metrics_bind", &G::metrics_bind).check(ip_literal)
           .doc("the address the metrics endpoint listens on (an IP literal; \"0.0.0.0\" only when asked for)"),

@@ -122,8 +122,18 @@ ReplicaPlan make_plan(const GraphSpec& g, const EndpointTable& tcp, const std::s
   p.run_dir = run_dir;
   p.prefetch = s->prefetch ? s->prefetch : g.prefetch;
   // A stage's own prefetch holds on every link; else shared-memory links
-  // get the deeper shm_prefetch.
-  auto shm_window = [&g](const StageSpec& c) { return c.prefetch ? c.prefetch : std::max(g.prefetch, g.shm_prefetch); };
+  // get the deeper shm_prefetch, except in a graph with deterministic order:
+  // there the windows bound how far apart in sequence the replicas' items
+  // run, and keyed routing's parking is sized for `prefetch` (a deeper
+  // window upstream let one decode replica fill its parking with one rank's
+  // items while the other rank waited for an item behind them).
+  bool keyed = false;
+  for (auto& st : g.stages)
+    if (auto it = st.params.find("order"); it != st.params.end())
+      if (auto* v = std::get_if<std::string>(&it->second); v && *v == "deterministic") keyed = true;
+  auto shm_window = [&g, keyed](const StageSpec& c) {
+    return c.prefetch ? c.prefetch : keyed ? g.prefetch : std::max(g.prefetch, g.shm_prefetch);
+  };
   p.shm_prefetch = shm_window(*s);
   p.max_message_bytes = static_cast<size_t>(g.max_message_mb) << 20;
   p.report_endpoint = control_endpoint(sock_dir, in_process);

@@ -138,7 +138,31 @@ Status Supervisor::restart_run(const std::atomic<int>& signal) {
     if (!shrunk.ok()) return shrunk.context("cannot go on without node " + lost);
   }
   if (remote_) remote_->next_generation(g_, rejoin_s, new_rank);
-  return start_replicas(signal);
+  Status started = start_replicas(signal);
+  // "shrink": a node that does not come back for the new generation within
+  // join_timeout_s (silent since before its loss could be noticed, say: the
+  // rank failure came first) is lost too, and the run goes on without it
+  // while [graph] max_restarts allows node losses.
+  while (!started.ok() && g_.on_node_loss == "shrink" && remote_ && !remote_->late_nodes().empty() &&
+         !signal.load()) {
+    const std::set<int> late = remote_->late_nodes();
+    std::string names;
+    for (int k : late) names += (names.empty() ? "" : ", ") + std::to_string(k);
+    if (node_loss_restarts_ >= g_.max_restarts)
+      return started.context("no node loss left to go on without node " + names + " ([graph] max_restarts " +
+                             std::to_string(g_.max_restarts) + ")");
+    ++node_loss_restarts_;
+    report_.line("catlip: node " + names + " did not come back for the restarted run (" + started.message() +
+                 "); going on without it [" + std::to_string(node_loss_restarts_) + "/" +
+                 std::to_string(g_.max_restarts) + "]");
+    report_.run_restarts().back().cause += "; node " + names + " did not come back: the run went on without it";
+    std::vector<int> renumber;
+    Status shrunk = shrink_run(late, renumber);
+    if (!shrunk.ok()) return shrunk.context("cannot go on without node " + names);
+    remote_->next_generation(g_, rejoin_s, renumber);
+    started = start_replicas(signal);
+  }
+  return started;
 }
 
 // on_node_loss = "shrink": the graph re-planned on the nodes left (stages

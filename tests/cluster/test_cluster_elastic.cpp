@@ -206,3 +206,53 @@ TEST_CASE("elastic: on_node_loss = shrink, node 2 killed for good, the run ends 
   check_exactly_once(read_id_logs(run, 3), want, kSteps, 48);
   check_nothing_left(dir, &hosts);
 }
+
+TEST_CASE("elastic: on_node_loss = shrink, node 2 hangs as node 1's rank dies: it does not come back, and the run goes on on 2 nodes") {
+  require_netns();
+  clean_launcher_env();
+  TempDir dir("cl-shrink-late");
+  auto want = make_data(dir);
+  constexpr int kSteps = 20;
+  // node_timeout_s outlasts the restart's stop: node 2's silence is not
+  // noticed before the restart begins, only its absence from the next
+  // generation (join_timeout_s, 15 s here).
+  write_file(dir.file("g.toml"), elastic_graph(dir, kSteps, "on_node_loss = \"shrink\"\nnode_timeout_s = 300\n",
+                                               "accumulate_steps = 2\n"));
+  const std::string run = dir.file("run");
+  NetnsHosts hosts(3);
+  std::vector<std::unique_ptr<Proc>> nodes;
+  for (int k = 0; k < 3; ++k)
+    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 3, kPort, dir.file("g.toml"), run, "--join-timeout 15"),
+                                           dir.file("node" + std::to_string(k) + ".log")));
+  bool reached = wait_until(
+      [&] {
+        return !nodes[0]->running() ||
+               (has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= 6);
+      },
+      180);
+  INFO(logs_of(nodes));
+  REQUIRE(reached);
+  REQUIRE(nodes[0]->running());
+  const std::vector<int> rank1 = worker_pids(run, "train/1"), rank2 = worker_pids(run, "train/2");
+  REQUIRE(rank1.size() == 1);
+  REQUIRE(rank2.size() == 1);
+  // Node 2 hangs (its agent and its rank stop answering), and node 1's rank dies.
+  nodes[2]->kill(SIGSTOP);
+  ::kill(rank2[0], SIGSTOP);
+  ::kill(rank1[0], SIGKILL);
+  int c0 = nodes[0]->wait(240), c1 = nodes[1]->wait(30);
+  ::kill(rank2[0], SIGKILL);
+  nodes[2]->kill(SIGKILL);
+  nodes[2]->wait(30);
+  INFO("after the hang:\n" << logs_of(nodes));
+  REQUIRE(c0 == 0);
+  CHECK(c1 == 0);
+  const std::string log0 = nodes[0]->log();
+  CHECK(has_line(log0, "restarting the run from the newest checkpoint \\[1/3\\]"));
+  CHECK(has_line(log0, "node 2 did not come back for the restarted run .*going on without it \\[2/3\\]"));
+  CHECK(has_line(log0, "the run goes on on 2 nodes; stage 'train': 2 ranks x accumulate_steps 3 keep its global batch of 48"));
+  check_exactly_once(read_id_logs(run, 3), want, kSteps, 48);
+  const std::string summary = read_file(run + "/summary.json");
+  CHECK(summary.find("did not come back") != std::string::npos);
+  check_nothing_left(dir, &hosts);
+}

@@ -179,6 +179,13 @@ TEST_CASE("plan: shared-memory links get shm_prefetch credits unless the stage s
   REQUIRE(back.ok());
   CHECK(back->plan.shm_prefetch == 32);
   CHECK(back->plan.consumers[0].shm_prefetch == 4);
+  // Deterministic order anywhere in the graph: every link keeps prefetch.
+  g.prefetch = 8;
+  for (auto& st : g.stages)
+    if (st.name == "read") st.params["order"] = ParamValue(std::string("deterministic"));
+  ReplicaPlan k = make_plan(g, {}, "decode", 0, "/tmp/x", "/run", false);
+  CHECK(k.shm_prefetch == 8);
+  CHECK(make_plan(g, {}, "read", 0, "/tmp/x", "/run", false).consumers[0].shm_prefetch == 8);
 }
 
 TEST_CASE("plan: a listener holds a kernel-chosen port") {

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -99,11 +100,15 @@ class RemoteNodes : public Launcher {
     outcome_ = reason;
   }
   const std::vector<NodeView>& nodes() const { return nodes_; }
+  // After rendezvous() ran out of join_timeout_s: the nodes that did not get
+  // ready (never joined, or joined and went silent). Empty otherwise.
+  const std::set<int>& late_nodes() const { return late_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::vector<NodeView> nodes_;
+  std::set<int> late_;
   bool outcome_ok_ = false;
   std::string outcome_;
 };
