@@ -109,6 +109,7 @@ struct Trainer::Impl {
   // Time-based decisions (budget, lr over the budget, checkpoints every N s)
   // use rank 0's clock, agreed once per step, so every rank decides alike.
   double agreed_s = 0, next_ckpt_s = 0;
+  double ckpt_at_s = -1;  // >= 0: the train seconds a step's checkpoint records (agreed_s)
   double cpu_at_first = 0;  // process CPU seconds at the first sample
   double lr_used = 0;       // the lr of the last step
   bool time_based() const { return opt.time_budget_s > 0 || opt.checkpoint_every_s > 0; }
@@ -370,7 +371,10 @@ struct Trainer::Impl {
         {"catlip.global_batch", std::to_string(global_batch())},
         {"catlip.ema_decay", std::to_string(opt.ema_decay)},
         {"catlip.lr_at_step", std::to_string(lr_for(step))},
-        {"catlip.train_seconds", std::to_string(train_seconds())},
+        // A checkpoint the clock asked for records the time it was decided
+        // at (rank 0's, agreed): read again here it could fall past the
+        // next checkpoint_every_s mark on a loaded machine.
+        {"catlip.train_seconds", std::to_string(ckpt_at_s >= 0 ? ckpt_at_s : train_seconds())},
         {"catlip.train_cpu_seconds", std::to_string(cpu_seconds() - cpu_at_first)},
     });
     if (opt.ordered) meta["catlip.order_seq"] = std::to_string(order_position());
@@ -645,7 +649,11 @@ struct Trainer::Impl {
                                 std::to_string(step));
       }
     }
-    if (ckpt_due) save_checkpoint();
+    if (ckpt_due) {
+      ckpt_at_s = time_based() ? agreed_s : -1;
+      save_checkpoint();
+      ckpt_at_s = -1;
+    }
   }
 
   static double cpu_seconds() {
