@@ -120,6 +120,29 @@ void check_exactly_once(const IdLogs& ids, const std::multiset<std::string>& wan
   }
 }
 
+// The `catlip node` agents of nodes 0..2 on `hosts` (node 0 the
+// coordinator), `flags` on each, logs in node<k>.log.
+std::vector<std::unique_ptr<Proc>> start_nodes(const NetnsHosts& hosts, const TempDir& d, const std::string& run,
+                                               const std::string& flags) {
+  std::vector<std::unique_ptr<Proc>> nodes;
+  for (int k = 0; k < 3; ++k)
+    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 3, kPort, d.file("g.toml"), run, flags),
+                                           d.file("node" + std::to_string(k) + ".log")));
+  return nodes;
+}
+
+// Waits (up to 180 s) until the run holds a checkpoint and `steps` logged
+// steps; false if node 0 ended first or it did not happen in time.
+bool wait_for_checkpoint(Proc& node0, const std::string& run, int steps) {
+  bool reached = wait_until(
+      [&] {
+        return !node0.running() ||
+               (has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= steps);
+      },
+      180);
+  return reached && node0.running();
+}
+
 }  // namespace
 
 TEST_CASE("elastic: on_node_loss = wait, node 2's agent killed and started again, the run ends with every sample once") {
@@ -139,15 +162,9 @@ TEST_CASE("elastic: on_node_loss = wait, node 2's agent killed and started again
   };
   for (int k = 0; k < 3; ++k) nodes.push_back(start_node(k, "node" + std::to_string(k) + ".log"));
   // After the first checkpoint, node 2's agent (and with it its replicas) dies.
-  bool reached = wait_until(
-      [&] {
-        return !nodes[0]->running() ||
-               (has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= 8);
-      },
-      180);
+  bool reached = wait_for_checkpoint(*nodes[0], run, 8);
   INFO(logs_of(nodes));
   REQUIRE(reached);
-  REQUIRE(nodes[0]->running());
   nodes[2]->kill(SIGKILL);
   REQUIRE(wait_until(
       [&] { return !nodes[0]->running() || nodes[0]->log().find("once node 2 has joined again") != std::string::npos; },
@@ -179,19 +196,10 @@ TEST_CASE("elastic: on_node_loss = shrink, node 2 killed for good, the run ends 
   write_file(dir.file("g.toml"), elastic_graph(dir, kSteps, "on_node_loss = \"shrink\"\n", "accumulate_steps = 2\n"));
   const std::string run = dir.file("run");
   NetnsHosts hosts(3);
-  std::vector<std::unique_ptr<Proc>> nodes;
-  for (int k = 0; k < 3; ++k)
-    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 3, kPort, dir.file("g.toml"), run, "--join-timeout 60"),
-                                           dir.file("node" + std::to_string(k) + ".log")));
-  bool reached = wait_until(
-      [&] {
-        return !nodes[0]->running() ||
-               (has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= 6);
-      },
-      180);
+  auto nodes = start_nodes(hosts, dir, run, "--join-timeout 60");
+  bool reached = wait_for_checkpoint(*nodes[0], run, 6);
   INFO(logs_of(nodes));
   REQUIRE(reached);
-  REQUIRE(nodes[0]->running());
   nodes[2]->kill(SIGKILL);
   int c0 = nodes[0]->wait(240), c1 = nodes[1]->wait(30);
   INFO("after the kill:\n" << logs_of(nodes));
@@ -220,19 +228,10 @@ TEST_CASE("elastic: on_node_loss = shrink, node 2 hangs as node 1's rank dies: i
                                                "accumulate_steps = 2\n"));
   const std::string run = dir.file("run");
   NetnsHosts hosts(3);
-  std::vector<std::unique_ptr<Proc>> nodes;
-  for (int k = 0; k < 3; ++k)
-    nodes.push_back(std::make_unique<Proc>(node_cmd(hosts, k, 3, kPort, dir.file("g.toml"), run, "--join-timeout 15"),
-                                           dir.file("node" + std::to_string(k) + ".log")));
-  bool reached = wait_until(
-      [&] {
-        return !nodes[0]->running() ||
-               (has_checkpoint(run + "/checkpoints") && count_lines(run + "/train_metrics.jsonl") >= 6);
-      },
-      180);
+  auto nodes = start_nodes(hosts, dir, run, "--join-timeout 15");
+  bool reached = wait_for_checkpoint(*nodes[0], run, 6);
   INFO(logs_of(nodes));
   REQUIRE(reached);
-  REQUIRE(nodes[0]->running());
   const std::vector<int> rank1 = worker_pids(run, "train/1"), rank2 = worker_pids(run, "train/2");
   REQUIRE(rank1.size() == 1);
   REQUIRE(rank2.size() == 1);
